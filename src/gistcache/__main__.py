@@ -1,0 +1,3 @@
+from gistcache.cli import main
+
+raise SystemExit(main())

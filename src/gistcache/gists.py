@@ -1,0 +1,63 @@
+"""Plain data shared by the layers: a gist and its files as the API presents them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class GistFile:
+    filename: str
+    language: str | None
+    type: str | None
+    size: int | None
+    raw_url: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "language": self.language,
+            "type": self.type,
+            "size": self.size,
+            "raw_url": self.raw_url,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Gist:
+    id: str
+    html_url: str
+    description: str | None
+    public: bool
+    created_at: datetime
+    updated_at: datetime
+    comments: int
+    owner: str | None
+    files: tuple[GistFile, ...]
+    truncated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "html_url": self.html_url,
+            "description": self.description,
+            "public": self.public,
+            "created_at": format_timestamp(self.created_at),
+            "updated_at": format_timestamp(self.updated_at),
+            "comments": self.comments,
+            "owner": self.owner,
+            "files": [f.to_json() for f in self.files],
+        }
+
+
+def format_timestamp(value: datetime) -> str:
+    """GitHub's own timestamp form: UTC, second precision, a trailing Z."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO 8601 timestamp; a value without an offset is taken as UTC."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -1,0 +1,346 @@
+"""The only code that talks to GitHub.
+
+Pure parsing (Link, rate-limit headers, gist payloads) is kept apart from the
+small transport in :class:`GitHubClient`, which takes an injected ``ClientSession``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from gistcache.gists import Gist, GistFile, parse_timestamp
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2022-11-28"
+PER_PAGE = 100
+DEFAULT_RETRY_AFTER = 60
+MAX_JSON_BYTES = 32 * 1024 * 1024
+
+
+class GitHubError(Exception):
+    """GitHub could not give us what we asked for."""
+
+
+class GitHubNotFound(GitHubError):
+    """GitHub answered 404."""
+
+
+class GitHubRateLimited(GitHubError):
+    """GitHub refused us for rate limiting; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GitHubUnavailable(GitHubError):
+    """GitHub failed: a 5xx, a refused connection, or a body we cannot use."""
+
+
+class GitHubTimeout(GitHubError):
+    """GitHub did not answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    limit: int
+    remaining: int
+    used: int | None
+    reset: datetime | None
+    resource: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPage:
+    """A page we fetched before: its URL and the ETag GitHub gave it."""
+
+    url: str
+    etag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a user's gist list as GitHub answered it.
+
+    ``gists`` is None when GitHub answered 304: the page is unchanged since ``etag``.
+    """
+
+    url: str
+    etag: str | None
+    gists: list[Gist] | None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.gists is None
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """Map each ``rel`` of an RFC 8288 Link header to its target URL."""
+    links: dict[str, str] = {}
+    if not value:
+        return links
+    for part in value.split(","):
+        section = part.strip()
+        if not section.startswith("<") or ">" not in section:
+            continue
+        target, _, params = section[1:].partition(">")
+        for param in params.split(";"):
+            key, _, raw = param.strip().partition("=")
+            if key.strip().lower() == "rel":
+                for rel in raw.strip().strip('"').split():
+                    links.setdefault(rel.lower(), target.strip())
+    return links
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """Read the ``x-ratelimit-*`` headers, or None when they are absent or malformed."""
+    try:
+        limit = int(headers["x-ratelimit-limit"])
+        remaining = int(headers["x-ratelimit-remaining"])
+    except (KeyError, ValueError):
+        return None
+    used = headers.get("x-ratelimit-used")
+    reset = headers.get("x-ratelimit-reset")
+    return RateLimit(
+        limit=limit,
+        remaining=remaining,
+        used=int(used) if used and used.isdigit() else None,
+        reset=datetime.fromtimestamp(int(reset), UTC) if reset and reset.isdigit() else None,
+        resource=headers.get("x-ratelimit-resource"),
+    )
+
+
+def rate_limit_retry_after(
+    status: int, headers: Mapping[str, str], message: str, now: float
+) -> int | None:
+    """Seconds to wait when a 403/429 is a rate limit, or None when it is not one."""
+    if status not in (403, 429):
+        return None
+    retry_after = headers.get("retry-after")
+    if retry_after and retry_after.strip().isdigit():
+        return max(1, int(retry_after.strip()))
+    if headers.get("x-ratelimit-remaining") == "0":
+        reset = headers.get("x-ratelimit-reset", "")
+        if reset.isdigit():
+            return max(1, int(reset) - int(now))
+        return DEFAULT_RETRY_AFTER
+    if status == 429 or "rate limit" in message.lower():
+        return DEFAULT_RETRY_AFTER
+    return None
+
+
+def parse_gist(item: Any) -> Gist:
+    """Turn one item of GitHub's gist list into a Gist; raise ValueError if it is malformed."""
+    if not isinstance(item, dict):
+        raise ValueError("gist is not an object")
+    try:
+        files_obj = item["files"]
+        if not isinstance(files_obj, dict):
+            raise ValueError("files is not an object")
+        files = []
+        for name, meta in files_obj.items():
+            if not isinstance(meta, dict):
+                raise ValueError("file is not an object")
+            files.append(
+                GistFile(
+                    filename=_opt_str(meta.get("filename")) or str(name),
+                    language=_opt_str(meta.get("language")),
+                    type=_opt_str(meta.get("type")),
+                    size=_opt_int(meta.get("size")),
+                    raw_url=_opt_str(meta.get("raw_url")),
+                )
+            )
+        owner = item.get("owner")
+        description = item.get("description")
+        gist_id, html_url = item["id"], item["html_url"]
+        if not isinstance(gist_id, str) or not gist_id or not isinstance(html_url, str):
+            raise ValueError("gist id or html_url is not a string")
+        comments = item.get("comments", 0)
+        if isinstance(comments, bool) or not isinstance(comments, int):
+            raise ValueError("comments is not an integer")
+        return Gist(
+            id=gist_id,
+            html_url=html_url,
+            description=description if isinstance(description, str) else None,
+            public=bool(item.get("public", True)),
+            created_at=parse_timestamp(item["created_at"]),
+            updated_at=parse_timestamp(item["updated_at"]),
+            comments=comments,
+            owner=_opt_str(owner.get("login")) if isinstance(owner, dict) else None,
+            files=tuple(files),
+            truncated=bool(item.get("truncated", False)),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed gist: {exc!r}") from exc
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def credential_fingerprint(token: str | None) -> str:
+    """A stable, non-reversible name for the credential; ETags are only valid for it."""
+    if not token:
+        return "anonymous"
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:24]
+
+
+class GitHubClient:
+    """GitHub's REST API for gists, over one shared ``ClientSession``."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_url: str,
+        token: str | None = None,
+        *,
+        user_agent: str,
+        max_pages: int = 100,
+        max_json_bytes: int = MAX_JSON_BYTES,
+    ) -> None:
+        self._session = session
+        self._api = URL(api_url.rstrip("/"))
+        self._token = token
+        self._user_agent = user_agent
+        self._max_pages = max_pages
+        self._max_json_bytes = max_json_bytes
+        self.credential = credential_fingerprint(token)
+        self.rate_limit: RateLimit | None = None
+
+    def user_gists_url(self, login: str) -> str:
+        """The first page of a user's public gists; later pages come only from Link headers."""
+        path = self._api.path.rstrip("/") + "/users/" + quote(login, safe="") + "/gists"
+        return str(self._api.with_path(path, encoded=False).with_query(per_page=PER_PAGE))
+
+    def _headers(self, etag: str | None) -> dict[str, str]:
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": self._user_agent,
+        }
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        if etag:
+            headers["If-None-Match"] = etag
+        return headers
+
+    async def list_user_gists(self, login: str, known: Sequence[KnownPage] = ()) -> list[ListPage]:
+        """Every page of a user's public gists, following ``rel="next"`` links.
+
+        Pages in ``known`` (from an earlier walk, in order) are asked for with
+        ``If-None-Match``; GitHub answers 304 for those unchanged, and then the page
+        that followed last time follows again.
+        """
+        by_url = {page.url: (index, page.etag) for index, page in enumerate(known)}
+        pages: list[ListPage] = []
+        url: str | None = self.user_gists_url(login)
+        seen: set[str] = set()
+        while url is not None:
+            if url in seen or len(pages) >= self._max_pages:
+                raise GitHubUnavailable("GitHub's pagination did not end")
+            seen.add(url)
+            index, etag = by_url.get(url, (None, None))
+            status, headers, body = await self._get_json(url, etag)
+            if status == 304:
+                if index is None:
+                    raise GitHubUnavailable("GitHub answered 304 to an unconditional request")
+                pages.append(ListPage(url=url, etag=headers.get("etag") or etag, gists=None))
+                url = known[index + 1].url if index + 1 < len(known) else None
+                continue
+            if not isinstance(body, list):
+                raise GitHubUnavailable("GitHub sent a gist list that is not a JSON array")
+            try:
+                gists = [parse_gist(item) for item in body]
+            except ValueError as exc:
+                raise GitHubUnavailable("GitHub sent a malformed gist list") from exc
+            pages.append(ListPage(url=url, etag=headers.get("etag"), gists=gists))
+            url = self._next_url(headers)
+        return pages
+
+    def _next_url(self, headers: Mapping[str, str]) -> str | None:
+        target = parse_link_header(headers.get("link")).get("next")
+        if target is None:
+            return None
+        url = URL(target)
+        if not url.is_absolute():
+            url = self._api.join(url)
+        # a Link header must not steer us (and our token) to another host
+        if url.origin() != self._api.origin():
+            raise GitHubUnavailable("GitHub's next-page link points to another host")
+        return str(url)
+
+    async def _get_json(self, url: str, etag: str | None) -> tuple[int, CIMultiDictProxy[str], Any]:
+        started = time.monotonic()
+        try:
+            async with self._session.get(
+                URL(url, encoded=True), headers=self._headers(etag), allow_redirects=False
+            ) as resp:
+                self._record_rate_limit(resp.headers)
+                raw = await self._read_limited(resp) if resp.status != 304 else b""
+                status, headers = resp.status, resp.headers
+        except TimeoutError as exc:
+            raise GitHubTimeout("GitHub did not answer in time") from exc
+        except aiohttp.ClientError as exc:
+            raise GitHubUnavailable(f"could not reach GitHub ({type(exc).__name__})") from exc
+        log.debug(
+            "github GET %s -> %s in %.0f ms",
+            URL(url).path,
+            status,
+            (time.monotonic() - started) * 1000,
+        )
+        if status == 304:
+            return status, headers, None
+        body = _decode_json(raw) if raw else None
+        if status == 200:
+            if body is None:
+                raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
+            return status, headers, body
+        message = body.get("message", "") if isinstance(body, dict) else ""
+        message = message if isinstance(message, str) else ""
+        if status == 404:
+            raise GitHubNotFound(message or "Not Found")
+        retry_after = rate_limit_retry_after(status, headers, message, time.time())
+        if retry_after is not None:
+            raise GitHubRateLimited("GitHub's rate limit is exhausted", retry_after)
+        if status in (401, 403):
+            raise GitHubUnavailable(f"GitHub refused the request ({status})")
+        raise GitHubUnavailable(f"GitHub answered {status}")
+
+    async def _read_limited(self, resp: aiohttp.ClientResponse) -> bytes:
+        if resp.content_length is not None and resp.content_length > self._max_json_bytes:
+            raise GitHubUnavailable("GitHub's response is larger than we accept")
+        data = bytearray()
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            data += chunk
+            if len(data) > self._max_json_bytes:
+                raise GitHubUnavailable("GitHub's response is larger than we accept")
+        return bytes(data)
+
+    def _record_rate_limit(self, headers: Mapping[str, str]) -> None:
+        parsed = parse_rate_limit(headers)
+        if parsed is not None:
+            self.rate_limit = parsed
+
+
+def _decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None

@@ -1,0 +1,158 @@
+"""Use cases: list a user's gists through the cache. Owns the freshness policy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gistcache.gists import Gist
+from gistcache.github import GitHubClient, GitHubError, GitHubNotFound, KnownPage
+from gistcache.singleflight import SingleFlight
+from gistcache.store import queries as store
+from gistcache.store.queries import PageOfGists, UserState
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CacheStatus(StrEnum):
+    """How an answer was obtained; sent to clients as ``X-Cache``."""
+
+    HIT = "HIT"  # fresh in the cache, GitHub not asked
+    MISS = "MISS"  # nothing cached, fetched from GitHub
+    REVALIDATED = "REVALIDATED"  # GitHub confirmed the cached list
+    UPDATED = "UPDATED"  # GitHub had changes, the cache took them
+    STALE = "STALE"  # GitHub failed, the cached list was served anyway
+
+
+class UserNotFound(Exception):
+    """GitHub has no user by this login (possibly remembered from an earlier answer)."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(login)
+        self.login = login
+
+
+@dataclass(frozen=True, slots=True)
+class GistList:
+    login: str
+    gists: list[Gist]
+    cache: CacheStatus
+    checked_at: datetime
+    fresh_for: float  # seconds until the list should be revalidated; 0 when stale
+
+    def age(self, now: datetime) -> float:
+        return max(0.0, (now - self.checked_at).total_seconds())
+
+
+class GistService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        github: GitHubClient,
+        *,
+        cache_ttl: float,
+        not_found_ttl: float,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._github = github
+        self._cache_ttl = cache_ttl
+        self._not_found_ttl = not_found_ttl
+        self.clock = clock
+        self._refreshes: SingleFlight[GistList] = SingleFlight()
+
+    async def close(self) -> None:
+        await self._refreshes.close()
+
+    async def list_gists(self, login: str, *, revalidate: bool = False) -> GistList:
+        """The user's public gists, from the cache while fresh, else refreshed from GitHub.
+
+        ``revalidate`` asks GitHub even when the cache is fresh (a client's no-cache).
+        Raises UserNotFound, or a GitHubError when GitHub fails and nothing is cached.
+        """
+        key = login.lower()
+        if not revalidate:
+            async with self._sessions() as session:
+                user = await store.get_user(session, key)
+                if user is not None and self._fresh_for(user) > 0:
+                    if user.not_found:
+                        raise UserNotFound(login)
+                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    return self._result(user, gists, CacheStatus.HIT)
+        return await self._refreshes.run(key, lambda: self._refresh(key))
+
+    def _fresh_for(self, user: UserState) -> float:
+        ttl = self._not_found_ttl if user.not_found else self._cache_ttl
+        return ttl - (self.clock() - user.checked_at).total_seconds()
+
+    def _result(self, user: UserState, gists: list[Gist], cache: CacheStatus) -> GistList:
+        fresh_for = 0.0 if cache is CacheStatus.STALE else max(0.0, self._fresh_for(user))
+        return GistList(user.login, gists, cache, user.checked_at, fresh_for)
+
+    async def _refresh(self, key: str) -> GistList:
+        async with self._sessions() as session:
+            user = await store.get_user(session, key)
+            cached = user is not None and not user.not_found and user.fetched_at is not None
+            pages = await store.get_pages(session, key) if cached else []
+            stored = await store.load_gists(session, key) if cached else []
+        # ETags belong to the credential that earned them; after a token change, start over
+        usable = pages if user is not None and user.credential == self._github.credential else []
+
+        try:
+            walked = await self._github.list_user_gists(
+                key, [KnownPage(p.url, p.etag) for p in usable]
+            )
+        except GitHubNotFound:
+            async with self._sessions() as session, session.begin():
+                await store.save_not_found(session, key, self._github.credential, self.clock())
+            raise UserNotFound(key) from None
+        except GitHubError as exc:
+            if user is None or not cached:
+                raise
+            log.warning("serving %s from the cache: GitHub failed (%s)", key, exc)
+            return self._result(user, [gist for _, gist in stored], CacheStatus.STALE)
+
+        now = self.clock()
+        if (
+            user is not None
+            and cached
+            and len(walked) == len(usable)
+            and all(page.not_modified for page in walked)
+        ):
+            async with self._sessions() as session, session.begin():
+                await store.mark_checked(session, key, now)
+            state = UserState(key, False, user.credential, user.fetched_at, now)
+            return self._result(state, [gist for _, gist in stored], CacheStatus.REVALIDATED)
+
+        page_no_of = {p.url: p.page_no for p in usable}
+        by_page: dict[int, list[Gist]] = {}
+        for page_no, gist in stored:
+            by_page.setdefault(page_no, []).append(gist)
+        # GitHub may repeat an item when the list shifts during the walk: keep the first
+        seen: set[str] = set()
+        fresh_pages = []
+        for page in walked:
+            items = page.gists if page.gists is not None else by_page.get(page_no_of[page.url], [])
+            unique = [gist for gist in items if gist.id not in seen]
+            seen.update(gist.id for gist in unique)
+            fresh_pages.append(PageOfGists(page.url, page.etag, unique))
+        async with self._sessions() as session, session.begin():
+            changed = await store.save_list(session, key, self._github.credential, now, fresh_pages)
+        if not cached:
+            status = CacheStatus.MISS
+        else:
+            status = CacheStatus.UPDATED if changed else CacheStatus.REVALIDATED
+        state = UserState(key, False, self._github.credential, now, now)
+        gists = [gist for page in fresh_pages for gist in page.gists]
+        return self._result(state, gists, status)

@@ -1,0 +1,147 @@
+"""Configuration, read once from ``GISTCACHE_*`` environment variables and validated."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from yarl import URL
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/gistcache.sqlite3"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    github_api_url: str = "https://api.github.com"
+    github_token: str | None = field(default=None, repr=False)
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on every interface
+    port: int = 8080
+    cache_ttl: float = 60.0
+    not_found_ttl: float = 300.0
+    github_timeout: float = 10.0
+    github_connect_timeout: float = 5.0
+    github_max_pages: int = 100
+    shutdown_timeout: float = 5.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; raise ConfigError naming the first bad value."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(f"GISTCACHE_{name}")
+            return value.strip() if value is not None and value.strip() != "" else None
+
+        defaults = cls()
+        token = get("GITHUB_TOKEN") or (env.get("GITHUB_TOKEN") or "").strip() or None
+        return cls(
+            database_url=_database_url(get("DATABASE_URL") or defaults.database_url),
+            github_api_url=_http_url("GITHUB_API_URL", get("GITHUB_API_URL"), defaults),
+            github_token=token,
+            host=get("HOST") or defaults.host,
+            port=_int("PORT", get("PORT"), defaults.port, low=1, high=65535),
+            cache_ttl=_seconds("CACHE_TTL", get("CACHE_TTL"), defaults.cache_ttl),
+            not_found_ttl=_seconds("NOT_FOUND_TTL", get("NOT_FOUND_TTL"), defaults.not_found_ttl),
+            github_timeout=_seconds(
+                "GITHUB_TIMEOUT", get("GITHUB_TIMEOUT"), defaults.github_timeout, positive=True
+            ),
+            github_connect_timeout=_seconds(
+                "GITHUB_CONNECT_TIMEOUT",
+                get("GITHUB_CONNECT_TIMEOUT"),
+                defaults.github_connect_timeout,
+                positive=True,
+            ),
+            github_max_pages=_int(
+                "GITHUB_MAX_PAGES", get("GITHUB_MAX_PAGES"), defaults.github_max_pages, low=1
+            ),
+            shutdown_timeout=_seconds(
+                "SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT"), defaults.shutdown_timeout
+            ),
+            log_level=_log_level(get("LOG_LEVEL") or defaults.log_level),
+        )
+
+    @property
+    def safe_database_url(self) -> str:
+        """The database URL with any password masked, for logs."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def _int(name: str, raw: str | None, default: int, *, low: int, high: int | None = None) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"GISTCACHE_{name} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"GISTCACHE_{name} must be {bounds}, got {value}")
+    return value
+
+
+def _seconds(name: str, raw: str | None, default: float, *, positive: bool = False) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"GISTCACHE_{name} must be a number of seconds, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        raise ConfigError(f"GISTCACHE_{name} must be a finite, non-negative number, got {raw!r}")
+    if positive and value == 0:
+        raise ConfigError(f"GISTCACHE_{name} must be greater than 0")
+    return value
+
+
+def _http_url(name: str, raw: str | None, defaults: Settings) -> str:
+    if raw is None:
+        return defaults.github_api_url
+    url = URL(raw)
+    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+        raise ConfigError(
+            f"GISTCACHE_{name} must be an http(s) URL without query or fragment, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _database_url(raw: str) -> str:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        # never echo the value: it may hold a password
+        raise ConfigError("GISTCACHE_DATABASE_URL is not a valid SQLAlchemy URL") from None
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise ConfigError(
+            "GISTCACHE_DATABASE_URL must use one of "
+            f"{', '.join(SUPPORTED_DRIVERS)}, got {url.drivername!r}"
+        )
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ConfigError(
+            f"GISTCACHE_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {raw!r}"
+        )
+    return level
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)

@@ -1,0 +1,292 @@
+"""Repository functions over the cache tables. Each takes the caller's session and
+runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gistcache.gists import Gist, GistFile
+from gistcache.store.models import gist_files, gists, list_pages, users
+
+# SQLite caps bound parameters per statement; a few hundred rows stays well below it.
+CHUNK_ROWS = 400
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    login: str
+    not_found: bool
+    credential: str
+    fetched_at: datetime | None
+    checked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    page_no: int
+    url: str
+    etag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageOfGists:
+    """The gists GitHub served on one page of a user's list."""
+
+    url: str
+    etag: str | None
+    gists: Sequence[Gist]
+
+
+async def ping(session: AsyncSession) -> None:
+    await session.execute(text("SELECT 1"))
+
+
+async def get_user(session: AsyncSession, login: str) -> UserState | None:
+    row = (await session.execute(select(users).where(users.c.login == login))).one_or_none()
+    if row is None:
+        return None
+    return UserState(
+        login=row.login,
+        not_found=row.not_found,
+        credential=row.credential,
+        fetched_at=row.fetched_at,
+        checked_at=row.checked_at,
+    )
+
+
+async def get_pages(session: AsyncSession, login: str) -> list[StoredPage]:
+    result = await session.execute(
+        select(list_pages.c.page_no, list_pages.c.url, list_pages.c.etag)
+        .where(list_pages.c.login == login)
+        .order_by(list_pages.c.page_no)
+    )
+    return [StoredPage(page_no=r.page_no, url=r.url, etag=r.etag) for r in result]
+
+
+async def load_gists(session: AsyncSession, login: str) -> list[tuple[int, Gist]]:
+    """The user's cached gists in GitHub's order, each with the page it was listed on."""
+    gist_rows = (
+        await session.execute(
+            select(gists).where(gists.c.owner_login == login).order_by(gists.c.position)
+        )
+    ).all()
+    if not gist_rows:
+        return []
+    file_rows = (
+        await session.execute(
+            select(gist_files)
+            .join(gists, gists.c.id == gist_files.c.gist_id)
+            .where(gists.c.owner_login == login)
+            .order_by(gist_files.c.gist_id, gist_files.c.position)
+        )
+    ).all()
+    files: dict[str, list[GistFile]] = {}
+    for f in file_rows:
+        files.setdefault(f.gist_id, []).append(
+            GistFile(
+                filename=f.filename,
+                language=f.language,
+                type=f.type,
+                size=f.size,
+                raw_url=f.raw_url,
+            )
+        )
+    return [
+        (
+            g.page_no,
+            Gist(
+                id=g.id,
+                html_url=g.html_url,
+                description=g.description,
+                public=g.public,
+                created_at=g.created_at,
+                updated_at=g.updated_at,
+                comments=g.comments,
+                owner=g.owner,
+                files=tuple(files.get(g.id, ())),
+                truncated=g.truncated,
+            ),
+        )
+        for g in gist_rows
+    ]
+
+
+async def mark_checked(session: AsyncSession, login: str, now: datetime) -> None:
+    """GitHub confirmed the cached list is current."""
+    await session.execute(update(users).where(users.c.login == login).values(checked_at=now))
+
+
+async def save_not_found(session: AsyncSession, login: str, credential: str, now: datetime) -> None:
+    """Remember that GitHub has no such user; anything cached for the login goes."""
+    await _upsert(
+        session,
+        users,
+        [
+            {
+                "login": login,
+                "not_found": True,
+                "credential": credential,
+                "fetched_at": None,
+                "checked_at": now,
+            }
+        ],
+        ["login"],
+    )
+    await session.execute(delete(gists).where(gists.c.owner_login == login))
+    await session.execute(delete(list_pages).where(list_pages.c.login == login))
+
+
+async def save_list(
+    session: AsyncSession,
+    login: str,
+    credential: str,
+    now: datetime,
+    pages: Sequence[PageOfGists],
+) -> bool:
+    """Make the cache hold exactly ``pages`` for the user; return whether any gist changed.
+
+    A gist id appears at most once across ``pages``.
+
+    Only gists whose listed metadata changed are written; files are rewritten only
+    for gists whose ``updated_at`` moved, so contents keyed on it stay valid.
+    """
+    await _upsert(
+        session,
+        users,
+        [
+            {
+                "login": login,
+                "not_found": False,
+                "credential": credential,
+                "fetched_at": now,
+                "checked_at": now,
+            }
+        ],
+        ["login"],
+    )
+    existing = {
+        row.id: row
+        for row in await session.execute(select(gists).where(gists.c.owner_login == login))
+    }
+    listed: dict[str, dict[str, Any]] = {}
+    gist_by_id: dict[str, Gist] = {}
+    position = 0
+    for page_no, page in enumerate(pages, start=1):
+        for gist in page.gists:
+            listed[gist.id] = _gist_row(login, page_no, position, gist)
+            gist_by_id[gist.id] = gist
+            position += 1
+
+    changed_rows = []
+    files_to_replace = []
+    for gist_id, row in listed.items():
+        old = existing.get(gist_id)
+        if old is None or any(getattr(old, key) != value for key, value in row.items()):
+            changed_rows.append(row)
+        if old is None or old.updated_at != row["updated_at"]:
+            files_to_replace.append(gist_id)
+    # a gist listed for this user that the cache still files under another login
+    others = await _ids_owned_elsewhere(session, login, [i for i in listed if i not in existing])
+    files_to_replace.extend(i for i in others if i not in files_to_replace)
+
+    gone = [gist_id for gist_id in existing if gist_id not in listed]
+    for chunk in _chunks(gone):
+        await session.execute(delete(gists).where(gists.c.id.in_(chunk)))
+    await _upsert(session, gists, changed_rows, ["id"])
+    for chunk in _chunks(files_to_replace):
+        await session.execute(delete(gist_files).where(gist_files.c.gist_id.in_(chunk)))
+    file_rows = [
+        {
+            "gist_id": gist_id,
+            "filename": f.filename,
+            "position": index,
+            "language": f.language,
+            "type": f.type,
+            "size": f.size,
+            "raw_url": f.raw_url,
+        }
+        for gist_id in files_to_replace
+        for index, f in enumerate(_unique_files(gist_by_id[gist_id].files))
+    ]
+    for chunk in _chunks(file_rows):
+        await session.execute(gist_files.insert(), chunk)
+
+    await session.execute(
+        delete(list_pages).where(list_pages.c.login == login, list_pages.c.page_no > len(pages))
+    )
+    await _upsert(
+        session,
+        list_pages,
+        [
+            {"login": login, "page_no": page_no, "url": page.url, "etag": page.etag}
+            for page_no, page in enumerate(pages, start=1)
+        ],
+        ["login", "page_no"],
+    )
+    return bool(changed_rows or gone)
+
+
+async def _ids_owned_elsewhere(session: AsyncSession, login: str, ids: list[str]) -> list[str]:
+    found: list[str] = []
+    for chunk in _chunks(ids):
+        result = await session.execute(
+            select(gists.c.id).where(gists.c.id.in_(chunk), gists.c.owner_login != login)
+        )
+        found.extend(result.scalars())
+    return found
+
+
+def _gist_row(login: str, page_no: int, position: int, gist: Gist) -> dict[str, Any]:
+    return {
+        "id": gist.id,
+        "owner_login": login,
+        "page_no": page_no,
+        "position": position,
+        "owner": gist.owner,
+        "html_url": gist.html_url,
+        "description": gist.description,
+        "public": gist.public,
+        "created_at": gist.created_at,
+        "updated_at": gist.updated_at,
+        "comments": gist.comments,
+        "truncated": gist.truncated,
+    }
+
+
+def _unique_files(files: Iterable[GistFile]) -> Iterator[GistFile]:
+    seen: set[str] = set()
+    for f in files:
+        if f.filename not in seen:
+            seen.add(f.filename)
+            yield f
+
+
+async def _upsert(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
+) -> None:
+    """Insert rows, or update every other column of the rows whose ``keys`` exist."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for chunk in _chunks(rows):
+        stmt = insert(table).values(list(chunk))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+        await session.execute(stmt)
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), CHUNK_ROWS):
+        yield items[start : start + CHUNK_ROWS]

@@ -1,0 +1,1 @@
+"""HTTP layer: routes, thin handlers, problem+json errors."""

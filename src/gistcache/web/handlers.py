@@ -1,0 +1,110 @@
+"""Thin handlers: validate input, call the service, render JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+from datetime import datetime
+
+from aiohttp import web
+from yarl import URL
+
+from gistcache.keys import SERVICE, SESSIONS
+from gistcache.service import CacheStatus, GistList
+from gistcache.store import queries as store
+from gistcache.web.problems import Problem
+from gistcache.web.validation import parse_paging, validate_username
+
+READY_TIMEOUT = 2.0
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="pong")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT), request.app[SESSIONS]() as session:
+            await store.ping(session)
+    except Exception as exc:
+        raise Problem(
+            503,
+            "not-ready",
+            "Not ready",
+            "the cache database is not answering",
+            headers={"Retry-After": "5"},
+        ) from exc
+    return web.json_response({"status": "ready"})
+
+
+async def list_gists(request: web.Request) -> web.StreamResponse:
+    username = validate_username(request.match_info["username"])
+    paging = parse_paging(request.query)
+    service = request.app[SERVICE]
+    result = await service.list_gists(username, revalidate=_wants_revalidation(request))
+
+    headers = _cache_headers(result, service.clock())
+    items = result.gists
+    headers["X-Total-Count"] = str(len(items))
+    if paging is not None:
+        page, per_page = paging
+        items = items[(page - 1) * per_page : page * per_page]
+        link = _link_header(request.url, page, per_page, len(result.gists))
+        if link:
+            headers["Link"] = link
+
+    body = json.dumps([gist.to_json() for gist in items], ensure_ascii=False).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers["ETag"] = etag
+    if _etag_matches(request.headers.getall("If-None-Match", []), etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _wants_revalidation(request: web.Request) -> bool:
+    directives = {
+        part.strip().lower()
+        for value in request.headers.getall("Cache-Control", [])
+        for part in value.split(",")
+    }
+    pragma = request.headers.get("Pragma", "").lower()
+    return "no-cache" in directives or "max-age=0" in directives or "no-cache" in pragma
+
+
+def _cache_headers(result: GistList, now: datetime) -> dict[str, str]:
+    headers = {"X-Cache": result.cache.value, "Age": str(int(result.age(now)))}
+    if result.cache is CacheStatus.STALE:
+        headers["Cache-Control"] = "public, max-age=0, must-revalidate"
+    else:
+        headers["Cache-Control"] = f"public, max-age={int(result.fresh_for)}"
+    return headers
+
+
+def _etag_matches(values: list[str], etag: str) -> bool:
+    for value in values:
+        for candidate in value.split(","):
+            candidate = candidate.strip()
+            if candidate == "*" or candidate.removeprefix("W/") == etag:
+                return True
+    return False
+
+
+def _link_header(url: URL, page: int, per_page: int, total: int) -> str:
+    last = max(1, math.ceil(total / per_page))
+    rels = {"first": 1, "last": last}
+    if page > 1:
+        rels["prev"] = min(page - 1, last)
+    if page < last:
+        rels["next"] = page + 1
+    order = ("next", "last", "first", "prev")
+    return ", ".join(
+        f'<{url.update_query(page=rels[rel], per_page=per_page)}>; rel="{rel}"'
+        for rel in order
+        if rel in rels
+    )
