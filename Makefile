@@ -1,0 +1,58 @@
+# gistcache: `make run` serves, `make test` tests. Everything lives in ./.venv,
+# installed from the hash-pinned lock files; nothing is installed elsewhere.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+FAKE_PORT ?= 9000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run fake migrate test lint format lock clean
+
+help:
+	@echo "make run      serve on :8080 (applies migrations first)"
+	@echo "make fake     run the offline fake GitHub on :$(FAKE_PORT)"
+	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
+	@echo "make lint     ruff check, ruff format --check, mypy"
+	@echo "make migrate  upgrade the cache database to the newest schema"
+	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
+
+$(STAMP): requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gistcache needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gistcache serve
+
+fake: $(STAMP)
+	$(BIN)/python -m gistcache.testing.fake_github --port $(FAKE_PORT)
+
+migrate: $(STAMP)
+	$(BIN)/gistcache migrate
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \
+		-o requirements-dev.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		-c requirements-dev.lock -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

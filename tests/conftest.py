@@ -1,0 +1,194 @@
+"""Shared fixtures: a migrated throwaway database per test (SQLite and PostgreSQL),
+the fake GitHub on a real socket, a controllable clock, and app clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
+
+from gistcache.app import create_app
+from gistcache.settings import Settings
+from gistcache.store.migrate import upgrade
+from gistcache.testing.fake_github import FakeGitHub
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DATABASES = ["sqlite", "postgres"]
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin(server_url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(server_url), timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL URL: GISTCACHE_TEST_DATABASE_URL, else a testcontainers one.
+
+    Without either the PostgreSQL tests skip, except under CI=true where they fail.
+    """
+    url = os.environ.get("GISTCACHE_TEST_DATABASE_URL")
+    if url:
+        try:
+            asyncio.run(_admin(url, "SELECT 1"))
+        except (OSError, asyncpg.PostgresError) as exc:
+            pytest.fail(f"GISTCACHE_TEST_DATABASE_URL does not answer: {exc}")
+        yield url
+        return
+    docker = os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists()
+    try:
+        if not docker:
+            raise RuntimeError("no Docker engine")
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:
+            from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer("postgres:16", driver="asyncpg")
+        container.start()
+    except Exception as exc:
+        reason = f"no PostgreSQL: set GISTCACHE_TEST_DATABASE_URL or run Docker ({exc!r})"
+        if CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield container.get_connection_url()
+    finally:
+        container.stop()
+
+
+def _with_database(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> Iterator[str]:
+    """A database migrated once per session; each test clones it."""
+    name = f"gistcache_tpl_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
+    upgrade(_with_database(postgres_server, name))
+    yield name
+    asyncio.run(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "cache.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty cache database of each kind, private to the test."""
+    if request.param == "sqlite":
+        path = tmp_path / "cache.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
+    name = f"gistcache_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield _with_database(server, name)
+    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=DATABASES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of each kind with no tables at all (for migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"gistcache_e_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    yield _with_database(server, name)
+    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class FakeClock:
+    """The service's notion of now, moved by tests instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake() -> FakeGitHub:
+    github = FakeGitHub()
+    github.seed_octocat()
+    return github
+
+
+@pytest.fixture
+async def fake_server(fake: FakeGitHub) -> AsyncIterator[TestServer]:
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def settings(database_url: str, fake_server: TestServer) -> Settings:
+    return Settings(
+        database_url=database_url,
+        github_api_url=str(fake_server.make_url("")).rstrip("/"),
+        cache_ttl=60,
+        not_found_ttl=300,
+        github_timeout=5,
+    )
+
+
+@pytest.fixture
+async def make_client(settings: Settings, clock: FakeClock) -> AsyncIterator[ClientFactory]:
+    """Start an app (optionally with changed settings); several may run, as after a restart."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**overrides: Any) -> TestClient[Any, Any]:
+        app = create_app(replace(settings, **overrides), clock=clock)
+        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
+    return await make_client()

@@ -1,0 +1,401 @@
+"""GET /{username} and /api/v1/users/{username}/gists through the cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gistcache import __version__
+from gistcache.testing.fake_github import FakeGitHub
+from tests.conftest import ClientFactory, FakeClock
+
+Client = TestClient[Any, Any]
+
+
+def many_gists(fake: FakeGitHub, login: str, count: int) -> list[str]:
+    """Create ``count`` gists; return their ids newest first (GitHub's order)."""
+    ids = [
+        fake.add_gist(login, {f"f{n}.py": f"print({n})\n"}, description=f"gist {n}").id
+        for n in range(count)
+    ]
+    return ids[::-1]
+
+
+async def test_first_request_fetches_and_returns_every_field(
+    client: Client, fake: FakeGitHub
+) -> None:
+    resp = await client.get("/octocat")
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    assert resp.headers["X-Cache"] == "MISS"
+    assert resp.headers["X-Total-Count"] == "1"
+    body = await resp.json()
+    raw_url = body[0]["files"][0]["raw_url"]
+    assert raw_url.endswith("/hello_world.rb")
+    assert body == [
+        {
+            "id": "aa5a315d61ae9438b18d",
+            "html_url": "https://gist.github.com/aa5a315d61ae9438b18d",
+            "description": "Hello World Examples",
+            "public": True,
+            "created_at": "2024-01-01T00:00:01Z",
+            "updated_at": "2024-01-01T00:00:01Z",
+            "comments": 0,
+            "owner": "octocat",
+            "files": [
+                {
+                    "filename": "hello_world.rb",
+                    "language": "Ruby",
+                    "type": "application/x-ruby",
+                    "size": 107,
+                    "raw_url": raw_url,
+                }
+            ],
+        }
+    ]
+    assert len(fake.api_requests()) == 1
+
+
+async def test_fresh_cache_answers_without_github(client: Client, fake: FakeGitHub) -> None:
+    first = await client.get("/octocat")
+    assert first.headers["X-Cache"] == "MISS"
+    second = await client.get("/octocat")
+    assert second.status == 200
+    assert second.headers["X-Cache"] == "HIT"
+    assert await second.json() == await first.json()
+    assert second.headers["Cache-Control"] == "public, max-age=60"
+    assert len(fake.api_requests()) == 1
+
+
+async def test_max_age_is_the_remaining_freshness(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    await client.get("/octocat")
+    clock.advance(45)
+    resp = await client.get("/octocat")
+    assert resp.headers["X-Cache"] == "HIT"
+    assert resp.headers["Cache-Control"] == "public, max-age=15"
+    assert resp.headers["Age"] == "45"
+
+
+async def test_every_github_page_is_followed_through_link_headers(
+    client: Client, fake: FakeGitHub
+) -> None:
+    ids = many_gists(fake, "prolific", 250)
+    fake.user("prolific").id = 4242
+    resp = await client.get("/prolific")
+    assert resp.status == 200
+    assert [g["id"] for g in await resp.json()] == ids
+    calls = fake.api_requests()
+    assert [(c.path, c.query) for c in calls] == [
+        ("/users/prolific/gists", "per_page=100"),
+        ("/user/4242/gists", "per_page=100&page=2"),
+        ("/user/4242/gists", "per_page=100&page=3"),
+    ]
+
+
+async def test_requests_to_github_carry_the_documented_headers(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    anonymous = await make_client()
+    await anonymous.get("/octocat")
+    headers = fake.api_requests()[-1].headers
+    assert headers["Accept"] == "application/vnd.github+json"
+    assert headers["X-GitHub-Api-Version"] == "2022-11-28"
+    assert headers["User-Agent"] == f"gistcache/{__version__}"
+    assert "Authorization" not in headers
+
+    with_token = await make_client(github_token="ghp_secret123")
+    resp = await with_token.get("/octocat", headers={"Cache-Control": "no-cache"})
+    assert resp.status == 200
+    assert fake.api_requests()[-1].headers["Authorization"] == "Bearer ghp_secret123"
+    assert "ghp_secret123" not in await resp.text()
+
+
+async def test_stale_list_is_revalidated_with_etags_per_page(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    many_gists(fake, "prolific", 150)
+    first = await client.get("/prolific")
+    clock.advance(61)
+    resp = await client.get("/prolific")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "REVALIDATED"
+    assert await resp.json() == await first.json()
+    calls = fake.api_requests()
+    assert len(calls) == 4
+    assert all("If-None-Match" not in c.headers for c in calls[:2])
+    assert all(c.headers["If-None-Match"].startswith('W/"') for c in calls[2:])
+    # the timestamps moved: fresh again for a full TTL
+    again = await client.get("/prolific")
+    assert again.headers["X-Cache"] == "HIT"
+    assert again.headers["Cache-Control"] == "public, max-age=60"
+    assert len(fake.api_requests()) == 4
+
+
+async def test_changes_on_github_update_the_cache(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    ids = many_gists(fake, "prolific", 150)
+    await client.get("/prolific")
+
+    fake.update_gist(ids[120], {"f0.py": "changed\n"}, description="edited")
+    fake.delete_gist(ids[5])
+    newest = fake.add_gist("prolific", {"new.md": "# new\n"}, description="brand new").id
+    clock.advance(61)
+
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "UPDATED"
+    body = await resp.json()
+    expected = [newest] + [i for i in ids if i != ids[5]]
+    assert [g["id"] for g in body] == expected
+    edited = next(g for g in body if g["id"] == ids[120])
+    assert edited["description"] == "edited"
+    assert [f["filename"] for f in edited["files"]] == ["f29.py", "f0.py"]
+    assert edited["updated_at"] > edited["created_at"]
+
+    # the database holds the new list: a later HIT serves exactly it
+    hit = await client.get("/prolific")
+    assert hit.headers["X-Cache"] == "HIT"
+    assert await hit.json() == body
+
+
+async def test_a_changed_page_after_unchanged_ones_is_merged(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    ids = many_gists(fake, "prolific", 150)
+    await client.get("/prolific")
+    fake.update_gist(ids[140], description="only page two changed")
+    clock.advance(61)
+
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "UPDATED"
+    body = await resp.json()
+    assert [g["id"] for g in body] == ids
+    assert body[140]["description"] == "only page two changed"
+    statuses = [c.headers.get("If-None-Match") is not None for c in fake.api_requests()[2:]]
+    assert statuses == [True, True]
+
+
+async def test_logins_are_case_insensitive(client: Client, fake: FakeGitHub) -> None:
+    first = await client.get("/OctoCat")
+    second = await client.get("/api/v1/users/octocat/gists")
+    assert first.status == second.status == 200
+    assert first.headers["X-Cache"] == "MISS"
+    assert second.headers["X-Cache"] == "HIT"
+    assert await first.json() == await second.json()
+    assert len(fake.api_requests()) == 1
+
+
+async def test_unknown_user_is_404_and_remembered(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    resp = await client.get("/nobody-here")
+    assert resp.status == 404
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json()
+    assert body["status"] == 404
+    assert body["type"] == "urn:gistcache:problem:user-not-found"
+
+    clock.advance(200)
+    again = await client.get("/Nobody-Here")
+    assert again.status == 404
+    assert len(fake.api_requests()) == 1
+
+    clock.advance(101)  # past the 300 s memory: ask GitHub again, and now it exists
+    fake.add_gist("nobody-here", {"a.txt": "hi\n"})
+    found = await client.get("/nobody-here")
+    assert found.status == 200
+    assert found.headers["X-Cache"] == "MISS"
+    assert len(await found.json()) == 1
+    assert len(fake.api_requests()) == 2
+
+
+async def test_user_deleted_on_github_loses_the_cached_list(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    fake.add_gist("leaver", {"a.txt": "hi\n"})
+    assert (await client.get("/leaver")).status == 200
+    del fake.users["leaver"]
+    clock.advance(61)
+    assert (await client.get("/leaver")).status == 404
+    assert (await client.get("/leaver")).status == 404
+    assert len(fake.api_requests()) == 2
+
+
+async def test_client_no_cache_forces_revalidation(client: Client, fake: FakeGitHub) -> None:
+    await client.get("/octocat")
+    resp = await client.get("/octocat", headers={"Cache-Control": "no-cache"})
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "REVALIDATED"
+    calls = fake.api_requests()
+    assert len(calls) == 2
+    assert "If-None-Match" in calls[1].headers
+
+
+async def test_our_etag_answers_if_none_match_with_304(client: Client, fake: FakeGitHub) -> None:
+    first = await client.get("/octocat")
+    etag = first.headers["ETag"]
+    assert etag.startswith('"')
+    assert etag.endswith('"')
+
+    resp = await client.get("/octocat", headers={"If-None-Match": etag})
+    assert resp.status == 304
+    assert await resp.read() == b""
+    assert resp.headers["ETag"] == etag
+    assert resp.headers["X-Cache"] == "HIT"
+
+    other = await client.get("/octocat", headers={"If-None-Match": '"something-else"'})
+    assert other.status == 200
+
+
+async def test_restart_within_ttl_makes_no_github_call(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    before = await make_client()
+    body = await (await before.get("/octocat")).json()
+    await before.close()
+
+    after = await make_client()
+    resp = await after.get("/octocat")
+    assert resp.headers["X-Cache"] == "HIT"
+    assert await resp.json() == body
+    assert len(fake.api_requests()) == 1
+
+
+async def test_pagination_of_our_own_list(client: Client, fake: FakeGitHub) -> None:
+    ids = many_gists(fake, "prolific", 25)
+    resp = await client.get("/prolific?page=2&per_page=10")
+    assert resp.status == 200
+    assert [g["id"] for g in await resp.json()] == ids[10:20]
+    assert resp.headers["X-Total-Count"] == "25"
+    links = {
+        part.split(";")[1].strip(): part.split(";")[0].strip()[1:-1]
+        for part in resp.headers["Link"].split(", ")
+    }
+    base = str(client.make_url("/prolific"))
+    assert links == {
+        'rel="next"': f"{base}?page=3&per_page=10",
+        'rel="prev"': f"{base}?page=1&per_page=10",
+        'rel="first"': f"{base}?page=1&per_page=10",
+        'rel="last"': f"{base}?page=3&per_page=10",
+    }
+
+    last = await client.get("/prolific?page=3&per_page=10")
+    assert [g["id"] for g in await last.json()] == ids[20:]
+    assert 'rel="next"' not in last.headers["Link"]
+
+    beyond = await client.get("/prolific?page=9&per_page=10")
+    assert beyond.status == 200
+    assert await beyond.json() == []
+
+    only_page = await client.get("/prolific?page=1")  # per_page defaults to 30
+    assert len(await only_page.json()) == 25
+    assert 'rel="next"' not in only_page.headers["Link"]
+    assert len(fake.api_requests()) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page=0", "page=-1", "page=abc", "per_page=0", "per_page=101", "per_page=1.5", "page="],
+)
+async def test_bad_paging_values_are_400(client: Client, fake: FakeGitHub, query: str) -> None:
+    resp = await client.get(f"/octocat?{query}")
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json()
+    assert body["status"] == 400
+    assert body["type"] == "urn:gistcache:problem:invalid-query"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/a..b",
+        "/a.b",
+        "/" + "x" * 40,
+        "/%C3%BCser",
+        "/a%20b",
+        "/a%00b",
+        "/api/v1/users/a..b/gists",
+        "/api/v1/users/" + "x" * 40 + "/gists",
+    ],
+)
+async def test_invalid_usernames_are_400_and_never_reach_github(
+    client: Client, fake: FakeGitHub, path: str
+) -> None:
+    resp = await client.get(path)
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json())["type"] == "urn:gistcache:problem:invalid-username"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/a%2Fb",
+        "/..%2F..%2Fetc",
+        "/a/b",
+        "/%2e%2e",
+        "/api/v1/users/%2e%2e/gists",
+        "/api/v1/users/a%2Fb/gists",
+        "/api/v1/users/../gists",
+    ],
+)
+async def test_paths_that_are_not_a_username_never_reach_github(
+    client: Client, fake: FakeGitHub, path: str
+) -> None:
+    # sent exactly as written: no client-side normalisation of dots or escapes
+    resp = await client.session.get(client.make_url("").with_path(path, encoded=True))
+    assert resp.status in (400, 404)
+    assert resp.content_type == "application/problem+json"
+    assert fake.requests == []
+
+
+async def test_fixed_paths_win_and_the_api_form_reaches_such_users(
+    client: Client, fake: FakeGitHub
+) -> None:
+    fake.add_gist("ping", {"a.txt": "pong?\n"})
+    assert await (await client.get("/ping")).text() == "pong"
+    assert fake.requests == []
+    resp = await client.get("/api/v1/users/ping/gists")
+    assert resp.status == 200
+    assert [g["owner"] for g in await resp.json()] == ["ping"]
+
+
+async def test_unknown_routes_and_methods_are_problems(client: Client) -> None:
+    resp = await client.get("/a/b/c")
+    assert resp.status == 404
+    assert resp.content_type == "application/problem+json"
+    resp = await client.post("/octocat")
+    assert resp.status == 405
+    assert resp.content_type == "application/problem+json"
+    assert "GET" in resp.headers["Allow"]
+
+
+async def test_request_id_is_echoed_or_made(client: Client) -> None:
+    resp = await client.get("/ping", headers={"X-Request-ID": "abc-123"})
+    assert resp.headers["X-Request-ID"] == "abc-123"
+    made = await client.get("/ping", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert made.headers["X-Request-ID"] != "bad id\twith spaces"
+    assert len(made.headers["X-Request-ID"]) == 32
+
+
+async def test_github_enterprise_base_url_with_a_path(
+    make_client: ClientFactory, aiohttp_server: Any
+) -> None:
+    ghe = FakeGitHub(api_prefix="/api/v3")
+    ids = many_gists(ghe, "enterprise", 120)
+    server = await aiohttp_server(ghe.app())
+    client = await make_client(github_api_url=str(server.make_url("/api/v3")))
+    resp = await client.get("/enterprise")
+    assert resp.status == 200
+    assert [g["id"] for g in await resp.json()] == ids
+    assert [c.path for c in ghe.api_requests()] == [
+        "/api/v3/users/enterprise/gists",
+        f"/api/v3/user/{ghe.user('enterprise').id}/gists",
+    ]
