@@ -15,6 +15,23 @@ from yarl import URL
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/gistcache.sqlite3"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
+# Every variable the program reads; the README documents each of them.
+VARIABLES = (
+    "GISTCACHE_DATABASE_URL",
+    "GISTCACHE_GITHUB_API_URL",
+    "GISTCACHE_GITHUB_TOKEN",
+    "GISTCACHE_HOST",
+    "GISTCACHE_PORT",
+    "GISTCACHE_CACHE_TTL",
+    "GISTCACHE_NOT_FOUND_TTL",
+    "GISTCACHE_GITHUB_TIMEOUT",
+    "GISTCACHE_GITHUB_CONNECT_TIMEOUT",
+    "GISTCACHE_GITHUB_MAX_PAGES",
+    "GISTCACHE_SHUTDOWN_TIMEOUT",
+    "GISTCACHE_LOG_LEVEL",
+    "GISTCACHE_MIGRATIONS_DIR",  # read by store.migrate, where the alembic scripts are
+)
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""

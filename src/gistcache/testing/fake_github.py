@@ -359,9 +359,10 @@ class FakeGitHub:
                 body = failure.body
                 if body is None:
                     body = {"message": "Server Error", "documentation_url": API_DOCS}
-                resp = web.json_response(body, status=failure.status, headers=failure.headers)
+                resp = web.json_response(body, status=failure.status)
                 if kind == "api":
                     self._rate_headers(resp, self._budget(request.headers.get("Authorization")))
+                resp.headers.update(failure.headers)  # an injected header wins
                 return resp
         if kind == "raw":
             return await handler(request)

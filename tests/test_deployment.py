@@ -1,0 +1,88 @@
+"""The container files and the README agree with the settings the program reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gistcache.settings import VARIABLES, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RecordingEnv(dict[str, str]):
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_settings_read_exactly_the_documented_variables() -> None:
+    env = RecordingEnv({})
+    Settings.from_env(env)
+    assert env.asked - {"GITHUB_TOKEN"} == set(VARIABLES) - {"GISTCACHE_MIGRATIONS_DIR"}
+    readme = (ROOT / "README.md").read_text()
+    for name in VARIABLES:
+        assert f"`{name}`" in readme, f"{name} is not documented in README.md"
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_compose_app_configuration_is_valid_for_the_app() -> None:
+    services = compose()["services"]
+    app, db = services["app"], services["postgres"]
+    env = {k: str(v) for k, v in app["environment"].items()}
+    assert set(env) <= set(VARIABLES)
+    env["GISTCACHE_GITHUB_TOKEN"] = ""  # compose interpolates it from the host
+    settings = Settings.from_env(env)
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+    assert app["ports"] == [f"{settings.port}:{settings.port}"]
+
+    # the database the app points at is the one compose starts, with its credentials
+    db_env = db["environment"]
+    assert settings.safe_database_url == (
+        f"postgresql+asyncpg://{db_env['POSTGRES_USER']}:***@postgres:5432/{db_env['POSTGRES_DB']}"
+    )
+    assert db["image"] == "postgres:16"
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    assert app["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def dockerfile_instructions() -> Iterator[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            yield keyword.upper(), rest.strip()
+
+
+def test_dockerfile_is_multistage_non_root_exec_form_with_healthcheck() -> None:
+    instructions = list(dockerfile_instructions())
+    assert sum(1 for k, _ in instructions if k == "FROM") >= 2
+    user = [v for k, v in instructions if k == "USER"]
+    assert user
+    assert user[-1] not in ("root", "0")
+    assert ("EXPOSE", str(Settings().port)) in instructions
+    cmd = [v for k, v in instructions if k == "CMD"][-1]
+    assert json.loads(cmd) == ["gistcache", "serve"]
+    healthcheck = [v for k, v in instructions if k == "HEALTHCHECK"][-1]
+    assert "/healthz" in healthcheck
+    assert re.search(r"CMD \[", healthcheck)
+    env = " ".join(v for k, v in instructions if k == "ENV")
+    timeout = re.search(r"GISTCACHE_SHUTDOWN_TIMEOUT=(\d+)", env)
+    assert timeout is not None
+    assert int(timeout.group(1)) < 10
+    for name in re.findall(r"(GISTCACHE_[A-Z_]+)=", env):
+        assert name in VARIABLES

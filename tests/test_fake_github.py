@@ -1,0 +1,187 @@
+"""The fake GitHub must behave like the documented API, or every other test lies."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from jsonschema import Draft202012Validator
+
+from gistcache.github import parse_link_header
+from gistcache.testing.fake_github import FakeGitHub
+
+UA = {"User-Agent": "fidelity-test"}
+FIXTURES = Path(
+    os.environ.get("GISTCACHE_GITHUB_FIXTURES")
+    or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github"
+)
+
+
+def schema(name: str) -> Draft202012Validator:
+    path = FIXTURES / "schemas" / name
+    if not path.is_file():
+        message = f"GitHub's schemas are not at {FIXTURES} (set GISTCACHE_GITHUB_FIXTURES)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Draft202012Validator(json.loads(path.read_text()))
+
+
+@pytest.fixture
+async def http(fake_server: TestServer) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=fake_server.make_url("/"), headers=UA) as session:
+        yield session
+
+
+async def test_payloads_validate_against_githubs_schemas(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    big = fake.add_gist("octocat", {"big.txt": "x" * (2 * 1024 * 1024), "b.py": "pass\n"})
+    resp = await http.get("/users/octocat/gists")
+    items = await resp.json()
+    assert len(items) == 2
+    for item in items:
+        schema("base-gist.schema.json").validate(item)
+        schema("simple-user.schema.json").validate(item["owner"])
+        assert "content" not in next(iter(item["files"].values()))
+
+    full = await (await http.get(f"/gists/{big.id}")).json()
+    schema("gist-simple.schema.json").validate(full)
+    assert full["files"]["big.txt"]["truncated"] is True
+    assert len(full["files"]["big.txt"]["content"]) == 1024 * 1024
+    assert full["files"]["b.py"] == {
+        **full["files"]["b.py"],
+        "truncated": False,
+        "content": "pass\n",
+    }
+
+    missing = await http.get("/users/nobody/gists")
+    assert missing.status == 404
+    error = await missing.json()
+    schema("basic-error.schema.json").validate(error)
+    assert error["message"] == "Not Found"
+    assert error["status"] == "404"
+
+    user = await (await http.get("/users/octocat")).json()
+    schema("simple-user.schema.json").validate(user)
+
+
+async def test_pagination_links_use_the_numeric_id_form(
+    fake: FakeGitHub, http: aiohttp.ClientSession, fake_server: TestServer
+) -> None:
+    user = fake.add_user("many", 777)
+    for n in range(205):
+        fake.add_gist("many", {f"{n}.txt": "x"})
+    first = await http.get("/users/many/gists?per_page=100")
+    links = parse_link_header(first.headers["Link"])
+    origin = str(fake_server.make_url("")).rstrip("/")
+    assert links == {
+        "next": f"{origin}/user/{user.id}/gists?per_page=100&page=2",
+        "last": f"{origin}/user/{user.id}/gists?per_page=100&page=3",
+        "first": f"{origin}/user/{user.id}/gists?per_page=100&page=1",
+    }
+    last = await http.get(links["last"])
+    assert len(await last.json()) == 5
+    assert "next" not in parse_link_header(last.headers["Link"])
+    assert "prev" in parse_link_header(last.headers["Link"])
+
+    default = await http.get("/users/many/gists")
+    assert len(await default.json()) == 30
+    capped = await http.get("/users/many/gists?per_page=500")
+    assert len(await capped.json()) == 100
+
+    single = await http.get("/users/octocat/gists")
+    assert "Link" not in single.headers
+
+
+async def test_since_filters_on_updated_at(fake: FakeGitHub, http: aiohttp.ClientSession) -> None:
+    old = fake.add_gist("octocat", {"old.txt": "x"})
+    newer = fake.add_gist("octocat", {"new.txt": "y"})
+    fake.update_gist(old.id, {"old.txt": "z"})
+    since = newer.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ids = [g["id"] for g in await (await http.get(f"/users/octocat/gists?since={since}")).json()]
+    assert sorted(ids) == sorted([old.id, newer.id])
+    bad = await http.get("/users/octocat/gists?since=yesterday")
+    assert bad.status == 422
+
+
+async def test_etags_differ_per_credential_and_answer_304(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    anonymous = await http.get("/users/octocat/gists")
+    authed = await http.get("/users/octocat/gists", headers={"Authorization": "Bearer t1"})
+    assert anonymous.headers["ETag"] != authed.headers["ETag"]
+    assert anonymous.headers["ETag"].startswith('W/"')
+
+    again = await http.get(
+        "/users/octocat/gists",
+        headers={"Authorization": "Bearer t1", "If-None-Match": authed.headers["ETag"]},
+    )
+    assert again.status == 304
+    assert await again.read() == b""
+    # an authorised 304 is free; the anonymous one is not
+    assert again.headers["x-ratelimit-remaining"] == authed.headers["x-ratelimit-remaining"]
+    cross = await http.get(
+        "/users/octocat/gists", headers={"If-None-Match": authed.headers["ETag"]}
+    )
+    assert cross.status == 200
+
+
+async def test_rate_limit_headers_and_exhaustion(http: aiohttp.ClientSession) -> None:
+    fake_limit = 60
+    for n in range(fake_limit):
+        resp = await http.get("/users/octocat/gists")
+        assert resp.status == 200
+        assert resp.headers["x-ratelimit-limit"] == "60"
+        assert resp.headers["x-ratelimit-remaining"] == str(fake_limit - n - 1)
+        assert resp.headers["x-ratelimit-used"] == str(n + 1)
+        assert resp.headers["x-ratelimit-resource"] == "core"
+        assert int(resp.headers["x-ratelimit-reset"]) > 0
+    over = await http.get("/users/octocat/gists")
+    assert over.status == 403
+    assert over.headers["x-ratelimit-remaining"] == "0"
+    assert "rate limit" in (await over.json())["message"]
+    # a token has its own, larger budget
+    authed = await http.get("/users/octocat/gists", headers={"Authorization": "Bearer t"})
+    assert authed.status == 200
+    assert authed.headers["x-ratelimit-limit"] == "5000"
+
+
+async def test_no_user_agent_is_403(fake_server: TestServer) -> None:
+    async with aiohttp.ClientSession(skip_auto_headers=["User-Agent"]) as session:
+        resp = await session.get(fake_server.make_url("/users/octocat/gists"))
+        assert resp.status == 403
+        assert "User-Agent" in (await resp.json())["message"]
+
+
+async def test_raw_urls_serve_whole_files_and_change_with_the_gist(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    content = "é" * (600 * 1024)  # 1.2 MB of UTF-8, more than the API's 1 MB
+    gist = fake.add_gist("octocat", {"big.txt": content})
+    listed: Any = await (await http.get("/users/octocat/gists")).json()
+    raw_url = next(g for g in listed if g["id"] == gist.id)["files"]["big.txt"]["raw_url"]
+    raw = await http.get(raw_url)
+    assert raw.status == 200
+    assert (await raw.read()).decode() == content
+    assert "x-ratelimit-remaining" not in raw.headers
+    assert len(fake.raw_requests()) == 1
+
+    fake.update_gist(gist.id, {"big.txt": "new"})
+    assert (await http.get(raw_url)).status == 404  # the old revision's URL is gone
+
+
+async def test_injected_failures_and_request_log(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.fail_next(502, times=2)
+    assert (await http.get("/users/octocat/gists")).status == 502
+    assert (await http.get("/users/octocat/gists")).status == 502
+    assert (await http.get("/users/octocat/gists")).status == 200
+    assert [r.path for r in fake.api_requests()] == ["/users/octocat/gists"] * 3

@@ -1,0 +1,77 @@
+"""Migrations: the stairway (upgrade, downgrade, upgrade) on both databases, a schema
+that matches the models, and the command-line entry points."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gistcache.store.migrate import downgrade, upgrade
+from gistcache.store.models import metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = {"users", "list_pages", "gists", "gist_files"}
+
+
+def _inspect(url: str, fn: Any) -> Any:
+    async def run() -> Any:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(fn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def table_names(url: str) -> set[str]:
+    return set(_inspect(url, lambda conn: inspect(conn).get_table_names())) - {"alembic_version"}
+
+
+def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    assert table_names(empty_database_url) == TABLES
+    downgrade(empty_database_url)
+    assert table_names(empty_database_url) == set()
+    upgrade(empty_database_url)
+    assert table_names(empty_database_url) == TABLES
+
+    diff = _inspect(
+        empty_database_url,
+        lambda conn: compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        ),
+    )
+    assert diff == []
+
+
+def test_cli_and_alembic_use_gistcache_database_url(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    env = {**os.environ, "GISTCACHE_DATABASE_URL": url}
+    bin_dir = Path(sys.executable).parent
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    done = run(str(bin_dir / "gistcache"), "migrate", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert table_names(url) == TABLES
+
+    down = run(str(bin_dir / "alembic"), "downgrade", "base", cwd=ROOT)
+    assert down.returncode == 0, down.stderr
+    assert table_names(url) == set()
+    up = run(str(bin_dir / "alembic"), "upgrade", "head", cwd=ROOT)
+    assert up.returncode == 0, up.stderr
+    assert table_names(url) == TABLES

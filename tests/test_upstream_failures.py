@@ -1,0 +1,155 @@
+"""What a client sees when GitHub fails, with and without something cached."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gistcache.testing.fake_github import FakeGitHub
+from tests.conftest import ClientFactory, FakeClock
+from tests.test_list import many_gists
+
+Client = TestClient[Any, Any]
+
+
+async def problem(resp: Any, status: int, slug: str) -> dict[str, Any]:
+    assert resp.status == status
+    assert resp.content_type == "application/problem+json"
+    body: dict[str, Any] = await resp.json()
+    assert body["status"] == status
+    assert body["type"] == f"urn:gistcache:problem:{slug}"
+    assert "Traceback" not in str(body)
+    return body
+
+
+async def test_github_5xx_with_nothing_cached_is_502(client: Client, fake: FakeGitHub) -> None:
+    fake.fail_next(500)
+    await problem(await client.get("/octocat"), 502, "github-unavailable")
+    # the failure was not remembered: the next request asks again and succeeds
+    resp = await client.get("/octocat")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "MISS"
+
+
+async def test_github_refusing_connections_is_502(make_client: ClientFactory) -> None:
+    client = await make_client(github_api_url="http://127.0.0.1:1")
+    await problem(await client.get("/octocat"), 502, "github-unavailable")
+
+
+async def test_github_too_slow_is_504(make_client: ClientFactory, fake: FakeGitHub) -> None:
+    fake.latency = 2.0
+    client = await make_client(github_timeout=0.2)
+    await problem(await client.get("/octocat"), 504, "github-timeout")
+
+
+async def test_primary_rate_limit_with_nothing_cached_is_503_with_retry_after(
+    client: Client, fake: FakeGitHub
+) -> None:
+    fake.exhaust_rate_limit()
+    resp = await client.get("/octocat")
+    await problem(resp, 503, "github-rate-limited")
+    assert 0 < int(resp.headers["Retry-After"]) <= 3600
+
+
+async def test_429_with_remaining_zero_is_503(client: Client, fake: FakeGitHub) -> None:
+    reset = int(time.time()) + 30
+    fake.fail_next(
+        429,
+        body={"message": "API rate limit exceeded"},
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+    )
+    resp = await client.get("/octocat")
+    await problem(resp, 503, "github-rate-limited")
+    assert 25 <= int(resp.headers["Retry-After"]) <= 30
+
+
+async def test_secondary_rate_limit_passes_retry_after_on(client: Client, fake: FakeGitHub) -> None:
+    fake.secondary_rate_limit(retry_after=42)
+    resp = await client.get("/octocat")
+    await problem(resp, 503, "github-rate-limited")
+    assert resp.headers["Retry-After"] == "42"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (200, {"not": "a list"}, {}),
+        (200, [{"id": 5}], {}),
+        (401, {"message": "Bad credentials"}, {}),
+        (403, {"message": "Forbidden"}, {}),
+        (200, [], {"Link": '<http://elsewhere.invalid/steal?page=2>; rel="next"'}),
+    ],
+    ids=["not-a-list", "malformed-gist", "bad-credentials", "forbidden", "foreign-next-link"],
+)
+async def test_unusable_github_answers_are_502(
+    client: Client, fake: FakeGitHub, status: int, body: Any, headers: dict[str, str]
+) -> None:
+    fake.fail_next(status, body=body, headers=headers)
+    await problem(await client.get("/octocat"), 502, "github-unavailable")
+    assert len(fake.api_requests()) == 1
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [
+        lambda fake: fake.fail_next(503),
+        lambda fake: fake.exhaust_rate_limit(),
+        lambda fake: fake.secondary_rate_limit(),
+        lambda fake: setattr(fake, "latency", 2.0),
+    ],
+    ids=["5xx", "rate-limit", "secondary-limit", "timeout"],
+)
+async def test_cached_list_is_served_stale_when_github_fails(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, inject: Any
+) -> None:
+    client = await make_client(github_timeout=0.5)
+    cached = await (await client.get("/octocat")).json()
+    clock.advance(90)
+    inject(fake)
+    resp = await client.get("/octocat")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "STALE"
+    assert resp.headers["Age"] == "90"
+    assert resp.headers["Cache-Control"] == "public, max-age=0, must-revalidate"
+    assert await resp.json() == cached
+
+
+async def test_a_walk_that_fails_halfway_changes_nothing(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    ids = many_gists(fake, "prolific", 150)
+    cached = await (await client.get("/prolific")).json()
+    fake.update_gist(ids[0], description="changed on page one")
+    clock.advance(61)
+    fake.fail_next(502, path_contains="/user/")  # page two fails
+
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "STALE"
+    assert await resp.json() == cached
+
+    # the cache was not half written: the next walk still sees page one as changed
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "UPDATED"
+    assert (await resp.json())[0]["description"] == "changed on page one"
+
+
+async def test_the_token_never_reaches_logs_or_clients(
+    make_client: ClientFactory, fake: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "ghp_TOPSECRETtoken0123456789"
+    caplog.set_level(logging.DEBUG)
+    client = await make_client(github_token=token)
+    bodies = [await (await client.get("/octocat")).text()]
+    fake.fail_next(401, body={"message": "Bad credentials"})
+    bodies.append(
+        await (await client.get("/octocat", headers={"Cache-Control": "no-cache"})).text()
+    )
+    bodies.append(await (await client.get("/nobody")).text())
+    assert fake.api_requests()[0].headers["Authorization"] == f"Bearer {token}"
+    assert caplog.records
+    assert token not in caplog.text
+    assert all(token not in body for body in bodies)
