@@ -185,3 +185,25 @@ async def test_injected_failures_and_request_log(
     assert (await http.get("/users/octocat/gists")).status == 502
     assert (await http.get("/users/octocat/gists")).status == 200
     assert [r.path for r in fake.api_requests()] == ["/users/octocat/gists"] * 3
+
+
+async def test_429_mode_and_unknown_paths_in_githubs_shape(
+    fake_server: TestServer,
+) -> None:
+    fake = FakeGitHub(anonymous_limit=1, rate_limit_status=429)
+    fake.seed_octocat()
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(headers=UA) as http:
+            assert (await http.get(server.make_url("/users/octocat/gists"))).status == 200
+            over = await http.get(server.make_url("/users/octocat/gists"))
+            assert over.status == 429
+            assert over.headers["x-ratelimit-remaining"] == "0"
+            unknown = await http.get(
+                server.make_url("/no/such/endpoint"), headers={"Authorization": "Bearer t"}
+            )
+            assert unknown.status == 404
+            schema("basic-error.schema.json").validate(await unknown.json())
+    finally:
+        await server.close()

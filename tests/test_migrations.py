@@ -55,8 +55,10 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
     assert diff == []
 
 
-def test_cli_and_alembic_use_gistcache_database_url(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+def test_cli_and_alembic_use_gistcache_database_url(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    url = empty_database_url
     env = {**os.environ, "GISTCACHE_DATABASE_URL": url}
     bin_dir = Path(sys.executable).parent
 

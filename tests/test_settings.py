@@ -68,10 +68,28 @@ def test_a_bad_database_url_error_does_not_echo_a_password() -> None:
     assert "hunter2" not in str(info.value)
 
 
-def test_cli_stops_with_one_clear_line_on_a_bad_value(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("GISTCACHE_PORT", "abc", "GISTCACHE_PORT must be an integer, got 'abc'"),
+        (
+            "GISTCACHE_DATABASE_URL",
+            "postgresql+asyncpg://u:hunter2@h:abc/db",
+            "GISTCACHE_DATABASE_URL is not a valid SQLAlchemy URL",
+        ),
+        (
+            "GISTCACHE_GITHUB_API_URL",
+            "http://[::1",
+            "GISTCACHE_GITHUB_API_URL is not a valid URL: 'http://[::1'",
+        ),
+    ],
+)
+def test_cli_stops_with_one_clear_line_on_a_bad_value(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gistcache", "serve"],
-        env={"GISTCACHE_PORT": "abc", "PATH": "/usr/bin:/bin"},
+        env={name: value, "PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -79,6 +97,4 @@ def test_cli_stops_with_one_clear_line_on_a_bad_value(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "gistcache: configuration error: GISTCACHE_PORT must be an integer, got 'abc'"
-    ]
+    assert result.stderr.strip().splitlines() == [f"gistcache: configuration error: {message}"]

@@ -116,6 +116,15 @@ async def test_cached_list_is_served_stale_when_github_fails(
     assert resp.headers["Age"] == "90"
     assert resp.headers["Cache-Control"] == "public, max-age=0, must-revalidate"
     assert await resp.json() == cached
+    asked = len(fake.api_requests())
+    assert asked == 2
+
+    # while GitHub is failing, further requests are answered without asking it again,
+    # even when the client insists
+    clock.advance(2)
+    again = await client.get("/octocat", headers={"Cache-Control": "no-cache"})
+    assert again.headers["X-Cache"] == "STALE"
+    assert len(fake.api_requests()) == asked
 
 
 async def test_a_walk_that_fails_halfway_changes_nothing(
@@ -131,7 +140,9 @@ async def test_a_walk_that_fails_halfway_changes_nothing(
     assert resp.headers["X-Cache"] == "STALE"
     assert await resp.json() == cached
 
-    # the cache was not half written: the next walk still sees page one as changed
+    # the cache was not half written: once the back-off has passed, the next walk
+    # still sees page one as changed
+    clock.advance(6)
     resp = await client.get("/prolific")
     assert resp.headers["X-Cache"] == "UPDATED"
     assert (await resp.json())[0]["description"] == "changed on page one"
@@ -153,3 +164,36 @@ async def test_the_token_never_reaches_logs_or_clients(
     assert caplog.records
     assert token not in caplog.text
     assert all(token not in body for body in bodies)
+
+
+async def test_a_spent_rate_limit_stops_all_requests_until_it_resets(
+    client: Client, fake: FakeGitHub
+) -> None:
+    fake.exhaust_rate_limit()
+    await problem(await client.get("/octocat"), 503, "github-rate-limited")
+    resp = await client.get("/someone-else")
+    await problem(resp, 503, "github-rate-limited")
+    assert 3500 < int(resp.headers["Retry-After"]) <= 3600
+    assert len(fake.api_requests()) == 1
+
+
+async def test_the_last_request_of_the_budget_blocks_the_next(
+    client: Client, fake: FakeGitHub
+) -> None:
+    fake.anonymous_limit = 1  # the first answer says remaining: 0
+    assert (await client.get("/octocat")).status == 200
+    await problem(await client.get("/someone-else"), 503, "github-rate-limited")
+    assert len(fake.api_requests()) == 1
+
+
+async def test_the_database_password_never_reaches_logs_or_clients(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = await make_client(
+        database_url="postgresql+asyncpg://app:S3cretPassw0rd@127.0.0.1:1/cache"
+    )
+    bodies = [await (await client.get(path)).text() for path in ("/octocat", "/readyz")]
+    assert caplog.records
+    assert "S3cretPassw0rd" not in caplog.text
+    assert all("S3cretPassw0rd" not in body for body in bodies)

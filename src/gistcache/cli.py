@@ -75,12 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.port,
         settings.github_api_url,
     )
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=None,
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=settings.shutdown_timeout,
+            access_log=None,
+            print=None,
+        )
+    except OSError as exc:  # address in use, unknown host: a configuration problem
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
+        return 1
     return 0

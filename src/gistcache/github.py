@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ API_VERSION = "2022-11-28"
 PER_PAGE = 100
 DEFAULT_RETRY_AFTER = 60
 MAX_JSON_BYTES = 32 * 1024 * 1024
+_GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
 
 class GitHubError(Exception):
@@ -156,7 +159,7 @@ def parse_gist(item: Any) -> Gist:
                 raise ValueError("file is not an object")
             files.append(
                 GistFile(
-                    filename=_opt_str(meta.get("filename")) or str(name),
+                    filename=_opt_str(meta.get("filename")) or _opt_str(str(name)) or "",
                     language=_opt_str(meta.get("language")),
                     type=_opt_str(meta.get("type")),
                     size=_opt_int(meta.get("size")),
@@ -166,20 +169,23 @@ def parse_gist(item: Any) -> Gist:
         owner = item.get("owner")
         description = item.get("description")
         gist_id, html_url = item["id"], item["html_url"]
-        if not isinstance(gist_id, str) or not gist_id or not isinstance(html_url, str):
-            raise ValueError("gist id or html_url is not a string")
+        if not isinstance(gist_id, str) or not _GIST_ID_RE.fullmatch(gist_id):
+            raise ValueError("gist id is not an id")
+        html_url = _opt_str(html_url)
+        if html_url is None:
+            raise ValueError("html_url is not a string")
         comments = item.get("comments", 0)
         if isinstance(comments, bool) or not isinstance(comments, int):
             raise ValueError("comments is not an integer")
         return Gist(
             id=gist_id,
             html_url=html_url,
-            description=description if isinstance(description, str) else None,
+            description=_opt_str(description),
             public=bool(item.get("public", True)),
             created_at=parse_timestamp(item["created_at"]),
             updated_at=parse_timestamp(item["updated_at"]),
             comments=comments,
-            owner=_opt_str(owner.get("login")) if isinstance(owner, dict) else None,
+            owner=_login(owner.get("login")) if isinstance(owner, dict) else None,
             files=tuple(files),
             truncated=bool(item.get("truncated", False)),
         )
@@ -187,8 +193,15 @@ def parse_gist(item: Any) -> Gist:
         raise ValueError(f"malformed gist: {exc!r}") from exc
 
 
+def _login(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 39 else None
+
+
 def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    # PostgreSQL text cannot hold NUL (SQLite can): keep both databases alike
+    if not isinstance(value, str):
+        return None
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _opt_int(value: Any) -> int | None:
@@ -223,6 +236,7 @@ class GitHubClient:
         self._max_json_bytes = max_json_bytes
         self.credential = credential_fingerprint(token)
         self.rate_limit: RateLimit | None = None
+        self._blocked_until = 0.0  # epoch seconds; no request goes out before it
 
     def user_gists_url(self, login: str) -> str:
         """The first page of a user's public gists; later pages come only from Link headers."""
@@ -286,7 +300,15 @@ class GitHubClient:
             raise GitHubUnavailable("GitHub's next-page link points to another host")
         return str(url)
 
+    def blocked_for(self) -> int:
+        """Seconds until GitHub's rate limit lets us ask again (0 when it does now)."""
+        return max(0, math.ceil(self._blocked_until - time.time()))
+
     async def _get_json(self, url: str, etag: str | None) -> tuple[int, CIMultiDictProxy[str], Any]:
+        wait = self.blocked_for()
+        if wait:
+            # asking now would only spend the next window's budget sooner
+            raise GitHubRateLimited("GitHub's rate limit is exhausted", wait)
         started = time.monotonic()
         try:
             async with self._session.get(
@@ -318,6 +340,7 @@ class GitHubClient:
             raise GitHubNotFound(message or "Not Found")
         retry_after = rate_limit_retry_after(status, headers, message, time.time())
         if retry_after is not None:
+            self._blocked_until = max(self._blocked_until, time.time() + retry_after)
             raise GitHubRateLimited("GitHub's rate limit is exhausted", retry_after)
         if status in (401, 403):
             raise GitHubUnavailable(f"GitHub refused the request ({status})")
@@ -335,8 +358,12 @@ class GitHubClient:
 
     def _record_rate_limit(self, headers: Mapping[str, str]) -> None:
         parsed = parse_rate_limit(headers)
-        if parsed is not None:
-            self.rate_limit = parsed
+        if parsed is None:
+            return
+        self.rate_limit = parsed
+        if parsed.remaining == 0 and parsed.reset is not None:
+            self._blocked_until = max(self._blocked_until, parsed.reset.timestamp())
+            log.warning("GitHub rate limit spent; no requests until %s", parsed.reset.isoformat())
 
 
 def _decode_json(raw: bytes) -> Any:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gistcache.gists import Gist
-from gistcache.github import GitHubClient, GitHubError, GitHubNotFound, KnownPage
+from gistcache.github import (
+    GitHubClient,
+    GitHubError,
+    GitHubNotFound,
+    GitHubRateLimited,
+    KnownPage,
+)
 from gistcache.singleflight import SingleFlight
 from gistcache.store import queries as store
 from gistcache.store.queries import PageOfGists, UserState
@@ -19,6 +25,9 @@ from gistcache.store.queries import PageOfGists, UserState
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+# seconds a cached user is served STALE after GitHub failed (not rate-limited) for it
+ERROR_BACKOFF = 5
 
 
 def utcnow() -> datetime:
@@ -71,6 +80,8 @@ class GistService:
         self._not_found_ttl = not_found_ttl
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
+        # after GitHub failed for a cached user, serve the cache until this time
+        self._retry_at: dict[str, datetime] = {}
 
     async def close(self) -> None:
         await self._refreshes.close()
@@ -82,15 +93,27 @@ class GistService:
         Raises UserNotFound, or a GitHubError when GitHub fails and nothing is cached.
         """
         key = login.lower()
-        if not revalidate:
-            async with self._sessions() as session:
-                user = await store.get_user(session, key)
-                if user is not None and self._fresh_for(user) > 0:
-                    if user.not_found:
-                        raise UserNotFound(login)
+        async with self._sessions() as session:
+            user = await store.get_user(session, key)
+            if user is not None:
+                fresh = self._fresh_for(user) > 0
+                if user.not_found and fresh:
+                    raise UserNotFound(login)  # even for no-cache: random names stay cheap
+                backing_off = self._backing_off(key)
+                if not user.not_found and ((fresh and not revalidate) or backing_off):
                     gists = [gist for _, gist in await store.load_gists(session, key)]
-                    return self._result(user, gists, CacheStatus.HIT)
+                    status = CacheStatus.HIT if fresh else CacheStatus.STALE
+                    return self._result(user, gists, status)
         return await self._refreshes.run(key, lambda: self._refresh(key))
+
+    def _backing_off(self, key: str) -> bool:
+        until = self._retry_at.get(key)
+        if until is None:
+            return False
+        if self.clock() < until:
+            return True
+        del self._retry_at[key]
+        return False
 
     def _fresh_for(self, user: UserState) -> float:
         ttl = self._not_found_ttl if user.not_found else self._cache_ttl
@@ -120,7 +143,9 @@ class GistService:
         except GitHubError as exc:
             if user is None or not cached:
                 raise
-            log.warning("serving %s from the cache: GitHub failed (%s)", key, exc)
+            wait = exc.retry_after if isinstance(exc, GitHubRateLimited) else ERROR_BACKOFF
+            self._retry_at[key] = self.clock() + timedelta(seconds=wait)
+            log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
             return self._result(user, [gist for _, gist in stored], CacheStatus.STALE)
 
         now = self.clock()

@@ -125,7 +125,11 @@ def _seconds(name: str, raw: str | None, default: float, *, positive: bool = Fal
 def _http_url(name: str, raw: str | None, defaults: Settings) -> str:
     if raw is None:
         return defaults.github_api_url
-    url = URL(raw)
+    try:
+        url = URL(raw)
+        url.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        raise ConfigError(f"GISTCACHE_{name} is not a valid URL: {raw!r}") from None
     if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
         raise ConfigError(
             f"GISTCACHE_{name} must be an http(s) URL without query or fragment, got {raw!r}"
@@ -136,7 +140,8 @@ def _http_url(name: str, raw: str | None, defaults: Settings) -> str:
 def _database_url(raw: str) -> str:
     try:
         url = make_url(raw)
-    except ArgumentError:
+        url.port  # noqa: B018 - a malformed port raises here
+    except (ArgumentError, ValueError):
         # never echo the value: it may hold a password
         raise ConfigError("GISTCACHE_DATABASE_URL is not a valid SQLAlchemy URL") from None
     if url.drivername not in SUPPORTED_DRIVERS:

@@ -73,51 +73,64 @@ async def get_pages(session: AsyncSession, login: str) -> list[StoredPage]:
 
 
 async def load_gists(session: AsyncSession, login: str) -> list[tuple[int, Gist]]:
-    """The user's cached gists in GitHub's order, each with the page it was listed on."""
-    gist_rows = (
-        await session.execute(
-            select(gists).where(gists.c.owner_login == login).order_by(gists.c.position)
+    """The user's cached gists in GitHub's order, each with the page it was listed on.
+
+    One statement, so a refresh committing meanwhile cannot mix two versions.
+    """
+    rows = await session.execute(
+        select(
+            gists,
+            gist_files.c.filename,
+            gist_files.c.language,
+            gist_files.c.type,
+            gist_files.c.size,
+            gist_files.c.raw_url,
         )
-    ).all()
-    if not gist_rows:
-        return []
-    file_rows = (
-        await session.execute(
-            select(gist_files)
-            .join(gists, gists.c.id == gist_files.c.gist_id)
-            .where(gists.c.owner_login == login)
-            .order_by(gist_files.c.gist_id, gist_files.c.position)
-        )
-    ).all()
-    files: dict[str, list[GistFile]] = {}
-    for f in file_rows:
-        files.setdefault(f.gist_id, []).append(
-            GistFile(
-                filename=f.filename,
-                language=f.language,
-                type=f.type,
-                size=f.size,
-                raw_url=f.raw_url,
+        .outerjoin(gist_files, gist_files.c.gist_id == gists.c.id)
+        .where(gists.c.owner_login == login)
+        .order_by(gists.c.position, gist_files.c.position)
+    )
+    listed: list[tuple[int, Gist]] = []
+    files: list[GistFile] = []
+    current: Any = None
+
+    def flush() -> None:
+        listed.append(
+            (
+                current.page_no,
+                Gist(
+                    id=current.id,
+                    html_url=current.html_url,
+                    description=current.description,
+                    public=current.public,
+                    created_at=current.created_at,
+                    updated_at=current.updated_at,
+                    comments=current.comments,
+                    owner=current.owner,
+                    files=tuple(files),
+                    truncated=current.truncated,
+                ),
             )
         )
-    return [
-        (
-            g.page_no,
-            Gist(
-                id=g.id,
-                html_url=g.html_url,
-                description=g.description,
-                public=g.public,
-                created_at=g.created_at,
-                updated_at=g.updated_at,
-                comments=g.comments,
-                owner=g.owner,
-                files=tuple(files.get(g.id, ())),
-                truncated=g.truncated,
-            ),
-        )
-        for g in gist_rows
-    ]
+
+    for row in rows:
+        if current is None or row.id != current.id:
+            if current is not None:
+                flush()
+            current, files = row, []
+        if row.filename is not None:
+            files.append(
+                GistFile(
+                    filename=row.filename,
+                    language=row.language,
+                    type=row.type,
+                    size=row.size,
+                    raw_url=row.raw_url,
+                )
+            )
+    if current is not None:
+        flush()
+    return listed
 
 
 async def mark_checked(session: AsyncSession, login: str, now: datetime) -> None:

@@ -95,13 +95,14 @@ class FakeGist:
         return digest.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
     method: str
     path: str
     query: str
     headers: Mapping[str, str]
     kind: str  # "api", "raw" or "control"
+    status: int | None = None  # what the fake answered
 
 
 @dataclass
@@ -334,9 +335,22 @@ class FakeGitHub:
             if path.startswith("/gist-raw/")
             else "api"
         )
-        self.requests.append(
-            RecordedRequest(request.method, path, request.query_string, dict(request.headers), kind)
+        record = RecordedRequest(
+            request.method, path, request.query_string, dict(request.headers), kind
         )
+        self.requests.append(record)
+        try:
+            response = await self._answer(request, handler, kind)
+        except web.HTTPException as exc:
+            # unknown paths and methods get GitHub's JSON error shape, not aiohttp's text
+            response = _error(exc.status, exc.reason)
+        record.status = response.status
+        return response
+
+    async def _answer(
+        self, request: web.Request, handler: Handler, kind: str
+    ) -> web.StreamResponse:
+        path = request.path
         if kind == "control":
             return await handler(request)
         if self.latency:

@@ -78,12 +78,19 @@ def _wants_revalidation(request: web.Request) -> bool:
 
 
 def _cache_headers(result: GistList, now: datetime) -> dict[str, str]:
-    headers = {"X-Cache": result.cache.value, "Age": str(int(result.age(now)))}
     if result.cache is CacheStatus.STALE:
-        headers["Cache-Control"] = "public, max-age=0, must-revalidate"
-    else:
-        headers["Cache-Control"] = f"public, max-age={int(result.fresh_for)}"
-    return headers
+        # Age tells how old the stale copy is; it must not be reused downstream
+        return {
+            "X-Cache": result.cache.value,
+            "Age": str(int(result.age(now))),
+            "Cache-Control": "public, max-age=0, must-revalidate",
+        }
+    # max-age already counts down the freshness left, so no Age header: a shared
+    # cache would subtract the age a second time
+    return {
+        "X-Cache": result.cache.value,
+        "Cache-Control": f"public, max-age={int(result.fresh_for)}",
+    }
 
 
 def _etag_matches(values: list[str], etag: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import exc as sa_exc
 
 from gistcache.github import GitHubNotFound, GitHubRateLimited, GitHubTimeout, GitHubUnavailable
 from gistcache.service import UserNotFound
@@ -84,7 +84,7 @@ def _from_exception(exc: BaseException) -> Problem | None:
         return Problem(504, "github-timeout", "GitHub timed out", "GitHub did not answer in time")
     if isinstance(exc, GitHubUnavailable):
         return Problem(502, "github-unavailable", "GitHub failed", str(exc))
-    if isinstance(exc, SQLAlchemyError | ConnectionError):
+    if _is_database_outage(exc):
         return Problem(
             503,
             "database-unavailable",
@@ -93,6 +93,16 @@ def _from_exception(exc: BaseException) -> Problem | None:
             headers={"Retry-After": "5"},
         )
     return None
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    """A lost or unreachable database, as opposed to a bug in a statement."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
+            exc.connection_invalidated
+        )
+    # pool exhausted, refused or unresolvable host, connect timeout
+    return isinstance(exc, sa_exc.TimeoutError | OSError | TimeoutError)
 
 
 def _from_http_exception(exc: web.HTTPException) -> Problem:
