@@ -19,7 +19,15 @@ from gistcache.store.migrate import downgrade, upgrade
 from gistcache.store.models import metadata
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = {"users", "list_pages", "gists", "gist_files"}
+TABLES = {
+    "users",
+    "list_pages",
+    "gists",
+    "gist_files",
+    "file_contents",
+    "file_chunks",
+    "search_jobs",
+}
 
 
 def _inspect(url: str, fn: Any) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from tests.test_migrations import table_names
+from tests.test_migrations import TABLES, table_names
 
 
 def free_port() -> int:
@@ -82,7 +82,7 @@ async def test_serve_migrates_answers_and_stops_cleanly_on_sigterm(
     assert "Traceback" not in stderr
     assert "status=200" in stderr  # the access log line
     tables = await asyncio.to_thread(table_names, url)
-    assert tables == {"users", "list_pages", "gists", "gist_files"}
+    assert tables == TABLES
 
 
 async def test_serve_no_migrate_leaves_the_schema_alone(

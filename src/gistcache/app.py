@@ -10,10 +10,13 @@ from aiohttp import web
 
 from gistcache import __version__
 from gistcache.github import GitHubClient
-from gistcache.keys import ENGINE, GITHUB, HTTP, SERVICE, SESSIONS, SETTINGS
+from gistcache.jobs import SearchJobs
+from gistcache.keys import ENGINE, GITHUB, HTTP, JOBS, SEARCHES, SERVICE, SESSIONS, SETTINGS
+from gistcache.searching import SearchService
 from gistcache.service import Clock, GistService, utcnow
 from gistcache.settings import Settings
 from gistcache.store.engine import create_engine, create_sessionmaker
+from gistcache.web.handlers import MAX_BODY_BYTES
 from gistcache.web.problems import request_context
 from gistcache.web.routes import setup_routes
 
@@ -23,7 +26,7 @@ USER_AGENT = f"gistcache/{__version__}"
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
-    app = web.Application(middlewares=[request_context])
+    app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_github)
@@ -36,8 +39,26 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             not_found_ttl=settings.not_found_ttl,
             clock=clock,
         )
+        searches = SearchService(
+            app[SESSIONS],
+            app[GITHUB],
+            service,
+            fetch_concurrency=settings.fetch_concurrency,
+            max_file_bytes=settings.max_file_bytes,
+        )
+        jobs = SearchJobs(
+            app[SESSIONS],
+            searches,
+            workers=settings.search_workers,
+            result_ttl=settings.search_result_ttl,
+            clock=clock,
+        )
         app[SERVICE] = service
+        app[SEARCHES] = searches
+        app[JOBS] = jobs
+        jobs.start()
         yield
+        await jobs.stop()
         await service.close()
 
     app.cleanup_ctx.append(_service)
@@ -68,5 +89,7 @@ async def _github(app: web.Application) -> AsyncIterator[None]:
             settings.github_token,
             user_agent=USER_AGENT,
             max_pages=settings.github_max_pages,
+            raw_hosts=settings.raw_hosts,
+            raw_read_timeout=max(settings.github_timeout, 30.0),
         )
         yield

@@ -12,7 +12,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+RAW_HOST = "gist.githubusercontent.com"
+RAW_PIECE_BYTES = 64 * 1024
 DEFAULT_RETRY_AFTER = 60
 MAX_JSON_BYTES = 32 * 1024 * 1024
 _GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
@@ -55,6 +57,10 @@ class GitHubUnavailable(GitHubError):
 
 class GitHubTimeout(GitHubError):
     """GitHub did not answer in time."""
+
+
+class ForbiddenRawHost(GitHubError):
+    """A raw URL points outside the hosts we fetch contents from (no SSRF)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +233,8 @@ class GitHubClient:
         user_agent: str,
         max_pages: int = 100,
         max_json_bytes: int = MAX_JSON_BYTES,
+        raw_hosts: Sequence[str] = (),
+        raw_read_timeout: float = 30.0,
     ) -> None:
         self._session = session
         self._api = URL(api_url.rstrip("/"))
@@ -237,6 +245,13 @@ class GitHubClient:
         self.credential = credential_fingerprint(token)
         self.rate_limit: RateLimit | None = None
         self._blocked_until = 0.0  # epoch seconds; no request goes out before it
+        self.raw_hosts = frozenset(
+            h.lower() for h in (self._api.host or "", RAW_HOST, *raw_hosts) if h
+        )
+        # a raw file may take long as a whole; only a stalled read is a timeout
+        self._raw_timeout = aiohttp.ClientTimeout(
+            total=None, sock_read=raw_read_timeout, connect=session.timeout.connect
+        )
 
     def user_gists_url(self, login: str) -> str:
         """The first page of a user's public gists; later pages come only from Link headers."""
@@ -287,6 +302,44 @@ class GitHubClient:
             pages.append(ListPage(url=url, etag=headers.get("etag"), gists=gists))
             url = self._next_url(headers)
         return pages
+
+    def raw_url_allowed(self, url: str) -> bool:
+        try:
+            parsed = URL(url)
+        except ValueError:
+            return False
+        return (
+            parsed.scheme in ("http", "https")
+            and parsed.host is not None
+            and parsed.host.lower() in self.raw_hosts
+            and not parsed.user
+        )
+
+    async def iter_raw(self, url: str) -> AsyncIterator[bytes]:
+        """Stream a file's raw contents in pieces; never from a host we do not trust.
+
+        Raw URLs do not count against the API rate limit. No token is sent: public
+        gists need none, and it must never reach a host other than the API's.
+        """
+        if not self.raw_url_allowed(url):
+            raise ForbiddenRawHost(f"raw URL host is not allowed: {URL(url).host!r}")
+        try:
+            async with self._session.get(
+                URL(url, encoded=True),
+                headers={"User-Agent": self._user_agent},
+                allow_redirects=False,
+                timeout=self._raw_timeout,
+            ) as resp:
+                if resp.status == 404:
+                    raise GitHubNotFound("raw file not found")
+                if resp.status != 200:
+                    raise GitHubUnavailable(f"raw file answered {resp.status}")
+                async for piece in resp.content.iter_chunked(RAW_PIECE_BYTES):
+                    yield piece
+        except TimeoutError as exc:
+            raise GitHubTimeout("raw file download stalled") from exc
+        except aiohttp.ClientError as exc:
+            raise GitHubUnavailable(f"raw file download failed ({type(exc).__name__})") from exc
 
     def _next_url(self, headers: Mapping[str, str]) -> str | None:
         target = parse_link_header(headers.get("link")).get("next")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,11 @@ VARIABLES = (
     "GISTCACHE_GITHUB_MAX_PAGES",
     "GISTCACHE_SHUTDOWN_TIMEOUT",
     "GISTCACHE_LOG_LEVEL",
+    "GISTCACHE_RAW_HOSTS",
+    "GISTCACHE_FETCH_CONCURRENCY",
+    "GISTCACHE_MAX_FILE_BYTES",
+    "GISTCACHE_SEARCH_WORKERS",
+    "GISTCACHE_SEARCH_RESULT_TTL",
     "GISTCACHE_MIGRATIONS_DIR",  # read by store.migrate, where the alembic scripts are
 )
 
@@ -51,6 +57,11 @@ class Settings:
     github_max_pages: int = 100
     shutdown_timeout: float = 5.0
     log_level: str = "INFO"
+    raw_hosts: tuple[str, ...] = ()
+    fetch_concurrency: int = 8
+    max_file_bytes: int = 100 * 1024 * 1024
+    search_workers: int = 2
+    search_result_ttl: float = 24 * 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +98,26 @@ class Settings:
                 "SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT"), defaults.shutdown_timeout
             ),
             log_level=_log_level(get("LOG_LEVEL") or defaults.log_level),
+            raw_hosts=_hosts("RAW_HOSTS", get("RAW_HOSTS")),
+            fetch_concurrency=_int(
+                "FETCH_CONCURRENCY",
+                get("FETCH_CONCURRENCY"),
+                defaults.fetch_concurrency,
+                low=1,
+                high=256,
+            ),
+            max_file_bytes=_int(
+                "MAX_FILE_BYTES", get("MAX_FILE_BYTES"), defaults.max_file_bytes, low=1
+            ),
+            search_workers=_int(
+                "SEARCH_WORKERS", get("SEARCH_WORKERS"), defaults.search_workers, low=0, high=64
+            ),
+            search_result_ttl=_seconds(
+                "SEARCH_RESULT_TTL",
+                get("SEARCH_RESULT_TTL"),
+                defaults.search_result_ttl,
+                positive=True,
+            ),
         )
 
     @property
@@ -135,6 +166,18 @@ def _http_url(name: str, raw: str | None, defaults: Settings) -> str:
             f"GISTCACHE_{name} must be an http(s) URL without query or fragment, got {raw!r}"
         )
     return raw.rstrip("/")
+
+
+def _hosts(name: str, raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if not re.fullmatch(r"[a-z0-9.-]+|\[[0-9a-f:]+\]", host):
+            raise ConfigError(
+                f"GISTCACHE_{name} must be a comma-separated list of host names, got {host!r}"
+            )
+    return hosts
 
 
 def _database_url(raw: str) -> str:

@@ -12,8 +12,10 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -104,4 +106,54 @@ gist_files = Table(
     Column("type", Text, nullable=True),
     Column("size", BigInteger, nullable=True),
     Column("raw_url", Text, nullable=True),
+)
+
+# Whether a file's contents are cached, and for which of the gist's updated_at.
+file_contents = Table(
+    "file_contents",
+    metadata,
+    Column("gist_id", String(64), primary_key=True),
+    Column("filename", Text, primary_key=True),
+    Column("updated_at", UTCDateTime, nullable=False, comment="the gist's, when fetched"),
+    Column("status", String(16), nullable=False, comment="text, binary or too_large"),
+    Column("size", BigInteger, nullable=False, comment="bytes received"),
+    Column("chunks", Integer, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["gist_id", "filename"],
+        ["gist_files.gist_id", "gist_files.filename"],
+        ondelete="CASCADE",
+    ),
+)
+
+# Text contents in chunks of about 1 MiB, each ending on a line boundary.
+file_chunks = Table(
+    "file_chunks",
+    metadata,
+    Column("gist_id", String(64), primary_key=True),
+    Column("filename", Text, primary_key=True),
+    Column("chunk_no", Integer, primary_key=True),
+    Column("first_line", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False, comment="UTF-8"),
+    ForeignKeyConstraint(
+        ["gist_id", "filename"],
+        ["gist_files.gist_id", "gist_files.filename"],
+        ondelete="CASCADE",
+    ),
+)
+
+search_jobs = Table(
+    "search_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("request", Text, nullable=False, comment="the search as JSON"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True, comment="a running job's claim"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True, comment="problem details as JSON"),
+    Column("result", Text, nullable=True, comment="the search's answer as JSON"),
+    Index("ix_search_jobs_status_created_at", "status", "created_at"),
 )

@@ -140,7 +140,7 @@ async def mark_checked(session: AsyncSession, login: str, now: datetime) -> None
 
 async def save_not_found(session: AsyncSession, login: str, credential: str, now: datetime) -> None:
     """Remember that GitHub has no such user; anything cached for the login goes."""
-    await _upsert(
+    await upsert(
         session,
         users,
         [
@@ -172,7 +172,7 @@ async def save_list(
     Only gists whose listed metadata changed are written; files are rewritten only
     for gists whose ``updated_at`` moved, so contents keyed on it stay valid.
     """
-    await _upsert(
+    await upsert(
         session,
         users,
         [
@@ -214,7 +214,7 @@ async def save_list(
     gone = [gist_id for gist_id in existing if gist_id not in listed]
     for chunk in _chunks(gone):
         await session.execute(delete(gists).where(gists.c.id.in_(chunk)))
-    await _upsert(session, gists, changed_rows, ["id"])
+    await upsert(session, gists, changed_rows, ["id"])
     for chunk in _chunks(files_to_replace):
         await session.execute(delete(gist_files).where(gist_files.c.gist_id.in_(chunk)))
     file_rows = [
@@ -236,7 +236,7 @@ async def save_list(
     await session.execute(
         delete(list_pages).where(list_pages.c.login == login, list_pages.c.page_no > len(pages))
     )
-    await _upsert(
+    await upsert(
         session,
         list_pages,
         [
@@ -283,7 +283,7 @@ def _unique_files(files: Iterable[GistFile]) -> Iterator[GistFile]:
             yield f
 
 
-async def _upsert(
+async def upsert(
     session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
 ) -> None:
     """Insert rows, or update every other column of the rows whose ``keys`` exist."""

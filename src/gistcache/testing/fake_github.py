@@ -152,6 +152,8 @@ class FakeGitHub:
         self.requests: list[RecordedRequest] = []
         self.failures: list[Failure] = []
         self.budgets: dict[str, Budget] = {}
+        self.raw_peak_concurrency = 0  # most raw downloads served at once
+        self._raw_in_flight = 0
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
         self._next_user_id = 1000
 
@@ -339,11 +341,17 @@ class FakeGitHub:
             request.method, path, request.query_string, dict(request.headers), kind
         )
         self.requests.append(record)
+        if kind == "raw":
+            self._raw_in_flight += 1
+            self.raw_peak_concurrency = max(self.raw_peak_concurrency, self._raw_in_flight)
         try:
             response = await self._answer(request, handler, kind)
         except web.HTTPException as exc:
             # unknown paths and methods get GitHub's JSON error shape, not aiohttp's text
             response = _error(exc.status, exc.reason)
+        finally:
+            if kind == "raw":
+                self._raw_in_flight -= 1
         record.status = response.status
         return response
 

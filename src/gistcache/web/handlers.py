@@ -6,16 +6,19 @@ import asyncio
 import hashlib
 import json
 import math
+import uuid
 from datetime import datetime
 
 from aiohttp import web
 from yarl import URL
 
-from gistcache.keys import SERVICE, SESSIONS
+from gistcache.errors import Problem
+from gistcache.gists import format_timestamp
+from gistcache.keys import JOBS, SEARCHES, SERVICE, SESSIONS
 from gistcache.service import CacheStatus, GistList
 from gistcache.store import queries as store
-from gistcache.web.problems import Problem
-from gistcache.web.validation import parse_paging, validate_username
+from gistcache.store.jobs import FAILURE, SUCCESS, Job
+from gistcache.web.validation import parse_paging, parse_search, validate_username
 
 READY_TIMEOUT = 2.0
 
@@ -115,3 +118,94 @@ def _link_header(url: URL, page: int, per_page: int, total: int) -> str:
         for rel in order
         if rel in rels
     )
+
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def search(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise _too_large()  # refused before a byte of it is read
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large() from None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise Problem(400, "invalid-json", "Malformed JSON", "the body is not valid JSON") from None
+    search_request, run_async = parse_search(body)
+    if run_async or _prefers_async(request):
+        job_id = await request.app[JOBS].submit(search_request)
+        return web.json_response(
+            {"request_id": job_id},
+            status=202,
+            headers={
+                "Location": f"/api/v1/search/{job_id}",
+                "Preference-Applied": "respond-async",
+            },
+        )
+    return web.json_response(await request.app[SEARCHES].search(search_request))
+
+
+def _too_large() -> Problem:
+    return Problem(
+        413,
+        "body-too-large",
+        "Request body too large",
+        f"a request body may hold at most {MAX_BODY_BYTES} bytes",
+    )
+
+
+def _prefers_async(request: web.Request) -> bool:
+    return any(
+        part.strip().lower() == "respond-async"
+        for value in request.headers.getall("Prefer", [])
+        for part in value.split(",")
+    )
+
+
+async def search_status(request: web.Request) -> web.Response:
+    job = await _job(request)
+    return web.json_response(
+        {
+            "request_id": job.id,
+            "status": job.status,
+            "created_at": format_timestamp(job.created_at),
+            "started_at": _timestamp(job.started_at),
+            "finished_at": _timestamp(job.finished_at),
+            "error": json.loads(job.error) if job.error else None,
+        }
+    )
+
+
+async def search_result(request: web.Request) -> web.Response:
+    job = await _job(request)
+    if job.status == SUCCESS and job.result is not None:
+        return web.Response(text=job.result, content_type="application/json")
+    if job.status == FAILURE and job.error is not None:
+        raise Problem.from_json(json.loads(job.error))
+    raise Problem(
+        409,
+        "search-not-finished",
+        "Search not finished",
+        f"the search is {job.status}; ask again later",
+        job_status=job.status,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _job(request: web.Request) -> Job:
+    raw = request.match_info["request_id"]
+    try:
+        job_id = str(uuid.UUID(raw))
+    except ValueError:
+        job_id = ""
+    job = await request.app[JOBS].get(job_id) if job_id == raw.lower() else None
+    if job is None:
+        raise Problem(404, "search-not-found", "No such search", "no search has this request id")
+    return job
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None

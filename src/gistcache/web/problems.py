@@ -7,15 +7,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy import exc as sa_exc
 
-from gistcache.github import GitHubNotFound, GitHubRateLimited, GitHubTimeout, GitHubUnavailable
-from gistcache.service import UserNotFound
+from gistcache.errors import Problem, problem_for
 
 log = logging.getLogger("gistcache.web")
 access_log = logging.getLogger("gistcache.access")
@@ -25,37 +21,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
 
-class Problem(Exception):
-    """An error a client can act on; rendered as problem+json by the middleware."""
-
-    def __init__(
-        self,
-        status: int,
-        slug: str,
-        title: str,
-        detail: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.headers = dict(headers or {})
-        self.extra = extra
-
-
 def problem_response(request: web.Request, problem: Problem) -> web.Response:
-    body: dict[str, Any] = {
-        "type": f"urn:gistcache:problem:{problem.slug}",
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        "instance": request.path,
-        **problem.extra,
-    }
+    body = {**problem.to_json(), "instance": request.path}
     request_id = request.get(REQUEST_ID)
     if request_id:
         body["request_id"] = request_id
@@ -65,44 +32,6 @@ def problem_response(request: web.Request, problem: Problem) -> web.Response:
         content_type=PROBLEM_TYPE,
         headers=problem.headers,
     )
-
-
-def _from_exception(exc: BaseException) -> Problem | None:
-    if isinstance(exc, Problem):
-        return exc
-    if isinstance(exc, UserNotFound | GitHubNotFound):
-        return Problem(404, "user-not-found", "User not found", "GitHub has no user by this login")
-    if isinstance(exc, GitHubRateLimited):
-        return Problem(
-            503,
-            "github-rate-limited",
-            "GitHub rate limit reached",
-            "GitHub's API rate limit is exhausted and nothing is cached for this request",
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, GitHubTimeout):
-        return Problem(504, "github-timeout", "GitHub timed out", "GitHub did not answer in time")
-    if isinstance(exc, GitHubUnavailable):
-        return Problem(502, "github-unavailable", "GitHub failed", str(exc))
-    if _is_database_outage(exc):
-        return Problem(
-            503,
-            "database-unavailable",
-            "Database unavailable",
-            "the cache database is not answering; try again shortly",
-            headers={"Retry-After": "5"},
-        )
-    return None
-
-
-def _is_database_outage(exc: BaseException) -> bool:
-    """A lost or unreachable database, as opposed to a bug in a statement."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
-            exc.connection_invalidated
-        )
-    # pool exhausted, refused or unresolvable host, connect timeout
-    return isinstance(exc, sa_exc.TimeoutError | OSError | TimeoutError)
 
 
 def _from_http_exception(exc: web.HTTPException) -> Problem:
@@ -134,7 +63,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             raise
         response = problem_response(request, _from_http_exception(exc))
     except Exception as exc:
-        problem = _from_exception(exc)
+        problem = problem_for(exc)
         if problem is None:
             log.exception(
                 "unhandled error in %s %s [%s]",

@@ -12,4 +12,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", handlers.healthz, name="healthz")
     app.router.add_get("/readyz", handlers.readyz, name="readyz")
     app.router.add_get("/api/v1/users/{username}/gists", handlers.list_gists, name="user-gists")
+    app.router.add_post("/api/v1/search", handlers.search, name="search")
+    app.router.add_get("/api/v1/search/{request_id}", handlers.search_status, name="search-status")
+    app.router.add_get(
+        "/api/v1/search_result/{request_id}", handlers.search_result, name="search-result"
+    )
     app.router.add_get("/{username}", handlers.list_gists, name="user")

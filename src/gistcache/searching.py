@@ -1,0 +1,242 @@
+"""Use case: which of a user's gists contain a pattern.
+
+The list is brought up to date by the listing rules; then only files with no
+contents cached for their gist's current ``updated_at`` are fetched (from raw URLs,
+which cost no API budget), streamed into the database in line-aligned chunks, and
+every cached chunk is scanned with RE2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gistcache.chunking import BinaryContent, ContentTooLarge, chunk_stream
+from gistcache.gists import format_timestamp
+from gistcache.github import ForbiddenRawHost, GitHubClient, GitHubError
+from gistcache.search import FileHits, compile_pattern, scan_chunk
+from gistcache.service import GistService
+from gistcache.store import contents as store
+from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    username: str
+    pattern: str
+    ignore_case: bool = False
+    page: int = 1
+    per_page: int = 100
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "pattern": self.pattern,
+            "ignore_case": self.ignore_case,
+            "page": self.page,
+            "per_page": self.per_page,
+        }
+
+
+class SearchService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        github: GitHubClient,
+        listing: GistService,
+        *,
+        fetch_concurrency: int,
+        max_file_bytes: int,
+    ) -> None:
+        self._sessions = sessions
+        self._github = github
+        self._listing = listing
+        self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
+        self._max_file_bytes = max_file_bytes
+
+    async def search(
+        self, request: SearchRequest, *, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """The search's answer body; raises PatternError, UserNotFound or GitHubError."""
+        regexp = compile_pattern(request.pattern, ignore_case=request.ignore_case)
+        listing = await self._listing.list_gists(request.username)
+        login = listing.login
+
+        async with self._sessions() as session:
+            missing = await store.files_without_contents(session, login)
+        failed = await self._fetch_all(missing, progress)
+
+        hits: dict[tuple[str, str], FileHits] = {}
+        async with self._sessions() as session:
+            states = await store.content_states(session, login)
+            async for chunk in store.stream_text_chunks(session, login):
+                key = (chunk.gist_id, chunk.filename)
+                file_hits = hits.get(key)
+                if file_hits is None:
+                    file_hits = hits[key] = FileHits()
+                scan_chunk(regexp, chunk.data, chunk.first_line, file_hits)
+
+        matches: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+        for gist in listing.gists:
+            if gist.truncated:
+                skipped.append({"id": gist.id, "filename": None, "reason": "file_list_truncated"})
+            matched_files = []
+            for f in gist.files:
+                key = (gist.id, f.filename)
+                reason = failed.get(key) or _skip_reason(states.get(key))
+                if reason is not None:
+                    skipped.append({"id": gist.id, "filename": f.filename, "reason": reason})
+                    continue
+                file_hits = hits.get(key)
+                if file_hits is not None and file_hits.match_count:
+                    matched_files.append(
+                        {
+                            "filename": f.filename,
+                            "language": f.language,
+                            "size": f.size,
+                            "raw_url": f.raw_url,
+                            "match_count": file_hits.match_count,
+                            "lines": file_hits.lines,
+                        }
+                    )
+            if matched_files:
+                matches.append(
+                    {
+                        "id": gist.id,
+                        "html_url": gist.html_url,
+                        "description": gist.description,
+                        "updated_at": format_timestamp(gist.updated_at),
+                        "files": matched_files,
+                    }
+                )
+        start = (request.page - 1) * request.per_page
+        return {
+            "status": "success",
+            "username": request.username,
+            "pattern": request.pattern,
+            "total": len(matches),
+            "matches": matches[start : start + request.per_page],
+            "skipped": skipped,
+        }
+
+    async def _fetch_all(
+        self, files: list[FileRef], progress: Progress | None
+    ) -> dict[tuple[str, str], str]:
+        """Fetch and store contents; return the files that could not be had, with why."""
+        failed: dict[tuple[str, str], str] = {}
+        done = 0
+
+        async def one(ref: FileRef) -> None:
+            nonlocal done
+            reason = await self._fetch_file(ref)
+            if reason is not None:
+                failed[(ref.gist_id, ref.filename)] = reason
+            done += 1
+            if progress is not None:
+                progress(done, len(files))
+
+        if files and progress is not None:
+            progress(0, len(files))
+        await asyncio.gather(*(one(ref) for ref in files))
+        return failed
+
+    async def _fetch_file(self, ref: FileRef) -> str | None:
+        """Store one file's contents; return why it could not be fetched, or None."""
+        now = self._listing.clock
+        if ref.size is not None and ref.size > self._max_file_bytes:
+            await self._mark(ref, TOO_LARGE, size=ref.size)
+            return None
+        if ref.raw_url is None or not self._github.raw_url_allowed(ref.raw_url):
+            log.warning("refusing raw URL of %s/%s: host not allowed", ref.gist_id, ref.filename)
+            return "forbidden_host"
+        async with self._fetch_slots:
+            size = 0
+            count = 0
+            cleared = False
+
+            async def counted() -> Any:
+                nonlocal size
+                async for piece in self._github.iter_raw(ref.raw_url or ""):
+                    size += len(piece)
+                    yield piece
+
+            try:
+                # the first chunk waits, so that a small file is written in one transaction
+                pending = None
+                async for chunk in chunk_stream(counted(), max_bytes=self._max_file_bytes):
+                    if pending is not None:
+                        async with self._sessions() as session, session.begin():
+                            if not cleared:
+                                await store.clear_contents(session, ref.gist_id, ref.filename)
+                                cleared = True
+                            await store.add_chunk(
+                                session,
+                                ref.gist_id,
+                                ref.filename,
+                                pending.number,
+                                pending.first_line,
+                                pending.data,
+                            )
+                    pending = chunk
+                    count += 1
+                async with self._sessions() as session, session.begin():
+                    if not cleared:
+                        await store.clear_contents(session, ref.gist_id, ref.filename)
+                    if pending is not None:
+                        await store.add_chunk(
+                            session,
+                            ref.gist_id,
+                            ref.filename,
+                            pending.number,
+                            pending.first_line,
+                            pending.data,
+                        )
+                    await store.mark_contents(
+                        session, ref, status=TEXT, size=size, chunks=count, now=now()
+                    )
+                return None
+            except BinaryContent:
+                await self._mark(ref, BINARY, size=size)
+                return None
+            except ContentTooLarge:
+                await self._mark(ref, TOO_LARGE, size=size)
+                return None
+            except ForbiddenRawHost:
+                return "forbidden_host"
+            except GitHubError as exc:
+                log.warning("could not fetch %s/%s: %s", ref.gist_id, ref.filename, exc)
+                return "unavailable"
+            except IntegrityError:
+                # the list changed under us and the file's row is gone: nothing to keep
+                return "changed"
+
+    async def _mark(self, ref: FileRef, status: str, *, size: int) -> None:
+        try:
+            async with self._sessions() as session, session.begin():
+                await store.clear_contents(session, ref.gist_id, ref.filename)
+                await store.mark_contents(
+                    session, ref, status=status, size=size, chunks=0, now=self._listing.clock()
+                )
+        except IntegrityError:
+            pass  # the file left the list meanwhile
+
+
+def _skip_reason(state: str | None) -> str | None:
+    if state == BINARY:
+        return "binary"
+    if state == TOO_LARGE:
+        return "too_large"
+    if state is None:
+        return "unavailable"
+    return None

@@ -1,0 +1,154 @@
+"""Repository functions for cached file contents, keyed on the gist's updated_at."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gistcache.store.models import file_chunks, file_contents, gist_files, gists
+from gistcache.store.queries import upsert
+
+TEXT = "text"
+BINARY = "binary"
+TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    gist_id: str
+    filename: str
+    updated_at: datetime  # the gist's, which the contents will be keyed on
+    raw_url: str | None
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    gist_id: str
+    filename: str
+    first_line: int
+    data: bytes
+
+
+async def files_without_contents(session: AsyncSession, login: str) -> list[FileRef]:
+    """The user's files with no contents cached for their gist's current updated_at."""
+    result = await session.execute(
+        select(
+            gist_files.c.gist_id,
+            gist_files.c.filename,
+            gists.c.updated_at,
+            gist_files.c.raw_url,
+            gist_files.c.size,
+        )
+        .join(gists, gists.c.id == gist_files.c.gist_id)
+        .outerjoin(
+            file_contents,
+            and_(
+                file_contents.c.gist_id == gist_files.c.gist_id,
+                file_contents.c.filename == gist_files.c.filename,
+                file_contents.c.updated_at == gists.c.updated_at,
+            ),
+        )
+        .where(gists.c.owner_login == login, file_contents.c.gist_id.is_(None))
+        .order_by(gists.c.position, gist_files.c.position)
+    )
+    return [FileRef(r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
+
+
+async def content_states(session: AsyncSession, login: str) -> dict[tuple[str, str], str]:
+    """Status (text, binary, too_large) of each file whose contents are current."""
+    result = await session.execute(
+        select(file_contents.c.gist_id, file_contents.c.filename, file_contents.c.status)
+        .join(gists, gists.c.id == file_contents.c.gist_id)
+        .where(gists.c.owner_login == login, file_contents.c.updated_at == gists.c.updated_at)
+    )
+    return {(r.gist_id, r.filename): r.status for r in result}
+
+
+async def clear_contents(session: AsyncSession, gist_id: str, filename: str) -> None:
+    where = (file_chunks.c.gist_id == gist_id, file_chunks.c.filename == filename)
+    await session.execute(delete(file_chunks).where(*where))
+    await session.execute(
+        delete(file_contents).where(
+            file_contents.c.gist_id == gist_id, file_contents.c.filename == filename
+        )
+    )
+
+
+async def add_chunk(
+    session: AsyncSession, gist_id: str, filename: str, number: int, first_line: int, data: bytes
+) -> None:
+    await session.execute(
+        file_chunks.insert().values(
+            gist_id=gist_id, filename=filename, chunk_no=number, first_line=first_line, data=data
+        )
+    )
+
+
+async def mark_contents(
+    session: AsyncSession,
+    ref: FileRef,
+    *,
+    status: str,
+    size: int,
+    chunks: int,
+    now: datetime,
+) -> None:
+    """Record that the file's contents for ``ref.updated_at`` are complete (or skipped)."""
+    await upsert(
+        session,
+        file_contents,
+        [
+            {
+                "gist_id": ref.gist_id,
+                "filename": ref.filename,
+                "updated_at": ref.updated_at,
+                "status": status,
+                "size": size,
+                "chunks": chunks,
+                "fetched_at": now,
+            }
+        ],
+        ["gist_id", "filename"],
+    )
+
+
+async def stream_text_chunks(session: AsyncSession, login: str) -> AsyncIterator[StoredChunk]:
+    """Every current text chunk of the user's files, in list order, a few at a time."""
+    stmt = (
+        select(
+            file_chunks.c.gist_id,
+            file_chunks.c.filename,
+            file_chunks.c.first_line,
+            file_chunks.c.data,
+        )
+        .join(gists, gists.c.id == file_chunks.c.gist_id)
+        .join(
+            gist_files,
+            and_(
+                gist_files.c.gist_id == file_chunks.c.gist_id,
+                gist_files.c.filename == file_chunks.c.filename,
+            ),
+        )
+        .join(
+            file_contents,
+            and_(
+                file_contents.c.gist_id == file_chunks.c.gist_id,
+                file_contents.c.filename == file_chunks.c.filename,
+            ),
+        )
+        .where(
+            gists.c.owner_login == login,
+            file_contents.c.updated_at == gists.c.updated_at,
+            file_contents.c.status == TEXT,
+        )
+        .order_by(gists.c.position, gist_files.c.position, file_chunks.c.chunk_no)
+        .execution_options(yield_per=4)
+    )
+    result = await session.stream(stmt)
+    async for row in result:
+        yield StoredChunk(row.gist_id, row.filename, row.first_line, bytes(row.data))

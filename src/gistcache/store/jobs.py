@@ -1,0 +1,137 @@
+"""Repository functions for search jobs. Claiming is atomic: on PostgreSQL with
+``FOR UPDATE SKIP LOCKED``, on SQLite through its single writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gistcache.store.models import search_jobs
+
+PENDING = "PENDING"
+STARTED = "STARTED"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    status: str
+    request: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    result: str | None
+
+
+def _job(row: Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        status=row.status,
+        request=row.request,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        result=row.result,
+    )
+
+
+async def create_job(session: AsyncSession, job_id: str, request: str, now: datetime) -> None:
+    await session.execute(
+        search_jobs.insert().values(
+            id=job_id, status=PENDING, request=request, created_at=now, attempts=0
+        )
+    )
+
+
+async def get_job(session: AsyncSession, job_id: str) -> Job | None:
+    row = (
+        await session.execute(select(search_jobs).where(search_jobs.c.id == job_id))
+    ).one_or_none()
+    return None if row is None else _job(row)
+
+
+async def claim_job(session: AsyncSession, now: datetime, lease_until: datetime) -> Job | None:
+    """Take the oldest job that is waiting, or whose runner's lease ran out."""
+    candidate = (
+        select(search_jobs.c.id)
+        .where(
+            or_(
+                search_jobs.c.status == PENDING,
+                (search_jobs.c.status == STARTED) & (search_jobs.c.lease_until < now),
+            )
+        )
+        .order_by(search_jobs.c.created_at)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    row = (
+        await session.execute(
+            update(search_jobs)
+            .where(search_jobs.c.id == candidate.scalar_subquery())
+            .values(
+                status=STARTED,
+                started_at=now,
+                lease_until=lease_until,
+                attempts=search_jobs.c.attempts + 1,
+            )
+            .returning(*search_jobs.c)
+        )
+    ).one_or_none()
+    return None if row is None else _job(row)
+
+
+async def extend_lease(session: AsyncSession, job_id: str, lease_until: datetime) -> None:
+    await session.execute(
+        update(search_jobs)
+        .where(search_jobs.c.id == job_id, search_jobs.c.status == STARTED)
+        .values(lease_until=lease_until)
+    )
+
+
+async def finish_job(
+    session: AsyncSession,
+    job_id: str,
+    now: datetime,
+    *,
+    result: str | None = None,
+    error: str | None = None,
+) -> None:
+    await session.execute(
+        update(search_jobs)
+        .where(search_jobs.c.id == job_id)
+        .values(
+            status=FAILURE if error is not None else SUCCESS,
+            finished_at=now,
+            lease_until=None,
+            result=result,
+            error=error,
+        )
+    )
+
+
+async def release_job(session: AsyncSession, job_id: str) -> None:
+    """Hand a job this process was running back to the queue (at shutdown)."""
+    await session.execute(
+        update(search_jobs)
+        .where(search_jobs.c.id == job_id, search_jobs.c.status == STARTED)
+        .values(status=PENDING, started_at=None, lease_until=None)
+    )
+
+
+async def delete_finished_before(session: AsyncSession, cutoff: datetime) -> int:
+    result = await session.execute(
+        delete(search_jobs).where(
+            search_jobs.c.status.in_((SUCCESS, FAILURE)), search_jobs.c.finished_at < cutoff
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

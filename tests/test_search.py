@@ -1,0 +1,325 @@
+"""POST /api/v1/search: matching, contents cached on updated_at, validation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gistcache.testing.fake_github import FakeGitHub
+from tests.conftest import ClientFactory, FakeClock
+
+Client = TestClient[Any, Any]
+
+
+async def search(client: Client, status: int = 200, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/api/v1/search", json=body)
+    assert resp.status == status, await resp.text()
+    result: dict[str, Any] = await resp.json()
+    return result
+
+
+@pytest.fixture
+def gists(fake: FakeGitHub) -> dict[str, str]:
+    """A few gists of alice's, newest first: 'web', 'notes', 'tools'."""
+    ids = {}
+    ids["tools"] = fake.add_gist(
+        "alice",
+        {"fetch.py": "import requests\nrequests.get(url)\n", "README.md": "# Tools\n"},
+        description="tools",
+    ).id
+    ids["notes"] = fake.add_gist(
+        "alice", {"notes.txt": "Import nothing here\nplain text\n"}, description="notes"
+    ).id
+    ids["web"] = fake.add_gist(
+        "alice", {"app.js": "const x = require('http');\n// no python\n"}, description="web"
+    ).id
+    return ids
+
+
+async def test_a_pattern_finds_the_gists_files_and_lines(
+    client: Client, fake: FakeGitHub, gists: dict[str, str]
+) -> None:
+    body = await search(client, username="alice", pattern=r"import \w+")
+    assert body["status"] == "success"
+    assert body["username"] == "alice"
+    assert body["pattern"] == r"import \w+"
+    assert body["total"] == 1
+    assert body["skipped"] == []
+    [match] = body["matches"]
+    assert match["id"] == gists["tools"]
+    assert match["html_url"] == f"https://gist.github.com/{gists['tools']}"
+    assert match["description"] == "tools"
+    assert match["updated_at"].endswith("Z")
+    [f] = match["files"]
+    assert f["filename"] == "fetch.py"
+    assert f["language"] == "Python"
+    assert f["size"] == len("import requests\nrequests.get(url)\n")
+    assert f["raw_url"].endswith("/fetch.py")
+    assert f["match_count"] == 1
+    assert f["lines"] == [{"line_number": 1, "text": "import requests"}]
+
+
+async def test_no_match_is_an_empty_list(client: Client, gists: dict[str, str]) -> None:
+    body = await search(client, username="alice", pattern="nothing-like-this")
+    assert body["matches"] == []
+    assert body["total"] == 0
+
+
+async def test_ignore_case_is_a_flag(client: Client, gists: dict[str, str]) -> None:
+    strict = await search(client, username="alice", pattern="import")
+    assert [m["id"] for m in strict["matches"]] == [gists["tools"]]
+    loose = await search(client, username="alice", pattern="import", ignore_case=True)
+    # list order: newest first
+    assert [m["id"] for m in loose["matches"]] == [gists["notes"], gists["tools"]]
+
+
+async def test_multi_file_gists_report_each_matching_file(
+    client: Client, gists: dict[str, str]
+) -> None:
+    body = await search(client, username="alice", pattern="(?i)tools|requests")
+    [match] = body["matches"]
+    assert [f["filename"] for f in match["files"]] == ["fetch.py", "README.md"]
+    assert [f["match_count"] for f in match["files"]] == [2, 1]
+
+
+async def test_lines_are_capped_but_all_counted(client: Client, fake: FakeGitHub) -> None:
+    long_line = "needle " + "x" * 1000
+    fake.add_gist("bob", {"many.txt": "needle\n" * 30 + long_line + "\n"})
+    body = await search(client, username="bob", pattern="needle")
+    [f] = body["matches"][0]["files"]
+    assert f["match_count"] == 31
+    assert len(f["lines"]) == 20
+    assert [line["line_number"] for line in f["lines"]] == list(range(1, 21))
+
+    body = await search(client, username="bob", pattern="needle x")
+    [line] = body["matches"][0]["files"][0]["lines"]
+    assert line["line_number"] == 31
+    assert len(line["text"]) == 500
+
+
+async def test_a_match_only_on_the_second_page_of_gists(client: Client, fake: FakeGitHub) -> None:
+    target = fake.add_gist("carol", {"old.txt": "the only needle\n"}).id  # oldest: last page
+    for n in range(120):
+        fake.add_gist("carol", {f"{n}.txt": "hay\n"})
+    body = await search(client, username="carol", pattern="needle")
+    assert [m["id"] for m in body["matches"]] == [target]
+    assert len(fake.api_requests()) == 2
+
+
+async def test_non_ascii_and_last_line_without_newline(client: Client, fake: FakeGitHub) -> None:
+    fake.add_gist("dora", {"poem.txt": "première ligne\nünïcödé 日本語\nlast line ≠ first"})
+    body = await search(client, username="dora", pattern="日本|≠ first$")
+    lines = body["matches"][0]["files"][0]["lines"]
+    assert lines == [
+        {"line_number": 2, "text": "ünïcödé 日本語"},
+        {"line_number": 3, "text": "last line ≠ first"},
+    ]
+    upper = await search(client, username="dora", pattern="ÜNÏCÖDÉ", ignore_case=True)
+    assert upper["total"] == 1
+
+
+async def test_a_match_never_crosses_a_newline(client: Client, fake: FakeGitHub) -> None:
+    fake.add_gist("erin", {"a.txt": "foo\nbar\n"})
+    assert (await search(client, username="erin", pattern=r"foo\sbar"))["total"] == 0
+    assert (await search(client, username="erin", pattern="foo[^x]bar"))["total"] == 0
+    assert (await search(client, username="erin", pattern="^bar$"))["total"] == 1
+
+
+async def test_a_pathological_pattern_returns_at_once(client: Client, fake: FakeGitHub) -> None:
+    fake.add_gist("mallory", {"a.txt": "a" * 100_000 + "!\n" + "a" * 50_000 + "\n"})
+    started = time.monotonic()
+    body = await search(client, username="mallory", pattern="(a+)+$")
+    # linear-time matching: a backtracking engine would not finish this in a lifetime
+    assert time.monotonic() - started < 5
+    assert body["matches"][0]["files"][0]["lines"][0]["line_number"] == 2
+
+
+async def test_second_search_fetches_nothing_and_a_changed_gist_only_its_files(
+    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str]
+) -> None:
+    await search(client, username="alice", pattern="x")
+    assert len(fake.raw_requests()) == 4  # every file once
+    assert len(fake.api_requests()) == 1
+
+    await search(client, username="alice", pattern="y")
+    assert len(fake.raw_requests()) == 4  # nothing changed: nothing fetched
+    assert len(fake.api_requests()) == 1  # and the list was fresh
+
+    fake.update_gist(gists["tools"], {"fetch.py": "import httpx\n"})
+    clock.advance(61)
+    body = await search(client, username="alice", pattern="import httpx")
+    assert [m["id"] for m in body["matches"]] == [gists["tools"]]
+    fetched = [r.path.rsplit("/", 1)[-1] for r in fake.raw_requests()[4:]]
+    assert sorted(fetched) == ["README.md", "fetch.py"]  # only the changed gist's files
+
+
+async def test_contents_survive_a_restart(
+    make_client: ClientFactory, fake: FakeGitHub, gists: dict[str, str]
+) -> None:
+    first = await make_client()
+    before = await search(first, username="alice", pattern="requests")
+    await first.close()
+    second = await make_client()
+    after = await search(second, username="alice", pattern="requests")
+    assert after == before
+    assert len(fake.raw_requests()) == 4
+
+
+async def test_gists_that_leave_the_list_take_their_contents(
+    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str], settings: Any
+) -> None:
+    await search(client, username="alice", pattern="x")
+    fake.delete_gist(gists["tools"])
+    clock.advance(61)
+    body = await search(client, username="alice", pattern="requests")
+    assert body["total"] == 0
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from gistcache.store.models import file_chunks, file_contents
+
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as conn:
+        for table in (file_chunks, file_contents):
+            count = await conn.scalar(
+                select(func.count()).select_from(table).where(table.c.gist_id == gists["tools"])
+            )
+            assert count == 0
+    await engine.dispose()
+
+
+async def test_a_raw_url_on_a_foreign_host_is_refused(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    fake.raw_base = "http://169.254.169.254/latest/meta-data"
+    gist = fake.add_gist("eve", {"x.txt": "secret\n"})
+    client = await make_client()
+    body = await search(client, username="eve", pattern="secret")
+    assert body["matches"] == []
+    assert body["skipped"] == [{"id": gist.id, "filename": "x.txt", "reason": "forbidden_host"}]
+    assert fake.raw_requests() == []
+
+
+async def test_extra_raw_hosts_can_be_allowed(make_client: ClientFactory, fake: FakeGitHub) -> None:
+    fake.raw_base = None
+    fake.add_gist("frank", {"x.txt": "found\n"})
+    client = await make_client(raw_hosts=("raw.example.com",))
+    assert (await search(client, username="frank", pattern="found"))["total"] == 1
+
+
+async def test_binary_and_oversized_files_are_reported(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    gist = fake.add_gist(
+        "grace",
+        {
+            "img.png": b"\x89PNG\r\n\x1a\n\x00\x00needle",
+            "big.txt": "needle\n" * 200,
+            "ok.txt": "needle\n",
+        },
+    )
+    client = await make_client(max_file_bytes=1000)
+    body = await search(client, username="grace", pattern="needle")
+    assert [f["filename"] for f in body["matches"][0]["files"]] == ["ok.txt"]
+    assert sorted(body["skipped"], key=lambda s: s["filename"]) == [
+        {"id": gist.id, "filename": "big.txt", "reason": "too_large"},
+        {"id": gist.id, "filename": "img.png", "reason": "binary"},
+    ]
+    raw_names = sorted(r.path.rsplit("/", 1)[-1] for r in fake.raw_requests())
+    assert raw_names == ["img.png", "ok.txt"]  # big.txt was skipped by its listed size
+    # and it is remembered: a second search fetches nothing
+    again = await search(client, username="grace", pattern="needle")
+    assert again == body
+    assert len(fake.raw_requests()) == 2
+
+
+async def test_a_truncated_file_list_is_reported(client: Client, fake: FakeGitHub) -> None:
+    gist = fake.add_gist("henry", {f"f{n:03}.txt": "needle\n" for n in range(301)})
+    body = await search(client, username="henry", pattern="needle")
+    assert {"id": gist.id, "filename": None, "reason": "file_list_truncated"} in body["skipped"]
+    assert len(body["matches"][0]["files"]) == 300
+
+
+async def test_matches_are_paged(client: Client, fake: FakeGitHub) -> None:
+    ids = [fake.add_gist("ivy", {"a.txt": f"needle {n}\n"}).id for n in range(5)][::-1]
+    page = await search(client, username="ivy", pattern="needle", page=2, per_page=2)
+    assert page["total"] == 5
+    assert [m["id"] for m in page["matches"]] == ids[2:4]
+    beyond = await search(client, username="ivy", pattern="needle", page=9, per_page=2)
+    assert beyond["matches"] == []
+    assert beyond["total"] == 5
+
+
+async def test_unknown_user_is_404(client: Client) -> None:
+    resp = await client.post("/api/v1/search", json={"username": "nobody", "pattern": "x"})
+    assert resp.status == 404
+    assert resp.content_type == "application/problem+json"
+
+
+async def test_fetches_respect_the_concurrency_limit(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for n in range(12):
+        fake.add_gist("jack", {"a.txt": f"{n}\n"})
+    fake.latency = 0.05
+    client = await make_client(fetch_concurrency=3)
+    await search(client, username="jack", pattern="1")
+    assert len(fake.raw_requests()) == 12
+    assert fake.raw_peak_concurrency == 3
+
+
+BAD_BODIES: list[tuple[Any, str]] = [
+    ("not json", "invalid-json"),
+    ([1, 2], "invalid-body"),
+    ({"username": "alice", "pattern": "x", "colour": "red"}, "invalid-body"),
+    ({"username": 5, "pattern": "x"}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "ignore_case": "yes"}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "page": True}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "page": 0}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "per_page": 101}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "page": 1.5}, "invalid-body"),
+    ({"pattern": "x"}, "invalid-body"),
+    ({"username": "a..b", "pattern": "x"}, "invalid-username"),
+    ({"username": "alice"}, "invalid-body"),
+    ({"username": "alice", "pattern": ""}, "invalid-body"),
+    ({"username": "alice", "pattern": "  \t"}, "invalid-body"),
+    ({"username": "alice", "pattern": "x" * 1001}, "invalid-body"),
+    ({"username": "alice", "pattern": "(unclosed"}, "invalid-pattern"),
+    ({"username": "alice", "pattern": r"(a)\1"}, "invalid-pattern"),
+    ({"username": "alice", "pattern": "foo(?=bar)"}, "invalid-pattern"),
+    ({"username": "alice", "pattern": "(?<!x)y"}, "invalid-pattern"),
+]
+
+
+@pytest.mark.parametrize(("body", "slug"), BAD_BODIES)
+async def test_invalid_requests_are_400_and_change_nothing(
+    client: Client, fake: FakeGitHub, body: Any, slug: str
+) -> None:
+    if isinstance(body, str):
+        resp = await client.post("/api/v1/search", data=body)
+    else:
+        resp = await client.post("/api/v1/search", json=body)
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    problem = await resp.json()
+    assert problem["type"] == f"urn:gistcache:problem:{slug}"
+    assert problem["detail"]
+    assert fake.requests == []
+
+
+async def test_unsupported_constructs_say_so(client: Client) -> None:
+    resp = await client.post("/api/v1/search", json={"username": "a", "pattern": r"(x)\1"})
+    assert "backreferences or lookaround" in (await resp.json())["detail"]
+
+
+async def test_a_body_over_64_kib_is_413(client: Client, fake: FakeGitHub) -> None:
+    body = b'{"username": "alice", "pattern": "' + b"x" * (70 * 1024) + b'"}'
+    resp = await client.post(
+        "/api/v1/search", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 413
+    assert resp.content_type == "application/problem+json"
+    assert fake.requests == []
