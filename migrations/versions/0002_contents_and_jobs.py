@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("filename", sa.Text(), nullable=False),
         sa.Column("chunk_no", sa.Integer(), nullable=False),
         sa.Column("first_line", sa.Integer(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False, comment="bytes in data"),
         sa.Column("data", sa.LargeBinary(), nullable=False, comment="UTF-8"),
         sa.ForeignKeyConstraint(
             ["gist_id", "filename"],

@@ -59,7 +59,7 @@ async def chunk_stream(
             if b"\0" in sniffed:
                 raise BinaryContent("NUL byte in the first bytes")
         buffer += decoder.decode(piece).encode()
-        while len(buffer) >= chunk_bytes:
+        while len(buffer) > chunk_bytes:
             yield take(_cut_point(buffer, chunk_bytes))
     buffer += decoder.decode(b"", final=True).encode()
     while buffer:
@@ -67,6 +67,7 @@ async def chunk_stream(
 
 
 def _cut_point(buffer: bytearray, limit: int) -> int:
+    """Where to end a chunk of at most ``limit`` bytes; ``buffer`` holds more than that."""
     newline = buffer.rfind(b"\n", 0, limit)
     if newline != -1:
         return newline + 1

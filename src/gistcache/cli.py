@@ -1,15 +1,19 @@
-"""Command line: ``gistcache serve | migrate``."""
+"""Command line: ``gistcache serve | migrate | list | search``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
 from gistcache import __version__
+from gistcache.gists import format_timestamp
 from gistcache.settings import ConfigError, Settings
 
 log = logging.getLogger("gistcache")
@@ -28,6 +32,18 @@ def _parser() -> argparse.ArgumentParser:
         "--no-migrate", action="store_true", help="do not apply migrations before serving"
     )
     commands.add_parser("migrate", help="upgrade the cache database to the newest schema")
+    listing = commands.add_parser("list", help="print a user's public gists")
+    listing.add_argument("user")
+    listing.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    search = commands.add_parser(
+        "search",
+        help="print the lines of a user's gists that match a pattern (RE2 syntax)",
+        description="Prints gist_id/filename:line: text for each matching line. "
+        "Exit status: 0 when something matched, 1 when nothing did, 2 on errors.",
+    )
+    search.add_argument("user")
+    search.add_argument("pattern")
+    search.add_argument("-i", "--ignore-case", action="store_true")
     return parser
 
 
@@ -42,6 +58,66 @@ def configure_logging(level: str) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
+async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
+    from gistcache.errors import problem_for
+    from gistcache.web.validation import validate_username
+    from gistcache.wiring import components
+
+    try:
+        validate_username(args.user)
+        async with components(settings) as parts:
+            if args.command == "list":
+                return await _print_list(parts, args)
+            return await _print_search(parts, args)
+    except Exception as exc:
+        problem = problem_for(exc)
+        if problem is None:
+            raise
+        print(f"gistcache: {problem.title.lower()}: {problem.detail}", file=sys.stderr)
+        return 2
+
+
+async def _print_list(parts: Any, args: argparse.Namespace) -> int:
+    result = await parts.listing.list_gists(args.user)
+    if args.json:
+        print(json.dumps([g.to_json() for g in result.gists], indent=2, ensure_ascii=False))
+        return 0
+    for gist in result.gists:
+        names = ", ".join(f.filename for f in gist.files)
+        description = f"  {gist.description}" if gist.description else ""
+        print(f"{gist.id}  {format_timestamp(gist.updated_at)}  [{names}]{description}")
+    return 0
+
+
+async def _print_search(parts: Any, args: argparse.Namespace) -> int:
+    from gistcache.searching import SearchRequest
+
+    progress = _progress_bar if sys.stderr.isatty() else None
+    request = SearchRequest(args.user, args.pattern, args.ignore_case, 1, 10**9)
+    body = await parts.searches.search(request, progress=progress)
+    for match in body["matches"]:
+        for f in match["files"]:
+            for line in f["lines"]:
+                print(f"{match['id']}/{f['filename']}:{line['line_number']}: {line['text']}")
+            if f["match_count"] > len(f["lines"]):
+                hidden = f["match_count"] - len(f["lines"])
+                print(f"{match['id']}/{f['filename']}: ... {hidden} more matching lines")
+    for skipped in body["skipped"]:
+        where = skipped["id"] + (f"/{skipped['filename']}" if skipped["filename"] else "")
+        print(f"gistcache: skipped {where}: {skipped['reason']}", file=sys.stderr)
+    return 0 if body["total"] else 1
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    end = "\n" if done >= total else ""
+    sys.stderr.write(
+        f"\rfetching contents [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}"
+    )
+    sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -51,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
 
-    if args.command == "migrate" or (args.command == "serve" and not args.no_migrate):
+    if args.command != "serve" or not args.no_migrate:
         from gistcache.store.migrate import upgrade
 
         try:
@@ -65,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("database %s is at the newest schema", settings.safe_database_url)
         if args.command == "migrate":
             return 0
+    if args.command in ("list", "search"):
+        return asyncio.run(_offline_command(args, settings))
 
     from gistcache.app import create_app
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.models import file_chunks, file_contents, gist_files, gists
@@ -15,6 +16,9 @@ from gistcache.store.queries import upsert
 TEXT = "text"
 BINARY = "binary"
 TOO_LARGE = "too_large"
+
+BATCH_BYTES = 4 * 1024 * 1024  # chunk data read from the database at once
+BATCH_ROWS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,12 @@ async def add_chunk(
 ) -> None:
     await session.execute(
         file_chunks.insert().values(
-            gist_id=gist_id, filename=filename, chunk_no=number, first_line=first_line, data=data
+            gist_id=gist_id,
+            filename=filename,
+            chunk_no=number,
+            first_line=first_line,
+            size=len(data),
+            data=data,
         )
     )
 
@@ -118,37 +127,71 @@ async def mark_contents(
 
 
 async def stream_text_chunks(session: AsyncSession, login: str) -> AsyncIterator[StoredChunk]:
-    """Every current text chunk of the user's files, in list order, a few at a time."""
-    stmt = (
+    """Every current text chunk of the user's files, in list order, a few MiB at a time.
+
+    Keys come first, then the data in batches of bounded size: drivers' server-side
+    cursors prefetch dozens of rows, which for 1 MiB chunks would not be bounded.
+    """
+    keys = (
+        await session.execute(
+            select(
+                file_chunks.c.gist_id,
+                file_chunks.c.filename,
+                file_chunks.c.chunk_no,
+                file_chunks.c.first_line,
+                file_chunks.c.size,
+            )
+            .join(gists, gists.c.id == file_chunks.c.gist_id)
+            .join(
+                gist_files,
+                and_(
+                    gist_files.c.gist_id == file_chunks.c.gist_id,
+                    gist_files.c.filename == file_chunks.c.filename,
+                ),
+            )
+            .join(
+                file_contents,
+                and_(
+                    file_contents.c.gist_id == file_chunks.c.gist_id,
+                    file_contents.c.filename == file_chunks.c.filename,
+                ),
+            )
+            .where(
+                gists.c.owner_login == login,
+                file_contents.c.updated_at == gists.c.updated_at,
+                file_contents.c.status == TEXT,
+            )
+            .order_by(gists.c.position, gist_files.c.position, file_chunks.c.chunk_no)
+        )
+    ).all()
+    batch: list[Any] = []
+    batch_bytes = 0
+    for key in keys:
+        if batch and (batch_bytes + key.size > BATCH_BYTES or len(batch) >= BATCH_ROWS):
+            async for chunk in _load(session, batch):
+                yield chunk
+            batch, batch_bytes = [], 0
+        batch.append(key)
+        batch_bytes += key.size
+    if batch:
+        async for chunk in _load(session, batch):
+            yield chunk
+
+
+async def _load(session: AsyncSession, keys: list[Any]) -> AsyncIterator[StoredChunk]:
+    column = tuple_(file_chunks.c.gist_id, file_chunks.c.filename, file_chunks.c.chunk_no)
+    result = await session.execute(
         select(
             file_chunks.c.gist_id,
             file_chunks.c.filename,
-            file_chunks.c.first_line,
+            file_chunks.c.chunk_no,
             file_chunks.c.data,
-        )
-        .join(gists, gists.c.id == file_chunks.c.gist_id)
-        .join(
-            gist_files,
-            and_(
-                gist_files.c.gist_id == file_chunks.c.gist_id,
-                gist_files.c.filename == file_chunks.c.filename,
-            ),
-        )
-        .join(
-            file_contents,
-            and_(
-                file_contents.c.gist_id == file_chunks.c.gist_id,
-                file_contents.c.filename == file_chunks.c.filename,
-            ),
-        )
-        .where(
-            gists.c.owner_login == login,
-            file_contents.c.updated_at == gists.c.updated_at,
-            file_contents.c.status == TEXT,
-        )
-        .order_by(gists.c.position, gist_files.c.position, file_chunks.c.chunk_no)
-        .execution_options(yield_per=4)
+        ).where(column.in_([(k.gist_id, k.filename, k.chunk_no) for k in keys]))
     )
-    result = await session.stream(stmt)
-    async for row in result:
-        yield StoredChunk(row.gist_id, row.filename, row.first_line, bytes(row.data))
+    data = {(r.gist_id, r.filename, r.chunk_no): r.data for r in result}
+    del result
+    for key in keys:
+        # a chunk replaced meanwhile by another search's fetch is simply not scanned
+        chunk = data.pop((key.gist_id, key.filename, key.chunk_no), None)
+        if chunk is not None:
+            yield StoredChunk(key.gist_id, key.filename, key.first_line, bytes(chunk))

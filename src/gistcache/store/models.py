@@ -134,6 +134,7 @@ file_chunks = Table(
     Column("filename", Text, primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
     Column("first_line", Integer, nullable=False),
+    Column("size", Integer, nullable=False, comment="bytes in data"),
     Column("data", LargeBinary, nullable=False, comment="UTF-8"),
     ForeignKeyConstraint(
         ["gist_id", "filename"],

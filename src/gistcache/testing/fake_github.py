@@ -91,7 +91,8 @@ class FakeGist:
         digest = hashlib.sha1(usedforsecurity=False)
         digest.update(f"{self.id}:{self.updated_at.isoformat()}".encode())
         for f in self.files.values():
-            digest.update(f.filename.encode() + b"\0" + f.content)
+            digest.update(f.filename.encode() + b"\0")
+            digest.update(f.content)  # not concatenated: that would copy a huge file
         return digest.hexdigest()
 
 
@@ -315,7 +316,7 @@ class FakeGitHub:
     # --- HTTP ------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
+        app = web.Application(middlewares=[self._middleware], client_max_size=1 << 30)
         p = self.api_prefix
         app.router.add_get(p + "/users/{username}", self._get_user)
         app.router.add_get(p + "/users/{username}/gists", self._list_by_login)

@@ -1,0 +1,83 @@
+"""Build the service's parts from settings, for the web app and the command line alike."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gistcache import __version__
+from gistcache.github import GitHubClient
+from gistcache.jobs import SearchJobs
+from gistcache.searching import SearchService
+from gistcache.service import Clock, GistService, utcnow
+from gistcache.settings import Settings
+from gistcache.store.engine import create_engine, create_sessionmaker
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"gistcache/{__version__}"
+
+
+@dataclass(frozen=True)
+class Components:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    github: GitHubClient
+    listing: GistService
+    searches: SearchService
+    jobs: SearchJobs
+
+
+@contextlib.asynccontextmanager
+async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator[Components]:
+    """Everything a request needs; closed in reverse order (job workers are not started)."""
+    engine = create_engine(settings.database_url)
+    log.info("cache database: %s", settings.safe_database_url)
+    timeout = aiohttp.ClientTimeout(
+        total=settings.github_timeout, connect=settings.github_connect_timeout
+    )
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            sessions = create_sessionmaker(engine)
+            github = GitHubClient(
+                http,
+                settings.github_api_url,
+                settings.github_token,
+                user_agent=USER_AGENT,
+                max_pages=settings.github_max_pages,
+                raw_hosts=settings.raw_hosts,
+                raw_read_timeout=max(settings.github_timeout, 30.0),
+            )
+            listing = GistService(
+                sessions,
+                github,
+                cache_ttl=settings.cache_ttl,
+                not_found_ttl=settings.not_found_ttl,
+                clock=clock,
+            )
+            searches = SearchService(
+                sessions,
+                github,
+                listing,
+                fetch_concurrency=settings.fetch_concurrency,
+                max_file_bytes=settings.max_file_bytes,
+            )
+            jobs = SearchJobs(
+                sessions,
+                searches,
+                workers=settings.search_workers,
+                result_ttl=settings.search_result_ttl,
+                clock=clock,
+            )
+            try:
+                yield Components(engine, sessions, github, listing, searches, jobs)
+            finally:
+                await jobs.stop()
+                await listing.close()
+    finally:
+        await engine.dispose()

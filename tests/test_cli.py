@@ -1,0 +1,60 @@
+"""`gistcache list` and `gistcache search` as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+
+from gistcache.testing.fake_github import FakeGitHub
+
+
+async def run(
+    tmp_path: Path, database_url: str, server: TestServer, *args: str
+) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "GISTCACHE_DATABASE_URL": database_url,
+        "GISTCACHE_GITHUB_API_URL": str(server.make_url("")).rstrip("/"),
+        "GISTCACHE_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gistcache", *args,
+        env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_list_and_search_print_for_people(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    a = fake.add_gist("zoe", {"a.py": "import os\nprint(1)\n"}, description="first")
+    b = fake.add_gist("zoe", {"b.txt": "nothing\n", "c.md": "Import OS\n"})
+
+    code, out, err = await run(tmp_path, database_url, fake_server, "list", "zoe")
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{b.id}  {b.updated_at:%Y-%m-%dT%H:%M:%SZ}  [b.txt, c.md]",
+        f"{a.id}  {a.updated_at:%Y-%m-%dT%H:%M:%SZ}  [a.py]  first",
+    ]
+
+    code, out, err = await run(tmp_path, database_url, fake_server, "search", "zoe", "import", "-i")
+    assert code == 0, err
+    assert out.splitlines() == [f"{b.id}/c.md:1: Import OS", f"{a.id}/a.py:1: import os"]
+    assert "fetching contents" not in err  # no progress bar unless stderr is a terminal
+
+    code, out, _ = await run(tmp_path, database_url, fake_server, "search", "zoe", "absent")
+    assert (code, out) == (1, "")
+
+    code, _, err = await run(tmp_path, database_url, fake_server, "search", "zoe", "(?=x)")
+    assert code == 2
+    assert err.strip().startswith("gistcache: invalid pattern: RE2 syntax does not support")
+
+    code, _, err = await run(tmp_path, database_url, fake_server, "list", "no-such-user")
+    assert code == 2
+    assert err.strip() == "gistcache: user not found: GitHub has no user by this login"

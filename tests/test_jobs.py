@@ -1,0 +1,179 @@
+"""Search jobs: the lifecycle, restarts, and several servers sharing one database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gistcache.store.models import search_jobs
+from gistcache.testing.fake_github import FakeGitHub
+from tests.conftest import ClientFactory, FakeClock
+
+Client = TestClient[Any, Any]
+QUERY = {"username": "alice", "pattern": "needle"}
+
+
+@pytest.fixture
+def alice(fake: FakeGitHub) -> str:
+    fake.add_gist("alice", {"hay.txt": "hay\n"})
+    return fake.add_gist("alice", {"n.txt": "a needle\n"}).id
+
+
+async def submit(client: Client, **extra: Any) -> str:
+    resp = await client.post("/api/v1/search", json={**QUERY, "async": True, **extra})
+    assert resp.status == 202
+    job_id: str = (await resp.json())["request_id"]
+    assert str(uuid.UUID(job_id)) == job_id
+    assert resp.headers["Location"] == f"/api/v1/search/{job_id}"
+    return job_id
+
+
+async def wait_for(client: Client, job_id: str, *states: str) -> dict[str, Any]:
+    for _ in range(400):
+        resp = await client.get(f"/api/v1/search/{job_id}")
+        assert resp.status == 200
+        body: dict[str, Any] = await resp.json()
+        if body["status"] in states:
+            return body
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"job {job_id} stayed {body['status']}")
+
+
+async def test_job_lifecycle_and_result(client: Client, alice: str) -> None:
+    job_id = await submit(client)
+    status = await wait_for(client, job_id, "SUCCESS", "FAILURE")
+    assert status["status"] == "SUCCESS"
+    assert status["request_id"] == job_id
+    assert status["error"] is None
+    assert status["created_at"] <= status["started_at"] <= status["finished_at"]
+
+    resp = await client.get(f"/api/v1/search_result/{job_id}")
+    assert resp.status == 200
+    result = await resp.json()
+    assert [m["id"] for m in result["matches"]] == [alice]
+    sync = await (await client.post("/api/v1/search", json=QUERY)).json()
+    assert result == sync
+
+
+async def test_prefer_respond_async_makes_a_job(client: Client, alice: str) -> None:
+    resp = await client.post(
+        "/api/v1/search", json=QUERY, headers={"Prefer": "respond-async, wait=5"}
+    )
+    assert resp.status == 202
+    assert resp.headers["Preference-Applied"] == "respond-async"
+    job_id = (await resp.json())["request_id"]
+    assert (await wait_for(client, job_id, "SUCCESS"))["status"] == "SUCCESS"
+
+
+async def test_result_of_an_unfinished_job_is_409(
+    make_client: ClientFactory, alice: str, fake: FakeGitHub
+) -> None:
+    client = await make_client(search_workers=0)  # queues, never runs
+    job_id = await submit(client)
+    status = await (await client.get(f"/api/v1/search/{job_id}")).json()
+    assert status["status"] == "PENDING"
+    assert status["started_at"] is None
+    resp = await client.get(f"/api/v1/search_result/{job_id}")
+    assert resp.status == 409
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json())["job_status"] == "PENDING"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "job_id", [str(uuid.uuid4()), "not-a-uuid", "../../etc", str(uuid.uuid4()).upper()]
+)
+async def test_unknown_or_malformed_ids_are_404(client: Client, job_id: str) -> None:
+    for path in ("/api/v1/search/", "/api/v1/search_result/"):
+        resp = await client.get(path + job_id)
+        assert resp.status == 404
+        assert resp.content_type == "application/problem+json"
+
+
+async def test_a_failed_job_answers_with_its_problem(client: Client) -> None:
+    resp = await client.post(
+        "/api/v1/search", json={"username": "nobody", "pattern": "x", "async": True}
+    )
+    job_id = (await resp.json())["request_id"]
+    status = await wait_for(client, job_id, "SUCCESS", "FAILURE")
+    assert status["status"] == "FAILURE"
+    assert status["error"]["status"] == 404
+    result = await client.get(f"/api/v1/search_result/{job_id}")
+    assert result.status == 404
+    assert result.content_type == "application/problem+json"
+    assert (await result.json())["type"] == "urn:gistcache:problem:user-not-found"
+
+
+async def test_a_job_queued_before_a_restart_finishes_after_it(
+    make_client: ClientFactory, alice: str
+) -> None:
+    before = await make_client(search_workers=0)
+    job_id = await submit(before)
+    await before.close()
+    after = await make_client(search_workers=2)
+    assert (await wait_for(after, job_id, "SUCCESS"))["status"] == "SUCCESS"
+
+
+async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
+    make_client: ClientFactory, alice: str, fake: FakeGitHub
+) -> None:
+    fake.latency = 0.5  # GitHub is slow: the job is mid-flight when the server stops
+    before = await make_client(search_workers=1)
+    job_id = await submit(before)
+    await wait_for(before, job_id, "STARTED")
+    await before.close()
+
+    fake.latency = 0
+    after = await make_client(search_workers=0)
+    assert (await wait_for(after, job_id, "PENDING"))["started_at"] is None
+    await after.close()
+    again = await make_client(search_workers=1)
+    assert (await wait_for(again, job_id, "SUCCESS"))["status"] == "SUCCESS"
+
+
+async def test_a_job_whose_runner_died_is_taken_over_after_its_lease(
+    make_client: ClientFactory, alice: str, clock: FakeClock, settings: Any
+) -> None:
+    client = await make_client(search_workers=0)
+    job_id = await submit(client)
+    engine = create_async_engine(settings.database_url)
+    async with engine.begin() as conn:  # as if a process claimed it and was killed
+        await conn.execute(
+            search_jobs.update().values(status="STARTED", started_at=clock(), lease_until=clock())
+        )
+    await engine.dispose()
+    clock.advance(1)
+    runner = await make_client(search_workers=1)
+    assert (await wait_for(runner, job_id, "SUCCESS"))["status"] == "SUCCESS"
+
+
+async def test_two_servers_on_one_database_run_each_job_once(
+    make_client: ClientFactory, alice: str, settings: Any
+) -> None:
+    first = await make_client(search_workers=0)
+    job_ids = [await submit(first) for _ in range(12)]
+    servers = [await make_client(search_workers=3) for _ in range(2)]
+    for job_id in job_ids:
+        await wait_for(servers[0], job_id, "SUCCESS")
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as conn:
+        attempts = (await conn.execute(select(search_jobs.c.attempts))).scalars().all()
+    await engine.dispose()
+    assert sorted(attempts) == [1] * 12
+
+
+async def test_finished_jobs_expire(
+    make_client: ClientFactory, alice: str, clock: FakeClock
+) -> None:
+    client = await make_client(search_result_ttl=3600)
+    job_id = await submit(client)
+    await wait_for(client, job_id, "SUCCESS")
+    clock.advance(3601)
+    assert (await client.get(f"/api/v1/search/{job_id}")).status == 404
+    assert (await client.get(f"/api/v1/search_result/{job_id}")).status == 404
