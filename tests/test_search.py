@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -323,3 +324,16 @@ async def test_a_body_over_64_kib_is_413(client: Client, fake: FakeGitHub) -> No
     assert resp.status == 413
     assert resp.content_type == "application/problem+json"
     assert fake.requests == []
+
+
+async def test_concurrent_searches_download_each_file_once(
+    client: Client, fake: FakeGitHub, gists: dict[str, str]
+) -> None:
+    fake.latency = 0.05
+    patterns = ("import", "x", "text", "python")
+    bodies = await asyncio.gather(*(search(client, username="alice", pattern=p) for p in patterns))
+    assert [b["total"] for b in bodies] == [1, 2, 1, 1]
+    assert len(fake.raw_requests()) == 4
+    assert len(fake.api_requests()) == 1
+    # the same answers as one at a time, from the cache
+    assert [await search(client, username="alice", pattern=p) for p in patterns] == bodies

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gistcache.chunking import BinaryContent, ContentTooLarge, chunk_stream
+from gistcache.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
 from gistcache.gists import format_timestamp
 from gistcache.github import ForbiddenRawHost, GitHubClient, GitHubError
 from gistcache.search import FileHits, compile_pattern, scan_chunk
 from gistcache.service import GistService
+from gistcache.singleflight import SingleFlight
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
 
@@ -63,6 +63,10 @@ class SearchService:
         self._listing = listing
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._max_file_bytes = max_file_bytes
+        self._fetches: SingleFlight[dict[tuple[str, str], str]] = SingleFlight()
+
+    async def close(self) -> None:
+        await self._fetches.close()
 
     async def search(
         self, request: SearchRequest, *, progress: Progress | None = None
@@ -72,9 +76,8 @@ class SearchService:
         listing = await self._listing.list_gists(request.username)
         login = listing.login
 
-        async with self._sessions() as session:
-            missing = await store.files_without_contents(session, login)
-        failed = await self._fetch_all(missing, progress)
+        # concurrent searches of one user share the download of what is missing
+        failed = await self._fetches.run(login, lambda: self._fetch_missing(login, progress))
 
         hits: dict[tuple[str, str], FileHits] = {}
         async with self._sessions() as session:
@@ -130,10 +133,12 @@ class SearchService:
             "skipped": skipped,
         }
 
-    async def _fetch_all(
-        self, files: list[FileRef], progress: Progress | None
+    async def _fetch_missing(
+        self, login: str, progress: Progress | None
     ) -> dict[tuple[str, str], str]:
-        """Fetch and store contents; return the files that could not be had, with why."""
+        """Fetch and store what is missing; return the files that could not be had, and why."""
+        async with self._sessions() as session:
+            files = await store.files_without_contents(session, login)
         failed: dict[tuple[str, str], str] = {}
         done = 0
 
@@ -153,83 +158,75 @@ class SearchService:
 
     async def _fetch_file(self, ref: FileRef) -> str | None:
         """Store one file's contents; return why it could not be fetched, or None."""
-        now = self._listing.clock
         if ref.size is not None and ref.size > self._max_file_bytes:
-            await self._mark(ref, TOO_LARGE, size=ref.size)
-            return None
+            return await self._write(ref, clear=True, status=TOO_LARGE, size=ref.size)
         if ref.raw_url is None or not self._github.raw_url_allowed(ref.raw_url):
             log.warning("refusing raw URL of %s/%s: host not allowed", ref.gist_id, ref.filename)
             return "forbidden_host"
+        size = 0
+
+        async def counted(url: str) -> AsyncIterator[bytes]:
+            nonlocal size
+            async for piece in self._github.iter_raw(url):
+                size += len(piece)
+                yield piece
+
         async with self._fetch_slots:
-            size = 0
-            count = 0
-            cleared = False
-
-            async def counted() -> Any:
-                nonlocal size
-                async for piece in self._github.iter_raw(ref.raw_url or ""):
-                    size += len(piece)
-                    yield piece
-
             try:
-                # the first chunk waits, so that a small file is written in one transaction
-                pending = None
-                async for chunk in chunk_stream(counted(), max_bytes=self._max_file_bytes):
+                # each chunk is written when the next arrives, so that a small file,
+                # the common case, takes one transaction with its status
+                pending: Chunk | None = None
+                async for chunk in chunk_stream(
+                    counted(ref.raw_url), max_bytes=self._max_file_bytes
+                ):
                     if pending is not None:
-                        async with self._sessions() as session, session.begin():
-                            if not cleared:
-                                await store.clear_contents(session, ref.gist_id, ref.filename)
-                                cleared = True
-                            await store.add_chunk(
-                                session,
-                                ref.gist_id,
-                                ref.filename,
-                                pending.number,
-                                pending.first_line,
-                                pending.data,
-                            )
+                        reason = await self._write(ref, clear=pending.number == 0, chunk=pending)
+                        if reason is not None:
+                            return reason
                     pending = chunk
-                    count += 1
-                async with self._sessions() as session, session.begin():
-                    if not cleared:
-                        await store.clear_contents(session, ref.gist_id, ref.filename)
-                    if pending is not None:
-                        await store.add_chunk(
-                            session,
-                            ref.gist_id,
-                            ref.filename,
-                            pending.number,
-                            pending.first_line,
-                            pending.data,
-                        )
-                    await store.mark_contents(
-                        session, ref, status=TEXT, size=size, chunks=count, now=now()
-                    )
-                return None
+                count = pending.number + 1 if pending is not None else 0
+                return await self._write(
+                    ref,
+                    clear=count <= 1,
+                    chunk=pending,
+                    status=TEXT,
+                    size=size,
+                    chunks=count,
+                )
             except BinaryContent:
-                await self._mark(ref, BINARY, size=size)
-                return None
+                return await self._write(ref, clear=True, status=BINARY, size=size)
             except ContentTooLarge:
-                await self._mark(ref, TOO_LARGE, size=size)
-                return None
-            except ForbiddenRawHost:
-                return "forbidden_host"
+                return await self._write(ref, clear=True, status=TOO_LARGE, size=size)
             except GitHubError as exc:
                 log.warning("could not fetch %s/%s: %s", ref.gist_id, ref.filename, exc)
-                return "unavailable"
-            except IntegrityError:
-                # the list changed under us and the file's row is gone: nothing to keep
-                return "changed"
+                return "forbidden_host" if isinstance(exc, ForbiddenRawHost) else "unavailable"
 
-    async def _mark(self, ref: FileRef, status: str, *, size: int) -> None:
-        try:
-            async with self._sessions() as session, session.begin():
+    async def _write(
+        self,
+        ref: FileRef,
+        *,
+        clear: bool,
+        chunk: Chunk | None = None,
+        status: str | None = None,
+        size: int = 0,
+        chunks: int = 0,
+    ) -> str | None:
+        """One transaction: drop old contents, add a chunk, record the file's status."""
+        async with self._sessions() as session, session.begin():
+            # writers of one file queue up here instead of deadlocking on its rows
+            if not await store.lock_file(session, ref.gist_id, ref.filename):
+                return "changed"  # the file left the list meanwhile
+            if clear:
                 await store.clear_contents(session, ref.gist_id, ref.filename)
-                await store.mark_contents(
-                    session, ref, status=status, size=size, chunks=0, now=self._listing.clock()
+            if chunk is not None:
+                await store.add_chunk(
+                    session, ref.gist_id, ref.filename, chunk.number, chunk.first_line, chunk.data
                 )
-        except IntegrityError:
-            pass  # the file left the list meanwhile
+            if status is not None:
+                await store.mark_contents(
+                    session, ref, status=status, size=size, chunks=chunks, now=self._listing.clock()
+                )
+        return None
 
 
 def _skip_reason(state: str | None) -> str | None:

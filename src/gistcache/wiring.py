@@ -78,6 +78,7 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 yield Components(engine, sessions, github, listing, searches, jobs)
             finally:
                 await jobs.stop()
+                await searches.close()
                 await listing.close()
     finally:
         await engine.dispose()

@@ -73,6 +73,19 @@ async def content_states(session: AsyncSession, login: str) -> dict[tuple[str, s
     return {(r.gist_id, r.filename): r.status for r in result}
 
 
+async def lock_file(session: AsyncSession, gist_id: str, filename: str) -> bool:
+    """Lock the file's row for this transaction (PostgreSQL; SQLite has one writer anyway).
+
+    False when the file is no longer listed.
+    """
+    stmt = select(gist_files.c.gist_id).where(
+        gist_files.c.gist_id == gist_id, gist_files.c.filename == filename
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).first() is not None
+
+
 async def clear_contents(session: AsyncSession, gist_id: str, filename: str) -> None:
     where = (file_chunks.c.gist_id == gist_id, file_chunks.c.filename == filename)
     await session.execute(delete(file_chunks).where(*where))
@@ -86,15 +99,21 @@ async def clear_contents(session: AsyncSession, gist_id: str, filename: str) -> 
 async def add_chunk(
     session: AsyncSession, gist_id: str, filename: str, number: int, first_line: int, data: bytes
 ) -> None:
-    await session.execute(
-        file_chunks.insert().values(
-            gist_id=gist_id,
-            filename=filename,
-            chunk_no=number,
-            first_line=first_line,
-            size=len(data),
-            data=data,
-        )
+    """Store one chunk; another process writing the same file writes the same bytes."""
+    await upsert(
+        session,
+        file_chunks,
+        [
+            {
+                "gist_id": gist_id,
+                "filename": filename,
+                "chunk_no": number,
+                "first_line": first_line,
+                "size": len(data),
+                "data": data,
+            }
+        ],
+        ["gist_id", "filename", "chunk_no"],
     )
 
 
