@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 FAKE_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run fake migrate test lint format lock clean
+.PHONY: help install run fake migrate test lint format bench lock clean
 
 help:
 	@echo "make run      serve on :8080 (applies migrations first)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
 	@echo "make lint     ruff check, ruff format --check, mypy"
 	@echo "make migrate  upgrade the cache database to the newest schema"
+	@echo "make bench    run the benchmarks (results in benchmarks/results/)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(STAMP): requirements-dev.lock pyproject.toml
@@ -47,6 +48,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/huge_file.py $(BENCH_ARGS)
 
 lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \

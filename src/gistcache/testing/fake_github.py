@@ -601,6 +601,14 @@ class FakeGitHub:
         )
 
 
+def huge_text(size: int) -> bytes:
+    """``size`` bytes of log-like lines, with one line saying ``needle`` at the very end."""
+    line = b"2024-01-01T00:00:00Z INFO request handled in 12 ms by worker-7 ok\n"
+    tail = b"the needle is here\n"
+    body = line * ((size - len(tail)) // len(line))
+    return body + b"." * (size - len(body) - len(tail)) + tail
+
+
 def _bytes(content: str | bytes) -> bytes:
     return content.encode() if isinstance(content, str) else content
 
@@ -644,10 +652,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gists-per-user", type=int, default=5)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per API request")
     parser.add_argument("--api-prefix", default="", help="e.g. /api/v3 for GitHub Enterprise")
+    parser.add_argument(
+        "--huge-file-mb",
+        type=int,
+        default=0,
+        help="give user 'huge' one gist with a text file of this many MB",
+    )
     args = parser.parse_args(argv)
     fake = FakeGitHub(latency=args.latency, api_prefix=args.api_prefix)
     fake.seed_octocat()
     fake.seed(args.seed_users, args.gists_per_user)
+    if args.huge_file_mb:
+        fake.add_gist("huge", {"huge.log": huge_text(args.huge_file_mb * 1024 * 1024)})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s fake-github: %(message)s")
     logging.getLogger("fake-github").info(
         "serving %d users on http://%s:%d%s", len(fake.users), args.host, args.port, args.api_prefix
