@@ -58,3 +58,39 @@ async def test_list_and_search_print_for_people(
     code, _, err = await run(tmp_path, database_url, fake_server, "list", "no-such-user")
     assert code == 2
     assert err.strip() == "gistcache: user not found: GitHub has no user by this login"
+
+
+async def test_search_shows_progress_on_a_terminal(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    import pty
+
+    for n in range(3):
+        fake.add_gist("yan", {f"{n}.txt": "x\n"})
+    leader, follower = pty.openpty()
+    env = {
+        **os.environ,
+        "GISTCACHE_DATABASE_URL": database_url,
+        "GISTCACHE_GITHUB_API_URL": str(fake_server.make_url("")).rstrip("/"),
+        "GISTCACHE_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gistcache", "search", "yan", "x",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    terminal = b""
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        terminal += data
+    os.close(leader)
+    assert proc.returncode == 0
+    assert len(out.decode().splitlines()) == 3
+    assert b"fetching contents" in terminal
+    assert b"3/3" in terminal

@@ -337,3 +337,14 @@ async def test_concurrent_searches_download_each_file_once(
     assert len(fake.api_requests()) == 1
     # the same answers as one at a time, from the cache
     assert [await search(client, username="alice", pattern=p) for p in patterns] == bodies
+
+
+async def test_a_cold_search_costs_one_api_request_per_hundred_gists(
+    client: Client, fake: FakeGitHub
+) -> None:
+    for n in range(210):
+        fake.add_gist("many", {f"{n}.txt": f"line {n}\n"})
+    body = await search(client, username="many", pattern="^line 7$")
+    assert body["total"] == 1
+    assert len(fake.api_requests()) == 3  # the list's pages; contents come from raw URLs
+    assert len(fake.raw_requests()) == 210
