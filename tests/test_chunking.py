@@ -40,9 +40,16 @@ async def test_chunks_end_on_line_boundaries_and_carry_line_numbers() -> None:
     assert [c.number for c in chunks] == list(range(len(chunks)))
 
 
-async def test_a_line_longer_than_a_chunk_is_cut_at_a_character_boundary() -> None:
+async def test_a_long_line_is_kept_whole_up_to_the_line_limit() -> None:
+    text = b"short\n" + b"L" * 100 + b"\nafter\n"
+    chunks = await chunks_of([text], chunk_bytes=16, max_line_bytes=200)
+    assert [c.data for c in chunks] == [b"short\n", b"L" * 100 + b"\n", b"after\n"]
+    assert [c.first_line for c in chunks] == [1, 2, 3]
+
+
+async def test_a_line_over_the_line_limit_is_cut_at_a_character_boundary() -> None:
     text = ("é" * 100).encode()  # 200 bytes, no newline
-    chunks = await chunks_of([text], chunk_bytes=33)
+    chunks = await chunks_of([text], chunk_bytes=16, max_line_bytes=33)
     assert all(len(c.data) <= 33 for c in chunks)
     assert "".join(c.data.decode() for c in chunks) == "é" * 100
     assert {c.first_line for c in chunks} == {1}
@@ -67,18 +74,23 @@ async def test_the_last_line_without_newline_is_kept() -> None:
     assert chunks[-1].first_line == 3
 
 
-async def test_a_multibyte_character_across_the_stored_chunk_boundary_is_found(
+async def test_characters_across_download_pieces_and_chunk_limits_are_found(
     client: TestClient[Any, Any], fake: FakeGitHub
 ) -> None:
-    # 1 MiB of ASCII lines, then a line whose first character straddles the
-    # first network piece and the 1 MiB chunk boundary
-    filler = ("x" * 1023 + "\n") * 1024
-    fake.add_gist("kim", {"big.txt": filler + "日本語 needle\n" + "tail\n"})
-    resp = await client.post("/api/v1/search", json={"username": "kim", "pattern": "日本語 n"})
-    body = await resp.json()
-    assert body["matches"][0]["files"][0]["lines"] == [
-        {"line_number": 1025, "text": "日本語 needle"}
-    ]
+    # downloads arrive in 64 KiB pieces: put "日" (3 bytes) across the first boundary
+    first = "x" * 65534 + "\n"
+    # and a 1.5 MiB line across the 1 MiB chunk limit, with a match on each side
+    long_line = "日本" + "y" * (1536 * 1024) + "語 end"
+    content = first + "日本語 needle\n" + long_line + "\nlast 日本語"
+    assert content.encode().index("日".encode()) == 65535
+    fake.add_gist("kim", {"big.txt": content})
+    resp = await client.post("/api/v1/search", json={"username": "kim", "pattern": "日本|語 "})
+    [f] = (await resp.json())["matches"][0]["files"]
+    assert [line["line_number"] for line in f["lines"]] == [2, 3, 4]
+    assert f["lines"][0]["text"] == "日本語 needle"
+    assert f["match_count"] == 3  # the long line counts once
+    tail = await client.post("/api/v1/search", json={"username": "kim", "pattern": "y語 end$"})
+    assert (await tail.json())["matches"][0]["files"][0]["lines"][0]["line_number"] == 3
 
 
 async def test_memory_does_not_grow_with_file_size(

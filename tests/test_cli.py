@@ -94,3 +94,34 @@ async def test_search_shows_progress_on_a_terminal(
     assert len(out.decode().splitlines()) == 3
     assert b"fetching contents" in terminal
     assert b"3/3" in terminal
+
+
+async def test_search_prints_every_line_whole_and_survives_a_closed_pipe(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    long = "match " + "z" * 800
+    gist = fake.add_gist("ulla", {"many.txt": "".join(f"match {n}\n" for n in range(5000)) + long})
+    code, out, err = await run(tmp_path, database_url, fake_server, "search", "ulla", "match")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 5001  # no cap of 20 lines, as the API has
+    assert lines[-1] == f"{gist.id}/many.txt:5001: {long}"  # nor a cut at 500 characters
+
+    code, _, err = await run(tmp_path, database_url, fake_server, "search", "ulla", "  ")
+    assert code == 2
+    assert "pattern is required" in err
+
+    env = {
+        **os.environ,
+        "GISTCACHE_DATABASE_URL": database_url,
+        "GISTCACHE_GITHUB_API_URL": str(fake_server.make_url("")).rstrip("/"),
+    }
+    proc = await asyncio.create_subprocess_shell(
+        f"{sys.executable} -m gistcache search ulla match | head -n 1",
+        env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out_b, err_b = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert len(out_b.decode().splitlines()) == 1
+    assert "Traceback" not in err_b.decode()
+    assert "unavailable" not in err_b.decode()

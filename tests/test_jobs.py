@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gistcache.keys import JOBS
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
@@ -177,3 +178,66 @@ async def test_finished_jobs_expire(
     clock.advance(3601)
     assert (await client.get(f"/api/v1/search/{job_id}")).status == 404
     assert (await client.get(f"/api/v1/search_result/{job_id}")).status == 404
+
+
+async def test_a_runner_that_lost_its_lease_drops_its_outcome(
+    make_client: ClientFactory,
+    alice: str,
+    fake: FakeGitHub,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.latency = 0.3
+    client = await make_client(search_workers=1)
+    job_id = await submit(client)
+    await wait_for(client, job_id, "STARTED")
+    engine = create_async_engine(settings.database_url)
+    async with engine.begin() as conn:  # another server took the job over meanwhile
+        await conn.execute(search_jobs.update().values(lease_token="someone-else"))
+    for _ in range(200):  # until the runner has tried to record its outcome
+        await asyncio.sleep(0.05)
+        if "outcome dropped" in caplog.text:
+            break
+    assert "outcome dropped" in caplog.text
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(search_jobs))).one()
+    await engine.dispose()
+    assert row.status == "STARTED"  # still the other server's to finish
+    assert row.lease_token == "someone-else"
+    assert row.result is None
+
+
+async def test_a_job_that_keeps_failing_its_runner_is_given_up(
+    make_client: ClientFactory, alice: str, clock: FakeClock, settings: Any
+) -> None:
+    client = await make_client(search_workers=0)
+    job_id = await submit(client)
+    engine = create_async_engine(settings.database_url)
+    async with engine.begin() as conn:  # three runners died holding it
+        await conn.execute(
+            search_jobs.update().values(status="STARTED", attempts=3, lease_until=clock())
+        )
+    await engine.dispose()
+    clock.advance(1)
+    runner = await make_client(search_workers=1)
+    status = await wait_for(runner, job_id, "SUCCESS", "FAILURE")
+    assert status["status"] == "FAILURE"
+    assert "given up" in status["error"]["detail"]
+    result = await runner.get(f"/api/v1/search_result/{job_id}")
+    assert result.status == 500
+    assert result.content_type == "application/problem+json"
+
+
+async def test_expired_jobs_are_deleted(
+    make_client: ClientFactory, alice: str, clock: FakeClock, settings: Any
+) -> None:
+    client = await make_client(search_result_ttl=3600)
+    done = await submit(client)
+    await wait_for(client, done, "SUCCESS")
+    clock.advance(3601)
+    jobs = client.app[JOBS]
+    assert await jobs.purge() == 1
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(search_jobs.c.id))).scalars().all() == []
+    await engine.dispose()

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from gistcache.store.models import file_chunks, file_contents, search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
 
@@ -177,11 +180,6 @@ async def test_gists_that_leave_the_list_take_their_contents(
     clock.advance(61)
     body = await search(client, username="alice", pattern="requests")
     assert body["total"] == 0
-    from sqlalchemy import func, select
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from gistcache.store.models import file_chunks, file_contents
-
     engine = create_async_engine(settings.database_url)
     async with engine.connect() as conn:
         for table in (file_chunks, file_contents):
@@ -193,9 +191,11 @@ async def test_gists_that_leave_the_list_take_their_contents(
 
 
 async def test_a_raw_url_on_a_foreign_host_is_refused(
-    make_client: ClientFactory, fake: FakeGitHub
+    make_client: ClientFactory, fake: FakeGitHub, fake_server: Any
 ) -> None:
-    fake.raw_base = "http://169.254.169.254/latest/meta-data"
+    # the fake serves raw files under another name of itself: were the URL fetched,
+    # the fake would count the request
+    fake.raw_base = f"http://localhost:{fake_server.port}/gist-raw"
     gist = fake.add_gist("eve", {"x.txt": "secret\n"})
     client = await make_client()
     body = await search(client, username="eve", pattern="secret")
@@ -204,11 +204,45 @@ async def test_a_raw_url_on_a_foreign_host_is_refused(
     assert fake.raw_requests() == []
 
 
-async def test_extra_raw_hosts_can_be_allowed(make_client: ClientFactory, fake: FakeGitHub) -> None:
-    fake.raw_base = None
+@pytest.mark.parametrize(
+    "raw_base",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://127.0.0.1:5432/gist-raw",
+        "https://gist.githubusercontent.com:6379/gist-raw",
+        "http://gist.githubusercontent.com/gist-raw",
+        "https://user:pw@gist.githubusercontent.com/gist-raw",
+        "file:///etc/passwd#",
+    ],
+)
+async def test_raw_urls_off_the_allowed_origins_are_refused(
+    client: Client, fake: FakeGitHub, raw_base: str
+) -> None:
+    fake.raw_base = raw_base
+    fake.add_gist("eve", {"x.txt": "secret\n"})
+    body = await search(client, username="eve", pattern="secret")
+    assert [s["reason"] for s in body["skipped"]] == ["forbidden_host"]
+    assert fake.raw_requests() == []
+
+
+async def test_extra_raw_hosts_can_be_allowed(
+    make_client: ClientFactory, fake: FakeGitHub, fake_server: Any
+) -> None:
+    fake.raw_base = f"http://localhost:{fake_server.port}/gist-raw"
     fake.add_gist("frank", {"x.txt": "found\n"})
-    client = await make_client(raw_hosts=("raw.example.com",))
+    client = await make_client(raw_hosts=(f"http://localhost:{fake_server.port}",))
     assert (await search(client, username="frank", pattern="found"))["total"] == 1
+    assert len(fake.raw_requests()) == 1
+
+
+async def test_empty_lines_crlf_and_empty_files(client: Client, fake: FakeGitHub) -> None:
+    fake.add_gist("lena", {"a.txt": "one\n\nthree\n", "b.txt": "x\r\ny\r\n", "c.txt": ""})
+    blank = await search(client, username="lena", pattern="^$")
+    [f] = blank["matches"][0]["files"]
+    assert (f["filename"], f["lines"]) == ("a.txt", [{"line_number": 2, "text": ""}])
+    crlf = await search(client, username="lena", pattern="^y")
+    assert crlf["matches"][0]["files"][0]["lines"] == [{"line_number": 2, "text": "y"}]
+    assert (await search(client, username="lena", pattern=".*"))["total"] == 1
 
 
 async def test_binary_and_oversized_files_are_reported(
@@ -292,12 +326,17 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({"username": "alice", "pattern": r"(a)\1"}, "invalid-pattern"),
     ({"username": "alice", "pattern": "foo(?=bar)"}, "invalid-pattern"),
     ({"username": "alice", "pattern": "(?<!x)y"}, "invalid-pattern"),
+    ({"username": "alice", "pattern": "(?P<n>x)(?P=n)"}, "invalid-pattern"),
+    ({"username": "alice", "pattern": "\ud800"}, "invalid-pattern"),
+    ('{"username": "alice", "pattern": ' + "[" * 60_000, "invalid-json"),
+    ({"username": "alice", "pattern": "x", "async": "yes"}, "invalid-body"),
+    ({"username": "alice", "pattern": "(x", "async": True}, "invalid-pattern"),
 ]
 
 
 @pytest.mark.parametrize(("body", "slug"), BAD_BODIES)
 async def test_invalid_requests_are_400_and_change_nothing(
-    client: Client, fake: FakeGitHub, body: Any, slug: str
+    client: Client, fake: FakeGitHub, settings: Any, body: Any, slug: str
 ) -> None:
     if isinstance(body, str):
         resp = await client.post("/api/v1/search", data=body)
@@ -309,6 +348,11 @@ async def test_invalid_requests_are_400_and_change_nothing(
     assert problem["type"] == f"urn:gistcache:problem:{slug}"
     assert problem["detail"]
     assert fake.requests == []
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as conn:  # no job was queued, nothing was cached
+        for table in (search_jobs, users):
+            assert await conn.scalar(select(func.count()).select_from(table)) == 0
+    await engine.dispose()
 
 
 async def test_unsupported_constructs_say_so(client: Client) -> None:

@@ -27,6 +27,12 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False, comment="text, binary or too_large"),
         sa.Column("size", sa.BigInteger(), nullable=False, comment="bytes received"),
         sa.Column("chunks", sa.Integer(), nullable=False),
+        sa.Column(
+            "generation",
+            sa.String(32),
+            nullable=False,
+            comment="which fetch's chunks are current",
+        ),
         sa.Column("fetched_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["gist_id", "filename"],
@@ -40,6 +46,7 @@ def upgrade() -> None:
         "file_chunks",
         sa.Column("gist_id", sa.String(64), nullable=False),
         sa.Column("filename", sa.Text(), nullable=False),
+        sa.Column("generation", sa.String(32), nullable=False),
         sa.Column("chunk_no", sa.Integer(), nullable=False),
         sa.Column("first_line", sa.Integer(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False, comment="bytes in data"),
@@ -61,6 +68,7 @@ def upgrade() -> None:
         sa.Column("started_at", TIMESTAMP, nullable=True),
         sa.Column("finished_at", TIMESTAMP, nullable=True),
         sa.Column("lease_until", TIMESTAMP, nullable=True, comment="a running job's claim"),
+        sa.Column("lease_token", sa.String(36), nullable=True, comment="who holds the claim"),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True, comment="problem details as JSON"),
         sa.Column("result", sa.Text(), nullable=True, comment="the search's answer as JSON"),

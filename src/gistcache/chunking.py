@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 CHUNK_BYTES = 1024 * 1024
+# a chunk grows past CHUNK_BYTES to keep a long line whole, up to this size
+MAX_LINE_BYTES = 8 * 1024 * 1024
 BINARY_SNIFF_BYTES = 8192
 
 
@@ -27,12 +29,18 @@ class Chunk:
 
 
 async def chunk_stream(
-    pieces: AsyncIterator[bytes], *, max_bytes: int, chunk_bytes: int = CHUNK_BYTES
+    pieces: AsyncIterator[bytes],
+    *,
+    max_bytes: int,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> AsyncIterator[Chunk]:
     """Decode ``pieces`` (any split, even inside a character) and regroup them into chunks.
 
-    Invalid UTF-8 becomes U+FFFD. A line longer than ``chunk_bytes`` is cut at a
-    character boundary; the next chunk then continues that line.
+    Invalid UTF-8 becomes U+FFFD. Chunks end after a newline: one holding a line
+    longer than ``chunk_bytes`` grows to keep it whole, up to ``max_line_bytes``;
+    only a longer line is cut (at a character boundary) and continues in the next
+    chunk, so memory stays bounded by ``max_line_bytes``.
     """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     buffer = bytearray()
@@ -60,18 +68,28 @@ async def chunk_stream(
                 raise BinaryContent("NUL byte in the first bytes")
         buffer += decoder.decode(piece).encode()
         while len(buffer) > chunk_bytes:
-            yield take(_cut_point(buffer, chunk_bytes))
+            cut = _cut_point(buffer, chunk_bytes, max_line_bytes)
+            if cut is None:
+                break  # a long line: wait for its end
+            yield take(cut)
     buffer += decoder.decode(b"", final=True).encode()
     while buffer:
-        yield take(_cut_point(buffer, chunk_bytes) if len(buffer) > chunk_bytes else len(buffer))
+        cut = None
+        if len(buffer) > chunk_bytes:
+            cut = _cut_point(buffer, chunk_bytes, max_line_bytes)
+        yield take(cut or len(buffer))
 
 
-def _cut_point(buffer: bytearray, limit: int) -> int:
-    """Where to end a chunk of at most ``limit`` bytes; ``buffer`` holds more than that."""
+def _cut_point(buffer: bytearray, limit: int, hard_limit: int) -> int | None:
+    """Where to end the next chunk, or None to wait for more; ``buffer`` exceeds ``limit``."""
     newline = buffer.rfind(b"\n", 0, limit)
+    if newline == -1:
+        newline = buffer.find(b"\n", limit, hard_limit)
     if newline != -1:
         return newline + 1
-    cut = limit
+    if len(buffer) <= hard_limit:
+        return None
+    cut = hard_limit
     while cut > 0 and buffer[cut] & 0xC0 == 0x80:  # never inside a UTF-8 sequence
         cut -= 1
-    return cut or limit
+    return cut or hard_limit

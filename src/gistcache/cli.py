@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -60,15 +61,17 @@ def configure_logging(level: str) -> None:
 
 async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
     from gistcache.errors import problem_for
-    from gistcache.web.validation import validate_username
     from gistcache.wiring import components
 
     try:
-        validate_username(args.user)
         async with components(settings) as parts:
             if args.command == "list":
                 return await _print_list(parts, args)
             return await _print_search(parts, args)
+    except BrokenPipeError:
+        # the reader went away (| head): stop quietly, as grep does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
         problem = problem_for(exc)
         if problem is None:
@@ -78,7 +81,9 @@ async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _print_list(parts: Any, args: argparse.Namespace) -> int:
-    result = await parts.listing.list_gists(args.user)
+    from gistcache.web.validation import validate_username
+
+    result = await parts.listing.list_gists(validate_username(args.user))
     if args.json:
         print(json.dumps([g.to_json() for g in result.gists], indent=2, ensure_ascii=False))
         return 0
@@ -90,18 +95,19 @@ async def _print_list(parts: Any, args: argparse.Namespace) -> int:
 
 
 async def _print_search(parts: Any, args: argparse.Namespace) -> int:
-    from gistcache.searching import SearchRequest
+    from gistcache.web.validation import parse_search
 
+    # the API's own validation, so that the CLI refuses what the API refuses
+    request, _ = parse_search(
+        {"username": args.user, "pattern": args.pattern, "ignore_case": args.ignore_case}
+    )
     progress = _progress_bar if sys.stderr.isatty() else None
-    request = SearchRequest(args.user, args.pattern, args.ignore_case, 1, 10**9)
-    body = await parts.searches.search(request, progress=progress)
+    # every matching line, whole, as grep prints them
+    body = await parts.searches.search(request, progress=progress, line_limit=None, line_chars=None)
     for match in body["matches"]:
         for f in match["files"]:
             for line in f["lines"]:
                 print(f"{match['id']}/{f['filename']}:{line['line_number']}: {line['text']}")
-            if f["match_count"] > len(f["lines"]):
-                hidden = f["match_count"] - len(f["lines"])
-                print(f"{match['id']}/{f['filename']}: ... {hidden} more matching lines")
     for skipped in body["skipped"]:
         where = skipped["id"] + (f"/{skipped['filename']}" if skipped["filename"] else "")
         print(f"gistcache: skipped {where}: {skipped['reason']}", file=sys.stderr)

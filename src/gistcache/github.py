@@ -214,6 +214,10 @@ def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
 def credential_fingerprint(token: str | None) -> str:
     """A stable, non-reversible name for the credential; ETags are only valid for it."""
     if not token:
@@ -245,8 +249,10 @@ class GitHubClient:
         self.credential = credential_fingerprint(token)
         self.rate_limit: RateLimit | None = None
         self._blocked_until = 0.0  # epoch seconds; no request goes out before it
-        self.raw_hosts = frozenset(
-            h.lower() for h in (self._api.host or "", RAW_HOST, *raw_hosts) if h
+        # origins (scheme, host, port) that file contents may come from
+        self.raw_origins = frozenset(
+            _origin(URL(entry if "://" in entry else f"https://{entry}"))
+            for entry in (str(self._api.origin()), RAW_HOST, *raw_hosts)
         )
         # a raw file may take long as a whole; only a stalled read is a timeout
         self._raw_timeout = aiohttp.ClientTimeout(
@@ -304,16 +310,13 @@ class GitHubClient:
         return pages
 
     def raw_url_allowed(self, url: str) -> bool:
+        """Only the API's own origin, GitHub's raw host and configured ones; no credentials."""
         try:
             parsed = URL(url)
+            origin = _origin(parsed)
         except ValueError:
             return False
-        return (
-            parsed.scheme in ("http", "https")
-            and parsed.host is not None
-            and parsed.host.lower() in self.raw_hosts
-            and not parsed.user
-        )
+        return origin in self.raw_origins and not parsed.user and not parsed.password
 
     async def iter_raw(self, url: str) -> AsyncIterator[bytes]:
         """Stream a file's raw contents in pieces; never from a host we do not trust.

@@ -9,7 +9,8 @@ import contextlib
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)  # a runner that stops renewing loses its job after this
 POLL_SECONDS = 1.0
+PURGE_SECONDS = 60.0
+MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
 
 
 class SearchJobs:
@@ -35,6 +38,7 @@ class SearchJobs:
         result_ttl: float,
         clock: Clock,
         poll_seconds: float = POLL_SECONDS,
+        purge_seconds: float = PURGE_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._searches = searches
@@ -42,6 +46,7 @@ class SearchJobs:
         self._result_ttl = timedelta(seconds=result_ttl)
         self._clock = clock
         self._poll = poll_seconds
+        self._purge_every = purge_seconds
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -64,6 +69,8 @@ class SearchJobs:
         return job.finished_at is not None and job.finished_at + self._result_ttl < self._clock()
 
     def start(self) -> None:
+        """Start the workers, and the janitor that deletes expired jobs."""
+        self._tasks.append(asyncio.create_task(self._janitor(), name="search-janitor"))
         for n in range(self._workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"search-worker-{n}"))
 
@@ -74,77 +81,120 @@ class SearchJobs:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
+    async def purge(self) -> int:
+        """Delete the jobs that finished longer than the result TTL ago."""
+        async with self._sessions() as session, session.begin():
+            return await store.delete_finished_before(session, self._clock() - self._result_ttl)
+
+    async def _janitor(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                log.warning("could not purge expired search jobs", exc_info=True)
+            await asyncio.sleep(self._purge_every)
+
     async def _work(self) -> None:
         while True:
             try:
                 job = await self._claim()
+                if job is not None:
+                    await self._run(job)
+                    continue
             except Exception:
-                log.exception("could not claim a search job")
-                job = None
-            if job is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
-                await self._purge()
-                continue
-            await self._run(job)
+                # a database hiccup must not end the worker: wait, then carry on
+                log.exception("search worker error")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
 
-    async def _claim(self) -> Job | None:
+    async def _claim(self) -> tuple[Job, str] | None:
         now = self._clock()
+        token = str(uuid.uuid4())
         async with self._sessions() as session, session.begin():
-            return await store.claim_job(session, now, now + LEASE)
+            job = await store.claim_job(session, now, now + LEASE, token)
+        return None if job is None else (job, token)
 
-    async def _run(self, job: Job) -> None:
-        log.info("search job %s started", job.id)
-        keep_lease = asyncio.create_task(self._keep_lease(job.id))
-        try:
-            request = SearchRequest(**json.loads(job.request))
-            body = await self._searches.search(request)
-        except asyncio.CancelledError:
-            keep_lease.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._release(job.id))
-            raise
-        except Exception as exc:
-            keep_lease.cancel()
-            problem = problem_for(exc)
-            if problem is None:
-                log.exception("search job %s failed", job.id)
-                problem = Problem(
-                    500, "internal-error", "Internal Server Error", "the search failed unexpectedly"
-                )
-            else:
-                log.info("search job %s failed: %s", job.id, problem.detail)
-            await self._finish(job.id, error=json.dumps(problem.to_json()))
+    async def _run(self, claim: tuple[Job, str]) -> None:
+        job, token = claim
+        if job.attempts > MAX_ATTEMPTS:
+            log.error("search job %s given up after %d attempts", job.id, MAX_ATTEMPTS)
+            given_up = Problem(
+                500,
+                "internal-error",
+                "Internal Server Error",
+                f"the search was interrupted {MAX_ATTEMPTS} times and was given up",
+            )
+            await self._finish(job.id, token, error=json.dumps(given_up.to_json()))
             return
-        keep_lease.cancel()
-        await self._finish(job.id, result=json.dumps(body, ensure_ascii=False))
-        log.info("search job %s finished: %d matches", job.id, body["total"])
+        log.info("search job %s started (attempt %d)", job.id, job.attempts)
+        search = asyncio.create_task(
+            self._searches.search(SearchRequest(**json.loads(job.request)))
+        )
+        lease = asyncio.create_task(self._keep_lease(job.id, token))
+        try:
+            await asyncio.wait({search, lease}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # shutdown: the job goes back to the queue
+            search.cancel()
+            lease.cancel()
+            await asyncio.gather(search, lease, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._release(job.id, token))
+            raise
+        lease.cancel()
+        if not search.done():  # the lease was lost: another runner has the job now
+            search.cancel()
+            await asyncio.gather(search, lease, return_exceptions=True)
+            log.warning("search job %s: lease lost, stopped", job.id)
+            return
+        await asyncio.gather(lease, return_exceptions=True)
+        exc = search.exception()
+        if exc is None:
+            body: dict[str, Any] = search.result()
+            await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
+            log.info("search job %s finished: %d matches", job.id, body["total"])
+            return
+        problem = problem_for(exc)
+        if problem is None:
+            log.error("search job %s failed", job.id, exc_info=exc)
+            problem = Problem(
+                500, "internal-error", "Internal Server Error", "the search failed unexpectedly"
+            )
+        else:
+            log.info("search job %s failed: %s", job.id, problem.detail)
+        await self._finish(job.id, token, error=json.dumps(problem.to_json()))
 
-    async def _keep_lease(self, job_id: str) -> None:
+    async def _keep_lease(self, job_id: str, token: str) -> None:
+        """Renew the lease until the job ends; return when it was lost."""
         while True:
             await asyncio.sleep(LEASE.total_seconds() / 3)
             try:
                 async with self._sessions() as session, session.begin():
-                    await store.extend_lease(session, job_id, self._clock() + LEASE)
+                    held = await store.extend_lease(session, job_id, token, self._clock() + LEASE)
             except Exception:
                 log.warning("could not renew the lease of search job %s", job_id)
+                continue
+            if not held:
+                return
 
     async def _finish(
-        self, job_id: str, *, result: str | None = None, error: str | None = None
+        self, job_id: str, token: str, *, result: str | None = None, error: str | None = None
     ) -> None:
-        async with self._sessions() as session, session.begin():
-            await store.finish_job(session, job_id, self._clock(), result=result, error=error)
+        for attempt in range(3):
+            try:
+                async with self._sessions() as session, session.begin():
+                    held = await store.finish_job(
+                        session, job_id, token, self._clock(), result=result, error=error
+                    )
+                if not held:
+                    log.warning("search job %s: lease lost, outcome dropped", job_id)
+                return
+            except Exception:
+                if attempt == 2:
+                    raise  # the lease will run out and another runner will retry
+                await asyncio.sleep(0.5 * (attempt + 1))
 
-    async def _release(self, job_id: str) -> None:
+    async def _release(self, job_id: str, token: str) -> None:
         async with self._sessions() as session, session.begin():
-            await store.release_job(session, job_id)
+            await store.release_job(session, job_id, token)
         log.info("search job %s handed back to the queue", job_id)
-
-    async def _purge(self) -> None:
-        cutoff: datetime = self._clock() - self._result_ttl
-        try:
-            async with self._sessions() as session, session.begin():
-                await store.delete_finished_before(session, cutoff)
-        except Exception:
-            log.warning("could not purge expired search jobs", exc_info=True)

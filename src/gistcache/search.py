@@ -7,7 +7,6 @@ while RE2 scans a whole chunk at C speed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import re2
@@ -29,7 +28,11 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
     options.case_sensitive = not ignore_case
     options.log_errors = False
     try:
-        re2.compile(pattern.encode("utf-8"), options=options)  # the pattern alone must be valid
+        encoded = pattern.encode("utf-8")
+    except UnicodeError:
+        raise PatternError("the pattern is not valid Unicode text") from None
+    try:
+        re2.compile(encoded, options=options)  # the pattern alone must be valid
         # multi-line mode so that ^ and $ anchor at each line, as in grep
         return re2.compile(f"(?m)(?:{pattern})".encode(), options=options)
     except re2.error as exc:
@@ -44,43 +47,53 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
 
 
 def _looks_perl_only(pattern: str) -> bool:
-    return any(token in pattern for token in ("(?=", "(?!", "(?<=", "(?<!")) or any(
+    return any(token in pattern for token in ("(?=", "(?!", "(?<=", "(?<!", "(?P=")) or any(
         f"\\{digit}" in pattern for digit in "123456789"
     )
 
 
-@dataclass
 class FileHits:
-    """Matching lines of one file: the first few kept, all of them counted."""
+    """Matching lines of one file: the first ``limit`` kept (cut at ``chars``), all counted."""
 
-    match_count: int = 0
-    lines: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(
+        self, limit: int | None = MAX_LINES_PER_FILE, chars: int | None = MAX_LINE_CHARS
+    ) -> None:
+        self.match_count = 0
+        self.lines: list[dict[str, Any]] = []
+        self._limit = limit
+        self._chars = chars
+        self._last_line = 0
 
     def add(self, line_number: int, text: bytes) -> None:
+        # a line cut between two chunks (longer than a chunk) is still one line
+        if line_number == self._last_line:
+            return
+        self._last_line = line_number
         self.match_count += 1
-        if len(self.lines) < MAX_LINES_PER_FILE:
+        if self._limit is None or len(self.lines) < self._limit:
             decoded = text.decode("utf-8", "replace").removesuffix("\r")
-            self.lines.append({"line_number": line_number, "text": decoded[:MAX_LINE_CHARS]})
+            if self._chars is not None:
+                decoded = decoded[: self._chars]
+            self.lines.append({"line_number": line_number, "text": decoded})
 
 
 def scan_chunk(regexp: Any, data: bytes, first_line: int, hits: FileHits) -> None:
     """Record each line of ``data`` that matches, once, with its line number."""
-    size = len(data)
+    # after a final newline there is no further line, though (?m)^ and $ match there
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
     pos = 0
     counted_to = 0
     line_number = first_line
-    while pos < size or (pos == 0 and size == 0):
+    while pos <= end and data:
         match = regexp.search(data, pos)
-        if match is None:
+        if match is None or match.start() > end:
             return
         start = match.start()
         line_start = data.rfind(b"\n", 0, start) + 1
         line_end = data.find(b"\n", start)
         if line_end == -1:
-            line_end = size
+            line_end = len(data)
         line_number += data.count(b"\n", counted_to, line_start)
         counted_to = line_start
         hits.add(line_number, data[line_start:line_end])
         pos = line_end + 1  # the rest of this line cannot add another matching line
-        if size == 0:
-            return

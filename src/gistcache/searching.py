@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gistcache.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
 from gistcache.gists import format_timestamp
 from gistcache.github import ForbiddenRawHost, GitHubClient, GitHubError
-from gistcache.search import FileHits, compile_pattern, scan_chunk
+from gistcache.search import (
+    MAX_LINE_CHARS,
+    MAX_LINES_PER_FILE,
+    FileHits,
+    compile_pattern,
+    scan_chunk,
+)
 from gistcache.service import GistService
 from gistcache.singleflight import SingleFlight
 from gistcache.store import contents as store
@@ -69,24 +77,40 @@ class SearchService:
         await self._fetches.close()
 
     async def search(
-        self, request: SearchRequest, *, progress: Progress | None = None
+        self,
+        request: SearchRequest,
+        *,
+        progress: Progress | None = None,
+        line_limit: int | None = MAX_LINES_PER_FILE,
+        line_chars: int | None = MAX_LINE_CHARS,
     ) -> dict[str, Any]:
-        """The search's answer body; raises PatternError, UserNotFound or GitHubError."""
+        """The search's answer body; raises PatternError, UserNotFound or GitHubError.
+
+        ``line_limit`` and ``line_chars`` cap the lines listed per file (None: all).
+        """
         regexp = compile_pattern(request.pattern, ignore_case=request.ignore_case)
         listing = await self._listing.list_gists(request.username)
         login = listing.login
 
-        # concurrent searches of one user share the download of what is missing
-        failed = await self._fetches.run(login, lambda: self._fetch_missing(login, progress))
+        async with self._sessions() as session:
+            missing = await store.files_without_contents(session, login)
+        # concurrent searches that miss the same files share one download of them
+        flight = (
+            login + "\0" + "\0".join(f"{f.gist_id}/{f.filename}@{f.updated_at}" for f in missing)
+        )
+        failed = await self._fetches.run(flight, lambda: self._fetch(missing, progress))
 
         hits: dict[tuple[str, str], FileHits] = {}
         async with self._sessions() as session:
             states = await store.content_states(session, login)
             async for chunk in store.stream_text_chunks(session, login):
                 key = (chunk.gist_id, chunk.filename)
+                if chunk.data is None:  # replaced by a newer fetch while we read
+                    failed.setdefault(key, "unavailable")
+                    continue
                 file_hits = hits.get(key)
                 if file_hits is None:
-                    file_hits = hits[key] = FileHits()
+                    file_hits = hits[key] = FileHits(line_limit, line_chars)
                 scan_chunk(regexp, chunk.data, chunk.first_line, file_hits)
 
         matches: list[dict[str, Any]] = []
@@ -133,18 +157,22 @@ class SearchService:
             "skipped": skipped,
         }
 
-    async def _fetch_missing(
-        self, login: str, progress: Progress | None
+    async def _fetch(
+        self, files: list[FileRef], progress: Progress | None
     ) -> dict[tuple[str, str], str]:
-        """Fetch and store what is missing; return the files that could not be had, and why."""
-        async with self._sessions() as session:
-            files = await store.files_without_contents(session, login)
+        """Fetch and store ``files``; return those that could not be had, and why."""
         failed: dict[tuple[str, str], str] = {}
         done = 0
 
         async def one(ref: FileRef) -> None:
             nonlocal done
-            reason = await self._fetch_file(ref)
+            try:
+                reason = await self._fetch_file(ref)
+            except Exception:
+                # one file's failure must not sink the others; a lost database
+                # shows again, as a whole, when the search reads the chunks
+                log.exception("storing %s/%s failed", ref.gist_id, ref.filename)
+                reason = "unavailable"
             if reason is not None:
                 failed[(ref.gist_id, ref.filename)] = reason
             done += 1
@@ -158,8 +186,9 @@ class SearchService:
 
     async def _fetch_file(self, ref: FileRef) -> str | None:
         """Store one file's contents; return why it could not be fetched, or None."""
+        generation = uuid.uuid4().hex
         if ref.size is not None and ref.size > self._max_file_bytes:
-            return await self._write(ref, clear=True, status=TOO_LARGE, size=ref.size)
+            return await self._install(ref, generation, TOO_LARGE, size=ref.size)
         if ref.raw_url is None or not self._github.raw_url_allowed(ref.raw_url):
             log.warning("refusing raw URL of %s/%s: host not allowed", ref.gist_id, ref.filename)
             return "forbidden_host"
@@ -173,59 +202,65 @@ class SearchService:
 
         async with self._fetch_slots:
             try:
-                # each chunk is written when the next arrives, so that a small file,
-                # the common case, takes one transaction with its status
+                # each chunk is written when the next one arrives, so that a small
+                # file, the common case, takes a single transaction
                 pending: Chunk | None = None
                 async for chunk in chunk_stream(
                     counted(ref.raw_url), max_bytes=self._max_file_bytes
                 ):
                     if pending is not None:
-                        reason = await self._write(ref, clear=pending.number == 0, chunk=pending)
-                        if reason is not None:
-                            return reason
+                        async with self._sessions() as session, session.begin():
+                            await store.add_chunk(
+                                session,
+                                ref,
+                                generation,
+                                pending.number,
+                                pending.first_line,
+                                pending.data,
+                            )
                     pending = chunk
                 count = pending.number + 1 if pending is not None else 0
-                return await self._write(
-                    ref,
-                    clear=count <= 1,
-                    chunk=pending,
-                    status=TEXT,
-                    size=size,
-                    chunks=count,
+                return await self._install(
+                    ref, generation, TEXT, size=size, chunks=count, last=pending
                 )
             except BinaryContent:
-                return await self._write(ref, clear=True, status=BINARY, size=size)
+                return await self._install(ref, generation, BINARY, size=size)
             except ContentTooLarge:
-                return await self._write(ref, clear=True, status=TOO_LARGE, size=size)
+                return await self._install(ref, generation, TOO_LARGE, size=size)
             except GitHubError as exc:
                 log.warning("could not fetch %s/%s: %s", ref.gist_id, ref.filename, exc)
                 return "forbidden_host" if isinstance(exc, ForbiddenRawHost) else "unavailable"
+            except IntegrityError:
+                return "changed"  # the file left the list while it was downloading
 
-    async def _write(
+    async def _install(
         self,
         ref: FileRef,
+        generation: str,
+        status: str,
         *,
-        clear: bool,
-        chunk: Chunk | None = None,
-        status: str | None = None,
-        size: int = 0,
+        size: int,
         chunks: int = 0,
+        last: Chunk | None = None,
     ) -> str | None:
-        """One transaction: drop old contents, add a chunk, record the file's status."""
+        """Make this fetch the file's contents, in one transaction with its last chunk."""
         async with self._sessions() as session, session.begin():
-            # writers of one file queue up here instead of deadlocking on its rows
+            # concurrent installers of one file queue up here instead of deadlocking
             if not await store.lock_file(session, ref.gist_id, ref.filename):
                 return "changed"  # the file left the list meanwhile
-            if clear:
-                await store.clear_contents(session, ref.gist_id, ref.filename)
-            if chunk is not None:
+            if last is not None:
                 await store.add_chunk(
-                    session, ref.gist_id, ref.filename, chunk.number, chunk.first_line, chunk.data
+                    session, ref, generation, last.number, last.first_line, last.data
                 )
-            if status is not None:
-                await store.mark_contents(
-                    session, ref, status=status, size=size, chunks=chunks, now=self._listing.clock()
-                )
+            await store.install_contents(
+                session,
+                ref,
+                generation,
+                status=status,
+                size=size,
+                chunks=chunks,
+                now=self._listing.clock(),
+            )
         return None
 
 

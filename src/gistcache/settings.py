@@ -169,15 +169,30 @@ def _http_url(name: str, raw: str | None, defaults: Settings) -> str:
 
 
 def _hosts(name: str, raw: str | None) -> tuple[str, ...]:
+    """Host names (meaning https on port 443) or explicit http(s)://host[:port] origins."""
     if raw is None:
         return ()
-    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
-    for host in hosts:
-        if not re.fullmatch(r"[a-z0-9.-]+|\[[0-9a-f:]+\]", host):
+    entries = tuple(h.strip().lower().rstrip("/") for h in raw.split(",") if h.strip())
+    for entry in entries:
+        try:
+            url = URL(entry if "://" in entry else f"https://{entry}")
+            url.port  # noqa: B018 - a malformed port raises here
+        except ValueError:
+            url = None
+        if (
+            url is None
+            or url.scheme not in ("http", "https")
+            or not url.host
+            or not re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:]+", url.host)
+            or url.path not in ("", "/")
+            or url.query_string
+            or url.user
+        ):
             raise ConfigError(
-                f"GISTCACHE_{name} must be a comma-separated list of host names, got {host!r}"
+                f"GISTCACHE_{name} must list host names or http(s)://host[:port] origins, "
+                f"got {entry!r}"
             )
-    return hosts
+    return entries
 
 
 def _database_url(raw: str) -> str:

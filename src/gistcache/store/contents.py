@@ -35,7 +35,7 @@ class StoredChunk:
     gist_id: str
     filename: str
     first_line: int
-    data: bytes
+    data: bytes | None  # None when the chunk vanished under a newer fetch mid-scan
 
 
 async def files_without_contents(session: AsyncSession, login: str) -> list[FileRef]:
@@ -86,47 +86,49 @@ async def lock_file(session: AsyncSession, gist_id: str, filename: str) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-async def clear_contents(session: AsyncSession, gist_id: str, filename: str) -> None:
-    where = (file_chunks.c.gist_id == gist_id, file_chunks.c.filename == filename)
-    await session.execute(delete(file_chunks).where(*where))
+async def add_chunk(
+    session: AsyncSession,
+    ref: FileRef,
+    generation: str,
+    chunk_no: int,
+    first_line: int,
+    data: bytes,
+) -> None:
+    """Store one chunk of a fetch; it becomes visible only with ``install_contents``."""
     await session.execute(
-        delete(file_contents).where(
-            file_contents.c.gist_id == gist_id, file_contents.c.filename == filename
+        file_chunks.insert().values(
+            gist_id=ref.gist_id,
+            filename=ref.filename,
+            generation=generation,
+            chunk_no=chunk_no,
+            first_line=first_line,
+            size=len(data),
+            data=data,
         )
     )
 
 
-async def add_chunk(
-    session: AsyncSession, gist_id: str, filename: str, number: int, first_line: int, data: bytes
-) -> None:
-    """Store one chunk; another process writing the same file writes the same bytes."""
-    await upsert(
-        session,
-        file_chunks,
-        [
-            {
-                "gist_id": gist_id,
-                "filename": filename,
-                "chunk_no": number,
-                "first_line": first_line,
-                "size": len(data),
-                "data": data,
-            }
-        ],
-        ["gist_id", "filename", "chunk_no"],
-    )
-
-
-async def mark_contents(
+async def install_contents(
     session: AsyncSession,
     ref: FileRef,
+    generation: str,
     *,
     status: str,
     size: int,
     chunks: int,
     now: datetime,
 ) -> None:
-    """Record that the file's contents for ``ref.updated_at`` are complete (or skipped)."""
+    """Make ``generation`` the file's contents for ``ref.updated_at`` and drop any other.
+
+    Call with the file locked (``lock_file``): the last fetch to finish wins whole.
+    """
+    await session.execute(
+        delete(file_chunks).where(
+            file_chunks.c.gist_id == ref.gist_id,
+            file_chunks.c.filename == ref.filename,
+            file_chunks.c.generation != generation,
+        )
+    )
     await upsert(
         session,
         file_contents,
@@ -138,6 +140,7 @@ async def mark_contents(
                 "status": status,
                 "size": size,
                 "chunks": chunks,
+                "generation": generation,
                 "fetched_at": now,
             }
         ],
@@ -156,6 +159,7 @@ async def stream_text_chunks(session: AsyncSession, login: str) -> AsyncIterator
             select(
                 file_chunks.c.gist_id,
                 file_chunks.c.filename,
+                file_chunks.c.generation,
                 file_chunks.c.chunk_no,
                 file_chunks.c.first_line,
                 file_chunks.c.size,
@@ -173,6 +177,7 @@ async def stream_text_chunks(session: AsyncSession, login: str) -> AsyncIterator
                 and_(
                     file_contents.c.gist_id == file_chunks.c.gist_id,
                     file_contents.c.filename == file_chunks.c.filename,
+                    file_contents.c.generation == file_chunks.c.generation,
                 ),
             )
             .where(
@@ -198,19 +203,26 @@ async def stream_text_chunks(session: AsyncSession, login: str) -> AsyncIterator
 
 
 async def _load(session: AsyncSession, keys: list[Any]) -> AsyncIterator[StoredChunk]:
-    column = tuple_(file_chunks.c.gist_id, file_chunks.c.filename, file_chunks.c.chunk_no)
+    column = tuple_(
+        file_chunks.c.gist_id,
+        file_chunks.c.filename,
+        file_chunks.c.generation,
+        file_chunks.c.chunk_no,
+    )
     result = await session.execute(
         select(
             file_chunks.c.gist_id,
             file_chunks.c.filename,
+            file_chunks.c.generation,
             file_chunks.c.chunk_no,
             file_chunks.c.data,
-        ).where(column.in_([(k.gist_id, k.filename, k.chunk_no) for k in keys]))
+        ).where(column.in_([(k.gist_id, k.filename, k.generation, k.chunk_no) for k in keys]))
     )
-    data = {(r.gist_id, r.filename, r.chunk_no): r.data for r in result}
+    data = {(r.gist_id, r.filename, r.generation, r.chunk_no): r.data for r in result}
     del result
     for key in keys:
-        # a chunk replaced meanwhile by another search's fetch is simply not scanned
-        chunk = data.pop((key.gist_id, key.filename, key.chunk_no), None)
-        if chunk is not None:
-            yield StoredChunk(key.gist_id, key.filename, key.first_line, bytes(chunk))
+        chunk = data.pop((key.gist_id, key.filename, key.generation, key.chunk_no), None)
+        # None: a newer fetch replaced this generation since the keys were read
+        yield StoredChunk(
+            key.gist_id, key.filename, key.first_line, None if chunk is None else bytes(chunk)
+        )

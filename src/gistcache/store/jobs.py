@@ -29,6 +29,8 @@ class Job:
     finished_at: datetime | None
     error: str | None
     result: str | None
+    attempts: int
+    lease_token: str | None
 
 
 def _job(row: Row[Any]) -> Job:
@@ -41,6 +43,8 @@ def _job(row: Row[Any]) -> Job:
         finished_at=row.finished_at,
         error=row.error,
         result=row.result,
+        attempts=row.attempts,
+        lease_token=row.lease_token,
     )
 
 
@@ -59,8 +63,13 @@ async def get_job(session: AsyncSession, job_id: str) -> Job | None:
     return None if row is None else _job(row)
 
 
-async def claim_job(session: AsyncSession, now: datetime, lease_until: datetime) -> Job | None:
-    """Take the oldest job that is waiting, or whose runner's lease ran out."""
+async def claim_job(
+    session: AsyncSession, now: datetime, lease_until: datetime, token: str
+) -> Job | None:
+    """Take the oldest job that is waiting, or whose runner's lease ran out.
+
+    ``token`` names this claim: only its holder can renew or finish the job.
+    """
     candidate = (
         select(search_jobs.c.id)
         .where(
@@ -82,6 +91,7 @@ async def claim_job(session: AsyncSession, now: datetime, lease_until: datetime)
                 status=STARTED,
                 started_at=now,
                 lease_until=lease_until,
+                lease_token=token,
                 attempts=search_jobs.c.attempts + 1,
             )
             .returning(*search_jobs.c)
@@ -90,42 +100,60 @@ async def claim_job(session: AsyncSession, now: datetime, lease_until: datetime)
     return None if row is None else _job(row)
 
 
-async def extend_lease(session: AsyncSession, job_id: str, lease_until: datetime) -> None:
-    await session.execute(
-        update(search_jobs)
-        .where(search_jobs.c.id == job_id, search_jobs.c.status == STARTED)
-        .values(lease_until=lease_until)
+def _held(job_id: str, token: str) -> tuple[Any, ...]:
+    return (
+        search_jobs.c.id == job_id,
+        search_jobs.c.status == STARTED,
+        search_jobs.c.lease_token == token,
     )
+
+
+async def extend_lease(
+    session: AsyncSession, job_id: str, token: str, lease_until: datetime
+) -> bool:
+    """Renew the claim; False when it was lost (another runner took the job over)."""
+    result = await session.execute(
+        update(search_jobs).where(*_held(job_id, token)).values(lease_until=lease_until)
+    )
+    return _changed(result)
 
 
 async def finish_job(
     session: AsyncSession,
     job_id: str,
+    token: str,
     now: datetime,
     *,
     result: str | None = None,
     error: str | None = None,
-) -> None:
-    await session.execute(
+) -> bool:
+    """Record the outcome; False when the claim was lost and the outcome dropped."""
+    outcome = await session.execute(
         update(search_jobs)
-        .where(search_jobs.c.id == job_id)
+        .where(*_held(job_id, token))
         .values(
             status=FAILURE if error is not None else SUCCESS,
             finished_at=now,
             lease_until=None,
+            lease_token=None,
             result=result,
             error=error,
         )
     )
+    return _changed(outcome)
 
 
-async def release_job(session: AsyncSession, job_id: str) -> None:
-    """Hand a job this process was running back to the queue (at shutdown)."""
+async def release_job(session: AsyncSession, job_id: str, token: str) -> None:
+    """Hand a job back to the queue (at shutdown), unless someone else holds it now."""
     await session.execute(
         update(search_jobs)
-        .where(search_jobs.c.id == job_id, search_jobs.c.status == STARTED)
-        .values(status=PENDING, started_at=None, lease_until=None)
+        .where(*_held(job_id, token))
+        .values(status=PENDING, started_at=None, lease_until=None, lease_token=None)
     )
+
+
+def _changed(result: Any) -> bool:
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_finished_before(session: AsyncSession, cutoff: datetime) -> int:

@@ -118,6 +118,7 @@ file_contents = Table(
     Column("status", String(16), nullable=False, comment="text, binary or too_large"),
     Column("size", BigInteger, nullable=False, comment="bytes received"),
     Column("chunks", Integer, nullable=False),
+    Column("generation", String(32), nullable=False, comment="which fetch's chunks are current"),
     Column("fetched_at", UTCDateTime, nullable=False),
     ForeignKeyConstraint(
         ["gist_id", "filename"],
@@ -126,12 +127,14 @@ file_contents = Table(
     ),
 )
 
-# Text contents in chunks of about 1 MiB, each ending on a line boundary.
+# Text contents in chunks of about 1 MiB, each ending on a line boundary. Every fetch
+# writes under a generation of its own; file_contents says which one is current.
 file_chunks = Table(
     "file_chunks",
     metadata,
     Column("gist_id", String(64), primary_key=True),
     Column("filename", Text, primary_key=True),
+    Column("generation", String(32), primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
     Column("first_line", Integer, nullable=False),
     Column("size", Integer, nullable=False, comment="bytes in data"),
@@ -153,6 +156,7 @@ search_jobs = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
     Column("lease_until", UTCDateTime, nullable=True, comment="a running job's claim"),
+    Column("lease_token", String(36), nullable=True, comment="who holds the claim"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True, comment="problem details as JSON"),
     Column("result", Text, nullable=True, comment="the search's answer as JSON"),

@@ -132,7 +132,7 @@ async def search(request: web.Request) -> web.Response:
         raise _too_large() from None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise Problem(400, "invalid-json", "Malformed JSON", "the body is not valid JSON") from None
     search_request, run_async = parse_search(body)
     if run_async or _prefers_async(request):
