@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gistcache.keys import GITHUB
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
 from tests.test_list import many_gists
@@ -94,17 +95,18 @@ async def test_unusable_github_answers_are_502(
 
 
 @pytest.mark.parametrize(
-    "inject",
+    ("inject", "tries"),
     [
-        lambda fake: fake.fail_next(503),
-        lambda fake: fake.exhaust_rate_limit(),
-        lambda fake: fake.secondary_rate_limit(),
-        lambda fake: setattr(fake, "latency", 2.0),
+        (lambda fake: fake.fail_next(503, times=3), 3),  # the request and its two retries
+        (lambda fake: fake.fail_next(500), 1),  # not a retryable status
+        (lambda fake: fake.exhaust_rate_limit(), 1),
+        (lambda fake: fake.secondary_rate_limit(), 1),
+        (lambda fake: setattr(fake, "latency", 2.0), 1),  # timeouts are not retried
     ],
-    ids=["5xx", "rate-limit", "secondary-limit", "timeout"],
+    ids=["503", "500", "rate-limit", "secondary-limit", "timeout"],
 )
 async def test_cached_list_is_served_stale_when_github_fails(
-    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, inject: Any
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, inject: Any, tries: int
 ) -> None:
     client = await make_client(github_timeout=0.5)
     cached = await (await client.get("/octocat")).json()
@@ -117,7 +119,7 @@ async def test_cached_list_is_served_stale_when_github_fails(
     assert resp.headers["Cache-Control"] == "public, max-age=0, must-revalidate"
     assert await resp.json() == cached
     asked = len(fake.api_requests())
-    assert asked == 2
+    assert asked == 1 + tries
 
     # while GitHub is failing, further requests are answered without asking it again,
     # even when the client insists
@@ -127,6 +129,42 @@ async def test_cached_list_is_served_stale_when_github_fails(
     assert len(fake.api_requests()) == asked
 
 
+async def test_a_transient_failure_is_retried_and_hidden(client: Client, fake: FakeGitHub) -> None:
+    fake.fail_next(502, times=2)
+    resp = await client.get("/octocat")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "MISS"
+    assert [r.status for r in fake.api_requests()] == [502, 502, 200]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 422, 500])
+async def test_other_failures_are_not_retried(
+    client: Client, fake: FakeGitHub, status: int
+) -> None:
+    fake.fail_next(status, times=5, body={"message": "nope"})
+    await problem(await client.get("/octocat"), 502, "github-unavailable")
+    assert len(fake.api_requests()) == 1
+
+
+async def test_a_secondary_limit_without_a_hint_backs_off_exponentially(
+    client: Client, fake: FakeGitHub
+) -> None:
+    github = client.app[GITHUB]
+    waits = []
+    for _ in range(3):
+        fake.secondary_rate_limit(retry_after=None)
+        github._blocked_until = 0  # as if the previous wait had passed
+        resp = await client.get("/someone", headers={"Cache-Control": "no-cache"})
+        await problem(resp, 503, "github-rate-limited")
+        waits.append(int(resp.headers["Retry-After"]))
+    assert waits == [60, 120, 240]
+    github._blocked_until = 0
+    assert (await client.get("/octocat")).status == 200  # success resets the back-off
+    fake.secondary_rate_limit(retry_after=None)
+    resp = await client.get("/someone")
+    assert resp.headers["Retry-After"] == "60"
+
+
 async def test_a_walk_that_fails_halfway_changes_nothing(
     client: Client, fake: FakeGitHub, clock: FakeClock
 ) -> None:
@@ -134,7 +172,7 @@ async def test_a_walk_that_fails_halfway_changes_nothing(
     cached = await (await client.get("/prolific")).json()
     fake.update_gist(ids[0], description="changed on page one")
     clock.advance(61)
-    fake.fail_next(502, path_contains="/user/")  # page two fails
+    fake.fail_next(502, path_contains="/user/", times=3)  # page two fails, retries too
 
     resp = await client.get("/prolific")
     assert resp.headers["X-Cache"] == "STALE"

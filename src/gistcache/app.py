@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gistcache.keys import GITHUB, JOBS, SEARCHES, SERVICE, SESSIONS, SETTINGS
+from gistcache.keys import GITHUB, JOBS, METRICS, SEARCHES, SERVICE, SESSIONS, SETTINGS
 from gistcache.service import Clock, utcnow
 from gistcache.settings import Settings
 from gistcache.web.handlers import MAX_BODY_BYTES
@@ -22,6 +22,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     async def parts(app: web.Application) -> AsyncIterator[None]:
         async with components(settings, clock) as c:
             app[SESSIONS] = c.sessions
+            app[METRICS] = c.metrics
             app[GITHUB] = c.github
             app[SERVICE] = c.listing
             app[SEARCHES] = c.searches

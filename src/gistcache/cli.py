@@ -15,6 +15,7 @@ from aiohttp import web
 
 from gistcache import __version__
 from gistcache.gists import format_timestamp
+from gistcache.logs import configure_logging
 from gistcache.settings import ConfigError, Settings
 
 log = logging.getLogger("gistcache")
@@ -46,17 +47,6 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("pattern")
     search.add_argument("-i", "--ignore-case", action="store_true")
     return parser
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    # alembic announces every plugin it loads at INFO; that is noise in a service log
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gistcache: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     if args.command != "serve" or not args.no_migrate:
         from gistcache.store.migrate import upgrade
@@ -143,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("migrating %s failed: %s", settings.safe_database_url, type(exc).__name__)
             log.debug("migration failure", exc_info=True)
             return 1
-        configure_logging(settings.log_level)  # alembic's fileConfig may have changed levels
+        configure_logging(
+            settings.log_level, settings.log_format
+        )  # alembic's fileConfig may have changed levels
         log.info("database %s is at the newest schema", settings.safe_database_url)
         if args.command == "migrate":
             return 0

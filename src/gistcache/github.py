@@ -6,10 +6,12 @@ small transport in :class:`GitHubClient`, which takes an injected ``ClientSessio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import math
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -23,6 +25,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from gistcache.gists import Gist, GistFile, parse_timestamp
+from gistcache.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ PER_PAGE = 100
 RAW_HOST = "gist.githubusercontent.com"
 RAW_PIECE_BYTES = 64 * 1024
 DEFAULT_RETRY_AFTER = 60
+MAX_HINTLESS_WAIT = 15 * 60
 MAX_JSON_BYTES = 32 * 1024 * 1024
 _GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
@@ -53,6 +57,10 @@ class GitHubRateLimited(GitHubError):
 
 class GitHubUnavailable(GitHubError):
     """GitHub failed: a 5xx, a refused connection, or a body we cannot use."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # a refused connection or a 502/503/504
 
 
 class GitHubTimeout(GitHubError):
@@ -147,8 +155,12 @@ def rate_limit_retry_after(
             return max(1, int(reset) - int(now))
         return DEFAULT_RETRY_AFTER
     if status == 429 or "rate limit" in message.lower():
-        return DEFAULT_RETRY_AFTER
+        return DEFAULT_RETRY_AFTER  # a secondary limit that gave no hint
     return None
+
+
+def _has_hint(headers: Mapping[str, str]) -> bool:
+    return "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"
 
 
 def parse_gist(item: Any) -> Gist:
@@ -239,6 +251,9 @@ class GitHubClient:
         max_json_bytes: int = MAX_JSON_BYTES,
         raw_hosts: Sequence[str] = (),
         raw_read_timeout: float = 30.0,
+        retries: int = 2,
+        retry_backoff: float = 0.25,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
         self._api = URL(api_url.rstrip("/"))
@@ -249,6 +264,10 @@ class GitHubClient:
         self.credential = credential_fingerprint(token)
         self.rate_limit: RateLimit | None = None
         self._blocked_until = 0.0  # epoch seconds; no request goes out before it
+        self._hintless_limits = 0  # secondary limits in a row that named no wait
+        self._retries = retries
+        self._retry_backoff = retry_backoff
+        self._metrics = metrics
         # origins (scheme, host, port) that file contents may come from
         self.raw_origins = frozenset(
             _origin(URL(entry if "://" in entry else f"https://{entry}"))
@@ -333,15 +352,20 @@ class GitHubClient:
                 allow_redirects=False,
                 timeout=self._raw_timeout,
             ) as resp:
+                self._count("raw", str(resp.status))
                 if resp.status == 404:
                     raise GitHubNotFound("raw file not found")
                 if resp.status != 200:
                     raise GitHubUnavailable(f"raw file answered {resp.status}")
                 async for piece in resp.content.iter_chunked(RAW_PIECE_BYTES):
+                    if self._metrics is not None:
+                        self._metrics.fetched_bytes.inc(len(piece))
                     yield piece
         except TimeoutError as exc:
+            self._count("raw", "timeout")
             raise GitHubTimeout("raw file download stalled") from exc
         except aiohttp.ClientError as exc:
+            self._count("raw", "error")
             raise GitHubUnavailable(f"raw file download failed ({type(exc).__name__})") from exc
 
     def _next_url(self, headers: Mapping[str, str]) -> str | None:
@@ -361,6 +385,21 @@ class GitHubClient:
         return max(0, math.ceil(self._blocked_until - time.time()))
 
     async def _get_json(self, url: str, etag: str | None) -> tuple[int, CIMultiDictProxy[str], Any]:
+        """GET with bounded, jittered retries on refused connections and 502/503/504."""
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._get_json_once(url, etag)
+            except GitHubUnavailable as exc:
+                if not exc.retryable or attempt == self._retries:
+                    raise
+                delay = random.uniform(0, self._retry_backoff * 2**attempt)  # noqa: S311
+                log.info("GitHub failed (%s); retrying in %.2f s", exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _get_json_once(
+        self, url: str, etag: str | None
+    ) -> tuple[int, CIMultiDictProxy[str], Any]:
         wait = self.blocked_for()
         if wait:
             # asking now would only spend the next window's budget sooner
@@ -374,9 +413,15 @@ class GitHubClient:
                 raw = await self._read_limited(resp) if resp.status != 304 else b""
                 status, headers = resp.status, resp.headers
         except TimeoutError as exc:
+            self._count("api", "timeout")
             raise GitHubTimeout("GitHub did not answer in time") from exc
         except aiohttp.ClientError as exc:
-            raise GitHubUnavailable(f"could not reach GitHub ({type(exc).__name__})") from exc
+            self._count("api", "error")
+            # a connection that failed or broke off: safe to retry a GET
+            raise GitHubUnavailable(
+                f"could not reach GitHub ({type(exc).__name__})", retryable=True
+            ) from exc
+        self._count("api", str(status))
         log.debug(
             "github GET %s -> %s in %.0f ms",
             URL(url).path,
@@ -384,9 +429,11 @@ class GitHubClient:
             (time.monotonic() - started) * 1000,
         )
         if status == 304:
+            self._hintless_limits = 0
             return status, headers, None
         body = _decode_json(raw) if raw else None
         if status == 200:
+            self._hintless_limits = 0
             if body is None:
                 raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
             return status, headers, body
@@ -396,11 +443,19 @@ class GitHubClient:
             raise GitHubNotFound(message or "Not Found")
         retry_after = rate_limit_retry_after(status, headers, message, time.time())
         if retry_after is not None:
+            if not _has_hint(headers):
+                # a secondary limit with no word on how long: a minute, doubling each time
+                retry_after = min(MAX_HINTLESS_WAIT, retry_after * 2**self._hintless_limits)
+                self._hintless_limits += 1
             self._blocked_until = max(self._blocked_until, time.time() + retry_after)
             raise GitHubRateLimited("GitHub's rate limit is exhausted", retry_after)
         if status in (401, 403):
             raise GitHubUnavailable(f"GitHub refused the request ({status})")
-        raise GitHubUnavailable(f"GitHub answered {status}")
+        raise GitHubUnavailable(f"GitHub answered {status}", retryable=status in (502, 503, 504))
+
+    def _count(self, kind: str, status: str) -> None:
+        if self._metrics is not None:
+            self._metrics.github_requests.labels(kind, status).inc()
 
     async def _read_limited(self, resp: aiohttp.ClientResponse) -> bytes:
         if resp.content_length is not None and resp.content_length > self._max_json_bytes:
@@ -417,6 +472,10 @@ class GitHubClient:
         if parsed is None:
             return
         self.rate_limit = parsed
+        if self._metrics is not None:
+            self._metrics.github_rate_remaining.set(parsed.remaining)
+            if parsed.reset is not None:
+                self._metrics.github_rate_reset.set(parsed.reset.timestamp())
         if parsed.remaining == 0 and parsed.reset is not None:
             self._blocked_until = max(self._blocked_until, parsed.reset.timestamp())
             log.warning("GitHub rate limit spent; no requests until %s", parsed.reset.isoformat())

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gistcache.errors import Problem, problem_for
+from gistcache.metrics import Metrics
 from gistcache.searching import SearchRequest, SearchService
 from gistcache.service import Clock
 from gistcache.store import jobs as store
@@ -39,6 +40,7 @@ class SearchJobs:
         clock: Clock,
         poll_seconds: float = POLL_SECONDS,
         purge_seconds: float = PURGE_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._searches = searches
@@ -49,6 +51,11 @@ class SearchJobs:
         self._purge_every = purge_seconds
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._metrics = metrics
+
+    async def count_by_status(self) -> dict[str, int]:
+        async with self._sessions() as session:
+            return await store.count_by_status(session)
 
     async def submit(self, request: SearchRequest) -> str:
         job_id = str(uuid.uuid4())
@@ -188,6 +195,9 @@ class SearchJobs:
                     )
                 if not held:
                     log.warning("search job %s: lease lost, outcome dropped", job_id)
+                elif self._metrics is not None:
+                    state = "FAILURE" if error is not None else "SUCCESS"
+                    self._metrics.search_jobs_finished.labels(state).inc()
                 return
             except Exception:
                 if attempt == 2:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gistcache.github import GitHubClient
 from gistcache.jobs import SearchJobs
+from gistcache.metrics import Metrics
 from gistcache.searching import SearchService
 from gistcache.service import GistService
 from gistcache.settings import Settings
@@ -17,3 +18,4 @@ GITHUB = web.AppKey("github", GitHubClient)
 SERVICE = web.AppKey("service", GistService)
 SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
+METRICS = web.AppKey("metrics", Metrics)

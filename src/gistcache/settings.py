@@ -28,8 +28,10 @@ VARIABLES = (
     "GISTCACHE_GITHUB_TIMEOUT",
     "GISTCACHE_GITHUB_CONNECT_TIMEOUT",
     "GISTCACHE_GITHUB_MAX_PAGES",
+    "GISTCACHE_GITHUB_RETRIES",
     "GISTCACHE_SHUTDOWN_TIMEOUT",
     "GISTCACHE_LOG_LEVEL",
+    "GISTCACHE_LOG_FORMAT",
     "GISTCACHE_RAW_HOSTS",
     "GISTCACHE_FETCH_CONCURRENCY",
     "GISTCACHE_MAX_FILE_BYTES",
@@ -55,8 +57,10 @@ class Settings:
     github_timeout: float = 10.0
     github_connect_timeout: float = 5.0
     github_max_pages: int = 100
+    github_retries: int = 2
     shutdown_timeout: float = 5.0
     log_level: str = "INFO"
+    log_format: str = "text"
     raw_hosts: tuple[str, ...] = ()
     fetch_concurrency: int = 8
     max_file_bytes: int = 100 * 1024 * 1024
@@ -94,10 +98,14 @@ class Settings:
             github_max_pages=_int(
                 "GITHUB_MAX_PAGES", get("GITHUB_MAX_PAGES"), defaults.github_max_pages, low=1
             ),
+            github_retries=_int(
+                "GITHUB_RETRIES", get("GITHUB_RETRIES"), defaults.github_retries, low=0, high=10
+            ),
             shutdown_timeout=_seconds(
                 "SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT"), defaults.shutdown_timeout
             ),
             log_level=_log_level(get("LOG_LEVEL") or defaults.log_level),
+            log_format=_choice("LOG_FORMAT", get("LOG_FORMAT"), ("text", "json"), "text"),
             raw_hosts=_hosts("RAW_HOSTS", get("RAW_HOSTS")),
             fetch_concurrency=_int(
                 "FETCH_CONCURRENCY",
@@ -208,6 +216,14 @@ def _database_url(raw: str) -> str:
             f"{', '.join(SUPPORTED_DRIVERS)}, got {url.drivername!r}"
         )
     return raw
+
+
+def _choice(name: str, raw: str | None, allowed: tuple[str, ...], default: str) -> str:
+    if raw is None:
+        return default
+    if raw.lower() not in allowed:
+        raise ConfigError(f"GISTCACHE_{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw.lower()
 
 
 def _log_level(raw: str) -> str:

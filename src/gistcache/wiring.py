@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gistcache import __version__
 from gistcache.github import GitHubClient
 from gistcache.jobs import SearchJobs
+from gistcache.metrics import Metrics
 from gistcache.searching import SearchService
 from gistcache.service import Clock, GistService, utcnow
 from gistcache.settings import Settings
@@ -27,6 +28,7 @@ USER_AGENT = f"gistcache/{__version__}"
 class Components:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    metrics: Metrics
     github: GitHubClient
     listing: GistService
     searches: SearchService
@@ -36,6 +38,7 @@ class Components:
 @contextlib.asynccontextmanager
 async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator[Components]:
     """Everything a request needs; closed in reverse order (job workers are not started)."""
+    metrics = Metrics()
     engine = create_engine(settings.database_url)
     log.info("cache database: %s", settings.safe_database_url)
     timeout = aiohttp.ClientTimeout(
@@ -52,6 +55,8 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 max_pages=settings.github_max_pages,
                 raw_hosts=settings.raw_hosts,
                 raw_read_timeout=max(settings.github_timeout, 30.0),
+                retries=settings.github_retries,
+                metrics=metrics,
             )
             listing = GistService(
                 sessions,
@@ -73,9 +78,10 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 clock=clock,
+                metrics=metrics,
             )
             try:
-                yield Components(engine, sessions, github, listing, searches, jobs)
+                yield Components(engine, sessions, metrics, github, listing, searches, jobs)
             finally:
                 await jobs.stop()
                 await searches.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,3 +163,12 @@ async def delete_finished_before(session: AsyncSession, cutoff: datetime) -> int
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(
+        select(search_jobs.c.status, func.count()).group_by(search_jobs.c.status)
+    )
+    counts = {status: 0 for status in (PENDING, STARTED, SUCCESS, FAILURE)}
+    counts.update({row[0]: int(row[1]) for row in result})
+    return counts

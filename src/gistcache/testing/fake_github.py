@@ -292,7 +292,8 @@ class FakeGitHub:
         """Spend the whole primary budget of one credential (anonymous by default)."""
         self._budget(authorization).remaining = 0
 
-    def secondary_rate_limit(self, retry_after: int = 60, times: int = 1) -> None:
+    def secondary_rate_limit(self, retry_after: int | None = 60, times: int = 1) -> None:
+        """403 for a secondary limit, with ``retry-after`` unless it is None."""
         self.fail_next(
             403,
             times=times,
@@ -301,7 +302,7 @@ class FakeGitHub:
                 "Please wait a few minutes before you try again.",
                 "documentation_url": f"{API_DOCS}/overview/rate-limits-for-the-rest-api",
             },
-            headers={"retry-after": str(retry_after)},
+            headers={} if retry_after is None else {"retry-after": str(retry_after)},
         )
 
     def _budget(self, authorization: str | None) -> Budget:

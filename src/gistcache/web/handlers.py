@@ -10,11 +10,12 @@ import uuid
 from datetime import datetime
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
 from gistcache.errors import Problem
 from gistcache.gists import format_timestamp
-from gistcache.keys import JOBS, SEARCHES, SERVICE, SESSIONS
+from gistcache.keys import JOBS, METRICS, SEARCHES, SERVICE, SESSIONS
 from gistcache.service import CacheStatus, GistList
 from gistcache.store import queries as store
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
@@ -25,6 +26,20 @@ READY_TIMEOUT = 2.0
 
 async def ping(request: web.Request) -> web.Response:
     return web.Response(text="pong")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            counts = await request.app[JOBS].count_by_status()
+    except Exception:  # metrics must answer even when the database does not
+        counts = {}
+    for state, count in counts.items():
+        registry.search_jobs.labels(state).set(count)
+    return web.Response(
+        body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

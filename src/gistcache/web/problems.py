@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gistcache.errors import Problem, problem_for
+from gistcache.keys import METRICS
 
 log = logging.getLogger("gistcache.web")
 access_log = logging.getLogger("gistcache.access")
@@ -78,15 +79,35 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             log.warning("%s %s [%s]: %s", request.method, request.rel_url.raw_path, request_id, exc)
         response = problem_response(request, problem)
     response.headers["X-Request-ID"] = request_id
-    route = request.match_info.route.resource
+    resource = request.match_info.route.resource
+    # unmatched paths share one label: random URLs must not grow the metrics
+    route = resource.canonical if resource is not None else "unmatched"
+    duration = time.perf_counter() - started
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.http_requests.labels(request.method, route, str(response.status)).inc()
+        metrics.http_latency.labels(request.method, route).observe(duration)
+        cache = response.headers.get("X-Cache")
+        if cache is not None:
+            metrics.cache_results.labels(cache).inc()
+    fields = {
+        "request_id": request_id,
+        "method": request.method,
+        "path": request.rel_url.raw_path[:200],  # still percent-encoded: no control characters
+        "route": route,
+        "status": response.status,
+        "duration_ms": round(duration * 1000, 1),
+        "cache": response.headers.get("X-Cache"),
+    }
     access_log.info(
         "%s %s route=%s status=%d duration_ms=%.1f request_id=%s cache=%s",
-        request.method,
-        request.rel_url.raw_path[:200],  # still percent-encoded: no control characters
-        route.canonical if route is not None else "-",
+        fields["method"],
+        fields["path"],
+        route,
         response.status,
-        (time.perf_counter() - started) * 1000,
+        fields["duration_ms"],
         request_id,
-        response.headers.get("X-Cache", "-"),
+        fields["cache"] or "-",
+        extra={"fields": fields},
     )
     return response

@@ -1,0 +1,63 @@
+"""Prometheus metrics of one application instance (its own registry, so that several
+apps in one process, as in the tests, never clash)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "gistcache_http_requests",
+            "HTTP requests answered, by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "gistcache_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.cache_results = Counter(
+            "gistcache_cache_results",
+            "Gist list answers by how they were obtained (the X-Cache header)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.github_requests = Counter(
+            "gistcache_github_requests",
+            "Requests sent to GitHub, by kind (api, raw) and status (or error, timeout)",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.github_rate_remaining = Gauge(
+            "gistcache_github_rate_limit_remaining",
+            "GitHub API requests left in the current window, as GitHub last said",
+            registry=self.registry,
+        )
+        self.github_rate_reset = Gauge(
+            "gistcache_github_rate_limit_reset_timestamp_seconds",
+            "When GitHub's current rate-limit window ends (Unix time)",
+            registry=self.registry,
+        )
+        self.fetched_bytes = Counter(
+            "gistcache_content_fetched_bytes",
+            "Bytes of gist file contents downloaded",
+            registry=self.registry,
+        )
+        self.search_jobs = Gauge(
+            "gistcache_search_jobs",
+            "Search jobs in the database, by state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.search_jobs_finished = Counter(
+            "gistcache_search_jobs_finished",
+            "Search jobs this process finished, by outcome",
+            ["state"],
+            registry=self.registry,
+        )

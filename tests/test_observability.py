@@ -1,0 +1,113 @@
+"""Metrics and logs an operator relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from gistcache.testing.fake_github import FakeGitHub
+from tests.test_serve import free_port
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_count_requests_cache_results_github_and_jobs(
+    client: TestClient[Any, Any], fake: FakeGitHub
+) -> None:
+    await client.get("/octocat")
+    await client.get("/octocat")
+    await client.get("/no/such/path")
+    await client.get("/random-one/x")
+    await client.post("/api/v1/search", json={"username": "octocat", "pattern": "def"})
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.content_type == "text/plain"
+    got = samples(await resp.text())
+
+    def value(name: str, **labels: str) -> float:
+        return got[(name, tuple(sorted(labels.items())))]
+
+    route = {"method": "GET", "route": "/{username}"}
+    assert value("gistcache_http_requests_total", **route, status="200") == 2
+    # unknown paths share one label, whatever their number
+    assert (
+        value("gistcache_http_requests_total", method="GET", route="unmatched", status="404") == 2
+    )
+    assert value("gistcache_http_request_duration_seconds_count", **route) == 2
+    assert value("gistcache_cache_results_total", result="MISS") == 1
+    assert value("gistcache_cache_results_total", result="HIT") == 1
+    assert value("gistcache_github_requests_total", kind="api", status="200") == 1
+    assert value("gistcache_github_requests_total", kind="raw", status="200") == 1
+    assert value("gistcache_github_rate_limit_remaining") == 59
+    assert value("gistcache_github_rate_limit_reset_timestamp_seconds") > 0
+    assert value("gistcache_content_fetched_bytes_total") == 107
+    assert value("gistcache_search_jobs", state="PENDING") == 0
+
+
+async def test_json_logs_carry_request_ids_and_never_the_token(
+    tmp_path: Path, database_url: str, fake_server: TestServer
+) -> None:
+    token = "ghp_NEVERLOGGEDtoken123456789"
+    port = free_port()
+    env = {
+        **os.environ,
+        "GISTCACHE_DATABASE_URL": database_url,
+        "GISTCACHE_GITHUB_API_URL": str(fake_server.make_url("")).rstrip("/"),
+        "GISTCACHE_GITHUB_TOKEN": token,
+        "GISTCACHE_HOST": "127.0.0.1",
+        "GISTCACHE_PORT": str(port),
+        "GISTCACHE_LOG_FORMAT": "json",
+        "GISTCACHE_LOG_LEVEL": "DEBUG",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gistcache", "serve",
+        env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{base}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            for path in ("/octocat", "/octocat", "/nobody", "/bad..name"):
+                async with http.get(base + path, headers={"X-Request-ID": "trace-42"}):
+                    pass
+            async with http.post(
+                f"{base}/api/v1/search", json={"username": "octocat", "pattern": "x"}
+            ):
+                pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=10)
+    lines = stderr.decode().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is JSON
+    access = [e for e in entries if e["logger"] == "gistcache.access"]
+    assert [(e["path"], e["status"], e["request_id"]) for e in access[1:5]] == [
+        ("/octocat", 200, "trace-42"),
+        ("/octocat", 200, "trace-42"),
+        ("/nobody", 404, "trace-42"),
+        ("/bad..name", 400, "trace-42"),
+    ]
+    assert access[1]["route"] == "/{username}"
+    assert access[1]["cache"] == "MISS"
+    assert all(token not in line for line in lines)
+    assert proc.returncode == 0
