@@ -11,12 +11,19 @@ from gistcache.service import Clock, utcnow
 from gistcache.settings import Settings
 from gistcache.web.handlers import MAX_BODY_BYTES
 from gistcache.web.problems import request_context
+from gistcache.web.ratelimit import ClientRateLimit, parse_limit, parse_networks
 from gistcache.web.routes import setup_routes
 from gistcache.wiring import components
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
-    app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY_BYTES)
+    middlewares = [request_context]
+    if settings.rate_limit:
+        limiter = ClientRateLimit(
+            parse_limit(settings.rate_limit), parse_networks(settings.trusted_proxies)
+        )
+        middlewares.append(limiter.middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
 
     async def parts(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from sqlalchemy import exc as sa_exc
 
 from gistcache.github import GitHubNotFound, GitHubRateLimited, GitHubTimeout, GitHubUnavailable
 from gistcache.search import PatternError
+from gistcache.searching import SearchesBusy, SearchTimeout
 from gistcache.service import UserNotFound
 
 
@@ -59,6 +60,17 @@ def problem_for(exc: BaseException) -> Problem | None:
     """The problem a domain failure means to a client, or None for a bug."""
     if isinstance(exc, Problem):
         return exc
+    if isinstance(exc, SearchTimeout):
+        return Problem(504, "search-timeout", "Search took too long", str(exc))
+    if isinstance(exc, SearchesBusy):
+        return Problem(
+            503,
+            "searches-busy",
+            "Too many searches",
+            "as many searches as allowed are running; retry shortly, or submit a job "
+            '("async": true), which waits its turn',
+            headers={"Retry-After": "2"},
+        )
     if isinstance(exc, PatternError):
         return Problem(400, "invalid-pattern", "Invalid pattern", str(exc), field="pattern")
     if isinstance(exc, UserNotFound | GitHubNotFound):

@@ -56,6 +56,18 @@ class SearchRequest:
         }
 
 
+class SearchTimeout(Exception):
+    """A search ran past its time budget."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the search exceeded its time budget of {seconds:g} s")
+        self.seconds = seconds
+
+
+class SearchesBusy(Exception):
+    """As many searches as allowed are running; this one was not started."""
+
+
 class SearchService:
     def __init__(
         self,
@@ -65,6 +77,8 @@ class SearchService:
         *,
         fetch_concurrency: int,
         max_file_bytes: int,
+        timeout: float = 120.0,
+        max_searches: int = 8,
     ) -> None:
         self._sessions = sessions
         self._github = github
@@ -72,6 +86,8 @@ class SearchService:
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._max_file_bytes = max_file_bytes
         self._fetches: SingleFlight[dict[tuple[str, str], str]] = SingleFlight()
+        self._timeout = timeout
+        self._running = asyncio.Semaphore(max_searches)
 
     async def close(self) -> None:
         await self._fetches.close()
@@ -80,14 +96,33 @@ class SearchService:
         self,
         request: SearchRequest,
         *,
+        wait: bool = True,
         progress: Progress | None = None,
         line_limit: int | None = MAX_LINES_PER_FILE,
         line_chars: int | None = MAX_LINE_CHARS,
     ) -> dict[str, Any]:
-        """The search's answer body; raises PatternError, UserNotFound or GitHubError.
+        """The search's answer body, within the time budget and the concurrency bound.
 
-        ``line_limit`` and ``line_chars`` cap the lines listed per file (None: all).
+        Raises PatternError, UserNotFound, GitHubError, SearchTimeout, or SearchesBusy
+        when ``wait`` is false and every search slot is taken. ``line_limit`` and
+        ``line_chars`` cap the lines listed per file (None: all).
         """
+        if not wait and self._running.locked():
+            raise SearchesBusy()
+        async with self._running:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    return await self._search(request, progress, line_limit, line_chars)
+            except TimeoutError:
+                raise SearchTimeout(self._timeout) from None
+
+    async def _search(
+        self,
+        request: SearchRequest,
+        progress: Progress | None,
+        line_limit: int | None,
+        line_chars: int | None,
+    ) -> dict[str, Any]:
         regexp = compile_pattern(request.pattern, ignore_case=request.ignore_case)
         listing = await self._listing.list_gists(request.username)
         login = listing.login

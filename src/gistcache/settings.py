@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from limits import parse as parse_limit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from yarl import URL
@@ -37,6 +39,10 @@ VARIABLES = (
     "GISTCACHE_MAX_FILE_BYTES",
     "GISTCACHE_SEARCH_WORKERS",
     "GISTCACHE_SEARCH_RESULT_TTL",
+    "GISTCACHE_SEARCH_TIMEOUT",
+    "GISTCACHE_MAX_SEARCHES",
+    "GISTCACHE_RATE_LIMIT",
+    "GISTCACHE_TRUSTED_PROXIES",
     "GISTCACHE_MIGRATIONS_DIR",  # read by store.migrate, where the alembic scripts are
 )
 
@@ -66,6 +72,10 @@ class Settings:
     max_file_bytes: int = 100 * 1024 * 1024
     search_workers: int = 2
     search_result_ttl: float = 24 * 3600.0
+    search_timeout: float = 120.0
+    max_searches: int = 8
+    rate_limit: str = ""
+    trusted_proxies: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +136,14 @@ class Settings:
                 defaults.search_result_ttl,
                 positive=True,
             ),
+            search_timeout=_seconds(
+                "SEARCH_TIMEOUT", get("SEARCH_TIMEOUT"), defaults.search_timeout, positive=True
+            ),
+            max_searches=_int(
+                "MAX_SEARCHES", get("MAX_SEARCHES"), defaults.max_searches, low=1, high=1024
+            ),
+            rate_limit=_rate_limit("RATE_LIMIT", get("RATE_LIMIT")),
+            trusted_proxies=_networks("TRUSTED_PROXIES", get("TRUSTED_PROXIES")),
         )
 
     @property
@@ -215,6 +233,31 @@ def _database_url(raw: str) -> str:
             "GISTCACHE_DATABASE_URL must use one of "
             f"{', '.join(SUPPORTED_DRIVERS)}, got {url.drivername!r}"
         )
+    return raw
+
+
+def _rate_limit(name: str, raw: str | None) -> str:
+    if raw is None:
+        return ""
+    try:
+        parse_limit(raw)
+    except ValueError:
+        raise ConfigError(
+            f"GISTCACHE_{name} must look like 120/minute or 10/second, got {raw!r}"
+        ) from None
+    return raw
+
+
+def _networks(name: str, raw: str | None) -> str:
+    if raw is None:
+        return ""
+    for part in raw.split(","):
+        try:
+            ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"GISTCACHE_{name} must list IP addresses or networks, got {part.strip()!r}"
+            ) from None
     return raw
 
 

@@ -71,6 +71,8 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 listing,
                 fetch_concurrency=settings.fetch_concurrency,
                 max_file_bytes=settings.max_file_bytes,
+                timeout=settings.search_timeout,
+                max_searches=settings.max_searches,
             )
             jobs = SearchJobs(
                 sessions,

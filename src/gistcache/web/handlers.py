@@ -160,7 +160,7 @@ async def search(request: web.Request) -> web.Response:
                 "Preference-Applied": "respond-async",
             },
         )
-    return web.json_response(await request.app[SEARCHES].search(search_request))
+    return web.json_response(await request.app[SEARCHES].search(search_request, wait=False))
 
 
 def _too_large() -> Problem:

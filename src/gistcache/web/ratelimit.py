@@ -1,0 +1,95 @@
+"""Per-client request limits (abuse protection), with the ``limits`` library.
+
+The client is the peer address, or, when the peer is a trusted proxy, the last
+address in ``X-Forwarded-For`` that is not itself a trusted proxy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from gistcache.errors import Problem
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# liveness, readiness and metrics must answer whatever a client does
+EXEMPT_PATHS = frozenset({"/ping", "/healthz", "/readyz", "/metrics"})
+
+
+def parse_limit(spec: str) -> RateLimitItem:
+    """``120/minute`` and the like; ValueError when the text is not a limit."""
+    return parse(spec)
+
+
+def parse_networks(spec: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks; ValueError on a bad one."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
+    )
+
+
+class ClientRateLimit:
+    def __init__(self, limit: RateLimitItem, trusted_proxies: Sequence[Network] = ()) -> None:
+        self._limit = limit
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._trusted = tuple(trusted_proxies)
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._trusted)
+
+    def client_of(self, request: web.Request) -> str:
+        peer = request.remote or "unknown"
+        if not self._is_trusted(peer):
+            return peer
+        forwarded = [
+            part.strip()
+            for value in request.headers.getall("X-Forwarded-For", [])
+            for part in value.split(",")
+        ]
+        for address in reversed(forwarded):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                return peer  # a mangled header: trust nothing in it
+            if not self._is_trusted(address):
+                return address
+        return peer
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in EXEMPT_PATHS:
+            return await handler(request)
+        client = self.client_of(request)
+        allowed = await self._limiter.hit(self._limit, client)
+        stats = await self._limiter.get_window_stats(self._limit, client)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        headers = {
+            "RateLimit-Limit": str(self._limit.amount),
+            "RateLimit-Remaining": str(stats.remaining),
+            "RateLimit-Reset": str(reset),
+        }
+        if not allowed:
+            raise Problem(
+                429,
+                "too-many-requests",
+                "Too many requests",
+                f"at most {self._limit.amount} requests per {self._limit.get_expiry()} s "
+                "are allowed from one client",
+                headers={**headers, "Retry-After": str(max(1, reset))},
+            )
+        response = await handler(request)
+        response.headers.update(headers)
+        return response
