@@ -107,6 +107,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
+    yield from _postgres_clone(request)
+
+
+def _postgres_clone(request: pytest.FixtureRequest) -> Iterator[str]:
     server = request.getfixturevalue("postgres_server")
     template = request.getfixturevalue("postgres_template")
     name = f"gistcache_t_{uuid.uuid4().hex[:12]}"

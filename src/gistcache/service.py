@@ -124,11 +124,42 @@ class GistService:
         return GistList(user.login, gists, cache, user.checked_at, fresh_for)
 
     async def _refresh(self, key: str) -> GistList:
-        async with self._sessions() as session:
+        """Refresh from GitHub in one transaction that also holds the user's refresh lock,
+        so that across processes sharing PostgreSQL one refresh runs at a time."""
+        started = self.clock()
+        not_found = False
+        async with self._sessions() as session, session.begin():
+            waited = False
+            if not await store.try_lock_refresh(session, key):
+                # another process is refreshing this user: serve what is cached, or wait
+                user = await store.get_user(session, key)
+                if user is not None and not user.not_found and user.fetched_at is not None:
+                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    return self._result(user, gists, CacheStatus.STALE)
+                await store.lock_refresh(session, key)
+                waited = True
             user = await store.get_user(session, key)
-            cached = user is not None and not user.not_found and user.fetched_at is not None
-            pages = await store.get_pages(session, key) if cached else []
-            stored = await store.load_gists(session, key) if cached else []
+            if waited and user is not None and user.checked_at >= started:
+                # the other process's refresh answers for us too
+                if user.not_found:
+                    raise UserNotFound(key)
+                gists = [gist for _, gist in await store.load_gists(session, key)]
+                return self._result(user, gists, CacheStatus.HIT)
+            try:
+                return await self._refresh_locked(session, key, user)
+            except GitHubNotFound:
+                await store.save_not_found(session, key, self._github.credential, self.clock())
+                not_found = True
+        if not_found:  # raised only once the transaction committed what it learnt
+            raise UserNotFound(key)
+        raise AssertionError("unreachable")
+
+    async def _refresh_locked(
+        self, session: AsyncSession, key: str, user: UserState | None
+    ) -> GistList:
+        cached = user is not None and not user.not_found and user.fetched_at is not None
+        pages = await store.get_pages(session, key) if cached else []
+        stored = await store.load_gists(session, key) if cached else []
         # ETags belong to the credential that earned them; after a token change, start over
         usable = pages if user is not None and user.credential == self._github.credential else []
 
@@ -137,9 +168,7 @@ class GistService:
                 key, [KnownPage(p.url, p.etag) for p in usable]
             )
         except GitHubNotFound:
-            async with self._sessions() as session, session.begin():
-                await store.save_not_found(session, key, self._github.credential, self.clock())
-            raise UserNotFound(key) from None
+            raise
         except GitHubError as exc:
             if user is None or not cached:
                 raise
@@ -148,6 +177,7 @@ class GistService:
             log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
             return self._result(user, [gist for _, gist in stored], CacheStatus.STALE)
 
+        self._retry_at.pop(key, None)
         now = self.clock()
         if (
             user is not None
@@ -155,8 +185,7 @@ class GistService:
             and len(walked) == len(usable)
             and all(page.not_modified for page in walked)
         ):
-            async with self._sessions() as session, session.begin():
-                await store.mark_checked(session, key, now)
+            await store.mark_checked(session, key, now)
             state = UserState(key, False, user.credential, user.fetched_at, now)
             return self._result(state, [gist for _, gist in stored], CacheStatus.REVALIDATED)
 
@@ -172,8 +201,7 @@ class GistService:
             unique = [gist for gist in items if gist.id not in seen]
             seen.update(gist.id for gist in unique)
             fresh_pages.append(PageOfGists(page.url, page.etag, unique))
-        async with self._sessions() as session, session.begin():
-            changed = await store.save_list(session, key, self._github.credential, now, fresh_pages)
+        changed = await store.save_list(session, key, self._github.credential, now, fresh_pages)
         if not cached:
             status = CacheStatus.MISS
         else:

@@ -50,6 +50,26 @@ async def ping(session: AsyncSession) -> None:
     await session.execute(text("SELECT 1"))
 
 
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def try_lock_refresh(session: AsyncSession, login: str) -> bool:
+    """Take the user's refresh lock for this transaction if free (PostgreSQL advisory
+    lock; SQLite serves one process, whose own single flight is enough)."""
+    if not _is_postgres(session):
+        return True
+    stmt = text("SELECT pg_try_advisory_xact_lock(hashtext(:key))")
+    return bool((await session.execute(stmt, {"key": f"gistcache:refresh:{login}"})).scalar())
+
+
+async def lock_refresh(session: AsyncSession, login: str) -> None:
+    """Wait for the user's refresh lock, until this transaction ends."""
+    if _is_postgres(session):
+        stmt = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+        await session.execute(stmt, {"key": f"gistcache:refresh:{login}"})
+
+
 async def get_user(session: AsyncSession, login: str) -> UserState | None:
     row = (await session.execute(select(users).where(users.c.login == login))).one_or_none()
     if row is None:
