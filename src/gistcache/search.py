@@ -27,6 +27,9 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
     options.never_nl = True
     options.case_sensitive = not ignore_case
     options.log_errors = False
+    # we need where a match is, never its groups: without them RE2 never has to run
+    # its slower submatch engines over a long match
+    options.never_capture = True
     try:
         encoded = pattern.encode("utf-8")
     except UnicodeError:
