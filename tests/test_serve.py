@@ -7,11 +7,13 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from gistcache.testing.fake_github import FakeGitHub
 from tests.test_migrations import TABLES, table_names
 
 
@@ -93,3 +95,44 @@ async def test_serve_no_migrate_leaves_the_schema_alone(
     code, stderr = await stop(proc)
     assert code == 0, stderr
     assert await asyncio.to_thread(table_names, url) == set()
+
+
+async def test_a_job_running_at_sigterm_finishes_after_the_next_start(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    fake.add_gist("sigma", {"a.txt": "needle\n"})
+    github = str(fake_server.make_url("")).rstrip("/")
+    fake.latency = 1.0  # the job is mid-flight when the signal comes
+    proc, port = await start(tmp_path, database_url, github=github)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{base}/search", json={"username": "sigma", "pattern": "needle", "async": True}
+        ) as resp:
+            job_id = (await resp.json())["request_id"]
+        for _ in range(100):
+            async with http.get(f"{base}/search/{job_id}") as resp:
+                if (await resp.json())["status"] == "STARTED":
+                    break
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        code, stderr = await stop(proc)
+        assert code == 0, stderr
+        assert time.monotonic() - started < 10  # within Docker's grace period
+        assert "handed back to the queue" in stderr
+
+        fake.latency = 0
+        proc, port = await start(tmp_path, database_url, github=github)
+        base = f"http://127.0.0.1:{port}/api/v1"
+        try:
+            for _ in range(200):
+                async with http.get(f"{base}/search/{job_id}") as resp:
+                    status = (await resp.json())["status"]
+                if status in ("SUCCESS", "FAILURE"):
+                    break
+                await asyncio.sleep(0.05)
+            assert status == "SUCCESS"
+            async with http.get(f"{base}/search_result/{job_id}") as resp:
+                assert (await resp.json())["total"] == 1
+        finally:
+            await stop(proc)
