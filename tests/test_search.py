@@ -316,6 +316,8 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({"username": "alice", "pattern": "x", "page": 0}, "invalid-body"),
     ({"username": "alice", "pattern": "x", "per_page": 101}, "invalid-body"),
     ({"username": "alice", "pattern": "x", "page": 1.5}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "per_page": None}, "invalid-body"),
+    ({"username": None, "pattern": "x"}, "invalid-body"),
     ({"pattern": "x"}, "invalid-body"),
     ({"username": "a..b", "pattern": "x"}, "invalid-username"),
     ({"username": "alice"}, "invalid-body"),

@@ -19,6 +19,7 @@ from gistcache.keys import JOBS, METRICS, SEARCHES, SERVICE, SESSIONS
 from gistcache.service import CacheStatus, GistList
 from gistcache.store import queries as store
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
+from gistcache.web.openapi import build_openapi
 from gistcache.web.validation import parse_paging, parse_search, validate_username
 
 READY_TIMEOUT = 2.0
@@ -40,6 +41,13 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
+
+
+OPENAPI = build_openapi()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
 
 
 async def healthz(request: web.Request) -> web.Response:

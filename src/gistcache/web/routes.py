@@ -12,6 +12,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", handlers.healthz, name="healthz")
     app.router.add_get("/readyz", handlers.readyz, name="readyz")
     app.router.add_get("/metrics", handlers.metrics, name="metrics")
+    app.router.add_get("/openapi.json", handlers.openapi, name="openapi")
     app.router.add_get("/api/v1/users/{username}/gists", handlers.list_gists, name="user-gists")
     app.router.add_post("/api/v1/search", handlers.search, name="search")
     app.router.add_get("/api/v1/search/{request_id}", handlers.search_status, name="search-status")

@@ -74,11 +74,11 @@ def parse_search(body: Any) -> tuple[SearchRequest, bool]:
     if unknown:
         raise _invalid_body(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
     for name, kind in SEARCH_FIELDS.items():
-        value = body.get(name)
-        # JSON true is not a page number, though Python's bool is an int
-        wrong = value is not None and (
-            not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-        )
+        if name not in body:
+            continue
+        value = body[name]
+        # null is no value of any field; JSON true is no page number (Python's bool is)
+        wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
         if wrong:
             raise _invalid_body(f"{name} must be {_TYPE_NAMES[kind]}", field=name)
     if "username" not in body:
