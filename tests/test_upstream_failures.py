@@ -235,3 +235,19 @@ async def test_the_database_password_never_reaches_logs_or_clients(
     assert caplog.records
     assert "S3cretPassw0rd" not in caplog.text
     assert all("S3cretPassw0rd" not in body for body in bodies)
+
+
+async def test_a_cut_off_body_is_502_or_stale(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    listing = [{"id": "x" * 20}] * 50
+    fake.fail_next(200, body=listing, cut_off=True, times=3)
+    await problem(await client.get("/octocat"), 502, "github-unavailable")
+    assert len(fake.api_requests()) == 3  # a broken-off answer is retried
+
+    cached = await (await client.get("/octocat")).json()
+    clock.advance(61)
+    fake.fail_next(200, body=listing, cut_off=True, times=3)
+    resp = await client.get("/octocat")
+    assert resp.headers["X-Cache"] == "STALE"
+    assert await resp.json() == cached

@@ -117,6 +117,7 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     kind: str = "api"
+    cut_off: bool = False  # promise the whole body, send half, drop the connection
 
 
 @dataclass
@@ -283,9 +284,10 @@ class FakeGitHub:
         headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
         kind: str = "api",
+        cut_off: bool = False,
     ) -> None:
         self.failures.append(
-            Failure(status, times, path_contains, body, dict(headers or {}), delay, kind)
+            Failure(status, times, path_contains, body, dict(headers or {}), delay, kind, cut_off)
         )
 
     def exhaust_rate_limit(self, authorization: str | None = None) -> None:
@@ -383,6 +385,8 @@ class FakeGitHub:
                 body = failure.body
                 if body is None:
                     body = {"message": "Server Error", "documentation_url": API_DOCS}
+                if failure.cut_off:
+                    return await _cut_off(request, json.dumps(body).encode(), failure.status)
                 resp = web.json_response(body, status=failure.status)
                 if kind == "api":
                     self._rate_headers(resp, self._budget(request.headers.get("Authorization")))
@@ -608,6 +612,16 @@ def huge_text(size: int) -> bytes:
     tail = b"the needle is here\n"
     body = line * ((size - len(tail)) // len(line))
     return body + b"." * (size - len(body) - len(tail)) + tail
+
+
+async def _cut_off(request: web.Request, raw: bytes, status: int) -> web.StreamResponse:
+    resp = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+    resp.content_length = len(raw)
+    await resp.prepare(request)
+    await resp.write(raw[: len(raw) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return resp
 
 
 def _bytes(content: str | bytes) -> bytes:
