@@ -89,3 +89,45 @@ def test_dockerfile_is_multistage_non_root_exec_form_with_healthcheck() -> None:
     assert int(timeout.group(1)) < 10
     for name in re.findall(r"(GISTCACHE_[A-Z_]+)=", env):
         assert name in VARIABLES
+
+
+def kubernetes() -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()) if d]
+
+
+def test_kubernetes_manifest_agrees_with_the_app() -> None:
+    from gistcache.app import create_app
+
+    docs = {d["kind"]: d for d in kubernetes()}
+    assert set(docs) == {"Job", "Deployment", "Service"}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"] == ["gistcache", "serve", "--no-migrate"]
+    [migrate] = docs["Job"]["spec"]["template"]["spec"]["containers"]
+    assert migrate["args"] == ["gistcache", "migrate"]
+
+    # every variable is one the app reads, and the literal values are valid
+    env = container["env"]
+    assert {e["name"] for e in env + migrate["env"]} <= set(VARIABLES)
+    literal = {e["name"]: e["value"] for e in env if "value" in e}
+    settings = Settings.from_env(literal)
+    [port] = container["ports"]
+    assert port["containerPort"] == settings.port == Settings().port
+
+    # probes point at routes the app serves, on its port
+    paths = {
+        r.canonical for r in create_app(settings).router.resources() if hasattr(r, "canonical")
+    }
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": port["name"]}
+        assert path in paths
+    assert docs["Service"]["metadata"]["annotations"]["prometheus.io/path"] in paths
+    assert docs["Service"]["spec"]["ports"][0]["targetPort"] == port["name"]
+    assert (
+        docs["Service"]["spec"]["selector"] == docs["Deployment"]["spec"]["selector"]["matchLabels"]
+    )
+
+    # shutdown fits in the grace period; the user is the image's unprivileged one
+    assert pod["terminationGracePeriodSeconds"] > settings.shutdown_timeout
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"--uid {pod['securityContext']['runAsUser']} " in dockerfile
