@@ -50,7 +50,8 @@ async def test_metrics_count_requests_cache_results_github_and_jobs(
     )
     assert value("gistcache_http_request_duration_seconds_count", **route) == 2
     assert value("gistcache_cache_results_total", result="MISS") == 1
-    assert value("gistcache_cache_results_total", result="HIT") == 1
+    # the list's second request and the search, which found the list fresh
+    assert value("gistcache_cache_results_total", result="HIT") == 2
     assert value("gistcache_github_requests_total", kind="api", status="200") == 1
     assert value("gistcache_github_requests_total", kind="raw", status="200") == 1
     assert value("gistcache_github_rate_limit_remaining") == 59

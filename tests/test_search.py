@@ -394,3 +394,19 @@ async def test_a_cold_search_costs_one_api_request_per_hundred_gists(
     assert body["total"] == 1
     assert len(fake.api_requests()) == 3  # the list's pages; contents come from raw URLs
     assert len(fake.raw_requests()) == 210
+
+
+async def test_search_says_how_fresh_its_list_was_and_survives_github_failing(
+    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str]
+) -> None:
+    first = await client.post("/api/v1/search", json={"username": "alice", "pattern": "import"})
+    assert first.headers["X-Cache"] == "MISS"
+    again = await client.post("/api/v1/search", json={"username": "alice", "pattern": "import"})
+    assert again.headers["X-Cache"] == "HIT"
+    clock.advance(100)
+    fake.fail_next(503, times=3)
+    stale = await client.post("/api/v1/search", json={"username": "alice", "pattern": "import"})
+    assert stale.status == 200
+    assert stale.headers["X-Cache"] == "STALE"
+    assert stale.headers["Age"] == "100"
+    assert await stale.json() == await first.json()

@@ -93,7 +93,10 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
     )
     progress = _progress_bar if sys.stderr.isatty() else None
     # every matching line, whole, as grep prints them
-    body = await parts.searches.search(request, progress=progress, line_limit=None, line_chars=None)
+    answer = await parts.searches.search(
+        request, progress=progress, line_limit=None, line_chars=None
+    )
+    body = answer.body
     for match in body["matches"]:
         for f in match["files"]:
             for line in f["lines"]:

@@ -157,7 +157,7 @@ class SearchJobs:
         await asyncio.gather(lease, return_exceptions=True)
         exc = search.exception()
         if exc is None:
-            body: dict[str, Any] = search.result()
+            body: dict[str, Any] = search.result().body
             await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
             log.info("search job %s finished: %d matches", job.id, body["total"])
             return

@@ -28,7 +28,7 @@ from gistcache.search import (
     compile_pattern,
     scan_chunk,
 )
-from gistcache.service import GistService
+from gistcache.service import GistList, GistService
 from gistcache.singleflight import SingleFlight
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
@@ -68,6 +68,12 @@ class SearchesBusy(Exception):
     """As many searches as allowed are running; this one was not started."""
 
 
+@dataclass(frozen=True, slots=True)
+class SearchAnswer:
+    body: dict[str, Any]  # the API's answer
+    listing: GistList  # the list it searched, and how it was obtained (HIT, STALE ...)
+
+
 class SearchService:
     def __init__(
         self,
@@ -100,8 +106,8 @@ class SearchService:
         progress: Progress | None = None,
         line_limit: int | None = MAX_LINES_PER_FILE,
         line_chars: int | None = MAX_LINE_CHARS,
-    ) -> dict[str, Any]:
-        """The search's answer body, within the time budget and the concurrency bound.
+    ) -> SearchAnswer:
+        """The search's answer, within the time budget and the concurrency bound.
 
         Raises PatternError, UserNotFound, GitHubError, SearchTimeout, or SearchesBusy
         when ``wait`` is false and every search slot is taken. ``line_limit`` and
@@ -122,7 +128,7 @@ class SearchService:
         progress: Progress | None,
         line_limit: int | None,
         line_chars: int | None,
-    ) -> dict[str, Any]:
+    ) -> SearchAnswer:
         regexp = compile_pattern(request.pattern, ignore_case=request.ignore_case)
         listing = await self._listing.list_gists(request.username)
         login = listing.login
@@ -183,7 +189,7 @@ class SearchService:
                     }
                 )
         start = (request.page - 1) * request.per_page
-        return {
+        body = {
             "status": "success",
             "username": request.username,
             "pattern": request.pattern,
@@ -191,6 +197,7 @@ class SearchService:
             "matches": matches[start : start + request.per_page],
             "skipped": skipped,
         }
+        return SearchAnswer(body, listing)
 
     async def _fetch(
         self, files: list[FileRef], progress: Progress | None

@@ -168,7 +168,11 @@ async def search(request: web.Request) -> web.Response:
                 "Preference-Applied": "respond-async",
             },
         )
-    return web.json_response(await request.app[SEARCHES].search(search_request, wait=False))
+    answer = await request.app[SEARCHES].search(search_request, wait=False)
+    # the searched list's freshness, as for the list itself (STALE when GitHub failed)
+    headers = _cache_headers(answer.listing, request.app[SERVICE].clock())
+    del headers["Cache-Control"]  # a POST answer is not for shared caches
+    return web.json_response(answer.body, headers=headers)
 
 
 def _too_large() -> Problem:

@@ -269,6 +269,16 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "The search's answer",
+                            "headers": {
+                                "X-Cache": {
+                                    "description": "How the searched list was obtained",
+                                    "schema": {"type": "string"},
+                                },
+                                "Age": {
+                                    "description": "Age of a STALE list, in seconds",
+                                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                                },
+                            },
                             "content": {"application/json": {"schema": _ref("SearchResult")}},
                         },
                         "202": {
