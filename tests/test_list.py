@@ -432,10 +432,12 @@ async def test_concurrent_requests_share_one_refresh(
     await client.get("/octocat")
     clock.advance(61)
     fake.latency = 0.2
-    responses = await asyncio.gather(*(client.get("/octocat") for _ in range(30)))
+    responses = await asyncio.gather(*(client.get("/octocat") for _ in range(200)))
     assert {r.status for r in responses} == {200}
-    assert {r.headers["X-Cache"] for r in responses} == {"REVALIDATED"}
-    assert len(fake.api_requests()) == 2
+    # those that came after the shared refresh finished found the cache fresh
+    assert {r.headers["X-Cache"] for r in responses} <= {"REVALIDATED", "HIT"}
+    assert "REVALIDATED" in {r.headers["X-Cache"] for r in responses}
+    assert len(fake.api_requests()) == 2  # one list request upstream for all 200
 
 
 async def test_no_cache_does_not_bypass_the_not_found_memory(

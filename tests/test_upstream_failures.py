@@ -251,3 +251,19 @@ async def test_a_cut_off_body_is_502_or_stale(
     resp = await client.get("/octocat")
     assert resp.headers["X-Cache"] == "STALE"
     assert await resp.json() == cached
+
+
+async def test_an_oversized_github_answer_is_refused(fake_server: Any) -> None:
+    import aiohttp
+
+    from gistcache.github import GitHubClient, GitHubUnavailable
+
+    async with aiohttp.ClientSession() as session:
+        github = GitHubClient(
+            session,
+            str(fake_server.make_url("")).rstrip("/"),
+            user_agent="test",
+            max_json_bytes=1000,  # octocat's list is larger than this
+        )
+        with pytest.raises(GitHubUnavailable, match="larger than we accept"):
+            await github.list_user_gists("octocat")
