@@ -122,7 +122,7 @@ async def test_a_job_queued_before_a_restart_finishes_after_it(
 
 
 async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
-    make_client: ClientFactory, alice: str, fake: FakeGitHub
+    make_client: ClientFactory, alice: str, fake: FakeGitHub, settings: Any
 ) -> None:
     fake.latency = 0.5  # GitHub is slow: the job is mid-flight when the server stops
     before = await make_client(search_workers=1)
@@ -133,6 +133,10 @@ async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
     fake.latency = 0
     after = await make_client(search_workers=0)
     assert (await wait_for(after, job_id, "PENDING"))["started_at"] is None
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as conn:  # a graceful stop is not a failed attempt
+        assert await conn.scalar(select(search_jobs.c.attempts)) == 0
+    await engine.dispose()
     await after.close()
     again = await make_client(search_workers=1)
     assert (await wait_for(again, job_id, "SUCCESS"))["status"] == "SUCCESS"

@@ -33,6 +33,8 @@ async def test_metrics_count_requests_cache_results_github_and_jobs(
     await client.get("/octocat")
     await client.get("/no/such/path")
     await client.get("/random-one/x")
+    for method in ("PROPFIND", "MKCOL", "PURGE"):  # odd methods share one label
+        await client.request(method, "/octocat")
     await client.post("/api/v1/search", json={"username": "octocat", "pattern": "def"})
     resp = await client.get("/metrics")
     assert resp.status == 200
@@ -49,6 +51,9 @@ async def test_metrics_count_requests_cache_results_github_and_jobs(
         value("gistcache_http_requests_total", method="GET", route="unmatched", status="404") == 2
     )
     assert value("gistcache_http_request_duration_seconds_count", **route) == 2
+    assert (
+        value("gistcache_http_requests_total", method="other", route="unmatched", status="405") == 3
+    )
     assert value("gistcache_cache_results_total", result="MISS") == 1
     # the list's second request and the search, which found the list fresh
     assert value("gistcache_cache_results_total", result="HIT") == 2

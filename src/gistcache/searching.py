@@ -116,11 +116,14 @@ class SearchService:
         if not wait and self._running.locked():
             raise SearchesBusy()
         async with self._running:
+            budget = asyncio.timeout(self._timeout)
             try:
-                async with asyncio.timeout(self._timeout):
+                async with budget:
                     return await self._search(request, progress, line_limit, line_chars)
             except TimeoutError:
-                raise SearchTimeout(self._timeout) from None
+                if budget.expired():
+                    raise SearchTimeout(self._timeout) from None
+                raise  # a database or network timeout inside the search, not the budget
 
     async def _search(
         self,

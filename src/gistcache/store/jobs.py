@@ -148,7 +148,14 @@ async def release_job(session: AsyncSession, job_id: str, token: str) -> None:
     await session.execute(
         update(search_jobs)
         .where(*_held(job_id, token))
-        .values(status=PENDING, started_at=None, lease_until=None, lease_token=None)
+        .values(
+            status=PENDING,
+            started_at=None,
+            lease_until=None,
+            lease_token=None,
+            # a graceful stop is no failed attempt: rolling deploys must not give jobs up
+            attempts=search_jobs.c.attempts - 1,
+        )
     )
 
 

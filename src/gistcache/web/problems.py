@@ -18,6 +18,7 @@ log = logging.getLogger("gistcache.web")
 access_log = logging.getLogger("gistcache.access")
 
 PROBLEM_TYPE = "application/problem+json"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REQUEST_ID = web.RequestKey("request_id", str)
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
@@ -85,8 +86,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     duration = time.perf_counter() - started
     metrics = request.app.get(METRICS)
     if metrics is not None:
-        metrics.http_requests.labels(request.method, route, str(response.status)).inc()
-        metrics.http_latency.labels(request.method, route).observe(duration)
+        # any token is a method to aiohttp: unknown ones share a label, as paths do
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.http_requests.labels(method, route, str(response.status)).inc()
+        metrics.http_latency.labels(method, route).observe(duration)
         cache = response.headers.get("X-Cache")
         if cache is not None:
             metrics.cache_results.labels(cache).inc()
