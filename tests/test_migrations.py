@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = {
     "users",
     "list_pages",
+    "refresh_leases",
     "gists",
     "gist_files",
     "file_contents",

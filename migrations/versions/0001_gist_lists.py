@@ -47,6 +47,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("login", "page_no", name=op.f("pk_list_pages")),
     )
     op.create_table(
+        "refresh_leases",
+        sa.Column("login", sa.String(39), nullable=False),
+        sa.Column("owner", sa.String(32), nullable=False),
+        sa.Column("until", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("login", name=op.f("pk_refresh_leases")),
+    )
+    op.create_table(
         "gists",
         sa.Column("id", sa.String(64), nullable=False),
         sa.Column("owner_login", sa.String(39), nullable=False),
@@ -92,5 +99,6 @@ def downgrade() -> None:
     op.drop_table("gist_files")
     op.drop_index("ix_gists_owner_login_position", table_name="gists")
     op.drop_table("gists")
+    op.drop_table("refresh_leases")
     op.drop_table("list_pages")
     op.drop_table("users")

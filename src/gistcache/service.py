@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +31,9 @@ Clock = Callable[[], datetime]
 
 # seconds a cached user is served STALE after GitHub failed (not rate-limited) for it
 ERROR_BACKOFF = 5
+# how long a process may hold a user's refresh before others may take it over
+REFRESH_LEASE = timedelta(seconds=120)
+LEASE_POLL_SECONDS = 0.1
 
 
 def utcnow() -> datetime:
@@ -124,42 +130,55 @@ class GistService:
         return GistList(user.login, gists, cache, user.checked_at, fresh_for)
 
     async def _refresh(self, key: str) -> GistList:
-        """Refresh from GitHub in one transaction that also holds the user's refresh lock,
-        so that across processes sharing PostgreSQL one refresh runs at a time."""
+        """Refresh from GitHub under the user's refresh lease, so that processes sharing
+        one database run one refresh of a user at a time. No transaction or database
+        connection is held while GitHub answers."""
         started = self.clock()
-        not_found = False
-        async with self._sessions() as session, session.begin():
-            waited = False
-            if not await store.try_lock_refresh(session, key):
-                # another process is refreshing this user: serve what is cached, or wait
+        owner = uuid.uuid4().hex
+        claimed = await self._claim(key, owner)
+        if not claimed:
+            # another process is refreshing this user: serve what is cached, or wait
+            async with self._sessions() as session:
                 user = await store.get_user(session, key)
                 if user is not None and not user.not_found and user.fetched_at is not None:
                     gists = [gist for _, gist in await store.load_gists(session, key)]
                     return self._result(user, gists, CacheStatus.STALE)
-                await store.lock_refresh(session, key)
-                waited = True
-            user = await store.get_user(session, key)
-            if waited and user is not None and user.checked_at >= started:
-                # the other process's refresh answers for us too
-                if user.not_found:
-                    raise UserNotFound(key)
-                gists = [gist for _, gist in await store.load_gists(session, key)]
-                return self._result(user, gists, CacheStatus.HIT)
-            try:
-                return await self._refresh_locked(session, key, user)
-            except GitHubNotFound:
-                await store.save_not_found(session, key, self._github.credential, self.clock())
-                not_found = True
-        if not_found:  # raised only once the transaction committed what it learnt
-            raise UserNotFound(key)
-        raise AssertionError("unreachable")
+            deadline = time.monotonic() + REFRESH_LEASE.total_seconds()
+            while not claimed and time.monotonic() < deadline:
+                await asyncio.sleep(LEASE_POLL_SECONDS)
+                claimed = await self._claim(key, owner)
+            async with self._sessions() as session:
+                user = await store.get_user(session, key)
+                if user is not None and user.checked_at >= started:
+                    # the other process's refresh answers for us too
+                    if claimed:
+                        await self._release(key, owner)
+                    if user.not_found:
+                        raise UserNotFound(key)
+                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    return self._result(user, gists, CacheStatus.HIT)
+        try:
+            async with self._sessions() as session:
+                user = await store.get_user(session, key)
+            return await self._refresh_claimed(key, user)
+        finally:
+            if claimed:
+                await self._release(key, owner)
 
-    async def _refresh_locked(
-        self, session: AsyncSession, key: str, user: UserState | None
-    ) -> GistList:
+    async def _claim(self, key: str, owner: str) -> bool:
+        now = self.clock()
+        async with self._sessions() as session, session.begin():
+            return await store.claim_refresh(session, key, owner, now, now + REFRESH_LEASE)
+
+    async def _release(self, key: str, owner: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await store.release_refresh(session, key, owner)
+
+    async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
         cached = user is not None and not user.not_found and user.fetched_at is not None
-        pages = await store.get_pages(session, key) if cached else []
-        stored = await store.load_gists(session, key) if cached else []
+        async with self._sessions() as session:
+            pages = await store.get_pages(session, key) if cached else []
+            stored = await store.load_gists(session, key) if cached else []
         # ETags belong to the credential that earned them; after a token change, start over
         usable = pages if user is not None and user.credential == self._github.credential else []
 
@@ -168,7 +187,9 @@ class GistService:
                 key, [KnownPage(p.url, p.etag) for p in usable]
             )
         except GitHubNotFound:
-            raise
+            async with self._sessions() as session, session.begin():
+                await store.save_not_found(session, key, self._github.credential, self.clock())
+            raise UserNotFound(key) from None
         except GitHubError as exc:
             if user is None or not cached:
                 raise
@@ -185,7 +206,8 @@ class GistService:
             and len(walked) == len(usable)
             and all(page.not_modified for page in walked)
         ):
-            await store.mark_checked(session, key, now)
+            async with self._sessions() as session, session.begin():
+                await store.mark_checked(session, key, now)
             state = UserState(key, False, user.credential, user.fetched_at, now)
             return self._result(state, [gist for _, gist in stored], CacheStatus.REVALIDATED)
 
@@ -201,7 +223,8 @@ class GistService:
             unique = [gist for gist in items if gist.id not in seen]
             seen.update(gist.id for gist in unique)
             fresh_pages.append(PageOfGists(page.url, page.etag, unique))
-        changed = await store.save_list(session, key, self._github.credential, now, fresh_pages)
+        async with self._sessions() as session, session.begin():
+            changed = await store.save_list(session, key, self._github.credential, now, fresh_pages)
         if not cached:
             status = CacheStatus.MISS
         else:

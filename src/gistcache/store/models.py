@@ -76,6 +76,15 @@ list_pages = Table(
     Column("etag", Text, nullable=True),
 )
 
+# Which process is refreshing a user right now (so that others do not as well).
+refresh_leases = Table(
+    "refresh_leases",
+    metadata,
+    Column("login", String(39), primary_key=True),
+    Column("owner", String(32), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+)
+
 gists = Table(
     "gists",
     metadata,

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.gists import Gist, GistFile
-from gistcache.store.models import gist_files, gists, list_pages, users
+from gistcache.store.models import gist_files, gists, list_pages, refresh_leases, users
 
 # SQLite caps bound parameters per statement; a few hundred rows stays well below it.
 CHUNK_ROWS = 400
@@ -50,24 +50,28 @@ async def ping(session: AsyncSession) -> None:
     await session.execute(text("SELECT 1"))
 
 
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+async def claim_refresh(
+    session: AsyncSession, login: str, owner: str, now: datetime, until: datetime
+) -> bool:
+    """Take the user's refresh lease unless another owner holds an unexpired one."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(refresh_leases).values(login=login, owner=owner, until=until)
+    claim = stmt.on_conflict_do_update(
+        index_elements=["login"],
+        set_={"owner": owner, "until": until},
+        where=refresh_leases.c.until < now,
+    ).returning(refresh_leases.c.owner)
+    row = (await session.execute(claim)).first()
+    return row is not None and row.owner == owner
 
 
-async def try_lock_refresh(session: AsyncSession, login: str) -> bool:
-    """Take the user's refresh lock for this transaction if free (PostgreSQL advisory
-    lock; SQLite serves one process, whose own single flight is enough)."""
-    if not _is_postgres(session):
-        return True
-    stmt = text("SELECT pg_try_advisory_xact_lock(hashtext(:key))")
-    return bool((await session.execute(stmt, {"key": f"gistcache:refresh:{login}"})).scalar())
-
-
-async def lock_refresh(session: AsyncSession, login: str) -> None:
-    """Wait for the user's refresh lock, until this transaction ends."""
-    if _is_postgres(session):
-        stmt = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
-        await session.execute(stmt, {"key": f"gistcache:refresh:{login}"})
+async def release_refresh(session: AsyncSession, login: str, owner: str) -> None:
+    await session.execute(
+        delete(refresh_leases).where(
+            refresh_leases.c.login == login, refresh_leases.c.owner == owner
+        )
+    )
 
 
 async def get_user(session: AsyncSession, login: str) -> UserState | None:
