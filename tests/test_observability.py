@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from gistcache.testing.fake_github import FakeGitHub
-from tests.test_serve import free_port
+from tests.test_serve import start, stop
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -69,31 +65,19 @@ async def test_json_logs_carry_request_ids_and_never_the_token(
     tmp_path: Path, database_url: str, fake_server: TestServer
 ) -> None:
     token = "ghp_NEVERLOGGEDtoken123456789"
-    port = free_port()
-    env = {
-        **os.environ,
-        "GISTCACHE_DATABASE_URL": database_url,
-        "GISTCACHE_GITHUB_API_URL": str(fake_server.make_url("")).rstrip("/"),
-        "GISTCACHE_GITHUB_TOKEN": token,
-        "GISTCACHE_HOST": "127.0.0.1",
-        "GISTCACHE_PORT": str(port),
-        "GISTCACHE_LOG_FORMAT": "json",
-        "GISTCACHE_LOG_LEVEL": "DEBUG",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gistcache", "serve",
-        env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc, port = await start(
+        tmp_path,
+        database_url,
+        github=str(fake_server.make_url("")).rstrip("/"),
+        env={
+            "GISTCACHE_GITHUB_TOKEN": token,
+            "GISTCACHE_LOG_FORMAT": "json",
+            "GISTCACHE_LOG_LEVEL": "DEBUG",
+        },
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"{base}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
             for path in ("/octocat", "/octocat", "/nobody", "/bad..name"):
                 async with http.get(base + path, headers={"X-Request-ID": "trace-42"}):
                     pass
@@ -102,9 +86,8 @@ async def test_json_logs_carry_request_ids_and_never_the_token(
             ):
                 pass
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=10)
-    lines = stderr.decode().splitlines()
+        code, stderr = await stop(proc)
+    lines = stderr.splitlines()
     entries = [json.loads(line) for line in lines]  # every line is JSON
     access = [e for e in entries if e["logger"] == "gistcache.access"]
     assert [(e["path"], e["status"], e["request_id"]) for e in access[1:5]] == [
@@ -116,4 +99,4 @@ async def test_json_logs_carry_request_ids_and_never_the_token(
     assert access[1]["route"] == "/{username}"
     assert access[1]["cache"] == "MISS"
     assert all(token not in line for line in lines)
-    assert proc.returncode == 0
+    assert code == 0

@@ -25,8 +25,9 @@ def free_port() -> int:
 
 
 async def start(
-    tmp_path: Path, url: str, *args: str, github: str
+    tmp_path: Path, url: str, *args: str, github: str, env: dict[str, str] | None = None
 ) -> tuple[asyncio.subprocess.Process, int]:
+    """``gistcache serve`` in a process of its own, once it answers /healthz."""
     port = free_port()
     env = {
         **os.environ,
@@ -34,6 +35,7 @@ async def start(
         "GISTCACHE_PORT": str(port),
         "GISTCACHE_HOST": "127.0.0.1",
         "GISTCACHE_GITHUB_API_URL": github,
+        **(env or {}),
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.models import file_chunks, file_contents, gist_files, gists
-from gistcache.store.queries import upsert
+from gistcache.store.queries import is_postgres, upsert
 
 TEXT = "text"
 BINARY = "binary"
@@ -81,7 +81,7 @@ async def lock_file(session: AsyncSession, gist_id: str, filename: str) -> bool:
     stmt = select(gist_files.c.gist_id).where(
         gist_files.c.gist_id == gist_id, gist_files.c.filename == filename
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).first() is not None
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.models import search_jobs
+from gistcache.store.queries import is_postgres
 
 PENDING = "PENDING"
 STARTED = "STARTED"
@@ -81,7 +82,7 @@ async def claim_job(
         .order_by(search_jobs.c.created_at)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         candidate = candidate.with_for_update(skip_locked=True)
     row = (
         await session.execute(

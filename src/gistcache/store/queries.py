@@ -3,6 +3,7 @@ runs inside the caller's transaction."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,9 +55,7 @@ async def claim_refresh(
     session: AsyncSession, login: str, owner: str, now: datetime, until: datetime
 ) -> bool:
     """Take the user's refresh lease unless another owner holds an unexpired one."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(refresh_leases).values(login=login, owner=owner, until=until)
+    stmt = _insert(session)(refresh_leases).values(login=login, owner=owner, until=until)
     claim = stmt.on_conflict_do_update(
         index_elements=["login"],
         set_={"owner": owner, "until": until},
@@ -115,45 +114,32 @@ async def load_gists(session: AsyncSession, login: str) -> list[tuple[int, Gist]
         .order_by(gists.c.position, gist_files.c.position)
     )
     listed: list[tuple[int, Gist]] = []
-    files: list[GistFile] = []
-    current: Any = None
-
-    def flush() -> None:
-        listed.append(
-            (
-                current.page_no,
-                Gist(
-                    id=current.id,
-                    html_url=current.html_url,
-                    description=current.description,
-                    public=current.public,
-                    created_at=current.created_at,
-                    updated_at=current.updated_at,
-                    comments=current.comments,
-                    owner=current.owner,
-                    files=tuple(files),
-                    truncated=current.truncated,
-                ),
+    for _, group in itertools.groupby(rows, key=lambda row: row.id):
+        first, *rest = group
+        files = tuple(
+            GistFile(
+                filename=row.filename,
+                language=row.language,
+                type=row.type,
+                size=row.size,
+                raw_url=row.raw_url,
             )
+            for row in (first, *rest)
+            if row.filename is not None
         )
-
-    for row in rows:
-        if current is None or row.id != current.id:
-            if current is not None:
-                flush()
-            current, files = row, []
-        if row.filename is not None:
-            files.append(
-                GistFile(
-                    filename=row.filename,
-                    language=row.language,
-                    type=row.type,
-                    size=row.size,
-                    raw_url=row.raw_url,
-                )
-            )
-    if current is not None:
-        flush()
+        gist = Gist(
+            id=first.id,
+            html_url=first.html_url,
+            description=first.description,
+            public=first.public,
+            created_at=first.created_at,
+            updated_at=first.updated_at,
+            comments=first.comments,
+            owner=first.owner,
+            files=files,
+            truncated=first.truncated,
+        )
+        listed.append((first.page_no, gist))
     return listed
 
 
@@ -313,8 +299,7 @@ async def upsert(
     """Insert rows, or update every other column of the rows whose ``keys`` exist."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert(session)
     for chunk in _chunks(rows):
         stmt = insert(table).values(list(chunk))
         stmt = stmt.on_conflict_do_update(
@@ -322,6 +307,15 @@ async def upsert(
             set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
         )
         await session.execute(stmt)
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (an upsert)."""
+    return postgresql.insert if is_postgres(session) else sqlite.insert
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
