@@ -122,8 +122,13 @@ def _postgres_clone(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(params=DATABASES)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of each kind with no tables at all (for migration tests)."""
+    yield from empty_database(request, tmp_path)
+
+
+def empty_database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """A database of the kind ``request.param`` names, with no tables, dropped afterwards."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+        yield f"sqlite+aiosqlite:///{directory / 'empty.sqlite3'}"
         return
     server = request.getfixturevalue("postgres_server")
     name = f"gistcache_e_{uuid.uuid4().hex[:12]}"

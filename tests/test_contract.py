@@ -20,6 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from gistcache.web.openapi import FIXED_PATHS
+from tests.conftest import DATABASES, empty_database
 from tests.test_serve import free_port
 
 CHECKS = [
@@ -43,9 +44,17 @@ def _wait(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+@pytest.fixture(scope="module", params=DATABASES)
+def service_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from empty_database(request, tmp_path_factory.mktemp("contract-db"))
+
+
 @pytest.fixture(scope="module")
-def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real server, over a fresh SQLite cache, with the fake GitHub behind it."""
+def service_url(service_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real server over a fresh cache of each kind (it migrates it on start), with the
+    fake GitHub behind it."""
     workdir: Path = tmp_path_factory.mktemp("contract")
     fake_port, app_port = free_port(), free_port()
     fake = subprocess.Popen(
@@ -55,7 +64,7 @@ def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     env = {
         **os.environ,
-        "GISTCACHE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'contract.sqlite3'}",
+        "GISTCACHE_DATABASE_URL": service_database,
         "GISTCACHE_GITHUB_API_URL": f"http://127.0.0.1:{fake_port}",
         "GISTCACHE_GITHUB_TOKEN": "contract-test-token",  # the fake's larger budget
         "GISTCACHE_HOST": "127.0.0.1",

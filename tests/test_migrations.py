@@ -28,6 +28,7 @@ TABLES = {
     "file_contents",
     "file_chunks",
     "search_jobs",
+    "github_blocks",
 }
 
 
@@ -62,6 +63,25 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
         ),
     )
     assert diff == []
+
+
+def test_each_step_up_and_down_keeps_cached_users(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0002")
+    row = "('octocat', false, 'anonymous', NULL, '2026-01-01 12:00:00+00')"
+
+    def insert(conn: Any) -> None:
+        conn.exec_driver_sql(f"INSERT INTO users VALUES {row}")
+        conn.commit()
+
+    _inspect(url, insert)
+    upgrade(url, "0003")
+    users = _inspect(url, lambda conn: conn.exec_driver_sql("SELECT * FROM users").all())
+    assert [(u.login, u.retry_at) for u in users] == [("octocat", None)]
+    downgrade(url, "0002")
+    users = _inspect(url, lambda conn: conn.exec_driver_sql("SELECT login FROM users").all())
+    assert [u.login for u in users] == ["octocat"]
+    assert "github_blocks" not in table_names(url)
 
 
 def test_cli_and_alembic_use_gistcache_database_url(

@@ -1,4 +1,4 @@
-"""Several servers sharing one PostgreSQL: one refresh at a time, across processes."""
+"""Several servers sharing one database: one refresh at a time, one view of GitHub's limits."""
 
 from __future__ import annotations
 
@@ -52,3 +52,69 @@ async def test_slow_github_refreshes_hold_no_database_connection(
     assert ready.status == 200
     assert time.monotonic() - started < 0.5
     assert {r.headers["X-Cache"] for r in await refreshes} == {"REVALIDATED"}
+
+
+async def test_a_spent_rate_limit_found_by_one_server_stops_the_others(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    first, second = await make_client(), await make_client()
+    fake.exhaust_rate_limit()
+    resp = await first.get("/octocat")
+    assert resp.status == 503
+    assert int(resp.headers["Retry-After"]) > 3000  # the fake's window resets in an hour
+    assert len(fake.api_requests()) == 1
+
+    # the other server has not asked GitHub yet, but the database tells it to wait
+    for login in ("octocat", "someone-else"):
+        resp = await second.get(f"/{login}")
+        assert resp.status == 503
+        assert resp.content_type == "application/problem+json"
+        assert int(resp.headers["Retry-After"]) > 3000
+    assert len(fake.api_requests()) == 1
+
+
+async def test_a_hintless_secondary_limit_backs_off_for_every_server(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    first, second = await make_client(), await make_client()
+    fake.secondary_rate_limit(retry_after=None)
+    resp = await first.get("/octocat")
+    assert (resp.status, resp.headers["Retry-After"]) == (503, "60")
+    resp = await second.get("/octocat")
+    assert (resp.status, resp.headers["Retry-After"]) == (503, "60")
+    assert len(fake.api_requests()) == 1
+
+
+async def test_after_github_failed_for_a_user_no_server_asks_again_at_once(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    first, second = await make_client(), await make_client()
+    assert (await first.get("/octocat")).headers["X-Cache"] == "MISS"
+    clock.advance(61)
+    fake.fail_next(500)
+    assert (await first.get("/octocat")).headers["X-Cache"] == "STALE"
+    assert len(fake.api_requests()) == 2
+
+    # the failure is remembered in the database: the other server serves the cache too
+    resp = await second.get("/octocat")
+    assert (resp.status, resp.headers["X-Cache"]) == (200, "STALE")
+    assert len(fake.api_requests()) == 2
+
+    clock.advance(6)  # the back-off is over: the next request asks GitHub
+    assert (await second.get("/octocat")).headers["X-Cache"] == "REVALIDATED"
+    assert (await first.get("/octocat")).headers["X-Cache"] == "HIT"
+    assert len(fake.api_requests()) == 3
+
+
+async def test_a_server_waiting_for_anothers_rate_limited_refresh_does_not_ask_itself(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    first, second = await make_client(), await make_client()
+    fake.secondary_rate_limit(retry_after=120)
+    fake.latency = 0.3  # the second server waits on the first one's lease meanwhile
+    answers = await asyncio.gather(first.get("/octocat"), second.get("/octocat"))
+    assert [(r.status, r.headers["Retry-After"]) for r in answers] == [
+        (503, "120"),
+        (503, "120"),
+    ]
+    assert len(fake.api_requests()) == 1

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
-from gistcache.keys import GITHUB
+from gistcache.keys import GITHUB, SESSIONS
+from gistcache.store.models import github_blocks
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
 from tests.test_list import many_gists
@@ -25,6 +28,15 @@ async def problem(resp: Any, status: int, slug: str) -> dict[str, Any]:
     assert body["type"] == f"urn:gistcache:problem:{slug}"
     assert "Traceback" not in str(body)
     return body
+
+
+async def let_the_wait_pass(client: Client) -> None:
+    """As if GitHub's rate limit had reset, in this server and in the shared database."""
+    client.app[GITHUB]._blocked_until = 0
+    async with client.app[SESSIONS]() as session, session.begin():
+        await session.execute(
+            update(github_blocks).values(blocked_until=datetime.fromtimestamp(0, UTC))
+        )
 
 
 async def test_github_5xx_with_nothing_cached_is_502(client: Client, fake: FakeGitHub) -> None:
@@ -149,16 +161,15 @@ async def test_other_failures_are_not_retried(
 async def test_a_secondary_limit_without_a_hint_backs_off_exponentially(
     client: Client, fake: FakeGitHub
 ) -> None:
-    github = client.app[GITHUB]
     waits = []
     for _ in range(3):
         fake.secondary_rate_limit(retry_after=None)
-        github._blocked_until = 0  # as if the previous wait had passed
+        await let_the_wait_pass(client)
         resp = await client.get("/someone", headers={"Cache-Control": "no-cache"})
         await problem(resp, 503, "github-rate-limited")
         waits.append(int(resp.headers["Retry-After"]))
     assert waits == [60, 120, 240]
-    github._blocked_until = 0
+    await let_the_wait_pass(client)
     assert (await client.get("/octocat")).status == 200  # success resets the back-off
     fake.secondary_rate_limit(retry_after=None)
     resp = await client.get("/someone")

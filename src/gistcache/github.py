@@ -81,6 +81,14 @@ class RateLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class Block:
+    """What the client knows of GitHub's rate limit, to share with other servers."""
+
+    until: float  # epoch seconds; no API request goes out before it
+    strikes: int  # secondary limits in a row that named no wait
+
+
+@dataclass(frozen=True, slots=True)
 class KnownPage:
     """A page we fetched before: its URL and the ETag GitHub gave it."""
 
@@ -379,6 +387,14 @@ class GitHubClient:
         if url.origin() != self._api.origin():
             raise GitHubUnavailable("GitHub's next-page link points to another host")
         return str(url)
+
+    def block(self) -> Block:
+        return Block(self._blocked_until, self._hintless_limits)
+
+    def adopt_block(self, block: Block) -> None:
+        """Take in what another server learnt of the rate limit (shared through the database)."""
+        self._blocked_until = max(self._blocked_until, block.until)
+        self._hintless_limits = block.strikes
 
     def blocked_for(self) -> int:
         """Seconds until GitHub's rate limit lets us ask again (0 when it does now)."""

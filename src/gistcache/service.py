@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -11,15 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gistcache.gists import Gist
 from gistcache.github import (
+    Block,
     GitHubClient,
     GitHubError,
     GitHubNotFound,
     GitHubRateLimited,
     KnownPage,
+    ListPage,
 )
 from gistcache.singleflight import SingleFlight
 from gistcache.store import queries as store
@@ -86,8 +90,6 @@ class GistService:
         self._not_found_ttl = not_found_ttl
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
-        # after GitHub failed for a cached user, serve the cache until this time
-        self._retry_at: dict[str, datetime] = {}
 
     async def close(self) -> None:
         await self._refreshes.close()
@@ -105,21 +107,16 @@ class GistService:
                 fresh = self._fresh_for(user) > 0
                 if user.not_found and fresh:
                     raise UserNotFound(login)  # even for no-cache: random names stay cheap
-                backing_off = self._backing_off(key)
+                backing_off = self._backing_off(user)
                 if not user.not_found and ((fresh and not revalidate) or backing_off):
                     gists = [gist for _, gist in await store.load_gists(session, key)]
                     status = CacheStatus.HIT if fresh else CacheStatus.STALE
                     return self._result(user, gists, status)
         return await self._refreshes.run(key, lambda: self._refresh(key))
 
-    def _backing_off(self, key: str) -> bool:
-        until = self._retry_at.get(key)
-        if until is None:
-            return False
-        if self.clock() < until:
-            return True
-        del self._retry_at[key]
-        return False
+    def _backing_off(self, user: UserState) -> bool:
+        """GitHub failed for the user a moment ago (in any server): do not ask it again yet."""
+        return user.retry_at is not None and self.clock() < user.retry_at
 
     def _fresh_for(self, user: UserState) -> float:
         ttl = self._not_found_ttl if user.not_found else self._cache_ttl
@@ -136,7 +133,8 @@ class GistService:
         started = self.clock()
         owner = uuid.uuid4().hex
         claimed = await self._claim(key, owner)
-        if not claimed:
+        waited = not claimed
+        if waited:
             # another process is refreshing this user: serve what is cached, or wait
             async with self._sessions() as session:
                 user = await store.get_user(session, key)
@@ -147,19 +145,19 @@ class GistService:
             while not claimed and time.monotonic() < deadline:
                 await asyncio.sleep(LEASE_POLL_SECONDS)
                 claimed = await self._claim(key, owner)
+        try:
             async with self._sessions() as session:
                 user = await store.get_user(session, key)
-                if user is not None and user.checked_at >= started:
-                    # the other process's refresh answers for us too
-                    if claimed:
-                        await self._release(key, owner)
+                if waited and user is not None and user.checked_at >= started:
+                    # another process's refresh, finished meanwhile, answers for us too
                     if user.not_found:
                         raise UserNotFound(key)
                     gists = [gist for _, gist in await store.load_gists(session, key)]
                     return self._result(user, gists, CacheStatus.HIT)
-        try:
-            async with self._sessions() as session:
-                user = await store.get_user(session, key)
+                if user is not None and not user.not_found and self._backing_off(user):
+                    # ... or it failed: serve the cache without asking GitHub again
+                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    return self._result(user, gists, CacheStatus.STALE)
             return await self._refresh_claimed(key, user)
         finally:
             if claimed:
@@ -174,6 +172,31 @@ class GistService:
         async with self._sessions() as session, session.begin():
             await store.release_refresh(session, key, owner)
 
+    async def _list_from_github(self, key: str, known: list[KnownPage]) -> list[ListPage]:
+        """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit with
+        every server using this database: none asks while another found the limit spent."""
+        credential = self._github.credential
+        async with self._sessions() as session:
+            shared = await store.get_github_block(session, credential)
+        if shared is not None:
+            until, strikes = shared
+            self._github.adopt_block(Block(until.timestamp(), strikes))
+        before = self._github.block()
+        try:
+            return await self._github.list_user_gists(key, known)
+        finally:
+            learnt = self._github.block()
+            if learnt != before:
+                await self._share_block(credential, learnt)
+
+    async def _share_block(self, credential: str, block: Block) -> None:
+        until = datetime.fromtimestamp(block.until, UTC)
+        try:
+            async with self._sessions() as session, session.begin():
+                await store.save_github_block(session, credential, until, block.strikes)
+        except SQLAlchemyError as exc:  # this server still knows; the others learn on their own
+            log.warning("could not share GitHub's rate limit through the database: %s", exc)
+
     async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
         cached = user is not None and not user.not_found and user.fetched_at is not None
         async with self._sessions() as session:
@@ -183,9 +206,7 @@ class GistService:
         usable = pages if user is not None and user.credential == self._github.credential else []
 
         try:
-            walked = await self._github.list_user_gists(
-                key, [KnownPage(p.url, p.etag) for p in usable]
-            )
+            walked = await self._list_from_github(key, [KnownPage(p.url, p.etag) for p in usable])
         except GitHubNotFound:
             async with self._sessions() as session, session.begin():
                 await store.save_not_found(session, key, self._github.credential, self.clock())
@@ -194,11 +215,13 @@ class GistService:
             if user is None or not cached:
                 raise
             wait = exc.retry_after if isinstance(exc, GitHubRateLimited) else ERROR_BACKOFF
-            self._retry_at[key] = self.clock() + timedelta(seconds=wait)
+            retry_at = self.clock() + timedelta(seconds=wait)
+            async with self._sessions() as session, session.begin():
+                await store.set_retry_at(session, key, retry_at)
             log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
-            return self._result(user, [gist for _, gist in stored], CacheStatus.STALE)
+            state = dataclasses.replace(user, retry_at=retry_at)
+            return self._result(state, [gist for _, gist in stored], CacheStatus.STALE)
 
-        self._retry_at.pop(key, None)
         now = self.clock()
         if (
             user is not None

@@ -64,6 +64,12 @@ users = Table(
     Column("credential", String(64), nullable=False, comment="whose ETags list_pages holds"),
     Column("fetched_at", UTCDateTime, nullable=True, comment="last time GitHub sent a new list"),
     Column("checked_at", UTCDateTime, nullable=False, comment="last time GitHub confirmed it"),
+    Column(
+        "retry_at",
+        UTCDateTime,
+        nullable=True,
+        comment="GitHub failed for this user; serve the cache until then",
+    ),
 )
 
 # The pages GitHub split the list into, with their ETags, for conditional revalidation.
@@ -83,6 +89,20 @@ refresh_leases = Table(
     Column("login", String(39), primary_key=True),
     Column("owner", String(32), nullable=False),
     Column("until", UTCDateTime, nullable=False),
+)
+
+# GitHub's rate limit as every server sharing the database has learnt it, per credential.
+github_blocks = Table(
+    "github_blocks",
+    metadata,
+    Column("credential", String(64), primary_key=True),
+    Column("blocked_until", UTCDateTime, nullable=False, comment="no API request before this time"),
+    Column(
+        "hintless_strikes",
+        Integer,
+        nullable=False,
+        comment="secondary limits in a row that named no wait",
+    ),
 )
 
 gists = Table(

@@ -14,7 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.gists import Gist, GistFile
-from gistcache.store.models import gist_files, gists, list_pages, refresh_leases, users
+from gistcache.store.models import (
+    gist_files,
+    gists,
+    github_blocks,
+    list_pages,
+    refresh_leases,
+    users,
+)
 
 # SQLite caps bound parameters per statement; a few hundred rows stays well below it.
 CHUNK_ROWS = 400
@@ -29,6 +36,7 @@ class UserState:
     credential: str
     fetched_at: datetime | None
     checked_at: datetime
+    retry_at: datetime | None = None  # GitHub failed for the user; not to be asked before
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,7 @@ async def get_user(session: AsyncSession, login: str) -> UserState | None:
         credential=row.credential,
         fetched_at=row.fetched_at,
         checked_at=row.checked_at,
+        retry_at=row.retry_at,
     )
 
 
@@ -145,7 +154,37 @@ async def load_gists(session: AsyncSession, login: str) -> list[tuple[int, Gist]
 
 async def mark_checked(session: AsyncSession, login: str, now: datetime) -> None:
     """GitHub confirmed the cached list is current."""
-    await session.execute(update(users).where(users.c.login == login).values(checked_at=now))
+    await session.execute(
+        update(users).where(users.c.login == login).values(checked_at=now, retry_at=None)
+    )
+
+
+async def set_retry_at(session: AsyncSession, login: str, until: datetime) -> None:
+    """GitHub failed for the user: every server serves the cache, without asking, until then."""
+    await session.execute(update(users).where(users.c.login == login).values(retry_at=until))
+
+
+async def get_github_block(session: AsyncSession, credential: str) -> tuple[datetime, int] | None:
+    """When GitHub's rate limit lets the credential ask again, and the hint-less strikes."""
+    row = (
+        await session.execute(
+            select(github_blocks.c.blocked_until, github_blocks.c.hintless_strikes).where(
+                github_blocks.c.credential == credential
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row.blocked_until, row.hintless_strikes)
+
+
+async def save_github_block(
+    session: AsyncSession, credential: str, until: datetime, strikes: int
+) -> None:
+    await upsert(
+        session,
+        github_blocks,
+        [{"credential": credential, "blocked_until": until, "hintless_strikes": strikes}],
+        ["credential"],
+    )
 
 
 async def save_not_found(session: AsyncSession, login: str, credential: str, now: datetime) -> None:
@@ -160,6 +199,7 @@ async def save_not_found(session: AsyncSession, login: str, credential: str, now
                 "credential": credential,
                 "fetched_at": None,
                 "checked_at": now,
+                "retry_at": None,
             }
         ],
         ["login"],
@@ -192,6 +232,7 @@ async def save_list(
                 "credential": credential,
                 "fetched_at": now,
                 "checked_at": now,
+                "retry_at": None,
             }
         ],
         ["login"],
