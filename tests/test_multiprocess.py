@@ -118,3 +118,26 @@ async def test_a_server_waiting_for_anothers_rate_limited_refresh_does_not_ask_i
         (503, "120"),
     ]
     assert len(fake.api_requests()) == 1
+
+
+async def test_a_list_refreshed_early_elsewhere_reaches_a_server_when_its_copy_expires(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    first, second = await make_client(), await make_client()
+    before = await (await first.get("/octocat")).json()
+    gist_id = before[0]["id"]
+    fake.update_gist(gist_id, {"hello_world.rb": "puts 'changed'\n"}, description="changed")
+    forced = await second.get("/octocat", headers={"Cache-Control": "no-cache"})
+    assert forced.headers["X-Cache"] == "UPDATED"
+    assert (await forced.json())[0]["description"] == "changed"
+
+    # the first server keeps answering its fresh copy from memory ...
+    held = await first.get("/octocat")
+    assert held.headers["X-Cache"] == "HIT"
+    assert (await held.json())[0]["description"] == before[0]["description"]
+    # ... until the cache TTL (60 s) from its own check runs out
+    clock.advance(61)
+    after = await first.get("/octocat")
+    assert after.headers["X-Cache"] == "REVALIDATED"
+    assert (await after.json())[0]["description"] == "changed"
+    assert len(fake.api_requests()) == 3

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -25,6 +27,7 @@ from gistcache.github import (
     KnownPage,
     ListPage,
 )
+from gistcache.hotlists import HotLists
 from gistcache.singleflight import SingleFlight
 from gistcache.store import queries as store
 from gistcache.store.queries import PageOfGists, UserState
@@ -62,6 +65,16 @@ class UserNotFound(Exception):
         self.login = login
 
 
+class _Rendering:
+    """The list's JSON, made once and shared by the copies of a GistList."""
+
+    __slots__ = ("body", "etag")
+
+    def __init__(self) -> None:
+        self.body: bytes | None = None
+        self.etag = ""
+
+
 @dataclass(frozen=True, slots=True)
 class GistList:
     login: str
@@ -69,9 +82,26 @@ class GistList:
     cache: CacheStatus
     checked_at: datetime
     fresh_for: float  # seconds until the list should be revalidated; 0 when stale
+    _rendering: _Rendering = field(default_factory=_Rendering, compare=False, repr=False)
 
     def age(self, now: datetime) -> float:
         return max(0.0, (now - self.checked_at).total_seconds())
+
+    def rendered(self) -> tuple[bytes, str]:
+        """The whole list as the API's JSON array, and a strong ETag for it."""
+        rendering = self._rendering
+        if rendering.body is None:
+            rendering.body = render_gists(self.gists)
+            rendering.etag = '"' + hashlib.sha256(rendering.body).hexdigest()[:32] + '"'
+        return rendering.body, rendering.etag
+
+    def weight(self) -> int:
+        # the parsed gists take about as much memory again as their JSON
+        return 2 * len(self.rendered()[0])
+
+
+def render_gists(gists: list[Gist]) -> bytes:
+    return json.dumps([gist.to_json() for gist in gists], ensure_ascii=False).encode()
 
 
 class GistService:
@@ -82,6 +112,7 @@ class GistService:
         *,
         cache_ttl: float,
         not_found_ttl: float,
+        memory_bytes: int = 0,
         clock: Clock = utcnow,
     ) -> None:
         self._sessions = sessions
@@ -90,6 +121,7 @@ class GistService:
         self._not_found_ttl = not_found_ttl
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
+        self._hot: HotLists[GistList] = HotLists(memory_bytes)
 
     async def close(self) -> None:
         await self._refreshes.close()
@@ -101,6 +133,18 @@ class GistService:
         Raises UserNotFound, or a GitHubError when GitHub fails and nothing is cached.
         """
         key = login.lower()
+        if not revalidate:
+            hot = self._hot.get(key)
+            if hot is not None:
+                fresh_for = self._cache_ttl - hot.age(self.clock())
+                if fresh_for > 0:
+                    return dataclasses.replace(hot, cache=CacheStatus.HIT, fresh_for=fresh_for)
+        listing = await self._list_gists(login, key, revalidate)
+        if listing.cache is not CacheStatus.STALE and self._hot.max_bytes:
+            self._hot.put(key, listing)
+        return listing
+
+    async def _list_gists(self, login: str, key: str, revalidate: bool) -> GistList:
         async with self._sessions() as session:
             user = await store.get_user(session, key)
             if user is not None:

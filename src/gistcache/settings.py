@@ -27,6 +27,7 @@ VARIABLES = (
     "GISTCACHE_PORT",
     "GISTCACHE_CACHE_TTL",
     "GISTCACHE_NOT_FOUND_TTL",
+    "GISTCACHE_MEMORY_CACHE_MB",
     "GISTCACHE_GITHUB_TIMEOUT",
     "GISTCACHE_GITHUB_CONNECT_TIMEOUT",
     "GISTCACHE_GITHUB_MAX_PAGES",
@@ -60,6 +61,7 @@ class Settings:
     port: int = 8080
     cache_ttl: float = 60.0
     not_found_ttl: float = 300.0
+    memory_cache_mb: int = 64
     github_timeout: float = 10.0
     github_connect_timeout: float = 5.0
     github_max_pages: int = 100
@@ -96,6 +98,9 @@ class Settings:
             port=_int("PORT", get("PORT"), defaults.port, low=1, high=65535),
             cache_ttl=_seconds("CACHE_TTL", get("CACHE_TTL"), defaults.cache_ttl),
             not_found_ttl=_seconds("NOT_FOUND_TTL", get("NOT_FOUND_TTL"), defaults.not_found_ttl),
+            memory_cache_mb=_int(
+                "MEMORY_CACHE_MB", get("MEMORY_CACHE_MB"), defaults.memory_cache_mb, low=0
+            ),
             github_timeout=_seconds(
                 "GITHUB_TIMEOUT", get("GITHUB_TIMEOUT"), defaults.github_timeout, positive=True
             ),

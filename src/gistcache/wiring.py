@@ -63,6 +63,7 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 github,
                 cache_ttl=settings.cache_ttl,
                 not_found_ttl=settings.not_found_ttl,
+                memory_bytes=settings.memory_cache_mb * 1024 * 1024,
                 clock=clock,
             )
             searches = SearchService(

@@ -16,7 +16,7 @@ from yarl import URL
 from gistcache.errors import Problem
 from gistcache.gists import format_timestamp
 from gistcache.keys import JOBS, METRICS, SEARCHES, SERVICE, SESSIONS
-from gistcache.service import CacheStatus, GistList
+from gistcache.service import CacheStatus, GistList, render_gists
 from gistcache.store import queries as store
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
 from gistcache.web.openapi import build_openapi
@@ -85,8 +85,11 @@ async def list_gists(request: web.Request) -> web.StreamResponse:
         if link:
             headers["Link"] = link
 
-    body = json.dumps([gist.to_json() for gist in items], ensure_ascii=False).encode()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    if paging is None:
+        body, etag = result.rendered()  # made once per version of the list
+    else:
+        body = render_gists(items)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers["ETag"] = etag
     if _etag_matches(request.headers.getall("If-None-Match", []), etag):
         return web.Response(status=304, headers=headers)
