@@ -7,6 +7,7 @@ while RE2 scans a whole chunk at C speed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import re2
@@ -67,36 +68,69 @@ class FileHits:
         self._chars = chars
         self._last_line = 0
 
-    def add(self, line_number: int, text: bytes) -> None:
+    def add(self, line_number: int, data: bytes, start: int, line_end: int) -> None:
+        """Count the line of ``data`` holding a match at ``start`` and ending at ``line_end``;
+        its text is cut out only while lines are still being kept."""
         # a line cut between two chunks (longer than a chunk) is still one line
         if line_number == self._last_line:
             return
         self._last_line = line_number
         self.match_count += 1
         if self._limit is None or len(self.lines) < self._limit:
+            text = data[data.rfind(b"\n", 0, start) + 1 : line_end]
             decoded = text.decode("utf-8", "replace").removesuffix("\r")
             if self._chars is not None:
                 decoded = decoded[: self._chars]
             self.lines.append({"line_number": line_number, "text": decoded})
 
 
-def scan_chunk(regexp: Any, data: bytes, first_line: int, hits: FileHits) -> None:
+Finder = Callable[[bytes, int], int]
+
+
+def match_finder(regexp: Any, *, public_api_only: bool = False) -> Finder:
+    """A function giving where the next match in ``data`` from ``pos`` starts, or -1.
+
+    The binding's ``search`` builds a match object per call, which costs more than
+    RE2's own scan when most lines match; where the binding exposes RE2's call, it is
+    used directly (the same call ``search`` makes, with the same arguments).
+    """
+    raw = getattr(regexp, "_regexp", None)
+    unanchored = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    if not public_api_only and unanchored is not None and callable(getattr(raw, "Match", None)):
+        match = raw.Match  # type: ignore[union-attr]
+
+        def find(data: bytes, pos: int) -> int:
+            start: int = match(unanchored, data, pos, len(data))[0][0]
+            return start
+
+        return find
+
+    def find_public(data: bytes, pos: int) -> int:
+        found = regexp.search(data, pos)
+        return -1 if found is None else int(found.start())
+
+    return find_public
+
+
+def scan_chunk(
+    regexp: Any, data: bytes, first_line: int, hits: FileHits, find: Finder | None = None
+) -> None:
     """Record each line of ``data`` that matches, once, with its line number."""
+    if find is None:
+        find = match_finder(regexp)
     # after a final newline there is no further line, though (?m)^ and $ match there
     end = len(data) - 1 if data.endswith(b"\n") else len(data)
     pos = 0
     counted_to = 0
     line_number = first_line
     while pos <= end and data:
-        match = regexp.search(data, pos)
-        if match is None or match.start() > end:
+        start = find(data, pos)
+        if start < 0 or start > end:
             return
-        start = match.start()
-        line_start = data.rfind(b"\n", 0, start) + 1
+        line_number += data.count(b"\n", counted_to, start)
+        counted_to = start
         line_end = data.find(b"\n", start)
         if line_end == -1:
             line_end = len(data)
-        line_number += data.count(b"\n", counted_to, line_start)
-        counted_to = line_start
-        hits.add(line_number, data[line_start:line_end])
+        hits.add(line_number, data, start, line_end)
         pos = line_end + 1  # the rest of this line cannot add another matching line

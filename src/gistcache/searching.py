@@ -26,6 +26,7 @@ from gistcache.search import (
     MAX_LINES_PER_FILE,
     FileHits,
     compile_pattern,
+    match_finder,
     scan_chunk,
 )
 from gistcache.service import GistList, GistService
@@ -144,6 +145,7 @@ class SearchService:
         )
         failed = await self._fetches.run(flight, lambda: self._fetch(missing, progress))
 
+        find = match_finder(regexp)
         hits: dict[tuple[str, str], FileHits] = {}
         async with self._sessions() as session:
             states = await store.content_states(session, login)
@@ -155,7 +157,7 @@ class SearchService:
                 file_hits = hits.get(key)
                 if file_hits is None:
                     file_hits = hits[key] = FileHits(line_limit, line_chars)
-                scan_chunk(regexp, chunk.data, chunk.first_line, file_hits)
+                scan_chunk(regexp, chunk.data, chunk.first_line, file_hits, find)
 
         matches: list[dict[str, Any]] = []
         skipped: list[dict[str, Any]] = []

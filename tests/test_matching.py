@@ -1,0 +1,50 @@
+"""Line matching over chunks: RE2's own call and the binding's public search agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from gistcache.search import FileHits, compile_pattern, match_finder, scan_chunk
+
+TEXTS = [
+    b"",
+    b"\n",
+    b"\n\n\n",
+    b"one\ntwo\nthree",
+    b"one\ntwo\nthree\n",
+    b"TODO first\nnothing\nTODO TODO twice\n\nlast TODO",
+    "caf\u00e9 na\u00efve\r\n\u00fcber TODO\r\n".encode(),
+]
+PATTERNS = ["TODO", "^", "$", "^$", "o", "t.o", "[0-9]*", "(?i)todo", "\u00fcber|caf\u00e9", "x"]
+
+
+def scanned(pattern: str, data: bytes, *, public_api_only: bool) -> list[tuple[int, str]]:
+    regexp = compile_pattern(pattern)
+    hits = FileHits(limit=None, chars=None)
+    find = match_finder(regexp, public_api_only=public_api_only)
+    scan_chunk(regexp, data, 7, hits, find)
+    assert hits.match_count == len(hits.lines)
+    return [(line["line_number"], line["text"]) for line in hits.lines]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_the_fast_finder_and_the_public_search_find_the_same_lines(pattern: str) -> None:
+    for data in TEXTS:
+        fast = scanned(pattern, data, public_api_only=False)
+        assert fast == scanned(pattern, data, public_api_only=True), data
+
+
+def test_lines_are_numbered_from_the_chunks_first_line() -> None:
+    data = b"TODO first\nnothing\nTODO TODO twice\n\nlast TODO"
+    assert scanned("TODO", data, public_api_only=False) == [
+        (7, "TODO first"),
+        (9, "TODO TODO twice"),
+        (11, "last TODO"),
+    ]
+    assert scanned("^$", data, public_api_only=False) == [(10, "")]
+
+
+def test_the_installed_binding_offers_the_fast_path() -> None:
+    # if an upgrade of google-re2 drops it, searches still work, only slower: notice it
+    regexp = compile_pattern("x")
+    assert match_finder(regexp).__name__ == "find"
