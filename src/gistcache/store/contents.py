@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.models import file_chunks, file_contents, gist_files, gists
@@ -188,36 +189,78 @@ async def stream_text_chunks(session: AsyncSession, login: str) -> AsyncIterator
             .order_by(gists.c.position, gist_files.c.position, file_chunks.c.chunk_no)
         )
     ).all()
+    # a batch is whole files, read by gist id and fetch generation (an index lookup),
+    # or a run of one large file's chunks; either holds about BATCH_BYTES at most
     batch: list[Any] = []
     batch_bytes = 0
-    for key in keys:
-        if batch and (batch_bytes + key.size > BATCH_BYTES or len(batch) >= BATCH_ROWS):
-            async for chunk in _load(session, batch):
+    for _, grouped in itertools.groupby(keys, key=lambda k: (k.gist_id, k.filename)):
+        file_keys = list(grouped)
+        file_bytes = sum(k.size for k in file_keys)
+        if file_bytes > BATCH_BYTES or len(file_keys) > BATCH_ROWS:
+            if batch:
+                async for chunk in _load_files(session, batch):
+                    yield chunk
+                batch, batch_bytes = [], 0
+            async for chunk in _load_large_file(session, file_keys):
+                yield chunk
+            continue
+        if batch and (
+            batch_bytes + file_bytes > BATCH_BYTES or len(batch) + len(file_keys) > BATCH_ROWS
+        ):
+            async for chunk in _load_files(session, batch):
                 yield chunk
             batch, batch_bytes = [], 0
-        batch.append(key)
-        batch_bytes += key.size
+        batch.extend(file_keys)
+        batch_bytes += file_bytes
     if batch:
-        async for chunk in _load(session, batch):
+        async for chunk in _load_files(session, batch):
             yield chunk
 
 
-async def _load(session: AsyncSession, keys: list[Any]) -> AsyncIterator[StoredChunk]:
-    column = tuple_(
-        file_chunks.c.gist_id,
-        file_chunks.c.filename,
-        file_chunks.c.generation,
-        file_chunks.c.chunk_no,
+_DATA_COLUMNS = (
+    file_chunks.c.gist_id,
+    file_chunks.c.filename,
+    file_chunks.c.generation,
+    file_chunks.c.chunk_no,
+    file_chunks.c.data,
+)
+
+
+async def _load_files(session: AsyncSession, keys: list[Any]) -> AsyncIterator[StoredChunk]:
+    """Every chunk of the files in ``keys``: generations are unique to one fetch of one
+    file, so gist ids (the primary key's prefix) and generations pick exactly these."""
+    stmt = select(*_DATA_COLUMNS).where(
+        file_chunks.c.gist_id.in_(sorted({k.gist_id for k in keys})),
+        file_chunks.c.generation.in_(sorted({k.generation for k in keys})),
     )
-    result = await session.execute(
-        select(
-            file_chunks.c.gist_id,
-            file_chunks.c.filename,
-            file_chunks.c.generation,
-            file_chunks.c.chunk_no,
-            file_chunks.c.data,
-        ).where(column.in_([(k.gist_id, k.filename, k.generation, k.chunk_no) for k in keys]))
-    )
+    async for chunk in _in_order(session, stmt, keys):
+        yield chunk
+
+
+async def _load_large_file(session: AsyncSession, keys: list[Any]) -> AsyncIterator[StoredChunk]:
+    """One file's chunks, a primary-key range of about BATCH_BYTES at a time."""
+    first = keys[0]
+    start = 0
+    while start < len(keys):
+        end, size = start, 0
+        while end < len(keys) and (end == start or size + keys[end].size <= BATCH_BYTES):
+            size += keys[end].size
+            end += 1
+        stmt = select(*_DATA_COLUMNS).where(
+            file_chunks.c.gist_id == first.gist_id,
+            file_chunks.c.filename == first.filename,
+            file_chunks.c.generation == first.generation,
+            file_chunks.c.chunk_no.between(keys[start].chunk_no, keys[end - 1].chunk_no),
+        )
+        async for chunk in _in_order(session, stmt, keys[start:end]):
+            yield chunk
+        start = end
+
+
+async def _in_order(
+    session: AsyncSession, stmt: Any, keys: list[Any]
+) -> AsyncIterator[StoredChunk]:
+    result = await session.execute(stmt)
     data = {(r.gist_id, r.filename, r.generation, r.chunk_no): r.data for r in result}
     del result
     for key in keys:

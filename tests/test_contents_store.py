@@ -1,0 +1,78 @@
+"""Reading a user's cached contents back: in list order, in bounded batches, only the
+current fetch of each file, and never another user's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gistcache.gists import Gist, GistFile
+from gistcache.store import contents
+from gistcache.store.engine import create_engine, create_sessionmaker
+from gistcache.store.queries import PageOfGists, save_list
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def gist(gist_id: str, *filenames: str) -> Gist:
+    files = tuple(GistFile(name, None, "text/plain", 1, None) for name in filenames)
+    return Gist(gist_id, f"https://gist.github.com/{gist_id}", None, True, NOW, NOW, 0, "u", files)
+
+
+async def store_file(session: AsyncSession, gist_id: str, filename: str, parts: list[str]) -> None:
+    ref = contents.FileRef(gist_id, filename, NOW, None, None)
+    generation = f"{gist_id}-{filename}"[:32]
+    for number, part in enumerate(parts):
+        await contents.add_chunk(session, ref, generation, number, number + 1, part.encode())
+    await contents.install_contents(
+        session, ref, generation, status=contents.TEXT, size=1, chunks=len(parts), now=NOW
+    )
+    # a fetch still under way writes chunks of its own; they must not be read back
+    await contents.add_chunk(session, ref, "in-progress", 0, 1, b"newer contents\n")
+
+
+@pytest.fixture
+async def session(database_url: str) -> AsyncIterator[AsyncSession]:
+    engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:
+        async with session.begin():
+            await save_list(
+                session,
+                "u",
+                "anonymous",
+                NOW,
+                [
+                    PageOfGists(
+                        "p1", None, [gist("g1", "a"), gist("g2", "big", "b"), gist("g3", "c")]
+                    )
+                ],
+            )
+            await save_list(
+                session, "other", "anonymous", NOW, [PageOfGists("p", None, [gist("x", "a")])]
+            )
+            await store_file(session, "g1", "a", ["a1\n"])
+            await store_file(session, "g2", "big", [f"big{n}\n" * 10 for n in range(7)])
+            await store_file(session, "g2", "b", ["b1\n", "b2\n"])
+            await store_file(session, "g3", "c", ["c1\n"])
+            await store_file(session, "x", "a", ["not this user's\n"])
+        yield session
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 12, 100, 4 * 1024 * 1024])
+async def test_chunks_come_back_in_list_order_whatever_the_batch_size(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    monkeypatch.setattr(contents, "BATCH_BYTES", batch_bytes)
+    got = [
+        (c.gist_id, c.filename, c.first_line, c.data)
+        async for c in contents.stream_text_chunks(session, "u")
+    ]
+    expected = [("g1", "a", 1, b"a1\n")]
+    expected += [("g2", "big", n + 1, f"big{n}\n".encode() * 10) for n in range(7)]
+    expected += [("g2", "b", 1, b"b1\n"), ("g2", "b", 2, b"b2\n"), ("g3", "c", 1, b"c1\n")]
+    assert got == expected
