@@ -1,0 +1,39 @@
+"""Key file chunks on their fetch generation too, as the models always said.
+
+0002 made the primary key (gist_id, filename, chunk_no), so two fetches of one file
+overlapping in time collided on their first chunk and the later one was dropped.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-22
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # SQLite cannot alter a primary key: batch mode copies the table into a new one
+    with op.batch_alter_table("file_chunks", recreate="always") as batch:
+        batch.drop_constraint("pk_file_chunks", type_="primary")
+        batch.create_primary_key(
+            "pk_file_chunks", ["gist_id", "filename", "generation", "chunk_no"]
+        )
+
+
+def downgrade() -> None:
+    # only the current generation of each file can stay under the narrower key
+    op.execute(
+        "DELETE FROM file_chunks WHERE NOT EXISTS (SELECT 1 FROM file_contents fc"
+        " WHERE fc.gist_id = file_chunks.gist_id AND fc.filename = file_chunks.filename"
+        " AND fc.generation = file_chunks.generation)"
+    )
+    with op.batch_alter_table("file_chunks", recreate="always") as batch:
+        batch.drop_constraint("pk_file_chunks", type_="primary")
+        batch.create_primary_key("pk_file_chunks", ["gist_id", "filename", "chunk_no"])
