@@ -139,7 +139,9 @@ class GistService:
                 fresh_for = self._cache_ttl - hot.age(self.clock())
                 if fresh_for > 0:
                     return dataclasses.replace(hot, cache=CacheStatus.HIT, fresh_for=fresh_for)
-        listing = await self._list_gists(login, key, revalidate)
+        # a refresh of this user under way answers for everyone, without a database read
+        running = self._refreshes.joined(key)
+        listing = await (running or self._list_gists(login, key, revalidate))
         if listing.cache is not CacheStatus.STALE and self._hot.max_bytes:
             self._hot.put(key, listing)
         return listing

@@ -27,6 +27,11 @@ class SingleFlight(Generic[T]):
             task.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(task)
 
+    def joined(self, key: str) -> Awaitable[T] | None:
+        """The call running for ``key`` to wait for, or None when there is none."""
+        task = self._running.get(key)
+        return None if task is None else asyncio.shield(task)
+
     def _finished(self, key: str, task: asyncio.Task[T]) -> None:
         if self._running.get(key) is task:
             del self._running[key]
