@@ -71,8 +71,8 @@ class Sizes:
 FULL = Sizes()
 SMOKE = Sizes(
     list_gists=4,
-    search_gists=110,  # two list pages
-    growth=(4, 20, 110),
+    search_gists=101,  # two list pages
+    growth=(4, 20, 101),
     files_per_gist=2,
     file_bytes=1_500,
     huge_file_mb=2,
