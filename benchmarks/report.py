@@ -107,9 +107,15 @@ def _mark(met: bool | None) -> str:
     return "yes" if met else "**no**"
 
 
-def docs_page(runs: Sequence[dict[str, Any]]) -> str:
+NOTES_MARKER = "<!-- notes: kept when the page is regenerated -->"
+
+
+def docs_page(runs: Sequence[dict[str, Any]], previous: str = "") -> str:
+    """The whole page; whatever followed NOTES_MARKER in ``previous`` is kept."""
     latency = runs[0]["settings"]["upstream_latency_s"]
-    return DOCS_HEADER.format(latency=f"{latency * 1000:g} ms") + markdown(runs)
+    _, marker, notes = previous.partition(NOTES_MARKER)
+    page = DOCS_HEADER.format(latency=f"{latency * 1000:g} ms") + markdown(runs)
+    return page + "\n" + NOTES_MARKER + (notes if marker else "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -119,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     runs = [json.loads(path.read_text()) for path in args.results]
     if args.docs:
-        args.docs.write_text(docs_page(runs))
+        previous = args.docs.read_text() if args.docs.exists() else ""
+        args.docs.write_text(docs_page(runs, previous))
     print(markdown(runs), end="")
 
 
