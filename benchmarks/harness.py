@@ -320,13 +320,19 @@ async def _postgres_admin(url: str, statement: str) -> None:
         await conn.close()
 
 
-async def postgres_version(url: str) -> str:
+POSTGRES_SETTINGS = ("autovacuum", "shared_buffers", "work_mem", "synchronous_commit")
+
+
+async def postgres_version(url: str) -> tuple[str, dict[str, str]]:
+    """The server's version, and the settings that move the figures most (without
+    autovacuum, freshly written tables have no planner statistics)."""
     conn = await asyncpg.connect(_asyncpg_dsn(url, make_url(url).database or "postgres"))
     try:
         version: str = await conn.fetchval("SHOW server_version")
+        settings = {name: await conn.fetchval(f"SHOW {name}") for name in POSTGRES_SETTINGS}
     finally:
         await conn.close()
-    return f"PostgreSQL {version}"
+    return f"PostgreSQL {version}", settings
 
 
 def database_kind(url: str | None) -> str:

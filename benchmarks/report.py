@@ -91,8 +91,10 @@ def markdown(runs: Sequence[dict[str, Any]]) -> str:
         m = run["machine"]
         summary = run["summary"]
         missed = "; ".join(summary["missed"]) or "none"
+        settings = ", ".join(f"{k}={v}" for k, v in run.get("database_settings", {}).items())
         lines.append(
-            f"- {NAMES.get(run['database'], run['database'])} ({run['database_version']}), "
+            f"- {NAMES.get(run['database'], run['database'])} ({run['database_version']}"
+            f"{'; ' + settings if settings else ''}), "
             f"{run['mode']} run of {run['date']}: {m['cpu_model']}, {m['cores']} cores, "
             f"{m['python']}, {m['platform']}; load average {run['load_average']['start']} "
             f"at the start, {run['load_average']['end']} at the end. Targets met: "

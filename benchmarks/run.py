@@ -64,9 +64,11 @@ async def run_database(
     load_start = load_average()
     try:
         async with bench_database(server_url, workdir) as database_url:
-            version = (
-                sqlite_version() if server_url is None else await postgres_version(database_url)
-            )
+            db_settings: dict[str, str] = {}
+            if server_url is None:
+                version = sqlite_version()
+            else:
+                version, db_settings = await postgres_version(database_url)
             bulk = [
                 f"{sc.login_for(n)}:{n}:{sizes.files_per_gist}:{sizes.file_bytes}"
                 for n in sizes.bulk_users()
@@ -99,6 +101,7 @@ async def run_database(
         "mode": "smoke" if sizes == sc.SMOKE else "full",
         "database": kind,
         "database_version": version,
+        "database_settings": db_settings,
         "machine": machine_info(),
         "load_average": {"start": load_start, "end": load_average()},
         "settings": {
