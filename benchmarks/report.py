@@ -31,6 +31,15 @@ then PostgreSQL in a throwaway `bench_<random>` database), `make bench-smoke` (t
 sizes, a few seconds; the test suite runs it). `python -m benchmarks.run --help`
 lists the options (`--only SCENARIO`, `--latency`, `--duration`, `--out`).
 
+The users are the fake's `--bulk-user`s: gists of 3 code-like files of about 11.6 KB
+(300 gists make 10 MB), the same bytes on every run. Searches look for `TODO` unless
+said otherwise. Lists stay fresh on the main server (`GISTCACHE_CACHE_TTL=3600`); the
+stale cases (scenarios 2 and 4) run on a second server started on the same database
+with a TTL of 5 s, after sleeping past it; scenario 5 runs on a fresh server process,
+so that its peak memory is the huge file's. The load generator is
+`benchmarks/loadgen.py`, an aiohttp client in a process of its own (wrk is not
+installed on these machines); percentiles come from every request's own timing.
+
 What the baselines are:
 
 1. cached list: the same bytes served from memory by a minimal aiohttp app (the
