@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 FAKE_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run fake migrate test lint format bench lock clean
+.PHONY: help install run fake migrate test lint format bench bench-smoke lock clean
 
 help:
 	@echo "make run      serve on :8080 (applies migrations first)"
@@ -16,7 +16,9 @@ help:
 	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
 	@echo "make lint     ruff check, ruff format --check, mypy"
 	@echo "make migrate  upgrade the cache database to the newest schema"
-	@echo "make bench    run the benchmarks (results in benchmarks/results/)"
+	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/);"
+	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
+	@echo "make bench-smoke  the benchmarks at tiny sizes, in seconds (results in var/bench-smoke/)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
 
 $(STAMP): requirements-dev.lock pyproject.toml
@@ -50,7 +52,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/huge_file.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.run --smoke --out var/bench-smoke $(BENCH_ARGS)
 
 lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 
 from gistcache.github import parse_link_header
-from gistcache.testing.fake_github import FakeGitHub
+from gistcache.testing.fake_github import FakeGitHub, bulk_file_text
 
 UA = {"User-Agent": "fidelity-test"}
 FIXTURES = Path(
@@ -207,3 +207,25 @@ async def test_429_mode_and_unknown_paths_in_githubs_shape(
             schema("basic-error.schema.json").validate(await unknown.json())
     finally:
         await server.close()
+
+
+async def test_bulk_users_have_deterministic_code_like_files(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.seed_bulk_user("bulk", gists=3, files_per_gist=2, file_bytes=2_000)
+    gists = fake.user("bulk").gists
+    assert len(gists) == 3
+    assert [len(g.files) for g in gists] == [2, 2, 2]
+    for n, gist in enumerate(gists):
+        for f, (name, file) in enumerate(gist.files.items()):
+            assert file.content == bulk_file_text("bulk", n, f, 2_000)  # any process agrees
+            assert 1_500 < len(file.content) <= 2_000
+            assert file.content.endswith(b"\n")
+            assert name.startswith(f"file{f}.")
+    assert len({f.content for g in gists for f in g.files.values()}) == 6
+    assert bulk_file_text("bulk", 0, 0, 3 * 1024 * 1024).count(b"\n") > 50_000  # > corpus
+
+    listed: Any = await (await http.get("/users/bulk/gists")).json()
+    raw_url = listed[-1]["files"]["file0.py"]["raw_url"]
+    raw = await http.get(raw_url)
+    assert await raw.read() == bulk_file_text("bulk", 0, 0, 2_000)

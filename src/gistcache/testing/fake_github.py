@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -251,6 +252,22 @@ class FakeGitHub:
                     for f in range(rng.randint(1, 3))
                 }
                 self.add_gist(login, files, description=f"{login} gist {g}")
+
+    def seed_bulk_user(self, login: str, gists: int, files_per_gist: int, file_bytes: int) -> None:
+        """``login`` with ``gists`` gists of ``files_per_gist`` code-like files of at most
+        ``file_bytes`` bytes each (whole lines), for benchmarks.
+
+        A file's contents depend only on (login, gist number, file number), so the same
+        arguments give the same bytes in any process (see ``bulk_file_text``).
+        """
+        self.add_user(login)
+        suffixes = (".py", ".md", ".txt")
+        for g in range(gists):
+            files = {
+                f"file{f}{suffixes[f % len(suffixes)]}": bulk_file_text(login, g, f, file_bytes)
+                for f in range(files_per_gist)
+            }
+            self.add_gist(login, files, description=f"{login} bulk gist {g}")
 
     def seed_octocat(self) -> None:
         """octocat and the gist of GitHub's own documentation examples."""
@@ -614,6 +631,64 @@ def huge_text(size: int) -> bytes:
     return body + b"." * (size - len(body) - len(tail)) + tail
 
 
+@functools.cache
+def _corpus() -> bytes:
+    """About 1 MB of deterministic code- and log-like lines, built once per process.
+
+    Most lines are ordinary; a few say TODO, FIXME or HACK, or hold an IPv4 address,
+    so that benchmark patterns find some (not all) lines.
+    """
+    rng = random.Random("gistcache-bulk-corpus")  # noqa: S311 - test data
+    words = [
+        "alpha", "beta", "cache", "delta", "event", "frame", "graph", "index",
+        "queue", "retry", "session", "token", "upload", "value", "worker", "yield",
+    ]  # fmt: skip
+    templates = [
+        (30, "def {a}_{b}(self, {c}):"),
+        (30, "    return self.{a}.get('{b}', {n})"),
+        (25, "    {a} = {b}_{c}({n}, timeout={n})"),
+        (15, "import {a}"),
+        (15, "from {a}.{b} import {c}"),
+        (20, "    if {a} > {n}:"),
+        (20, "        log.info('{a} {b} %s', {c})"),
+        (20, "# {a} {b} {c} {a} {b}"),
+        (20, "2024-01-01T00:{n2}:{n2}Z INFO {a} handled in {n} ms by worker-{n2}"),
+        (3, "    # TODO: {a} the {b} before {c}"),
+        (1, "    # FIXME {a} breaks when {b} is empty"),
+        (1, "    # HACK: {c} until {a} is fixed"),
+        (2, "    host = '10.{n3}.{n3}.{n3}'  # {a}"),
+    ]
+    weights = [w for w, _ in templates]
+    forms = [t for _, t in templates]
+    lines = []
+    for _ in range(24_000):
+        form = rng.choices(forms, weights)[0]
+        lines.append(
+            form.format(
+                a=rng.choice(words),
+                b=rng.choice(words),
+                c=rng.choice(words),
+                n=rng.randrange(10_000),
+                n2=f"{rng.randrange(60):02d}",
+                n3=rng.randrange(256),
+            )
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def bulk_file_text(login: str, gist: int, file: int, size: int) -> bytes:
+    """At most ``size`` bytes of whole lines from the corpus, starting at a place that
+    depends only on the arguments: any process computes the same bytes."""
+    corpus = _corpus()
+    offset = random.Random(f"{login}/{gist}/{file}").randrange(len(corpus))  # noqa: S311
+    offset = corpus.find(b"\n", offset) + 1  # start on a line; 0 after the last one
+    if offset + size <= len(corpus):
+        text = corpus[offset : offset + size]
+    else:
+        text = (corpus[offset:] + corpus * (size // len(corpus) + 1))[:size]
+    return text[: text.rfind(b"\n") + 1]
+
+
 async def _cut_off(request: web.Request, raw: bytes, status: int) -> web.StreamResponse:
     resp = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
     resp.content_length = len(raw)
@@ -673,17 +748,39 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="give user 'huge' one gist with a text file of this many MB",
     )
+    parser.add_argument(
+        "--bulk-user",
+        action="append",
+        default=[],
+        metavar="LOGIN:GISTS:FILES:BYTES",
+        help="a user with GISTS gists of FILES code-like files of about BYTES bytes "
+        "(deterministic contents; repeatable)",
+    )
     args = parser.parse_args(argv)
+    bulk = [_bulk_spec(parser, spec) for spec in args.bulk_user]
     fake = FakeGitHub(latency=args.latency, api_prefix=args.api_prefix)
     fake.seed_octocat()
     fake.seed(args.seed_users, args.gists_per_user)
     if args.huge_file_mb:
         fake.add_gist("huge", {"huge.log": huge_text(args.huge_file_mb * 1024 * 1024)})
+    for login, gists, files, size in bulk:
+        fake.seed_bulk_user(login, gists, files, size)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s fake-github: %(message)s")
     logging.getLogger("fake-github").info(
         "serving %d users on http://%s:%d%s", len(fake.users), args.host, args.port, args.api_prefix
     )
     web.run_app(fake.app(), host=args.host, port=args.port, print=None, shutdown_timeout=1)
+
+
+def _bulk_spec(parser: argparse.ArgumentParser, spec: str) -> tuple[str, int, int, int]:
+    login, *numbers = spec.split(":")
+    try:
+        gists, files, size = (int(n) for n in numbers)
+    except ValueError:
+        parser.error(f"--bulk-user wants LOGIN:GISTS:FILES:BYTES, got {spec!r}")
+    if not login or gists < 0 or files < 1 or size < 1:
+        parser.error(f"--bulk-user wants a login and positive numbers, got {spec!r}")
+    return login, gists, files, size
 
 
 if __name__ == "__main__":

@@ -1,0 +1,145 @@
+"""Render benchmark results as a markdown table (one column pair per database).
+
+    python -m benchmarks.report benchmarks/results/DATE-sqlite.json \\
+        benchmarks/results/DATE-postgresql.json [--docs docs/performance.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+DOCS_HEADER = """\
+# Performance
+
+`make bench` runs seven scenarios against the offline fake GitHub, which waits
+{latency} per request (API and raw alike), with the fake, `gistcache serve`, a
+minimal "ceiling" aiohttp app and the load generator each in a process of its own,
+talking over real sockets on 127.0.0.1. Every timing stands beside a baseline
+measured in the same run, on the same machine, because the machine's load changes
+from run to run. MB means 2^20 bytes. The raw figures, with every target and
+whether it was met, are in `benchmarks/results/`.
+
+How to run it: `make bench` (SQLite), `make bench
+BENCH_ARGS="--database-url postgresql+asyncpg://user@host:5432/postgres"` (SQLite,
+then PostgreSQL in a throwaway `bench_<random>` database), `make bench-smoke` (tiny
+sizes, a few seconds; the test suite runs it). `python -m benchmarks.run --help`
+lists the options (`--only SCENARIO`, `--latency`, `--duration`, `--out`).
+
+The users are the fake's `--bulk-user`s: gists of 3 code-like files of about 11.6 KB
+(300 gists make 10 MB), the same bytes on every run. Searches look for `TODO` unless
+said otherwise. Lists stay fresh on the main server (`GISTCACHE_CACHE_TTL=3600`); the
+stale cases (scenarios 2 and 4) run on a second server started on the same database
+with a TTL of 5 s, after sleeping past it; scenario 5 runs on a fresh server process,
+so that its peak memory is the huge file's. The load generator is
+`benchmarks/loadgen.py`, an aiohttp client in a process of its own (wrk is not
+installed on these machines); percentiles come from every request's own timing.
+
+What the baselines are:
+
+1. cached list: the same bytes served from memory by a minimal aiohttp app (the
+   ceiling), loaded the same way right before the service at each concurrency.
+2. thundering herd: one stale request on its own, just before the herd.
+3. cold search: the same list pages and raw files fetched by the harness itself,
+   8 at a time as the server does, storing and searching nothing.
+4. warm search: `grep -E` over the same bytes on disk, and the cached list alone.
+5. huge file: a direct download of the file; `grep -E` over it on disk.
+6. pattern throughput: `grep -E -c -r` over the same files on disk (page cache
+   warm, `LC_ALL=C.UTF-8`, process start included); ours is a whole warm search
+   request (list, chunks from the database, scan, JSON answer).
+7. growth: the ceiling app serving each list's bytes; `grep -E` over each user's files.
+
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("\n", " ")
+
+
+def markdown(runs: Sequence[dict[str, Any]]) -> str:
+    """One table for every run given (one database each), then the machines."""
+    databases = [run["database"] for run in runs]
+    header = ["scenario", "figure"]
+    for db in databases:
+        header += [NAMES.get(db, db), "baseline"]
+    header += ["target", "met"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    order: list[tuple[str, str]] = []
+    cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for run in runs:
+        for scenario in run["scenarios"].values():
+            for r in scenario["rows"]:
+                key = (scenario["title"], r["figure"])
+                if key not in cells:
+                    order.append(key)
+                    cells[key] = {}
+                cells[key][run["database"]] = r
+    previous = ""
+    for key in order:
+        title, figure = key
+        found = cells[key]
+        line = [title if title != previous else "", figure]
+        previous = title
+        for db in databases:
+            r = found.get(db)
+            line += [r["value"], r["baseline"]] if r else ["", ""]
+        some = next(iter(found.values()))
+        line.append(some["target"])
+        marks = [_mark(found[db]["met"]) if db in found else "" for db in databases]
+        line.append(" / ".join(marks) if any(marks) else "")
+        lines.append("| " + " | ".join(_cell(c) for c in line) + " |")
+
+    lines.append("")
+    for run in runs:
+        m = run["machine"]
+        summary = run["summary"]
+        missed = "; ".join(summary["missed"]) or "none"
+        settings = ", ".join(f"{k}={v}" for k, v in run.get("database_settings", {}).items())
+        lines.append(
+            f"- {NAMES.get(run['database'], run['database'])} ({run['database_version']}"
+            f"{'; ' + settings if settings else ''}), "
+            f"{run['mode']} run of {run['date']}: {m['cpu_model']}, {m['cores']} cores, "
+            f"{m['python']}, {m['platform']}; load average {run['load_average']['start']} "
+            f"at the start, {run['load_average']['end']} at the end. Targets met: "
+            f"{summary['met']} of {summary['targets']}; missed: {missed}."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _mark(met: bool | None) -> str:
+    if met is None:
+        return ""
+    return "yes" if met else "**no**"
+
+
+NOTES_MARKER = "<!-- notes: kept when the page is regenerated -->"
+
+
+def docs_page(runs: Sequence[dict[str, Any]], previous: str = "") -> str:
+    """The whole page; whatever followed NOTES_MARKER in ``previous`` is kept."""
+    latency = runs[0]["settings"]["upstream_latency_s"]
+    _, marker, notes = previous.partition(NOTES_MARKER)
+    page = DOCS_HEADER.format(latency=f"{latency * 1000:g} ms") + markdown(runs)
+    return page + "\n" + NOTES_MARKER + (notes if marker else "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Render benchmark results as markdown.")
+    parser.add_argument("results", nargs="+", type=Path, help="results JSON files")
+    parser.add_argument("--docs", type=Path, help="write a whole docs page here")
+    args = parser.parse_args(argv)
+    runs = [json.loads(path.read_text()) for path in args.results]
+    if args.docs:
+        previous = args.docs.read_text() if args.docs.exists() else ""
+        args.docs.write_text(docs_page(runs, previous))
+    print(markdown(runs), end="")
+
+
+if __name__ == "__main__":
+    main()

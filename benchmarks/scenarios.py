@@ -1,0 +1,765 @@
+"""The benchmark scenarios. Each measures the real server through a socket and
+reports its figures beside a baseline measured in the same run, with targets.
+
+A scenario returns ``{"title", "figures", "targets", "rows"}``: ``figures`` holds
+every number, ``targets`` each target with its value and whether it was met, and
+``rows`` the lines of the markdown table (strings, already formatted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.harness import (
+    TOKEN,
+    USER_AGENT,
+    Service,
+    ceiling_body,
+    counting,
+    loadgen,
+    median,
+    memory_kib,
+    run_grep,
+    start_server,
+    timed_request,
+)
+from gistcache.search import FileHits, compile_pattern, scan_chunk
+from gistcache.testing.fake_github import bulk_file_text, huge_text
+
+MIB = 1024 * 1024
+FETCH_CONCURRENCY = 8  # the server's default, set explicitly so the baseline can match it
+PER_PAGE = 100  # GitHub's largest list page, which the service asks for
+SEARCH_PATTERN = "TODO"
+PATTERNS = {  # scenario 6: a literal, an alternation, character classes, a frequent match
+    "literal": "TODO",
+    "alternation": "FIXME|HACK|XXX",
+    "char class": r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+",
+    "frequent": r"def [a-z]+_[a-z]+\(self",
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What the scenarios run on; SMOKE is a tiny version for the test suite."""
+
+    list_gists: int = 30
+    search_gists: int = 300
+    growth: tuple[int, ...] = (30, 300, 3000)
+    files_per_gist: int = 3
+    file_bytes: int = 11_650  # 300 gists x 3 files x 11,650 bytes: 10 MB
+    huge_file_mb: int = 200
+    herd: int = 200
+    concurrency: tuple[int, ...] = (1, 16, 64)
+    load_seconds: float = 5.0
+    warmup_seconds: float = 1.0
+    repeats: int = 5
+    stale_ttl: float = 5.0  # the TTL of the server that serves stale lists (scenarios 2, 4)
+
+    def bulk_users(self) -> list[int]:
+        return sorted({self.list_gists, self.search_gists, *self.growth})
+
+
+FULL = Sizes()
+SMOKE = Sizes(
+    list_gists=4,
+    search_gists=101,  # two list pages
+    growth=(4, 20, 101),
+    files_per_gist=2,
+    file_bytes=1_500,
+    huge_file_mb=2,
+    herd=50,
+    concurrency=(1, 8),
+    load_seconds=0.1,
+    warmup_seconds=0.05,
+    repeats=2,
+    stale_ttl=1.0,
+)
+
+
+def login_for(gists: int) -> str:
+    return f"bulk{gists}"
+
+
+def pages_for(gists: int) -> int:
+    return max(1, math.ceil(gists / PER_PAGE))
+
+
+@dataclass
+class Bench:
+    """One run's shared state: where things are, what is already cached."""
+
+    sizes: Sizes
+    latency: float
+    workdir: Path
+    fake: Service
+    database_url: str
+    http: aiohttp.ClientSession
+    ceiling: Service  # the minimal app that serves list bodies from memory
+    server: Service | None = None
+    searched: set[str] = field(default_factory=set)  # users whose contents are cached
+    cold: dict[str, dict[str, Any]] = field(default_factory=dict)  # cold search per user
+    on_disk: dict[str, tuple[Path, int, int]] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        assert self.server is not None, "no server running"
+        return self.server.url
+
+    async def start_server(self, name: str, cache_ttl: float) -> Service:
+        self.server = await start_server(
+            self.workdir,
+            name,
+            self.database_url,
+            self.fake.url,
+            cache_ttl=cache_ttl,
+            fetch_concurrency=FETCH_CONCURRENCY,
+            max_file_bytes=(self.sizes.huge_file_mb + 1) * MIB,
+            search_timeout=3600,
+        )
+        return self.server
+
+    async def search(self, login: str, pattern: str = SEARCH_PATTERN) -> Any:
+        return await timed_request(
+            self.http,
+            "POST",
+            f"{self.base}/api/v1/search",
+            {"username": login, "pattern": pattern},
+        )
+
+    async def ensure_searched(self, login: str) -> dict[str, Any]:
+        """The cold search of ``login`` (run now unless done): seconds and upstream counts."""
+        if login not in self.searched:
+            async with counting(self.http, self.fake) as upstream:
+                answer = await self.search(login)
+            skipped = answer.body["skipped"]
+            if skipped:
+                raise RuntimeError(f"the cold search of {login} skipped {skipped[:5]}")
+            self.searched.add(login)
+            self.cold[login] = {
+                "seconds": answer.seconds,
+                "api_requests": upstream.api,
+                "raw_fetches": upstream.raw,
+                "x_cache": answer.headers.get("X-Cache"),
+            }
+        return self.cold[login]
+
+    def files_on_disk(self, gists: int) -> tuple[Path, int, int]:
+        """The bulk user's files written under one directory (the bytes the fake
+        serves, computed by the same function): (directory, files, bytes)."""
+        login = login_for(gists)
+        if login not in self.on_disk:
+            root = self.workdir / "files" / login
+            total = files = 0
+            suffixes = (".py", ".md", ".txt")
+            for g in range(gists):
+                folder = root / f"{g:05d}"
+                folder.mkdir(parents=True)
+                for f in range(self.sizes.files_per_gist):
+                    data = bulk_file_text(login, g, f, self.sizes.file_bytes)
+                    (folder / f"file{f}{suffixes[f % len(suffixes)]}").write_bytes(data)
+                    total += len(data)
+                    files += 1
+            self.on_disk[login] = (root, files, total)
+        return self.on_disk[login]
+
+    async def measure(self, repeats: int, fn: Callable[[], Awaitable[float]]) -> list[float]:
+        return [await fn() for _ in range(repeats)]
+
+
+# --- formatting -------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    value = seconds * 1000
+    return f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def secs(seconds: float) -> str:
+    return f"{seconds:,.2f} s"
+
+
+def rate(mb_per_s: float) -> str:
+    return f"{mb_per_s:,.0f} MB/s" if mb_per_s >= 10 else f"{mb_per_s:,.1f} MB/s"
+
+
+def row(
+    figure: str,
+    value: str,
+    baseline: str = "",
+    target: str = "",
+    met: bool | None = None,
+) -> dict[str, Any]:
+    return {"figure": figure, "value": value, "baseline": baseline, "target": target, "met": met}
+
+
+def target(name: str, wanted: str, value: Any, met: bool) -> dict[str, Any]:
+    return {"name": name, "target": wanted, "value": value, "met": met}
+
+
+# --- 1. cached list ---------------------------------------------------------------
+
+
+async def cached_list(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    login = login_for(sizes.list_gists)
+    url = f"{bench.base}/{login}"
+    await timed_request(bench.http, "GET", url)  # fills the cache
+    body = (await timed_request(bench.http, "GET", url)).body
+    raw = await _raw_body(bench.http, url)
+    runs = []
+    rows = []
+    ceiling = bench.ceiling
+    ceiling_body(bench.workdir, login, raw)
+    async with counting(bench.http, bench.fake) as upstream:
+        for concurrency in sizes.concurrency:
+            options = [
+                "--concurrency", str(concurrency), "--duration", str(sizes.load_seconds),
+                "--warmup", str(sizes.warmup_seconds),
+            ]  # fmt: skip
+            # the ceiling first, then the service, at each concurrency: drift in the
+            # machine's load touches both
+            top = await loadgen(f"{ceiling.url}/{login}", *options)
+            ours = await loadgen(url, *options)
+            ratio = ours["rps"] / top["rps"]
+            runs.append(
+                {"concurrency": concurrency, "service": ours, "ceiling": top, "ratio": ratio}
+            )
+            rows.append(
+                row(
+                    f"c={concurrency}: requests/s",
+                    f"{ours['rps']:,.0f} ({ratio:.2f}x ceiling)",
+                    f"{top['rps']:,.0f} (ceiling)",
+                )
+            )
+            rows.append(
+                row(
+                    f"c={concurrency}: p50 / p99 latency",
+                    f"{ours['latency_ms']['p50']:.1f} / {ours['latency_ms']['p99']:.1f} ms",
+                    f"{top['latency_ms']['p50']:.1f} / {top['latency_ms']['p99']:.1f} ms",
+                )
+            )
+    top_run = runs[-1]
+    met = top_run["ratio"] >= 0.5
+    targets = [
+        target(
+            f"throughput at concurrency {top_run['concurrency']} at least half the ceiling's",
+            ">= 0.5",
+            round(top_run["ratio"], 3),
+            met,
+        ),
+        target("no upstream request while fresh", "0", upstream.api + upstream.raw, True),
+    ]
+    targets[-1]["met"] = targets[-1]["value"] == 0
+    rows.append(
+        row(
+            f"c={top_run['concurrency']}: throughput vs ceiling",
+            f"{top_run['ratio']:.2f}x",
+            "",
+            "≥ 0.5x",
+            met,
+        )
+    )
+    return {
+        "title": f"1. cached list, {sizes.list_gists} gists",
+        "figures": {
+            "user": login,
+            "gists": sizes.list_gists,
+            "body_bytes": len(raw),
+            "items": len(body),
+            "seconds_per_run": sizes.load_seconds,
+            "runs": runs,
+            "upstream_during_load": {"api": upstream.api, "raw": upstream.raw},
+        },
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+async def _raw_body(http: aiohttp.ClientSession, url: str) -> bytes:
+    async with http.get(url) as resp:
+        return await resp.read()
+
+
+# --- 3. cold search -----------------------------------------------------------------
+
+
+async def cold_search(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    gists = sizes.search_gists
+    login = login_for(gists)
+    if login in bench.searched:
+        raise RuntimeError(f"{login} was searched before the cold search")
+    cold = await bench.ensure_searched(login)
+    download = await direct_download(bench, login)
+    want_api, want_raw = pages_for(gists), gists * sizes.files_per_gist
+    # what the fetches alone would take at this latency, with no work at all
+    floor = (want_api + math.ceil(want_raw / FETCH_CONCURRENCY)) * bench.latency
+    mb = download["bytes"] / MIB
+    targets = [
+        target("API requests (list pages of 100)", str(want_api), cold["api_requests"],
+               cold["api_requests"] == want_api),
+        target("raw fetches", str(want_raw), cold["raw_fetches"],
+               cold["raw_fetches"] == want_raw),
+    ]  # fmt: skip
+    rows = [
+        row(
+            f"wall time ({mb:.1f} MB in {want_raw} files)",
+            secs(cold["seconds"]),
+            f"{secs(download['seconds'])} (same fetches, no storing)",
+        ),
+        row("API requests", str(cold["api_requests"]), "", str(want_api),
+            targets[0]["met"]),
+        row("raw fetches", str(cold["raw_fetches"]), "", str(want_raw), targets[1]["met"]),
+    ]  # fmt: skip
+    return {
+        "title": f"3. cold search, {gists} gists x {sizes.files_per_gist} files",
+        "figures": {
+            "user": login,
+            "gists": gists,
+            "files": want_raw,
+            "bytes": download["bytes"],
+            "mb": round(mb, 2),
+            "pattern": SEARCH_PATTERN,
+            "seconds": round(cold["seconds"], 4),
+            "api_requests": cold["api_requests"],
+            "raw_fetches": cold["raw_fetches"],
+            "x_cache": cold["x_cache"],
+            "latency_per_upstream_request_s": bench.latency,
+            "baseline_direct_download_seconds": round(download["seconds"], 4),
+            "latency_floor_seconds": round(floor, 3),
+        },
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+async def direct_download(bench: Bench, login: str) -> dict[str, Any]:
+    """The baseline of a cold search: this process fetches the same list pages and raw
+    files from the fake, as many at once as the server would, and keeps nothing."""
+    headers = {**USER_AGENT, "Authorization": f"Bearer {TOKEN}"}
+    slots = asyncio.Semaphore(FETCH_CONCURRENCY)
+    total = 0
+
+    async def fetch(url: str) -> None:
+        nonlocal total
+        async with slots, bench.http.get(url, headers=headers) as resp:
+            resp.raise_for_status()
+            async for piece in resp.content.iter_chunked(256 * 1024):
+                total += len(piece)
+
+    started = time.perf_counter()
+    raw_urls: list[str] = []
+    next_url: str | None = f"{bench.fake.url}/users/{login}/gists?per_page={PER_PAGE}"
+    while next_url is not None:
+        async with bench.http.get(next_url, headers=headers) as resp:
+            resp.raise_for_status()
+            items = await resp.json()
+            next_url = str(resp.links["next"]["url"]) if "next" in resp.links else None
+        raw_urls += [f["raw_url"] for item in items for f in item["files"].values()]
+    await asyncio.gather(*(fetch(url) for url in raw_urls))
+    return {"seconds": time.perf_counter() - started, "bytes": total, "files": len(raw_urls)}
+
+
+# --- 4. warm search ------------------------------------------------------------------
+
+
+async def warm_search_fresh(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    gists = sizes.search_gists
+    login = login_for(gists)
+    await bench.ensure_searched(login)
+    root, _, size = bench.files_on_disk(gists)
+    await bench.search(login)  # one unmeasured: the server's statement caches warm up
+
+    async def one() -> float:
+        answer = await bench.search(login)
+        if answer.headers.get("X-Cache") != "HIT":
+            raise RuntimeError(f"a fresh warm search was {answer.headers.get('X-Cache')}")
+        return float(answer.seconds)
+
+    async def listing() -> float:
+        return float((await timed_request(bench.http, "GET", f"{bench.base}/{login}")).seconds)
+
+    async with counting(bench.http, bench.fake) as upstream:
+        times = await bench.measure(sizes.repeats, one)
+    list_times = await bench.measure(sizes.repeats, listing)
+    run_grep(SEARCH_PATTERN, root)  # the page cache warms up
+    grep_times = [run_grep(SEARCH_PATTERN, root)[0] for _ in range(sizes.repeats)]
+    return {
+        "login": login,
+        "mb": size / MIB,
+        "seconds": median(times),
+        "all_seconds": [round(t, 4) for t in times],
+        "upstream": {"api": upstream.api, "raw": upstream.raw},
+        "baseline_grep_seconds": median(grep_times),
+        "baseline_cached_list_seconds": median(list_times),
+    }
+
+
+async def warm_search_stale(bench: Bench, login: str) -> dict[str, Any]:
+    """With the list stale (the server's TTL has passed): the list's conditional requests."""
+    async with counting(bench.http, bench.fake) as upstream:
+        answer = await bench.search(login)
+    return {
+        "seconds": answer.seconds,
+        "x_cache": answer.headers.get("X-Cache"),
+        "upstream": {"api": upstream.api, "raw": upstream.raw},
+    }
+
+
+def warm_search_result(bench: Bench, fresh: dict[str, Any], stale: dict[str, Any] | None) -> Any:
+    gists = bench.sizes.search_gists
+    pages = pages_for(gists)
+    mb = fresh["mb"]
+    fast = fresh["seconds"] < 0.2
+    zero = fresh["upstream"] == {"api": 0, "raw": 0}
+    targets = [
+        target(f"fresh warm search of {mb:.1f} MB under 200 ms", "< 0.2 s",
+               round(fresh["seconds"], 4), fast),
+        target("upstream requests while fresh", "0",
+               fresh["upstream"]["api"] + fresh["upstream"]["raw"], zero),
+    ]  # fmt: skip
+    rows = [
+        row(
+            f"fresh: wall time ({mb:.1f} MB, median of {bench.sizes.repeats})",
+            ms(fresh["seconds"]),
+            f"grep -E {ms(fresh['baseline_grep_seconds'])}; "
+            f"cached list alone {ms(fresh['baseline_cached_list_seconds'])}",
+            "< 200 ms",
+            fast,
+        ),
+        row(
+            "fresh: upstream requests",
+            f"{fresh['upstream']['api']} API, {fresh['upstream']['raw']} raw",
+            "",
+            "0",
+            zero,
+        ),
+    ]
+    figures: dict[str, Any] = {"user": fresh["login"], "pattern": SEARCH_PATTERN, "fresh": fresh}
+    if stale is not None:
+        economical = stale["upstream"]["api"] <= pages and stale["upstream"]["raw"] == 0
+        targets.append(
+            target(
+                "upstream requests while stale: at most the list's conditional requests",
+                f"<= {pages} API, 0 raw",
+                stale["upstream"],
+                economical,
+            )
+        )
+        rows.append(
+            row(
+                "stale: wall time",
+                ms(stale["seconds"]),
+                f"fresh {ms(fresh['seconds'])}",
+            )
+        )
+        rows.append(
+            row(
+                "stale: upstream requests",
+                f"{stale['upstream']['api']} API ({stale['x_cache']}), "
+                f"{stale['upstream']['raw']} raw",
+                "",
+                f"≤ {pages} API, 0 raw",
+                economical,
+            )
+        )
+        figures["stale"] = stale
+        figures["stale_ttl_seconds"] = bench.sizes.stale_ttl
+    return {
+        "title": f"4. warm search, {gists} gists, nothing changed",
+        "figures": figures,
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+# --- 2. thundering herd ----------------------------------------------------------------
+
+
+async def thundering_herd(bench: Bench, lone: Any) -> dict[str, Any]:
+    """``lone``: the same stale request alone, measured just before (the baseline)."""
+    sizes = bench.sizes
+    login = login_for(sizes.list_gists)
+    options = [
+        "--concurrency", str(sizes.herd), "--requests", str(sizes.herd),
+        "--open-with", "/ping", "--count-header", "X-Cache",
+    ]  # fmt: skip
+    async with counting(bench.http, bench.fake) as upstream:
+        herd = await loadgen(f"{bench.base}/{login}", *options)
+    one = upstream.api == 1
+    slowest = herd["latency_ms"]["max"] / 1000
+    targets = [
+        target("upstream list requests for the whole herd", "1", upstream.api, one),
+    ]
+    rows = [
+        row("upstream list requests", str(upstream.api), "", "1", one),
+        row(
+            "slowest / median response",
+            f"{ms(slowest)} / {ms(herd['latency_ms']['p50'] / 1000)}",
+            f"one stale request alone {ms(lone.seconds)}",
+        ),
+    ]
+    return {
+        "title": f"2. thundering herd, {sizes.herd} requests for one stale user",
+        "figures": {
+            "user": login,
+            "requests": sizes.herd,
+            "stale_ttl_seconds": sizes.stale_ttl,
+            "upstream_api_requests": upstream.api,
+            "upstream_raw_requests": upstream.raw,
+            "slowest_seconds": round(slowest, 4),
+            "herd": herd,
+            "baseline_lone_stale_request_seconds": round(lone.seconds, 4),
+            "baseline_lone_x_cache": lone.headers.get("X-Cache"),
+        },
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+# --- 5. huge file ----------------------------------------------------------------------
+
+
+async def huge_file(bench: Bench) -> dict[str, Any]:
+    """Run on a server started for it alone: its peak RSS is the scenario's."""
+    sizes = bench.sizes
+    server = bench.server
+    assert server is not None
+    await timed_request(bench.http, "GET", f"{bench.base}/ping")
+    before = memory_kib(server.pid)
+    async with counting(bench.http, bench.fake) as upstream:
+        cold = await bench.search("huge", "needle")
+    warm = await bench.search("huge", "needle")
+    after = memory_kib(server.pid)
+    if cold.body.get("total") != 1 or warm.body != cold.body:
+        raise RuntimeError(f"unexpected search answers: {cold.body!r} {warm.body!r}")
+    download = await direct_download(bench, "huge")
+    path = bench.workdir / "files" / "huge" / "huge.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(huge_text(sizes.huge_file_mb * MIB))
+    run_grep("needle", path.parent)
+    grep_seconds = median([run_grep("needle", path.parent)[0] for _ in range(3)])
+    mb = sizes.huge_file_mb
+    growth = (after["VmHWM"] - before["VmRSS"]) / 1024
+    met = growth < 100
+    return {
+        "title": f"5. huge file, one gist with a {mb} MB file",
+        "figures": {
+            "size_mb": mb,
+            "cold_search_seconds": round(cold.seconds, 4),
+            "cold_mb_per_s": round(mb / cold.seconds, 1),
+            "warm_search_seconds": round(warm.seconds, 4),
+            "warm_mb_per_s": round(mb / warm.seconds, 1),
+            "rss_before_mb": round(before["VmRSS"] / 1024, 1),
+            "peak_rss_mb": round(after["VmHWM"] / 1024, 1),
+            "peak_growth_mb": round(growth, 1),
+            "upstream": {"api": upstream.api, "raw": upstream.raw},
+            "baseline_direct_download_seconds": round(download["seconds"], 4),
+            "baseline_grep_seconds": round(grep_seconds, 4),
+        },
+        "targets": [target("peak memory growth of the server", "< 100 MB", round(growth, 1), met)],
+        "rows": [
+            row(
+                "cold search (fetch, store, search)",
+                f"{secs(cold.seconds)}, {rate(mb / cold.seconds)}",
+                f"direct download {secs(download['seconds'])}, {rate(mb / download['seconds'])}",
+            ),
+            row(
+                "warm search (contents cached)",
+                f"{secs(warm.seconds)}, {rate(mb / warm.seconds)}",
+                f"grep -E {secs(grep_seconds)}, {rate(mb / grep_seconds)}",
+            ),
+            row(
+                "server's peak memory growth",
+                f"{growth:,.0f} MB",
+                f"RSS before {before['VmRSS'] / 1024:,.0f} MB",
+                "< 100 MB",
+                met,
+            ),
+        ],
+    }
+
+
+# --- 6. pattern throughput ----------------------------------------------------------------
+
+
+def library_scan(pattern: str, root: Path) -> float:
+    """Seconds for the service's own matching code (RE2 via gistcache.search) over the
+    files, read into memory first: the search without database, HTTP or JSON."""
+    contents = [path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()]
+    regexp = compile_pattern(pattern)
+    started = time.perf_counter()
+    for data in contents:
+        scan_chunk(regexp, data, 1, FileHits())
+    return time.perf_counter() - started
+
+
+async def pattern_throughput(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    gists = sizes.search_gists
+    login = login_for(gists)
+    await bench.ensure_searched(login)
+    root, _, size = bench.files_on_disk(gists)
+    mb = size / MIB
+    results = {}
+    rows = []
+    targets = []
+    for kind, pattern in PATTERNS.items():
+        answer = await bench.search(login, pattern)  # unmeasured, and its answer checked
+        ours = median([(await bench.search(login, pattern)).seconds for _ in range(sizes.repeats)])
+        grep_counts = run_grep(pattern, root)[1]
+        grep_seconds = median([run_grep(pattern, root)[0] for _ in range(sizes.repeats)])
+        library = median([library_scan(pattern, root) for _ in range(sizes.repeats)])
+        matching_gists = len({Path(p).parent.name for p, n in grep_counts.items() if n > 0})
+        ratio = grep_seconds / ours  # = our MB/s over grep's
+        met = ratio >= 0.25
+        results[kind] = {
+            "pattern": pattern,
+            "search_seconds": round(ours, 4),
+            "search_mb_per_s": round(mb / ours, 1),
+            "grep_seconds": round(grep_seconds, 4),
+            "grep_mb_per_s": round(mb / grep_seconds, 1),
+            "library_scan_seconds": round(library, 4),
+            "library_scan_mb_per_s": round(mb / library, 1),
+            "ratio": round(ratio, 3),
+            "matching_gists": answer.body["total"],
+            "matching_lines_grep": sum(grep_counts.values()),
+            "matching_gists_agree_with_grep": answer.body["total"] == matching_gists,
+        }
+        targets.append(target(f"{kind} {pattern!r}: MB/s over grep -E's", ">= 0.25",
+                              round(ratio, 3), met))  # fmt: skip
+        rows.append(
+            row(
+                f"{kind} `{pattern.replace('|', '&#124;')}`",
+                f"{rate(mb / ours)} ({ratio:.2f}x grep)",
+                f"grep -E {rate(mb / grep_seconds)}",
+                "≥ 0.25x grep",
+                met,
+            )
+        )
+    rows.append(
+        row(
+            "RE2 scan alone, in memory (" + ", ".join(PATTERNS) + ")",
+            " / ".join(rate(p["library_scan_mb_per_s"]) for p in results.values()),
+            "grep -E " + " / ".join(rate(p["grep_mb_per_s"]) for p in results.values()),
+        )
+    )
+    return {
+        "title": f"6. pattern throughput over {mb:.1f} MB of cached contents",
+        "figures": {
+            "user": login,
+            "mb": round(mb, 2),
+            "ours": "a whole warm search request (list, chunks from the database, scan, "
+            "JSON answer), median of repeats",
+            "grep": "grep -E -c -r PATTERN over the same files on disk (page cache warm), "
+            "LC_ALL=C.UTF-8, process start included",
+            "library_scan": "gistcache.search.scan_chunk over the same bytes in memory",
+            "patterns": results,
+        },
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+# --- 7. growth -------------------------------------------------------------------------------
+
+
+async def growth(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    points = []
+    for gists in sizes.growth:
+        login = login_for(gists)
+        cold = await bench.ensure_searched(login)
+        url = f"{bench.base}/{login}"
+        raw = await _raw_body(bench.http, url)
+        options = [
+            "--concurrency", "1", "--duration", str(sizes.load_seconds),
+            "--warmup", str(sizes.warmup_seconds),
+        ]  # fmt: skip
+        ceiling_body(bench.workdir, login, raw)
+        ceiling = await loadgen(f"{bench.ceiling.url}/{login}", *options)
+        listing = await loadgen(url, *options)
+        root, _, size = bench.files_on_disk(gists)
+        await bench.search(login)
+        warm = median([(await bench.search(login)).seconds for _ in range(sizes.repeats)])
+        run_grep(SEARCH_PATTERN, root)
+        grep_seconds = median([run_grep(SEARCH_PATTERN, root)[0] for _ in range(sizes.repeats)])
+        points.append(
+            {
+                "gists": gists,
+                "mb": round(size / MIB, 2),
+                "body_bytes": len(raw),
+                "list_p50_seconds": listing["latency_ms"]["p50"] / 1000,
+                "ceiling_p50_seconds": ceiling["latency_ms"]["p50"] / 1000,
+                "warm_search_seconds": round(warm, 4),
+                "grep_seconds": round(grep_seconds, 4),
+                "cold_search_seconds": round(cold["seconds"], 3),
+                "cold_api_requests": cold["api_requests"],
+                "cold_raw_fetches": cold["raw_fetches"],
+                "cold_x_cache": cold["x_cache"],  # HIT: the list was cached before
+            }
+        )
+    targets = []
+    ratios: dict[str, list[float]] = {"list": [], "search": []}
+    for a, b in itertools.pairwise(points):
+        step = b["gists"] / a["gists"]
+        for key, figure in (("list", "list_p50_seconds"), ("search", "warm_search_seconds")):
+            ratio = b[figure] / a[figure]
+            ratios[key].append(round(ratio, 2))
+            targets.append(
+                target(
+                    f"{key} time from {a['gists']} to {b['gists']} gists grows at most x{step:g}",
+                    f"<= {step:g}",
+                    round(ratio, 2),
+                    ratio <= step,
+                )
+            )
+    counts = " / ".join(f"{p['gists']:,}" for p in points)
+    steps = ", ".join(f"x{b['gists'] / a['gists']:g}" for a, b in itertools.pairwise(points))
+
+    def series(key: str, fmt: Callable[[float], str]) -> str:
+        return " / ".join(fmt(p[key]) for p in points)
+
+    def met_all(key: str) -> bool:
+        return all(t["met"] for t in targets if t["name"].startswith(key))
+
+    def growth_of(key: str) -> str:
+        return ", ".join(f"x{r:g}" for r in ratios[key])
+
+    rows = [
+        row(f"cached list p50 at {counts} gists", series("list_p50_seconds", ms),
+            "ceiling " + series("ceiling_p50_seconds", ms)),
+        row("cached list growth per step", growth_of("list"), "", f"≤ gists' {steps}",
+            met_all("list")),
+        row(f"warm search at {counts} gists", series("warm_search_seconds", ms),
+            "grep -E " + series("grep_seconds", ms)),
+        row("warm search growth per step", growth_of("search"), "", f"≤ gists' {steps}",
+            met_all("search")),
+    ]  # fmt: skip
+    return {
+        "title": "7. growth with the number of gists",
+        "figures": {"points": points, "ratios": ratios, "pattern": SEARCH_PATTERN},
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+SCENARIOS: Sequence[str] = (
+    "cached_list",
+    "thundering_herd",
+    "cold_search",
+    "warm_search",
+    "huge_file",
+    "pattern_throughput",
+    "growth",
+)
