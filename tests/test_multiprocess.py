@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gistcache.keys import SERVICE
+from gistcache.service import CacheStatus
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
 
@@ -140,4 +142,21 @@ async def test_a_list_refreshed_early_elsewhere_reaches_a_server_when_its_copy_e
     after = await first.get("/octocat")
     assert after.headers["X-Cache"] == "REVALIDATED"
     assert (await after.json())[0]["description"] == "changed"
+    assert len(fake.api_requests()) == 3
+
+
+async def test_a_request_that_read_a_stale_list_just_before_a_refresh_ended_does_not_repeat_it(
+    client: TestClient[Any, Any], fake: FakeGitHub, clock: FakeClock
+) -> None:
+    # the herd race the benchmark found: a request reads the user (stale), the shared
+    # refresh finishes and leaves, then the request starts a refresh of its own
+    service = client.app[SERVICE]
+    assert (await client.get("/octocat")).headers["X-Cache"] == "MISS"
+    clock.advance(61)
+    assert (await client.get("/octocat")).headers["X-Cache"] == "REVALIDATED"
+    late = await service._refresh("octocat")  # what that request would run next
+    assert late.cache is CacheStatus.HIT
+    assert len(fake.api_requests()) == 2
+    forced = await service._refresh("octocat", revalidate=True)  # a no-cache still asks
+    assert forced.cache is CacheStatus.REVALIDATED
     assert len(fake.api_requests()) == 3

@@ -100,6 +100,11 @@ class GistList:
         return 2 * len(self.rendered()[0])
 
 
+def _flight(key: str, revalidate: bool) -> str:
+    # a client's no-cache must reach GitHub: it never joins a refresh that may not
+    return key + "\0revalidate" if revalidate else key
+
+
 def render_gists(gists: list[Gist]) -> bytes:
     return json.dumps([gist.to_json() for gist in gists], ensure_ascii=False).encode()
 
@@ -140,7 +145,7 @@ class GistService:
                 if fresh_for > 0:
                     return dataclasses.replace(hot, cache=CacheStatus.HIT, fresh_for=fresh_for)
         # a refresh of this user under way answers for everyone, without a database read
-        running = self._refreshes.joined(key)
+        running = self._refreshes.joined(_flight(key, revalidate))
         listing = await (running or self._list_gists(login, key, revalidate))
         if listing.cache is not CacheStatus.STALE and self._hot.max_bytes:
             self._hot.put(key, listing)
@@ -158,7 +163,9 @@ class GistService:
                     gists = [gist for _, gist in await store.load_gists(session, key)]
                     status = CacheStatus.HIT if fresh else CacheStatus.STALE
                     return self._result(user, gists, status)
-        return await self._refreshes.run(key, lambda: self._refresh(key))
+        return await self._refreshes.run(
+            _flight(key, revalidate), lambda: self._refresh(key, revalidate)
+        )
 
     def _backing_off(self, user: UserState) -> bool:
         """GitHub failed for the user a moment ago (in any server): do not ask it again yet."""
@@ -172,7 +179,7 @@ class GistService:
         fresh_for = 0.0 if cache is CacheStatus.STALE else max(0.0, self._fresh_for(user))
         return GistList(user.login, gists, cache, user.checked_at, fresh_for)
 
-    async def _refresh(self, key: str) -> GistList:
+    async def _refresh(self, key: str, revalidate: bool = False) -> GistList:
         """Refresh from GitHub under the user's refresh lease, so that processes sharing
         one database run one refresh of a user at a time. No transaction or database
         connection is held while GitHub answers."""
@@ -194,8 +201,11 @@ class GistService:
         try:
             async with self._sessions() as session:
                 user = await store.get_user(session, key)
-                if waited and user is not None and user.checked_at >= started:
-                    # another process's refresh, finished meanwhile, answers for us too
+                if user is not None and (
+                    (waited and user.checked_at >= started)
+                    or (not revalidate and self._fresh_for(user) > 0)
+                ):
+                    # a refresh finished meanwhile (here or in another process) answers for us
                     if user.not_found:
                         raise UserNotFound(key)
                     gists = [gist for _, gist in await store.load_gists(session, key)]
