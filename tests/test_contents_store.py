@@ -28,7 +28,13 @@ async def store_file(session: AsyncSession, gist_id: str, filename: str, parts: 
     for number, part in enumerate(parts):
         await contents.add_chunk(session, ref, generation, number, number + 1, part.encode())
     await contents.install_contents(
-        session, ref, generation, status=contents.TEXT, size=1, chunks=len(parts), now=NOW
+        session,
+        ref,
+        generation,
+        status=contents.TEXT,
+        size=sum(len(part.encode()) for part in parts),
+        chunks=len(parts),
+        now=NOW,
     )
     # a fetch still under way writes chunks of its own; they must not be read back
     await contents.add_chunk(session, ref, "in-progress", 0, 1, b"newer contents\n")
@@ -70,7 +76,7 @@ async def test_chunks_come_back_in_list_order_whatever_the_batch_size(
     monkeypatch.setattr(contents, "BATCH_BYTES", batch_bytes)
     got = [
         (c.gist_id, c.filename, c.first_line, c.data)
-        async for c in contents.stream_text_chunks(session, "u")
+        async for c in contents.stream_text_chunks(session, await contents.user_files(session, "u"))
     ]
     expected = [("g1", "a", 1, b"a1\n")]
     expected += [("g2", "big", n + 1, f"big{n}\n".encode() * 10) for n in range(7)]

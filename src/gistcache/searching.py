@@ -138,7 +138,8 @@ class SearchService:
         login = listing.login
 
         async with self._sessions() as session:
-            missing = await store.files_without_contents(session, login)
+            files = await store.user_files(session, login)
+        missing = [state.ref for state in files if state.status is None]
         # concurrent searches that miss the same files share one download of them
         flight = (
             login + "\0" + "\0".join(f"{f.gist_id}/{f.filename}@{f.updated_at}" for f in missing)
@@ -148,8 +149,10 @@ class SearchService:
         find = match_finder(regexp)
         hits: dict[tuple[str, str], FileHits] = {}
         async with self._sessions() as session:
-            states = await store.content_states(session, login)
-            async for chunk in store.stream_text_chunks(session, login):
+            if missing:
+                files = await store.user_files(session, login)  # with what was fetched
+            states = {state.key: state.status for state in files if state.status is not None}
+            async for chunk in store.stream_text_chunks(session, files):
                 key = (chunk.gist_id, chunk.filename)
                 if chunk.data is None:  # replaced by a newer fetch while we read
                     failed.setdefault(key, "unavailable")

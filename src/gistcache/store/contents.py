@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,8 +40,24 @@ class StoredChunk:
     data: bytes | None  # None when the chunk vanished under a newer fetch mid-scan
 
 
-async def files_without_contents(session: AsyncSession, login: str) -> list[FileRef]:
-    """The user's files with no contents cached for their gist's current updated_at."""
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """A listed file of the user's and what is cached of its contents (if anything)."""
+
+    ref: FileRef
+    status: str | None  # text, binary or too_large; None: nothing current is cached
+    generation: str | None  # the fetch whose chunks are current
+    stored_bytes: int  # bytes received, when cached
+    chunks: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.ref.gist_id, self.ref.filename)
+
+
+async def user_files(session: AsyncSession, login: str) -> list[FileState]:
+    """The user's listed files in list order, each with its contents' state for the
+    gist's current updated_at, in one statement."""
     result = await session.execute(
         select(
             gist_files.c.gist_id,
@@ -48,6 +65,10 @@ async def files_without_contents(session: AsyncSession, login: str) -> list[File
             gists.c.updated_at,
             gist_files.c.raw_url,
             gist_files.c.size,
+            file_contents.c.status,
+            file_contents.c.generation,
+            file_contents.c.size.label("stored_bytes"),
+            file_contents.c.chunks,
         )
         .join(gists, gists.c.id == gist_files.c.gist_id)
         .outerjoin(
@@ -58,20 +79,19 @@ async def files_without_contents(session: AsyncSession, login: str) -> list[File
                 file_contents.c.updated_at == gists.c.updated_at,
             ),
         )
-        .where(gists.c.owner_login == login, file_contents.c.gist_id.is_(None))
+        .where(gists.c.owner_login == login)
         .order_by(gists.c.position, gist_files.c.position)
     )
-    return [FileRef(r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
-
-
-async def content_states(session: AsyncSession, login: str) -> dict[tuple[str, str], str]:
-    """Status (text, binary, too_large) of each file whose contents are current."""
-    result = await session.execute(
-        select(file_contents.c.gist_id, file_contents.c.filename, file_contents.c.status)
-        .join(gists, gists.c.id == file_contents.c.gist_id)
-        .where(gists.c.owner_login == login, file_contents.c.updated_at == gists.c.updated_at)
-    )
-    return {(r.gist_id, r.filename): r.status for r in result}
+    return [
+        FileState(
+            FileRef(r.gist_id, r.filename, r.updated_at, r.raw_url, r.size),
+            r.status,
+            r.generation,
+            r.stored_bytes or 0,
+            r.chunks or 0,
+        )
+        for r in result
+    ]
 
 
 async def lock_file(session: AsyncSession, gist_id: str, filename: str) -> bool:
@@ -149,72 +169,35 @@ async def install_contents(
     )
 
 
-async def stream_text_chunks(session: AsyncSession, login: str) -> AsyncIterator[StoredChunk]:
-    """Every current text chunk of the user's files, in list order, a few MiB at a time.
+async def stream_text_chunks(
+    session: AsyncSession, files: Sequence[FileState]
+) -> AsyncIterator[StoredChunk]:
+    """Every chunk of the text files among ``files``, in their order, a few MiB at a time.
 
-    Keys come first, then the data in batches of bounded size: drivers' server-side
-    cursors prefetch dozens of rows, which for 1 MiB chunks would not be bounded.
+    Batches are of bounded size (drivers' server-side cursors prefetch dozens of rows,
+    which for 1 MiB chunks would not be bounded): whole files, read by gist id (the
+    primary key's prefix) and fetch generation, or a run of one large file's chunks.
+    The next batch is read while the caller works through the current one, so at most
+    two are held at once.
     """
-    keys = (
-        await session.execute(
-            select(
-                file_chunks.c.gist_id,
-                file_chunks.c.filename,
-                file_chunks.c.generation,
-                file_chunks.c.chunk_no,
-                file_chunks.c.first_line,
-                file_chunks.c.size,
-            )
-            .join(gists, gists.c.id == file_chunks.c.gist_id)
-            .join(
-                gist_files,
-                and_(
-                    gist_files.c.gist_id == file_chunks.c.gist_id,
-                    gist_files.c.filename == file_chunks.c.filename,
-                ),
-            )
-            .join(
-                file_contents,
-                and_(
-                    file_contents.c.gist_id == file_chunks.c.gist_id,
-                    file_contents.c.filename == file_chunks.c.filename,
-                    file_contents.c.generation == file_chunks.c.generation,
-                ),
-            )
-            .where(
-                gists.c.owner_login == login,
-                file_contents.c.updated_at == gists.c.updated_at,
-                file_contents.c.status == TEXT,
-            )
-            .order_by(gists.c.position, gist_files.c.position, file_chunks.c.chunk_no)
-        )
-    ).all()
-    # a batch is whole files, read by gist id and fetch generation (an index lookup),
-    # or a run of one large file's chunks; either holds about BATCH_BYTES at most
-    batch: list[Any] = []
-    batch_bytes = 0
-    for _, grouped in itertools.groupby(keys, key=lambda k: (k.gist_id, k.filename)):
-        file_keys = list(grouped)
-        file_bytes = sum(k.size for k in file_keys)
-        if file_bytes > BATCH_BYTES or len(file_keys) > BATCH_ROWS:
-            if batch:
-                async for chunk in _load_files(session, batch):
-                    yield chunk
-                batch, batch_bytes = [], 0
-            async for chunk in _load_large_file(session, file_keys):
+    batches = await _plan(session, files)
+    pending = asyncio.ensure_future(_read(session, *batches[0])) if batches else None
+    try:
+        for number in range(len(batches)):
+            assert pending is not None
+            chunks = await pending
+            pending = None
+            if number + 1 < len(batches):
+                pending = asyncio.ensure_future(_read(session, *batches[number + 1]))
+                await asyncio.sleep(0)  # let it send its query before the caller's work
+            for chunk in chunks:
                 yield chunk
-            continue
-        if batch and (
-            batch_bytes + file_bytes > BATCH_BYTES or len(batch) + len(file_keys) > BATCH_ROWS
-        ):
-            async for chunk in _load_files(session, batch):
-                yield chunk
-            batch, batch_bytes = [], 0
-        batch.extend(file_keys)
-        batch_bytes += file_bytes
-    if batch:
-        async for chunk in _load_files(session, batch):
-            yield chunk
+            del chunks
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
 
 
 _DATA_COLUMNS = (
@@ -222,50 +205,90 @@ _DATA_COLUMNS = (
     file_chunks.c.filename,
     file_chunks.c.generation,
     file_chunks.c.chunk_no,
+    file_chunks.c.first_line,
     file_chunks.c.data,
 )
 
+Batch = tuple[Any, list[tuple["FileState", int]]]  # a statement, and the chunks it reads
 
-async def _load_files(session: AsyncSession, keys: list[Any]) -> AsyncIterator[StoredChunk]:
-    """Every chunk of the files in ``keys``: generations are unique to one fetch of one
-    file, so gist ids (the primary key's prefix) and generations pick exactly these."""
+
+async def _plan(session: AsyncSession, files: Sequence[FileState]) -> list[Batch]:
+    batches: list[Batch] = []
+    group: list[FileState] = []
+    group_bytes = group_chunks = 0
+
+    def close_group() -> None:
+        nonlocal group, group_bytes, group_chunks
+        if group:
+            batches.append(_whole_files(group))
+        group, group_bytes, group_chunks = [], 0, 0
+
+    for state in files:
+        if state.status != TEXT or state.generation is None or not state.chunks:
+            continue
+        if state.stored_bytes > BATCH_BYTES or state.chunks > BATCH_ROWS:
+            close_group()
+            batches.extend(await _large_file(session, state))
+            continue
+        if group_bytes + state.stored_bytes > BATCH_BYTES or (
+            group_chunks + state.chunks > BATCH_ROWS
+        ):
+            close_group()
+        group.append(state)
+        group_bytes += state.stored_bytes
+        group_chunks += state.chunks
+    close_group()
+    return batches
+
+
+def _whole_files(files: list[FileState]) -> Batch:
+    """Every chunk of ``files``: generations are unique to one fetch of one file, so
+    gist ids (the primary key's prefix) and generations pick exactly these."""
     stmt = select(*_DATA_COLUMNS).where(
-        file_chunks.c.gist_id.in_(sorted({k.gist_id for k in keys})),
-        file_chunks.c.generation.in_(sorted({k.generation for k in keys})),
+        file_chunks.c.gist_id.in_(sorted({f.ref.gist_id for f in files})),
+        file_chunks.c.generation.in_(sorted({f.generation for f in files if f.generation})),
     )
-    async for chunk in _in_order(session, stmt, keys):
-        yield chunk
+    return stmt, [(f, n) for f in files for n in range(f.chunks)]
 
 
-async def _load_large_file(session: AsyncSession, keys: list[Any]) -> AsyncIterator[StoredChunk]:
-    """One file's chunks, a primary-key range of about BATCH_BYTES at a time."""
-    first = keys[0]
+async def _large_file(session: AsyncSession, state: FileState) -> list[Batch]:
+    """One file's chunks in primary-key ranges of about BATCH_BYTES each."""
+    of_file = and_(
+        file_chunks.c.gist_id == state.ref.gist_id,
+        file_chunks.c.filename == state.ref.filename,
+        file_chunks.c.generation == state.generation,
+    )
+    sizes = await session.execute(select(file_chunks.c.chunk_no, file_chunks.c.size).where(of_file))
+    size_of = {row.chunk_no: row.size for row in sizes}
+    batches: list[Batch] = []
     start = 0
-    while start < len(keys):
+    while start < state.chunks:
         end, size = start, 0
-        while end < len(keys) and (end == start or size + keys[end].size <= BATCH_BYTES):
-            size += keys[end].size
+        while end < state.chunks and (end == start or size + size_of.get(end, 0) <= BATCH_BYTES):
+            size += size_of.get(end, 0)
             end += 1
-        stmt = select(*_DATA_COLUMNS).where(
-            file_chunks.c.gist_id == first.gist_id,
-            file_chunks.c.filename == first.filename,
-            file_chunks.c.generation == first.generation,
-            file_chunks.c.chunk_no.between(keys[start].chunk_no, keys[end - 1].chunk_no),
-        )
-        async for chunk in _in_order(session, stmt, keys[start:end]):
-            yield chunk
+        stmt = select(*_DATA_COLUMNS).where(of_file, file_chunks.c.chunk_no.between(start, end - 1))
+        batches.append((stmt, [(state, n) for n in range(start, end)]))
         start = end
+    return batches
 
 
-async def _in_order(
-    session: AsyncSession, stmt: Any, keys: list[Any]
-) -> AsyncIterator[StoredChunk]:
+async def _read(
+    session: AsyncSession, stmt: Any, wanted: list[tuple[FileState, int]]
+) -> list[StoredChunk]:
     result = await session.execute(stmt)
-    data = {(r.gist_id, r.filename, r.generation, r.chunk_no): r.data for r in result}
+    rows = {(r.gist_id, r.filename, r.generation, r.chunk_no): r for r in result}
     del result
-    for key in keys:
-        chunk = data.pop((key.gist_id, key.filename, key.generation, key.chunk_no), None)
-        # None: a newer fetch replaced this generation since the keys were read
-        yield StoredChunk(
-            key.gist_id, key.filename, key.first_line, None if chunk is None else bytes(chunk)
+    chunks = []
+    for state, number in wanted:
+        row = rows.pop((state.ref.gist_id, state.ref.filename, state.generation, number), None)
+        # None: a newer fetch replaced this generation since the states were read
+        chunks.append(
+            StoredChunk(
+                state.ref.gist_id,
+                state.ref.filename,
+                0 if row is None else row.first_line,
+                None if row is None else bytes(row.data),
+            )
         )
+    return chunks
