@@ -139,7 +139,9 @@ class SearchService:
 
         async with self._sessions() as session:
             files = await store.user_files(session, login)
-        missing = [state.ref for state in files if state.status is None]
+            missing = []
+            if any(state.status is None for state in files):
+                missing = await store.files_without_contents(session, login)
         # concurrent searches that miss the same files share one download of them
         flight = (
             login + "\0" + "\0".join(f"{f.gist_id}/{f.filename}@{f.updated_at}" for f in missing)

@@ -44,7 +44,8 @@ class StoredChunk:
 class FileState:
     """A listed file of the user's and what is cached of its contents (if anything)."""
 
-    ref: FileRef
+    gist_id: str
+    filename: str
     status: str | None  # text, binary or too_large; None: nothing current is cached
     generation: str | None  # the fetch whose chunks are current
     stored_bytes: int  # bytes received, when cached
@@ -52,12 +53,42 @@ class FileState:
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.ref.gist_id, self.ref.filename)
+        return (self.gist_id, self.filename)
+
+
+def _current_contents() -> Any:
+    return and_(
+        file_contents.c.gist_id == gist_files.c.gist_id,
+        file_contents.c.filename == gist_files.c.filename,
+        file_contents.c.updated_at == gists.c.updated_at,
+    )
 
 
 async def user_files(session: AsyncSession, login: str) -> list[FileState]:
-    """The user's listed files in list order, each with its contents' state for the
-    gist's current updated_at, in one statement."""
+    """The user's listed files in list order, each with the state of its contents for
+    the gist's current updated_at, in one statement."""
+    result = await session.execute(
+        select(
+            gist_files.c.gist_id,
+            gist_files.c.filename,
+            file_contents.c.status,
+            file_contents.c.generation,
+            file_contents.c.size.label("stored_bytes"),
+            file_contents.c.chunks,
+        )
+        .join(gists, gists.c.id == gist_files.c.gist_id)
+        .outerjoin(file_contents, _current_contents())
+        .where(gists.c.owner_login == login)
+        .order_by(gists.c.position, gist_files.c.position)
+    )
+    return [
+        FileState(r.gist_id, r.filename, r.status, r.generation, r.stored_bytes or 0, r.chunks or 0)
+        for r in result
+    ]
+
+
+async def files_without_contents(session: AsyncSession, login: str) -> list[FileRef]:
+    """The user's files with no contents cached for their gist's current updated_at."""
     result = await session.execute(
         select(
             gist_files.c.gist_id,
@@ -65,33 +96,13 @@ async def user_files(session: AsyncSession, login: str) -> list[FileState]:
             gists.c.updated_at,
             gist_files.c.raw_url,
             gist_files.c.size,
-            file_contents.c.status,
-            file_contents.c.generation,
-            file_contents.c.size.label("stored_bytes"),
-            file_contents.c.chunks,
         )
         .join(gists, gists.c.id == gist_files.c.gist_id)
-        .outerjoin(
-            file_contents,
-            and_(
-                file_contents.c.gist_id == gist_files.c.gist_id,
-                file_contents.c.filename == gist_files.c.filename,
-                file_contents.c.updated_at == gists.c.updated_at,
-            ),
-        )
-        .where(gists.c.owner_login == login)
+        .outerjoin(file_contents, _current_contents())
+        .where(gists.c.owner_login == login, file_contents.c.gist_id.is_(None))
         .order_by(gists.c.position, gist_files.c.position)
     )
-    return [
-        FileState(
-            FileRef(r.gist_id, r.filename, r.updated_at, r.raw_url, r.size),
-            r.status,
-            r.generation,
-            r.stored_bytes or 0,
-            r.chunks or 0,
-        )
-        for r in result
-    ]
+    return [FileRef(r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
 
 
 async def lock_file(session: AsyncSession, gist_id: str, filename: str) -> bool:
@@ -245,7 +256,7 @@ def _whole_files(files: list[FileState]) -> Batch:
     """Every chunk of ``files``: generations are unique to one fetch of one file, so
     gist ids (the primary key's prefix) and generations pick exactly these."""
     stmt = select(*_DATA_COLUMNS).where(
-        file_chunks.c.gist_id.in_(sorted({f.ref.gist_id for f in files})),
+        file_chunks.c.gist_id.in_(sorted({f.gist_id for f in files})),
         file_chunks.c.generation.in_(sorted({f.generation for f in files if f.generation})),
     )
     return stmt, [(f, n) for f in files for n in range(f.chunks)]
@@ -254,8 +265,8 @@ def _whole_files(files: list[FileState]) -> Batch:
 async def _large_file(session: AsyncSession, state: FileState) -> list[Batch]:
     """One file's chunks in primary-key ranges of about BATCH_BYTES each."""
     of_file = and_(
-        file_chunks.c.gist_id == state.ref.gist_id,
-        file_chunks.c.filename == state.ref.filename,
+        file_chunks.c.gist_id == state.gist_id,
+        file_chunks.c.filename == state.filename,
         file_chunks.c.generation == state.generation,
     )
     sizes = await session.execute(select(file_chunks.c.chunk_no, file_chunks.c.size).where(of_file))
@@ -281,12 +292,12 @@ async def _read(
     del result
     chunks = []
     for state, number in wanted:
-        row = rows.pop((state.ref.gist_id, state.ref.filename, state.generation, number), None)
+        row = rows.pop((state.gist_id, state.filename, state.generation, number), None)
         # None: a newer fetch replaced this generation since the states were read
         chunks.append(
             StoredChunk(
-                state.ref.gist_id,
-                state.ref.filename,
+                state.gist_id,
+                state.filename,
                 0 if row is None else row.first_line,
                 None if row is None else bytes(row.data),
             )
