@@ -3,6 +3,7 @@ current fetch of each file, and never another user's."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -82,3 +83,21 @@ async def test_chunks_come_back_in_list_order_whatever_the_batch_size(
     expected += [("g2", "big", n + 1, f"big{n}\n".encode() * 10) for n in range(7)]
     expected += [("g2", "b", 1, b"b1\n"), ("g2", "b", 2, b"b2\n"), ("g3", "c", 1, b"c1\n")]
     assert got == expected
+
+
+async def test_a_reader_that_stops_early_leaves_no_read_running(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contents, "BATCH_BYTES", 1)  # a batch per chunk: one is always read ahead
+    files = await contents.user_files(session, "u")
+    async with contextlib.aclosing(contents.stream_text_chunks(session, files)) as chunks:
+        async for chunk in chunks:
+            assert chunk.data == b"a1\n"
+            break
+    # the session can be used at once: nothing of the reader's is still running on it
+    assert [f.key for f in await contents.user_files(session, "u")] == [
+        ("g1", "a"),
+        ("g2", "big"),
+        ("g2", "b"),
+        ("g3", "c"),
+    ]

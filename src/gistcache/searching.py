@@ -9,6 +9,7 @@ every cached chunk is scanned with RE2.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -154,15 +155,18 @@ class SearchService:
             if missing:
                 files = await store.user_files(session, login)  # with what was fetched
             states = {state.key: state.status for state in files if state.status is not None}
-            async for chunk in store.stream_text_chunks(session, files):
-                key = (chunk.gist_id, chunk.filename)
-                if chunk.data is None:  # replaced by a newer fetch while we read
-                    failed.setdefault(key, "unavailable")
-                    continue
-                file_hits = hits.get(key)
-                if file_hits is None:
-                    file_hits = hits[key] = FileHits(line_limit, line_chars)
-                scan_chunk(regexp, chunk.data, chunk.first_line, file_hits, find)
+            # closed before the session even when the loop stops early: its read-ahead
+            # must not outlive the session
+            async with contextlib.aclosing(store.stream_text_chunks(session, files)) as chunks:
+                async for chunk in chunks:
+                    key = (chunk.gist_id, chunk.filename)
+                    if chunk.data is None:  # replaced by a newer fetch while we read
+                        failed.setdefault(key, "unavailable")
+                        continue
+                    file_hits = hits.get(key)
+                    if file_hits is None:
+                        file_hits = hits[key] = FileHits(line_limit, line_chars)
+                    scan_chunk(regexp, chunk.data, chunk.first_line, file_hits, find)
 
         matches: list[dict[str, Any]] = []
         skipped: list[dict[str, Any]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -182,7 +182,7 @@ async def install_contents(
 
 async def stream_text_chunks(
     session: AsyncSession, files: Sequence[FileState]
-) -> AsyncIterator[StoredChunk]:
+) -> AsyncGenerator[StoredChunk, None]:
     """Every chunk of the text files among ``files``, in their order, a few MiB at a time.
 
     Batches are of bounded size (drivers' server-side cursors prefetch dozens of rows,
@@ -206,8 +206,9 @@ async def stream_text_chunks(
             del chunks
     finally:
         if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            # let the read ahead finish (one batch at most) rather than cancel it: a
+            # statement cut off mid-way leaves the session's connection unusable
+            with contextlib.suppress(Exception):  # its failure is not the caller's news
                 await pending
 
 
