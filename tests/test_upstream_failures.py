@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from gistcache.keys import GITHUB, SESSIONS
 from gistcache.store.models import github_blocks
+from gistcache.store.queries import get_github_block, save_github_block
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
 from tests.test_list import many_gists
@@ -278,3 +279,35 @@ async def test_an_oversized_github_answer_is_refused(fake_server: Any) -> None:
         )
         with pytest.raises(GitHubUnavailable, match="larger than we accept"):
             await github.list_user_gists("octocat")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry-after": "946080000"},  # thirty years
+        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "99999999999"},
+    ],
+)
+async def test_an_absurd_wait_from_github_is_cut_to_an_hour(
+    client: Client, fake: FakeGitHub, headers: dict[str, str]
+) -> None:
+    fake.fail_next(403, body={"message": "API rate limit exceeded"}, headers=headers)
+    resp = await client.get("/octocat")
+    await problem(resp, 503, "github-rate-limited")
+    assert 3500 <= int(resp.headers["Retry-After"]) <= 3600
+    async with client.app[SESSIONS]() as session:
+        until, _ = await get_github_block(session, client.app[GITHUB].credential) or (None, 0)
+    assert until is not None
+    assert until.timestamp() <= time.time() + 3600
+
+
+async def test_a_shared_block_is_never_shortened(client: Client) -> None:
+    sessions = client.app[SESSIONS]
+    later = datetime.fromtimestamp(time.time() + 600, UTC)
+    sooner = datetime.fromtimestamp(time.time() + 60, UTC)
+    async with sessions() as session, session.begin():
+        await save_github_block(session, "anonymous", later, 2)
+    async with sessions() as session, session.begin():
+        await save_github_block(session, "anonymous", sooner, 0)  # another server's news
+    async with sessions() as session:
+        assert await get_github_block(session, "anonymous") == (later, 0)

@@ -35,6 +35,9 @@ RAW_HOST = "gist.githubusercontent.com"
 RAW_PIECE_BYTES = 64 * 1024
 DEFAULT_RETRY_AFTER = 60
 MAX_HINTLESS_WAIT = 15 * 60
+# GitHub's windows are an hour: a longer wait is a broken or hostile answer, and would
+# shut every server out of GitHub (the block is shared through the database)
+MAX_RATE_LIMIT_WAIT = 60 * 60
 MAX_JSON_BYTES = 32 * 1024 * 1024
 _GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
@@ -156,11 +159,11 @@ def rate_limit_retry_after(
         return None
     retry_after = headers.get("retry-after")
     if retry_after and retry_after.strip().isdigit():
-        return max(1, int(retry_after.strip()))
+        return min(MAX_RATE_LIMIT_WAIT, max(1, int(retry_after.strip())))
     if headers.get("x-ratelimit-remaining") == "0":
         reset = headers.get("x-ratelimit-reset", "")
         if reset.isdigit():
-            return max(1, int(reset) - int(now))
+            return min(MAX_RATE_LIMIT_WAIT, max(1, int(reset) - int(now)))
         return DEFAULT_RETRY_AFTER
     if status == 429 or "rate limit" in message.lower():
         return DEFAULT_RETRY_AFTER  # a secondary limit that gave no hint
@@ -393,7 +396,8 @@ class GitHubClient:
 
     def adopt_block(self, block: Block) -> None:
         """Take in what another server learnt of the rate limit (shared through the database)."""
-        self._blocked_until = max(self._blocked_until, block.until)
+        until = min(block.until, time.time() + MAX_RATE_LIMIT_WAIT)
+        self._blocked_until = max(self._blocked_until, until)
         self._hintless_limits = block.strikes
 
     def blocked_for(self) -> int:
@@ -493,7 +497,8 @@ class GitHubClient:
             if parsed.reset is not None:
                 self._metrics.github_rate_reset.set(parsed.reset.timestamp())
         if parsed.remaining == 0 and parsed.reset is not None:
-            self._blocked_until = max(self._blocked_until, parsed.reset.timestamp())
+            until = min(parsed.reset.timestamp(), time.time() + MAX_RATE_LIMIT_WAIT)
+            self._blocked_until = max(self._blocked_until, until)
             log.warning("GitHub rate limit spent; no requests until %s", parsed.reset.isoformat())
 
 

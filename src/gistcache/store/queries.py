@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -179,11 +179,20 @@ async def get_github_block(session: AsyncSession, credential: str) -> tuple[date
 async def save_github_block(
     session: AsyncSession, credential: str, until: datetime, strikes: int
 ) -> None:
-    await upsert(
-        session,
-        github_blocks,
-        [{"credential": credential, "blocked_until": until, "hintless_strikes": strikes}],
-        ["credential"],
+    """Record what this server learnt; a block another server stored meanwhile is never
+    shortened by it."""
+    stmt = _insert(session)(github_blocks).values(
+        credential=credential, blocked_until=until, hintless_strikes=strikes
+    )
+    later = func.greatest if is_postgres(session) else func.max  # SQLite's max of two
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["credential"],
+            set_={
+                "blocked_until": later(github_blocks.c.blocked_until, stmt.excluded.blocked_until),
+                "hintless_strikes": stmt.excluded.hintless_strikes,
+            },
+        )
     )
 
 
