@@ -484,3 +484,13 @@ async def test_a_fresh_list_is_answered_from_memory_without_the_database(
     else:
         assert await resp.json() == []  # the database answered
     assert len(fake.api_requests()) == 1
+
+
+async def test_a_user_gone_from_github_leaves_no_copy_in_memory(
+    client: Client, fake: FakeGitHub
+) -> None:
+    assert (await client.get("/octocat")).headers["X-Cache"] == "MISS"
+    del fake.users["octocat"]
+    gone = await client.get("/octocat", headers={"Cache-Control": "no-cache"})
+    assert gone.status == 404
+    assert (await client.get("/octocat")).status == 404  # not the list held in memory

@@ -160,3 +160,19 @@ async def test_a_request_that_read_a_stale_list_just_before_a_refresh_ended_does
     forced = await service._refresh("octocat", revalidate=True)  # a no-cache still asks
     assert forced.cache is CacheStatus.REVALIDATED
     assert len(fake.api_requests()) == 3
+
+
+async def test_a_no_cache_request_waits_for_the_refresh_another_server_is_making(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    first, second = await make_client(), await make_client()
+    assert (await first.get("/octocat")).headers["X-Cache"] == "MISS"
+    clock.advance(61)
+    fake.latency = 0.3
+    refreshing = asyncio.ensure_future(first.get("/octocat"))
+    await asyncio.sleep(0.1)  # the first server holds the user's refresh lease now
+    forced = await second.get("/octocat", headers={"Cache-Control": "no-cache"})
+    assert (await refreshing).headers["X-Cache"] == "REVALIDATED"
+    # not the stale copy: the answer GitHub gave the other server while this one waited
+    assert forced.headers["X-Cache"] == "HIT"
+    assert len(fake.api_requests()) == 2
