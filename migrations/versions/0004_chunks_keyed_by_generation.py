@@ -19,12 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # SQLite cannot alter a primary key: batch mode copies the table into a new one
-    with op.batch_alter_table("file_chunks", recreate="always") as batch:
-        batch.drop_constraint("pk_file_chunks", type_="primary")
-        batch.create_primary_key(
-            "pk_file_chunks", ["gist_id", "filename", "generation", "chunk_no"]
-        )
+    _set_key(["gist_id", "filename", "generation", "chunk_no"])
 
 
 def downgrade() -> None:
@@ -34,6 +29,19 @@ def downgrade() -> None:
         " WHERE fc.gist_id = file_chunks.gist_id AND fc.filename = file_chunks.filename"
         " AND fc.generation = file_chunks.generation)"
     )
+    _set_key(["gist_id", "filename", "chunk_no"])
+
+
+def _set_key(columns: list[str]) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # in place, one statement: the table is locked while the new index is built,
+        # but nothing is copied and no other table is locked
+        op.execute(
+            "ALTER TABLE file_chunks DROP CONSTRAINT pk_file_chunks,"
+            f" ADD CONSTRAINT pk_file_chunks PRIMARY KEY ({', '.join(columns)})"
+        )
+        return
+    # SQLite cannot alter a primary key: batch mode copies the table into a new one
     with op.batch_alter_table("file_chunks", recreate="always") as batch:
         batch.drop_constraint("pk_file_chunks", type_="primary")
-        batch.create_primary_key("pk_file_chunks", ["gist_id", "filename", "chunk_no"])
+        batch.create_primary_key("pk_file_chunks", columns)
