@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +53,16 @@ class Gist:
             "owner": self.owner,
             "files": [f.to_json() for f in self.files],
         }
+
+
+def render_gists(gists: Sequence[Gist]) -> bytes:
+    """Gists as the API's JSON array."""
+    return json.dumps([gist.to_json() for gist in gists], ensure_ascii=False).encode()
+
+
+def digest(body: bytes) -> str:
+    """A short, stable fingerprint of a rendered body (what its ETag is made of)."""
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def format_timestamp(value: datetime) -> str:

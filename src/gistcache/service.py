@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 import uuid
@@ -17,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gistcache.gists import Gist
+from gistcache.gists import Gist, digest, render_gists
 from gistcache.github import (
     Block,
     GitHubClient,
@@ -68,11 +66,11 @@ class UserNotFound(Exception):
 class _Rendering:
     """The list's JSON, made once and shared by the copies of a GistList."""
 
-    __slots__ = ("body", "etag")
+    __slots__ = ("body", "digest")
 
     def __init__(self) -> None:
         self.body: bytes | None = None
-        self.etag = ""
+        self.digest = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +86,12 @@ class GistList:
         return max(0.0, (now - self.checked_at).total_seconds())
 
     def rendered(self) -> tuple[bytes, str]:
-        """The whole list as the API's JSON array, and a strong ETag for it."""
+        """The whole list as the API's JSON array, and its digest."""
         rendering = self._rendering
         if rendering.body is None:
             rendering.body = render_gists(self.gists)
-            rendering.etag = '"' + hashlib.sha256(rendering.body).hexdigest()[:32] + '"'
-        return rendering.body, rendering.etag
+            rendering.digest = digest(rendering.body)
+        return rendering.body, rendering.digest
 
     def weight(self) -> int:
         # the JSON, and the parsed gists: measured at about twice the JSON again
@@ -103,10 +101,6 @@ class GistList:
 def _flight(key: str, revalidate: bool) -> str:
     # a client's no-cache must reach GitHub: it never joins a refresh that may not
     return key + "\0revalidate" if revalidate else key
-
-
-def render_gists(gists: list[Gist]) -> bytes:
-    return json.dumps([gist.to_json() for gist in gists], ensure_ascii=False).encode()
 
 
 class GistService:
@@ -198,9 +192,7 @@ class GistService:
             # client's no-cache always waits, for an answer GitHub has just given)
             async with self._sessions() as session:
                 user = await store.get_user(session, key)
-                cached = user is not None and not user.not_found and user.fetched_at is not None
-                if cached and not revalidate:
-                    assert user is not None
+                if user is not None and user.has_list and not revalidate:
                     gists = [gist for _, gist in await store.load_gists(session, key)]
                     return self._result(user, gists, CacheStatus.STALE)
             deadline = time.monotonic() + REFRESH_LEASE.total_seconds()
@@ -219,7 +211,7 @@ class GistService:
                         raise UserNotFound(key)
                     gists = [gist for _, gist in await store.load_gists(session, key)]
                     return self._result(user, gists, CacheStatus.HIT)
-                if user is not None and not user.not_found and self._backing_off(user):
+                if user is not None and user.has_list and self._backing_off(user):
                     # ... or it failed: serve the cache without asking GitHub again
                     gists = [gist for _, gist in await store.load_gists(session, key)]
                     return self._result(user, gists, CacheStatus.STALE)
@@ -263,7 +255,7 @@ class GistService:
             log.warning("could not share GitHub's rate limit through the database: %s", exc)
 
     async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
-        cached = user is not None and not user.not_found and user.fetched_at is not None
+        cached = user is not None and user.has_list
         async with self._sessions() as session:
             pages = await store.get_pages(session, key) if cached else []
             stored = await store.load_gists(session, key) if cached else []

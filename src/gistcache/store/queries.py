@@ -38,6 +38,11 @@ class UserState:
     checked_at: datetime
     retry_at: datetime | None = None  # GitHub failed for the user; not to be asked before
 
+    @property
+    def has_list(self) -> bool:
+        """GitHub knows the user and the cache holds a list of theirs."""
+        return not self.not_found and self.fetched_at is not None
+
 
 @dataclass(frozen=True, slots=True)
 class StoredPage:

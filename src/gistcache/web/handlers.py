@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import math
 import uuid
@@ -14,9 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
 from gistcache.errors import Problem
-from gistcache.gists import format_timestamp
+from gistcache.gists import digest, format_timestamp, render_gists
 from gistcache.keys import JOBS, METRICS, SEARCHES, SERVICE, SESSIONS
-from gistcache.service import CacheStatus, GistList, render_gists
+from gistcache.service import CacheStatus, GistList
 from gistcache.store import queries as store
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
 from gistcache.web.openapi import build_openapi
@@ -86,10 +85,11 @@ async def list_gists(request: web.Request) -> web.StreamResponse:
             headers["Link"] = link
 
     if paging is None:
-        body, etag = result.rendered()  # made once per version of the list
+        body, fingerprint = result.rendered()  # made once per version of the list
     else:
         body = render_gists(items)
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        fingerprint = digest(body)
+    etag = f'"{fingerprint}"'
     headers["ETag"] = etag
     if _etag_matches(request.headers.getall("If-None-Match", []), etag):
         return web.Response(status=304, headers=headers)
