@@ -27,9 +27,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -120,8 +120,19 @@ async def run_database(
     }
 
 
+T = TypeVar("T")
+
+
 def _note(what: str, since: float) -> None:
     print(f"  {what}: {time.perf_counter() - since:.1f} s", file=sys.stderr)
+
+
+async def _timed(what: str, work: Awaitable[T]) -> T:
+    """Await ``work``, telling on stderr how long it took."""
+    since = time.perf_counter()
+    result = await work
+    _note(what, since)
+    return result
 
 
 async def _scenarios(bench: sc.Bench, wants: set[str], results: dict[str, Any]) -> None:
@@ -132,25 +143,17 @@ async def _scenarios(bench: sc.Bench, wants: set[str], results: dict[str, Any]) 
         server = await bench.start_server("server-fresh", LONG_TTL)
         try:
             if "cached_list" in wants:
-                t = time.perf_counter()
-                results["cached_list"] = await sc.cached_list(bench)
-                _note("cached_list", t)
+                results["cached_list"] = await _timed("cached_list", sc.cached_list(bench))
             if "cold_search" in wants:
-                t = time.perf_counter()
-                results["cold_search"] = await sc.cold_search(bench)
-                _note("cold_search", t)
-            if "warm_search" in wants:
-                t = time.perf_counter()
-                fresh_search = await sc.warm_search_fresh(bench)
-                _note("warm_search (fresh)", t)
+                results["cold_search"] = await _timed("cold_search", sc.cold_search(bench))
+            if "warm_search" in wants:  # finished with its stale half, below
+                fresh_search = await _timed("warm_search (fresh)", sc.warm_search_fresh(bench))
             if "pattern_throughput" in wants:
-                t = time.perf_counter()
-                results["pattern_throughput"] = await sc.pattern_throughput(bench)
-                _note("pattern_throughput", t)
+                results["pattern_throughput"] = await _timed(
+                    "pattern_throughput", sc.pattern_throughput(bench)
+                )
             if "growth" in wants:
-                t = time.perf_counter()
-                results["growth"] = await sc.growth(bench)
-                _note("growth", t)
+                results["growth"] = await _timed("growth", sc.growth(bench))
         finally:
             server.stop()
 
@@ -181,9 +184,7 @@ async def _scenarios(bench: sc.Bench, wants: set[str], results: dict[str, Any]) 
     if "huge_file" in wants:
         server = await bench.start_server("server-huge", LONG_TTL)
         try:
-            t = time.perf_counter()
-            results["huge_file"] = await sc.huge_file(bench)
-            _note("huge_file", t)
+            results["huge_file"] = await _timed("huge_file", sc.huge_file(bench))
         finally:
             server.stop()
 

@@ -33,7 +33,7 @@ from benchmarks.harness import (
     timed_request,
 )
 from gistcache.search import FileHits, compile_pattern, scan_chunk
-from gistcache.testing.fake_github import bulk_file_text, huge_text
+from gistcache.testing.fake_github import bulk_gist_files, huge_text
 
 MIB = 1024 * 1024
 FETCH_CONCURRENCY = 8  # the server's default, set explicitly so the baseline can match it
@@ -159,13 +159,14 @@ class Bench:
         if login not in self.on_disk:
             root = self.workdir / "files" / login
             total = files = 0
-            suffixes = (".py", ".md", ".txt")
             for g in range(gists):
                 folder = root / f"{g:05d}"
                 folder.mkdir(parents=True)
-                for f in range(self.sizes.files_per_gist):
-                    data = bulk_file_text(login, g, f, self.sizes.file_bytes)
-                    (folder / f"file{f}{suffixes[f % len(suffixes)]}").write_bytes(data)
+                gist_files = bulk_gist_files(
+                    login, g, self.sizes.files_per_gist, self.sizes.file_bytes
+                )
+                for name, data in gist_files.items():
+                    (folder / name).write_bytes(data)
                     total += len(data)
                     files += 1
             self.on_disk[login] = (root, files, total)

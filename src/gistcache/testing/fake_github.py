@@ -258,15 +258,11 @@ class FakeGitHub:
         ``file_bytes`` bytes each (whole lines), for benchmarks.
 
         A file's contents depend only on (login, gist number, file number), so the same
-        arguments give the same bytes in any process (see ``bulk_file_text``).
+        arguments give the same bytes in any process (see ``bulk_gist_files``).
         """
         self.add_user(login)
-        suffixes = (".py", ".md", ".txt")
         for g in range(gists):
-            files = {
-                f"file{f}{suffixes[f % len(suffixes)]}": bulk_file_text(login, g, f, file_bytes)
-                for f in range(files_per_gist)
-            }
+            files = bulk_gist_files(login, g, files_per_gist, file_bytes)
             self.add_gist(login, files, description=f"{login} bulk gist {g}")
 
     def seed_octocat(self) -> None:
@@ -674,6 +670,15 @@ def _corpus() -> bytes:
             )
         )
     return ("\n".join(lines) + "\n").encode()
+
+
+def bulk_gist_files(login: str, gist: int, files: int, size: int) -> dict[str, bytes]:
+    """The files of a bulk user's gist number ``gist``, by name."""
+    suffixes = (".py", ".md", ".txt")
+    return {
+        f"file{f}{suffixes[f % len(suffixes)]}": bulk_file_text(login, gist, f, size)
+        for f in range(files)
+    }
 
 
 def bulk_file_text(login: str, gist: int, file: int, size: int) -> bytes:
