@@ -32,7 +32,7 @@ from benchmarks.harness import (
     start_server,
     timed_request,
 )
-from gistcache.search import FileHits, compile_pattern, scan_chunk
+from gistcache.domain.matching import FileHits, compile_pattern, scan_chunk
 from gistcache.testing.fake_github import bulk_gist_files, huge_text
 
 MIB = 1024 * 1024
@@ -595,7 +595,7 @@ async def huge_file(bench: Bench) -> dict[str, Any]:
 
 
 def library_scan(pattern: str, root: Path) -> float:
-    """Seconds for the service's own matching code (RE2 via gistcache.search) over the
+    """Seconds for the service's own matching code (RE2 via gistcache.domain.matching) over the
     files, read into memory first: the search without database, HTTP or JSON."""
     contents = [path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()]
     regexp = compile_pattern(pattern)
@@ -664,7 +664,7 @@ async def pattern_throughput(bench: Bench) -> dict[str, Any]:
             "JSON answer), median of repeats",
             "grep": "grep -E -c -r PATTERN over the same files on disk (page cache warm), "
             "LC_ALL=C.UTF-8, process start included",
-            "library_scan": "gistcache.search.scan_chunk over the same bytes in memory",
+            "library_scan": "gistcache.domain.matching.scan_chunk over the same bytes in memory",
             "patterns": results,
         },
         "targets": targets,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gistcache.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
+from gistcache.domain.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
 from gistcache.testing.fake_github import FakeGitHub
 
 

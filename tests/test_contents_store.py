@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gistcache.gists import Gist, GistFile
+from gistcache.domain.gists import Gist, GistFile
 from gistcache.store import contents
 from gistcache.store.engine import create_engine, create_sessionmaker
-from gistcache.store.queries import PageOfGists, save_list
+from gistcache.store.lists import PageOfGists, save_list
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

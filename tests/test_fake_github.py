@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 
-from gistcache.github import parse_link_header
+from gistcache.github.client import parse_link_header
 from gistcache.testing.fake_github import FakeGitHub, bulk_file_text
 
 UA = {"User-Agent": "fidelity-test"}

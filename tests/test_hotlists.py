@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gistcache.hotlists import HotLists
+from gistcache.services.memory import HotLists
 
 
 @dataclass

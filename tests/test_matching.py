@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gistcache.search import FileHits, compile_pattern, match_finder, scan_chunk
+from gistcache.domain.matching import FileHits, compile_pattern, match_finder, scan_chunk
 
 TEXTS = [
     b"",

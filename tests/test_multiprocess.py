@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gistcache.keys import SERVICE
-from gistcache.service import CacheStatus
+from gistcache.services.listing import CacheStatus
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
 

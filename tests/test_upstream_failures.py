@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from gistcache.keys import GITHUB, SESSIONS
+from gistcache.store.lists import get_github_block, save_github_block
 from gistcache.store.models import github_blocks
-from gistcache.store.queries import get_github_block, save_github_block
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
 from tests.test_list import many_gists
@@ -268,7 +268,7 @@ async def test_a_cut_off_body_is_502_or_stale(
 async def test_an_oversized_github_answer_is_refused(fake_server: Any) -> None:
     import aiohttp
 
-    from gistcache.github import GitHubClient, GitHubUnavailable
+    from gistcache.github.client import GitHubClient, GitHubUnavailable
 
     async with aiohttp.ClientSession() as session:
         github = GitHubClient(

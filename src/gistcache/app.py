@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gistcache.components import components
 from gistcache.keys import GITHUB, JOBS, METRICS, SEARCHES, SERVICE, SESSIONS, SETTINGS
-from gistcache.service import Clock, utcnow
+from gistcache.services.listing import Clock, utcnow
 from gistcache.settings import Settings
 from gistcache.web.handlers import MAX_BODY_BYTES
 from gistcache.web.problems import request_context
 from gistcache.web.ratelimit import ClientRateLimit, parse_limit, parse_networks
 from gistcache.web.routes import setup_routes
-from gistcache.wiring import components
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:

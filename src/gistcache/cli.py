@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from gistcache import __version__
-from gistcache.gists import format_timestamp
-from gistcache.logs import configure_logging
+from gistcache.domain.gists import format_timestamp
+from gistcache.observability.logs import configure_logging
 from gistcache.settings import ConfigError, Settings
 
 log = logging.getLogger("gistcache")
@@ -50,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
+    from gistcache.components import components
     from gistcache.errors import problem_for
-    from gistcache.wiring import components
 
     try:
         async with components(settings) as parts:

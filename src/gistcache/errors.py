@@ -8,10 +8,15 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
-from gistcache.github import GitHubNotFound, GitHubRateLimited, GitHubTimeout, GitHubUnavailable
-from gistcache.search import PatternError
-from gistcache.searching import SearchesBusy, SearchTimeout
-from gistcache.service import UserNotFound
+from gistcache.domain.matching import PatternError
+from gistcache.github.client import (
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubTimeout,
+    GitHubUnavailable,
+)
+from gistcache.services.listing import UserNotFound
+from gistcache.services.search import SearchesBusy, SearchTimeout
 
 
 class Problem(Exception):

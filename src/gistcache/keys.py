@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gistcache.github import GitHubClient
-from gistcache.jobs import SearchJobs
-from gistcache.metrics import Metrics
-from gistcache.searching import SearchService
-from gistcache.service import GistService
+from gistcache.github.client import GitHubClient
+from gistcache.observability.metrics import Metrics
+from gistcache.services.jobs import SearchJobs
+from gistcache.services.listing import GistService
+from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)

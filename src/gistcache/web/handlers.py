@@ -12,11 +12,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
+from gistcache.domain.gists import digest, format_timestamp, render_gists
 from gistcache.errors import Problem
-from gistcache.gists import digest, format_timestamp, render_gists
 from gistcache.keys import JOBS, METRICS, SEARCHES, SERVICE, SESSIONS
-from gistcache.service import CacheStatus, GistList
-from gistcache.store import queries as store
+from gistcache.services.listing import CacheStatus, GistList
+from gistcache.store import lists as store
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
 from gistcache.web.openapi import build_openapi
 from gistcache.web.validation import parse_paging, parse_search, validate_username

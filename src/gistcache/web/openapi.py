@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gistcache import __version__
-from gistcache.search import MAX_PATTERN_LENGTH
+from gistcache.domain.matching import MAX_PATTERN_LENGTH
 from gistcache.web.validation import MAX_PAGE, MAX_PER_PAGE
 
 FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json"]

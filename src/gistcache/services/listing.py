@@ -15,8 +15,8 @@ from enum import StrEnum
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gistcache.gists import Gist, digest, render_gists
-from gistcache.github import (
+from gistcache.domain.gists import Gist, digest, render_gists
+from gistcache.github.client import (
     Block,
     GitHubClient,
     GitHubError,
@@ -25,10 +25,10 @@ from gistcache.github import (
     KnownPage,
     ListPage,
 )
-from gistcache.hotlists import HotLists
-from gistcache.singleflight import SingleFlight
-from gistcache.store import queries as store
-from gistcache.store.queries import PageOfGists, UserState
+from gistcache.services.memory import HotLists
+from gistcache.services.singleflight import SingleFlight
+from gistcache.store import lists as store
+from gistcache.store.lists import PageOfGists, UserState
 
 log = logging.getLogger(__name__)
 

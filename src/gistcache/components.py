@@ -11,11 +11,11 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gistcache import __version__
-from gistcache.github import GitHubClient
-from gistcache.jobs import SearchJobs
-from gistcache.metrics import Metrics
-from gistcache.searching import SearchService
-from gistcache.service import Clock, GistService, utcnow
+from gistcache.github.client import GitHubClient
+from gistcache.observability.metrics import Metrics
+from gistcache.services.jobs import SearchJobs
+from gistcache.services.listing import Clock, GistService, utcnow
+from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import create_engine, create_sessionmaker
 

@@ -24,8 +24,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from gistcache.gists import Gist, GistFile, parse_timestamp
-from gistcache.metrics import Metrics
+from gistcache.domain.gists import Gist, GistFile, parse_timestamp
+from gistcache.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

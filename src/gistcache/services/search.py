@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gistcache.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
-from gistcache.gists import format_timestamp
-from gistcache.github import ForbiddenRawHost, GitHubClient, GitHubError
-from gistcache.search import (
+from gistcache.domain.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
+from gistcache.domain.gists import format_timestamp
+from gistcache.domain.matching import (
     MAX_LINE_CHARS,
     MAX_LINES_PER_FILE,
     FileHits,
@@ -30,8 +29,9 @@ from gistcache.search import (
     match_finder,
     scan_chunk,
 )
-from gistcache.service import GistList, GistService
-from gistcache.singleflight import SingleFlight
+from gistcache.github.client import ForbiddenRawHost, GitHubClient, GitHubError
+from gistcache.services.listing import GistList, GistService
+from gistcache.services.singleflight import SingleFlight
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
 

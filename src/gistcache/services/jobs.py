@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gistcache.errors import Problem, problem_for
-from gistcache.metrics import Metrics
-from gistcache.searching import SearchRequest, SearchService
-from gistcache.service import Clock
+from gistcache.observability.metrics import Metrics
+from gistcache.services.listing import Clock
+from gistcache.services.search import SearchRequest, SearchService
 from gistcache.store import jobs as store
 from gistcache.store.jobs import Job
 

@@ -13,7 +13,7 @@ from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gistcache.gists import Gist, GistFile
+from gistcache.domain.gists import Gist, GistFile
 from gistcache.store.models import (
     gist_files,
     gists,

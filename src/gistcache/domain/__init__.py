@@ -1,0 +1,1 @@
+"""The domain: pure types and rules, with no aiohttp, SQLAlchemy or I/O."""
