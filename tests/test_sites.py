@@ -11,12 +11,22 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gistcache.app import create_app
 from gistcache.settings import Settings
-from gistcache.store.migrate import upgrade
+from gistcache.store.migrate import downgrade, upgrade
 from gistcache.store.models import UTCDateTime
 from gistcache.store.sites import site_url
 from gistcache.testing.fake_github import FakeGitHub
@@ -294,3 +304,13 @@ async def test_an_upgrade_keeps_the_rows_cached_before_under_the_configured_gith
     finally:
         for client in clients:
             await client.close()
+
+    # back down: the configured GitHub's rows fit the old keys, the other one's go
+    await asyncio.to_thread(downgrade, url, "0004")
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        logins = (await conn.execute(select(OLD_USERS.c.login))).scalars().all()
+        ids = (await conn.execute(select(OLD_GISTS.c.id))).scalars().all()
+        chunks = (await conn.execute(select(OLD_CHUNKS.c.data))).scalars().all()
+    await engine.dispose()
+    assert (sorted(logins), ids, chunks) == (["alice"], ["old1"], [text])
