@@ -14,6 +14,7 @@ from gistcache.domain.gists import Gist, GistFile
 from gistcache.store import contents
 from gistcache.store.engine import create_engine, create_sessionmaker
 from gistcache.store.lists import PageOfGists, save_list
+from gistcache.store.sites import site_id
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -23,8 +24,10 @@ def gist(gist_id: str, *filenames: str) -> Gist:
     return Gist(gist_id, f"https://gist.github.com/{gist_id}", None, True, NOW, NOW, 0, "u", files)
 
 
-async def store_file(session: AsyncSession, gist_id: str, filename: str, parts: list[str]) -> None:
-    ref = contents.FileRef(gist_id, filename, NOW, None, None)
+async def store_file(
+    session: AsyncSession, site: int, gist_id: str, filename: str, parts: list[str]
+) -> None:
+    ref = contents.FileRef(site, gist_id, filename, NOW, None, None)
     generation = f"{gist_id}-{filename}"[:32]
     for number, part in enumerate(parts):
         await contents.add_chunk(session, ref, generation, number, number + 1, part.encode())
@@ -42,13 +45,17 @@ async def store_file(session: AsyncSession, gist_id: str, filename: str, parts: 
 
 
 @pytest.fixture
-async def session(database_url: str) -> AsyncIterator[AsyncSession]:
+async def stored(database_url: str) -> AsyncIterator[tuple[AsyncSession, int]]:
+    """A session, and the site whose user "u" has gists g1 to g3 with contents."""
     engine = create_engine(database_url)
     sessions = create_sessionmaker(engine)
     async with sessions() as session:
         async with session.begin():
+            site = await site_id(session, "https://api.github.com")
+            elsewhere = await site_id(session, "https://ghe.example.com/api/v3")
             await save_list(
                 session,
+                site,
                 "u",
                 "anonymous",
                 NOW,
@@ -59,25 +66,37 @@ async def session(database_url: str) -> AsyncIterator[AsyncSession]:
                 ],
             )
             await save_list(
-                session, "other", "anonymous", NOW, [PageOfGists("p", None, [gist("x", "a")])]
+                session, site, "other", "anonymous", NOW, [PageOfGists("p", None, [gist("x", "a")])]
             )
-            await store_file(session, "g1", "a", ["a1\n"])
-            await store_file(session, "g2", "big", [f"big{n}\n" * 10 for n in range(7)])
-            await store_file(session, "g2", "b", ["b1\n", "b2\n"])
-            await store_file(session, "g3", "c", ["c1\n"])
-            await store_file(session, "x", "a", ["not this user's\n"])
-        yield session
+            # the same login and gist id on another GitHub are another user's and gist
+            await save_list(
+                session,
+                elsewhere,
+                "u",
+                "anonymous",
+                NOW,
+                [PageOfGists("p", None, [gist("g1", "a")])],
+            )
+            await store_file(session, site, "g1", "a", ["a1\n"])
+            await store_file(session, site, "g2", "big", [f"big{n}\n" * 10 for n in range(7)])
+            await store_file(session, site, "g2", "b", ["b1\n", "b2\n"])
+            await store_file(session, site, "g3", "c", ["c1\n"])
+            await store_file(session, site, "x", "a", ["not this user's\n"])
+            await store_file(session, elsewhere, "g1", "a", ["another site's\n"])
+        yield session, site
     await engine.dispose()
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 12, 100, 4 * 1024 * 1024])
 async def test_chunks_come_back_in_list_order_whatever_the_batch_size(
-    session: AsyncSession, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+    stored: tuple[AsyncSession, int], monkeypatch: pytest.MonkeyPatch, batch_bytes: int
 ) -> None:
+    session, site = stored
     monkeypatch.setattr(contents, "BATCH_BYTES", batch_bytes)
+    files = await contents.user_files(session, site, "u")
     got = [
         (c.gist_id, c.filename, c.first_line, c.data)
-        async for c in contents.stream_text_chunks(session, await contents.user_files(session, "u"))
+        async for c in contents.stream_text_chunks(session, files)
     ]
     expected = [("g1", "a", 1, b"a1\n")]
     expected += [("g2", "big", n + 1, f"big{n}\n".encode() * 10) for n in range(7)]
@@ -86,16 +105,17 @@ async def test_chunks_come_back_in_list_order_whatever_the_batch_size(
 
 
 async def test_a_reader_that_stops_early_leaves_no_read_running(
-    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    stored: tuple[AsyncSession, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    session, site = stored
     monkeypatch.setattr(contents, "BATCH_BYTES", 1)  # a batch per chunk: one is always read ahead
-    files = await contents.user_files(session, "u")
+    files = await contents.user_files(session, site, "u")
     async with contextlib.aclosing(contents.stream_text_chunks(session, files)) as chunks:
         async for chunk in chunks:
             assert chunk.data == b"a1\n"
             break
     # the session can be used at once: nothing of the reader's is still running on it
-    assert [f.key for f in await contents.user_files(session, "u")] == [
+    assert [f.key for f in await contents.user_files(session, site, "u")] == [
         ("g1", "a"),
         ("g2", "big"),
         ("g2", "b"),

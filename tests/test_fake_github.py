@@ -177,6 +177,29 @@ async def test_raw_urls_serve_whole_files_and_change_with_the_gist(
     assert (await http.get(raw_url)).status == 404  # the old revision's URL is gone
 
 
+async def test_raw_urls_name_each_files_revision_not_the_gists(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    gist = fake.add_gist("octocat", {"a.txt": "one\n", "b.txt": "two\n"})
+
+    async def listed() -> tuple[str, dict[str, str]]:
+        items: Any = await (await http.get("/users/octocat/gists")).json()
+        item = next(g for g in items if g["id"] == gist.id)
+        return item["updated_at"], {name: f["raw_url"] for name, f in item["files"].items()}
+
+    updated_at, urls = await listed()
+    fake.update_gist(gist.id, description="only the description")
+    moved, same = await listed()
+    assert moved != updated_at  # the gist changed ...
+    assert same == urls  # ... its files did not, nor did their raw URLs
+    fake.update_gist(gist.id, {"b.txt": "three\n"})
+    _, edited = await listed()
+    assert edited["a.txt"] == urls["a.txt"]
+    assert edited["b.txt"] != urls["b.txt"]
+    assert (await (await http.get(edited["b.txt"])).read()) == b"three\n"
+    assert (await (await http.get(urls["a.txt"])).read()) == b"one\n"
+
+
 async def test_injected_failures_and_request_log(
     fake: FakeGitHub, http: aiohttp.ClientSession
 ) -> None:

@@ -29,6 +29,7 @@ TABLES = {
     "file_chunks",
     "search_jobs",
     "github_blocks",
+    "sites",
 }
 
 

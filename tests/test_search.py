@@ -141,7 +141,7 @@ async def test_a_pathological_pattern_returns_at_once(client: Client, fake: Fake
     assert body["matches"][0]["files"][0]["lines"][0]["line_number"] == 2
 
 
-async def test_second_search_fetches_nothing_and_a_changed_gist_only_its_files(
+async def test_second_search_fetches_nothing_and_a_changed_gist_only_its_changed_file(
     client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str]
 ) -> None:
     await search(client, username="alice", pattern="x")
@@ -157,7 +157,39 @@ async def test_second_search_fetches_nothing_and_a_changed_gist_only_its_files(
     body = await search(client, username="alice", pattern="import httpx")
     assert [m["id"] for m in body["matches"]] == [gists["tools"]]
     fetched = [r.path.rsplit("/", 1)[-1] for r in fake.raw_requests()[4:]]
-    assert sorted(fetched) == ["README.md", "fetch.py"]  # only the changed gist's files
+    assert fetched == ["fetch.py"]  # README.md kept its raw URL: its contents were reused
+    body = await search(client, username="alice", pattern="^# Tools$")
+    assert [f["filename"] for m in body["matches"] for f in m["files"]] == ["README.md"]
+    assert len(fake.raw_requests()) == 5
+
+
+async def test_a_gist_edited_but_not_its_files_downloads_nothing(
+    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str], settings: Any
+) -> None:
+    await search(client, username="alice", pattern="x")
+    assert len(fake.raw_requests()) == 4
+    fake.update_gist(gists["tools"], description="tools, renamed")  # updated_at moves
+    fake.update_gist(gists["notes"], {"notes.txt": None, "new.txt": "Import later\n"})
+    clock.advance(61)
+    body = await search(client, username="alice", pattern="(?i)^import")
+    tools = next(m for m in body["matches"] if m["id"] == gists["tools"])
+    assert tools["description"] == "tools, renamed"
+    assert [f["filename"] for f in tools["files"]] == ["fetch.py"]
+    notes = next(m for m in body["matches"] if m["id"] == gists["notes"])
+    assert [f["filename"] for f in notes["files"]] == ["new.txt"]
+    # the renamed gist's files were not fetched again; only the new file was
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.raw_requests()[4:]] == ["new.txt"]
+    clock.advance(61)
+    await search(client, username="alice", pattern="y")
+    assert len(fake.raw_requests()) == 5  # and the reused contents stay current
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as conn:
+        for table in (file_chunks, file_contents):
+            kept = await conn.execute(
+                select(table.c.filename).distinct().where(table.c.gist_id == gists["notes"])
+            )
+            assert kept.scalars().all() == ["new.txt"]  # the deleted file's contents went
+    await engine.dispose()
 
 
 async def test_contents_survive_a_restart(

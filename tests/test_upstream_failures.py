@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
-from gistcache.keys import GITHUB, SESSIONS
+from gistcache.keys import GITHUB, SERVICE, SESSIONS
 from gistcache.store.lists import get_github_block, save_github_block
 from gistcache.store.models import github_blocks
 from gistcache.testing.fake_github import FakeGitHub
@@ -295,19 +295,24 @@ async def test_an_absurd_wait_from_github_is_cut_to_an_hour(
     resp = await client.get("/octocat")
     await problem(resp, 503, "github-rate-limited")
     assert 3500 <= int(resp.headers["Retry-After"]) <= 3600
+    site = await client.app[SERVICE].site.id()
     async with client.app[SESSIONS]() as session:
-        until, _ = await get_github_block(session, client.app[GITHUB].credential) or (None, 0)
+        until, _ = await get_github_block(session, site, client.app[GITHUB].credential) or (
+            None,
+            0,
+        )
     assert until is not None
     assert until.timestamp() <= time.time() + 3600
 
 
 async def test_a_shared_block_is_never_shortened(client: Client) -> None:
     sessions = client.app[SESSIONS]
+    site = await client.app[SERVICE].site.id()
     later = datetime.fromtimestamp(time.time() + 600, UTC)
     sooner = datetime.fromtimestamp(time.time() + 60, UTC)
     async with sessions() as session, session.begin():
-        await save_github_block(session, "anonymous", later, 2)
+        await save_github_block(session, site, "anonymous", later, 2)
     async with sessions() as session, session.begin():
-        await save_github_block(session, "anonymous", sooner, 0)  # another server's news
+        await save_github_block(session, site, "anonymous", sooner, 0)  # another server's news
     async with sessions() as session:
-        assert await get_github_block(session, "anonymous") == (later, 0)
+        assert await get_github_block(session, site, "anonymous") == (later, 0)

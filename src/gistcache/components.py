@@ -18,6 +18,7 @@ from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import create_engine, create_sessionmaker
+from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,11 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 retries=settings.github_retries,
                 metrics=metrics,
             )
+            site = Site(sessions, settings.github_api_url)
             listing = GistService(
                 sessions,
                 github,
+                site,
                 cache_ttl=settings.cache_ttl,
                 not_found_ttl=settings.not_found_ttl,
                 memory_bytes=settings.memory_cache_mb * 1024 * 1024,
@@ -78,6 +81,7 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
             jobs = SearchJobs(
                 sessions,
                 searches,
+                site,
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 clock=clock,

@@ -20,6 +20,7 @@ from gistcache.services.listing import Clock
 from gistcache.services.search import SearchRequest, SearchService
 from gistcache.store import jobs as store
 from gistcache.store.jobs import Job
+from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class SearchJobs:
         self,
         sessions: async_sessionmaker[AsyncSession],
         searches: SearchService,
+        site: Site,
         *,
         workers: int,
         result_ttl: float,
@@ -44,6 +46,7 @@ class SearchJobs:
     ) -> None:
         self._sessions = sessions
         self._searches = searches
+        self._site = site
         self._workers = workers
         self._result_ttl = timedelta(seconds=result_ttl)
         self._clock = clock
@@ -60,14 +63,16 @@ class SearchJobs:
     async def submit(self, request: SearchRequest) -> str:
         job_id = str(uuid.uuid4())
         async with self._sessions() as session, session.begin():
-            await store.create_job(session, job_id, json.dumps(request.to_json()), self._clock())
+            await store.create_job(
+                session, await self._site.id(), job_id, json.dumps(request.to_json()), self._clock()
+            )
         self._wake.set()
         return job_id
 
     async def get(self, job_id: str) -> Job | None:
         """The job, or None when there is no such job or its result expired."""
         async with self._sessions() as session:
-            job = await store.get_job(session, job_id)
+            job = await store.get_job(session, await self._site.id(), job_id)
         if job is None or self._expired(job):
             return None
         return job
@@ -119,7 +124,7 @@ class SearchJobs:
         now = self._clock()
         token = str(uuid.uuid4())
         async with self._sessions() as session, session.begin():
-            job = await store.claim_job(session, now, now + LEASE, token)
+            job = await store.claim_job(session, await self._site.id(), now, now + LEASE, token)
         return None if job is None else (job, token)
 
     async def _run(self, claim: tuple[Job, str]) -> None:

@@ -29,6 +29,7 @@ from gistcache.services.memory import HotLists
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as store
 from gistcache.store.lists import PageOfGists, UserState
+from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class GistService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         github: GitHubClient,
+        site: Site,
         *,
         cache_ttl: float,
         not_found_ttl: float,
@@ -116,6 +118,7 @@ class GistService:
     ) -> None:
         self._sessions = sessions
         self._github = github
+        self.site = site
         self._cache_ttl = cache_ttl
         self._not_found_ttl = not_found_ttl
         self.clock = clock
@@ -152,15 +155,16 @@ class GistService:
         return listing
 
     async def _list_gists(self, login: str, key: str, revalidate: bool) -> GistList:
+        site = await self.site.id()
         async with self._sessions() as session:
-            user = await store.get_user(session, key)
+            user = await store.get_user(session, site, key)
             if user is not None:
                 fresh = self._fresh_for(user) > 0
                 if user.not_found and fresh:
                     raise UserNotFound(login)  # even for no-cache: random names stay cheap
                 backing_off = self._backing_off(user)
                 if not user.not_found and ((fresh and not revalidate) or backing_off):
-                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
                     status = CacheStatus.HIT if fresh else CacheStatus.STALE
                     return self._result(user, gists, status)
         return await self._refreshes.run(
@@ -183,6 +187,7 @@ class GistService:
         """Refresh from GitHub under the user's refresh lease, so that processes sharing
         one database run one refresh of a user at a time. No transaction or database
         connection is held while GitHub answers."""
+        site = await self.site.id()
         started = self.clock()
         owner = uuid.uuid4().hex
         claimed = await self._claim(key, owner)
@@ -191,9 +196,9 @@ class GistService:
             # another process is refreshing this user: serve what is cached, or wait (a
             # client's no-cache always waits, for an answer GitHub has just given)
             async with self._sessions() as session:
-                user = await store.get_user(session, key)
+                user = await store.get_user(session, site, key)
                 if user is not None and user.has_list and not revalidate:
-                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
                     return self._result(user, gists, CacheStatus.STALE)
             deadline = time.monotonic() + REFRESH_LEASE.total_seconds()
             while not claimed and time.monotonic() < deadline:
@@ -201,7 +206,7 @@ class GistService:
                 claimed = await self._claim(key, owner)
         try:
             async with self._sessions() as session:
-                user = await store.get_user(session, key)
+                user = await store.get_user(session, site, key)
                 if user is not None and (
                     (waited and user.checked_at >= started)
                     or (not revalidate and self._fresh_for(user) > 0)
@@ -209,11 +214,11 @@ class GistService:
                     # a refresh finished meanwhile (here or in another process) answers for us
                     if user.not_found:
                         raise UserNotFound(key)
-                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
                     return self._result(user, gists, CacheStatus.HIT)
                 if user is not None and user.has_list and self._backing_off(user):
                     # ... or it failed: serve the cache without asking GitHub again
-                    gists = [gist for _, gist in await store.load_gists(session, key)]
+                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
                     return self._result(user, gists, CacheStatus.STALE)
             return await self._refresh_claimed(key, user)
         finally:
@@ -221,20 +226,23 @@ class GistService:
                 await self._release(key, owner)
 
     async def _claim(self, key: str, owner: str) -> bool:
+        site = await self.site.id()
         now = self.clock()
         async with self._sessions() as session, session.begin():
-            return await store.claim_refresh(session, key, owner, now, now + REFRESH_LEASE)
+            return await store.claim_refresh(session, site, key, owner, now, now + REFRESH_LEASE)
 
     async def _release(self, key: str, owner: str) -> None:
+        site = await self.site.id()
         async with self._sessions() as session, session.begin():
-            await store.release_refresh(session, key, owner)
+            await store.release_refresh(session, site, key, owner)
 
     async def _list_from_github(self, key: str, known: list[KnownPage]) -> list[ListPage]:
         """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit with
         every server using this database: none asks while another found the limit spent."""
+        site = await self.site.id()
         credential = self._github.credential
         async with self._sessions() as session:
-            shared = await store.get_github_block(session, credential)
+            shared = await store.get_github_block(session, site, credential)
         if shared is not None:
             until, strikes = shared
             self._github.adopt_block(Block(until.timestamp(), strikes))
@@ -249,16 +257,18 @@ class GistService:
     async def _share_block(self, credential: str, block: Block) -> None:
         until = datetime.fromtimestamp(block.until, UTC)
         try:
+            site = await self.site.id()
             async with self._sessions() as session, session.begin():
-                await store.save_github_block(session, credential, until, block.strikes)
+                await store.save_github_block(session, site, credential, until, block.strikes)
         except SQLAlchemyError as exc:  # this server still knows; the others learn on their own
             log.warning("could not share GitHub's rate limit through the database: %s", exc)
 
     async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
+        site = await self.site.id()
         cached = user is not None and user.has_list
         async with self._sessions() as session:
-            pages = await store.get_pages(session, key) if cached else []
-            stored = await store.load_gists(session, key) if cached else []
+            pages = await store.get_pages(session, site, key) if cached else []
+            stored = await store.load_gists(session, site, key) if cached else []
         # ETags belong to the credential that earned them; after a token change, start over
         usable = pages if user is not None and user.credential == self._github.credential else []
 
@@ -266,7 +276,9 @@ class GistService:
             walked = await self._list_from_github(key, [KnownPage(p.url, p.etag) for p in usable])
         except GitHubNotFound:
             async with self._sessions() as session, session.begin():
-                await store.save_not_found(session, key, self._github.credential, self.clock())
+                await store.save_not_found(
+                    session, site, key, self._github.credential, self.clock()
+                )
             raise UserNotFound(key) from None
         except GitHubError as exc:
             if user is None or not cached:
@@ -274,7 +286,7 @@ class GistService:
             wait = exc.retry_after if isinstance(exc, GitHubRateLimited) else ERROR_BACKOFF
             retry_at = self.clock() + timedelta(seconds=wait)
             async with self._sessions() as session, session.begin():
-                await store.set_retry_at(session, key, retry_at)
+                await store.set_retry_at(session, site, key, retry_at)
             log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
             state = dataclasses.replace(user, retry_at=retry_at)
             return self._result(state, [gist for _, gist in stored], CacheStatus.STALE)
@@ -287,7 +299,7 @@ class GistService:
             and all(page.not_modified for page in walked)
         ):
             async with self._sessions() as session, session.begin():
-                await store.mark_checked(session, key, now)
+                await store.mark_checked(session, site, key, now)
             state = UserState(key, False, user.credential, user.fetched_at, now)
             return self._result(state, [gist for _, gist in stored], CacheStatus.REVALIDATED)
 
@@ -304,7 +316,9 @@ class GistService:
             seen.update(gist.id for gist in unique)
             fresh_pages.append(PageOfGists(page.url, page.etag, unique))
         async with self._sessions() as session, session.begin():
-            changed = await store.save_list(session, key, self._github.credential, now, fresh_pages)
+            changed = await store.save_list(
+                session, site, key, self._github.credential, now, fresh_pages
+            )
         if not cached:
             status = CacheStatus.MISS
         else:

@@ -137,12 +137,13 @@ class SearchService:
         regexp = compile_pattern(request.pattern, ignore_case=request.ignore_case)
         listing = await self._listing.list_gists(request.username)
         login = listing.login
+        site = await self._listing.site.id()
 
         async with self._sessions() as session:
-            files = await store.user_files(session, login)
+            files = await store.user_files(session, site, login)
             missing = []
             if any(state.status is None for state in files):
-                missing = await store.files_without_contents(session, login)
+                missing = await store.files_without_contents(session, site, login)
         # concurrent searches that miss the same files share one download of them
         flight = (
             login + "\0" + "\0".join(f"{f.gist_id}/{f.filename}@{f.updated_at}" for f in missing)
@@ -153,7 +154,7 @@ class SearchService:
         hits: dict[tuple[str, str], FileHits] = {}
         async with self._sessions() as session:
             if missing:
-                files = await store.user_files(session, login)  # with what was fetched
+                files = await store.user_files(session, site, login)  # with what was fetched
             states = {state.key: state.status for state in files if state.status is not None}
             # closed before the session even when the loop stops early: its read-ahead
             # must not outlive the session
@@ -302,7 +303,7 @@ class SearchService:
         """Make this fetch the file's contents, in one transaction with its last chunk."""
         async with self._sessions() as session, session.begin():
             # concurrent installers of one file queue up here instead of deadlocking
-            if not await store.lock_file(session, ref.gist_id, ref.filename):
+            if not await store.lock_file(session, ref):
                 return "changed"  # the file left the list meanwhile
             if last is not None:
                 await store.add_chunk(

@@ -1,4 +1,5 @@
-"""Repository functions for cached file contents, keyed on the gist's updated_at."""
+"""Repository functions for cached file contents, keyed on the gist's updated_at or the
+file's raw URL (which names the content's revision)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.lists import is_postgres, upsert
@@ -25,6 +26,7 @@ BATCH_ROWS = 400
 
 @dataclass(frozen=True, slots=True)
 class FileRef:
+    site: int
     gist_id: str
     filename: str
     updated_at: datetime  # the gist's, which the contents will be keyed on
@@ -44,6 +46,7 @@ class StoredChunk:
 class FileState:
     """A listed file of the user's and what is cached of its contents (if anything)."""
 
+    site: int
     gist_id: str
     filename: str
     status: str | None  # text, binary or too_large; None: nothing current is cached
@@ -57,16 +60,26 @@ class FileState:
 
 
 def _current_contents() -> Any:
+    """Contents fetched for the gist's current updated_at, or from the file's current raw
+    URL (a gist edited elsewhere leaves the file's URL, and its contents, alone)."""
     return and_(
+        file_contents.c.site_id == gist_files.c.site_id,
         file_contents.c.gist_id == gist_files.c.gist_id,
         file_contents.c.filename == gist_files.c.filename,
-        file_contents.c.updated_at == gists.c.updated_at,
+        or_(
+            file_contents.c.updated_at == gists.c.updated_at,
+            file_contents.c.raw_url == gist_files.c.raw_url,
+        ),
     )
 
 
-async def user_files(session: AsyncSession, login: str) -> list[FileState]:
-    """The user's listed files in list order, each with the state of its contents for
-    the gist's current updated_at, in one statement."""
+def _listed_files() -> Any:
+    return (gists.c.site_id == gist_files.c.site_id) & (gists.c.id == gist_files.c.gist_id)
+
+
+async def user_files(session: AsyncSession, site: int, login: str) -> list[FileState]:
+    """The user's listed files in list order, each with the state of its current
+    contents, in one statement."""
     result = await session.execute(
         select(
             gist_files.c.gist_id,
@@ -76,19 +89,21 @@ async def user_files(session: AsyncSession, login: str) -> list[FileState]:
             file_contents.c.size.label("stored_bytes"),
             file_contents.c.chunks,
         )
-        .join(gists, gists.c.id == gist_files.c.gist_id)
+        .join(gists, _listed_files())
         .outerjoin(file_contents, _current_contents())
-        .where(gists.c.owner_login == login)
+        .where(gists.c.site_id == site, gists.c.owner_login == login)
         .order_by(gists.c.position, gist_files.c.position)
     )
     return [
-        FileState(r.gist_id, r.filename, r.status, r.generation, r.stored_bytes or 0, r.chunks or 0)
+        FileState(
+            site, r.gist_id, r.filename, r.status, r.generation, r.stored_bytes or 0, r.chunks or 0
+        )
         for r in result
     ]
 
 
-async def files_without_contents(session: AsyncSession, login: str) -> list[FileRef]:
-    """The user's files with no contents cached for their gist's current updated_at."""
+async def files_without_contents(session: AsyncSession, site: int, login: str) -> list[FileRef]:
+    """The user's files with no current contents cached."""
     result = await session.execute(
         select(
             gist_files.c.gist_id,
@@ -97,21 +112,27 @@ async def files_without_contents(session: AsyncSession, login: str) -> list[File
             gist_files.c.raw_url,
             gist_files.c.size,
         )
-        .join(gists, gists.c.id == gist_files.c.gist_id)
+        .join(gists, _listed_files())
         .outerjoin(file_contents, _current_contents())
-        .where(gists.c.owner_login == login, file_contents.c.gist_id.is_(None))
+        .where(
+            gists.c.site_id == site,
+            gists.c.owner_login == login,
+            file_contents.c.gist_id.is_(None),
+        )
         .order_by(gists.c.position, gist_files.c.position)
     )
-    return [FileRef(r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
+    return [FileRef(site, r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
 
 
-async def lock_file(session: AsyncSession, gist_id: str, filename: str) -> bool:
+async def lock_file(session: AsyncSession, ref: FileRef) -> bool:
     """Lock the file's row for this transaction (PostgreSQL; SQLite has one writer anyway).
 
     False when the file is no longer listed.
     """
     stmt = select(gist_files.c.gist_id).where(
-        gist_files.c.gist_id == gist_id, gist_files.c.filename == filename
+        gist_files.c.site_id == ref.site,
+        gist_files.c.gist_id == ref.gist_id,
+        gist_files.c.filename == ref.filename,
     )
     if is_postgres(session):
         stmt = stmt.with_for_update()
@@ -129,6 +150,7 @@ async def add_chunk(
     """Store one chunk of a fetch; it becomes visible only with ``install_contents``."""
     await session.execute(
         file_chunks.insert().values(
+            site_id=ref.site,
             gist_id=ref.gist_id,
             filename=ref.filename,
             generation=generation,
@@ -150,12 +172,14 @@ async def install_contents(
     chunks: int,
     now: datetime,
 ) -> None:
-    """Make ``generation`` the file's contents for ``ref.updated_at`` and drop any other.
+    """Make ``generation`` the file's contents for ``ref.updated_at`` and ``ref.raw_url``,
+    and drop any other.
 
     Call with the file locked (``lock_file``): the last fetch to finish wins whole.
     """
     await session.execute(
         delete(file_chunks).where(
+            file_chunks.c.site_id == ref.site,
             file_chunks.c.gist_id == ref.gist_id,
             file_chunks.c.filename == ref.filename,
             file_chunks.c.generation != generation,
@@ -166,9 +190,11 @@ async def install_contents(
         file_contents,
         [
             {
+                "site_id": ref.site,
                 "gist_id": ref.gist_id,
                 "filename": ref.filename,
                 "updated_at": ref.updated_at,
+                "raw_url": ref.raw_url,
                 "status": status,
                 "size": size,
                 "chunks": chunks,
@@ -176,7 +202,7 @@ async def install_contents(
                 "fetched_at": now,
             }
         ],
-        ["gist_id", "filename"],
+        ["site_id", "gist_id", "filename"],
     )
 
 
@@ -254,9 +280,11 @@ async def _plan(session: AsyncSession, files: Sequence[FileState]) -> list[Batch
 
 
 def _whole_files(files: list[FileState]) -> Batch:
-    """Every chunk of ``files``: generations are unique to one fetch of one file, so
-    gist ids (the primary key's prefix) and generations pick exactly these."""
+    """Every chunk of ``files`` (of one site): generations are unique to one fetch of one
+    file, so the site and gist ids (the primary key's prefix) and generations pick
+    exactly these."""
     stmt = select(*_DATA_COLUMNS).where(
+        file_chunks.c.site_id.in_(sorted({f.site for f in files})),
         file_chunks.c.gist_id.in_(sorted({f.gist_id for f in files})),
         file_chunks.c.generation.in_(sorted({f.generation for f in files if f.generation})),
     )
@@ -266,6 +294,7 @@ def _whole_files(files: list[FileState]) -> Batch:
 async def _large_file(session: AsyncSession, state: FileState) -> list[Batch]:
     """One file's chunks in primary-key ranges of about BATCH_BYTES each."""
     of_file = and_(
+        file_chunks.c.site_id == state.site,
         file_chunks.c.gist_id == state.gist_id,
         file_chunks.c.filename == state.filename,
         file_chunks.c.generation == state.generation,

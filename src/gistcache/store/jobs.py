@@ -49,35 +49,41 @@ def _job(row: Row[Any]) -> Job:
     )
 
 
-async def create_job(session: AsyncSession, job_id: str, request: str, now: datetime) -> None:
+async def create_job(
+    session: AsyncSession, site: int, job_id: str, request: str, now: datetime
+) -> None:
     await session.execute(
         search_jobs.insert().values(
-            id=job_id, status=PENDING, request=request, created_at=now, attempts=0
+            id=job_id, site_id=site, status=PENDING, request=request, created_at=now, attempts=0
         )
     )
 
 
-async def get_job(session: AsyncSession, job_id: str) -> Job | None:
+async def get_job(session: AsyncSession, site: int, job_id: str) -> Job | None:
+    """The job, if it searches the site's GitHub (another site's jobs are not ours)."""
     row = (
-        await session.execute(select(search_jobs).where(search_jobs.c.id == job_id))
+        await session.execute(
+            select(search_jobs).where(search_jobs.c.id == job_id, search_jobs.c.site_id == site)
+        )
     ).one_or_none()
     return None if row is None else _job(row)
 
 
 async def claim_job(
-    session: AsyncSession, now: datetime, lease_until: datetime, token: str
+    session: AsyncSession, site: int, now: datetime, lease_until: datetime, token: str
 ) -> Job | None:
-    """Take the oldest job that is waiting, or whose runner's lease ran out.
+    """Take the site's oldest job that is waiting, or whose runner's lease ran out.
 
     ``token`` names this claim: only its holder can renew or finish the job.
     """
     candidate = (
         select(search_jobs.c.id)
         .where(
+            search_jobs.c.site_id == site,
             or_(
                 search_jobs.c.status == PENDING,
                 (search_jobs.c.status == STARTED) & (search_jobs.c.lease_until < now),
-            )
+            ),
         )
         .order_by(search_jobs.c.created_at)
         .limit(1)

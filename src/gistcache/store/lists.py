@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,12 +65,14 @@ async def ping(session: AsyncSession) -> None:
 
 
 async def claim_refresh(
-    session: AsyncSession, login: str, owner: str, now: datetime, until: datetime
+    session: AsyncSession, site: int, login: str, owner: str, now: datetime, until: datetime
 ) -> bool:
     """Take the user's refresh lease unless another owner holds an unexpired one."""
-    stmt = _insert(session)(refresh_leases).values(login=login, owner=owner, until=until)
+    stmt = _insert(session)(refresh_leases).values(
+        site_id=site, login=login, owner=owner, until=until
+    )
     claim = stmt.on_conflict_do_update(
-        index_elements=["login"],
+        index_elements=["site_id", "login"],
         set_={"owner": owner, "until": until},
         where=refresh_leases.c.until < now,
     ).returning(refresh_leases.c.owner)
@@ -78,16 +80,22 @@ async def claim_refresh(
     return row is not None and row.owner == owner
 
 
-async def release_refresh(session: AsyncSession, login: str, owner: str) -> None:
+async def release_refresh(session: AsyncSession, site: int, login: str, owner: str) -> None:
     await session.execute(
         delete(refresh_leases).where(
-            refresh_leases.c.login == login, refresh_leases.c.owner == owner
+            refresh_leases.c.site_id == site,
+            refresh_leases.c.login == login,
+            refresh_leases.c.owner == owner,
         )
     )
 
 
-async def get_user(session: AsyncSession, login: str) -> UserState | None:
-    row = (await session.execute(select(users).where(users.c.login == login))).one_or_none()
+def _user(site: int, login: str) -> tuple[Any, ...]:
+    return (users.c.site_id == site, users.c.login == login)
+
+
+async def get_user(session: AsyncSession, site: int, login: str) -> UserState | None:
+    row = (await session.execute(select(users).where(*_user(site, login)))).one_or_none()
     if row is None:
         return None
     return UserState(
@@ -100,16 +108,16 @@ async def get_user(session: AsyncSession, login: str) -> UserState | None:
     )
 
 
-async def get_pages(session: AsyncSession, login: str) -> list[StoredPage]:
+async def get_pages(session: AsyncSession, site: int, login: str) -> list[StoredPage]:
     result = await session.execute(
         select(list_pages.c.page_no, list_pages.c.url, list_pages.c.etag)
-        .where(list_pages.c.login == login)
+        .where(list_pages.c.site_id == site, list_pages.c.login == login)
         .order_by(list_pages.c.page_no)
     )
     return [StoredPage(page_no=r.page_no, url=r.url, etag=r.etag) for r in result]
 
 
-async def load_gists(session: AsyncSession, login: str) -> list[tuple[int, Gist]]:
+async def load_gists(session: AsyncSession, site: int, login: str) -> list[tuple[int, Gist]]:
     """The user's cached gists in GitHub's order, each with the page it was listed on.
 
     One statement, so a refresh committing meanwhile cannot mix two versions.
@@ -123,8 +131,11 @@ async def load_gists(session: AsyncSession, login: str) -> list[tuple[int, Gist]
             gist_files.c.size,
             gist_files.c.raw_url,
         )
-        .outerjoin(gist_files, gist_files.c.gist_id == gists.c.id)
-        .where(gists.c.owner_login == login)
+        .outerjoin(
+            gist_files,
+            (gist_files.c.site_id == gists.c.site_id) & (gist_files.c.gist_id == gists.c.id),
+        )
+        .where(gists.c.site_id == site, gists.c.owner_login == login)
         .order_by(gists.c.position, gist_files.c.position)
     )
     listed: list[tuple[int, Gist]] = []
@@ -157,24 +168,26 @@ async def load_gists(session: AsyncSession, login: str) -> list[tuple[int, Gist]
     return listed
 
 
-async def mark_checked(session: AsyncSession, login: str, now: datetime) -> None:
+async def mark_checked(session: AsyncSession, site: int, login: str, now: datetime) -> None:
     """GitHub confirmed the cached list is current."""
     await session.execute(
-        update(users).where(users.c.login == login).values(checked_at=now, retry_at=None)
+        update(users).where(*_user(site, login)).values(checked_at=now, retry_at=None)
     )
 
 
-async def set_retry_at(session: AsyncSession, login: str, until: datetime) -> None:
+async def set_retry_at(session: AsyncSession, site: int, login: str, until: datetime) -> None:
     """GitHub failed for the user: every server serves the cache, without asking, until then."""
-    await session.execute(update(users).where(users.c.login == login).values(retry_at=until))
+    await session.execute(update(users).where(*_user(site, login)).values(retry_at=until))
 
 
-async def get_github_block(session: AsyncSession, credential: str) -> tuple[datetime, int] | None:
+async def get_github_block(
+    session: AsyncSession, site: int, credential: str
+) -> tuple[datetime, int] | None:
     """When GitHub's rate limit lets the credential ask again, and the hint-less strikes."""
     row = (
         await session.execute(
             select(github_blocks.c.blocked_until, github_blocks.c.hintless_strikes).where(
-                github_blocks.c.credential == credential
+                github_blocks.c.site_id == site, github_blocks.c.credential == credential
             )
         )
     ).one_or_none()
@@ -182,17 +195,17 @@ async def get_github_block(session: AsyncSession, credential: str) -> tuple[date
 
 
 async def save_github_block(
-    session: AsyncSession, credential: str, until: datetime, strikes: int
+    session: AsyncSession, site: int, credential: str, until: datetime, strikes: int
 ) -> None:
     """Record what this server learnt; a block another server stored meanwhile is never
     shortened by it."""
     stmt = _insert(session)(github_blocks).values(
-        credential=credential, blocked_until=until, hintless_strikes=strikes
+        site_id=site, credential=credential, blocked_until=until, hintless_strikes=strikes
     )
     later = func.greatest if is_postgres(session) else func.max  # SQLite's max of two
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["credential"],
+            index_elements=["site_id", "credential"],
             set_={
                 "blocked_until": later(github_blocks.c.blocked_until, stmt.excluded.blocked_until),
                 "hintless_strikes": stmt.excluded.hintless_strikes,
@@ -201,13 +214,16 @@ async def save_github_block(
     )
 
 
-async def save_not_found(session: AsyncSession, login: str, credential: str, now: datetime) -> None:
+async def save_not_found(
+    session: AsyncSession, site: int, login: str, credential: str, now: datetime
+) -> None:
     """Remember that GitHub has no such user; anything cached for the login goes."""
     await upsert(
         session,
         users,
         [
             {
+                "site_id": site,
                 "login": login,
                 "not_found": True,
                 "credential": credential,
@@ -216,14 +232,19 @@ async def save_not_found(session: AsyncSession, login: str, credential: str, now
                 "retry_at": None,
             }
         ],
-        ["login"],
+        ["site_id", "login"],
     )
-    await session.execute(delete(gists).where(gists.c.owner_login == login))
-    await session.execute(delete(list_pages).where(list_pages.c.login == login))
+    await session.execute(
+        delete(gists).where(gists.c.site_id == site, gists.c.owner_login == login)
+    )
+    await session.execute(
+        delete(list_pages).where(list_pages.c.site_id == site, list_pages.c.login == login)
+    )
 
 
 async def save_list(
     session: AsyncSession,
+    site: int,
     login: str,
     credential: str,
     now: datetime,
@@ -234,13 +255,15 @@ async def save_list(
     A gist id appears at most once across ``pages``.
 
     Only gists whose listed metadata changed are written; files are rewritten only
-    for gists whose ``updated_at`` moved, so contents keyed on it stay valid.
+    for gists whose ``updated_at`` moved, and even then a file whose raw URL (which
+    names the content's revision) is unchanged keeps its row, and so its contents.
     """
     await upsert(
         session,
         users,
         [
             {
+                "site_id": site,
                 "login": login,
                 "not_found": False,
                 "credential": credential,
@@ -249,18 +272,20 @@ async def save_list(
                 "retry_at": None,
             }
         ],
-        ["login"],
+        ["site_id", "login"],
     )
     existing = {
         row.id: row
-        for row in await session.execute(select(gists).where(gists.c.owner_login == login))
+        for row in await session.execute(
+            select(gists).where(gists.c.site_id == site, gists.c.owner_login == login)
+        )
     }
     listed: dict[str, dict[str, Any]] = {}
     gist_by_id: dict[str, Gist] = {}
     position = 0
     for page_no, page in enumerate(pages, start=1):
         for gist in page.gists:
-            listed[gist.id] = _gist_row(login, page_no, position, gist)
+            listed[gist.id] = _gist_row(site, login, page_no, position, gist)
             gist_by_id[gist.id] = gist
             position += 1
 
@@ -273,17 +298,18 @@ async def save_list(
         if old is None or old.updated_at != row["updated_at"]:
             files_to_replace.append(gist_id)
     # a gist listed for this user that the cache still files under another login
-    others = await _ids_owned_elsewhere(session, login, [i for i in listed if i not in existing])
+    others = await _ids_owned_elsewhere(
+        session, site, login, [i for i in listed if i not in existing]
+    )
     files_to_replace.extend(i for i in others if i not in files_to_replace)
 
     gone = [gist_id for gist_id in existing if gist_id not in listed]
     for chunk in _chunks(gone):
-        await session.execute(delete(gists).where(gists.c.id.in_(chunk)))
-    await upsert(session, gists, changed_rows, ["id"])
-    for chunk in _chunks(files_to_replace):
-        await session.execute(delete(gist_files).where(gist_files.c.gist_id.in_(chunk)))
+        await session.execute(delete(gists).where(gists.c.site_id == site, gists.c.id.in_(chunk)))
+    await upsert(session, gists, changed_rows, ["site_id", "id"])
     file_rows = [
         {
+            "site_id": site,
             "gist_id": gist_id,
             "filename": f.filename,
             "position": index,
@@ -295,36 +321,77 @@ async def save_list(
         for gist_id in files_to_replace
         for index, f in enumerate(_unique_files(gist_by_id[gist_id].files))
     ]
-    for chunk in _chunks(file_rows):
-        await session.execute(gist_files.insert(), chunk)
+    await _drop_changed_files(session, site, files_to_replace, file_rows)
+    await upsert(session, gist_files, file_rows, ["site_id", "gist_id", "filename"])
 
     await session.execute(
-        delete(list_pages).where(list_pages.c.login == login, list_pages.c.page_no > len(pages))
+        delete(list_pages).where(
+            list_pages.c.site_id == site,
+            list_pages.c.login == login,
+            list_pages.c.page_no > len(pages),
+        )
     )
     await upsert(
         session,
         list_pages,
         [
-            {"login": login, "page_no": page_no, "url": page.url, "etag": page.etag}
+            {
+                "site_id": site,
+                "login": login,
+                "page_no": page_no,
+                "url": page.url,
+                "etag": page.etag,
+            }
             for page_no, page in enumerate(pages, start=1)
         ],
-        ["login", "page_no"],
+        ["site_id", "login", "page_no"],
     )
     return bool(changed_rows or gone)
 
 
-async def _ids_owned_elsewhere(session: AsyncSession, login: str, ids: list[str]) -> list[str]:
+async def _drop_changed_files(
+    session: AsyncSession, site: int, gist_ids: Sequence[str], file_rows: Sequence[dict[str, Any]]
+) -> None:
+    """Delete the stored files of ``gist_ids`` (with their contents) that ``file_rows`` no
+    longer list under the same raw URL; the others stay, contents and all."""
+    listed = {(row["gist_id"], row["filename"]): row["raw_url"] for row in file_rows}
+    changed = []
+    for chunk in _chunks(gist_ids):
+        stored = await session.execute(
+            select(gist_files.c.gist_id, gist_files.c.filename, gist_files.c.raw_url).where(
+                gist_files.c.site_id == site, gist_files.c.gist_id.in_(chunk)
+            )
+        )
+        for row in stored:
+            raw_url = listed.get((row.gist_id, row.filename))
+            if raw_url is None or raw_url != row.raw_url:
+                changed.append((row.gist_id, row.filename))
+    for rows in _chunks(changed):
+        await session.execute(
+            delete(gist_files).where(
+                gist_files.c.site_id == site,
+                tuple_(gist_files.c.gist_id, gist_files.c.filename).in_(rows),
+            )
+        )
+
+
+async def _ids_owned_elsewhere(
+    session: AsyncSession, site: int, login: str, ids: list[str]
+) -> list[str]:
     found: list[str] = []
     for chunk in _chunks(ids):
         result = await session.execute(
-            select(gists.c.id).where(gists.c.id.in_(chunk), gists.c.owner_login != login)
+            select(gists.c.id).where(
+                gists.c.site_id == site, gists.c.id.in_(chunk), gists.c.owner_login != login
+            )
         )
         found.extend(result.scalars())
     return found
 
 
-def _gist_row(login: str, page_no: int, position: int, gist: Gist) -> dict[str, Any]:
+def _gist_row(site: int, login: str, page_no: int, position: int, gist: Gist) -> dict[str, Any]:
     return {
+        "site_id": site,
         "id": gist.id,
         "owner_login": login,
         "page_no": page_no,

@@ -55,10 +55,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The GitHub APIs the cache has talked to. Everything that came from GitHub is keyed
+# on its site: one database can serve github.com and a GitHub Enterprise side by side.
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("api_url", Text, nullable=False, unique=True, comment="normalised API base URL"),
+)
+
+
+def _site(*, key: bool = True) -> Column[int]:
+    return Column("site_id", Integer, ForeignKey("sites.id"), primary_key=key, nullable=False)
+
+
 # One row per user whose list we asked GitHub for (or who turned out not to exist).
 users = Table(
     "users",
     metadata,
+    _site(),
     Column("login", String(39), primary_key=True, comment="lower-cased login"),
     Column("not_found", Boolean, nullable=False, default=False),
     Column("credential", String(64), nullable=False, comment="whose ETags list_pages holds"),
@@ -76,16 +91,21 @@ users = Table(
 list_pages = Table(
     "list_pages",
     metadata,
-    Column("login", String(39), ForeignKey("users.login", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", Integer, primary_key=True),
+    Column("login", String(39), primary_key=True),
     Column("page_no", Integer, primary_key=True),
     Column("url", Text, nullable=False),
     Column("etag", Text, nullable=True),
+    ForeignKeyConstraint(
+        ["site_id", "login"], ["users.site_id", "users.login"], ondelete="CASCADE"
+    ),
 )
 
 # Which process is refreshing a user right now (so that others do not as well).
 refresh_leases = Table(
     "refresh_leases",
     metadata,
+    _site(),
     Column("login", String(39), primary_key=True),
     Column("owner", String(32), nullable=False),
     Column("until", UTCDateTime, nullable=False),
@@ -95,6 +115,7 @@ refresh_leases = Table(
 github_blocks = Table(
     "github_blocks",
     metadata,
+    _site(),
     Column("credential", String(64), primary_key=True),
     Column("blocked_until", UTCDateTime, nullable=False, comment="no API request before this time"),
     Column(
@@ -108,10 +129,9 @@ github_blocks = Table(
 gists = Table(
     "gists",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column(
-        "owner_login", String(39), ForeignKey("users.login", ondelete="CASCADE"), nullable=False
-    ),
+    Column("site_id", Integer, primary_key=True),
+    Column("id", String(64), primary_key=True),  # unique per site only
+    Column("owner_login", String(39), nullable=False),
     Column("page_no", Integer, nullable=False),
     Column("position", Integer, nullable=False),
     Column("owner", String(39), nullable=True, comment="login as GitHub spells it"),
@@ -122,25 +142,32 @@ gists = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("comments", Integer, nullable=False),
     Column("truncated", Boolean, nullable=False, default=False),
-    Index("ix_gists_owner_login_position", "owner_login", "position"),
+    ForeignKeyConstraint(
+        ["site_id", "owner_login"], ["users.site_id", "users.login"], ondelete="CASCADE"
+    ),
+    Index("ix_gists_site_id_owner_login_position", "site_id", "owner_login", "position"),
 )
 
 gist_files = Table(
     "gist_files",
     metadata,
-    Column("gist_id", String(64), ForeignKey("gists.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", Integer, primary_key=True),
+    Column("gist_id", String(64), primary_key=True),
     Column("filename", Text, primary_key=True),
     Column("position", Integer, nullable=False),
     Column("language", Text, nullable=True),
     Column("type", Text, nullable=True),
     Column("size", BigInteger, nullable=True),
     Column("raw_url", Text, nullable=True),
+    ForeignKeyConstraint(["site_id", "gist_id"], ["gists.site_id", "gists.id"], ondelete="CASCADE"),
 )
 
-# Whether a file's contents are cached, and for which of the gist's updated_at.
+# Whether a file's contents are cached, and for which of the gist's updated_at and the
+# file's raw URL (which names the content's revision).
 file_contents = Table(
     "file_contents",
     metadata,
+    Column("site_id", Integer, primary_key=True),
     Column("gist_id", String(64), primary_key=True),
     Column("filename", Text, primary_key=True),
     Column("updated_at", UTCDateTime, nullable=False, comment="the gist's, when fetched"),
@@ -149,9 +176,10 @@ file_contents = Table(
     Column("chunks", Integer, nullable=False),
     Column("generation", String(32), nullable=False, comment="which fetch's chunks are current"),
     Column("fetched_at", UTCDateTime, nullable=False),
+    Column("raw_url", Text, nullable=True, comment="where they were fetched from"),
     ForeignKeyConstraint(
-        ["gist_id", "filename"],
-        ["gist_files.gist_id", "gist_files.filename"],
+        ["site_id", "gist_id", "filename"],
+        ["gist_files.site_id", "gist_files.gist_id", "gist_files.filename"],
         ondelete="CASCADE",
     ),
 )
@@ -161,6 +189,7 @@ file_contents = Table(
 file_chunks = Table(
     "file_chunks",
     metadata,
+    Column("site_id", Integer, primary_key=True),
     Column("gist_id", String(64), primary_key=True),
     Column("filename", Text, primary_key=True),
     Column("generation", String(32), primary_key=True),
@@ -169,8 +198,8 @@ file_chunks = Table(
     Column("size", Integer, nullable=False, comment="bytes in data"),
     Column("data", LargeBinary, nullable=False, comment="UTF-8"),
     ForeignKeyConstraint(
-        ["gist_id", "filename"],
-        ["gist_files.gist_id", "gist_files.filename"],
+        ["site_id", "gist_id", "filename"],
+        ["gist_files.site_id", "gist_files.gist_id", "gist_files.filename"],
         ondelete="CASCADE",
     ),
 )
@@ -179,6 +208,7 @@ search_jobs = Table(
     "search_jobs",
     metadata,
     Column("id", String(36), primary_key=True),
+    _site(key=False),
     Column("status", String(16), nullable=False),
     Column("request", Text, nullable=False, comment="the search as JSON"),
     Column("created_at", UTCDateTime, nullable=False),

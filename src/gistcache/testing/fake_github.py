@@ -54,6 +54,15 @@ def _ts(value: datetime) -> str:
 class FakeFile:
     filename: str
     content: bytes
+    revision: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # stands for the sha GitHub puts in a raw URL: it names this content, so an
+        # edit of the gist that leaves the file alone leaves its raw URL alone too
+        blob = hashlib.sha1(usedforsecurity=False)
+        blob.update(b"blob %d\0" % len(self.content))
+        blob.update(self.content)
+        self.revision = blob.hexdigest()
 
     @property
     def language(self) -> str | None:
@@ -86,15 +95,6 @@ class FakeGist:
     updated_at: datetime
     files: dict[str, FakeFile]
     comments: int = 0
-
-    def revision(self) -> str:
-        """Stands for the gist's commit sha: it changes whenever the gist does."""
-        digest = hashlib.sha1(usedforsecurity=False)
-        digest.update(f"{self.id}:{self.updated_at.isoformat()}".encode())
-        for f in self.files.values():
-            digest.update(f.filename.encode() + b"\0")
-            digest.update(f.content)  # not concatenated: that would copy a huge file
-        return digest.hexdigest()
 
 
 @dataclass
@@ -463,7 +463,7 @@ class FakeGitHub:
         }
 
     def _gist_json(self, request: web.Request, gist: FakeGist, *, full: bool) -> dict[str, Any]:
-        api, revision = self._api_base(request), gist.revision()
+        api = self._api_base(request)
         files: dict[str, Any] = {}
         for f in list(gist.files.values())[:MAX_LISTED_FILES]:
             meta: dict[str, Any] = {
@@ -471,7 +471,7 @@ class FakeGitHub:
                 "type": f.type,
                 "language": f.language,
                 "raw_url": f"{self._raw_base(request)}/{gist.owner.login}/{gist.id}/raw/"
-                f"{revision}/{f.filename}",
+                f"{f.revision}/{f.filename}",
                 "size": len(f.content),
             }
             if meta["language"] is None:
@@ -577,7 +577,7 @@ class FakeGitHub:
         except KeyError:
             return web.Response(status=404, text="404: Not Found")
         f = gist.files.get(info["filename"])
-        if f is None or info["revision"] != gist.revision():
+        if f is None or info["revision"] != f.revision:
             return web.Response(status=404, text="404: Not Found")
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         resp.content_length = len(f.content)
