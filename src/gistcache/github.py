@@ -210,7 +210,8 @@ def parse_gist(item: Any) -> Gist:
             id=gist_id,
             html_url=html_url,
             description=_opt_str(description),
-            public=bool(item.get("public", True)),
+            # only a plain true is public: anything else counts as secret
+            public=item.get("public") is True,
             created_at=parse_timestamp(item["created_at"]),
             updated_at=parse_timestamp(item["updated_at"]),
             comments=comments,
@@ -332,9 +333,12 @@ class GitHubClient:
             if not isinstance(body, list):
                 raise GitHubUnavailable("GitHub sent a gist list that is not a JSON array")
             try:
-                gists = [parse_gist(item) for item in body]
+                parsed = [parse_gist(item) for item in body]
             except ValueError as exc:
                 raise GitHubUnavailable("GitHub sent a malformed gist list") from exc
+            # with the user's own token GitHub lists their secret gists too: they are
+            # dropped here, before anything can list, store, count or fetch them
+            gists = [gist for gist in parsed if gist.public]
             pages.append(ListPage(url=url, etag=headers.get("etag"), gists=gists))
             url = self._next_url(headers)
         return pages

@@ -78,7 +78,7 @@ async def user_files(session: AsyncSession, login: str) -> list[FileState]:
         )
         .join(gists, gists.c.id == gist_files.c.gist_id)
         .outerjoin(file_contents, _current_contents())
-        .where(gists.c.owner_login == login)
+        .where(gists.c.owner_login == login, gists.c.public.is_(True))
         .order_by(gists.c.position, gist_files.c.position)
     )
     return [
@@ -99,7 +99,11 @@ async def files_without_contents(session: AsyncSession, login: str) -> list[File
         )
         .join(gists, gists.c.id == gist_files.c.gist_id)
         .outerjoin(file_contents, _current_contents())
-        .where(gists.c.owner_login == login, file_contents.c.gist_id.is_(None))
+        .where(
+            gists.c.owner_login == login,
+            gists.c.public.is_(True),
+            file_contents.c.gist_id.is_(None),
+        )
         .order_by(gists.c.position, gist_files.c.position)
     )
     return [FileRef(r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
