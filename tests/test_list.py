@@ -62,6 +62,17 @@ async def test_first_request_fetches_and_returns_every_field(
     assert len(fake.api_requests()) == 1
 
 
+async def test_an_old_format_item_takes_its_owner_from_user(
+    client: Client, fake: FakeGitHub
+) -> None:
+    # older payloads name the owner only in "user" (no "owner" at all)
+    fake.add_user("OldTimer")
+    old = fake.add_gist("OldTimer", {"a.txt": "old\n"}, old_format=True).id
+    new = fake.add_gist("OldTimer", {"b.txt": "new\n"}).id
+    body = await (await client.get("/oldtimer")).json()
+    assert [(g["id"], g["owner"]) for g in body] == [(new, "OldTimer"), (old, "OldTimer")]
+
+
 async def test_fresh_cache_answers_without_github(client: Client, fake: FakeGitHub) -> None:
     first = await client.get("/octocat")
     assert first.headers["X-Cache"] == "MISS"

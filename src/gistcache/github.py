@@ -196,6 +196,8 @@ def parse_gist(item: Any) -> Gist:
                 )
             )
         owner = item.get("owner")
+        if not isinstance(owner, dict):
+            owner = item.get("user")  # older payloads name the owner only there
         description = item.get("description")
         gist_id, html_url = item["id"], item["html_url"]
         if not isinstance(gist_id, str) or not _GIST_ID_RE.fullmatch(gist_id):
