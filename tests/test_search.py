@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gistcache.github import request_target
 from gistcache.store.models import file_chunks, file_contents, search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
@@ -233,6 +234,42 @@ async def test_extra_raw_hosts_can_be_allowed(
     client = await make_client(raw_hosts=(f"http://localhost:{fake_server.port}",))
     assert (await search(client, username="frank", pattern="found"))["total"] == 1
     assert len(fake.raw_requests()) == 1
+
+
+@pytest.mark.parametrize("as_github_sends_it", [True, False], ids=["encoded", "literal"])
+async def test_raw_urls_are_sent_percent_encoded(
+    client: Client, fake: FakeGitHub, as_github_sends_it: bool
+) -> None:
+    # GitHub sends a space as %20; a raw_url may also hold it (and non-ASCII) as typed
+    fake.quote_raw_urls = as_github_sends_it
+    names = {"my notes ü.txt": "my%20notes%20%C3%BC.txt", "100% [done].md": "100%25%20%5Bdone%5D.md"}
+    gist = fake.add_gist("fay", {name: f"needle in {name}\n" for name in names})
+    body = await search(client, username="fay", pattern="needle")
+    assert body["skipped"] == []
+    [match] = body["matches"]
+    assert [(f["filename"], f["lines"][0]["text"]) for f in match["files"]] == [
+        (name, f"needle in {name}") for name in names
+    ]
+    targets = sorted(r.target.rsplit("/", 1)[1] for r in fake.raw_requests())
+    assert targets == sorted(names.values())
+    assert all(f"/{gist.id}/raw/" in r.target for r in fake.raw_requests())
+
+
+@pytest.mark.parametrize(
+    ("raw_url", "sent"),
+    [
+        ("https://h.example/a%20b/c d", "https://h.example/a%20b/c%20d"),
+        ("https://h.example/%e6%97%a5/日", "https://h.example/%e6%97%a5/%E6%97%A5"),
+        ("https://h.example/50%/x%zz%4", "https://h.example/50%25/x%25zz%254"),
+        ("https://h.example/a(b)*,'!$&+;=:@~-._", "https://h.example/a(b)*,'!$&+;=:@~-._"),
+        ('https://h.example/a"<>\\^`{|}[]', "https://h.example/a%22%3C%3E%5C%5E%60%7B%7C%7D%5B%5D"),
+        ("https://h.example/./a/../b%2Fc", "https://h.example/./a/../b%2Fc"),  # not normalised
+        ("https://h.example:8443/p?q=a b&r=/?ü#frag", "https://h.example:8443/p?q=a%20b&r=/?%C3%BC"),
+        ("https://h.example", "https://h.example/"),
+    ],
+)
+def test_the_request_target_encodes_only_what_must_be(raw_url: str, sent: str) -> None:
+    assert request_target(raw_url) == sent
 
 
 async def test_empty_lines_crlf_and_empty_files(client: Client, fake: FakeGitHub) -> None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -40,6 +40,9 @@ MAX_HINTLESS_WAIT = 15 * 60
 MAX_RATE_LIMIT_WAIT = 60 * 60
 MAX_JSON_BYTES = 32 * 1024 * 1024
 _GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+# what may not stand as it is in a request target's path or query (RFC 3986: pchar,
+# "/" and "?" may), and a "%" that does not begin a %XX escape
+_UNSAFE_IN_TARGET = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
 
 
 class GitHubError(Exception):
@@ -240,6 +243,22 @@ def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def request_target(url: str) -> str:
+    """``url`` fit to be sent: what a path or query may not hold as it is (a space,
+    non-ASCII, a stray ``%``) percent-encoded as UTF-8, existing %XX escapes left as
+    they are, nothing else rewritten (unlike yarl, which also decodes and normalises).
+    The fragment is never sent."""
+    parts = urlsplit(url)
+    path = _UNSAFE_IN_TARGET.sub(_percent, parts.path) or "/"
+    query = _UNSAFE_IN_TARGET.sub(_percent, parts.query)
+    origin = str(URL(url).origin())  # the host as yarl sends it (IDNA), userinfo dropped
+    return origin + path + ("?" + query if query else "")
+
+
+def _percent(found: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in found.group().encode("utf-8", "surrogatepass"))
+
+
 def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
 
@@ -364,7 +383,7 @@ class GitHubClient:
             raise ForbiddenRawHost(f"raw URL host is not allowed: {URL(url).host!r}")
         try:
             async with self._session.get(
-                URL(url, encoded=True),
+                URL(request_target(url), encoded=True),
                 headers={"User-Agent": self._user_agent},
                 allow_redirects=False,
                 timeout=self._raw_timeout,
