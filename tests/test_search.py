@@ -64,7 +64,7 @@ async def test_a_pattern_finds_the_gists_files_and_lines(
     assert f["size"] == len("import requests\nrequests.get(url)\n")
     assert f["raw_url"].endswith("/fetch.py")
     assert f["match_count"] == 1
-    assert f["lines"] == [{"line_number": 1, "text": "import requests"}]
+    assert f["lines"] == [{"line_number": 1, "column": 1, "text": "import requests"}]
 
 
 async def test_no_match_is_an_empty_list(client: Client, gists: dict[str, str]) -> None:
@@ -105,6 +105,37 @@ async def test_lines_are_capped_but_all_counted(client: Client, fake: FakeGitHub
     assert len(line["text"]) == 500
 
 
+async def test_a_match_far_into_a_long_line_is_listed_in_a_window_around_it(
+    client: Client, fake: FakeGitHub
+) -> None:
+    # a one-line JSON file: the match lies far past the first 500 characters
+    line = '{"k": "' + "é" * 3000 + '", "needle": 1, "t": "' + "x" * 3000 + '"}'
+    fake.add_gist("gus", {"min.json": line + "\n", "short.txt": "a needle\n"})
+    body = await search(client, username="gus", pattern='"needle"')
+    [f] = body["matches"][0]["files"]
+    [listed] = f["lines"]
+    assert '"needle"' in listed["text"]
+    assert len(listed["text"]) == 500
+    column = listed["column"]
+    assert 1 < column and line[column - 1 : column - 1 + 500] == listed["text"]
+    # centred on the match: context on both sides
+    at = listed["text"].index('"needle"')
+    assert abs(at - (500 - at - len('"needle"'))) <= 1
+
+    end = await search(client, username="gus", pattern=r'x"}$')
+    [tail] = end["matches"][0]["files"][0]["lines"]
+    assert (tail["column"], tail["text"]) == (len(line) - 499, line[-500:])
+
+    longer = await search(client, username="gus", pattern=r"é{600}")  # longer than a window
+    [head] = longer["matches"][0]["files"][0]["lines"]
+    assert (head["column"], head["text"]) == (8, "é" * 500)
+
+    short = await search(client, username="gus", pattern="a needle")
+    assert short["matches"][0]["files"][0]["lines"] == [
+        {"line_number": 1, "column": 1, "text": "a needle"}
+    ]
+
+
 async def test_a_match_only_on_the_second_page_of_gists(client: Client, fake: FakeGitHub) -> None:
     target = fake.add_gist("carol", {"old.txt": "the only needle\n"}).id  # oldest: last page
     for n in range(120):
@@ -119,8 +150,8 @@ async def test_non_ascii_and_last_line_without_newline(client: Client, fake: Fak
     body = await search(client, username="dora", pattern="日本|≠ first$")
     lines = body["matches"][0]["files"][0]["lines"]
     assert lines == [
-        {"line_number": 2, "text": "ünïcödé 日本語"},
-        {"line_number": 3, "text": "last line ≠ first"},
+        {"line_number": 2, "column": 1, "text": "ünïcödé 日本語"},
+        {"line_number": 3, "column": 1, "text": "last line ≠ first"},
     ]
     upper = await search(client, username="dora", pattern="ÜNÏCÖDÉ", ignore_case=True)
     assert upper["total"] == 1
@@ -276,9 +307,9 @@ async def test_empty_lines_crlf_and_empty_files(client: Client, fake: FakeGitHub
     fake.add_gist("lena", {"a.txt": "one\n\nthree\n", "b.txt": "x\r\ny\r\n", "c.txt": ""})
     blank = await search(client, username="lena", pattern="^$")
     [f] = blank["matches"][0]["files"]
-    assert (f["filename"], f["lines"]) == ("a.txt", [{"line_number": 2, "text": ""}])
+    assert (f["filename"], f["lines"]) == ("a.txt", [{"line_number": 2, "column": 1, "text": ""}])
     crlf = await search(client, username="lena", pattern="^y")
-    assert crlf["matches"][0]["files"][0]["lines"] == [{"line_number": 2, "text": "y"}]
+    assert crlf["matches"][0]["files"][0]["lines"] == [{"line_number": 2, "column": 1, "text": "y"}]
     assert (await search(client, username="lena", pattern=".*"))["total"] == 1
 
 
