@@ -313,6 +313,46 @@ async def test_empty_lines_crlf_and_empty_files(client: Client, fake: FakeGitHub
     assert (await search(client, username="lena", pattern=".*"))["total"] == 1
 
 
+async def test_a_failed_download_is_retried_only_after_a_growing_back_off(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    gist = fake.add_gist("hal", {"a.txt": "needle\n"})
+    fake.fail_next(502, kind="raw", times=2)
+    unavailable = [{"id": gist.id, "filename": "a.txt", "reason": "unavailable"}]
+
+    async def attempt() -> tuple[list[dict[str, Any]], int]:
+        body = await search(client, username="hal", pattern="needle")
+        return body["skipped"], len(fake.raw_requests())
+
+    assert await attempt() == (unavailable, 1)  # the first failure: 30 s before the next try
+    assert await attempt() == (unavailable, 1)
+    clock.advance(29)
+    assert await attempt() == (unavailable, 1)
+    clock.advance(2)
+    assert await attempt() == (unavailable, 2)  # the second failure: 60 s now
+    clock.advance(59)
+    assert await attempt() == (unavailable, 2)
+    clock.advance(2)
+    body = await search(client, username="hal", pattern="needle")
+    assert (body["skipped"], body["total"], len(fake.raw_requests())) == ([], 1, 3)
+    await search(client, username="hal", pattern="needle")
+    assert len(fake.raw_requests()) == 3  # cached now
+
+
+async def test_a_file_that_changed_since_its_download_failed_is_tried_at_once(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    client = await make_client(cache_ttl=10)
+    gist = fake.add_gist("ida", {"a.txt": "hay\n"})
+    fake.fail_next(502, kind="raw")
+    body = await search(client, username="ida", pattern="needle")
+    assert body["skipped"] == [{"id": gist.id, "filename": "a.txt", "reason": "unavailable"}]
+    fake.update_gist(gist.id, {"a.txt": "needle\n"})
+    clock.advance(11)  # the list is stale, the failed download's back-off is not over
+    body = await search(client, username="ida", pattern="needle")
+    assert (body["skipped"], body["total"], len(fake.raw_requests())) == ([], 1, 2)
+
+
 async def test_binary_and_oversized_files_are_reported(
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:
