@@ -178,6 +178,29 @@ async def test_changes_on_github_update_the_cache(
     assert await hit.json() == body
 
 
+async def test_a_refresh_after_a_token_change_that_finds_no_change_says_refreshed(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    many_gists(fake, "prolific", 150)
+    first = await (await make_client()).get("/prolific")
+    assert first.headers["X-Cache"] == "MISS"
+    # another token: the ETags it has are not its own, so GitHub is asked unconditionally
+    with_token = await make_client(github_token="ghp_another")
+    clock.advance(61)
+    resp = await with_token.get("/prolific")
+    assert resp.headers["X-Cache"] == "REFRESHED"  # not a 304, and not a change either
+    assert await resp.json() == await first.json()
+    calls = fake.api_requests()[2:]
+    assert [(c.status, "If-None-Match" in c.headers) for c in calls] == [(200, False)] * 2
+    # its own ETags from now on: GitHub's 304 is what REVALIDATED stands for
+    clock.advance(61)
+    again = await with_token.get("/prolific")
+    assert again.headers["X-Cache"] == "REVALIDATED"
+    assert [c.status for c in fake.api_requests()[4:]] == [304, 304]
+    forced = await with_token.get("/prolific", headers={"Cache-Control": "no-cache"})
+    assert forced.headers["X-Cache"] == "REVALIDATED"
+
+
 async def test_a_changed_page_after_unchanged_ones_is_merged(
     client: Client, fake: FakeGitHub, clock: FakeClock
 ) -> None:

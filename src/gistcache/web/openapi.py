@@ -96,7 +96,14 @@ def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
                             "description": "How the answer was obtained",
                             "schema": {
                                 "type": "string",
-                                "enum": ["HIT", "MISS", "REVALIDATED", "UPDATED", "STALE"],
+                                "enum": [
+                                    "HIT",
+                                    "MISS",
+                                    "REVALIDATED",
+                                    "UPDATED",
+                                    "REFRESHED",
+                                    "STALE",
+                                ],
                             },
                         },
                         "X-Total-Count": {
