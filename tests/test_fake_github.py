@@ -163,11 +163,13 @@ async def test_an_old_format_item_names_its_owner_only_in_user(
     old = fake.add_gist("octocat", {"old.txt": "x"}, old_format=True)
     [item, modern] = await (await http.get("/users/octocat/gists")).json()
     assert item["id"] == old.id
-    assert "owner" not in item and "truncated" not in item
-    assert item["user"]["login"] == "octocat" and item["user"]["id"] == 1
+    assert "owner" not in item
+    assert "truncated" not in item
+    assert (item["user"]["login"], item["user"]["id"]) == ("octocat", 1)
     assert item["public"] is True
     assert item["files"]["old.txt"]["raw_url"].endswith("/old.txt")
-    assert modern["owner"]["login"] == "octocat" and modern["user"] is None
+    assert modern["owner"]["login"] == "octocat"
+    assert modern["user"] is None
 
 
 async def test_raw_urls_percent_encode_file_names_as_github_does(

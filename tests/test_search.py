@@ -117,7 +117,8 @@ async def test_a_match_far_into_a_long_line_is_listed_in_a_window_around_it(
     assert '"needle"' in listed["text"]
     assert len(listed["text"]) == 500
     column = listed["column"]
-    assert 1 < column and line[column - 1 : column - 1 + 500] == listed["text"]
+    assert column > 1
+    assert line[column - 1 : column - 1 + 500] == listed["text"]
     # centred on the match: context on both sides
     at = listed["text"].index('"needle"')
     assert abs(at - (500 - at - len('"needle"'))) <= 1
@@ -273,7 +274,10 @@ async def test_raw_urls_are_sent_percent_encoded(
 ) -> None:
     # GitHub sends a space as %20; a raw_url may also hold it (and non-ASCII) as typed
     fake.quote_raw_urls = as_github_sends_it
-    names = {"my notes ü.txt": "my%20notes%20%C3%BC.txt", "100% [done].md": "100%25%20%5Bdone%5D.md"}
+    names = {
+        "my notes ü.txt": "my%20notes%20%C3%BC.txt",
+        "100% [done].md": "100%25%20%5Bdone%5D.md",
+    }
     gist = fake.add_gist("fay", {name: f"needle in {name}\n" for name in names})
     body = await search(client, username="fay", pattern="needle")
     assert body["skipped"] == []
@@ -295,7 +299,10 @@ async def test_raw_urls_are_sent_percent_encoded(
         ("https://h.example/a(b)*,'!$&+;=:@~-._", "https://h.example/a(b)*,'!$&+;=:@~-._"),
         ('https://h.example/a"<>\\^`{|}[]', "https://h.example/a%22%3C%3E%5C%5E%60%7B%7C%7D%5B%5D"),
         ("https://h.example/./a/../b%2Fc", "https://h.example/./a/../b%2Fc"),  # not normalised
-        ("https://h.example:8443/p?q=a b&r=/?ü#frag", "https://h.example:8443/p?q=a%20b&r=/?%C3%BC"),
+        (
+            "https://h.example:8443/p?q=a b&r=/?ü#frag",
+            "https://h.example:8443/p?q=a%20b&r=/?%C3%BC",
+        ),
         ("https://h.example", "https://h.example/"),
     ],
 )

@@ -100,9 +100,7 @@ class FailedDownloads:
         key = self._key(ref)
         previous = self._failed.pop(key, None)
         backoff = (
-            DOWNLOAD_BACKOFF
-            if previous is None
-            else min(DOWNLOAD_BACKOFF_MAX, previous[1] * 2)
+            DOWNLOAD_BACKOFF if previous is None else min(DOWNLOAD_BACKOFF_MAX, previous[1] * 2)
         )
         self._failed[key] = (self._clock() + backoff, backoff)
         while len(self._failed) > MAX_FAILED_DOWNLOADS:

@@ -8,8 +8,8 @@ headers with a budget that runs out, GitHub's error shape, 403 without a
 name percent-encoded, as GitHub does), and files over 1 MB truncated in
 ``GET /gists/{id}``. As on GitHub, a user's list includes their secret gists
 (``"public": false``) when the request carries that user's own token, and a gist
-may be given in the 2012 item shape (its owner only in ``user``). It records every request so tests can count them, and it can
-be told to fail, stall or rate-limit.
+may be given in the 2012 item shape (its owner only in ``user``). It records every
+request so tests can count them, and it can be told to fail, stall or rate-limit.
 
 Run it alone for a demo: ``python -m gistcache.testing.fake_github --port 9000``.
 """
