@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
+from yarl import URL
 
 from gistcache.github.client import parse_link_header
 from gistcache.testing.fake_github import FakeGitHub, bulk_file_text
@@ -131,6 +132,60 @@ async def test_etags_differ_per_credential_and_answer_304(
         "/users/octocat/gists", headers={"If-None-Match": authed.headers["ETag"]}
     )
     assert cross.status == 200
+
+
+async def test_secret_gists_are_listed_to_their_owners_token_alone(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.add_user("jo", token="ghp_jo")
+    shown = fake.add_gist("jo", {"a.txt": "a"})
+    secret = fake.add_gist("jo", {"b.txt": "b"}, public=False)
+
+    async def listed(authorization: str | None) -> list[tuple[str, bool]]:
+        headers = {"Authorization": authorization} if authorization else {}
+        items = await (await http.get("/users/jo/gists", headers=headers)).json()
+        return [(item["id"], item["public"]) for item in items]
+
+    mine = [(secret.id, False), (shown.id, True)]
+    assert await listed("Bearer ghp_jo") == mine
+    assert await listed("token ghp_jo") == mine  # the older scheme, as in recorded traffic
+    assert await listed("Bearer someone-else") == [(shown.id, True)]
+    assert await listed(None) == [(shown.id, True)]
+    by_id = await http.get(
+        f"/user/{fake.user('jo').id}/gists", headers={"Authorization": "Bearer ghp_jo"}
+    )
+    assert [item["id"] for item in await by_id.json()] == [secret.id, shown.id]
+
+
+async def test_an_old_format_item_names_its_owner_only_in_user(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    old = fake.add_gist("octocat", {"old.txt": "x"}, old_format=True)
+    [item, modern] = await (await http.get("/users/octocat/gists")).json()
+    assert item["id"] == old.id
+    assert "owner" not in item
+    assert "truncated" not in item
+    assert (item["user"]["login"], item["user"]["id"]) == ("octocat", 1)
+    assert item["public"] is True
+    assert item["files"]["old.txt"]["raw_url"].endswith("/old.txt")
+    assert modern["owner"]["login"] == "octocat"
+    assert modern["user"] is None
+
+
+async def test_raw_urls_percent_encode_file_names_as_github_does(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.add_gist("octocat", {"my notes (ü).txt": "x"})
+    [item, _] = await (await http.get("/users/octocat/gists")).json()
+    raw_url = item["files"]["my notes (ü).txt"]["raw_url"]
+    assert raw_url.endswith("/my%20notes%20(%C3%BC).txt")
+    resp = await http.get(URL(raw_url, encoded=True))
+    assert await resp.text() == "x"
+    assert fake.raw_requests()[-1].target.endswith("/my%20notes%20(%C3%BC).txt")
+
+    fake.quote_raw_urls = False  # as typed: the client must encode it
+    [item, _] = await (await http.get("/users/octocat/gists")).json()
+    assert item["files"]["my notes (ü).txt"]["raw_url"].endswith("/my notes (ü).txt")
 
 
 async def test_rate_limit_headers_and_exhaustion(http: aiohttp.ClientSession) -> None:

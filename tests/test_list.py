@@ -62,6 +62,17 @@ async def test_first_request_fetches_and_returns_every_field(
     assert len(fake.api_requests()) == 1
 
 
+async def test_an_old_format_item_takes_its_owner_from_user(
+    client: Client, fake: FakeGitHub
+) -> None:
+    # older payloads name the owner only in "user" (no "owner" at all)
+    fake.add_user("OldTimer")
+    old = fake.add_gist("OldTimer", {"a.txt": "old\n"}, old_format=True).id
+    new = fake.add_gist("OldTimer", {"b.txt": "new\n"}).id
+    body = await (await client.get("/oldtimer")).json()
+    assert [(g["id"], g["owner"]) for g in body] == [(new, "OldTimer"), (old, "OldTimer")]
+
+
 async def test_fresh_cache_answers_without_github(client: Client, fake: FakeGitHub) -> None:
     first = await client.get("/octocat")
     assert first.headers["X-Cache"] == "MISS"
@@ -165,6 +176,29 @@ async def test_changes_on_github_update_the_cache(
     hit = await client.get("/prolific")
     assert hit.headers["X-Cache"] == "HIT"
     assert await hit.json() == body
+
+
+async def test_a_refresh_after_a_token_change_that_finds_no_change_says_refreshed(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    many_gists(fake, "prolific", 150)
+    first = await (await make_client()).get("/prolific")
+    assert first.headers["X-Cache"] == "MISS"
+    # another token: the ETags it has are not its own, so GitHub is asked unconditionally
+    with_token = await make_client(github_token="ghp_another")
+    clock.advance(61)
+    resp = await with_token.get("/prolific")
+    assert resp.headers["X-Cache"] == "REFRESHED"  # not a 304, and not a change either
+    assert await resp.json() == await first.json()
+    calls = fake.api_requests()[2:]
+    assert [(c.status, "If-None-Match" in c.headers) for c in calls] == [(200, False)] * 2
+    # its own ETags from now on: GitHub's 304 is what REVALIDATED stands for
+    clock.advance(61)
+    again = await with_token.get("/prolific")
+    assert again.headers["X-Cache"] == "REVALIDATED"
+    assert [c.status for c in fake.api_requests()[4:]] == [304, 304]
+    forced = await with_token.get("/prolific", headers={"Cache-Control": "no-cache"})
+    assert forced.headers["X-Cache"] == "REVALIDATED"
 
 
 async def test_a_changed_page_after_unchanged_ones_is_merged(

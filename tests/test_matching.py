@@ -48,3 +48,15 @@ def test_the_installed_binding_offers_the_fast_path() -> None:
     # if an upgrade of google-re2 drops it, searches still work, only slower: notice it
     regexp = compile_pattern("x")
     assert match_finder(regexp).__name__ == "find"
+
+
+@pytest.mark.parametrize("public_api_only", [False, True])
+def test_a_long_line_is_cut_to_a_window_holding_its_first_match(public_api_only: bool) -> None:
+    data = "ñ".encode() * 20 + b"abc" + b"z" * 20 + b"\nshort abc\n"
+    regexp = compile_pattern("abc|z+")
+    hits = FileHits(limit=None, chars=9)
+    scan_chunk(regexp, data, 1, hits, match_finder(regexp, public_api_only=public_api_only))
+    assert hits.lines == [
+        {"line_number": 1, "column": 18, "text": "ñññabczzz"},
+        {"line_number": 2, "column": 1, "text": "short abc"},
+    ]

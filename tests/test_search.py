@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gistcache.github.client import request_target
 from gistcache.store.models import file_chunks, file_contents, search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
@@ -63,7 +64,7 @@ async def test_a_pattern_finds_the_gists_files_and_lines(
     assert f["size"] == len("import requests\nrequests.get(url)\n")
     assert f["raw_url"].endswith("/fetch.py")
     assert f["match_count"] == 1
-    assert f["lines"] == [{"line_number": 1, "text": "import requests"}]
+    assert f["lines"] == [{"line_number": 1, "column": 1, "text": "import requests"}]
 
 
 async def test_no_match_is_an_empty_list(client: Client, gists: dict[str, str]) -> None:
@@ -104,6 +105,38 @@ async def test_lines_are_capped_but_all_counted(client: Client, fake: FakeGitHub
     assert len(line["text"]) == 500
 
 
+async def test_a_match_far_into_a_long_line_is_listed_in_a_window_around_it(
+    client: Client, fake: FakeGitHub
+) -> None:
+    # a one-line JSON file: the match lies far past the first 500 characters
+    line = '{"k": "' + "é" * 3000 + '", "needle": 1, "t": "' + "x" * 3000 + '"}'
+    fake.add_gist("gus", {"min.json": line + "\n", "short.txt": "a needle\n"})
+    body = await search(client, username="gus", pattern='"needle"')
+    [f] = body["matches"][0]["files"]
+    [listed] = f["lines"]
+    assert '"needle"' in listed["text"]
+    assert len(listed["text"]) == 500
+    column = listed["column"]
+    assert column > 1
+    assert line[column - 1 : column - 1 + 500] == listed["text"]
+    # centred on the match: context on both sides
+    at = listed["text"].index('"needle"')
+    assert abs(at - (500 - at - len('"needle"'))) <= 1
+
+    end = await search(client, username="gus", pattern=r'x"}$')
+    [tail] = end["matches"][0]["files"][0]["lines"]
+    assert (tail["column"], tail["text"]) == (len(line) - 499, line[-500:])
+
+    longer = await search(client, username="gus", pattern=r"é{600}")  # longer than a window
+    [head] = longer["matches"][0]["files"][0]["lines"]
+    assert (head["column"], head["text"]) == (8, "é" * 500)
+
+    short = await search(client, username="gus", pattern="a needle")
+    assert short["matches"][0]["files"][0]["lines"] == [
+        {"line_number": 1, "column": 1, "text": "a needle"}
+    ]
+
+
 async def test_a_match_only_on_the_second_page_of_gists(client: Client, fake: FakeGitHub) -> None:
     target = fake.add_gist("carol", {"old.txt": "the only needle\n"}).id  # oldest: last page
     for n in range(120):
@@ -118,8 +151,8 @@ async def test_non_ascii_and_last_line_without_newline(client: Client, fake: Fak
     body = await search(client, username="dora", pattern="日本|≠ first$")
     lines = body["matches"][0]["files"][0]["lines"]
     assert lines == [
-        {"line_number": 2, "text": "ünïcödé 日本語"},
-        {"line_number": 3, "text": "last line ≠ first"},
+        {"line_number": 2, "column": 1, "text": "ünïcödé 日本語"},
+        {"line_number": 3, "column": 1, "text": "last line ≠ first"},
     ]
     upper = await search(client, username="dora", pattern="ÜNÏCÖDÉ", ignore_case=True)
     assert upper["total"] == 1
@@ -267,14 +300,96 @@ async def test_extra_raw_hosts_can_be_allowed(
     assert len(fake.raw_requests()) == 1
 
 
+@pytest.mark.parametrize("as_github_sends_it", [True, False], ids=["encoded", "literal"])
+async def test_raw_urls_are_sent_percent_encoded(
+    client: Client, fake: FakeGitHub, as_github_sends_it: bool
+) -> None:
+    # GitHub sends a space as %20; a raw_url may also hold it (and non-ASCII) as typed
+    fake.quote_raw_urls = as_github_sends_it
+    names = {
+        "my notes ü.txt": "my%20notes%20%C3%BC.txt",
+        "100% [done].md": "100%25%20%5Bdone%5D.md",
+    }
+    gist = fake.add_gist("fay", {name: f"needle in {name}\n" for name in names})
+    body = await search(client, username="fay", pattern="needle")
+    assert body["skipped"] == []
+    [match] = body["matches"]
+    assert [(f["filename"], f["lines"][0]["text"]) for f in match["files"]] == [
+        (name, f"needle in {name}") for name in names
+    ]
+    targets = sorted(r.target.rsplit("/", 1)[1] for r in fake.raw_requests())
+    assert targets == sorted(names.values())
+    assert all(f"/{gist.id}/raw/" in r.target for r in fake.raw_requests())
+
+
+@pytest.mark.parametrize(
+    ("raw_url", "sent"),
+    [
+        ("https://h.example/a%20b/c d", "https://h.example/a%20b/c%20d"),
+        ("https://h.example/%e6%97%a5/日", "https://h.example/%e6%97%a5/%E6%97%A5"),
+        ("https://h.example/50%/x%zz%4", "https://h.example/50%25/x%25zz%254"),
+        ("https://h.example/a(b)*,'!$&+;=:@~-._", "https://h.example/a(b)*,'!$&+;=:@~-._"),
+        ('https://h.example/a"<>\\^`{|}[]', "https://h.example/a%22%3C%3E%5C%5E%60%7B%7C%7D%5B%5D"),
+        ("https://h.example/./a/../b%2Fc", "https://h.example/./a/../b%2Fc"),  # not normalised
+        (
+            "https://h.example:8443/p?q=a b&r=/?ü#frag",
+            "https://h.example:8443/p?q=a%20b&r=/?%C3%BC",
+        ),
+        ("https://h.example", "https://h.example/"),
+    ],
+)
+def test_the_request_target_encodes_only_what_must_be(raw_url: str, sent: str) -> None:
+    assert request_target(raw_url) == sent
+
+
 async def test_empty_lines_crlf_and_empty_files(client: Client, fake: FakeGitHub) -> None:
     fake.add_gist("lena", {"a.txt": "one\n\nthree\n", "b.txt": "x\r\ny\r\n", "c.txt": ""})
     blank = await search(client, username="lena", pattern="^$")
     [f] = blank["matches"][0]["files"]
-    assert (f["filename"], f["lines"]) == ("a.txt", [{"line_number": 2, "text": ""}])
+    assert (f["filename"], f["lines"]) == ("a.txt", [{"line_number": 2, "column": 1, "text": ""}])
     crlf = await search(client, username="lena", pattern="^y")
-    assert crlf["matches"][0]["files"][0]["lines"] == [{"line_number": 2, "text": "y"}]
+    assert crlf["matches"][0]["files"][0]["lines"] == [{"line_number": 2, "column": 1, "text": "y"}]
     assert (await search(client, username="lena", pattern=".*"))["total"] == 1
+
+
+async def test_a_failed_download_is_retried_only_after_a_growing_back_off(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    gist = fake.add_gist("hal", {"a.txt": "needle\n"})
+    fake.fail_next(502, kind="raw", times=2)
+    unavailable = [{"id": gist.id, "filename": "a.txt", "reason": "unavailable"}]
+
+    async def attempt() -> tuple[list[dict[str, Any]], int]:
+        body = await search(client, username="hal", pattern="needle")
+        return body["skipped"], len(fake.raw_requests())
+
+    assert await attempt() == (unavailable, 1)  # the first failure: 30 s before the next try
+    assert await attempt() == (unavailable, 1)
+    clock.advance(29)
+    assert await attempt() == (unavailable, 1)
+    clock.advance(2)
+    assert await attempt() == (unavailable, 2)  # the second failure: 60 s now
+    clock.advance(59)
+    assert await attempt() == (unavailable, 2)
+    clock.advance(2)
+    body = await search(client, username="hal", pattern="needle")
+    assert (body["skipped"], body["total"], len(fake.raw_requests())) == ([], 1, 3)
+    await search(client, username="hal", pattern="needle")
+    assert len(fake.raw_requests()) == 3  # cached now
+
+
+async def test_a_file_that_changed_since_its_download_failed_is_tried_at_once(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    client = await make_client(cache_ttl=10)
+    gist = fake.add_gist("ida", {"a.txt": "hay\n"})
+    fake.fail_next(502, kind="raw")
+    body = await search(client, username="ida", pattern="needle")
+    assert body["skipped"] == [{"id": gist.id, "filename": "a.txt", "reason": "unavailable"}]
+    fake.update_gist(gist.id, {"a.txt": "needle\n"})
+    clock.advance(11)  # the list is stale, the failed download's back-off is not over
+    body = await search(client, username="ida", pattern="needle")
+    assert (body["skipped"], body["total"], len(fake.raw_requests())) == ([], 1, 2)
 
 
 async def test_binary_and_oversized_files_are_reported(

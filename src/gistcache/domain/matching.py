@@ -57,7 +57,12 @@ def _looks_perl_only(pattern: str) -> bool:
 
 
 class FileHits:
-    """Matching lines of one file: the first ``limit`` kept (cut at ``chars``), all counted."""
+    """Matching lines of one file: the first ``limit`` kept, all counted.
+
+    A kept line longer than ``chars`` is cut to a window of that many characters around
+    its first match; ``column`` says where in the line (1-based, in code points) the
+    listed text starts, so 1 when nothing before it was cut.
+    """
 
     def __init__(
         self, limit: int | None = MAX_LINES_PER_FILE, chars: int | None = MAX_LINE_CHARS
@@ -68,27 +73,40 @@ class FileHits:
         self._chars = chars
         self._last_line = 0
 
-    def add(self, line_number: int, data: bytes, start: int, line_end: int) -> None:
-        """Count the line of ``data`` holding a match at ``start`` and ending at ``line_end``;
-        its text is cut out only while lines are still being kept."""
+    def add(self, line_number: int, data: bytes, start: int, end: int, line_end: int) -> None:
+        """Count the line of ``data`` whose first match spans ``start`` to ``end`` and that
+        ends at ``line_end``; its text is cut out only while lines are still being kept."""
         # a line cut between two chunks (longer than a chunk) is still one line
         if line_number == self._last_line:
             return
         self._last_line = line_number
         self.match_count += 1
         if self._limit is None or len(self.lines) < self._limit:
-            text = data[data.rfind(b"\n", 0, start) + 1 : line_end]
-            decoded = text.decode("utf-8", "replace").removesuffix("\r")
-            if self._chars is not None:
-                decoded = decoded[: self._chars]
-            self.lines.append({"line_number": line_number, "text": decoded})
+            line_start = data.rfind(b"\n", 0, start) + 1
+            text = data[line_start:line_end].decode("utf-8", "replace").removesuffix("\r")
+            column = 1
+            if self._chars is not None and len(text) > self._chars:
+                first = len(data[line_start:start].decode("utf-8", "replace"))
+                last = first + len(data[start:end].decode("utf-8", "replace"))
+                column = _window(first, min(last, len(text)), len(text), self._chars) + 1
+                text = text[column - 1 : column - 1 + self._chars]
+            self.lines.append({"line_number": line_number, "column": column, "text": text})
 
 
-Finder = Callable[[bytes, int], int]
+def _window(first: int, last: int, length: int, width: int) -> int:
+    """Where a ``width`` long window of a ``length`` long line starts so that it holds
+    the match from ``first`` to ``last`` (its start, if the match is longer), centred."""
+    spare = width - (last - first)
+    begin = first if spare <= 0 else first - spare // 2
+    return max(0, min(begin, length - width))
+
+
+Finder = Callable[[bytes, int], tuple[int, int]]
 
 
 def match_finder(regexp: Any, *, public_api_only: bool = False) -> Finder:
-    """A function giving where the next match in ``data`` from ``pos`` starts, or -1.
+    """A function giving where the next match in ``data`` from ``pos`` starts and ends,
+    or ``(-1, -1)``.
 
     The binding's ``search`` builds a match object per call, which costs more than
     RE2's own scan when most lines match; where the binding exposes RE2's call, it is
@@ -99,15 +117,15 @@ def match_finder(regexp: Any, *, public_api_only: bool = False) -> Finder:
     if not public_api_only and unanchored is not None and callable(getattr(raw, "Match", None)):
         match = raw.Match  # type: ignore[union-attr]
 
-        def find(data: bytes, pos: int) -> int:
-            start: int = match(unanchored, data, pos, len(data))[0][0]
-            return start
+        def find(data: bytes, pos: int) -> tuple[int, int]:
+            span: tuple[int, int] = match(unanchored, data, pos, len(data))[0]
+            return span
 
         return find
 
-    def find_public(data: bytes, pos: int) -> int:
+    def find_public(data: bytes, pos: int) -> tuple[int, int]:
         found = regexp.search(data, pos)
-        return -1 if found is None else int(found.start())
+        return (-1, -1) if found is None else (int(found.start()), int(found.end()))
 
     return find_public
 
@@ -124,7 +142,7 @@ def scan_chunk(
     counted_to = 0
     line_number = first_line
     while pos <= end and data:
-        start = find(data, pos)
+        start, stop = find(data, pos)
         if start < 0 or start > end:
             return
         line_number += data.count(b"\n", counted_to, start)
@@ -132,5 +150,5 @@ def scan_chunk(
         line_end = data.find(b"\n", start)
         if line_end == -1:
             line_end = len(data)
-        hits.add(line_number, data, start, line_end)
+        hits.add(line_number, data, start, stop, line_end)
         pos = line_end + 1  # the rest of this line cannot add another matching line

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -40,6 +40,9 @@ MAX_HINTLESS_WAIT = 15 * 60
 MAX_RATE_LIMIT_WAIT = 60 * 60
 MAX_JSON_BYTES = 32 * 1024 * 1024
 _GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+# what may not stand as it is in a request target's path or query (RFC 3986: pchar,
+# "/" and "?" may), and a "%" that does not begin a %XX escape
+_UNSAFE_IN_TARGET = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
 
 
 class GitHubError(Exception):
@@ -196,6 +199,8 @@ def parse_gist(item: Any) -> Gist:
                 )
             )
         owner = item.get("owner")
+        if not isinstance(owner, dict):
+            owner = item.get("user")  # older payloads name the owner only there
         description = item.get("description")
         gist_id, html_url = item["id"], item["html_url"]
         if not isinstance(gist_id, str) or not _GIST_ID_RE.fullmatch(gist_id):
@@ -210,7 +215,8 @@ def parse_gist(item: Any) -> Gist:
             id=gist_id,
             html_url=html_url,
             description=_opt_str(description),
-            public=bool(item.get("public", True)),
+            # only a plain true is public: anything else counts as secret
+            public=item.get("public") is True,
             created_at=parse_timestamp(item["created_at"]),
             updated_at=parse_timestamp(item["updated_at"]),
             comments=comments,
@@ -235,6 +241,22 @@ def _opt_str(value: Any) -> str | None:
 
 def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def request_target(url: str) -> str:
+    """``url`` fit to be sent: what a path or query may not hold as it is (a space,
+    non-ASCII, a stray ``%``) percent-encoded as UTF-8, existing %XX escapes left as
+    they are, nothing else rewritten (unlike yarl, which also decodes and normalises).
+    The fragment is never sent."""
+    parts = urlsplit(url)
+    path = _UNSAFE_IN_TARGET.sub(_percent, parts.path) or "/"
+    query = _UNSAFE_IN_TARGET.sub(_percent, parts.query)
+    origin = str(URL(url).origin())  # the host as yarl sends it (IDNA), userinfo dropped
+    return origin + path + ("?" + query if query else "")
+
+
+def _percent(found: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in found.group().encode("utf-8", "surrogatepass"))
 
 
 def _origin(url: URL) -> tuple[str, str, int | None]:
@@ -332,9 +354,12 @@ class GitHubClient:
             if not isinstance(body, list):
                 raise GitHubUnavailable("GitHub sent a gist list that is not a JSON array")
             try:
-                gists = [parse_gist(item) for item in body]
+                parsed = [parse_gist(item) for item in body]
             except ValueError as exc:
                 raise GitHubUnavailable("GitHub sent a malformed gist list") from exc
+            # with the user's own token GitHub lists their secret gists too: they are
+            # dropped here, before anything can list, store, count or fetch them
+            gists = [gist for gist in parsed if gist.public]
             pages.append(ListPage(url=url, etag=headers.get("etag"), gists=gists))
             url = self._next_url(headers)
         return pages
@@ -358,7 +383,7 @@ class GitHubClient:
             raise ForbiddenRawHost(f"raw URL host is not allowed: {URL(url).host!r}")
         try:
             async with self._session.get(
-                URL(url, encoded=True),
+                URL(request_target(url), encoded=True),
                 headers={"User-Agent": self._user_agent},
                 allow_redirects=False,
                 timeout=self._raw_timeout,

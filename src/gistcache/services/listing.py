@@ -51,8 +51,9 @@ class CacheStatus(StrEnum):
 
     HIT = "HIT"  # fresh in the cache, GitHub not asked
     MISS = "MISS"  # nothing cached, fetched from GitHub
-    REVALIDATED = "REVALIDATED"  # GitHub confirmed the cached list
+    REVALIDATED = "REVALIDATED"  # GitHub confirmed the cached list (every page a 304)
     UPDATED = "UPDATED"  # GitHub had changes, the cache took them
+    REFRESHED = "REFRESHED"  # GitHub sent the list again (not a 304), with no change
     STALE = "STALE"  # GitHub failed, the cached list was served anyway
 
 
@@ -322,7 +323,9 @@ class GistService:
         if not cached:
             status = CacheStatus.MISS
         else:
-            status = CacheStatus.UPDATED if changed else CacheStatus.REVALIDATED
+            # REVALIDATED is GitHub's 304 alone; this walk had pages sent again in full
+            # (all of them after a token change, which makes it ask unconditionally)
+            status = CacheStatus.UPDATED if changed else CacheStatus.REFRESHED
         state = UserState(key, False, self._github.credential, now, now)
         gists = [gist for page in fresh_pages for gist in page.gists]
         return self._result(state, gists, status)

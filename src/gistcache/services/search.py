@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +32,7 @@ from gistcache.domain.matching import (
     scan_chunk,
 )
 from gistcache.github.client import ForbiddenRawHost, GitHubClient, GitHubError
-from gistcache.services.listing import GistList, GistService
+from gistcache.services.listing import Clock, GistList, GistService
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
@@ -38,6 +40,12 @@ from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+# a file whose download failed is not asked for again before this, doubling with each
+# failure in a row up to the cap; a changed file (new raw_url or updated_at) at once
+DOWNLOAD_BACKOFF = timedelta(seconds=30)
+DOWNLOAD_BACKOFF_MAX = timedelta(minutes=10)
+MAX_FAILED_DOWNLOADS = 10_000  # files remembered at once; the oldest are forgotten first
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,35 @@ class SearchesBusy(Exception):
     """As many searches as allowed are running; this one was not started."""
 
 
+class FailedDownloads:
+    """Files whose download failed lately, in this process's memory: until when each is
+    left alone, and for how long the next failure leaves it. A file fetched in the end
+    needs no entry removed: its contents are then cached under the same key."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._failed: OrderedDict[tuple[Any, ...], tuple[datetime, timedelta]] = OrderedDict()
+
+    @staticmethod
+    def _key(ref: FileRef) -> tuple[Any, ...]:
+        return (ref.gist_id, ref.filename, ref.updated_at, ref.raw_url)
+
+    def waiting(self, ref: FileRef) -> bool:
+        """Whether the file failed a moment ago and is not to be asked for yet."""
+        entry = self._failed.get(self._key(ref))
+        return entry is not None and self._clock() < entry[0]
+
+    def failed(self, ref: FileRef) -> None:
+        key = self._key(ref)
+        previous = self._failed.pop(key, None)
+        backoff = (
+            DOWNLOAD_BACKOFF if previous is None else min(DOWNLOAD_BACKOFF_MAX, previous[1] * 2)
+        )
+        self._failed[key] = (self._clock() + backoff, backoff)
+        while len(self._failed) > MAX_FAILED_DOWNLOADS:
+            self._failed.popitem(last=False)
+
+
 @dataclass(frozen=True, slots=True)
 class SearchAnswer:
     body: dict[str, Any]  # the API's answer
@@ -96,6 +133,7 @@ class SearchService:
         self._fetches: SingleFlight[dict[tuple[str, str], str]] = SingleFlight()
         self._timeout = timeout
         self._running = asyncio.Semaphore(max_searches)
+        self._failed_downloads = FailedDownloads(listing.clock)
 
     async def close(self) -> None:
         await self._fetches.close()
@@ -249,6 +287,9 @@ class SearchService:
         if ref.raw_url is None or not self._github.raw_url_allowed(ref.raw_url):
             log.warning("refusing raw URL of %s/%s: host not allowed", ref.gist_id, ref.filename)
             return "forbidden_host"
+        if self._failed_downloads.waiting(ref):
+            log.debug("not fetching %s/%s yet: it failed lately", ref.gist_id, ref.filename)
+            return "unavailable"
         size = 0
 
         async def counted(url: str) -> AsyncIterator[bytes]:
@@ -286,7 +327,10 @@ class SearchService:
                 return await self._install(ref, generation, TOO_LARGE, size=size)
             except GitHubError as exc:
                 log.warning("could not fetch %s/%s: %s", ref.gist_id, ref.filename, exc)
-                return "forbidden_host" if isinstance(exc, ForbiddenRawHost) else "unavailable"
+                if isinstance(exc, ForbiddenRawHost):
+                    return "forbidden_host"
+                self._failed_downloads.failed(ref)
+                return "unavailable"
             except IntegrityError:
                 return "changed"  # the file left the list while it was downloading
 

@@ -91,7 +91,7 @@ async def user_files(session: AsyncSession, site: int, login: str) -> list[FileS
         )
         .join(gists, _listed_files())
         .outerjoin(file_contents, _current_contents())
-        .where(gists.c.site_id == site, gists.c.owner_login == login)
+        .where(gists.c.site_id == site, gists.c.owner_login == login, gists.c.public.is_(True))
         .order_by(gists.c.position, gist_files.c.position)
     )
     return [
@@ -117,6 +117,7 @@ async def files_without_contents(session: AsyncSession, site: int, login: str) -
         .where(
             gists.c.site_id == site,
             gists.c.owner_login == login,
+            gists.c.public.is_(True),
             file_contents.c.gist_id.is_(None),
         )
         .order_by(gists.c.position, gist_files.c.position)

@@ -118,7 +118,8 @@ async def get_pages(session: AsyncSession, site: int, login: str) -> list[Stored
 
 
 async def load_gists(session: AsyncSession, site: int, login: str) -> list[tuple[int, Gist]]:
-    """The user's cached gists in GitHub's order, each with the page it was listed on.
+    """The user's cached public gists in GitHub's order, each with the page it was
+    listed on (a secret gist stored by a version that kept them is never read back).
 
     One statement, so a refresh committing meanwhile cannot mix two versions.
     """
@@ -135,7 +136,7 @@ async def load_gists(session: AsyncSession, site: int, login: str) -> list[tuple
             gist_files,
             (gist_files.c.site_id == gists.c.site_id) & (gist_files.c.gist_id == gists.c.id),
         )
-        .where(gists.c.site_id == site, gists.c.owner_login == login)
+        .where(gists.c.site_id == site, gists.c.owner_login == login, gists.c.public.is_(True))
         .order_by(gists.c.position, gist_files.c.position)
     )
     listed: list[tuple[int, Gist]] = []
@@ -172,6 +173,12 @@ async def mark_checked(session: AsyncSession, site: int, login: str, now: dateti
     """GitHub confirmed the cached list is current."""
     await session.execute(
         update(users).where(*_user(site, login)).values(checked_at=now, retry_at=None)
+    )
+    # secret gists an earlier version stored go too (a refresh that saves drops them anyway)
+    await session.execute(
+        delete(gists).where(
+            gists.c.site_id == site, gists.c.owner_login == login, gists.c.public.is_not(True)
+        )
     )
 
 

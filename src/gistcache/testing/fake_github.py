@@ -4,9 +4,12 @@ It serves the gist endpoints the way GitHub documents them: ``Link`` pagination 
 the ``/user/<id>/gists?page=N`` form, ``per_page`` capped at 100, ``since``, ETags
 that differ per ``Authorization``, 304 on ``If-None-Match``, ``x-ratelimit-*``
 headers with a budget that runs out, GitHub's error shape, 403 without a
-``User-Agent``, raw file contents on a raw path, and files over 1 MB truncated in
-``GET /gists/{id}``. It records every request so tests can count them, and it can
-be told to fail, stall or rate-limit.
+``User-Agent``, raw file contents on a raw path (named in ``raw_url`` with the file
+name percent-encoded, as GitHub does), and files over 1 MB truncated in
+``GET /gists/{id}``. As on GitHub, a user's list includes their secret gists
+(``"public": false``) when the request carries that user's own token, and a gist
+may be given in the 2012 item shape (its owner only in ``user``). It records every
+request so tests can count them, and it can be told to fail, stall or rate-limit.
 
 Run it alone for a demo: ``python -m gistcache.testing.fake_github --port 9000``.
 """
@@ -25,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -34,6 +38,9 @@ MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
 API_CONTENT_LIMIT = 1024 * 1024  # GET /gists/{id} gives at most this much of each file
 MAX_LISTED_FILES = 300
+# what GitHub leaves as it is in a raw_url's file name (a space becomes %20, non-ASCII
+# its UTF-8 bytes in %XX); everything else of RFC 3986's sub-delims stays literal
+RAW_NAME_SAFE = "!$&'()*+,;=:@"
 
 LANGUAGES = {
     ".py": ("Python", "application/x-python"),
@@ -83,6 +90,7 @@ class FakeUser:
     login: str
     id: int
     gists: list[FakeGist] = field(default_factory=list)
+    token: str | None = None  # the user's own token: their list then shows secret gists too
 
 
 @dataclass
@@ -95,6 +103,7 @@ class FakeGist:
     updated_at: datetime
     files: dict[str, FakeFile]
     comments: int = 0
+    old_format: bool = False  # listed in the 2012 shape: the owner only in ``user``
 
 
 @dataclass
@@ -105,6 +114,7 @@ class RecordedRequest:
     headers: Mapping[str, str]
     kind: str  # "api", "raw" or "control"
     status: int | None = None  # what the fake answered
+    target: str = ""  # the path and query as they came on the request line, still encoded
 
 
 @dataclass
@@ -150,6 +160,8 @@ class FakeGitHub:
         self.token_limit = token_limit
         self.latency = latency
         self.raw_base = raw_base
+        # False: raw_url holds the file name as it is (a literal space, non-ASCII)
+        self.quote_raw_urls = True
         self.rate_limit_status = rate_limit_status
         self.users: dict[str, FakeUser] = {}
         self.requests: list[RecordedRequest] = []
@@ -162,11 +174,14 @@ class FakeGitHub:
 
     # --- state -------------------------------------------------------------
 
-    def add_user(self, login: str, user_id: int | None = None) -> FakeUser:
+    def add_user(
+        self, login: str, user_id: int | None = None, *, token: str | None = None
+    ) -> FakeUser:
+        """A user; with ``token``, requests carrying it are that user's own."""
         if user_id is None:
             self._next_user_id += 1
             user_id = self._next_user_id
-        user = FakeUser(login=login, id=user_id)
+        user = FakeUser(login=login, id=user_id, token=token)
         self.users[login.lower()] = user
         return user
 
@@ -186,8 +201,13 @@ class FakeGitHub:
         public: bool = True,
         gist_id: str | None = None,
         comments: int = 0,
+        old_format: bool = False,
     ) -> FakeGist:
-        """Create a gist owned by ``login`` (created if unknown); it becomes the newest."""
+        """Create a gist owned by ``login`` (created if unknown); it becomes the newest.
+
+        ``public=False`` makes a secret gist, listed only to its owner's token;
+        ``old_format`` lists it as GitHub's API did in 2012 (``user``, no ``owner``).
+        """
         user = self.users.get(login.lower()) or self.add_user(login)
         now = self._tick()
         if gist_id is None:
@@ -202,6 +222,7 @@ class FakeGitHub:
             updated_at=now,
             files={name: FakeFile(name, _bytes(content)) for name, content in files.items()},
             comments=comments,
+            old_format=old_format,
         )
         user.gists.append(gist)
         return gist
@@ -355,7 +376,12 @@ class FakeGitHub:
             else "api"
         )
         record = RecordedRequest(
-            request.method, path, request.query_string, dict(request.headers), kind
+            request.method,
+            path,
+            request.query_string,
+            dict(request.headers),
+            kind,
+            target=request.raw_path,
         )
         self.requests.append(record)
         if kind == "raw":
@@ -466,12 +492,13 @@ class FakeGitHub:
         api = self._api_base(request)
         files: dict[str, Any] = {}
         for f in list(gist.files.values())[:MAX_LISTED_FILES]:
+            name = quote(f.filename, safe=RAW_NAME_SAFE) if self.quote_raw_urls else f.filename
             meta: dict[str, Any] = {
                 "filename": f.filename,
                 "type": f.type,
                 "language": f.language,
                 "raw_url": f"{self._raw_base(request)}/{gist.owner.login}/{gist.id}/raw/"
-                f"{f.revision}/{f.filename}",
+                f"{f.revision}/{name}",
                 "size": len(f.content),
             }
             if meta["language"] is None:
@@ -480,6 +507,8 @@ class FakeGitHub:
                 meta["truncated"] = len(f.content) > API_CONTENT_LIMIT
                 meta["content"] = f.content[:API_CONTENT_LIMIT].decode("utf-8", "replace")
             files[f.filename] = meta
+        if gist.old_format and not full:
+            return self._old_gist_json(request, gist, files)
         body: dict[str, Any] = {
             "url": f"{api}/gists/{gist.id}",
             "forks_url": f"{api}/gists/{gist.id}/forks",
@@ -506,6 +535,33 @@ class FakeGitHub:
             body["fork_of"] = None
         return body
 
+    def _old_gist_json(
+        self, request: web.Request, gist: FakeGist, files: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A list item as GitHub's API gave it in 2012: ``user`` (a short object) instead
+        of ``owner``, none of the later URLs, no ``truncated``."""
+        api, user = self._api_base(request), gist.owner
+        return {
+            "updated_at": _ts(gist.updated_at),
+            "url": f"{api}/gists/{gist.id}",
+            "comments": gist.comments,
+            "public": gist.public,
+            "git_pull_url": f"git://gist.github.com/{gist.id}.git",
+            "git_push_url": f"git@gist.github.com:{gist.id}.git",
+            "files": files,
+            "user": {
+                "url": f"{api}/users/{user.login}",
+                "avatar_url": f"https://avatars.githubusercontent.com/u/{user.id}?v=4",
+                "gravatar_id": "",
+                "login": user.login,
+                "id": user.id,
+            },
+            "description": gist.description,
+            "created_at": _ts(gist.created_at),
+            "id": gist.id,
+            "html_url": f"https://gist.github.com/{gist.id}",
+        }
+
     async def _get_user(self, request: web.Request) -> web.Response:
         user = self.users.get(request.match_info["username"].lower())
         if user is None:
@@ -528,7 +584,9 @@ class FakeGitHub:
         per_page = _int_param(query.get("per_page"), DEFAULT_PER_PAGE)
         per_page = min(max(per_page, 1), MAX_PER_PAGE)
         page = max(_int_param(query.get("page"), 1), 1)
-        gists = [g for g in user.gists if g.public]
+        # with the user's own token GitHub lists their secret gists too
+        own = user.token is not None and _token(request) == user.token
+        gists = [g for g in user.gists if g.public or own]
         since = query.get("since")
         if since is not None:
             try:
@@ -706,6 +764,12 @@ async def _cut_off(request: web.Request, raw: bytes, status: int) -> web.StreamR
 
 def _bytes(content: str | bytes) -> bytes:
     return content.encode() if isinstance(content, str) else content
+
+
+def _token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer …`` (or the older ``token …``), if any."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() in ("bearer", "token") else None
 
 
 def _int_param(raw: str | None, default: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gistcache import __version__
-from gistcache.domain.matching import MAX_PATTERN_LENGTH
+from gistcache.domain.matching import MAX_LINE_CHARS, MAX_PATTERN_LENGTH
 from gistcache.web.validation import MAX_PAGE, MAX_PER_PAGE
 
 FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json"]
@@ -96,7 +96,14 @@ def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
                             "description": "How the answer was obtained",
                             "schema": {
                                 "type": "string",
-                                "enum": ["HIT", "MISS", "REVALIDATED", "UPDATED", "STALE"],
+                                "enum": [
+                                    "HIT",
+                                    "MISS",
+                                    "REVALIDATED",
+                                    "UPDATED",
+                                    "REFRESHED",
+                                    "STALE",
+                                ],
                             },
                         },
                         "X-Total-Count": {
@@ -127,7 +134,19 @@ def _search_result() -> dict[str, Any]:
         "required": ["line_number", "text"],
         "properties": {
             "line_number": {"type": "integer", "minimum": 1},
-            "text": {"type": "string"},
+            "column": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Where in the line (1-based, in characters) text starts: 1 "
+                f"unless the line is longer than {MAX_LINE_CHARS} characters, when text is "
+                "a window of the line around its first match. Missing only from results of "
+                "jobs that finished before it was added (their text starts at 1)",
+            },
+            "text": {
+                "type": "string",
+                "maxLength": MAX_LINE_CHARS,
+                "description": "The line, or the window of it that holds its first match",
+            },
         },
     }
     matched_file = {
