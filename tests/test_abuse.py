@@ -35,6 +35,22 @@ async def test_a_client_over_its_limit_gets_429_with_retry_after(
         assert (await client.get(path)).status == 200
 
 
+async def test_every_limited_answer_carries_the_budget_errors_too(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    client = await make_client(rate_limit="5/minute")
+    answers = [
+        await client.get("/octocat"),
+        await client.get("/bad..name"),  # 400
+        await client.get("/a/b/c"),  # 404, no such route
+        await client.post("/api/v1/search", data=b"{"),  # 400, malformed JSON
+    ]
+    assert [r.status for r in answers] == [200, 400, 404, 400]
+    assert [r.headers["RateLimit-Remaining"] for r in answers] == ["4", "3", "2", "1"]
+    assert all(r.headers["RateLimit-Limit"] == "5" for r in answers)
+    assert all(0 <= int(r.headers["RateLimit-Reset"]) <= 60 for r in answers)
+
+
 async def test_forwarded_for_is_trusted_only_from_trusted_proxies(
     make_client: ClientFactory,
 ) -> None:

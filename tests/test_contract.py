@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from gistcache.web.openapi import FIXED_PATHS
+from gistcache.web.api.openapi import FIXED_PATHS
 from tests.conftest import DATABASES, empty_database
 from tests.test_serve import free_port
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gistcache.keys import JOBS
+from gistcache.keys import JOBS, SEARCHES
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock
@@ -182,6 +182,30 @@ async def test_finished_jobs_expire(
     clock.advance(3601)
     assert (await client.get(f"/api/v1/search/{job_id}")).status == 404
     assert (await client.get(f"/api/v1/search_result/{job_id}")).status == 404
+
+
+async def test_a_job_failing_on_a_bug_stores_an_opaque_problem(
+    client: Client, alice: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("internal detail at /srv/secret")
+
+    monkeypatch.setattr(client.app[SEARCHES], "search", broken)
+    job_id = await submit(client)
+    status = await wait_for(client, job_id, "SUCCESS", "FAILURE")
+    assert status["status"] == "FAILURE"
+    assert status["error"] == {
+        "type": "urn:gistcache:problem:internal-error",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "the search failed unexpectedly",
+    }
+    result = await client.get(f"/api/v1/search_result/{job_id}")
+    assert result.status == 500
+    assert result.content_type == "application/problem+json"
+    assert "secret" not in await result.text()
+    # the operator gets the traceback
+    assert "RuntimeError: internal detail at /srv/secret" in caplog.text
 
 
 async def test_a_runner_that_lost_its_lease_drops_its_outcome(

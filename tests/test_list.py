@@ -289,6 +289,31 @@ async def test_our_etag_answers_if_none_match_with_304(client: Client, fake: Fak
     assert other.status == 200
 
 
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [
+        ("W/{etag}", 304),  # a weak tag compares equal: GET uses the weak comparison
+        ('"something-else", {etag}', 304),
+        ('"a",W/{etag} , "b"', 304),
+        ("*", 304),
+        ('"a", "b"', 200),
+        ('W/"something-else"', 200),
+        ("{unquoted}", 200),  # an entity tag is quoted; a bare word names none
+    ],
+)
+async def test_if_none_match_forms(
+    client: Client, fake: FakeGitHub, if_none_match: str, status: int
+) -> None:
+    fake.add_gist("octocat", {"a.py": "1"})
+    first = await client.get("/octocat")
+    etag = first.headers["ETag"]
+    value = if_none_match.format(etag=etag, unquoted=etag.strip('"'))
+    resp = await client.get("/octocat", headers={"If-None-Match": value})
+    assert resp.status == status
+    assert resp.headers["ETag"] == etag
+    assert await resp.read() == (b"" if status == 304 else await first.read())
+
+
 async def test_restart_within_ttl_makes_no_github_call(
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:

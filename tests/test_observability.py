@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from gistcache.app import create_app
+from gistcache.settings import Settings
 from gistcache.testing.fake_github import FakeGitHub
+from tests.conftest import FakeClock
 from tests.test_serve import start, stop
 
 
@@ -100,3 +105,31 @@ async def test_json_logs_carry_request_ids_and_never_the_token(
     assert access[1]["cache"] == "MISS"
     assert all(token not in line for line in lines)
     assert code == 0
+
+
+async def test_a_streamed_answer_carries_the_request_id_and_is_counted(
+    settings: Settings, clock: FakeClock
+) -> None:
+    app = create_app(replace(settings, rate_limit="5/minute"), clock=clock)
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)  # the headers leave here, before the handler returns
+        await response.write(b"streamed")
+        return response
+
+    app.router.add_get("/-/test-stream", stream)  # a test-only route
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        resp = await client.get("/-/test-stream", headers={"X-Request-ID": "stream-1"})
+        assert resp.status == 200
+        assert await resp.read() == b"streamed"
+        assert resp.headers["X-Request-ID"] == "stream-1"
+        assert resp.headers["RateLimit-Remaining"] == "4"
+        made = await client.get("/-/test-stream")
+        assert len(made.headers["X-Request-ID"]) == 32
+        got = samples(await (await client.get("/metrics")).text())
+    key = (
+        "gistcache_http_requests_total",
+        (("method", "GET"), ("route", "/-/test-stream"), ("status", "200")),
+    )
+    assert got[key] == 2

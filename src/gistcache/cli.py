@@ -51,10 +51,10 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
     from gistcache.components import components
-    from gistcache.errors import problem_for
+    from gistcache.web.problems import describe_job_failure, problem_for
 
     try:
-        async with components(settings) as parts:
+        async with components(settings, describe_failure=describe_job_failure) as parts:
             if args.command == "list":
                 return await _print_list(parts, args)
             return await _print_search(parts, args)

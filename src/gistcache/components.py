@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gistcache import __version__
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
-from gistcache.services.jobs import SearchJobs
+from gistcache.services.jobs import DescribeFailure, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
@@ -37,8 +37,11 @@ class Components:
 
 
 @contextlib.asynccontextmanager
-async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator[Components]:
-    """Everything a request needs; closed in reverse order (job workers are not started)."""
+async def components(
+    settings: Settings, clock: Clock = utcnow, *, describe_failure: DescribeFailure
+) -> AsyncIterator[Components]:
+    """Everything a request needs; closed in reverse order (job workers are not started).
+    ``describe_failure`` gives the problem JSON a failed search job stores."""
     metrics = Metrics()
     engine = create_engine(settings.database_url)
     log.info("cache database: %s", settings.safe_database_url)
@@ -82,6 +85,7 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 sessions,
                 searches,
                 site,
+                describe_failure=describe_failure,
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 clock=clock,

@@ -1,4 +1,4 @@
-"""Every ``web.AppKey`` of the application, in one place."""
+"""Every ``web.AppKey`` (and ``web.RequestKey``) of the application, in one place."""
 
 from __future__ import annotations
 
@@ -19,3 +19,7 @@ SERVICE = web.AppKey("service", GistService)
 SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
 METRICS = web.AppKey("metrics", Metrics)
+
+# per request, set by the middlewares and read when the response is prepared
+REQUEST_ID = web.RequestKey("request_id", str)
+RATE_LIMIT_HEADERS = web.RequestKey("rate_limit_headers", dict[str, str])

@@ -1,6 +1,9 @@
 """Use case: run searches as jobs. Jobs live in the database; workers inside each
 server process claim them one at a time, so several processes sharing one database
-never run a job twice, and a job survives a restart."""
+never run a job twice, and a job survives a restart.
+
+A failed job stores the problem JSON of its failure; what a failure means to a client
+is the web layer's to say, so the service is handed a ``describe_failure`` function."""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gistcache.errors import Problem, problem_for
 from gistcache.observability.metrics import Metrics
 from gistcache.services.listing import Clock
 from gistcache.services.search import SearchRequest, SearchService
@@ -29,6 +32,17 @@ POLL_SECONDS = 1.0
 PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
 
+# the problem JSON stored for a failure: status 500 (and opaque) for a bug
+DescribeFailure = Callable[[BaseException], dict[str, Any]]
+
+
+class JobGivenUp(Exception):
+    """A job whose runners kept dying was not tried again."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"given up after {attempts} attempts")
+        self.attempts = attempts
+
 
 class SearchJobs:
     def __init__(
@@ -37,6 +51,7 @@ class SearchJobs:
         searches: SearchService,
         site: Site,
         *,
+        describe_failure: DescribeFailure,
         workers: int,
         result_ttl: float,
         clock: Clock,
@@ -47,6 +62,7 @@ class SearchJobs:
         self._sessions = sessions
         self._searches = searches
         self._site = site
+        self._describe_failure = describe_failure
         self._workers = workers
         self._result_ttl = timedelta(seconds=result_ttl)
         self._clock = clock
@@ -131,13 +147,8 @@ class SearchJobs:
         job, token = claim
         if job.attempts > MAX_ATTEMPTS:
             log.error("search job %s given up after %d attempts", job.id, MAX_ATTEMPTS)
-            given_up = Problem(
-                500,
-                "internal-error",
-                "Internal Server Error",
-                f"the search was interrupted {MAX_ATTEMPTS} times and was given up",
-            )
-            await self._finish(job.id, token, error=json.dumps(given_up.to_json()))
+            given_up = self._describe_failure(JobGivenUp(MAX_ATTEMPTS))
+            await self._finish(job.id, token, error=json.dumps(given_up))
             return
         log.info("search job %s started (attempt %d)", job.id, job.attempts)
         search = asyncio.create_task(
@@ -166,15 +177,12 @@ class SearchJobs:
             await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
             log.info("search job %s finished: %d matches", job.id, body["total"])
             return
-        problem = problem_for(exc)
-        if problem is None:
+        problem = self._describe_failure(exc)
+        if problem["status"] == 500:  # a bug
             log.error("search job %s failed", job.id, exc_info=exc)
-            problem = Problem(
-                500, "internal-error", "Internal Server Error", "the search failed unexpectedly"
-            )
         else:
-            log.info("search job %s failed: %s", job.id, problem.detail)
-        await self._finish(job.id, token, error=json.dumps(problem.to_json()))
+            log.info("search job %s failed: %s", job.id, problem["detail"])
+        await self._finish(job.id, token, error=json.dumps(problem))
 
     async def _keep_lease(self, job_id: str, token: str) -> None:
         """Renew the lease until the job ends; return when it was lost."""

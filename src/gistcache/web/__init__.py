@@ -1,1 +1,1 @@
-"""HTTP layer: routes, thin handlers, problem+json errors."""
+"""HTTP layer: middlewares, problem+json, HTTP caching helpers, and the JSON API (api/)."""

@@ -1,26 +1,141 @@
-"""RFC 9457 problem details, and the middlewares that turn every failure into one."""
+"""Problems (RFC 9457): the errors a client can act on, how domain failures map to them,
+and their problem+json rendering. The search jobs store a failed job's problem through
+``describe_job_failure``, which the application hands them."""
 
 from __future__ import annotations
 
 import json
-import logging
-import re
-import time
-import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from sqlalchemy import exc as sa_exc
 
-from gistcache.errors import Problem, problem_for
-from gistcache.keys import METRICS
-
-log = logging.getLogger("gistcache.web")
-access_log = logging.getLogger("gistcache.access")
+from gistcache.domain.matching import PatternError
+from gistcache.github.client import (
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubTimeout,
+    GitHubUnavailable,
+)
+from gistcache.keys import REQUEST_ID
+from gistcache.services.jobs import JobGivenUp
+from gistcache.services.listing import UserNotFound
+from gistcache.services.search import SearchesBusy, SearchTimeout
 
 PROBLEM_TYPE = "application/problem+json"
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-REQUEST_ID = web.RequestKey("request_id", str)
-_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
+
+
+class Problem(Exception):
+    """An error a client can act on; rendered as problem+json by the middleware."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": f"urn:gistcache:problem:{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Problem:
+        known = {"type", "title", "status", "detail"}
+        return cls(
+            int(body["status"]),
+            str(body["type"]).rsplit(":", 1)[-1],
+            str(body["title"]),
+            str(body["detail"]),
+            **{k: v for k, v in body.items() if k not in known},
+        )
+
+
+def problem_for(exc: BaseException) -> Problem | None:
+    """The problem a domain failure means to a client, or None for a bug."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, JobGivenUp):
+        return Problem(
+            500,
+            "internal-error",
+            "Internal Server Error",
+            f"the search was interrupted {exc.attempts} times and was given up",
+        )
+    if isinstance(exc, SearchTimeout):
+        return Problem(504, "search-timeout", "Search took too long", str(exc))
+    if isinstance(exc, SearchesBusy):
+        return Problem(
+            503,
+            "searches-busy",
+            "Too many searches",
+            "as many searches as allowed are running; retry shortly, or submit a job "
+            '("async": true), which waits its turn',
+            headers={"Retry-After": "2"},
+        )
+    if isinstance(exc, PatternError):
+        return Problem(400, "invalid-pattern", "Invalid pattern", str(exc), field="pattern")
+    if isinstance(exc, UserNotFound | GitHubNotFound):
+        return Problem(404, "user-not-found", "User not found", "GitHub has no user by this login")
+    if isinstance(exc, GitHubRateLimited):
+        return Problem(
+            503,
+            "github-rate-limited",
+            "GitHub rate limit reached",
+            "GitHub's API rate limit is exhausted and nothing is cached for this request",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, GitHubTimeout):
+        return Problem(504, "github-timeout", "GitHub timed out", "GitHub did not answer in time")
+    if isinstance(exc, GitHubUnavailable):
+        return Problem(502, "github-unavailable", "GitHub failed", str(exc))
+    if _is_database_outage(exc):
+        return Problem(
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            "the cache database is not answering; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+    return None
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    """A lost or unreachable database, as opposed to a bug in a statement."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
+            exc.connection_invalidated
+        )
+    # pool exhausted, refused or unresolvable host, connect timeout
+    return isinstance(exc, sa_exc.TimeoutError | OSError | TimeoutError)
+
+
+def internal_error(detail: str) -> Problem:
+    """The opaque problem of a bug: nothing internal reaches the client."""
+    return Problem(500, "internal-error", "Internal Server Error", detail)
+
+
+def describe_job_failure(exc: BaseException) -> dict[str, Any]:
+    """The problem JSON a failed search job stores; an opaque 500 for a bug."""
+    problem = problem_for(exc) or internal_error("the search failed unexpectedly")
+    return problem.to_json()
 
 
 def problem_response(request: web.Request, problem: Problem) -> web.Response:
@@ -36,7 +151,8 @@ def problem_response(request: web.Request, problem: Problem) -> web.Response:
     )
 
 
-def _from_http_exception(exc: web.HTTPException) -> Problem:
+def from_http_exception(exc: web.HTTPException) -> Problem:
+    """aiohttp's own errors (no such route, method not allowed, ...) as problems."""
     headers = {}
     if isinstance(exc, web.HTTPMethodNotAllowed):
         headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
@@ -46,71 +162,3 @@ def _from_http_exception(exc: web.HTTPException) -> Problem:
         405: "this method is not allowed here",
     }.get(exc.status, exc.reason)
     return Problem(exc.status, slug, exc.reason, detail, headers=headers)
-
-
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give each request an id (the client's ``X-Request-ID`` if sane), log one line for it,
-    and render any failure as a problem; nothing internal reaches the client."""
-    offered = request.headers.get("X-Request-ID", "")
-    request_id = offered if _REQUEST_ID_RE.fullmatch(offered) else uuid.uuid4().hex
-    request[REQUEST_ID] = request_id
-    started = time.perf_counter()
-    response: web.StreamResponse
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            exc.headers["X-Request-ID"] = request_id
-            raise
-        response = problem_response(request, _from_http_exception(exc))
-    except Exception as exc:
-        problem = problem_for(exc)
-        if problem is None:
-            log.exception(
-                "unhandled error in %s %s [%s]",
-                request.method,
-                request.rel_url.raw_path,
-                request_id,
-            )
-            problem = Problem(
-                500, "internal-error", "Internal Server Error", "an unexpected error occurred"
-            )
-        elif problem.status in (502, 503, 504):
-            log.warning("%s %s [%s]: %s", request.method, request.rel_url.raw_path, request_id, exc)
-        response = problem_response(request, problem)
-    response.headers["X-Request-ID"] = request_id
-    resource = request.match_info.route.resource
-    # unmatched paths share one label: random URLs must not grow the metrics
-    route = resource.canonical if resource is not None else "unmatched"
-    duration = time.perf_counter() - started
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        # any token is a method to aiohttp: unknown ones share a label, as paths do
-        method = request.method if request.method in KNOWN_METHODS else "other"
-        metrics.http_requests.labels(method, route, str(response.status)).inc()
-        metrics.http_latency.labels(method, route).observe(duration)
-        cache = response.headers.get("X-Cache")
-        if cache is not None:
-            metrics.cache_results.labels(cache).inc()
-    fields = {
-        "request_id": request_id,
-        "method": request.method,
-        "path": request.rel_url.raw_path[:200],  # still percent-encoded: no control characters
-        "route": route,
-        "status": response.status,
-        "duration_ms": round(duration * 1000, 1),
-        "cache": response.headers.get("X-Cache"),
-    }
-    access_log.info(
-        "%s %s route=%s status=%d duration_ms=%.1f request_id=%s cache=%s",
-        fields["method"],
-        fields["path"],
-        route,
-        response.status,
-        fields["duration_ms"],
-        request_id,
-        fields["cache"] or "-",
-        extra={"fields": fields},
-    )
-    return response

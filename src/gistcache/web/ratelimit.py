@@ -1,7 +1,8 @@
 """Per-client request limits (abuse protection), with the ``limits`` library.
 
 The client is the peer address, or, when the peer is a trusted proxy, the last
-address in ``X-Forwarded-For`` that is not itself a trusted proxy.
+address in ``X-Forwarded-For`` that is not itself a trusted proxy. The ``RateLimit-*``
+headers are kept on the request; every answer to it carries them (web/middleware.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from gistcache.errors import Problem
+from gistcache.keys import RATE_LIMIT_HEADERS
+from gistcache.web.problems import Problem
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -76,7 +78,7 @@ class ClientRateLimit:
         allowed = await self._limiter.hit(self._limit, client)
         stats = await self._limiter.get_window_stats(self._limit, client)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
-        headers = {
+        request[RATE_LIMIT_HEADERS] = {
             "RateLimit-Limit": str(self._limit.amount),
             "RateLimit-Remaining": str(stats.remaining),
             "RateLimit-Reset": str(reset),
@@ -88,8 +90,6 @@ class ClientRateLimit:
                 "Too many requests",
                 f"at most {self._limit.amount} requests per {self._limit.get_expiry()} s "
                 "are allowed from one client",
-                headers={**headers, "Retry-After": str(max(1, reset))},
+                headers={"Retry-After": str(max(1, reset))},
             )
-        response = await handler(request)
-        response.headers.update(headers)
-        return response
+        return await handler(request)

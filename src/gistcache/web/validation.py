@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gistcache.domain.matching import MAX_PATTERN_LENGTH, compile_pattern
-from gistcache.errors import Problem
 from gistcache.services.search import SearchRequest
+from gistcache.web.problems import Problem
 
 # GitHub logins: letters, digits and hyphens; older and managed accounts may hold "_".
 _USERNAME_RE = re.compile(r"[A-Za-z0-9_-]{1,39}", re.ASCII)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
 from gistcache import __version__
 from gistcache.domain.matching import MAX_LINE_CHARS, MAX_PATTERN_LENGTH
 from gistcache.web.validation import MAX_PAGE, MAX_PER_PAGE
@@ -462,3 +464,10 @@ def _status_json() -> dict[str, Any]:
             }
         }
     }
+
+
+OPENAPI = build_openapi()
+
+
+async def document(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)

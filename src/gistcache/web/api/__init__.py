@@ -1,0 +1,1 @@
+"""The JSON API: routes, thin handlers by resource, and the OpenAPI document."""

@@ -1,0 +1,51 @@
+"""Liveness, readiness and metrics: ``/ping``, ``/healthz``, ``/readyz``, ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gistcache.keys import JOBS, METRICS, SESSIONS
+from gistcache.store import lists as store
+from gistcache.web.problems import Problem
+
+READY_TIMEOUT = 2.0
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="pong")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            counts = await request.app[JOBS].count_by_status()
+    except Exception:  # metrics must answer even when the database does not
+        counts = {}
+    for state, count in counts.items():
+        registry.search_jobs.labels(state).set(count)
+    return web.Response(
+        body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT), request.app[SESSIONS]() as session:
+            await store.ping(session)
+    except Exception as exc:
+        raise Problem(
+            503,
+            "not-ready",
+            "Not ready",
+            "the cache database is not answering",
+            headers={"Retry-After": "5"},
+        ) from exc
+    return web.json_response({"status": "ready"})

@@ -1,0 +1,22 @@
+"""URL map. Fixed paths are registered before the catch-all ``/{username}``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gistcache.web.api import health, lists, openapi, search
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/ping", health.ping, name="ping")
+    app.router.add_get("/healthz", health.healthz, name="healthz")
+    app.router.add_get("/readyz", health.readyz, name="readyz")
+    app.router.add_get("/metrics", health.metrics, name="metrics")
+    app.router.add_get("/openapi.json", openapi.document, name="openapi")
+    app.router.add_get("/api/v1/users/{username}/gists", lists.list_gists, name="user-gists")
+    app.router.add_post("/api/v1/search", search.search, name="search")
+    app.router.add_get("/api/v1/search/{request_id}", search.search_status, name="search-status")
+    app.router.add_get(
+        "/api/v1/search_result/{request_id}", search.search_result, name="search-result"
+    )
+    app.router.add_get("/{username}", lists.list_gists, name="user")

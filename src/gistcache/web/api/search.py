@@ -1,0 +1,82 @@
+"""Searches: ``POST /api/v1/search`` (at once, or as a job) and a job's status and result."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+from aiohttp import web
+
+from gistcache.domain.gists import format_timestamp
+from gistcache.keys import JOBS, SEARCHES, SERVICE
+from gistcache.store.jobs import FAILURE, SUCCESS, Job
+from gistcache.web.http import cache_headers, prefers_async, read_json
+from gistcache.web.problems import Problem
+from gistcache.web.validation import parse_search
+
+
+async def search(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    search_request, run_async = parse_search(body)
+    if run_async or prefers_async(request):
+        job_id = await request.app[JOBS].submit(search_request)
+        return web.json_response(
+            {"request_id": job_id},
+            status=202,
+            headers={
+                "Location": f"/api/v1/search/{job_id}",
+                "Preference-Applied": "respond-async",
+            },
+        )
+    answer = await request.app[SEARCHES].search(search_request, wait=False)
+    # the searched list's freshness, as for the list itself (STALE when GitHub failed)
+    headers = cache_headers(answer.listing, request.app[SERVICE].clock())
+    del headers["Cache-Control"]  # a POST answer is not for shared caches
+    return web.json_response(answer.body, headers=headers)
+
+
+async def search_status(request: web.Request) -> web.Response:
+    job = await _job(request)
+    return web.json_response(
+        {
+            "request_id": job.id,
+            "status": job.status,
+            "created_at": format_timestamp(job.created_at),
+            "started_at": _timestamp(job.started_at),
+            "finished_at": _timestamp(job.finished_at),
+            "error": json.loads(job.error) if job.error else None,
+        }
+    )
+
+
+async def search_result(request: web.Request) -> web.Response:
+    job = await _job(request)
+    if job.status == SUCCESS and job.result is not None:
+        return web.Response(text=job.result, content_type="application/json")
+    if job.status == FAILURE and job.error is not None:
+        raise Problem.from_json(json.loads(job.error))
+    raise Problem(
+        409,
+        "search-not-finished",
+        "Search not finished",
+        f"the search is {job.status}; ask again later",
+        job_status=job.status,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _job(request: web.Request) -> Job:
+    raw = request.match_info["request_id"]
+    try:
+        job_id = str(uuid.UUID(raw))
+    except ValueError:
+        job_id = ""
+    job = await request.app[JOBS].get(job_id) if job_id == raw.lower() else None
+    if job is None:
+        raise Problem(404, "search-not-found", "No such search", "no search has this request id")
+    return job
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None

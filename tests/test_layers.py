@@ -1,0 +1,53 @@
+"""The layers import downwards only: the web layer (and the app and CLI above it) is
+never imported from below, and the pure parts import no I/O layer."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import gistcache
+
+PACKAGE = Path(gistcache.__file__).parent
+TOP = ("gistcache.web", "gistcache.app", "gistcache.cli", "gistcache.keys")
+IO = ("gistcache.services", "gistcache.github", "gistcache.store", "gistcache.components")
+FORBIDDEN = {
+    "domain": TOP + IO,
+    "observability": TOP + IO,
+    "github": (*TOP, "gistcache.services", "gistcache.store", "gistcache.components"),
+    "store": (*TOP, "gistcache.services", "gistcache.github", "gistcache.components"),
+    "services": (*TOP, "gistcache.components"),
+    "components.py": TOP,
+}
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, at its top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+@pytest.mark.parametrize("room", sorted(FORBIDDEN))
+def test_no_room_imports_a_layer_above_it(room: str) -> None:
+    where = PACKAGE / room
+    files = sorted(where.rglob("*.py")) if where.is_dir() else [where]
+    assert files
+    wrong = {
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in files
+        for name in imported(path)
+        if _under(name, FORBIDDEN[room])
+    }
+    assert not wrong
