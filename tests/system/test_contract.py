@@ -20,8 +20,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from gistcache.web.openapi import FIXED_PATHS
-from tests.conftest import DATABASES, empty_database
-from tests.test_serve import free_port
+from tests.support.database import DATABASES, empty_database
+from tests.support.processes import free_port
 
 CHECKS = [
     checks.not_a_server_error,

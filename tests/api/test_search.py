@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gistcache.store.models import file_chunks, file_contents, search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
 

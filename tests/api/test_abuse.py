@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from gistcache.settings import ConfigError, Settings
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory
+from tests.support.http import ClientFactory
 
 
 async def test_a_client_over_its_limit_gets_429_with_retry_after(

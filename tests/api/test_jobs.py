@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gistcache.keys import JOBS
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
 QUERY = {"username": "alice", "pattern": "needle"}

@@ -15,8 +15,9 @@ from gistcache.keys import GITHUB, SESSIONS
 from gistcache.store.lists import get_github_block, save_github_block
 from gistcache.store.models import github_blocks
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
-from tests.test_list import many_gists
+from tests.support.clock import FakeClock
+from tests.support.github import many_gists
+from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
 

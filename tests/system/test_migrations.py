@@ -3,7 +3,6 @@ that matches the models, and the command-line entry points."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -13,39 +12,12 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gistcache.store.migrate import downgrade, upgrade
 from gistcache.store.models import metadata
+from tests.support.database import TABLES, run_sync, table_names
 
-ROOT = Path(__file__).resolve().parents[1]
-TABLES = {
-    "users",
-    "list_pages",
-    "refresh_leases",
-    "gists",
-    "gist_files",
-    "file_contents",
-    "file_chunks",
-    "search_jobs",
-    "github_blocks",
-}
-
-
-def _inspect(url: str, fn: Any) -> Any:
-    async def run() -> Any:
-        engine = create_async_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return await conn.run_sync(fn)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
-def table_names(url: str) -> set[str]:
-    return set(_inspect(url, lambda conn: inspect(conn).get_table_names())) - {"alembic_version"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
@@ -56,7 +28,7 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
     upgrade(empty_database_url)
     assert table_names(empty_database_url) == TABLES
 
-    diff = _inspect(
+    diff = run_sync(
         empty_database_url,
         lambda conn: compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True}), metadata
@@ -65,7 +37,7 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
     assert diff == []
     # alembic's comparison leaves out primary keys: a key the models and the migrations
     # disagreed on once made two fetches of one file collide
-    keys = _inspect(
+    keys = run_sync(
         empty_database_url,
         lambda conn: {
             name: inspect(conn).get_pk_constraint(name)["constrained_columns"] for name in TABLES
@@ -86,12 +58,12 @@ def test_each_step_up_and_down_keeps_cached_users(empty_database_url: str) -> No
         conn.exec_driver_sql(f"INSERT INTO users VALUES {row}")
         conn.commit()
 
-    _inspect(url, insert)
+    run_sync(url, insert)
     upgrade(url, "0003")
-    users = _inspect(url, lambda conn: conn.exec_driver_sql("SELECT * FROM users").all())
+    users = run_sync(url, lambda conn: conn.exec_driver_sql("SELECT * FROM users").all())
     assert [(u.login, u.retry_at) for u in users] == [("octocat", None)]
     downgrade(url, "0002")
-    users = _inspect(url, lambda conn: conn.exec_driver_sql("SELECT login FROM users").all())
+    users = run_sync(url, lambda conn: conn.exec_driver_sql("SELECT login FROM users").all())
     assert [u.login for u in users] == ["octocat"]
     assert "github_blocks" not in table_names(url)
 

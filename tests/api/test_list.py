@@ -13,18 +13,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gistcache import __version__
 from gistcache.store.models import gist_files, gists
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.github import many_gists
+from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
-
-
-def many_gists(fake: FakeGitHub, login: str, count: int) -> list[str]:
-    """Create ``count`` gists; return their ids newest first (GitHub's order)."""
-    ids = [
-        fake.add_gist(login, {f"f{n}.py": f"print({n})\n"}, description=f"gist {n}").id
-        for n in range(count)
-    ]
-    return ids[::-1]
 
 
 async def test_first_request_fetches_and_returns_every_field(

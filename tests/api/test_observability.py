@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from gistcache.testing.fake_github import FakeGitHub
-from tests.test_serve import start, stop
+from tests.support.processes import start, stop
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
