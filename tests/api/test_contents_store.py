@@ -14,6 +14,7 @@ from gistcache.domain.gists import Gist, GistFile
 from gistcache.store import contents
 from gistcache.store.engine import create_engine, create_sessionmaker
 from gistcache.store.lists import PageOfGists, save_list
+from tests.support.database import EngineFactory
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -42,8 +43,8 @@ async def store_file(session: AsyncSession, gist_id: str, filename: str, parts: 
 
 
 @pytest.fixture
-async def session(database_url: str) -> AsyncIterator[AsyncSession]:
-    engine = create_engine(database_url)
+async def session(database_url: str, make_engine: EngineFactory) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(database_url, create_engine)
     sessions = create_sessionmaker(engine)
     async with sessions() as session:
         async with session.begin():
@@ -67,7 +68,6 @@ async def session(database_url: str) -> AsyncIterator[AsyncSession]:
             await store_file(session, "g3", "c", ["c1\n"])
             await store_file(session, "x", "a", ["not this user's\n"])
         yield session
-    await engine.dispose()
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 12, 100, 4 * 1024 * 1024])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.database import TABLES, table_names
 from tests.support.processes import start, stop
+from tests.support.waiting import eventually
 
 
 async def test_serve_migrates_answers_and_stops_cleanly_on_sigterm(
@@ -60,11 +62,12 @@ async def test_a_job_running_at_sigterm_finishes_after_the_next_start(
             f"{base}/search", json={"username": "sigma", "pattern": "needle", "async": True}
         ) as resp:
             job_id = (await resp.json())["request_id"]
-        for _ in range(100):
+
+        async def job() -> Any:
             async with http.get(f"{base}/search/{job_id}") as resp:
-                if (await resp.json())["status"] == "STARTED":
-                    break
-            await asyncio.sleep(0.05)
+                return await resp.json()
+
+        await eventually(job, lambda body: body["status"] == "STARTED", what="STARTED")
         started = time.monotonic()
         code, stderr = await stop(proc)
         assert code == 0, stderr
@@ -75,13 +78,10 @@ async def test_a_job_running_at_sigterm_finishes_after_the_next_start(
         proc, port = await start(tmp_path, database_url, github=github)
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
-            for _ in range(200):
-                async with http.get(f"{base}/search/{job_id}") as resp:
-                    status = (await resp.json())["status"]
-                if status in ("SUCCESS", "FAILURE"):
-                    break
-                await asyncio.sleep(0.05)
-            assert status == "SUCCESS"
+            done = await eventually(
+                job, lambda body: body["status"] in ("SUCCESS", "FAILURE"), what="finished"
+            )
+            assert done["status"] == "SUCCESS"
             async with http.get(f"{base}/search_result/{job_id}") as resp:
                 assert (await resp.json())["total"] == 1
         finally:
