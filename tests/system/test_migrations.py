@@ -11,9 +11,10 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from gistcache.store.migrate import downgrade, upgrade
+from gistcache.store.migrate import alembic_config, downgrade, upgrade
 from gistcache.store.models import metadata
 from tests.support.database import TABLES, run_sync, table_names
 
@@ -47,6 +48,43 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
         table.name: [column.name for column in table.primary_key.columns]
         for table in metadata.sorted_tables
     }
+
+
+def schema(url: str) -> dict[str, Any]:
+    """The revision a database is at, and its tables' columns and indexes."""
+
+    def look(conn: Any) -> dict[str, Any]:
+        inspector = inspect(conn)
+        tables = {
+            name: (
+                sorted(column["name"] for column in inspector.get_columns(name)),
+                sorted(str(index["name"]) for index in inspector.get_indexes(name)),
+            )
+            for name in inspector.get_table_names()
+            if name != "alembic_version"
+        }
+        return {"revision": MigrationContext.configure(conn).get_current_revision(), **tables}
+
+    result: dict[str, Any] = run_sync(url, look)
+    return result
+
+
+def test_every_revision_goes_up_down_and_up_again(empty_database_url: str) -> None:
+    url = empty_database_url
+    scripts = ScriptDirectory.from_config(alembic_config(url))
+    revisions = [script.revision for script in scripts.walk_revisions()][::-1]  # base first
+    assert revisions[-1] == scripts.get_current_head()
+    below = schema(url)
+    for revision in revisions:
+        upgrade(url, revision)
+        step = schema(url)
+        assert step["revision"] == revision
+        downgrade(url, "-1")
+        assert schema(url) == below, f"{revision} does not downgrade to where it started"
+        upgrade(url, revision)
+        assert schema(url) == step, f"{revision} upgrades differently the second time"
+        below = step
+    assert set(below) - {"revision"} == TABLES
 
 
 def test_each_step_up_and_down_keeps_cached_users(empty_database_url: str) -> None:
