@@ -18,6 +18,8 @@ import pytest
 
 from benchmarks.scenarios import PATTERNS, SCENARIOS, SMOKE, pages_for
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
