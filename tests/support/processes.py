@@ -55,7 +55,7 @@ async def start(
                 return False
 
         try:
-            await eventually(healthy, within=20, what="/healthz answering 200")
+            await eventually(healthy, what="/healthz answering 200")
             return proc, port
         except AssertionError:
             pass

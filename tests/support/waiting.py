@@ -14,14 +14,16 @@ async def eventually(
     probe: Callable[[], Awaitable[T]],
     until: Callable[[T], object] = bool,
     *,
-    within: float = 10.0,
+    within: float = 30.0,
     interval: float = 0.05,
     what: str = "the condition",
 ) -> T:
     """Await ``probe()`` until ``until`` holds for its value, and return that value.
 
     After ``within`` seconds without success this fails, naming ``what`` and the last
-    value seen. An exception from the probe (an assertion, say) ends the wait at once.
+    value seen; the default is generous, as it only costs time when something is wrong
+    and the machine running the tests may be busy. An exception from the probe (an
+    assertion, say) ends the wait at once.
     """
     deadline = time.monotonic() + within
     while True:
