@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated throwaway database per test (SQLite and PostgreSQL),
-the fake GitHub on a real socket, a controllable clock, and app clients."""
+the fake GitHub on a real socket, a controllable clock, app clients and ad-hoc engines.
+Fixtures only: the helpers they use live in tests/support/."""
 
 from __future__ import annotations
 
@@ -7,39 +8,30 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gistcache.app import create_app
 from gistcache.settings import Settings
 from gistcache.store.migrate import upgrade
 from gistcache.testing.fake_github import FakeGitHub
-
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-DATABASES = ["sqlite", "postgres"]
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(server_url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(server_url), timeout=10)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+from tests.support.clock import FakeClock
+from tests.support.database import (
+    CI,
+    DATABASES,
+    EngineFactory,
+    admin,
+    empty_database,
+    with_database,
+)
+from tests.support.http import ClientFactory
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +43,7 @@ def postgres_server() -> Iterator[str]:
     url = os.environ.get("GISTCACHE_TEST_DATABASE_URL")
     if url:
         try:
-            asyncio.run(_admin(url, "SELECT 1"))
+            asyncio.run(admin(url, "SELECT 1"))
         except (OSError, asyncpg.PostgresError) as exc:
             pytest.fail(f"GISTCACHE_TEST_DATABASE_URL does not answer: {exc}")
         yield url
@@ -78,18 +70,14 @@ def postgres_server() -> Iterator[str]:
         container.stop()
 
 
-def _with_database(server_url: str, name: str) -> str:
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def postgres_template(postgres_server: str) -> Iterator[str]:
     """A database migrated once per session; each test clones it."""
     name = f"gistcache_tpl_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
-    upgrade(_with_database(postgres_server, name))
+    asyncio.run(admin(postgres_server, f'CREATE DATABASE "{name}"'))
+    upgrade(with_database(postgres_server, name))
     yield name
-    asyncio.run(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -107,47 +95,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    yield from _postgres_clone(request)
-
-
-def _postgres_clone(request: pytest.FixtureRequest) -> Iterator[str]:
     server = request.getfixturevalue("postgres_server")
     template = request.getfixturevalue("postgres_template")
     name = f"gistcache_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield _with_database(server, name)
-    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield with_database(server, name)
+    asyncio.run(admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=DATABASES)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of each kind with no tables at all (for migration tests)."""
     yield from empty_database(request, tmp_path)
-
-
-def empty_database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
-    """A database of the kind ``request.param`` names, with no tables, dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'empty.sqlite3'}"
-        return
-    server = request.getfixturevalue("postgres_server")
-    name = f"gistcache_e_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    yield _with_database(server, name)
-    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-class FakeClock:
-    """The service's notion of now, moved by tests instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -193,11 +152,31 @@ async def make_client(settings: Settings, clock: FakeClock) -> AsyncIterator[Cli
         clients.append(client)
         return client
 
-    yield make
-    for client in clients:
-        await client.close()
+    try:
+        yield make
+    finally:
+        for client in clients:
+            await client.close()
 
 
 @pytest.fixture
 async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
     return await make_client()
+
+
+@pytest.fixture
+async def make_engine() -> AsyncIterator[EngineFactory]:
+    """Engines a test opens on a database itself (to look at or change rows behind the
+    service's back); every one is disposed when the test ends, however it ends."""
+    engines: list[AsyncEngine] = []
+
+    def make(url: str, create: EngineFactory = create_async_engine) -> AsyncEngine:
+        engine = create(url)
+        engines.append(engine)
+        return engine
+
+    try:
+        yield make
+    finally:
+        for engine in engines:
+            await engine.dispose()

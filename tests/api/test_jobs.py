@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gistcache.keys import JOBS, SEARCHES
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.database import EngineFactory
+from tests.support.http import ClientFactory
+from tests.support.waiting import eventually
 
 Client = TestClient[Any, Any]
 QUERY = {"username": "alice", "pattern": "needle"}
@@ -36,14 +37,15 @@ async def submit(client: Client, **extra: Any) -> str:
 
 
 async def wait_for(client: Client, job_id: str, *states: str) -> dict[str, Any]:
-    for _ in range(400):
+    async def status() -> dict[str, Any]:
         resp = await client.get(f"/api/v1/search/{job_id}")
         assert resp.status == 200
         body: dict[str, Any] = await resp.json()
-        if body["status"] in states:
-            return body
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"job {job_id} stayed {body['status']}")
+        return body
+
+    return await eventually(
+        status, lambda body: body["status"] in states, interval=0.025, what=f"job {job_id} {states}"
+    )
 
 
 async def test_job_lifecycle_and_result(client: Client, alice: str) -> None:
@@ -122,7 +124,11 @@ async def test_a_job_queued_before_a_restart_finishes_after_it(
 
 
 async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
-    make_client: ClientFactory, alice: str, fake: FakeGitHub, settings: Any
+    make_client: ClientFactory,
+    alice: str,
+    fake: FakeGitHub,
+    settings: Any,
+    make_engine: EngineFactory,
 ) -> None:
     fake.latency = 0.5  # GitHub is slow: the job is mid-flight when the server stops
     before = await make_client(search_workers=1)
@@ -133,43 +139,44 @@ async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
     fake.latency = 0
     after = await make_client(search_workers=0)
     assert (await wait_for(after, job_id, "PENDING"))["started_at"] is None
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:  # a graceful stop is not a failed attempt
         assert await conn.scalar(select(search_jobs.c.attempts)) == 0
-    await engine.dispose()
     await after.close()
     again = await make_client(search_workers=1)
     assert (await wait_for(again, job_id, "SUCCESS"))["status"] == "SUCCESS"
 
 
 async def test_a_job_whose_runner_died_is_taken_over_after_its_lease(
-    make_client: ClientFactory, alice: str, clock: FakeClock, settings: Any
+    make_client: ClientFactory,
+    alice: str,
+    clock: FakeClock,
+    settings: Any,
+    make_engine: EngineFactory,
 ) -> None:
     client = await make_client(search_workers=0)
     job_id = await submit(client)
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:  # as if a process claimed it and was killed
         await conn.execute(
             search_jobs.update().values(status="STARTED", started_at=clock(), lease_until=clock())
         )
-    await engine.dispose()
     clock.advance(1)
     runner = await make_client(search_workers=1)
     assert (await wait_for(runner, job_id, "SUCCESS"))["status"] == "SUCCESS"
 
 
 async def test_two_servers_on_one_database_run_each_job_once(
-    make_client: ClientFactory, alice: str, settings: Any
+    make_client: ClientFactory, alice: str, settings: Any, make_engine: EngineFactory
 ) -> None:
     first = await make_client(search_workers=0)
     job_ids = [await submit(first) for _ in range(12)]
     servers = [await make_client(search_workers=3) for _ in range(2)]
     for job_id in job_ids:
         await wait_for(servers[0], job_id, "SUCCESS")
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         attempts = (await conn.execute(select(search_jobs.c.attempts))).scalars().all()
-    await engine.dispose()
     assert sorted(attempts) == [1] * 12
 
 
@@ -214,38 +221,43 @@ async def test_a_runner_that_lost_its_lease_drops_its_outcome(
     fake: FakeGitHub,
     settings: Any,
     caplog: pytest.LogCaptureFixture,
+    make_engine: EngineFactory,
 ) -> None:
     fake.latency = 0.3
     client = await make_client(search_workers=1)
     job_id = await submit(client)
     await wait_for(client, job_id, "STARTED")
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:  # another server took the job over meanwhile
         await conn.execute(search_jobs.update().values(lease_token="someone-else"))
-    for _ in range(200):  # until the runner has tried to record its outcome
-        await asyncio.sleep(0.05)
-        if "outcome dropped" in caplog.text:
-            break
+
+    async def logged() -> str:
+        return caplog.text
+
+    # until the runner has tried to record its outcome
+    await eventually(logged, lambda text: "outcome dropped" in text, what="outcome dropped")
     assert "outcome dropped" in caplog.text
     async with engine.connect() as conn:
         row = (await conn.execute(select(search_jobs))).one()
-    await engine.dispose()
     assert row.status == "STARTED"  # still the other server's to finish
     assert row.lease_token == "someone-else"
     assert row.result is None
 
 
 async def test_a_job_that_keeps_failing_its_runner_is_given_up(
-    make_client: ClientFactory, alice: str, clock: FakeClock, settings: Any
+    make_client: ClientFactory,
+    alice: str,
+    clock: FakeClock,
+    settings: Any,
+    make_engine: EngineFactory,
 ) -> None:
     client = await make_client(search_workers=0)
     job_id = await submit(client)
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:  # three runners died holding it
         await conn.execute(
             search_jobs.update().values(status="STARTED", attempts=3, lease_until=clock())
         )
-    await engine.dispose()
     clock.advance(1)
     runner = await make_client(search_workers=1)
     status = await wait_for(runner, job_id, "SUCCESS", "FAILURE")
@@ -257,7 +269,11 @@ async def test_a_job_that_keeps_failing_its_runner_is_given_up(
 
 
 async def test_expired_jobs_are_deleted(
-    make_client: ClientFactory, alice: str, clock: FakeClock, settings: Any
+    make_client: ClientFactory,
+    alice: str,
+    clock: FakeClock,
+    settings: Any,
+    make_engine: EngineFactory,
 ) -> None:
     client = await make_client(search_result_ttl=3600)
     done = await submit(client)
@@ -265,7 +281,6 @@ async def test_expired_jobs_are_deleted(
     clock.advance(3601)
     jobs = client.app[JOBS]
     assert await jobs.purge() == 1
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         assert (await conn.execute(select(search_jobs.c.id))).scalars().all() == []
-    await engine.dispose()

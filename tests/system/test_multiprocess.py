@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 from gistcache.keys import SERVICE
 from gistcache.services.listing import CacheStatus
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.http import ClientFactory
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

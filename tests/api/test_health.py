@@ -5,7 +5,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory
+from tests.support.http import ClientFactory
 
 
 async def test_ping_healthz_readyz(client: TestClient[Any, Any], fake: FakeGitHub) -> None:

@@ -3,67 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 from gistcache.testing.fake_github import FakeGitHub
-from tests.test_migrations import TABLES, table_names
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def start(
-    tmp_path: Path, url: str, *args: str, github: str, env: dict[str, str] | None = None
-) -> tuple[asyncio.subprocess.Process, int]:
-    """``gistcache serve`` in a process of its own, once it answers /healthz."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GISTCACHE_DATABASE_URL": url,
-        "GISTCACHE_PORT": str(port),
-        "GISTCACHE_HOST": "127.0.0.1",
-        "GISTCACHE_GITHUB_API_URL": github,
-        **(env or {}),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gistcache",
-        "serve",
-        *args,
-        env=env,
-        cwd=tmp_path,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return proc, port
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    proc.kill()
-    stderr = await proc.stderr.read() if proc.stderr else b""
-    raise AssertionError(f"server did not start: {stderr.decode()}")
-
-
-async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(proc.communicate(), timeout=10)
-    return proc.returncode or 0, stderr.decode()
+from tests.support.database import TABLES, table_names
+from tests.support.processes import start, stop
+from tests.support.waiting import eventually
 
 
 async def test_serve_migrates_answers_and_stops_cleanly_on_sigterm(
@@ -112,11 +62,12 @@ async def test_a_job_running_at_sigterm_finishes_after_the_next_start(
             f"{base}/search", json={"username": "sigma", "pattern": "needle", "async": True}
         ) as resp:
             job_id = (await resp.json())["request_id"]
-        for _ in range(100):
+
+        async def job() -> Any:
             async with http.get(f"{base}/search/{job_id}") as resp:
-                if (await resp.json())["status"] == "STARTED":
-                    break
-            await asyncio.sleep(0.05)
+                return await resp.json()
+
+        await eventually(job, lambda body: body["status"] == "STARTED", what="STARTED")
         started = time.monotonic()
         code, stderr = await stop(proc)
         assert code == 0, stderr
@@ -127,13 +78,10 @@ async def test_a_job_running_at_sigterm_finishes_after_the_next_start(
         proc, port = await start(tmp_path, database_url, github=github)
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
-            for _ in range(200):
-                async with http.get(f"{base}/search/{job_id}") as resp:
-                    status = (await resp.json())["status"]
-                if status in ("SUCCESS", "FAILURE"):
-                    break
-                await asyncio.sleep(0.05)
-            assert status == "SUCCESS"
+            done = await eventually(
+                job, lambda body: body["status"] in ("SUCCESS", "FAILURE"), what="finished"
+            )
+            assert done["status"] == "SUCCESS"
             async with http.get(f"{base}/search_result/{job_id}") as resp:
                 assert (await resp.json())["total"] == 1
         finally:

@@ -9,17 +9,16 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gistcache.store.migrate import upgrade
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import CI, ClientFactory
-from tests.test_serve import free_port
+from tests.support.database import CI
+from tests.support.http import ClientFactory, wait_for_status
+from tests.support.processes import free_port
 
 
 class PrivatePostgres:
@@ -85,16 +84,6 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             cluster.stop()
         shutil.rmtree(datadir, ignore_errors=True)
-
-
-async def wait_for_status(client: Any, path: str, status: int, within: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        resp = await client.get(path)
-        if resp.status == status:
-            return time.monotonic() - started
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} did not answer {status} within {within} s")
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

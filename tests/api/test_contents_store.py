@@ -15,6 +15,7 @@ from gistcache.store import contents
 from gistcache.store.engine import create_engine, create_sessionmaker
 from gistcache.store.lists import PageOfGists, save_list
 from gistcache.store.sites import site_id
+from tests.support.database import EngineFactory
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -45,9 +46,11 @@ async def store_file(
 
 
 @pytest.fixture
-async def stored(database_url: str) -> AsyncIterator[tuple[AsyncSession, int]]:
+async def stored(
+    database_url: str, make_engine: EngineFactory
+) -> AsyncIterator[tuple[AsyncSession, int]]:
     """A session, and the site whose user "u" has gists g1 to g3 with contents."""
-    engine = create_engine(database_url)
+    engine = make_engine(database_url, create_engine)
     sessions = create_sessionmaker(engine)
     async with sessions() as session:
         async with session.begin():
@@ -84,7 +87,6 @@ async def stored(database_url: str) -> AsyncIterator[tuple[AsyncSession, int]]:
             await store_file(session, site, "x", "a", ["not this user's\n"])
             await store_file(session, elsewhere, "g1", "a", ["another site's\n"])
         yield session, site
-    await engine.dispose()
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 12, 100, 4 * 1024 * 1024])

@@ -8,23 +8,16 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import delete, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gistcache import __version__
 from gistcache.store.models import gist_files, gists
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.database import EngineFactory
+from tests.support.github import many_gists
+from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
-
-
-def many_gists(fake: FakeGitHub, login: str, count: int) -> list[str]:
-    """Create ``count`` gists; return their ids newest first (GitHub's order)."""
-    ids = [
-        fake.add_gist(login, {f"f{n}.py": f"print({n})\n"}, description=f"gist {n}").id
-        for n in range(count)
-    ]
-    return ids[::-1]
 
 
 async def test_first_request_fetches_and_returns_every_field(
@@ -465,16 +458,19 @@ async def test_github_enterprise_base_url_with_a_path(
 
 
 async def test_unchanged_gists_are_not_rewritten(
-    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, settings: Any
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    settings: Any,
+    make_engine: EngineFactory,
 ) -> None:
     client = await make_client(memory_cache_mb=0)  # every answer read from the database
     ids = many_gists(fake, "prolific", 3)
     await client.get("/prolific")
     # mark the stored files of two gists behind the service's back
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(update(gist_files).values(language="MARKER"))
-    await engine.dispose()
 
     fake.update_gist(ids[1], {"f1.py": "changed\n"})
     clock.advance(61)
@@ -522,18 +518,21 @@ async def test_text_with_nul_is_stored_the_same_on_every_database(
 
 @pytest.mark.parametrize("memory_mb", [64, 0])
 async def test_a_fresh_list_is_answered_from_memory_without_the_database(
-    make_client: ClientFactory, fake: FakeGitHub, settings: Any, memory_mb: int
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    settings: Any,
+    memory_mb: int,
+    make_engine: EngineFactory,
 ) -> None:
     client = await make_client(memory_cache_mb=memory_mb)
     first = await client.get("/octocat")
     listed = await first.json()
     assert len(listed) == 1
     # empty the cache tables behind the service's back
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(delete(gist_files))
         await conn.execute(delete(gists))
-    await engine.dispose()
 
     resp = await client.get("/octocat")
     assert resp.headers["X-Cache"] == "HIT"

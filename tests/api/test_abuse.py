@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from gistcache.settings import ConfigError, Settings
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory
+from tests.support.http import ClientFactory
+from tests.support.waiting import eventually
 
 
 async def test_a_client_over_its_limit_gets_429_with_retry_after(
@@ -121,11 +122,11 @@ async def test_a_search_past_its_time_budget_fails_clearly(
         "/api/v1/search", json={"username": "slow", "pattern": "x", "async": True}
     )
     job_id = (await job.json())["request_id"]
-    for _ in range(100):
-        status = await (await client.get(f"/api/v1/search/{job_id}")).json()
-        if status["status"] == "FAILURE":
-            break
-        await asyncio.sleep(0.05)
+
+    async def state() -> Any:
+        return await (await client.get(f"/api/v1/search/{job_id}")).json()
+
+    status = await eventually(state, lambda body: body["status"] == "FAILURE", what="FAILURE")
     assert status["status"] == "FAILURE"
     assert status["error"]["type"] == "urn:gistcache:problem:search-timeout"
 

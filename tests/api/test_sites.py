@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     select,
 )
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gistcache.app import create_app
 from gistcache.settings import Settings
@@ -30,8 +29,9 @@ from gistcache.store.migrate import downgrade, upgrade
 from gistcache.store.models import UTCDateTime
 from gistcache.store.sites import site_url
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
-from tests.test_upstream_failures import problem
+from tests.support.clock import FakeClock
+from tests.support.database import EngineFactory
+from tests.support.http import ClientFactory, problem
 
 Client = TestClient[Any, Any]
 
@@ -225,12 +225,13 @@ async def test_an_upgrade_keeps_the_rows_cached_before_under_the_configured_gith
     other_server: tuple[FakeGitHub, TestServer],
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
+    make_engine: EngineFactory,
 ) -> None:
     url = empty_database_url
     await asyncio.to_thread(upgrade, url, "0004")
     now = clock.now
     text = b"cached before sites existed\n"
-    engine = create_async_engine(url)
+    engine = make_engine(url)
     async with engine.begin() as conn:
         await conn.execute(
             OLD_USERS.insert().values(
@@ -307,7 +308,7 @@ async def test_an_upgrade_keeps_the_rows_cached_before_under_the_configured_gith
 
     # back down: the configured GitHub's rows fit the old keys, the other one's go
     await asyncio.to_thread(downgrade, url, "0004")
-    engine = create_async_engine(url)
+    engine = make_engine(url)
     async with engine.connect() as conn:
         logins = (await conn.execute(select(OLD_USERS.c.login))).scalars().all()
         ids = (await conn.execute(select(OLD_GISTS.c.id))).scalars().all()

@@ -18,7 +18,9 @@ import pytest
 
 from benchmarks.scenarios import PATTERNS, SCENARIOS, SMOKE, pages_for
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -20,7 +20,7 @@ from gistcache.testing.fake_github import FakeGitHub, bulk_file_text
 UA = {"User-Agent": "fidelity-test"}
 FIXTURES = Path(
     os.environ.get("GISTCACHE_GITHUB_FIXTURES")
-    or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github"
+    or Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "github"
 )
 
 

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gistcache.github.client import request_target
 from gistcache.store.models import file_chunks, file_contents, search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.database import EngineFactory
+from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
 
@@ -197,7 +198,12 @@ async def test_second_search_fetches_nothing_and_a_changed_gist_only_its_changed
 
 
 async def test_a_gist_edited_but_not_its_files_downloads_nothing(
-    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str], settings: Any
+    client: Client,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    gists: dict[str, str],
+    settings: Any,
+    make_engine: EngineFactory,
 ) -> None:
     await search(client, username="alice", pattern="x")
     assert len(fake.raw_requests()) == 4
@@ -215,14 +221,13 @@ async def test_a_gist_edited_but_not_its_files_downloads_nothing(
     clock.advance(61)
     await search(client, username="alice", pattern="y")
     assert len(fake.raw_requests()) == 5  # and the reused contents stay current
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         for table in (file_chunks, file_contents):
             kept = await conn.execute(
                 select(table.c.filename).distinct().where(table.c.gist_id == gists["notes"])
             )
             assert kept.scalars().all() == ["new.txt"]  # the deleted file's contents went
-    await engine.dispose()
 
 
 async def test_contents_survive_a_restart(
@@ -238,21 +243,25 @@ async def test_contents_survive_a_restart(
 
 
 async def test_gists_that_leave_the_list_take_their_contents(
-    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str], settings: Any
+    client: Client,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    gists: dict[str, str],
+    settings: Any,
+    make_engine: EngineFactory,
 ) -> None:
     await search(client, username="alice", pattern="x")
     fake.delete_gist(gists["tools"])
     clock.advance(61)
     body = await search(client, username="alice", pattern="requests")
     assert body["total"] == 0
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         for table in (file_chunks, file_contents):
             count = await conn.scalar(
                 select(func.count()).select_from(table).where(table.c.gist_id == gists["tools"])
             )
             assert count == 0
-    await engine.dispose()
 
 
 async def test_a_raw_url_on_a_foreign_host_is_refused(
@@ -485,7 +494,12 @@ BAD_BODIES: list[tuple[Any, str]] = [
 
 @pytest.mark.parametrize(("body", "slug"), BAD_BODIES)
 async def test_invalid_requests_are_400_and_change_nothing(
-    client: Client, fake: FakeGitHub, settings: Any, body: Any, slug: str
+    client: Client,
+    fake: FakeGitHub,
+    settings: Any,
+    body: Any,
+    slug: str,
+    make_engine: EngineFactory,
 ) -> None:
     if isinstance(body, str):
         resp = await client.post("/api/v1/search", data=body)
@@ -497,11 +511,10 @@ async def test_invalid_requests_are_400_and_change_nothing(
     assert problem["type"] == f"urn:gistcache:problem:{slug}"
     assert problem["detail"]
     assert fake.requests == []
-    engine = create_async_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:  # no job was queued, nothing was cached
         for table in (search_jobs, users):
             assert await conn.scalar(select(func.count()).select_from(table)) == 0
-    await engine.dispose()
 
 
 async def test_unsupported_constructs_say_so(client: Client) -> None:

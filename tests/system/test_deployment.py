@@ -12,7 +12,7 @@ import yaml
 
 from gistcache.settings import VARIABLES, Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class RecordingEnv(dict[str, str]):

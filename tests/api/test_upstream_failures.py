@@ -15,20 +15,11 @@ from gistcache.keys import GITHUB, SERVICE, SESSIONS
 from gistcache.store.lists import get_github_block, save_github_block
 from gistcache.store.models import github_blocks
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import ClientFactory, FakeClock
-from tests.test_list import many_gists
+from tests.support.clock import FakeClock
+from tests.support.github import many_gists
+from tests.support.http import ClientFactory, problem
 
 Client = TestClient[Any, Any]
-
-
-async def problem(resp: Any, status: int, slug: str) -> dict[str, Any]:
-    assert resp.status == status
-    assert resp.content_type == "application/problem+json"
-    body: dict[str, Any] = await resp.json()
-    assert body["status"] == status
-    assert body["type"] == f"urn:gistcache:problem:{slug}"
-    assert "Traceback" not in str(body)
-    return body
 
 
 async def let_the_wait_pass(client: Client) -> None:

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from gistcache.app import create_app
 from gistcache.settings import Settings
 from gistcache.testing.fake_github import FakeGitHub
-from tests.conftest import FakeClock
-from tests.test_serve import start, stop
+from tests.support.clock import FakeClock
+from tests.support.processes import start, stop
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -3,7 +3,6 @@ that matches the models, and the command-line entry points."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -12,41 +11,14 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from gistcache.store.migrate import downgrade, upgrade
+from gistcache.store.migrate import alembic_config, downgrade, upgrade
 from gistcache.store.models import metadata
+from tests.support.database import TABLES, run_sync, table_names
 
-ROOT = Path(__file__).resolve().parents[1]
-TABLES = {
-    "users",
-    "list_pages",
-    "refresh_leases",
-    "gists",
-    "gist_files",
-    "file_contents",
-    "file_chunks",
-    "search_jobs",
-    "github_blocks",
-    "sites",
-}
-
-
-def _inspect(url: str, fn: Any) -> Any:
-    async def run() -> Any:
-        engine = create_async_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return await conn.run_sync(fn)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
-def table_names(url: str) -> set[str]:
-    return set(_inspect(url, lambda conn: inspect(conn).get_table_names())) - {"alembic_version"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
@@ -57,7 +29,7 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
     upgrade(empty_database_url)
     assert table_names(empty_database_url) == TABLES
 
-    diff = _inspect(
+    diff = run_sync(
         empty_database_url,
         lambda conn: compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True}), metadata
@@ -66,7 +38,7 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
     assert diff == []
     # alembic's comparison leaves out primary keys: a key the models and the migrations
     # disagreed on once made two fetches of one file collide
-    keys = _inspect(
+    keys = run_sync(
         empty_database_url,
         lambda conn: {
             name: inspect(conn).get_pk_constraint(name)["constrained_columns"] for name in TABLES
@@ -78,6 +50,43 @@ def test_stairway_and_schema_matches_models(empty_database_url: str) -> None:
     }
 
 
+def schema(url: str) -> dict[str, Any]:
+    """The revision a database is at, and its tables' columns and indexes."""
+
+    def look(conn: Any) -> dict[str, Any]:
+        inspector = inspect(conn)
+        tables = {
+            name: (
+                sorted(column["name"] for column in inspector.get_columns(name)),
+                sorted(str(index["name"]) for index in inspector.get_indexes(name)),
+            )
+            for name in inspector.get_table_names()
+            if name != "alembic_version"
+        }
+        return {"revision": MigrationContext.configure(conn).get_current_revision(), **tables}
+
+    result: dict[str, Any] = run_sync(url, look)
+    return result
+
+
+def test_every_revision_goes_up_down_and_up_again(empty_database_url: str) -> None:
+    url = empty_database_url
+    scripts = ScriptDirectory.from_config(alembic_config(url))
+    revisions = [script.revision for script in scripts.walk_revisions()][::-1]  # base first
+    assert revisions[-1] == scripts.get_current_head()
+    below = schema(url)
+    for revision in revisions:
+        upgrade(url, revision)
+        step = schema(url)
+        assert step["revision"] == revision
+        downgrade(url, "-1")
+        assert schema(url) == below, f"{revision} does not downgrade to where it started"
+        upgrade(url, revision)
+        assert schema(url) == step, f"{revision} upgrades differently the second time"
+        below = step
+    assert set(below) - {"revision"} == TABLES
+
+
 def test_each_step_up_and_down_keeps_cached_users(empty_database_url: str) -> None:
     url = empty_database_url
     upgrade(url, "0002")
@@ -87,12 +96,12 @@ def test_each_step_up_and_down_keeps_cached_users(empty_database_url: str) -> No
         conn.exec_driver_sql(f"INSERT INTO users VALUES {row}")
         conn.commit()
 
-    _inspect(url, insert)
+    run_sync(url, insert)
     upgrade(url, "0003")
-    users = _inspect(url, lambda conn: conn.exec_driver_sql("SELECT * FROM users").all())
+    users = run_sync(url, lambda conn: conn.exec_driver_sql("SELECT * FROM users").all())
     assert [(u.login, u.retry_at) for u in users] == [("octocat", None)]
     downgrade(url, "0002")
-    users = _inspect(url, lambda conn: conn.exec_driver_sql("SELECT login FROM users").all())
+    users = run_sync(url, lambda conn: conn.exec_driver_sql("SELECT login FROM users").all())
     assert [u.login for u in users] == ["octocat"]
     assert "github_blocks" not in table_names(url)
 

@@ -1,0 +1,84 @@
+"""Throwaway databases: the PostgreSQL administration the fixtures need, empty
+databases, and looking at a schema from outside the service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DATABASES = ["sqlite", "postgres"]
+
+# what the ``make_engine`` fixture hands out: an engine on a URL, disposed after the test
+EngineFactory = Callable[..., AsyncEngine]
+
+TABLES = {
+    "users",
+    "list_pages",
+    "refresh_leases",
+    "gists",
+    "gist_files",
+    "file_contents",
+    "file_chunks",
+    "search_jobs",
+    "github_blocks",
+    "sites",
+}
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def admin(server_url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(server_url), timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def with_database(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def empty_database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """A database of the kind ``request.param`` names, with no tables, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'empty.sqlite3'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"gistcache_e_{uuid.uuid4().hex[:12]}"
+    asyncio.run(admin(server, f'CREATE DATABASE "{name}"'))
+    yield with_database(server, name)
+    asyncio.run(admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run_sync(url: str, fn: Any) -> Any:
+    """``fn(connection)`` on a synchronous connection to ``url``, outside any event loop."""
+
+    async def run() -> Any:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(fn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def table_names(url: str) -> set[str]:
+    tables = run_sync(url, lambda conn: inspect(conn).get_table_names())
+    return set(tables) - {"alembic_version"}
