@@ -510,7 +510,20 @@ class FakeGitHub:
         user = self.users.get(request.match_info["username"].lower())
         if user is None:
             return _error(404, "Not Found", doc="/users/users#get-a-user")
-        return _conditional(request, self._user_json(request, user))
+        # GET /users/{login} answers a public user: the simple user and the profile
+        public = sum(1 for g in user.gists if g.public)
+        profile = dict.fromkeys(("name", "company", "blog", "location", "email", "bio"))
+        counts = {"public_repos": 0, "public_gists": public, "followers": 0, "following": 0}
+        joined = "2011-01-25T18:44:36Z"
+        body = {
+            **self._user_json(request, user),
+            **profile,
+            "hireable": None,
+            **counts,
+            "created_at": joined,
+            "updated_at": joined,
+        }
+        return _conditional(request, body)
 
     async def _list_by_login(self, request: web.Request) -> web.Response:
         return await self._list(request, self.users.get(request.match_info["username"].lower()))
