@@ -245,7 +245,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _serve(settings: Settings) -> int:
-    from gistcache.app import create_app
+    from gistcache.app import CANCEL_GRACE, create_app
 
     try:
         sock = _listen(settings.host, settings.port)
@@ -261,7 +261,9 @@ def _serve(settings: Settings) -> int:
     web.run_app(
         create_app(settings),
         sock=sock,
-        shutdown_timeout=settings.shutdown_timeout,
+        # the app's own shutdown waits GISTCACHE_SHUTDOWN_TIMEOUT, then cancels what runs;
+        # aiohttp's wait (twice this, before it cancels anything) is only a backstop
+        shutdown_timeout=CANCEL_GRACE,
         access_log=None,
         print=None,
     )
