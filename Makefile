@@ -12,7 +12,8 @@ FAKE_PORT ?= 9000
 
 help:
 	@echo "make run      serve on :8080 (applies migrations first)"
-	@echo "make fake     run the offline fake GitHub on :$(FAKE_PORT)"
+	@echo "make fake     run the offline fake GitHub on :$(FAKE_PORT); 60 anonymous requests an hour,"
+	@echo "              as GitHub: FAKE_ARGS=\"--anonymous-limit 5000\" raises it"
 	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
 	@echo "make lint     ruff check, ruff format --check, mypy, hadolint Dockerfile"
 	@echo "make migrate  upgrade the cache database to the newest schema"
@@ -34,7 +35,7 @@ run: $(STAMP)
 	$(BIN)/gistcache serve
 
 fake: $(STAMP)
-	$(BIN)/python -m gistcache.testing.fake_github --port $(FAKE_PORT)
+	$(BIN)/python -m gistcache.testing.fake_github --port $(FAKE_PORT) $(FAKE_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/gistcache migrate

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -258,3 +261,36 @@ async def test_bulk_users_have_deterministic_code_like_files(
     raw_url = listed[-1]["files"]["file0.py"]["raw_url"]
     raw = await http.get(raw_url)
     assert await raw.read() == bulk_file_text("bulk", 0, 0, 2_000)
+
+
+@pytest.mark.parametrize(("args", "limit"), [((), 60), (("--anonymous-limit", "2"), 2)])
+async def test_the_command_line_fake_limits_anonymous_requests_as_github_does(
+    args: tuple[str, ...], limit: int
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gistcache.testing.fake_github", "--port", str(port), *args,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/users/octocat/gists"
+    try:
+        async with aiohttp.ClientSession(headers=UA) as http:
+            for _ in range(200):
+                try:
+                    first = await http.get(url)
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            assert first.status == 200
+            assert first.headers["x-ratelimit-limit"] == str(limit)
+            assert first.headers["x-ratelimit-remaining"] == str(limit - 1)
+            if limit == 2:
+                assert (await http.get(url)).status == 200
+                over = await http.get(url)
+                assert over.status == 403
+                assert "rate limit exceeded" in (await over.json())["message"]
+    finally:
+        proc.terminate()
+        await proc.wait()
