@@ -42,16 +42,26 @@ async def _admin(server_url: str, *statements: str) -> None:
         await conn.close()
 
 
+async def ensure_database(url: str) -> None:
+    """Connect to the database ``url`` names, creating it (from ``postgres``) if missing."""
+    try:
+        await _admin(url, "SELECT 1")
+    except asyncpg.InvalidCatalogNameError:
+        name = make_url(url).database
+        await _admin(_with_database(url, "postgres"), f'CREATE DATABASE "{name}"')
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A PostgreSQL URL: GISTCACHE_TEST_DATABASE_URL, else a testcontainers one.
+    """A PostgreSQL URL: GISTCACHE_TEST_DATABASE_URL (its database is created if missing),
+    else a testcontainers one.
 
     Without either the PostgreSQL tests skip, except under CI=true where they fail.
     """
     url = os.environ.get("GISTCACHE_TEST_DATABASE_URL")
     if url:
         try:
-            asyncio.run(_admin(url, "SELECT 1"))
+            asyncio.run(ensure_database(url))
         except (OSError, asyncpg.PostgresError) as exc:
             pytest.fail(f"GISTCACHE_TEST_DATABASE_URL does not answer: {exc}")
         yield url

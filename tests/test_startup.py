@@ -153,3 +153,19 @@ async def test_list_and_search_print_nothing_but_their_answer(
     )
     assert (code, out) == (2, "")
     assert one_line(err) == "gistcache: user not found: GitHub has no user by this login"
+
+
+@pytest.mark.postgres
+async def test_the_suite_creates_the_test_database_it_is_pointed_at(postgres_server: str) -> None:
+    import uuid
+
+    from tests.conftest import _admin, _with_database, ensure_database
+
+    name = f"gistcache_new_{uuid.uuid4().hex[:10]}"
+    url = _with_database(postgres_server, name)
+    try:
+        await ensure_database(url)
+        await ensure_database(url)  # there already: left as it is
+        await _admin(url, "SELECT 1")
+    finally:
+        await _admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
