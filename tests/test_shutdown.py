@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -81,3 +83,22 @@ async def test_sigterm_with_a_request_held_upstream_exits_within_the_timeout(
         assert "cancelled 1 request(s) still running after 2 s" in log
     else:
         assert "handed back to the queue" in log
+
+
+def test_a_shutdown_that_hangs_is_ended_by_the_watchdog() -> None:
+    """Whatever hangs during the shutdown, the process ends in time, with status 2."""
+    script = (
+        "import time\n"
+        "from gistcache.cli import _arm_watchdog\n"
+        "from gistcache.logs import configure_logging\n"
+        "configure_logging('INFO')\n"
+        "_arm_watchdog(0.3)\n"
+        "time.sleep(30)  # a cleanup that never ends\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert time.monotonic() - started < 5
+    assert done.returncode == 2
+    assert "shutdown still not done after 0.3 s: exiting now" in done.stderr

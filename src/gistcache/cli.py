@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -244,6 +245,22 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+WATCHDOG_MARGIN = 0.9  # past GISTCACHE_SHUTDOWN_TIMEOUT; the promise is one second
+
+
+def _arm_watchdog(seconds: float) -> threading.Timer:
+    """End the process with status 2 after ``seconds`` unless it ended by itself."""
+
+    def expire() -> None:
+        log.error("shutdown still not done after %.1f s: exiting now", seconds)
+        os._exit(2)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def _serve(settings: Settings) -> int:
     from gistcache.app import CANCEL_GRACE, create_app
 
@@ -258,8 +275,16 @@ def _serve(settings: Settings) -> int:
         settings.port,
         settings.github_api_url,
     )
+    app = create_app(settings)
+
+    async def watchdog(_app: web.Application) -> None:
+        # whatever hangs (a database that stopped answering mid-cleanup): the process
+        # still ends within the promised time, before an orchestrator's SIGKILL
+        _arm_watchdog(settings.shutdown_timeout + WATCHDOG_MARGIN)
+
+    app.on_shutdown.insert(0, watchdog)
     web.run_app(
-        create_app(settings),
+        app,
         sock=sock,
         # the app's own shutdown waits GISTCACHE_SHUTDOWN_TIMEOUT, then cancels what runs;
         # aiohttp's wait (twice this, before it cancels anything) is only a backstop
