@@ -109,11 +109,16 @@ def test_a_port_in_use_is_found_before_serving_is_announced(tmp_path: Path) -> N
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = gistcache(
-            tmp_path, "serve", HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="WARNING"
-        )
+        # at INFO, where "serving on" would be logged
+        code, _, err = gistcache(tmp_path, "serve", HOST="127.0.0.1", PORT=str(port))
+        quiet = gistcache(tmp_path, "serve", HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="WARNING")
+    expected = f"gistcache: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert code == 2
-    assert one_line(err) == f"gistcache: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "Traceback" not in err
+    assert "serving on" not in err
+    assert err.splitlines()[-1] == expected
+    assert quiet[0] == 2
+    assert one_line(quiet[2]) == expected
 
 
 async def test_list_and_search_print_nothing_but_their_answer(
