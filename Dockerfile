@@ -1,15 +1,20 @@
 # syntax=docker/dockerfile:1
 
-# --- build: resolve the locked runtime dependencies and build the wheel ---
+# --- build: the locked runtime dependencies, and the wheel built with locked tools ---
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY requirements.lock ./
-RUN python -m venv /opt/venv \
+COPY requirements.lock requirements-build.lock ./
+# setuptools and wheel by hash, like everything else; the build uses them, not a fresh
+# download (--no-build-isolation)
+RUN python -m venv /opt/build \
+ && /opt/build/bin/pip install --require-hashes --no-deps -r requirements-build.lock \
+ && python -m venv /opt/venv \
  && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+# the wheel leaves out gistcache.testing (the fake GitHub): see pyproject.toml
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --no-deps /wheels/*.whl
 
 # --- runtime: the virtualenv, the migrations, an unprivileged user ---
@@ -24,8 +29,9 @@ WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY alembic.ini ./
 COPY migrations ./migrations
-RUN mkdir -p /app/var && chown gistcache /app/var
-USER gistcache
+RUN mkdir -p /app/var && chown 10001 /app/var
+# numeric, so that Kubernetes' runAsNonRoot can check it
+USER 10001
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]

@@ -12,14 +12,15 @@ FAKE_PORT ?= 9000
 
 help:
 	@echo "make run      serve on :8080 (applies migrations first)"
-	@echo "make fake     run the offline fake GitHub on :$(FAKE_PORT)"
+	@echo "make fake     run the offline fake GitHub on :$(FAKE_PORT); 60 anonymous requests an hour,"
+	@echo "              as GitHub: FAKE_ARGS=\"--anonymous-limit 5000\" raises it"
 	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
-	@echo "make lint     ruff check, ruff format --check, mypy"
+	@echo "make lint     ruff check, ruff format --check, mypy, hadolint Dockerfile"
 	@echo "make migrate  upgrade the cache database to the newest schema"
 	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/);"
 	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
 	@echo "make bench-smoke  the benchmarks at tiny sizes, in seconds (results in var/bench-smoke/)"
-	@echo "make lock     re-resolve requirements*.lock from pyproject.toml"
+	@echo "make lock     re-resolve requirements*.lock from pyproject.toml (hash-pinned)"
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gistcache needs Python 3.11 or newer")'
@@ -34,7 +35,7 @@ run: $(STAMP)
 	$(BIN)/gistcache serve
 
 fake: $(STAMP)
-	$(BIN)/python -m gistcache.testing.fake_github --port $(FAKE_PORT)
+	$(BIN)/python -m gistcache.testing.fake_github --port $(FAKE_PORT) $(FAKE_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/gistcache migrate
@@ -46,6 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -57,11 +59,15 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke --out var/bench-smoke $(BENCH_ARGS)
 
+# requirements-build.lock: the wheel's build tools (setuptools, wheel) for the image
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \
-		-o requirements-dev.lock pyproject.toml
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		-c requirements-dev.lock -o requirements.lock pyproject.toml
+	$(LOCK) --extra dev -o requirements-dev.lock pyproject.toml
+	$(LOCK) -c requirements-dev.lock -o requirements.lock pyproject.toml
+	$(LOCK) --build-deps-for wheel --only-build-deps -c requirements-dev.lock \
+		-o requirements-build.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

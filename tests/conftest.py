@@ -29,6 +29,7 @@ from tests.support.database import (
     EngineFactory,
     admin,
     empty_database,
+    ensure_database,
     with_database,
 )
 from tests.support.http import ClientFactory
@@ -36,14 +37,15 @@ from tests.support.http import ClientFactory
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A PostgreSQL URL: GISTCACHE_TEST_DATABASE_URL, else a testcontainers one.
+    """A PostgreSQL URL: GISTCACHE_TEST_DATABASE_URL (its database is created if missing),
+    else a testcontainers one.
 
     Without either the PostgreSQL tests skip, except under CI=true where they fail.
     """
     url = os.environ.get("GISTCACHE_TEST_DATABASE_URL")
     if url:
         try:
-            asyncio.run(admin(url, "SELECT 1"))
+            asyncio.run(ensure_database(url))
         except (OSError, asyncpg.PostgresError) as exc:
             pytest.fail(f"GISTCACHE_TEST_DATABASE_URL does not answer: {exc}")
         yield url

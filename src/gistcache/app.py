@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gistcache.components import components
 from gistcache.keys import GITHUB, JOBS, METRICS, SEARCHES, SERVICE, SESSIONS, SETTINGS
@@ -16,10 +19,45 @@ from gistcache.web.middleware import observe, problems, request_id, stamp_header
 from gistcache.web.problems import describe_job_failure
 from gistcache.web.ratelimit import ClientRateLimit, parse_limit, parse_networks
 
+log = logging.getLogger(__name__)
+
+# after the cancelled requests: what the process may still take to wind down
+CANCEL_GRACE = 0.5
+
+
+class InFlight:
+    """The requests being handled, so that shutdown can wait for them, then cancel them."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - a handler always runs in a task
+            return await handler(request)
+        self._tasks.add(task)
+        try:
+            return await handler(request)
+        finally:
+            self._tasks.discard(task)
+
+    async def drain(self, grace: float) -> int:
+        """Wait up to ``grace`` seconds for the running requests; cancel those still running
+        and return how many there were."""
+        pending = {t for t in self._tasks if not t.done()}
+        if pending and grace > 0:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        return len(pending)
+
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
-    # outermost first: the id names the request, observe sees the final answer
-    middlewares = [request_id, observe, problems]
+    in_flight = InFlight()
+    # outermost first: shutdown can find every request, the id names it, observe sees
+    # the final answer
+    middlewares = [in_flight.middleware, request_id, observe, problems]
     if settings.rate_limit:
         limiter = ClientRateLimit(
             parse_limit(settings.rate_limit), parse_networks(settings.trusted_proxies)
@@ -41,5 +79,25 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             yield
 
     app.cleanup_ctx.append(parts)
+
+    async def drain(app: web.Application) -> None:
+        # runs once the listener is closed, before aiohttp's own (much longer) wait
+        cancelled = await in_flight.drain(settings.shutdown_timeout)
+        if cancelled:
+            log.warning(
+                "cancelled %d request(s) still running after %g s",
+                cancelled,
+                settings.shutdown_timeout,
+            )
+        # a running job goes back to the queue; then the calls to GitHub, tasks of their own
+        # shared by requests and jobs, are ended too
+        try:
+            async with asyncio.timeout(CANCEL_GRACE):
+                await app[JOBS].stop()
+                await asyncio.gather(app[SERVICE].close(), app[SEARCHES].close())
+        except TimeoutError:
+            log.warning("calls to GitHub did not end within %g s of being cancelled", CANCEL_GRACE)
+
+    app.on_shutdown.append(drain)
     setup_routes(app)
     return app

@@ -7,7 +7,9 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="print a user's public gists")
     listing.add_argument("user")
     listing.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    _verbosity(listing)
     search = commands.add_parser(
         "search",
         help="print the lines of a user's gists that match a pattern (RE2 syntax)",
@@ -46,7 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("user")
     search.add_argument("pattern")
     search.add_argument("-i", "--ignore-case", action="store_true")
+    _verbosity(search)
     return parser
+
+
+def _verbosity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log to stderr at INFO (-vv: DEBUG); without it only warnings and errors",
+    )
 
 
 async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,35 +132,142 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; exit status 2 for every error (1 is ``search``'s "nothing matched")."""
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        print(f"gistcache: configuration error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
+        return _fail(f"configuration error: {exc}")
+    level = _log_level(args, settings)
+    configure_logging(level, settings.log_format)
 
     if args.command != "serve" or not args.no_migrate:
-        from gistcache.store.migrate import upgrade
-
-        try:
-            upgrade(settings.database_url)
-        except Exception as exc:
-            # the driver's message can echo the URL; name the database without its password
-            log.error("migrating %s failed: %s", settings.safe_database_url, type(exc).__name__)
-            log.debug("migration failure", exc_info=True)
-            return 1
-        configure_logging(
-            settings.log_level, settings.log_format
-        )  # alembic's fileConfig may have changed levels
+        failure = _migrate(settings)
+        if failure is not None:
+            return _fail(failure)
+        configure_logging(level, settings.log_format)  # alembic may have changed levels
         log.info("database %s is at the newest schema", settings.safe_database_url)
         if args.command == "migrate":
             return 0
     if args.command in ("list", "search"):
         return asyncio.run(_offline_command(args, settings))
+    return _serve(settings)
 
-    from gistcache.app import create_app
 
+def _fail(message: str) -> int:
+    print(f"gistcache: {message}", file=sys.stderr)
+    return 2
+
+
+def _log_level(args: argparse.Namespace, settings: Settings) -> str:
+    """``list`` and ``search`` print their answer, not a log: WARNING unless ``-v``."""
+    verbose = getattr(args, "verbose", None)
+    if verbose is None:
+        return settings.log_level
+    if verbose:
+        return "INFO" if verbose == 1 else "DEBUG"
+    quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
+    return str(logging.getLevelName(quiet))
+
+
+def _migrate(settings: Settings) -> str | None:
+    """Bring the database to the newest schema; the reason it could not, in one line."""
+    from gistcache.store.migrate import migrations_dir, upgrade
+
+    try:
+        migrations_dir()
+    except FileNotFoundError as exc:
+        return str(exc)
+    where = settings.safe_database_url
+    try:
+        asyncio.run(_connect(settings.database_url))
+    except Exception as exc:
+        log.debug("connection failure", exc_info=True)
+        return f"could not connect to {where}: {_reason(exc, settings)}"
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        log.debug("migration failure", exc_info=True)
+        return f"migrating {where} failed: {_reason(exc, settings)}"
+    return None
+
+
+CONNECT_TIMEOUT = 10.0
+
+
+async def _connect(database_url: str) -> None:
+    """Connect once, so that a wrong password or host is told as such (not as a failed
+    migration)."""
+    from sqlalchemy import text
+
+    from gistcache.store.engine import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+def _reason(exc: BaseException, settings: Settings) -> str:
+    """The driver's own words (first line), never the password; the class name only when
+    there are no words."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    cause: BaseException = exc
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        cause = exc.orig
+    text = str(cause).strip()
+    if isinstance(cause, TimeoutError) and not text:
+        text = f"no answer within {CONNECT_TIMEOUT:g} s"
+    text = text.splitlines()[0] if text else type(cause).__name__
+    password = make_url(settings.database_url).password
+    if password:
+        text = text.replace(str(password), "***")
+    return text
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says the server is up."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+WATCHDOG_MARGIN = 0.9  # past GISTCACHE_SHUTDOWN_TIMEOUT; the promise is one second
+
+
+def _arm_watchdog(seconds: float) -> threading.Timer:
+    """End the process with status 2 after ``seconds`` unless it ended by itself."""
+
+    def expire() -> None:
+        log.error("shutdown still not done after %.1f s: exiting now", seconds)
+        os._exit(2)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _serve(settings: Settings) -> int:
+    from gistcache.app import CANCEL_GRACE, create_app
+
+    try:
+        sock = _listen(settings.host, settings.port)
+    except OSError as exc:  # address in use, an address not on this machine
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
     log.info(
         "gistcache %s serving on http://%s:%d (GitHub API %s)",
         __version__,
@@ -154,16 +275,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.port,
         settings.github_api_url,
     )
-    try:
-        web.run_app(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=settings.shutdown_timeout,
-            access_log=None,
-            print=None,
-        )
-    except OSError as exc:  # address in use, unknown host: a configuration problem
-        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
-        return 1
+    app = create_app(settings)
+
+    async def watchdog(_app: web.Application) -> None:
+        # whatever hangs (a database that stopped answering mid-cleanup): the process
+        # still ends within the promised time, before an orchestrator's SIGKILL
+        _arm_watchdog(settings.shutdown_timeout + WATCHDOG_MARGIN)
+
+    app.on_shutdown.insert(0, watchdog)
+    web.run_app(
+        app,
+        sock=sock,
+        # the app's own shutdown waits GISTCACHE_SHUTDOWN_TIMEOUT, then cancels what runs;
+        # aiohttp's wait (twice this, before it cancels anything) is only a backstop
+        shutdown_timeout=CANCEL_GRACE,
+        access_log=None,
+        print=None,
+    )
     return 0

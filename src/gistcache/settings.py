@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ VARIABLES = (
     "GISTCACHE_MAX_SEARCHES",
     "GISTCACHE_RATE_LIMIT",
     "GISTCACHE_TRUSTED_PROXIES",
-    "GISTCACHE_MIGRATIONS_DIR",  # read by store.migrate, where the alembic scripts are
+    "GISTCACHE_MIGRATIONS_DIR",  # checked here, used by store.migrate: the alembic scripts
 )
 
 
@@ -89,12 +90,13 @@ class Settings:
             return value.strip() if value is not None and value.strip() != "" else None
 
         defaults = cls()
+        _migrations_dir("MIGRATIONS_DIR", get("MIGRATIONS_DIR"))  # read by store.migrate
         token = get("GITHUB_TOKEN") or (env.get("GITHUB_TOKEN") or "").strip() or None
         return cls(
             database_url=_database_url(get("DATABASE_URL") or defaults.database_url),
             github_api_url=_http_url("GITHUB_API_URL", get("GITHUB_API_URL"), defaults),
             github_token=token,
-            host=get("HOST") or defaults.host,
+            host=_host("HOST", get("HOST"), defaults.host),
             port=_int("PORT", get("PORT"), defaults.port, low=1, high=65535),
             cache_ttl=_seconds("CACHE_TTL", get("CACHE_TTL"), defaults.cache_ttl),
             not_found_ttl=_seconds("NOT_FOUND_TTL", get("NOT_FOUND_TTL"), defaults.not_found_ttl),
@@ -245,12 +247,48 @@ def _rate_limit(name: str, raw: str | None) -> str:
     if raw is None:
         return ""
     try:
-        parse_limit(raw)
+        limit = parse_limit(raw)
     except ValueError:
         raise ConfigError(
             f"GISTCACHE_{name} must look like 120/minute or 10/second, got {raw!r}"
         ) from None
+    if limit.amount < 1:
+        raise ConfigError(
+            f"GISTCACHE_{name} must allow at least one request, got {raw!r} "
+            "(leave it empty for no limit)"
+        )
     return raw
+
+
+def _host(name: str, raw: str | None, default: str) -> str:
+    """An IP address, or a name that resolves now (else listening fails after start-up)."""
+    if raw is None:
+        return default
+    try:
+        ipaddress.ip_address(raw)
+        return raw
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(raw, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"GISTCACHE_{name} must be an IP address or a resolvable host name, "
+            f"got {raw!r} ({reason})"
+        ) from None
+    return raw
+
+
+def _migrations_dir(name: str, raw: str | None) -> None:
+    if raw is None:
+        return
+    folder = Path(raw)
+    if not (folder / "env.py").is_file() or not (folder / "versions").is_dir():
+        raise ConfigError(
+            f"GISTCACHE_{name} must be the folder of the alembic migrations "
+            f"(with env.py and versions/), got {raw!r}"
+        )
 
 
 def _networks(name: str, raw: str | None) -> str:

@@ -82,3 +82,12 @@ def run_sync(url: str, fn: Any) -> Any:
 def table_names(url: str) -> set[str]:
     tables = run_sync(url, lambda conn: inspect(conn).get_table_names())
     return set(tables) - {"alembic_version"}
+
+
+async def ensure_database(url: str) -> None:
+    """Connect to the database ``url`` names, creating it (from ``postgres``) if missing."""
+    try:
+        await admin(url, "SELECT 1")
+    except asyncpg.InvalidCatalogNameError:
+        name = make_url(url).database
+        await admin(with_database(url, "postgres"), f'CREATE DATABASE "{name}"')

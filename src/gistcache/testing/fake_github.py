@@ -566,7 +566,20 @@ class FakeGitHub:
         user = self.users.get(request.match_info["username"].lower())
         if user is None:
             return _error(404, "Not Found", doc="/users/users#get-a-user")
-        return _conditional(request, self._user_json(request, user))
+        # GET /users/{login} answers a public user: the simple user and the profile
+        public = sum(1 for g in user.gists if g.public)
+        profile = dict.fromkeys(("name", "company", "blog", "location", "email", "bio"))
+        counts = {"public_repos": 0, "public_gists": public, "followers": 0, "following": 0}
+        joined = "2011-01-25T18:44:36Z"
+        body = {
+            **self._user_json(request, user),
+            **profile,
+            "hireable": None,
+            **counts,
+            "created_at": joined,
+            "updated_at": joined,
+        }
+        return _conditional(request, body)
 
     async def _list_by_login(self, request: web.Request) -> web.Response:
         return await self._list(request, self.users.get(request.match_info["username"].lower()))
@@ -812,6 +825,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per API request")
     parser.add_argument("--api-prefix", default="", help="e.g. /api/v3 for GitHub Enterprise")
     parser.add_argument(
+        "--anonymous-limit",
+        type=int,
+        default=60,
+        metavar="N",
+        help="API requests an hour without a token, as GitHub allows (default 60); "
+        "raise it for demos",
+    )
+    parser.add_argument(
+        "--token-limit", type=int, default=5000, metavar="N", help="API requests an hour per token"
+    )
+    parser.add_argument(
         "--huge-file-mb",
         type=int,
         default=0,
@@ -827,7 +851,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     bulk = [_bulk_spec(parser, spec) for spec in args.bulk_user]
-    fake = FakeGitHub(latency=args.latency, api_prefix=args.api_prefix)
+    if args.anonymous_limit < 1 or args.token_limit < 1:
+        parser.error("--anonymous-limit and --token-limit want at least 1")
+    fake = FakeGitHub(
+        latency=args.latency,
+        api_prefix=args.api_prefix,
+        anonymous_limit=args.anonymous_limit,
+        token_limit=args.token_limit,
+    )
     fake.seed_octocat()
     fake.seed(args.seed_users, args.gists_per_user)
     if args.huge_file_mb:

@@ -1,0 +1,114 @@
+"""The README and the project's files say what the program does, and work as typed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.validation import MAX_PAGE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def read(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def section(text: str, title: str) -> str:
+    found = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert found is not None, f"no section {title!r}"
+    return found.group(1)
+
+
+def code_blocks(text: str) -> list[str]:
+    return re.findall(r"^```(?:sh)?\n(.*?)^```", text, re.M | re.S)
+
+
+def test_the_command_line_section_works_as_typed() -> None:
+    commands = section(read("README.md"), "Command line")
+    [block] = code_blocks(commands)
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        # the programs are in the venv, not on PATH
+        assert line.startswith(".venv/bin/"), line
+        program = line.split()[0]
+        assert (ROOT / program).exists() or not (ROOT / ".venv").exists(), program
+    assert ". .venv/bin/activate" in commands
+    assert "alembic downgrade base" in commands
+    assert re.search(r"`alembic downgrade base` empties the cache", commands)
+    assert "exits with 2" in commands
+
+
+def test_every_make_target_the_documents_name_exists() -> None:
+    makefile = read("Makefile")
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
+    for name in ("README.md", "CONTRIBUTING.md", "docs/operations.md"):
+        for target in re.findall(r"\bmake ([a-z][a-z-]+)", read(name)):
+            assert target in targets, f"{name} names make {target}"
+
+
+def test_the_fakes_options_in_the_readme_exist_and_its_limit_is_told() -> None:
+    readme = read("README.md")
+    done = subprocess.run(
+        [sys.executable, "-m", "gistcache.testing.fake_github", "--help"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    documented = set(
+        re.findall(r"(--[a-z][a-z-]+)", section(readme, "Try it offline, against the fake GitHub"))
+    )
+    assert "--anonymous-limit" in documented
+    for option in documented:
+        assert option in done.stdout, option
+    assert "60 API requests an hour" in readme
+    assert 'make fake FAKE_ARGS="--anonymous-limit 5000"' in readme
+    assert "$(FAKE_ARGS)" in read("Makefile")
+
+
+def test_the_sample_at_the_top_is_what_the_fake_serves() -> None:
+    readme = read("README.md")
+    top = readme[: readme.index("## Set-up")]
+    assert "sample in GitHub's REST documentation" in top
+    fake = FakeGitHub()
+    fake.seed_octocat()
+    [gist] = fake.user("octocat").gists
+    assert f'"id": "{gist.id}"' in top
+    assert f'"description": "{gist.description}"' in top
+    assert f'"files": ["{next(iter(gist.files))}"]' in top
+
+
+def test_the_readme_tells_what_users_asked_for() -> None:
+    readme = read("README.md")
+    assert f"`page` from 1 to {MAX_PAGE:,}" in readme  # the list's upper bound
+    assert f"`page` at most {MAX_PAGE:,}" in readme  # the search's
+    assert "The answer carries `X-Cache`" in section(readme, "HTTP API")
+    performance = section(readme, "Performance")
+    assert re.search(r"takes about \d+ minutes", performance)
+    assert "var/bench-smoke/" in performance
+    assert "benchmarks/results/" in performance
+    token = section(readme, "Configuration")
+    assert "### A GitHub token" in token
+    assert "no scope" in token
+    assert "Personal access tokens" in token
+    tests = section(readme, "Tests")
+    assert "the suite creates it" in tests
+
+
+def test_license_changelog_contributing_and_security_exist_and_agree() -> None:
+    project = tomllib.loads(read("pyproject.toml"))["project"]
+    assert project["license"] == "MIT"
+    assert read("LICENSE").startswith("MIT License\n")
+    changelog = read("CHANGELOG.md")
+    versions = re.findall(r"^## (\S+)", changelog, re.M)
+    assert versions[:2] == ["Unreleased", project["version"]]
+    contributing = read("CONTRIBUTING.md")
+    for needed in ("make install", "make lint", "make test", "alembic revision", "make lock"):
+        assert needed in contributing, needed
+    security = read("SECURITY.md")
+    assert "## Reporting a vulnerability" in security
+    assert "Secret gists** are never listed, cached or searched" in security
+    assert "never written to a log" in security
