@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gistcache.github.client import request_target
+from gistcache.github.parse import request_target
 from gistcache.store.models import file_chunks, file_contents, search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
 from tests.conftest import ClientFactory, FakeClock

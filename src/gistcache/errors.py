@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 
 from gistcache.domain.matching import PatternError
-from gistcache.github.client import (
+from gistcache.github.errors import (
     GitHubNotFound,
     GitHubRateLimited,
     GitHubTimeout,

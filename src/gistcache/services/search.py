@@ -31,7 +31,8 @@ from gistcache.domain.matching import (
     match_finder,
     scan_chunk,
 )
-from gistcache.github.client import ForbiddenRawHost, GitHubClient, GitHubError
+from gistcache.github.client import GitHubClient
+from gistcache.github.errors import ForbiddenRawHost, GitHubError
 from gistcache.services.listing import Clock, GistList, GistService
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import contents as store
