@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gistcache.store.lists import is_postgres, upsert
 from gistcache.store.models import file_chunks, file_contents, gist_files, gists
+from gistcache.store.sql import is_postgres, upsert
 
 TEXT = "text"
 BINARY = "binary"

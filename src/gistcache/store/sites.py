@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
-from gistcache.store.lists import _insert
 from gistcache.store.models import sites
+from gistcache.store.sql import dialect_insert
 
 
 def site_url(api_url: str) -> str:
@@ -39,7 +39,7 @@ async def site_id(session: AsyncSession, api_url: str) -> int:
     """The id of the site ``api_url`` names, made on first use (by any server)."""
     name = site_url(api_url)
     await session.execute(
-        _insert(session)(sites)
+        dialect_insert(session)(sites)
         .values(api_url=name)
         .on_conflict_do_nothing(index_elements=["api_url"])
     )
