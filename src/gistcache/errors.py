@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
-
 from gistcache.domain.matching import PatternError
 from gistcache.github.errors import (
     GitHubNotFound,
@@ -17,6 +15,7 @@ from gistcache.github.errors import (
 )
 from gistcache.services.listing import UserNotFound
 from gistcache.services.search import SearchesBusy, SearchTimeout
+from gistcache.store.errors import StoreUnavailable
 
 
 class Problem(Exception):
@@ -92,7 +91,7 @@ def problem_for(exc: BaseException) -> Problem | None:
         return Problem(504, "github-timeout", "GitHub timed out", "GitHub did not answer in time")
     if isinstance(exc, GitHubUnavailable):
         return Problem(502, "github-unavailable", "GitHub failed", str(exc))
-    if _is_database_outage(exc):
+    if isinstance(exc, StoreUnavailable):
         return Problem(
             503,
             "database-unavailable",
@@ -101,13 +100,3 @@ def problem_for(exc: BaseException) -> Problem | None:
             headers={"Retry-After": "5"},
         )
     return None
-
-
-def _is_database_outage(exc: BaseException) -> bool:
-    """A lost or unreachable database, as opposed to a bug in a statement."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
-            exc.connection_invalidated
-        )
-    # pool exhausted, refused or unresolvable host, connect timeout
-    return isinstance(exc, sa_exc.TimeoutError | OSError | TimeoutError)

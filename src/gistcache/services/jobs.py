@@ -12,13 +12,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from gistcache.errors import Problem, problem_for
 from gistcache.observability.metrics import Metrics
 from gistcache.services.listing import Clock
 from gistcache.services.search import SearchRequest, SearchService
 from gistcache.store import jobs as store
+from gistcache.store.engine import Sessions
 from gistcache.store.jobs import Job
 from gistcache.store.sites import Site
 
@@ -33,7 +32,7 @@ MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
 class SearchJobs:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         searches: SearchService,
         site: Site,
         *,

@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from gistcache.domain.gists import Gist, digest, render_gists
 from gistcache.github.client import GitHubClient, KnownPage, ListPage
 from gistcache.github.errors import GitHubError, GitHubNotFound, GitHubRateLimited
@@ -22,6 +19,8 @@ from gistcache.github.gate import Block
 from gistcache.services.memory import HotLists
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as store
+from gistcache.store.engine import Sessions
+from gistcache.store.errors import StoreError
 from gistcache.store.lists import PageOfGists, UserState
 from gistcache.store.sites import Site
 
@@ -98,9 +97,7 @@ class SharedBlock:
     """GitHub's rate-limit block for one credential, shared through the database with
     every server using it (the gate's BlockExchange)."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], site: Site, credential: str
-    ) -> None:
+    def __init__(self, sessions: Sessions, site: Site, credential: str) -> None:
         self._sessions = sessions
         self._site = site
         self._credential = credential
@@ -120,7 +117,7 @@ class SharedBlock:
             site = await self._site.id()
             async with self._sessions() as session, session.begin():
                 await store.save_github_block(session, site, self._credential, until, block.strikes)
-        except SQLAlchemyError as exc:  # this server still knows; the others learn on their own
+        except StoreError as exc:  # this server still knows; the others learn on their own
             log.warning("could not share GitHub's rate limit through the database: %s", exc)
 
 
@@ -132,7 +129,7 @@ def _flight(key: str, revalidate: bool) -> str:
 class GistService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         github: GitHubClient,
         site: Site,
         *,
