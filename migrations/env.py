@@ -10,7 +10,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gistcache.settings import Settings, sqlite_path
+from gistcache.settings import Settings
+from gistcache.store.engine import sqlite_path
 from gistcache.store.models import metadata
 
 config = context.config

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache import __version__
 from gistcache.github.client import GitHubClient
@@ -17,7 +17,7 @@ from gistcache.services.jobs import DescribeFailure, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
-from gistcache.store.engine import create_engine, create_sessionmaker
+from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
 from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ USER_AGENT = f"gistcache/{__version__}"
 @dataclass(frozen=True)
 class Components:
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: Sessions
     metrics: Metrics
     github: GitHubClient
     listing: GistService

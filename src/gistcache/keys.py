@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
@@ -11,9 +10,10 @@ from gistcache.services.jobs import SearchJobs
 from gistcache.services.listing import GistService
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
+from gistcache.store.engine import Sessions
 
 SETTINGS = web.AppKey("settings", Settings)
-SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+SESSIONS = web.AppKey("sessions", Sessions)
 GITHUB = web.AppKey("github", GitHubClient)
 SERVICE = web.AppKey("service", GistService)
 SEARCHES = web.AppKey("searches", SearchService)

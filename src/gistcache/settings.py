@@ -319,11 +319,3 @@ def _log_level(raw: str) -> str:
             f"GISTCACHE_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {raw!r}"
         )
     return level
-
-
-def sqlite_path(database_url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database)

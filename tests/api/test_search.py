@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from gistcache.github.client import request_target
+from gistcache.github.parse import request_target
 from gistcache.store.models import file_chunks, file_contents, search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock

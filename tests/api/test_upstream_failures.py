@@ -24,7 +24,7 @@ Client = TestClient[Any, Any]
 
 async def let_the_wait_pass(client: Client) -> None:
     """As if GitHub's rate limit had reset, in this server and in the shared database."""
-    client.app[GITHUB]._blocked_until = 0
+    client.app[GITHUB].gate._blocked_until = 0
     async with client.app[SESSIONS]() as session, session.begin():
         await session.execute(
             update(github_blocks).values(blocked_until=datetime.fromtimestamp(0, UTC))
@@ -259,7 +259,8 @@ async def test_a_cut_off_body_is_502_or_stale(
 async def test_an_oversized_github_answer_is_refused(fake_server: Any) -> None:
     import aiohttp
 
-    from gistcache.github.client import GitHubClient, GitHubUnavailable
+    from gistcache.github.client import GitHubClient
+    from gistcache.github.errors import GitHubUnavailable
 
     async with aiohttp.ClientSession() as session:
         github = GitHubClient(

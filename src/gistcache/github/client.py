@@ -1,30 +1,44 @@
-"""The only code that talks to GitHub.
+"""The transport to GitHub: one injected ``ClientSession``, the API's headers, bounded
+retries, list pagination along ``rel="next"`` links, and raw files streamed in pieces.
 
-Pure parsing (Link, rate-limit headers, gist payloads) is kept apart from the
-small transport in :class:`GitHubClient`, which takes an injected ``ClientSession``.
+What the answers mean is read by :mod:`gistcache.github.parse`; whether a request may
+go out at all is the :class:`~gistcache.github.gate.RateLimitGate`'s to say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
-import math
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDictProxy, MultiDictProxy
 from yarl import URL
 
-from gistcache.domain.gists import Gist, GistFile, parse_timestamp
+from gistcache.domain.gists import Gist
+from gistcache.github.errors import (
+    ForbiddenRawHost,
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubTimeout,
+    GitHubUnavailable,
+)
+from gistcache.github.gate import RateLimitGate
+from gistcache.github.parse import (
+    RateLimit,
+    failure,
+    json_body,
+    names_a_wait,
+    parse_rate_limit,
+    public_gists,
+    request_target,
+)
 from gistcache.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -33,65 +47,7 @@ API_VERSION = "2022-11-28"
 PER_PAGE = 100
 RAW_HOST = "gist.githubusercontent.com"
 RAW_PIECE_BYTES = 64 * 1024
-DEFAULT_RETRY_AFTER = 60
-MAX_HINTLESS_WAIT = 15 * 60
-# GitHub's windows are an hour: a longer wait is a broken or hostile answer, and would
-# shut every server out of GitHub (the block is shared through the database)
-MAX_RATE_LIMIT_WAIT = 60 * 60
 MAX_JSON_BYTES = 32 * 1024 * 1024
-_GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
-# what may not stand as it is in a request target's path or query (RFC 3986: pchar,
-# "/" and "?" may), and a "%" that does not begin a %XX escape
-_UNSAFE_IN_TARGET = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
-
-
-class GitHubError(Exception):
-    """GitHub could not give us what we asked for."""
-
-
-class GitHubNotFound(GitHubError):
-    """GitHub answered 404."""
-
-
-class GitHubRateLimited(GitHubError):
-    """GitHub refused us for rate limiting; try again after ``retry_after`` seconds."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class GitHubUnavailable(GitHubError):
-    """GitHub failed: a 5xx, a refused connection, or a body we cannot use."""
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable  # a refused connection or a 502/503/504
-
-
-class GitHubTimeout(GitHubError):
-    """GitHub did not answer in time."""
-
-
-class ForbiddenRawHost(GitHubError):
-    """A raw URL points outside the hosts we fetch contents from (no SSRF)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    limit: int
-    remaining: int
-    used: int | None
-    reset: datetime | None
-    resource: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """What the client knows of GitHub's rate limit, to share with other servers."""
-
-    until: float  # epoch seconds; no API request goes out before it
-    strikes: int  # secondary limits in a row that named no wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,149 +74,22 @@ class ListPage:
         return self.gists is None
 
 
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """Map each ``rel`` of an RFC 8288 Link header to its target URL."""
-    links: dict[str, str] = {}
-    if not value:
-        return links
-    for part in value.split(","):
-        section = part.strip()
-        if not section.startswith("<") or ">" not in section:
-            continue
-        target, _, params = section[1:].partition(">")
-        for param in params.split(";"):
-            key, _, raw = param.strip().partition("=")
-            if key.strip().lower() == "rel":
-                for rel in raw.strip().strip('"').split():
-                    links.setdefault(rel.lower(), target.strip())
-    return links
-
-
-def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
-    """Read the ``x-ratelimit-*`` headers, or None when they are absent or malformed."""
-    try:
-        limit = int(headers["x-ratelimit-limit"])
-        remaining = int(headers["x-ratelimit-remaining"])
-    except (KeyError, ValueError):
-        return None
-    used = headers.get("x-ratelimit-used")
-    reset = headers.get("x-ratelimit-reset")
-    return RateLimit(
-        limit=limit,
-        remaining=remaining,
-        used=int(used) if used and used.isdigit() else None,
-        reset=datetime.fromtimestamp(int(reset), UTC) if reset and reset.isdigit() else None,
-        resource=headers.get("x-ratelimit-resource"),
-    )
-
-
-def rate_limit_retry_after(
-    status: int, headers: Mapping[str, str], message: str, now: float
-) -> int | None:
-    """Seconds to wait when a 403/429 is a rate limit, or None when it is not one."""
-    if status not in (403, 429):
-        return None
-    retry_after = headers.get("retry-after")
-    if retry_after and retry_after.strip().isdigit():
-        return min(MAX_RATE_LIMIT_WAIT, max(1, int(retry_after.strip())))
-    if headers.get("x-ratelimit-remaining") == "0":
-        reset = headers.get("x-ratelimit-reset", "")
-        if reset.isdigit():
-            return min(MAX_RATE_LIMIT_WAIT, max(1, int(reset) - int(now)))
-        return DEFAULT_RETRY_AFTER
-    if status == 429 or "rate limit" in message.lower():
-        return DEFAULT_RETRY_AFTER  # a secondary limit that gave no hint
-    return None
-
-
-def _has_hint(headers: Mapping[str, str]) -> bool:
-    return "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"
-
-
-def parse_gist(item: Any) -> Gist:
-    """Turn one item of GitHub's gist list into a Gist; raise ValueError if it is malformed."""
-    if not isinstance(item, dict):
-        raise ValueError("gist is not an object")
-    try:
-        files_obj = item["files"]
-        if not isinstance(files_obj, dict):
-            raise ValueError("files is not an object")
-        files = []
-        for name, meta in files_obj.items():
-            if not isinstance(meta, dict):
-                raise ValueError("file is not an object")
-            files.append(
-                GistFile(
-                    filename=_opt_str(meta.get("filename")) or _opt_str(str(name)) or "",
-                    language=_opt_str(meta.get("language")),
-                    type=_opt_str(meta.get("type")),
-                    size=_opt_int(meta.get("size")),
-                    raw_url=_opt_str(meta.get("raw_url")),
-                )
-            )
-        owner = item.get("owner")
-        if not isinstance(owner, dict):
-            owner = item.get("user")  # older payloads name the owner only there
-        description = item.get("description")
-        gist_id, html_url = item["id"], item["html_url"]
-        if not isinstance(gist_id, str) or not _GIST_ID_RE.fullmatch(gist_id):
-            raise ValueError("gist id is not an id")
-        html_url = _opt_str(html_url)
-        if html_url is None:
-            raise ValueError("html_url is not a string")
-        comments = item.get("comments", 0)
-        if isinstance(comments, bool) or not isinstance(comments, int):
-            raise ValueError("comments is not an integer")
-        return Gist(
-            id=gist_id,
-            html_url=html_url,
-            description=_opt_str(description),
-            # only a plain true is public: anything else counts as secret
-            public=item.get("public") is True,
-            created_at=parse_timestamp(item["created_at"]),
-            updated_at=parse_timestamp(item["updated_at"]),
-            comments=comments,
-            owner=_login(owner.get("login")) if isinstance(owner, dict) else None,
-            files=tuple(files),
-            truncated=bool(item.get("truncated", False)),
-        )
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"malformed gist: {exc!r}") from exc
-
-
-def _login(value: Any) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= 39 else None
-
-
-def _opt_str(value: Any) -> str | None:
-    # PostgreSQL text cannot hold NUL (SQLite can): keep both databases alike
-    if not isinstance(value, str):
-        return None
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
-
-
-def _opt_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def request_target(url: str) -> str:
-    """``url`` fit to be sent: what a path or query may not hold as it is (a space,
-    non-ASCII, a stray ``%``) percent-encoded as UTF-8, existing %XX escapes left as
-    they are, nothing else rewritten (unlike yarl, which also decodes and normalises).
-    The fragment is never sent."""
-    parts = urlsplit(url)
-    path = _UNSAFE_IN_TARGET.sub(_percent, parts.path) or "/"
-    query = _UNSAFE_IN_TARGET.sub(_percent, parts.query)
-    origin = str(URL(url).origin())  # the host as yarl sends it (IDNA), userinfo dropped
-    return origin + path + ("?" + query if query else "")
-
-
-def _percent(found: re.Match[str]) -> str:
-    return "".join(f"%{byte:02X}" for byte in found.group().encode("utf-8", "surrogatepass"))
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: Any  # the JSON of a 200; None for a 304
+    next: URL | None  # the Link header's rel="next", resolved against the request's URL
 
 
 def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
+def _next_link(links: MultiDictProxy[MultiDictProxy[str | URL]]) -> URL | None:
+    link = links.get("next")
+    target = link.get("url") if link is not None else None
+    return target if isinstance(target, URL) else None
 
 
 def credential_fingerprint(token: str | None) -> str:
@@ -296,8 +125,7 @@ class GitHubClient:
         self._max_json_bytes = max_json_bytes
         self.credential = credential_fingerprint(token)
         self.rate_limit: RateLimit | None = None
-        self._blocked_until = 0.0  # epoch seconds; no request goes out before it
-        self._hintless_limits = 0  # secondary limits in a row that named no wait
+        self.gate = RateLimitGate()
         self._retries = retries
         self._retry_backoff = retry_backoff
         self._metrics = metrics
@@ -344,24 +172,17 @@ class GitHubClient:
                 raise GitHubUnavailable("GitHub's pagination did not end")
             seen.add(url)
             index, etag = by_url.get(url, (None, None))
-            status, headers, body = await self._get_json(url, etag)
-            if status == 304:
+            answer = await self._get_json(url, etag)
+            if answer.status == 304:
                 if index is None:
                     raise GitHubUnavailable("GitHub answered 304 to an unconditional request")
-                pages.append(ListPage(url=url, etag=headers.get("etag") or etag, gists=None))
+                etag = answer.headers.get("etag") or etag
+                pages.append(ListPage(url=url, etag=etag, gists=None))
                 url = known[index + 1].url if index + 1 < len(known) else None
                 continue
-            if not isinstance(body, list):
-                raise GitHubUnavailable("GitHub sent a gist list that is not a JSON array")
-            try:
-                parsed = [parse_gist(item) for item in body]
-            except ValueError as exc:
-                raise GitHubUnavailable("GitHub sent a malformed gist list") from exc
-            # with the user's own token GitHub lists their secret gists too: they are
-            # dropped here, before anything can list, store, count or fetch them
-            gists = [gist for gist in parsed if gist.public]
-            pages.append(ListPage(url=url, etag=headers.get("etag"), gists=gists))
-            url = self._next_url(headers)
+            gists = public_gists(answer.body)
+            pages.append(ListPage(url=url, etag=answer.headers.get("etag"), gists=gists))
+            url = self._next_url(answer.next)
         return pages
 
     def raw_url_allowed(self, url: str) -> bool:
@@ -404,32 +225,15 @@ class GitHubClient:
             self._count("raw", "error")
             raise GitHubUnavailable(f"raw file download failed ({type(exc).__name__})") from exc
 
-    def _next_url(self, headers: Mapping[str, str]) -> str | None:
-        target = parse_link_header(headers.get("link")).get("next")
+    def _next_url(self, target: URL | None) -> str | None:
         if target is None:
             return None
-        url = URL(target)
-        if not url.is_absolute():
-            url = self._api.join(url)
         # a Link header must not steer us (and our token) to another host
-        if url.origin() != self._api.origin():
+        if target.origin() != self._api.origin():
             raise GitHubUnavailable("GitHub's next-page link points to another host")
-        return str(url)
+        return str(target)
 
-    def block(self) -> Block:
-        return Block(self._blocked_until, self._hintless_limits)
-
-    def adopt_block(self, block: Block) -> None:
-        """Take in what another server learnt of the rate limit (shared through the database)."""
-        until = min(block.until, time.time() + MAX_RATE_LIMIT_WAIT)
-        self._blocked_until = max(self._blocked_until, until)
-        self._hintless_limits = block.strikes
-
-    def blocked_for(self) -> int:
-        """Seconds until GitHub's rate limit lets us ask again (0 when it does now)."""
-        return max(0, math.ceil(self._blocked_until - time.time()))
-
-    async def _get_json(self, url: str, etag: str | None) -> tuple[int, CIMultiDictProxy[str], Any]:
+    async def _get_json(self, url: str, etag: str | None) -> _Answer:
         """GET with bounded, jittered retries on refused connections and 502/503/504."""
         for attempt in range(self._retries + 1):
             try:
@@ -442,13 +246,8 @@ class GitHubClient:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _get_json_once(
-        self, url: str, etag: str | None
-    ) -> tuple[int, CIMultiDictProxy[str], Any]:
-        wait = self.blocked_for()
-        if wait:
-            # asking now would only spend the next window's budget sooner
-            raise GitHubRateLimited("GitHub's rate limit is exhausted", wait)
+    async def _get_json_once(self, url: str, etag: str | None) -> _Answer:
+        self.gate.check()
         started = time.monotonic()
         try:
             async with self._session.get(
@@ -456,7 +255,7 @@ class GitHubClient:
             ) as resp:
                 self._record_rate_limit(resp.headers)
                 raw = await self._read_limited(resp) if resp.status != 304 else b""
-                status, headers = resp.status, resp.headers
+                status, headers, links = resp.status, resp.headers, resp.links
         except TimeoutError as exc:
             self._count("api", "timeout")
             raise GitHubTimeout("GitHub did not answer in time") from exc
@@ -474,29 +273,19 @@ class GitHubClient:
             (time.monotonic() - started) * 1000,
         )
         if status == 304:
-            self._hintless_limits = 0
-            return status, headers, None
-        body = _decode_json(raw) if raw else None
+            self.gate.answered()
+            return _Answer(status, headers, None, None)
+        body = json_body(raw)
         if status == 200:
-            self._hintless_limits = 0
+            self.gate.answered()
             if body is None:
                 raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
-            return status, headers, body
-        message = body.get("message", "") if isinstance(body, dict) else ""
-        message = message if isinstance(message, str) else ""
-        if status == 404:
-            raise GitHubNotFound(message or "Not Found")
-        retry_after = rate_limit_retry_after(status, headers, message, time.time())
-        if retry_after is not None:
-            if not _has_hint(headers):
-                # a secondary limit with no word on how long: a minute, doubling each time
-                retry_after = min(MAX_HINTLESS_WAIT, retry_after * 2**self._hintless_limits)
-                self._hintless_limits += 1
-            self._blocked_until = max(self._blocked_until, time.time() + retry_after)
-            raise GitHubRateLimited("GitHub's rate limit is exhausted", retry_after)
-        if status in (401, 403):
-            raise GitHubUnavailable(f"GitHub refused the request ({status})")
-        raise GitHubUnavailable(f"GitHub answered {status}", retryable=status in (502, 503, 504))
+            return _Answer(status, headers, body, _next_link(links))
+        error = failure(status, headers, body, time.time())
+        if isinstance(error, GitHubRateLimited):
+            wait = self.gate.limited(error.retry_after, named=names_a_wait(headers))
+            raise GitHubRateLimited(str(error), wait)
+        raise error
 
     def _count(self, kind: str, status: str) -> None:
         if self._metrics is not None:
@@ -522,13 +311,5 @@ class GitHubClient:
             if parsed.reset is not None:
                 self._metrics.github_rate_reset.set(parsed.reset.timestamp())
         if parsed.remaining == 0 and parsed.reset is not None:
-            until = min(parsed.reset.timestamp(), time.time() + MAX_RATE_LIMIT_WAIT)
-            self._blocked_until = max(self._blocked_until, until)
+            self.gate.spent_until(parsed.reset.timestamp())
             log.warning("GitHub rate limit spent; no requests until %s", parsed.reset.isoformat())
-
-
-def _decode_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None

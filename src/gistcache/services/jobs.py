@@ -16,12 +16,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from gistcache.observability.metrics import Metrics
 from gistcache.services.listing import Clock
 from gistcache.services.search import SearchRequest, SearchService
 from gistcache.store import jobs as store
+from gistcache.store.engine import Sessions
 from gistcache.store.jobs import Job
 from gistcache.store.sites import Site
 
@@ -47,7 +46,7 @@ class JobGivenUp(Exception):
 class SearchJobs:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         searches: SearchService,
         site: Site,
         *,

@@ -12,22 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from gistcache.domain.gists import Gist, digest, render_gists
-from gistcache.github.client import (
-    Block,
-    GitHubClient,
-    GitHubError,
-    GitHubNotFound,
-    GitHubRateLimited,
-    KnownPage,
-    ListPage,
-)
+from gistcache.github.client import GitHubClient, KnownPage, ListPage
+from gistcache.github.errors import GitHubError, GitHubNotFound, GitHubRateLimited
+from gistcache.github.gate import Block
 from gistcache.services.memory import HotLists
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as store
+from gistcache.store.engine import Sessions
+from gistcache.store.errors import StoreError
 from gistcache.store.lists import PageOfGists, UserState
 from gistcache.store.sites import Site
 
@@ -100,6 +93,34 @@ class GistList:
         return 3 * len(self.rendered()[0])
 
 
+class SharedBlock:
+    """GitHub's rate-limit block for one credential, shared through the database with
+    every server using it (the gate's BlockExchange)."""
+
+    def __init__(self, sessions: Sessions, site: Site, credential: str) -> None:
+        self._sessions = sessions
+        self._site = site
+        self._credential = credential
+
+    async def load(self) -> Block | None:
+        site = await self._site.id()
+        async with self._sessions() as session:
+            shared = await store.get_github_block(session, site, self._credential)
+        if shared is None:
+            return None
+        until, strikes = shared
+        return Block(until.timestamp(), strikes)
+
+    async def save(self, block: Block) -> None:
+        until = datetime.fromtimestamp(block.until, UTC)
+        try:
+            site = await self._site.id()
+            async with self._sessions() as session, session.begin():
+                await store.save_github_block(session, site, self._credential, until, block.strikes)
+        except StoreError as exc:  # this server still knows; the others learn on their own
+            log.warning("could not share GitHub's rate limit through the database: %s", exc)
+
+
 def _flight(key: str, revalidate: bool) -> str:
     # a client's no-cache must reach GitHub: it never joins a refresh that may not
     return key + "\0revalidate" if revalidate else key
@@ -108,7 +129,7 @@ def _flight(key: str, revalidate: bool) -> str:
 class GistService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         github: GitHubClient,
         site: Site,
         *,
@@ -125,6 +146,7 @@ class GistService:
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
         self._hot: HotLists[GistList] = HotLists(memory_bytes)
+        self._shared_block = SharedBlock(sessions, site, github.credential)
 
     async def close(self) -> None:
         await self._refreshes.close()
@@ -240,29 +262,8 @@ class GistService:
     async def _list_from_github(self, key: str, known: list[KnownPage]) -> list[ListPage]:
         """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit with
         every server using this database: none asks while another found the limit spent."""
-        site = await self.site.id()
-        credential = self._github.credential
-        async with self._sessions() as session:
-            shared = await store.get_github_block(session, site, credential)
-        if shared is not None:
-            until, strikes = shared
-            self._github.adopt_block(Block(until.timestamp(), strikes))
-        before = self._github.block()
-        try:
+        async with self._github.gate.shared(self._shared_block):
             return await self._github.list_user_gists(key, known)
-        finally:
-            learnt = self._github.block()
-            if learnt != before:
-                await self._share_block(credential, learnt)
-
-    async def _share_block(self, credential: str, block: Block) -> None:
-        until = datetime.fromtimestamp(block.until, UTC)
-        try:
-            site = await self.site.id()
-            async with self._sessions() as session, session.begin():
-                await store.save_github_block(session, site, credential, until, block.strikes)
-        except SQLAlchemyError as exc:  # this server still knows; the others learn on their own
-            log.warning("could not share GitHub's rate limit through the database: %s", exc)
 
     async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
         site = await self.site.id()

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from gistcache.domain.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
 from gistcache.domain.gists import format_timestamp
 from gistcache.domain.matching import (
@@ -31,11 +28,14 @@ from gistcache.domain.matching import (
     match_finder,
     scan_chunk,
 )
-from gistcache.github.client import ForbiddenRawHost, GitHubClient, GitHubError
+from gistcache.github.client import GitHubClient
+from gistcache.github.errors import ForbiddenRawHost, GitHubError
 from gistcache.services.listing import Clock, GistList, GistService
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
+from gistcache.store.engine import Sessions
+from gistcache.store.errors import FileLeftList
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class SearchAnswer:
 class SearchService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         github: GitHubClient,
         listing: GistService,
         *,
@@ -331,7 +331,7 @@ class SearchService:
                     return "forbidden_host"
                 self._failed_downloads.failed(ref)
                 return "unavailable"
-            except IntegrityError:
+            except FileLeftList:
                 return "changed"  # the file left the list while it was downloading
 
     async def _install(

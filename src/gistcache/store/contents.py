@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gistcache.store.lists import is_postgres, upsert
+from gistcache.store.errors import FileLeftList
 from gistcache.store.models import file_chunks, file_contents, gist_files, gists
+from gistcache.store.sql import is_postgres, upsert
 
 TEXT = "text"
 BINARY = "binary"
@@ -148,19 +150,33 @@ async def add_chunk(
     first_line: int,
     data: bytes,
 ) -> None:
-    """Store one chunk of a fetch; it becomes visible only with ``install_contents``."""
-    await session.execute(
-        file_chunks.insert().values(
-            site_id=ref.site,
-            gist_id=ref.gist_id,
-            filename=ref.filename,
-            generation=generation,
-            chunk_no=chunk_no,
-            first_line=first_line,
-            size=len(data),
-            data=data,
+    """Store one chunk of a fetch; it becomes visible only with ``install_contents``.
+
+    Raises FileLeftList when the file is no longer listed.
+    """
+    async with _still_listed():
+        await session.execute(
+            file_chunks.insert().values(
+                site_id=ref.site,
+                gist_id=ref.gist_id,
+                filename=ref.filename,
+                generation=generation,
+                chunk_no=chunk_no,
+                first_line=first_line,
+                size=len(data),
+                data=data,
+            )
         )
-    )
+
+
+@contextlib.asynccontextmanager
+async def _still_listed() -> AsyncIterator[None]:
+    """A row of a file that left the list breaks its foreign key: say so in the store's
+    own words."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise FileLeftList("the file is no longer listed") from exc
 
 
 async def install_contents(
@@ -177,6 +193,7 @@ async def install_contents(
     and drop any other.
 
     Call with the file locked (``lock_file``): the last fetch to finish wins whole.
+    Raises FileLeftList when the file is no longer listed.
     """
     await session.execute(
         delete(file_chunks).where(
@@ -186,25 +203,26 @@ async def install_contents(
             file_chunks.c.generation != generation,
         )
     )
-    await upsert(
-        session,
-        file_contents,
-        [
-            {
-                "site_id": ref.site,
-                "gist_id": ref.gist_id,
-                "filename": ref.filename,
-                "updated_at": ref.updated_at,
-                "raw_url": ref.raw_url,
-                "status": status,
-                "size": size,
-                "chunks": chunks,
-                "generation": generation,
-                "fetched_at": now,
-            }
-        ],
-        ["site_id", "gist_id", "filename"],
-    )
+    async with _still_listed():
+        await upsert(
+            session,
+            file_contents,
+            [
+                {
+                    "site_id": ref.site,
+                    "gist_id": ref.gist_id,
+                    "filename": ref.filename,
+                    "updated_at": ref.updated_at,
+                    "raw_url": ref.raw_url,
+                    "status": status,
+                    "size": size,
+                    "chunks": chunks,
+                    "generation": generation,
+                    "fetched_at": now,
+                }
+            ],
+            ["site_id", "gist_id", "filename"],
+        )
 
 
 async def stream_text_chunks(

@@ -1,10 +1,15 @@
-"""Engine construction with the per-dialect settings the cache relies on."""
+"""Engine construction with the per-dialect settings the cache relies on, and the
+sessions through which everything above the store reaches the database."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,7 +17,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from gistcache.settings import sqlite_path
+from gistcache.store.errors import translate
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -43,5 +56,26 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+class Sessions:
+    """Opens sessions on the cache database: ``async with sessions() as session`` (and
+    ``session.begin()`` inside it for a transaction). What the database does wrong in
+    one leaves it as a StoreError (StoreUnavailable for an outage), never as SQLAlchemy's
+    own exception."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+        self._maker = maker
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._maker() as session:
+                yield session
+        except Exception as exc:
+            translated = translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+
+def create_sessionmaker(engine: AsyncEngine) -> Sessions:
+    return Sessions(async_sessionmaker(engine, expire_on_commit=False))

@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gistcache.store.lists import is_postgres
 from gistcache.store.models import search_jobs
+from gistcache.store.sql import is_postgres
 
 PENDING = "PENDING"
 STARTED = "STARTED"

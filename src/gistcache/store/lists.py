@@ -7,10 +7,9 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Table, delete, func, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.domain.gists import Gist, GistFile
@@ -22,11 +21,7 @@ from gistcache.store.models import (
     refresh_leases,
     users,
 )
-
-# SQLite caps bound parameters per statement; a few hundred rows stays well below it.
-CHUNK_ROWS = 400
-
-T = TypeVar("T")
+from gistcache.store.sql import dialect_insert, in_chunks, is_postgres, upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +63,7 @@ async def claim_refresh(
     session: AsyncSession, site: int, login: str, owner: str, now: datetime, until: datetime
 ) -> bool:
     """Take the user's refresh lease unless another owner holds an unexpired one."""
-    stmt = _insert(session)(refresh_leases).values(
+    stmt = dialect_insert(session)(refresh_leases).values(
         site_id=site, login=login, owner=owner, until=until
     )
     claim = stmt.on_conflict_do_update(
@@ -206,7 +201,7 @@ async def save_github_block(
 ) -> None:
     """Record what this server learnt; a block another server stored meanwhile is never
     shortened by it."""
-    stmt = _insert(session)(github_blocks).values(
+    stmt = dialect_insert(session)(github_blocks).values(
         site_id=site, credential=credential, blocked_until=until, hintless_strikes=strikes
     )
     later = func.greatest if is_postgres(session) else func.max  # SQLite's max of two
@@ -311,7 +306,7 @@ async def save_list(
     files_to_replace.extend(i for i in others if i not in files_to_replace)
 
     gone = [gist_id for gist_id in existing if gist_id not in listed]
-    for chunk in _chunks(gone):
+    for chunk in in_chunks(gone):
         await session.execute(delete(gists).where(gists.c.site_id == site, gists.c.id.in_(chunk)))
     await upsert(session, gists, changed_rows, ["site_id", "id"])
     file_rows = [
@@ -363,7 +358,7 @@ async def _drop_changed_files(
     longer list under the same raw URL; the others stay, contents and all."""
     listed = {(row["gist_id"], row["filename"]): row["raw_url"] for row in file_rows}
     changed = []
-    for chunk in _chunks(gist_ids):
+    for chunk in in_chunks(gist_ids):
         stored = await session.execute(
             select(gist_files.c.gist_id, gist_files.c.filename, gist_files.c.raw_url).where(
                 gist_files.c.site_id == site, gist_files.c.gist_id.in_(chunk)
@@ -373,7 +368,7 @@ async def _drop_changed_files(
             raw_url = listed.get((row.gist_id, row.filename))
             if raw_url is None or raw_url != row.raw_url:
                 changed.append((row.gist_id, row.filename))
-    for rows in _chunks(changed):
+    for rows in in_chunks(changed):
         await session.execute(
             delete(gist_files).where(
                 gist_files.c.site_id == site,
@@ -386,7 +381,7 @@ async def _ids_owned_elsewhere(
     session: AsyncSession, site: int, login: str, ids: list[str]
 ) -> list[str]:
     found: list[str] = []
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         result = await session.execute(
             select(gists.c.id).where(
                 gists.c.site_id == site, gists.c.id.in_(chunk), gists.c.owner_login != login
@@ -420,33 +415,3 @@ def _unique_files(files: Iterable[GistFile]) -> Iterator[GistFile]:
         if f.filename not in seen:
             seen.add(f.filename)
             yield f
-
-
-async def upsert(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
-) -> None:
-    """Insert rows, or update every other column of the rows whose ``keys`` exist."""
-    if not rows:
-        return
-    insert = _insert(session)
-    for chunk in _chunks(rows):
-        stmt = insert(table).values(list(chunk))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-        )
-        await session.execute(stmt)
-
-
-def is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (an upsert)."""
-    return postgresql.insert if is_postgres(session) else sqlite.insert
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), CHUNK_ROWS):
-        yield items[start : start + CHUNK_ROWS]

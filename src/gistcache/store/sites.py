@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
-from gistcache.store.lists import _insert
+from gistcache.store.engine import Sessions
 from gistcache.store.models import sites
+from gistcache.store.sql import dialect_insert
 
 
 def site_url(api_url: str) -> str:
@@ -39,7 +40,7 @@ async def site_id(session: AsyncSession, api_url: str) -> int:
     """The id of the site ``api_url`` names, made on first use (by any server)."""
     name = site_url(api_url)
     await session.execute(
-        _insert(session)(sites)
+        dialect_insert(session)(sites)
         .values(api_url=name)
         .on_conflict_do_nothing(index_elements=["api_url"])
     )
@@ -51,7 +52,7 @@ class Site:
     """The site a server talks to; its id is looked up once, when first needed (so that a
     server starts while its database is away)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], api_url: str) -> None:
+    def __init__(self, sessions: Sessions, api_url: str) -> None:
         self._sessions = sessions
         self.url = site_url(api_url)
         self._id: int | None = None

@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import exc as sa_exc
 
 from gistcache.domain.matching import PatternError
-from gistcache.github.client import (
+from gistcache.github.errors import (
     GitHubNotFound,
     GitHubRateLimited,
     GitHubTimeout,
@@ -22,6 +21,7 @@ from gistcache.keys import REQUEST_ID
 from gistcache.services.jobs import JobGivenUp
 from gistcache.services.listing import UserNotFound
 from gistcache.services.search import SearchesBusy, SearchTimeout
+from gistcache.store.errors import StoreUnavailable
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -106,7 +106,7 @@ def problem_for(exc: BaseException) -> Problem | None:
         return Problem(504, "github-timeout", "GitHub timed out", "GitHub did not answer in time")
     if isinstance(exc, GitHubUnavailable):
         return Problem(502, "github-unavailable", "GitHub failed", str(exc))
-    if _is_database_outage(exc):
+    if isinstance(exc, StoreUnavailable):
         return Problem(
             503,
             "database-unavailable",
@@ -115,16 +115,6 @@ def problem_for(exc: BaseException) -> Problem | None:
             headers={"Retry-After": "5"},
         )
     return None
-
-
-def _is_database_outage(exc: BaseException) -> bool:
-    """A lost or unreachable database, as opposed to a bug in a statement."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
-            exc.connection_invalidated
-        )
-    # pool exhausted, refused or unresolvable host, connect timeout
-    return isinstance(exc, sa_exc.TimeoutError | OSError | TimeoutError)
 
 
 def internal_error(detail: str) -> Problem:

@@ -1,0 +1,35 @@
+"""What can go wrong asking GitHub: the GitHubError family."""
+
+from __future__ import annotations
+
+
+class GitHubError(Exception):
+    """GitHub could not give us what we asked for."""
+
+
+class GitHubNotFound(GitHubError):
+    """GitHub answered 404."""
+
+
+class GitHubRateLimited(GitHubError):
+    """GitHub refused us for rate limiting; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GitHubUnavailable(GitHubError):
+    """GitHub failed: a 5xx, a refused connection, or a body we cannot use."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # a refused connection or a 502/503/504
+
+
+class GitHubTimeout(GitHubError):
+    """GitHub did not answer in time."""
+
+
+class ForbiddenRawHost(GitHubError):
+    """A raw URL points outside the hosts we fetch contents from (no SSRF)."""

@@ -1,0 +1,211 @@
+"""Reading GitHub's answers, with no I/O: gist items into domain Gists (secret ones
+dropped), rate-limit headers and the wait they ask for, error bodies, and the request
+target a raw URL is sent as."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from yarl import URL
+
+from gistcache.domain.gists import Gist, GistFile, parse_timestamp
+from gistcache.github.errors import (
+    GitHubError,
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubUnavailable,
+)
+
+DEFAULT_RETRY_AFTER = 60
+# GitHub's windows are an hour: a longer wait is a broken or hostile answer, and would
+# shut every server out of GitHub (the block is shared through the database)
+MAX_RATE_LIMIT_WAIT = 60 * 60
+_GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+# what may not stand as it is in a request target's path or query (RFC 3986: pchar,
+# "/" and "?" may), and a "%" that does not begin a %XX escape
+_UNSAFE_IN_TARGET = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    limit: int
+    remaining: int
+    used: int | None
+    reset: datetime | None
+    resource: str | None
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """Read the ``x-ratelimit-*`` headers, or None when they are absent or malformed."""
+    try:
+        limit = int(headers["x-ratelimit-limit"])
+        remaining = int(headers["x-ratelimit-remaining"])
+    except (KeyError, ValueError):
+        return None
+    used = headers.get("x-ratelimit-used")
+    reset = headers.get("x-ratelimit-reset")
+    return RateLimit(
+        limit=limit,
+        remaining=remaining,
+        used=int(used) if used and used.isdigit() else None,
+        reset=datetime.fromtimestamp(int(reset), UTC) if reset and reset.isdigit() else None,
+        resource=headers.get("x-ratelimit-resource"),
+    )
+
+
+def rate_limit_retry_after(
+    status: int, headers: Mapping[str, str], message: str, now: float
+) -> int | None:
+    """Seconds to wait when a 403/429 is a rate limit, or None when it is not one."""
+    if status not in (403, 429):
+        return None
+    retry_after = headers.get("retry-after")
+    if retry_after and retry_after.strip().isdigit():
+        return min(MAX_RATE_LIMIT_WAIT, max(1, int(retry_after.strip())))
+    if headers.get("x-ratelimit-remaining") == "0":
+        reset = headers.get("x-ratelimit-reset", "")
+        if reset.isdigit():
+            return min(MAX_RATE_LIMIT_WAIT, max(1, int(reset) - int(now)))
+        return DEFAULT_RETRY_AFTER
+    if status == 429 or "rate limit" in message.lower():
+        return DEFAULT_RETRY_AFTER  # a secondary limit that gave no hint
+    return None
+
+
+def names_a_wait(headers: Mapping[str, str]) -> bool:
+    """Whether a rate-limited answer said how long to wait (else the wait is a guess)."""
+    return "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"
+
+
+def json_body(raw: bytes) -> Any:
+    """The answer's JSON, or None when it is empty or not JSON."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def error_message(body: Any) -> str:
+    """The ``message`` of GitHub's error body, or "" when there is none."""
+    message = body.get("message", "") if isinstance(body, dict) else ""
+    return message if isinstance(message, str) else ""
+
+
+def failure(status: int, headers: Mapping[str, str], body: Any, now: float) -> GitHubError:
+    """The error an answer other than 200 and 304 means. A rate limit carries the wait
+    the answer named (or the default when it named none), before any doubling."""
+    message = error_message(body)
+    if status == 404:
+        return GitHubNotFound(message or "Not Found")
+    retry_after = rate_limit_retry_after(status, headers, message, now)
+    if retry_after is not None:
+        return GitHubRateLimited("GitHub's rate limit is exhausted", retry_after)
+    if status in (401, 403):
+        return GitHubUnavailable(f"GitHub refused the request ({status})")
+    return GitHubUnavailable(f"GitHub answered {status}", retryable=status in (502, 503, 504))
+
+
+def public_gists(body: Any) -> list[Gist]:
+    """The public gists of one page of a gist list; GitHubUnavailable when the page is
+    not a list of gists.
+
+    With the user's own token GitHub lists their secret gists too: they are dropped
+    here, before anything can list, store, count or fetch them.
+    """
+    if not isinstance(body, list):
+        raise GitHubUnavailable("GitHub sent a gist list that is not a JSON array")
+    try:
+        parsed = [parse_gist(item) for item in body]
+    except ValueError as exc:
+        raise GitHubUnavailable("GitHub sent a malformed gist list") from exc
+    return [gist for gist in parsed if gist.public]
+
+
+def parse_gist(item: Any) -> Gist:
+    """Turn one item of GitHub's gist list into a Gist; raise ValueError if it is malformed."""
+    if not isinstance(item, dict):
+        raise ValueError("gist is not an object")
+    try:
+        files_obj = item["files"]
+        if not isinstance(files_obj, dict):
+            raise ValueError("files is not an object")
+        files = []
+        for name, meta in files_obj.items():
+            if not isinstance(meta, dict):
+                raise ValueError("file is not an object")
+            files.append(
+                GistFile(
+                    filename=_opt_str(meta.get("filename")) or _opt_str(str(name)) or "",
+                    language=_opt_str(meta.get("language")),
+                    type=_opt_str(meta.get("type")),
+                    size=_opt_int(meta.get("size")),
+                    raw_url=_opt_str(meta.get("raw_url")),
+                )
+            )
+        owner = item.get("owner")
+        if not isinstance(owner, dict):
+            owner = item.get("user")  # older payloads name the owner only there
+        description = item.get("description")
+        gist_id, html_url = item["id"], item["html_url"]
+        if not isinstance(gist_id, str) or not _GIST_ID_RE.fullmatch(gist_id):
+            raise ValueError("gist id is not an id")
+        html_url = _opt_str(html_url)
+        if html_url is None:
+            raise ValueError("html_url is not a string")
+        comments = item.get("comments", 0)
+        if isinstance(comments, bool) or not isinstance(comments, int):
+            raise ValueError("comments is not an integer")
+        return Gist(
+            id=gist_id,
+            html_url=html_url,
+            description=_opt_str(description),
+            # only a plain true is public: anything else counts as secret
+            public=item.get("public") is True,
+            created_at=parse_timestamp(item["created_at"]),
+            updated_at=parse_timestamp(item["updated_at"]),
+            comments=comments,
+            owner=_login(owner.get("login")) if isinstance(owner, dict) else None,
+            files=tuple(files),
+            truncated=bool(item.get("truncated", False)),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed gist: {exc!r}") from exc
+
+
+def _login(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 39 else None
+
+
+def _opt_str(value: Any) -> str | None:
+    # PostgreSQL text cannot hold NUL (SQLite can): keep both databases alike
+    if not isinstance(value, str):
+        return None
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def request_target(url: str) -> str:
+    """``url`` fit to be sent: what a path or query may not hold as it is (a space,
+    non-ASCII, a stray ``%``) percent-encoded as UTF-8, existing %XX escapes left as
+    they are, nothing else rewritten (unlike yarl, which also decodes and normalises).
+    The fragment is never sent."""
+    parts = urlsplit(url)
+    path = _UNSAFE_IN_TARGET.sub(_percent, parts.path) or "/"
+    query = _UNSAFE_IN_TARGET.sub(_percent, parts.query)
+    origin = str(URL(url).origin())  # the host as yarl sends it (IDNA), userinfo dropped
+    return origin + path + ("?" + query if query else "")
+
+
+def _percent(found: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in found.group().encode("utf-8", "surrogatepass"))

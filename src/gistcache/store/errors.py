@@ -1,0 +1,39 @@
+"""The store's own failures: what leaves the store instead of SQLAlchemy's exceptions."""
+
+from __future__ import annotations
+
+from sqlalchemy import exc as sa_exc
+
+
+class StoreError(Exception):
+    """The cache database could not do what was asked (the cause is chained)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is lost or unreachable, as opposed to a bug in a statement."""
+
+
+class FileLeftList(StoreError):
+    """The file is no longer listed: its gist changed or went while it was downloading."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A lost or unreachable database: a dropped or refused connection, an exhausted
+    pool, an unresolvable host, a connect timeout."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
+            exc.connection_invalidated
+        )
+    return isinstance(exc, sa_exc.TimeoutError | OSError | TimeoutError)
+
+
+def translate(exc: BaseException) -> StoreError | None:
+    """The store's error for what went wrong in a session, or None for what is not the
+    database's (it passes unchanged)."""
+    if isinstance(exc, StoreError):
+        return None
+    if is_outage(exc):
+        return StoreUnavailable(f"the cache database is not answering ({type(exc).__name__})")
+    if isinstance(exc, sa_exc.SQLAlchemyError):
+        return StoreError(f"a cache database statement failed ({type(exc).__name__})")
+    return None
