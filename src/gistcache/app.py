@@ -13,6 +13,7 @@ from gistcache.settings import Settings
 from gistcache.web.handlers import MAX_BODY_BYTES
 from gistcache.web.problems import request_context
 from gistcache.web.ratelimit import ClientRateLimit, parse_limit, parse_networks
+from gistcache.web.render import render_search
 from gistcache.web.routes import setup_routes
 
 
@@ -27,7 +28,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[SETTINGS] = settings
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
-        async with components(settings, clock) as c:
+        async with components(settings, clock, render_search=render_search) as c:
             app[SESSIONS] = c.sessions
             app[METRICS] = c.metrics
             app[GITHUB] = c.github

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gistcache import __version__
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
-from gistcache.services.jobs import SearchJobs
+from gistcache.services.contents import ContentFetcher
+from gistcache.services.jobs import RenderSearch, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
@@ -37,8 +38,11 @@ class Components:
 
 
 @contextlib.asynccontextmanager
-async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator[Components]:
-    """Everything a request needs; closed in reverse order (job workers are not started)."""
+async def components(
+    settings: Settings, clock: Clock = utcnow, *, render_search: RenderSearch | None = None
+) -> AsyncIterator[Components]:
+    """Everything a request needs; closed in reverse order (job workers are not started:
+    they need ``render_search``, the web layer's JSON of a result, to store their answers)."""
     metrics = Metrics()
     engine = create_engine(settings.database_url)
     log.info("cache database: %s", settings.safe_database_url)
@@ -69,12 +73,17 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 memory_bytes=settings.memory_cache_mb * 1024 * 1024,
                 clock=clock,
             )
-            searches = SearchService(
+            contents = ContentFetcher(
                 sessions,
                 github,
-                listing,
+                clock=clock,
                 fetch_concurrency=settings.fetch_concurrency,
                 max_file_bytes=settings.max_file_bytes,
+            )
+            searches = SearchService(
+                sessions,
+                listing,
+                contents,
                 timeout=settings.search_timeout,
                 max_searches=settings.max_searches,
             )
@@ -85,6 +94,7 @@ async def components(settings: Settings, clock: Clock = utcnow) -> AsyncIterator
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 clock=clock,
+                render=render_search,
                 metrics=metrics,
             )
             try:

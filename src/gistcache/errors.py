@@ -8,15 +8,13 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
-from gistcache.domain.matching import PatternError
+from gistcache.domain.errors import PatternError, SearchesBusy, SearchTimeout, UserNotFound
 from gistcache.github.client import (
     GitHubNotFound,
     GitHubRateLimited,
     GitHubTimeout,
     GitHubUnavailable,
 )
-from gistcache.services.listing import UserNotFound
-from gistcache.services.search import SearchesBusy, SearchTimeout
 
 
 class Problem(Exception):

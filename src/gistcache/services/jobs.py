@@ -9,15 +9,18 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gistcache.domain.requests import SearchRequest
+from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.errors import Problem, problem_for
 from gistcache.observability.metrics import Metrics
 from gistcache.services.listing import Clock
-from gistcache.services.search import SearchRequest, SearchService
+from gistcache.services.search import SearchService
 from gistcache.store import jobs as store
 from gistcache.store.jobs import Job
 from gistcache.store.sites import Site
@@ -28,6 +31,10 @@ LEASE = timedelta(seconds=60)  # a runner that stops renewing loses its job afte
 POLL_SECONDS = 1.0
 PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
+
+# the stored answer of a finished job: the API's JSON for the result, which the web
+# layer makes and the application hands in (a service does not know HTTP)
+RenderSearch = Callable[[SearchResult], dict[str, Any]]
 
 
 class SearchJobs:
@@ -40,6 +47,7 @@ class SearchJobs:
         workers: int,
         result_ttl: float,
         clock: Clock,
+        render: RenderSearch | None = None,
         poll_seconds: float = POLL_SECONDS,
         purge_seconds: float = PURGE_SECONDS,
         metrics: Metrics | None = None,
@@ -50,6 +58,7 @@ class SearchJobs:
         self._workers = workers
         self._result_ttl = timedelta(seconds=result_ttl)
         self._clock = clock
+        self._render = render
         self._poll = poll_seconds
         self._purge_every = purge_seconds
         self._wake = asyncio.Event()
@@ -82,6 +91,8 @@ class SearchJobs:
 
     def start(self) -> None:
         """Start the workers, and the janitor that deletes expired jobs."""
+        if self._workers and self._render is None:
+            raise RuntimeError("search jobs cannot run without a way to render their results")
         self._tasks.append(asyncio.create_task(self._janitor(), name="search-janitor"))
         for n in range(self._workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"search-worker-{n}"))
@@ -162,9 +173,11 @@ class SearchJobs:
         await asyncio.gather(lease, return_exceptions=True)
         exc = search.exception()
         if exc is None:
-            body: dict[str, Any] = search.result().body
+            assert self._render is not None  # start() saw to it
+            result: SearchResult = search.result().result
+            body = self._render(result)
             await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
-            log.info("search job %s finished: %d matches", job.id, body["total"])
+            log.info("search job %s finished: %d matches", job.id, result.total)
             return
         problem = problem_for(exc)
         if problem is None:
@@ -201,8 +214,8 @@ class SearchJobs:
                 if not held:
                     log.warning("search job %s: lease lost, outcome dropped", job_id)
                 elif self._metrics is not None:
-                    state = "FAILURE" if error is not None else "SUCCESS"
-                    self._metrics.search_jobs_finished.labels(state).inc()
+                    state = JobStatus.FAILURE if error is not None else JobStatus.SUCCESS
+                    self._metrics.search_jobs_finished.labels(state.value).inc()
                 return
             except Exception:
                 if attempt == 2:

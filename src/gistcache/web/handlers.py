@@ -19,6 +19,7 @@ from gistcache.services.listing import CacheStatus, GistList
 from gistcache.store import lists as store
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
 from gistcache.web.openapi import build_openapi
+from gistcache.web.render import render_search
 from gistcache.web.validation import parse_paging, parse_search, validate_username
 
 READY_TIMEOUT = 2.0
@@ -175,7 +176,7 @@ async def search(request: web.Request) -> web.Response:
     # the searched list's freshness, as for the list itself (STALE when GitHub failed)
     headers = _cache_headers(answer.listing, request.app[SERVICE].clock())
     del headers["Cache-Control"]  # a POST answer is not for shared caches
-    return web.json_response(answer.body, headers=headers)
+    return web.json_response(render_search(answer.result), headers=headers)
 
 
 def _too_large() -> Problem:
