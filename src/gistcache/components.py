@@ -84,6 +84,7 @@ async def components(
                 sessions,
                 listing,
                 contents,
+                site,
                 timeout=settings.search_timeout,
                 max_searches=settings.max_searches,
             )

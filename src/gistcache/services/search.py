@@ -38,6 +38,7 @@ from gistcache.services.contents import ContentFetcher, Outcome
 from gistcache.services.listing import GistService
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TOO_LARGE
+from gistcache.store.sites import Site
 
 Progress = Callable[[int, int], None]
 
@@ -54,6 +55,7 @@ class SearchService:
         sessions: async_sessionmaker[AsyncSession],
         listing: GistService,
         contents: ContentFetcher,
+        site: Site,
         *,
         timeout: float = 120.0,
         max_searches: int = 8,
@@ -61,6 +63,7 @@ class SearchService:
         self._sessions = sessions
         self._listing = listing
         self._contents = contents
+        self._site = site
         self._timeout = timeout
         self._running = asyncio.Semaphore(max_searches)
 
@@ -105,7 +108,7 @@ class SearchService:
         regexp = compile_pattern(request.pattern, ignore_case=request.ignore_case)
         listing = await self._listing.list_gists(request.username)
         login = listing.login
-        site = await self._listing.site.id()
+        site = await self._site.id()
 
         async with self._sessions() as session:
             files = await store.user_files(session, site, login)
