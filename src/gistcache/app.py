@@ -18,6 +18,7 @@ from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
 from gistcache.web.problems import describe_job_failure
 from gistcache.web.ratelimit import ClientRateLimit, parse_limit, parse_networks
+from gistcache.web.render import render_search
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[SETTINGS] = settings
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
-        async with components(settings, clock, describe_failure=describe_job_failure) as c:
+        async with components(
+            settings, clock, describe_failure=describe_job_failure, render_search=render_search
+        ) as c:
             app[SESSIONS] = c.sessions
             app[METRICS] = c.metrics
             app[GITHUB] = c.github

@@ -65,10 +65,11 @@ def _verbosity(parser: argparse.ArgumentParser) -> None:
 
 async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
     from gistcache.components import components
-    from gistcache.web.problems import describe_job_failure, problem_for
+    from gistcache.domain.errors import InvalidInput, InvalidLogin
+    from gistcache.services.failures import describe
 
     try:
-        async with components(settings, describe_failure=describe_job_failure) as parts:
+        async with components(settings) as parts:
             if args.command == "list":
                 return await _print_list(parts, args)
             return await _print_search(parts, args)
@@ -76,16 +77,20 @@ async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
         # the reader went away (| head): stop quietly, as grep does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except InvalidInput as exc:  # the rules the API applies, in the words it uses
+        what = "invalid username" if isinstance(exc, InvalidLogin) else "invalid search request"
+        print(f"gistcache: {what}: {exc.detail}", file=sys.stderr)
+        return 2
     except Exception as exc:
-        problem = problem_for(exc)
-        if problem is None:
+        failure = describe(exc)
+        if failure is None:
             raise
-        print(f"gistcache: {problem.title.lower()}: {problem.detail}", file=sys.stderr)
+        print(f"gistcache: {failure.title.lower()}: {failure.detail}", file=sys.stderr)
         return 2
 
 
 async def _print_list(parts: Any, args: argparse.Namespace) -> int:
-    from gistcache.web.validation import validate_username
+    from gistcache.domain.requests import validate_username
 
     result = await parts.listing.list_gists(validate_username(args.user))
     if args.json:
@@ -99,9 +104,9 @@ async def _print_list(parts: Any, args: argparse.Namespace) -> int:
 
 
 async def _print_search(parts: Any, args: argparse.Namespace) -> int:
-    from gistcache.web.validation import parse_search
+    from gistcache.domain.requests import parse_search
 
-    # the API's own validation, so that the CLI refuses what the API refuses
+    # the API's own rules, so that the CLI refuses what the API refuses
     request, _ = parse_search(
         {"username": args.user, "pattern": args.pattern, "ignore_case": args.ignore_case}
     )
@@ -110,15 +115,16 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
     answer = await parts.searches.search(
         request, progress=progress, line_limit=None, line_chars=None
     )
-    body = answer.body
-    for match in body["matches"]:
-        for f in match["files"]:
-            for line in f["lines"]:
-                print(f"{match['id']}/{f['filename']}:{line['line_number']}: {line['text']}")
-    for skipped in body["skipped"]:
-        where = skipped["id"] + (f"/{skipped['filename']}" if skipped["filename"] else "")
-        print(f"gistcache: skipped {where}: {skipped['reason']}", file=sys.stderr)
-    return 0 if body["total"] else 1
+    result = answer.result
+    for match in result.matches:
+        for f in match.files:
+            name = f"{match.gist.id}/{f.file.filename}"
+            for line in f.lines:
+                print(f"{name}:{line.line_number}: {line.text}")
+    for skipped in result.skipped:
+        where = skipped.gist_id + (f"/{skipped.filename}" if skipped.filename else "")
+        print(f"gistcache: skipped {where}: {skipped.reason.value}", file=sys.stderr)
+    return 0 if result.total else 1
 
 
 def _progress_bar(done: int, total: int) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gistcache import __version__
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
-from gistcache.services.jobs import DescribeFailure, SearchJobs
+from gistcache.services.contents import ContentFetcher
+from gistcache.services.jobs import DescribeFailure, RenderSearch, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
@@ -38,10 +39,15 @@ class Components:
 
 @contextlib.asynccontextmanager
 async def components(
-    settings: Settings, clock: Clock = utcnow, *, describe_failure: DescribeFailure
+    settings: Settings,
+    clock: Clock = utcnow,
+    *,
+    describe_failure: DescribeFailure | None = None,
+    render_search: RenderSearch | None = None,
 ) -> AsyncIterator[Components]:
-    """Everything a request needs; closed in reverse order (job workers are not started).
-    ``describe_failure`` gives the problem JSON a failed search job stores."""
+    """Everything a request needs; closed in reverse order (job workers are not started:
+    they need the web layer's ``render_search``, the JSON of a result, and
+    ``describe_failure``, the problem JSON of a failure, to store their outcomes)."""
     metrics = Metrics()
     engine = create_engine(settings.database_url)
     log.info("cache database: %s", settings.safe_database_url)
@@ -72,12 +78,18 @@ async def components(
                 memory_bytes=settings.memory_cache_mb * 1024 * 1024,
                 clock=clock,
             )
-            searches = SearchService(
+            contents = ContentFetcher(
                 sessions,
                 github,
-                listing,
+                clock=clock,
                 fetch_concurrency=settings.fetch_concurrency,
                 max_file_bytes=settings.max_file_bytes,
+            )
+            searches = SearchService(
+                sessions,
+                listing,
+                contents,
+                site,
                 timeout=settings.search_timeout,
                 max_searches=settings.max_searches,
             )
@@ -89,6 +101,7 @@ async def components(
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 clock=clock,
+                render=render_search,
                 metrics=metrics,
             )
             try:

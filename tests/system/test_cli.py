@@ -125,3 +125,20 @@ async def test_search_prints_every_line_whole_and_survives_a_closed_pipe(
     assert len(out_b.decode().splitlines()) == 1
     assert "Traceback" not in err_b.decode()
     assert "unavailable" not in err_b.decode()
+
+
+def test_the_command_line_validates_through_the_domain_not_the_web_layer() -> None:
+    import ast
+
+    import gistcache.cli
+
+    tree = ast.parse(Path(gistcache.cli.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert "gistcache.domain.requests" in imported
+    assert not {name for name in imported if name and name.startswith("gistcache.web")}

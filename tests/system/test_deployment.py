@@ -205,7 +205,7 @@ def test_the_wheel_leaves_out_the_fake_github(tmp_path: Path) -> None:
     [wheel] = (tmp_path / "wheels").glob("gistcache-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "gistcache/cli.py" in names
-    assert "gistcache/web/handlers.py" in names
+    assert "gistcache/web/api/lists.py" in names
     assert "gistcache/py.typed" in names
     assert [n for n in names if n.startswith("gistcache/testing")] == []
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

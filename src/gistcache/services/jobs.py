@@ -16,9 +16,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from gistcache.domain.requests import SearchRequest
+from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.observability.metrics import Metrics
 from gistcache.services.listing import Clock
-from gistcache.services.search import SearchRequest, SearchService
+from gistcache.services.search import SearchService
 from gistcache.store import jobs as store
 from gistcache.store.engine import Sessions
 from gistcache.store.jobs import Job
@@ -43,6 +45,11 @@ class JobGivenUp(Exception):
         self.attempts = attempts
 
 
+# the stored answer of a finished job: the API's JSON for the result, which the web
+# layer makes and the application hands in (a service does not know HTTP)
+RenderSearch = Callable[[SearchResult], dict[str, Any]]
+
+
 class SearchJobs:
     def __init__(
         self,
@@ -50,10 +57,11 @@ class SearchJobs:
         searches: SearchService,
         site: Site,
         *,
-        describe_failure: DescribeFailure,
+        describe_failure: DescribeFailure | None = None,
         workers: int,
         result_ttl: float,
         clock: Clock,
+        render: RenderSearch | None = None,
         poll_seconds: float = POLL_SECONDS,
         purge_seconds: float = PURGE_SECONDS,
         metrics: Metrics | None = None,
@@ -65,6 +73,7 @@ class SearchJobs:
         self._workers = workers
         self._result_ttl = timedelta(seconds=result_ttl)
         self._clock = clock
+        self._render = render
         self._poll = poll_seconds
         self._purge_every = purge_seconds
         self._wake = asyncio.Event()
@@ -97,6 +106,8 @@ class SearchJobs:
 
     def start(self) -> None:
         """Start the workers, and the janitor that deletes expired jobs."""
+        if self._workers and (self._render is None or self._describe_failure is None):
+            raise RuntimeError("search jobs cannot run without a way to render their outcomes")
         self._tasks.append(asyncio.create_task(self._janitor(), name="search-janitor"))
         for n in range(self._workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"search-worker-{n}"))
@@ -146,6 +157,7 @@ class SearchJobs:
         job, token = claim
         if job.attempts > MAX_ATTEMPTS:
             log.error("search job %s given up after %d attempts", job.id, MAX_ATTEMPTS)
+            assert self._describe_failure is not None  # start() saw to it
             given_up = self._describe_failure(JobGivenUp(MAX_ATTEMPTS))
             await self._finish(job.id, token, error=json.dumps(given_up))
             return
@@ -172,10 +184,13 @@ class SearchJobs:
         await asyncio.gather(lease, return_exceptions=True)
         exc = search.exception()
         if exc is None:
-            body: dict[str, Any] = search.result().body
+            assert self._render is not None  # start() saw to it
+            result: SearchResult = search.result().result
+            body = self._render(result)
             await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
-            log.info("search job %s finished: %d matches", job.id, body["total"])
+            log.info("search job %s finished: %d matches", job.id, result.total)
             return
+        assert self._describe_failure is not None
         problem = self._describe_failure(exc)
         if problem["status"] == 500:  # a bug
             log.error("search job %s failed", job.id, exc_info=exc)
@@ -208,8 +223,8 @@ class SearchJobs:
                 if not held:
                     log.warning("search job %s: lease lost, outcome dropped", job_id)
                 elif self._metrics is not None:
-                    state = "FAILURE" if error is not None else "SUCCESS"
-                    self._metrics.search_jobs_finished.labels(state).inc()
+                    state = JobStatus.FAILURE if error is not None else JobStatus.SUCCESS
+                    self._metrics.search_jobs_finished.labels(state.value).inc()
                 return
             except Exception:
                 if attempt == 2:

@@ -1,4 +1,6 @@
-"""Use cases: list a user's gists through the cache. Owns the freshness policy."""
+"""Use case: list a user's gists through the cache, by the freshness policy
+(``domain.freshness``): refreshes shared within the process, and across processes
+under a per-user lease in the database."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
-from gistcache.domain.gists import Gist, digest, render_gists
+from gistcache.domain.errors import UserNotFound
+from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
+from gistcache.domain.gists import Gist
+from gistcache.domain.results import CacheStatus, GistList
 from gistcache.github.client import GitHubClient, KnownPage, ListPage
 from gistcache.github.errors import GitHubError, GitHubNotFound, GitHubRateLimited
 from gistcache.github.gate import Block
@@ -23,6 +26,8 @@ from gistcache.store.engine import Sessions
 from gistcache.store.errors import StoreError
 from gistcache.store.lists import PageOfGists, UserState
 from gistcache.store.sites import Site
+
+__all__ = ["CacheStatus", "Clock", "GistList", "GistService", "UserNotFound", "utcnow"]
 
 log = logging.getLogger(__name__)
 
@@ -39,58 +44,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class CacheStatus(StrEnum):
-    """How an answer was obtained; sent to clients as ``X-Cache``."""
-
-    HIT = "HIT"  # fresh in the cache, GitHub not asked
-    MISS = "MISS"  # nothing cached, fetched from GitHub
-    REVALIDATED = "REVALIDATED"  # GitHub confirmed the cached list (every page a 304)
-    UPDATED = "UPDATED"  # GitHub had changes, the cache took them
-    REFRESHED = "REFRESHED"  # GitHub sent the list again (not a 304), with no change
-    STALE = "STALE"  # GitHub failed, the cached list was served anyway
+# how an answer from the cache is labelled, by the policy's decision
+_SERVED_AS = {Decision.SERVE: CacheStatus.HIT, Decision.BACK_OFF: CacheStatus.STALE}
 
 
-class UserNotFound(Exception):
-    """GitHub has no user by this login (possibly remembered from an earlier answer)."""
-
-    def __init__(self, login: str) -> None:
-        super().__init__(login)
-        self.login = login
-
-
-class _Rendering:
-    """The list's JSON, made once and shared by the copies of a GistList."""
-
-    __slots__ = ("body", "digest")
-
-    def __init__(self) -> None:
-        self.body: bytes | None = None
-        self.digest = ""
-
-
-@dataclass(frozen=True, slots=True)
-class GistList:
-    login: str
-    gists: list[Gist]
-    cache: CacheStatus
-    checked_at: datetime
-    fresh_for: float  # seconds until the list should be revalidated; 0 when stale
-    _rendering: _Rendering = field(default_factory=_Rendering, compare=False, repr=False)
-
-    def age(self, now: datetime) -> float:
-        return max(0.0, (now - self.checked_at).total_seconds())
-
-    def rendered(self) -> tuple[bytes, str]:
-        """The whole list as the API's JSON array, and its digest."""
-        rendering = self._rendering
-        if rendering.body is None:
-            rendering.body = render_gists(self.gists)
-            rendering.digest = digest(rendering.body)
-        return rendering.body, rendering.digest
-
-    def weight(self) -> int:
-        # the JSON, and the parsed gists: measured at about twice the JSON again
-        return 3 * len(self.rendered()[0])
+def _cached(user: UserState) -> Cached:
+    return Cached(not_found=user.not_found, checked_at=user.checked_at, retry_at=user.retry_at)
 
 
 class SharedBlock:
@@ -141,8 +100,7 @@ class GistService:
         self._sessions = sessions
         self._github = github
         self.site = site
-        self._cache_ttl = cache_ttl
-        self._not_found_ttl = not_found_ttl
+        self._ttls = Ttls(cache=cache_ttl, not_found=not_found_ttl)
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
         self._hot: HotLists[GistList] = HotLists(memory_bytes)
@@ -161,9 +119,11 @@ class GistService:
         if not revalidate:
             hot = self._hot.get(key)
             if hot is not None:
-                fresh_for = self._cache_ttl - hot.age(self.clock())
-                if fresh_for > 0:
-                    return dataclasses.replace(hot, cache=CacheStatus.HIT, fresh_for=fresh_for)
+                now = self.clock()
+                kept = Cached(not_found=False, checked_at=hot.checked_at)
+                if decide(kept, self._ttls, now) is Decision.SERVE:
+                    left = self._ttls.cache - hot.age(now)
+                    return dataclasses.replace(hot, cache=CacheStatus.HIT, fresh_for=left)
         # a refresh of this user under way answers for everyone, without a database read
         running = self._refreshes.joined(_flight(key, revalidate))
         try:
@@ -181,30 +141,37 @@ class GistService:
         site = await self.site.id()
         async with self._sessions() as session:
             user = await store.get_user(session, site, key)
-            if user is not None:
-                fresh = self._fresh_for(user) > 0
-                if user.not_found and fresh:
-                    raise UserNotFound(login)  # even for no-cache: random names stay cheap
-                backing_off = self._backing_off(user)
-                if not user.not_found and ((fresh and not revalidate) or backing_off):
-                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
-                    status = CacheStatus.HIT if fresh else CacheStatus.STALE
-                    return self._result(user, gists, status)
+            decision = self._decide(user, revalidate=revalidate)
+            if decision is Decision.NOT_FOUND:
+                raise UserNotFound(login)  # even for no-cache: random names stay cheap
+            if user is not None and decision is not Decision.REFRESH:
+                gists = [gist for _, gist in await store.load_gists(session, site, key)]
+                return self._result(user, gists, _SERVED_AS[decision])
         return await self._refreshes.run(
             _flight(key, revalidate), lambda: self._refresh(key, revalidate)
         )
 
-    def _backing_off(self, user: UserState) -> bool:
-        """GitHub failed for the user a moment ago (in any server): do not ask it again yet."""
-        return user.retry_at is not None and self.clock() < user.retry_at
-
-    def _fresh_for(self, user: UserState) -> float:
-        ttl = self._not_found_ttl if user.not_found else self._cache_ttl
-        return ttl - (self.clock() - user.checked_at).total_seconds()
+    def _decide(
+        self,
+        user: UserState | None,
+        *,
+        revalidate: bool = False,
+        refreshed_since: datetime | None = None,
+    ) -> Decision:
+        """The freshness policy's decision for what the database holds of the user."""
+        cached = None if user is None else _cached(user)
+        return decide(
+            cached,
+            self._ttls,
+            self.clock(),
+            revalidate=revalidate,
+            refreshed_since=refreshed_since,
+        )
 
     def _result(self, user: UserState, gists: list[Gist], cache: CacheStatus) -> GistList:
-        fresh_for = 0.0 if cache is CacheStatus.STALE else max(0.0, self._fresh_for(user))
-        return GistList(user.login, gists, cache, user.checked_at, fresh_for)
+        left = fresh_for(_cached(user), self._ttls, self.clock())
+        remaining = 0.0 if cache is CacheStatus.STALE else max(0.0, left)
+        return GistList(user.login, gists, cache, user.checked_at, remaining)
 
     async def _refresh(self, key: str, revalidate: bool = False) -> GistList:
         """Refresh from GitHub under the user's refresh lease, so that processes sharing
@@ -230,19 +197,16 @@ class GistService:
         try:
             async with self._sessions() as session:
                 user = await store.get_user(session, site, key)
-                if user is not None and (
-                    (waited and user.checked_at >= started)
-                    or (not revalidate and self._fresh_for(user) > 0)
-                ):
-                    # a refresh finished meanwhile (here or in another process) answers for us
-                    if user.not_found:
-                        raise UserNotFound(key)
+                # a refresh that finished meanwhile (here or in another process) answers
+                # for us; one that failed leaves GitHub alone for a while
+                decision = self._decide(
+                    user, revalidate=revalidate, refreshed_since=started if waited else None
+                )
+                if decision is Decision.NOT_FOUND:
+                    raise UserNotFound(key)
+                if user is not None and decision is not Decision.REFRESH:
                     gists = [gist for _, gist in await store.load_gists(session, site, key)]
-                    return self._result(user, gists, CacheStatus.HIT)
-                if user is not None and user.has_list and self._backing_off(user):
-                    # ... or it failed: serve the cache without asking GitHub again
-                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
-                    return self._result(user, gists, CacheStatus.STALE)
+                    return self._result(user, gists, _SERVED_AS[decision])
             return await self._refresh_claimed(key, user)
         finally:
             if claimed:

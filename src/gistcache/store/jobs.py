@@ -11,13 +11,14 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gistcache.domain.results import JobStatus
 from gistcache.store.models import search_jobs
 from gistcache.store.sql import is_postgres
 
-PENDING = "PENDING"
-STARTED = "STARTED"
-SUCCESS = "SUCCESS"
-FAILURE = "FAILURE"
+PENDING = JobStatus.PENDING.value
+STARTED = JobStatus.STARTED.value
+SUCCESS = JobStatus.SUCCESS.value
+FAILURE = JobStatus.FAILURE.value
 
 
 @dataclass(frozen=True, slots=True)

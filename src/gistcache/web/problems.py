@@ -10,18 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gistcache.domain.matching import PatternError
-from gistcache.github.errors import (
-    GitHubNotFound,
-    GitHubRateLimited,
-    GitHubTimeout,
-    GitHubUnavailable,
-)
 from gistcache.keys import REQUEST_ID
-from gistcache.services.jobs import JobGivenUp
-from gistcache.services.listing import UserNotFound
-from gistcache.services.search import SearchesBusy, SearchTimeout
-from gistcache.store.errors import StoreUnavailable
+from gistcache.services.failures import describe
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -68,53 +58,32 @@ class Problem(Exception):
         )
 
 
+# the HTTP status of each kind of failure
+STATUS = {
+    "internal-error": 500,
+    "search-timeout": 504,
+    "searches-busy": 503,
+    "invalid-pattern": 400,
+    "user-not-found": 404,
+    "github-rate-limited": 503,
+    "github-timeout": 504,
+    "github-unavailable": 502,
+    "database-unavailable": 503,
+}
+
+
 def problem_for(exc: BaseException) -> Problem | None:
-    """The problem a domain failure means to a client, or None for a bug."""
+    """The problem a failure means to a client, or None for a bug."""
     if isinstance(exc, Problem):
         return exc
-    if isinstance(exc, JobGivenUp):
-        return Problem(
-            500,
-            "internal-error",
-            "Internal Server Error",
-            f"the search was interrupted {exc.attempts} times and was given up",
-        )
-    if isinstance(exc, SearchTimeout):
-        return Problem(504, "search-timeout", "Search took too long", str(exc))
-    if isinstance(exc, SearchesBusy):
-        return Problem(
-            503,
-            "searches-busy",
-            "Too many searches",
-            "as many searches as allowed are running; retry shortly, or submit a job "
-            '("async": true), which waits its turn',
-            headers={"Retry-After": "2"},
-        )
-    if isinstance(exc, PatternError):
-        return Problem(400, "invalid-pattern", "Invalid pattern", str(exc), field="pattern")
-    if isinstance(exc, UserNotFound | GitHubNotFound):
-        return Problem(404, "user-not-found", "User not found", "GitHub has no user by this login")
-    if isinstance(exc, GitHubRateLimited):
-        return Problem(
-            503,
-            "github-rate-limited",
-            "GitHub rate limit reached",
-            "GitHub's API rate limit is exhausted and nothing is cached for this request",
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, GitHubTimeout):
-        return Problem(504, "github-timeout", "GitHub timed out", "GitHub did not answer in time")
-    if isinstance(exc, GitHubUnavailable):
-        return Problem(502, "github-unavailable", "GitHub failed", str(exc))
-    if isinstance(exc, StoreUnavailable):
-        return Problem(
-            503,
-            "database-unavailable",
-            "Database unavailable",
-            "the cache database is not answering; try again shortly",
-            headers={"Retry-After": "5"},
-        )
-    return None
+    failure = describe(exc)
+    if failure is None:
+        return None
+    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+    extra = {"field": failure.field} if failure.field is not None else {}
+    return Problem(
+        STATUS[failure.kind], failure.kind, failure.title, failure.detail, headers=headers, **extra
+    )
 
 
 def internal_error(detail: str) -> Problem:

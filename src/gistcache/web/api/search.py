@@ -13,6 +13,7 @@ from gistcache.keys import JOBS, SEARCHES, SERVICE
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
 from gistcache.web.http import cache_headers, prefers_async, read_json
 from gistcache.web.problems import Problem
+from gistcache.web.render import render_search
 from gistcache.web.validation import parse_search
 
 
@@ -33,7 +34,7 @@ async def search(request: web.Request) -> web.Response:
     # the searched list's freshness, as for the list itself (STALE when GitHub failed)
     headers = cache_headers(answer.listing, request.app[SERVICE].clock())
     del headers["Cache-Control"]  # a POST answer is not for shared caches
-    return web.json_response(answer.body, headers=headers)
+    return web.json_response(render_search(answer.result), headers=headers)
 
 
 async def search_status(request: web.Request) -> web.Response:

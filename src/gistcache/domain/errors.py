@@ -1,0 +1,56 @@
+"""The domain's failures: what went wrong, in terms of the use cases, not of HTTP.
+
+How a client is told of each is the presentation's to say (the web layer's problems,
+the command line's one line on stderr). GitHub's own failures are raised by the
+GitHub client (``gistcache.github.client``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gistcache.domain.matching import PatternError
+
+__all__ = [
+    "InvalidInput",
+    "InvalidLogin",
+    "PatternError",
+    "SearchTimeout",
+    "SearchesBusy",
+    "UserNotFound",
+]
+
+
+class InvalidInput(ValueError):
+    """A request broke an input rule. ``field`` names what was wrong (None: the request
+    as a whole); ``unknown`` lists fields that no request has."""
+
+    def __init__(self, field: str | None, detail: str, *, unknown: Sequence[str] = ()) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+        self.unknown = tuple(unknown)
+
+
+class InvalidLogin(InvalidInput):
+    """A username that cannot be a GitHub login; never sent to GitHub."""
+
+
+class UserNotFound(Exception):
+    """GitHub has no user by this login (possibly remembered from an earlier answer)."""
+
+    def __init__(self, login: str) -> None:
+        super().__init__(login)
+        self.login = login
+
+
+class SearchTimeout(Exception):
+    """A search ran past its time budget."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the search exceeded its time budget of {seconds:g} s")
+        self.seconds = seconds
+
+
+class SearchesBusy(Exception):
+    """As many searches as allowed are running; this one was not started."""

@@ -1,0 +1,116 @@
+"""What the use cases answer: how a list was obtained, the list itself, a search's
+typed result (matches, and what was skipped and why), and a search job's states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from gistcache.domain.gists import Gist, GistFile, digest, render_gists
+from gistcache.domain.requests import SearchRequest
+
+
+class CacheStatus(StrEnum):
+    """How an answer was obtained; sent to clients as ``X-Cache``."""
+
+    HIT = "HIT"  # fresh in the cache, GitHub not asked
+    MISS = "MISS"  # nothing cached, fetched from GitHub
+    REVALIDATED = "REVALIDATED"  # GitHub confirmed the cached list (every page a 304)
+    UPDATED = "UPDATED"  # GitHub had changes, the cache took them
+    REFRESHED = "REFRESHED"  # GitHub sent the list again (not a 304), with no change
+    STALE = "STALE"  # GitHub failed, the cached list was served anyway
+
+
+class _Rendering:
+    """The list's JSON, made once and shared by the copies of a GistList."""
+
+    __slots__ = ("body", "digest")
+
+    def __init__(self) -> None:
+        self.body: bytes | None = None
+        self.digest = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GistList:
+    """A user's public gists, in GitHub's order, and how fresh they are."""
+
+    login: str
+    gists: list[Gist]
+    cache: CacheStatus
+    checked_at: datetime
+    fresh_for: float  # seconds until the list should be revalidated; 0 when stale
+    _rendering: _Rendering = field(default_factory=_Rendering, compare=False, repr=False)
+
+    def age(self, now: datetime) -> float:
+        return max(0.0, (now - self.checked_at).total_seconds())
+
+    def rendered(self) -> tuple[bytes, str]:
+        """The whole list as the API's JSON array, and its digest."""
+        rendering = self._rendering
+        if rendering.body is None:
+            rendering.body = render_gists(self.gists)
+            rendering.digest = digest(rendering.body)
+        return rendering.body, rendering.digest
+
+    def weight(self) -> int:
+        # the JSON, and the parsed gists: measured at about twice the JSON again
+        return 3 * len(self.rendered()[0])
+
+
+class SkipReason(StrEnum):
+    """Why a file (or part of a gist) was not searched."""
+
+    BINARY = "binary"  # a NUL byte near its start
+    TOO_LARGE = "too_large"  # over the configured maximum
+    FORBIDDEN_HOST = "forbidden_host"  # its raw URL is off the allowed origins
+    UNAVAILABLE = "unavailable"  # the download failed (or is backing off)
+    FILE_LIST_TRUNCATED = "file_list_truncated"  # GitHub lists at most 300 files
+    CHANGED = "changed"  # the file left the list while it was being downloaded
+
+
+@dataclass(frozen=True, slots=True)
+class LineMatch:
+    line_number: int
+    column: int  # 1-based position in the line, in characters, where ``text`` starts
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileMatch:
+    file: GistFile
+    match_count: int  # every matching line, even those not listed
+    lines: tuple[LineMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GistMatch:
+    gist: Gist
+    files: tuple[FileMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    gist_id: str
+    filename: str | None  # None when the gist's file list itself was cut
+    reason: SkipReason
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One page of a search's matches, in the list's order; ``total`` counts them all."""
+
+    request: SearchRequest
+    total: int
+    matches: tuple[GistMatch, ...]
+    skipped: tuple[Skipped, ...]
+
+
+class JobStatus(StrEnum):
+    """A search job's state, as stored and as clients see it."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"

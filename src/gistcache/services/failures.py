@@ -1,0 +1,68 @@
+"""What a failed use case means, in words, for every front end: the API turns it into a
+problem (RFC 9457), the command line into its one error line. ``None`` means a bug."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gistcache.domain.errors import PatternError, SearchesBusy, SearchTimeout, UserNotFound
+from gistcache.github.errors import (
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubTimeout,
+    GitHubUnavailable,
+)
+from gistcache.services.jobs import JobGivenUp
+from gistcache.store.errors import StoreUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    kind: str  # a stable name: the problem type's last part
+    title: str
+    detail: str
+    retry_after: int | None = None  # seconds worth waiting before trying again
+    field: str | None = None  # the input at fault
+
+
+def describe(exc: BaseException) -> Failure | None:
+    """The failure ``exc`` stands for, or None when it is a bug."""
+    if isinstance(exc, JobGivenUp):
+        return Failure(
+            "internal-error",
+            "Internal Server Error",
+            f"the search was interrupted {exc.attempts} times and was given up",
+        )
+    if isinstance(exc, SearchTimeout):
+        return Failure("search-timeout", "Search took too long", str(exc))
+    if isinstance(exc, SearchesBusy):
+        return Failure(
+            "searches-busy",
+            "Too many searches",
+            "as many searches as allowed are running; retry shortly, or submit a job "
+            '("async": true), which waits its turn',
+            retry_after=2,
+        )
+    if isinstance(exc, PatternError):
+        return Failure("invalid-pattern", "Invalid pattern", str(exc), field="pattern")
+    if isinstance(exc, UserNotFound | GitHubNotFound):
+        return Failure("user-not-found", "User not found", "GitHub has no user by this login")
+    if isinstance(exc, GitHubRateLimited):
+        return Failure(
+            "github-rate-limited",
+            "GitHub rate limit reached",
+            "GitHub's API rate limit is exhausted and nothing is cached for this request",
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, GitHubTimeout):
+        return Failure("github-timeout", "GitHub timed out", "GitHub did not answer in time")
+    if isinstance(exc, GitHubUnavailable):
+        return Failure("github-unavailable", "GitHub failed", str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return Failure(
+            "database-unavailable",
+            "Database unavailable",
+            "the cache database is not answering; try again shortly",
+            retry_after=5,
+        )
+    return None

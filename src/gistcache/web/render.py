@@ -1,0 +1,50 @@
+"""The API's JSON for the use cases' typed results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gistcache.domain.gists import format_timestamp
+from gistcache.domain.results import FileMatch, GistMatch, SearchResult, Skipped
+
+
+def render_search(result: SearchResult) -> dict[str, Any]:
+    """A search's answer as ``POST /api/v1/search`` (and a finished job) returns it."""
+    return {
+        "status": "success",
+        "username": result.request.username,
+        "pattern": result.request.pattern,
+        "total": result.total,
+        "matches": [_gist(match) for match in result.matches],
+        "skipped": [_skipped(entry) for entry in result.skipped],
+    }
+
+
+def _gist(match: GistMatch) -> dict[str, Any]:
+    gist = match.gist
+    return {
+        "id": gist.id,
+        "html_url": gist.html_url,
+        "description": gist.description,
+        "updated_at": format_timestamp(gist.updated_at),
+        "files": [_file(f) for f in match.files],
+    }
+
+
+def _file(match: FileMatch) -> dict[str, Any]:
+    f = match.file
+    return {
+        "filename": f.filename,
+        "language": f.language,
+        "size": f.size,
+        "raw_url": f.raw_url,
+        "match_count": match.match_count,
+        "lines": [
+            {"line_number": line.line_number, "column": line.column, "text": line.text}
+            for line in match.lines
+        ],
+    }
+
+
+def _skipped(entry: Skipped) -> dict[str, Any]:
+    return {"id": entry.gist_id, "filename": entry.filename, "reason": entry.reason.value}
