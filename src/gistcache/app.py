@@ -17,7 +17,7 @@ from gistcache.web.api.routes import setup_routes
 from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
 from gistcache.web.problems import describe_job_failure
-from gistcache.web.ratelimit import ClientRateLimit, parse_limit, parse_networks
+from gistcache.web.ratelimit import ClientRateLimit
 from gistcache.web.render import render_search
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     # outermost first: shutdown can find every request, the id names it, observe sees
     # the final answer
     middlewares = [in_flight.middleware, request_id, observe, problems]
-    if settings.rate_limit:
-        limiter = ClientRateLimit(
-            parse_limit(settings.rate_limit), parse_networks(settings.trusted_proxies)
-        )
+    if settings.rate_limit is not None:
+        limiter = ClientRateLimit(settings.rate_limit, settings.trusted_proxies)
         middlewares.append(limiter.middleware)
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(stamp_headers)

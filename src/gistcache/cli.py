@@ -181,7 +181,7 @@ def _migrate(settings: Settings) -> str | None:
     from gistcache.store.migrate import migrations_dir, upgrade
 
     try:
-        migrations_dir()
+        scripts = migrations_dir(settings.migrations_dir)
     except FileNotFoundError as exc:
         return str(exc)
     where = settings.safe_database_url
@@ -191,7 +191,7 @@ def _migrate(settings: Settings) -> str | None:
         log.debug("connection failure", exc_info=True)
         return f"could not connect to {where}: {_reason(exc, settings)}"
     try:
-        upgrade(settings.database_url)
+        upgrade(settings.database_url, scripts=scripts)
     except Exception as exc:
         log.debug("migration failure", exc_info=True)
         return f"migrating {where} failed: {_reason(exc, settings)}"

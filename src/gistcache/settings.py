@@ -1,4 +1,10 @@
-"""Configuration, read once from ``GISTCACHE_*`` environment variables and validated."""
+"""Configuration, read once from ``GISTCACHE_*`` environment variables and validated.
+
+Each setting is declared once, as a field of ``Settings``: its default, the parser that
+turns the variable's text into the stored value (with its bounds) and the README's words
+for it. ``from_env`` loops over the fields; ``configuration_table`` renders the README's
+table from the same declarations (``python -m gistcache.settings`` prints it).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
+from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -18,195 +27,205 @@ from yarl import URL
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/gistcache.sqlite3"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+PREFIX = "GISTCACHE_"
 
-# Every variable the program reads; the README documents each of them.
-VARIABLES = (
-    "GISTCACHE_DATABASE_URL",
-    "GISTCACHE_GITHUB_API_URL",
-    "GISTCACHE_GITHUB_TOKEN",
-    "GISTCACHE_HOST",
-    "GISTCACHE_PORT",
-    "GISTCACHE_CACHE_TTL",
-    "GISTCACHE_NOT_FOUND_TTL",
-    "GISTCACHE_MEMORY_CACHE_MB",
-    "GISTCACHE_GITHUB_TIMEOUT",
-    "GISTCACHE_GITHUB_CONNECT_TIMEOUT",
-    "GISTCACHE_GITHUB_MAX_PAGES",
-    "GISTCACHE_GITHUB_RETRIES",
-    "GISTCACHE_SHUTDOWN_TIMEOUT",
-    "GISTCACHE_LOG_LEVEL",
-    "GISTCACHE_LOG_FORMAT",
-    "GISTCACHE_RAW_HOSTS",
-    "GISTCACHE_FETCH_CONCURRENCY",
-    "GISTCACHE_MAX_FILE_BYTES",
-    "GISTCACHE_SEARCH_WORKERS",
-    "GISTCACHE_SEARCH_RESULT_TTL",
-    "GISTCACHE_SEARCH_TIMEOUT",
-    "GISTCACHE_MAX_SEARCHES",
-    "GISTCACHE_RATE_LIMIT",
-    "GISTCACHE_TRUSTED_PROXIES",
-    "GISTCACHE_MIGRATIONS_DIR",  # checked here, used by store.migrate: the alembic scripts
-)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    github_api_url: str = "https://api.github.com"
-    github_token: str | None = field(default=None, repr=False)
-    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on every interface
-    port: int = 8080
-    cache_ttl: float = 60.0
-    not_found_ttl: float = 300.0
-    memory_cache_mb: int = 64
-    github_timeout: float = 10.0
-    github_connect_timeout: float = 5.0
-    github_max_pages: int = 100
-    github_retries: int = 2
-    shutdown_timeout: float = 5.0
-    log_level: str = "INFO"
-    log_format: str = "text"
-    raw_hosts: tuple[str, ...] = ()
-    fetch_concurrency: int = 8
-    max_file_bytes: int = 100 * 1024 * 1024
-    search_workers: int = 2
-    search_result_ttl: float = 24 * 3600.0
-    search_timeout: float = 120.0
-    max_searches: int = 8
-    rate_limit: str = ""
-    trusted_proxies: str = ""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from the environment; raise ConfigError naming the first bad value."""
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(f"GISTCACHE_{name}")
-            return value.strip() if value is not None and value.strip() != "" else None
-
-        defaults = cls()
-        _migrations_dir("MIGRATIONS_DIR", get("MIGRATIONS_DIR"))  # read by store.migrate
-        token = get("GITHUB_TOKEN") or (env.get("GITHUB_TOKEN") or "").strip() or None
-        return cls(
-            database_url=_database_url(get("DATABASE_URL") or defaults.database_url),
-            github_api_url=_http_url("GITHUB_API_URL", get("GITHUB_API_URL"), defaults),
-            github_token=token,
-            host=_host("HOST", get("HOST"), defaults.host),
-            port=_int("PORT", get("PORT"), defaults.port, low=1, high=65535),
-            cache_ttl=_seconds("CACHE_TTL", get("CACHE_TTL"), defaults.cache_ttl),
-            not_found_ttl=_seconds("NOT_FOUND_TTL", get("NOT_FOUND_TTL"), defaults.not_found_ttl),
-            memory_cache_mb=_int(
-                "MEMORY_CACHE_MB", get("MEMORY_CACHE_MB"), defaults.memory_cache_mb, low=0
-            ),
-            github_timeout=_seconds(
-                "GITHUB_TIMEOUT", get("GITHUB_TIMEOUT"), defaults.github_timeout, positive=True
-            ),
-            github_connect_timeout=_seconds(
-                "GITHUB_CONNECT_TIMEOUT",
-                get("GITHUB_CONNECT_TIMEOUT"),
-                defaults.github_connect_timeout,
-                positive=True,
-            ),
-            github_max_pages=_int(
-                "GITHUB_MAX_PAGES", get("GITHUB_MAX_PAGES"), defaults.github_max_pages, low=1
-            ),
-            github_retries=_int(
-                "GITHUB_RETRIES", get("GITHUB_RETRIES"), defaults.github_retries, low=0, high=10
-            ),
-            shutdown_timeout=_seconds(
-                "SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT"), defaults.shutdown_timeout
-            ),
-            log_level=_log_level(get("LOG_LEVEL") or defaults.log_level),
-            log_format=_choice("LOG_FORMAT", get("LOG_FORMAT"), ("text", "json"), "text"),
-            raw_hosts=_hosts("RAW_HOSTS", get("RAW_HOSTS")),
-            fetch_concurrency=_int(
-                "FETCH_CONCURRENCY",
-                get("FETCH_CONCURRENCY"),
-                defaults.fetch_concurrency,
-                low=1,
-                high=256,
-            ),
-            max_file_bytes=_int(
-                "MAX_FILE_BYTES", get("MAX_FILE_BYTES"), defaults.max_file_bytes, low=1
-            ),
-            search_workers=_int(
-                "SEARCH_WORKERS", get("SEARCH_WORKERS"), defaults.search_workers, low=0, high=64
-            ),
-            search_result_ttl=_seconds(
-                "SEARCH_RESULT_TTL",
-                get("SEARCH_RESULT_TTL"),
-                defaults.search_result_ttl,
-                positive=True,
-            ),
-            search_timeout=_seconds(
-                "SEARCH_TIMEOUT", get("SEARCH_TIMEOUT"), defaults.search_timeout, positive=True
-            ),
-            max_searches=_int(
-                "MAX_SEARCHES", get("MAX_SEARCHES"), defaults.max_searches, low=1, high=1024
-            ),
-            rate_limit=_rate_limit("RATE_LIMIT", get("RATE_LIMIT")),
-            trusted_proxies=_networks("TRUSTED_PROXIES", get("TRUSTED_PROXIES")),
-        )
+class Parser(Protocol[T_co]):
+    """Turns a variable's (stripped, non-empty) text into its value, or raises ConfigError
+    naming the variable; ``accepts`` tells the README what it takes."""
 
     @property
-    def safe_database_url(self) -> str:
-        """The database URL with any password masked, for logs."""
-        return make_url(self.database_url).render_as_string(hide_password=True)
+    def accepts(self) -> str: ...
+
+    def __call__(self, name: str, raw: str) -> T_co: ...
 
 
-def _int(name: str, raw: str | None, default: int, *, low: int, high: int | None = None) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"GISTCACHE_{name} must be an integer, got {raw!r}") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"GISTCACHE_{name} must be {bounds}, got {value}")
-    return value
+@dataclass(frozen=True)
+class Variable:
+    """What a ``Settings`` field knows of its environment variable."""
+
+    parse: Parser[Any]
+    meaning: str
+    shown_default: str | None = None  # the README's default, when the value alone says too little
+    fallback: str | None = None  # another variable read when this one is unset
 
 
-def _seconds(name: str, raw: str | None, default: float, *, positive: bool = False) -> float:
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"GISTCACHE_{name} must be a number of seconds, got {raw!r}") from None
-    if value != value or value in (float("inf"), float("-inf")) or value < 0:
-        raise ConfigError(f"GISTCACHE_{name} must be a finite, non-negative number, got {raw!r}")
-    if positive and value == 0:
-        raise ConfigError(f"GISTCACHE_{name} must be greater than 0")
-    return value
+def setting(
+    default: T,
+    parse: Parser[T],
+    meaning: str,
+    *,
+    shown_default: str | None = None,
+    fallback: str | None = None,
+    secret: bool = False,
+) -> T:
+    """A ``Settings`` field read from ``GISTCACHE_<FIELD NAME>``."""
+    variable = Variable(parse, meaning, shown_default, fallback)
+    declared: T = field(default=default, repr=not secret, metadata={Variable: variable})
+    return declared
 
 
-def _http_url(name: str, raw: str | None, defaults: Settings) -> str:
-    if raw is None:
-        return defaults.github_api_url
-    try:
-        url = URL(raw)
-        url.port  # noqa: B018 - a malformed port raises here
-    except ValueError:
-        raise ConfigError(f"GISTCACHE_{name} is not a valid URL: {raw!r}") from None
-    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
-        raise ConfigError(
-            f"GISTCACHE_{name} must be an http(s) URL without query or fragment, got {raw!r}"
-        )
-    return raw.rstrip("/")
+# the parsers
 
 
-def _hosts(name: str, raw: str | None) -> tuple[str, ...]:
-    """Host names (meaning https on port 443) or explicit http(s)://host[:port] origins."""
-    if raw is None:
-        return ()
-    entries = tuple(h.strip().lower().rstrip("/") for h in raw.split(",") if h.strip())
-    for entry in entries:
+@dataclass(frozen=True)
+class Integer:
+    low: int
+    high: int | None = None
+
+    @property
+    def accepts(self) -> str:
+        if self.high is None:
+            return f"integer, at least {self.low}"
+        return f"integer, {self.low} to {self.high}"
+
+    def __call__(self, name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if value < self.low or (self.high is not None and value > self.high):
+            if self.high is None:
+                raise ConfigError(f"{name} must be at least {self.low}, got {value}")
+            raise ConfigError(f"{name} must be between {self.low} and {self.high}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class Seconds:
+    positive: bool = False
+
+    @property
+    def accepts(self) -> str:
+        return "seconds, more than 0" if self.positive else "seconds, 0 or more"
+
+    def __call__(self, name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        if value != value or value in (float("inf"), float("-inf")) or value < 0:
+            raise ConfigError(f"{name} must be a finite, non-negative number, got {raw!r}")
+        if self.positive and value == 0:
+            raise ConfigError(f"{name} must be greater than 0")
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    allowed: tuple[str, ...]
+
+    @property
+    def accepts(self) -> str:
+        return " or ".join(f"`{a}`" for a in self.allowed)
+
+    def __call__(self, name: str, raw: str) -> str:
+        if raw.lower() not in self.allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(self.allowed)}, got {raw!r}")
+        return raw.lower()
+
+
+@dataclass(frozen=True)
+class LogLevel:
+    accepts = "`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`, in any case"
+
+    def __call__(self, name: str, raw: str) -> str:
+        level = raw.upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ConfigError(
+                f"{name} must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {raw!r}"
+            )
+        return level
+
+
+@dataclass(frozen=True)
+class Text:
+    accepts = "text"
+
+    def __call__(self, name: str, raw: str) -> str:
+        return raw
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    accepts = " or ".join(f"`{driver}://...`" for driver in SUPPORTED_DRIVERS)
+
+    def __call__(self, name: str, raw: str) -> str:
+        try:
+            url = make_url(raw)
+            url.port  # noqa: B018 - a malformed port raises here
+        except (ArgumentError, ValueError):
+            # never echo the value: it may hold a password
+            raise ConfigError(f"{name} is not a valid SQLAlchemy URL") from None
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ConfigError(
+                f"{name} must use one of {', '.join(SUPPORTED_DRIVERS)}, got {url.drivername!r}"
+            )
+        return raw
+
+
+@dataclass(frozen=True)
+class HttpUrl:
+    accepts = "`http(s)` URL without query or fragment"
+
+    def __call__(self, name: str, raw: str) -> str:
+        try:
+            url = URL(raw)
+            url.port  # noqa: B018 - a malformed port raises here
+        except ValueError:
+            raise ConfigError(f"{name} is not a valid URL: {raw!r}") from None
+        if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+            raise ConfigError(
+                f"{name} must be an http(s) URL without query or fragment, got {raw!r}"
+            )
+        return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Host:
+    """An IP address, or a name that resolves now (else listening fails after start-up)."""
+
+    accepts = "IP address or host name that resolves"
+
+    def __call__(self, name: str, raw: str) -> str:
+        try:
+            ipaddress.ip_address(raw)
+            return raw
+        except ValueError:
+            pass
+        try:
+            socket.getaddrinfo(raw, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(
+                f"{name} must be an IP address or a resolvable host name, got {raw!r} ({reason})"
+            ) from None
+        return raw
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Host names (meaning https on port 443) or explicit http(s)://host[:port] origins,
+    stored as the URLs of their origins."""
+
+    accepts = "comma-separated host names or `http(s)://host[:port]` origins"
+
+    def __call__(self, name: str, raw: str) -> tuple[URL, ...]:
+        entries = (h.strip().lower().rstrip("/") for h in raw.split(",") if h.strip())
+        return tuple(self._origin(name, entry) for entry in entries)
+
+    @staticmethod
+    def _origin(name: str, entry: str) -> URL:
+        url: URL | None
         try:
             url = URL(entry if "://" in entry else f"https://{entry}")
             url.port  # noqa: B018 - a malformed port raises here
@@ -222,100 +241,247 @@ def _hosts(name: str, raw: str | None) -> tuple[str, ...]:
             or url.user
         ):
             raise ConfigError(
-                f"GISTCACHE_{name} must list host names or http(s)://host[:port] origins, "
-                f"got {entry!r}"
+                f"{name} must list host names or http(s)://host[:port] origins, got {entry!r}"
             )
-    return entries
+        return url.origin()
 
 
-def _database_url(raw: str) -> str:
-    try:
-        url = make_url(raw)
-        url.port  # noqa: B018 - a malformed port raises here
-    except (ArgumentError, ValueError):
-        # never echo the value: it may hold a password
-        raise ConfigError("GISTCACHE_DATABASE_URL is not a valid SQLAlchemy URL") from None
-    if url.drivername not in SUPPORTED_DRIVERS:
-        raise ConfigError(
-            "GISTCACHE_DATABASE_URL must use one of "
-            f"{', '.join(SUPPORTED_DRIVERS)}, got {url.drivername!r}"
-        )
-    return raw
+@dataclass(frozen=True)
+class Networks:
+    accepts = "comma-separated IP addresses or networks (CIDR)"
+
+    def __call__(self, name: str, raw: str) -> tuple[Network, ...]:
+        networks = []
+        for part in raw.split(","):
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must list IP addresses or networks, got {part.strip()!r}"
+                ) from None
+        return tuple(networks)
 
 
-def _rate_limit(name: str, raw: str | None) -> str:
-    if raw is None:
-        return ""
-    try:
-        limit = parse_limit(raw)
-    except ValueError:
-        raise ConfigError(
-            f"GISTCACHE_{name} must look like 120/minute or 10/second, got {raw!r}"
-        ) from None
-    if limit.amount < 1:
-        raise ConfigError(
-            f"GISTCACHE_{name} must allow at least one request, got {raw!r} "
-            "(leave it empty for no limit)"
-        )
-    return raw
+@dataclass(frozen=True)
+class RateLimit:
+    accepts = "requests per time, in the `limits` notation: `120/minute`, `10/second`"
 
-
-def _host(name: str, raw: str | None, default: str) -> str:
-    """An IP address, or a name that resolves now (else listening fails after start-up)."""
-    if raw is None:
-        return default
-    try:
-        ipaddress.ip_address(raw)
-        return raw
-    except ValueError:
-        pass
-    try:
-        socket.getaddrinfo(raw, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(
-            f"GISTCACHE_{name} must be an IP address or a resolvable host name, "
-            f"got {raw!r} ({reason})"
-        ) from None
-    return raw
-
-
-def _migrations_dir(name: str, raw: str | None) -> None:
-    if raw is None:
-        return
-    folder = Path(raw)
-    if not (folder / "env.py").is_file() or not (folder / "versions").is_dir():
-        raise ConfigError(
-            f"GISTCACHE_{name} must be the folder of the alembic migrations "
-            f"(with env.py and versions/), got {raw!r}"
-        )
-
-
-def _networks(name: str, raw: str | None) -> str:
-    if raw is None:
-        return ""
-    for part in raw.split(","):
+    def __call__(self, name: str, raw: str) -> RateLimitItem:
         try:
-            ipaddress.ip_network(part.strip(), strict=False)
+            limit = parse_limit(raw)
         except ValueError:
             raise ConfigError(
-                f"GISTCACHE_{name} must list IP addresses or networks, got {part.strip()!r}"
+                f"{name} must look like 120/minute or 10/second, got {raw!r}"
             ) from None
-    return raw
+        if limit.amount < 1:
+            raise ConfigError(
+                f"{name} must allow at least one request, got {raw!r} (leave it empty for no limit)"
+            )
+        return limit
 
 
-def _choice(name: str, raw: str | None, allowed: tuple[str, ...], default: str) -> str:
-    if raw is None:
-        return default
-    if raw.lower() not in allowed:
-        raise ConfigError(f"GISTCACHE_{name} must be one of {', '.join(allowed)}, got {raw!r}")
-    return raw.lower()
+@dataclass(frozen=True)
+class MigrationsFolder:
+    accepts = "folder with `env.py` and `versions/`"
+
+    def __call__(self, name: str, raw: str) -> Path:
+        folder = Path(raw)
+        if not (folder / "env.py").is_file() or not (folder / "versions").is_dir():
+            raise ConfigError(
+                f"{name} must be the folder of the alembic migrations "
+                f"(with env.py and versions/), got {raw!r}"
+            )
+        return folder
 
 
-def _log_level(raw: str) -> str:
-    level = raw.upper()
-    if not isinstance(logging.getLevelName(level), int):
-        raise ConfigError(
-            f"GISTCACHE_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {raw!r}"
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting, parsed: tests build one with keywords or ``dataclasses.replace``."""
+
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL,
+        DatabaseUrl(),
+        "SQLAlchemy URL of the cache, e.g. `sqlite+aiosqlite:///path` or "
+        "`postgresql+asyncpg://user:pass@host:5432/db`",
+        shown_default=f"`{DEFAULT_DATABASE_URL}` (created on demand)",
+    )
+    github_api_url: str = setting(
+        "https://api.github.com",
+        HttpUrl(),
+        "GitHub API base URL; GitHub Enterprise works as `https://HOST/api/v3`",
+    )
+    github_token: str | None = setting(
+        None,
+        Text(),
+        "optional GitHub token (falls back to `GITHUB_TOKEN`); never logged or shown",
+        fallback="GITHUB_TOKEN",
+        secret=True,
+    )
+    host: str = setting(
+        "0.0.0.0",  # noqa: S104 - a service in a container listens on every interface
+        Host(),
+        "listen address",
+    )
+    port: int = setting(8080, Integer(1, 65535), "listen port")
+    cache_ttl: float = setting(
+        60.0, Seconds(), "seconds a cached list is served without asking GitHub"
+    )
+    not_found_ttl: float = setting(
+        300.0, Seconds(), "seconds an unknown user is remembered as unknown"
+    )
+    memory_cache_mb: int = setting(
+        64,
+        Integer(0),
+        "megabytes each server may use to keep recently served lists with their JSON, "
+        "so that a fresh list is answered without the database; `0` turns it off",
+    )
+    github_timeout: float = setting(
+        10.0, Seconds(positive=True), "seconds for a whole GitHub request"
+    )
+    github_connect_timeout: float = setting(
+        5.0, Seconds(positive=True), "seconds to connect to GitHub"
+    )
+    github_max_pages: int = setting(
+        100, Integer(1), "most list pages followed for one user (100 gists each)"
+    )
+    github_retries: int = setting(
+        2,
+        Integer(0, 10),
+        "retries of a GitHub request whose connection failed or that answered 502/503/504 "
+        "(jittered, doubling back-off); never for other 4xx/5xx",
+    )
+    shutdown_timeout: float = setting(
+        5.0,
+        Seconds(),
+        "seconds in-flight requests get to finish on SIGTERM; then they are cancelled, their "
+        "GitHub calls too, and the process exits within a second more",
+    )
+    log_level: str = setting("INFO", LogLevel(), "the least severe level logged")
+    log_format: str = setting(
+        "text",
+        Choice(("text", "json")),
+        "how a log line is written: `json` is one JSON object per line (for log shippers)",
+    )
+    raw_hosts: tuple[URL, ...] = setting(
+        (),
+        Origins(),
+        "extra places that file contents may be fetched from, besides the API's own origin "
+        "and `https://gist.githubusercontent.com`: a host name means `https` on port 443; "
+        "`http://host:port` names an origin exactly",
+    )
+    fetch_concurrency: int = setting(
+        8, Integer(1, 256), "most file downloads at once, for the whole process"
+    )
+    max_file_bytes: int = setting(
+        100 * 1024 * 1024,
+        Integer(1),
+        "files larger than this are not fetched nor searched (reported as `too_large`)",
+        shown_default="`104857600` (100 MB)",
+    )
+    search_workers: int = setting(
+        2,
+        Integer(0, 64),
+        "search jobs run at once by this process (`0`: it runs none, only queues them)",
+    )
+    search_result_ttl: float = setting(
+        24 * 3600.0,
+        Seconds(positive=True),
+        "seconds a finished search job and its result are kept",
+        shown_default="`86400` (24 h)",
+    )
+    search_timeout: float = setting(
+        120.0,
+        Seconds(positive=True),
+        "seconds a search (synchronous or a job) may take before it fails with a `504` problem",
+    )
+    max_searches: int = setting(
+        8,
+        Integer(1, 1024),
+        "searches run at once by this process; a synchronous search beyond it gets a `503` "
+        "with `Retry-After` (jobs wait their turn)",
+    )
+    rate_limit: RateLimitItem | None = setting(
+        None,
+        RateLimit(),
+        "requests one client may make; each answer carries `RateLimit-Limit`, `-Remaining` "
+        "and `-Reset`; over it: `429` with `Retry-After`. `/ping`, `/healthz`, `/readyz` and "
+        "`/metrics` are exempt. Unset: no limit",
+        shown_default="none (the compose file sets `120/minute`)",
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        (),
+        Networks(),
+        "reverse proxies whose `X-Forwarded-For` names the client; from anyone else the "
+        "header is ignored",
+    )
+    migrations_dir: Path | None = setting(
+        None,
+        MigrationsFolder(),
+        "where the alembic scripts are (when set, only there)",
+        shown_default="the source tree's `migrations/`, else `./migrations`",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; raise ConfigError naming the first bad value.
+        A variable that is empty counts as unset."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for declared in fields(cls):
+            name, variable = env_name(declared), _variable(declared)
+            raw = _read(env, name)
+            if raw is None and variable.fallback is not None:
+                raw = _read(env, variable.fallback)
+            if raw is not None:
+                values[declared.name] = variable.parse(name, raw)
+        return cls(**values)
+
+    @property
+    def safe_database_url(self) -> str:
+        """The database URL with any password masked, for logs."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def _read(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value.strip() if value is not None and value.strip() != "" else None
+
+
+def _variable(declared: Field[Any]) -> Variable:
+    variable = declared.metadata.get(Variable)
+    if not isinstance(variable, Variable):
+        raise TypeError(f"Settings.{declared.name} is not declared with setting()")
+    return variable
+
+
+def env_name(declared: Field[Any]) -> str:
+    return PREFIX + declared.name.upper()
+
+
+# Every variable the program reads; the README documents each of them.
+VARIABLES = tuple(env_name(f) for f in fields(Settings))
+
+
+def _shown(value: object) -> str:
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"
+
+
+def configuration_table() -> str:
+    """The README's configuration table, rendered from the declarations."""
+    rows = ["| variable | meaning | accepts | default |", "|---|---|---|---|"]
+    for declared in fields(Settings):
+        variable = _variable(declared)
+        default = variable.shown_default or _shown(declared.default)
+        rows.append(
+            f"| `{env_name(declared)}` | {variable.meaning} | {variable.parse.accepts} "
+            f"| {default} |"
         )
-    return level
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(configuration_table())

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from limits import RateLimitItemPerMinute
 
 from gistcache.settings import ConfigError, Settings
 from gistcache.testing.fake_github import FakeGitHub
@@ -19,7 +21,7 @@ from tests.support.waiting import eventually
 async def test_a_client_over_its_limit_gets_429_with_retry_after(
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:
-    client = await make_client(rate_limit="3/minute")
+    client = await make_client(rate_limit=RateLimitItemPerMinute(3))
     for remaining in (2, 1, 0):
         resp = await client.get("/octocat")
         assert resp.status == 200
@@ -39,7 +41,7 @@ async def test_a_client_over_its_limit_gets_429_with_retry_after(
 async def test_every_limited_answer_carries_the_budget_errors_too(
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:
-    client = await make_client(rate_limit="5/minute")
+    client = await make_client(rate_limit=RateLimitItemPerMinute(5))
     answers = [
         await client.get("/octocat"),
         await client.get("/bad..name"),  # 400
@@ -55,7 +57,7 @@ async def test_every_limited_answer_carries_the_budget_errors_too(
 async def test_forwarded_for_is_trusted_only_from_trusted_proxies(
     make_client: ClientFactory,
 ) -> None:
-    untrusted = await make_client(rate_limit="2/minute")
+    untrusted = await make_client(rate_limit=RateLimitItemPerMinute(2))
     for n in range(2):
         resp = await untrusted.get("/octocat", headers={"X-Forwarded-For": f"10.0.0.{n}"})
         assert resp.status == 200
@@ -63,7 +65,9 @@ async def test_forwarded_for_is_trusted_only_from_trusted_proxies(
     resp = await untrusted.get("/octocat", headers={"X-Forwarded-For": "10.0.0.99"})
     assert resp.status == 429
 
-    proxied = await make_client(rate_limit="2/minute", trusted_proxies="127.0.0.0/8")
+    proxied = await make_client(
+        rate_limit=RateLimitItemPerMinute(2), trusted_proxies=(ip_network("127.0.0.0/8"),)
+    )
     for _ in range(2):
         resp = await proxied.get("/octocat", headers={"X-Forwarded-For": "203.0.113.7"})
         assert resp.status == 200

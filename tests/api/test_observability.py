@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from limits import RateLimitItemPerMinute
 from prometheus_client.parser import text_string_to_metric_families
 
 from gistcache.app import create_app
@@ -110,7 +111,7 @@ async def test_json_logs_carry_request_ids_and_never_the_token(
 async def test_a_streamed_answer_carries_the_request_id_and_is_counted(
     settings: Settings, clock: FakeClock
 ) -> None:
-    app = create_app(replace(settings, rate_limit="5/minute"), clock=clock)
+    app = create_app(replace(settings, rate_limit=RateLimitItemPerMinute(5)), clock=clock)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()

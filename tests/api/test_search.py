@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from yarl import URL
 
 from gistcache.github.parse import request_target
 from gistcache.store.models import file_chunks, file_contents, search_jobs, users
@@ -304,7 +305,7 @@ async def test_extra_raw_hosts_can_be_allowed(
 ) -> None:
     fake.raw_base = f"http://localhost:{fake_server.port}/gist-raw"
     fake.add_gist("frank", {"x.txt": "found\n"})
-    client = await make_client(raw_hosts=(f"http://localhost:{fake_server.port}",))
+    client = await make_client(raw_hosts=(URL(f"http://localhost:{fake_server.port}"),))
     assert (await search(client, username="frank", pattern="found"))["total"] == 1
     assert len(fake.raw_requests()) == 1
 

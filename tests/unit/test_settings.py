@@ -1,8 +1,19 @@
 from __future__ import annotations
 
-import pytest
+from ipaddress import ip_network
+from pathlib import Path
 
-from gistcache.settings import DEFAULT_DATABASE_URL, ConfigError, Settings
+import pytest
+from limits import RateLimitItemPerMinute
+from yarl import URL
+
+from gistcache.settings import (
+    DEFAULT_DATABASE_URL,
+    VARIABLES,
+    ConfigError,
+    Settings,
+    configuration_table,
+)
 
 
 def test_defaults() -> None:
@@ -60,3 +71,78 @@ def test_a_bad_database_url_error_does_not_echo_a_password() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"GISTCACHE_DATABASE_URL": "mysql://root:hunter2@localhost/db"})
     assert "hunter2" not in str(info.value)
+
+
+def test_the_readme_table_is_the_one_the_declarations_render() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert "\n".join(table) + "\n" == configuration_table(), (
+        "README's configuration table differs: paste `python -m gistcache.settings`"
+    )
+    assert [row.split(" | ")[0].removeprefix("| ") for row in table[2:]] == [
+        f"`{name}`" for name in VARIABLES
+    ]
+
+
+def test_the_table_renders_defaults_bounds_and_meaning() -> None:
+    rows = {row.split(" | ")[0]: row for row in configuration_table().splitlines()}
+    assert (
+        rows["| `GISTCACHE_PORT`"]
+        == "| `GISTCACHE_PORT` | listen port | integer, 1 to 65535 | `8080` |"
+    )
+    assert rows["| `GISTCACHE_CACHE_TTL`"].endswith("| seconds, 0 or more | `60` |")
+    assert rows["| `GISTCACHE_GITHUB_TIMEOUT`"].endswith("| seconds, more than 0 | `10` |")
+    assert rows["| `GISTCACHE_TRUSTED_PROXIES`"].endswith("| none |")
+    assert rows["| `GISTCACHE_MAX_FILE_BYTES`"].endswith("| `104857600` (100 MB) |")
+
+
+def test_parsed_values_are_stored() -> None:
+    s = Settings.from_env(
+        {
+            "GISTCACHE_RATE_LIMIT": "120/minute",
+            "GISTCACHE_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+            "GISTCACHE_RAW_HOSTS": "Raw.Example.com, http://localhost:9000/",
+            "GISTCACHE_MIGRATIONS_DIR": str(Path(__file__).resolve().parents[2] / "migrations"),
+        }
+    )
+    assert s.rate_limit == RateLimitItemPerMinute(120)
+    assert s.trusted_proxies == (ip_network("10.0.0.0/8"), ip_network("::1/128"))
+    assert s.raw_hosts == (URL("https://raw.example.com"), URL("http://localhost:9000"))
+    assert s.migrations_dir is not None
+    assert (s.migrations_dir / "env.py").is_file()
+    unset = Settings.from_env({})
+    assert (unset.rate_limit, unset.trusted_proxies, unset.raw_hosts) == (None, (), ())
+    assert unset.migrations_dir is None
+
+
+def test_an_empty_variable_is_unset() -> None:
+    assert Settings.from_env({name: "  " for name in VARIABLES}) == Settings()
+
+
+INTEGER_BOUNDS = [
+    ("GISTCACHE_PORT", 1, 65535),
+    ("GISTCACHE_MEMORY_CACHE_MB", 0, None),
+    ("GISTCACHE_GITHUB_MAX_PAGES", 1, None),
+    ("GISTCACHE_GITHUB_RETRIES", 0, 10),
+    ("GISTCACHE_FETCH_CONCURRENCY", 1, 256),
+    ("GISTCACHE_MAX_FILE_BYTES", 1, None),
+    ("GISTCACHE_SEARCH_WORKERS", 0, 64),
+    ("GISTCACHE_MAX_SEARCHES", 1, 1024),
+]
+
+
+@pytest.mark.parametrize(("name", "low", "high"), INTEGER_BOUNDS)
+def test_integer_bounds_are_enforced_as_documented(name: str, low: int, high: int | None) -> None:
+    bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+    field = name.removeprefix("GISTCACHE_").lower()
+    assert getattr(Settings.from_env({name: str(low)}), field) == low
+    with pytest.raises(ConfigError, match=f"^{name} must be {bounds}, got {low - 1}$"):
+        Settings.from_env({name: str(low - 1)})
+    if high is not None:
+        assert getattr(Settings.from_env({name: str(high)}), field) == high
+        with pytest.raises(ConfigError, match=f"^{name} must be {bounds}, got {high + 1}$"):
+            Settings.from_env({name: str(high + 1)})
+    row = next(r for r in configuration_table().splitlines() if r.startswith(f"| `{name}`"))
+    documented = f"integer, {low} to {high}" if high is not None else f"integer, at least {low}"
+    assert f"| {documented} |" in row

@@ -111,7 +111,7 @@ class GitHubClient:
         user_agent: str,
         max_pages: int = 100,
         max_json_bytes: int = MAX_JSON_BYTES,
-        raw_hosts: Sequence[str] = (),
+        raw_hosts: Sequence[URL] = (),
         raw_read_timeout: float = 30.0,
         retries: int = 2,
         retry_backoff: float = 0.25,
@@ -131,8 +131,7 @@ class GitHubClient:
         self._metrics = metrics
         # origins (scheme, host, port) that file contents may come from
         self.raw_origins = frozenset(
-            _origin(URL(entry if "://" in entry else f"https://{entry}"))
-            for entry in (str(self._api.origin()), RAW_HOST, *raw_hosts)
+            _origin(url) for url in (self._api.origin(), URL(f"https://{RAW_HOST}"), *raw_hosts)
         )
         # a raw file may take long as a whole; only a stalled read is a timeout
         self._raw_timeout = aiohttp.ClientTimeout(

@@ -14,29 +14,16 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from limits import RateLimitItem, parse
+from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from gistcache.keys import RATE_LIMIT_HEADERS
+from gistcache.settings import Network
 from gistcache.web.problems import Problem
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # liveness, readiness and metrics must answer whatever a client does
 EXEMPT_PATHS = frozenset({"/ping", "/healthz", "/readyz", "/metrics"})
-
-
-def parse_limit(spec: str) -> RateLimitItem:
-    """``120/minute`` and the like; ValueError when the text is not a limit."""
-    return parse(spec)
-
-
-def parse_networks(spec: str) -> tuple[Network, ...]:
-    """Comma-separated addresses or CIDR networks; ValueError on a bad one."""
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
-    )
 
 
 class ClientRateLimit:
