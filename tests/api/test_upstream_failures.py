@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
+from yarl import URL
 
 from gistcache.keys import GITHUB, SERVICE, SESSIONS
+from gistcache.settings import Settings
 from gistcache.store.lists import get_github_block, save_github_block
 from gistcache.store.models import github_blocks
 from gistcache.testing.fake_github import FakeGitHub
@@ -87,13 +89,33 @@ async def test_secondary_rate_limit_passes_retry_after_on(client: Client, fake: 
         (401, {"message": "Bad credentials"}, {}),
         (403, {"message": "Forbidden"}, {}),
         (200, [], {"Link": '<http://elsewhere.invalid/steal?page=2>; rel="next"'}),
+        (200, [], {"Link": '<http://[::1/gists?page=2>; rel="next"'}),
     ],
-    ids=["not-a-list", "malformed-gist", "bad-credentials", "forbidden", "foreign-next-link"],
+    ids=[
+        "not-a-list",
+        "malformed-gist",
+        "bad-credentials",
+        "forbidden",
+        "foreign-next-link",
+        "malformed-next-link",
+    ],
 )
 async def test_unusable_github_answers_are_502(
     client: Client, fake: FakeGitHub, status: int, body: Any, headers: dict[str, str]
 ) -> None:
     fake.fail_next(status, body=body, headers=headers)
+    await problem(await client.get("/octocat"), 502, "github-unavailable")
+    assert len(fake.api_requests()) == 1
+
+
+async def test_a_next_link_carrying_credentials_is_502(
+    client: Client, fake: FakeGitHub, settings: Settings
+) -> None:
+    """A next page on the API's own origin, but with a user and password in it: sent, it
+    would clash with (or replace) our own Authorization; it is refused like a foreign one."""
+    api = URL(settings.github_api_url)
+    steered = api.with_user("someone").with_password("secret") / "users/octocat/gists"
+    fake.fail_next(200, body=[], headers={"Link": f'<{steered}?page=2>; rel="next"'})
     await problem(await client.get("/octocat"), 502, "github-unavailable")
     assert len(fake.api_requests()) == 1
 

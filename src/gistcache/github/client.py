@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from multidict import CIMultiDictProxy, MultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from gistcache.domain.gists import Gist
@@ -35,6 +35,7 @@ from gistcache.github.parse import (
     failure,
     json_body,
     names_a_wait,
+    next_page,
     parse_rate_limit,
     public_gists,
     request_target,
@@ -79,17 +80,11 @@ class _Answer:
     status: int
     headers: CIMultiDictProxy[str]
     body: Any  # the JSON of a 200; None for a 304
-    next: URL | None  # the Link header's rel="next", resolved against the request's URL
+    next: URL | None  # the Link header's rel="next" on the API's origin (parse.next_page)
 
 
 def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
-
-
-def _next_link(links: MultiDictProxy[MultiDictProxy[str | URL]]) -> URL | None:
-    link = links.get("next")
-    target = link.get("url") if link is not None else None
-    return target if isinstance(target, URL) else None
 
 
 def credential_fingerprint(token: str | None) -> str:
@@ -181,7 +176,7 @@ class GitHubClient:
                 continue
             gists = public_gists(answer.body)
             pages.append(ListPage(url=url, etag=answer.headers.get("etag"), gists=gists))
-            url = self._next_url(answer.next)
+            url = None if answer.next is None else str(answer.next)
         return pages
 
     def raw_url_allowed(self, url: str) -> bool:
@@ -224,14 +219,6 @@ class GitHubClient:
             self._count("raw", "error")
             raise GitHubUnavailable(f"raw file download failed ({type(exc).__name__})") from exc
 
-    def _next_url(self, target: URL | None) -> str | None:
-        if target is None:
-            return None
-        # a Link header must not steer us (and our token) to another host
-        if target.origin() != self._api.origin():
-            raise GitHubUnavailable("GitHub's next-page link points to another host")
-        return str(target)
-
     async def _get_json(self, url: str, etag: str | None) -> _Answer:
         """GET with bounded, jittered retries on refused connections and 502/503/504."""
         for attempt in range(self._retries + 1):
@@ -254,7 +241,7 @@ class GitHubClient:
             ) as resp:
                 self._record_rate_limit(resp.headers)
                 raw = await self._read_limited(resp) if resp.status != 304 else b""
-                status, headers, links = resp.status, resp.headers, resp.links
+                status, headers = resp.status, resp.headers
         except TimeoutError as exc:
             self._count("api", "timeout")
             raise GitHubTimeout("GitHub did not answer in time") from exc
@@ -279,7 +266,8 @@ class GitHubClient:
             self.gate.answered()
             if body is None:
                 raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
-            return _Answer(status, headers, body, _next_link(links))
+            following = next_page(headers.getall("link", []), URL(url, encoded=True), self._api)
+            return _Answer(status, headers, body, following)
         error = failure(status, headers, body, time.time())
         if isinstance(error, GitHubRateLimited):
             wait = self.gate.limited(error.retry_after, named=names_a_wait(headers))

@@ -1,12 +1,12 @@
 """Reading GitHub's answers, with no I/O: gist items into domain Gists (secret ones
-dropped), rate-limit headers and the wait they ask for, error bodies, and the request
-target a raw URL is sent as."""
+dropped), rate-limit headers and the wait they ask for, error bodies, the next page a
+``Link`` header names, and the request target a raw URL is sent as."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,9 @@ _GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 # what may not stand as it is in a request target's path or query (RFC 3986: pchar,
 # "/" and "?" may), and a "%" that does not begin a %XX escape
 _UNSAFE_IN_TARGET = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
+# RFC 8288: link-value = "<" URI-Reference ">" *( OWS ";" OWS link-param ), comma-separated
+_LINK_VALUE = re.compile(r"\s*<([^>]*)>([^,]*(?:,(?!\s*<)[^,]*)*)")
+_LINK_PARAM = re.compile(r'\s*([^\s=;,]+)\s*=\s*(?:"([^"]*)"|([^\s";,]*))')
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,37 @@ def _opt_str(value: Any) -> str | None:
 
 def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def next_page(link_headers: Iterable[str], request_url: URL, api: URL) -> URL | None:
+    """The ``rel="next"`` target of an answer's ``Link`` headers, resolved against the
+    URL that was asked for; None when there is no next page.
+
+    The next page must be on the API's origin (scheme, host and port) and carry no user
+    or password: a Link header must not steer us, and our token, to another host.
+    GitHubUnavailable when it does, or when the target is no URL at all.
+    """
+    target = None
+    for value in _LINK_VALUE.finditer(", ".join(link_headers)):
+        reference, params = value.groups()
+        rels = [
+            (quoted if quoted is not None else bare).lower().split()
+            for name, quoted, bare in _LINK_PARAM.findall(params)
+            if name.lower() == "rel"
+        ]
+        if rels and "next" in rels[0]:  # only the first rel counts (RFC 8288 3.3)
+            target = reference.strip()
+            break
+    if target is None:
+        return None
+    try:
+        resolved = request_url.join(URL(target))
+        foreign = resolved.origin() != api.origin() or bool(resolved.user or resolved.password)
+    except (ValueError, TypeError):
+        raise GitHubUnavailable("GitHub's next-page link is not a URL") from None
+    if foreign:
+        raise GitHubUnavailable("GitHub's next-page link points to another host")
+    return resolved
 
 
 def request_target(url: str) -> str:
