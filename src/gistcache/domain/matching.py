@@ -7,6 +7,8 @@ while RE2 scans a whole chunk at C speed.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +24,11 @@ class PatternError(ValueError):
     """The pattern is not one RE2 accepts; the message says why."""
 
 
-def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
-    """Compile ``pattern`` for byte-level, line-by-line search."""
+def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = False) -> Any:
+    """Compile ``pattern`` for byte-level, line-by-line search; with ``literal`` it is a
+    fixed string whose regex metacharacters match themselves (``grep -F``)."""
+    if literal:
+        pattern = re2.escape(pattern)
     options = re2.Options()
     options.never_nl = True
     options.case_sensitive = not ignore_case
@@ -152,3 +157,60 @@ def scan_chunk(
             line_end = len(data)
         hits.add(line_number, data, start, stop, line_end)
         pos = line_end + 1  # the rest of this line cannot add another matching line
+
+
+def line_ranges(find: Finder, data: bytes, line_start: int, line_end: int) -> list[tuple[int, int]]:
+    """Every match on the line ``data[line_start:line_end]`` as ``[start, end)`` pairs in
+    code points of the line's text, left to right and non-overlapping, as RE2 finds them."""
+    line = data[line_start:line_end]
+    spans: list[tuple[int, int]] = []
+    pos = line_start
+    while pos <= line_end:
+        start, stop = find(data, pos)
+        if start < 0 or start > line_end:
+            break
+        spans.append(
+            (_code_points(line, start - line_start), _code_points(line, stop - line_start))
+        )
+        # past an empty match, go on at the next character (never inside one)
+        pos = stop if stop > start else _next_char(data, stop)
+    return spans
+
+
+def _code_points(line: bytes, offset: int) -> int:
+    return len(line[:offset].decode("utf-8", "replace"))
+
+
+def _next_char(data: bytes, pos: int) -> int:
+    pos += 1
+    while pos < len(data) and data[pos] & 0xC0 == 0x80:
+        pos += 1
+    return pos
+
+
+def window_ranges(ranges: list[tuple[int, int]], begin: int, length: int) -> list[tuple[int, int]]:
+    """``ranges`` relative to a window of ``length`` code points from ``begin`` (0-based),
+    cut at its edges; a range wholly outside it is left out."""
+    inside = []
+    for start, end in ranges:
+        overlaps = start < begin + length and end > begin
+        empty_inside = start == end and begin <= start <= begin + length
+        if overlaps or empty_inside:
+            inside.append((max(start - begin, 0), min(end - begin, length)))
+    return inside
+
+
+def glob_matches(glob: str, filename: str) -> bool:
+    """Whether ``filename`` matches the shell-style ``glob`` (``*``, ``?``, ``[...]``),
+    ignoring case."""
+    return fnmatch.fnmatchcase(filename.casefold(), glob.casefold())
+
+
+_NOT_ANCHOR_CHAR = re.compile(r"[^a-z0-9_-]")
+
+
+def line_anchor(filename: str, line_number: int) -> str:
+    """GitHub's anchor of a line in a gist: ``#file-<name>-L<n>``, ``<name>`` the file name
+    lowercased with every character other than an ASCII letter, digit, ``_`` or ``-``
+    replaced by ``-``."""
+    return f"#file-{_NOT_ANCHOR_CHAR.sub('-', filename.lower())}-L{line_number}"
