@@ -490,6 +490,17 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ('{"username": "alice", "pattern": ' + "[" * 60_000, "invalid-json"),
     ({"username": "alice", "pattern": "x", "async": "yes"}, "invalid-body"),
     ({"username": "alice", "pattern": "(x", "async": True}, "invalid-pattern"),
+    ({"username": "alice", "pattern": "x", "context": 11}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "context": -1}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "context": "2"}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "context": False}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "literal": "yes"}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "literal": None}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "filename": ""}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "filename": "a/b.py"}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "filename": "a\nb"}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "filename": "*" * 256}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "filename": 3}, "invalid-body"),
 ]
 
 
@@ -571,3 +582,26 @@ async def test_search_says_how_fresh_its_list_was_and_survives_github_failing(
     assert stale.headers["X-Cache"] == "STALE"
     assert stale.headers["Age"] == "100"
     assert await stale.json() == await first.json()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("context", 11),
+        ("context", "2"),
+        ("literal", 1),
+        ("filename", ""),
+        ("filename", "dir/*.py"),
+    ],
+)
+async def test_a_bad_search_option_is_named_in_the_problem(
+    client: Client, fake: FakeGitHub, field: str, value: Any
+) -> None:
+    resp = await client.post(
+        "/api/v1/search", json={"username": "alice", "pattern": "x", field: value}
+    )
+    assert resp.status == 400
+    problem = await resp.json()
+    assert problem["field"] == field
+    assert field in problem["detail"]
+    assert fake.requests == []

@@ -12,6 +12,9 @@ from typing import Any
 from gistcache.domain.errors import InvalidInput, InvalidLogin
 from gistcache.domain.matching import MAX_PATTERN_LENGTH, compile_pattern
 
+MAX_CONTEXT = 10
+MAX_GLOB_LENGTH = 255
+
 # GitHub logins: letters, digits and hyphens; older and managed accounts may hold "_".
 _USERNAME_RE = re.compile(r"[A-Za-z0-9_-]{1,39}", re.ASCII)
 MAX_PAGE = 100_000
@@ -26,14 +29,22 @@ class SearchRequest:
     ignore_case: bool = False
     page: int = 1
     per_page: int = 100
+    context: int = 0  # lines before and after each listed line, as grep -C
+    literal: bool = False  # the pattern is a fixed string, as grep -F
+    filename: str | None = None  # a glob on file names; other files are not searched
 
     def to_json(self) -> dict[str, Any]:
+        # a job stores this; SearchRequest(**stored) reads requests stored before a
+        # field existed, with the field's default
         return {
             "username": self.username,
             "pattern": self.pattern,
             "ignore_case": self.ignore_case,
             "page": self.page,
             "per_page": self.per_page,
+            "context": self.context,
+            "literal": self.literal,
+            "filename": self.filename,
         }
 
 
@@ -69,6 +80,9 @@ SEARCH_FIELDS: dict[str, type] = {
     "ignore_case": bool,
     "page": int,
     "per_page": int,
+    "context": int,
+    "literal": bool,
+    "filename": str,
     "async": bool,
 }
 _TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer"}
@@ -99,12 +113,35 @@ def parse_search(body: Any) -> tuple[SearchRequest, bool]:
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise InvalidInput("pattern", f"pattern is longer than {MAX_PATTERN_LENGTH} characters")
     ignore_case = bool(body.get("ignore_case", False))
-    compile_pattern(pattern, ignore_case=ignore_case)  # a PatternError is a failure of its own
+    literal = bool(body.get("literal", False))
+    # a PatternError is a failure of its own
+    compile_pattern(pattern, ignore_case=ignore_case, literal=literal)
     page = body.get("page", 1)
     per_page = body.get("per_page", MAX_PER_PAGE)
     if not 1 <= page <= MAX_PAGE:
         raise InvalidInput("page", f"page must be from 1 to {MAX_PAGE}")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise InvalidInput("per_page", f"per_page must be from 1 to {MAX_PER_PAGE}")
-    request = SearchRequest(username, pattern, ignore_case, page, per_page)
+    context = body.get("context", 0)
+    if not 0 <= context <= MAX_CONTEXT:
+        raise InvalidInput("context", f"context must be from 0 to {MAX_CONTEXT}")
+    filename = validate_glob(body.get("filename"))
+    request = SearchRequest(
+        username, pattern, ignore_case, page, per_page, context, literal, filename
+    )
     return request, bool(body.get("async", False))
+
+
+def validate_glob(raw: str | None) -> str | None:
+    """A file-name glob (``*.py``, ``test_*``, ``[ab]?.md``) or None for every file."""
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise InvalidInput("filename", "filename must be a glob such as *.py, not blank")
+    if len(raw) > MAX_GLOB_LENGTH:
+        raise InvalidInput("filename", f"filename is longer than {MAX_GLOB_LENGTH} characters")
+    if "/" in raw or any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise InvalidInput(
+            "filename", "filename is a glob on file names: no '/' or control characters"
+        )
+    return raw

@@ -85,6 +85,7 @@ users = Table(
         nullable=True,
         comment="GitHub failed for this user; serve the cache until then",
     ),
+    Column("github_id", BigInteger, nullable=True, comment="GitHub's numeric id"),
 )
 
 # The pages GitHub split the list into, with their ETags, for conditional revalidation.
@@ -142,6 +143,7 @@ gists = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("comments", Integer, nullable=False),
     Column("truncated", Boolean, nullable=False, default=False),
+    Column("raw", Text, nullable=True, comment="the list item as GitHub sent it"),
     ForeignKeyConstraint(
         ["site_id", "owner_login"], ["users.site_id", "users.login"], ondelete="CASCADE"
     ),
@@ -219,5 +221,7 @@ search_jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True, comment="problem details as JSON"),
     Column("result", Text, nullable=True, comment="the search's answer as JSON"),
+    Column("files_done", Integer, nullable=True, comment="files searched so far"),
+    Column("files_total", Integer, nullable=True, comment="files the search covers"),
     Index("ix_search_jobs_status_created_at", "status", "created_at"),
 )
