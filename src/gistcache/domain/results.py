@@ -71,10 +71,23 @@ class SkipReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ContextLine:
+    """A line shown around a listed match (``context`` lines before and after, as grep -C)."""
+
+    line_number: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class LineMatch:
     line_number: int
     column: int  # 1-based position in the line, in characters, where ``text`` starts
     text: str
+    # every match on the line as [start, end) in code points of ``text``, left to right
+    ranges: tuple[tuple[int, int], ...] = ()
+    url: str = ""  # the line on GitHub: the gist's html_url + line_anchor(...)
+    before: tuple[ContextLine, ...] = ()  # context not already shown by an earlier line
+    after: tuple[ContextLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
