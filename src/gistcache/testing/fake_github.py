@@ -5,10 +5,11 @@ the ``/user/<id>/gists?page=N`` form, ``per_page`` capped at 100, ``since``, ETa
 that differ per ``Authorization``, 304 on ``If-None-Match``, ``x-ratelimit-*``
 headers with a budget that runs out, GitHub's error shape, 403 without a
 ``User-Agent``, raw file contents on a raw path (named in ``raw_url`` with the file
-name percent-encoded, as GitHub does), and files over 1 MB truncated in
-``GET /gists/{id}``. As on GitHub, a user's list includes their secret gists
-(``"public": false``) when the request carries that user's own token, and a gist
-may be given in the 2012 item shape (its owner only in ``user``). It records every
+name percent-encoded, as GitHub does), and ``GET /gists/{id}`` with each file's
+contents (cut at 1 MiB, ``truncated``) and the gist's ``history``. As on GitHub, a
+user's list includes their secret gists (``"public": false``) when the request
+carries that user's own token, and a gist may be given in the 2012 item shape (its
+owner only in ``user``). It records every
 request so tests can count them, and it can be told to fail, stall or rate-limit.
 
 Run it alone for a demo: ``python -m gistcache.testing.fake_github --port 9000``.
@@ -24,6 +25,7 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -94,6 +96,16 @@ class FakeUser:
 
 
 @dataclass
+class FakeRevision:
+    """One commit of a gist's git history, as ``GET /gists/{id}`` lists it."""
+
+    version: str
+    committed_at: datetime
+    additions: int
+    deletions: int
+
+
+@dataclass
 class FakeGist:
     id: str
     owner: FakeUser
@@ -104,6 +116,24 @@ class FakeGist:
     files: dict[str, FakeFile]
     comments: int = 0
     old_format: bool = False  # listed in the 2012 shape: the owner only in ``user``
+    history: list[FakeRevision] = field(default_factory=list)  # oldest first
+
+    def commit(self, before: Mapping[str, FakeFile], when: datetime) -> None:
+        """Record a revision going from the files ``before`` to the current ones."""
+        additions = deletions = 0
+        for name in before.keys() | self.files.keys():
+            old, new = before.get(name), self.files.get(name)
+            if old is not None and new is not None and old.revision == new.revision:
+                continue
+            old_lines = Counter(old.content.splitlines()) if old else Counter[bytes]()
+            new_lines = Counter(new.content.splitlines()) if new else Counter[bytes]()
+            additions += sum((new_lines - old_lines).values())
+            deletions += sum((old_lines - new_lines).values())
+        seed = f"{self.id}:{len(self.history)}:" + ",".join(
+            f"{name}={f.revision}" for name, f in sorted(self.files.items())
+        )
+        version = hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()
+        self.history.append(FakeRevision(version, when, additions, deletions))
 
 
 @dataclass
@@ -224,6 +254,7 @@ class FakeGitHub:
             comments=comments,
             old_format=old_format,
         )
+        gist.commit({}, now)
         user.gists.append(gist)
         return gist
 
@@ -243,6 +274,7 @@ class FakeGitHub:
     ) -> FakeGist:
         """Edit a gist as GitHub would: new contents (None deletes a file), new updated_at."""
         gist = self.gist(gist_id)
+        before = dict(gist.files)
         for name, content in (files or {}).items():
             if content is None:
                 gist.files.pop(name, None)
@@ -251,6 +283,10 @@ class FakeGitHub:
         if description is not None:
             gist.description = description
         gist.updated_at = self._tick()
+        if {n: f.revision for n, f in before.items()} != {
+            n: f.revision for n, f in gist.files.items()
+        }:
+            gist.commit(before, gist.updated_at)  # a description alone is no git commit
         return gist
 
     def delete_gist(self, gist_id: str) -> None:
@@ -505,7 +541,7 @@ class FakeGitHub:
                 del meta["language"]  # the schema wants a string when present
             if full:
                 meta["truncated"] = len(f.content) > API_CONTENT_LIMIT
-                meta["content"] = f.content[:API_CONTENT_LIMIT].decode("utf-8", "replace")
+                meta["content"] = _content_prefix(f.content)
             files[f.filename] = meta
         if gist.old_format and not full:
             return self._old_gist_json(request, gist, files)
@@ -527,12 +563,25 @@ class FakeGitHub:
             "user": None,
             "comments_url": f"{api}/gists/{gist.id}/comments",
             "owner": self._user_json(request, gist.owner),
-            "truncated": len(gist.files) > MAX_LISTED_FILES,
         }
         if full:
+            # as GitHub orders them: forks and history (newest first) before truncated
             body["forks"] = []
-            body["history"] = []
-            body["fork_of"] = None
+            body["history"] = [
+                {
+                    "user": body["owner"],
+                    "version": rev.version,
+                    "committed_at": _ts(rev.committed_at),
+                    "change_status": {
+                        "total": rev.additions + rev.deletions,
+                        "additions": rev.additions,
+                        "deletions": rev.deletions,
+                    },
+                    "url": f"{api}/gists/{gist.id}/{rev.version}",
+                }
+                for rev in reversed(gist.history)
+            ]
+        body["truncated"] = len(gist.files) > MAX_LISTED_FILES
         return body
 
     def _old_gist_json(
@@ -773,6 +822,18 @@ async def _cut_off(request: web.Request, raw: bytes, status: int) -> web.StreamR
     if request.transport is not None:
         request.transport.close()
     return resp
+
+
+def _content_prefix(content: bytes) -> str:
+    """A file's ``content`` in ``GET /gists/{id}``: at most API_CONTENT_LIMIT bytes of it,
+    cut before a character the limit would split (the raw URL still has all of it)."""
+    if len(content) <= API_CONTENT_LIMIT:
+        return content.decode("utf-8", "replace")
+    cut = API_CONTENT_LIMIT
+    # back up over UTF-8 continuation bytes when the next byte starts no character
+    while cut > API_CONTENT_LIMIT - 3 and 0x80 <= content[cut] < 0xC0:
+        cut -= 1
+    return content[:cut].decode("utf-8", "replace")
 
 
 def _bytes(content: str | bytes) -> bytes:
