@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import sys
@@ -508,3 +509,61 @@ async def test_the_command_line_fake_limits_anonymous_requests_as_github_does(
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_gist_deleted_through_the_control_endpoint_is_gone(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    doomed = fake.add_gist("octocat", {"d.txt": "bye\n"})
+    listed: Any = await (await http.get("/users/octocat/gists")).json()
+    [raw_url] = [g["files"]["d.txt"]["raw_url"] for g in listed if g["id"] == doomed.id]
+    api_before = len(fake.api_requests())
+
+    deleted = await http.delete(f"/_fake/gists/{doomed.id}")
+    assert deleted.status == 204
+    assert len(fake.api_requests()) == api_before  # a control request is no API request
+    ids = [g["id"] for g in await (await http.get("/users/octocat/gists")).json()]
+    assert ids == ["aa5a315d61ae9438b18d"]
+    assert (await (await http.get("/users/octocat")).json())["public_gists"] == 1
+    assert (await http.get(f"/gists/{doomed.id}")).status == 404
+    assert (await http.get(raw_url)).status == 404
+    again = await http.delete(f"/_fake/gists/{doomed.id}")
+    assert again.status == 404
+
+
+async def test_the_truth_control_gives_a_users_current_public_gists_and_files(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.add_user("tess", 4242, token="tess-token")
+    old = fake.add_gist("tess", {"a.py": "one\n", "b.md": "# b\n"}, description="old")
+    new = fake.add_gist("tess", {"c.txt": "three\n"})
+    fake.add_gist("tess", {"s.txt": "secret\n"}, public=False)
+    gone = fake.add_gist("tess", {"g.txt": "gone\n"})
+    fake.update_gist(old.id, {"a.py": "uno\n", "b.md": None}, description="edited")
+    fake.delete_gist(gone.id)
+
+    resp = await http.get("/_fake/users/TESS/truth")
+    assert resp.status == 200
+    truth = await resp.json()
+    assert truth["login"] == "tess"
+    assert truth["id"] == 4242
+    assert [g["id"] for g in truth["gists"]] == [new.id, old.id]  # GitHub's order
+    # it agrees with what GitHub's own endpoints serve, files and contents alike
+    listed: Any = await (await http.get("/users/tess/gists")).json()
+    for item, told in zip(listed, truth["gists"], strict=True):
+        assert told["updated_at"] == item["updated_at"]
+        assert told["description"] == item["description"]
+        assert set(told["files"]) == set(item["files"])
+        for name, meta in told["files"].items():
+            assert meta["raw_url"] == item["files"][name]["raw_url"]
+            assert meta["size"] == item["files"][name]["size"]
+            assert meta["revision"] in meta["raw_url"]
+            content = await (await http.get(meta["raw_url"])).read()
+            assert hashlib.sha256(content).hexdigest() == meta["sha256"]
+    assert truth["gists"][1]["description"] == "edited"
+    assert list(truth["gists"][1]["files"]) == ["a.py"]
+    assert (
+        truth["gists"][1]["files"]["a.py"]["revision"] == fake.gist(old.id).files["a.py"].revision
+    )
+    assert (await http.get("/_fake/users/nobody/truth")).status == 404
+    assert fake.api_requests("/_fake/") == []

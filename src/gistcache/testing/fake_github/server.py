@@ -16,7 +16,7 @@ from aiohttp.typedefs import Handler
 
 from gistcache.testing.fake_github.corpus import SeededState
 from gistcache.testing.fake_github.faults import Faults, github_error
-from gistcache.testing.fake_github.state import FakeGist, FakeUser
+from gistcache.testing.fake_github.state import FakeFile, FakeGist, FakeUser
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
@@ -91,6 +91,8 @@ class FakeGitHub(SeededState, Faults):
         app.router.add_get("/gist-raw/{login}/{gist_id}/raw/{revision}/{filename}", self._raw)
         app.router.add_post("/_fake/users/{login}/gists", self._control_add_gist)
         app.router.add_post("/_fake/gists/{gist_id}", self._control_update_gist)
+        app.router.add_delete("/_fake/gists/{gist_id}", self._control_delete_gist)
+        app.router.add_get("/_fake/users/{login}/truth", self._control_truth)
         app.router.add_get("/_fake/stats", self._control_stats)
         return app
 
@@ -162,6 +164,10 @@ class FakeGitHub(SeededState, Faults):
     def _raw_base(self, request: web.Request) -> str:
         return self.raw_base or f"{request.url.origin()}/gist-raw"
 
+    def _raw_url(self, request: web.Request, gist: FakeGist, f: FakeFile) -> str:
+        name = quote(f.filename, safe=RAW_NAME_SAFE) if self.quote_raw_urls else f.filename
+        return f"{self._raw_base(request)}/{gist.owner.login}/{gist.id}/raw/{f.revision}/{name}"
+
     def _user_json(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
         api, login = self._api_base(request), user.login
         return {
@@ -189,13 +195,11 @@ class FakeGitHub(SeededState, Faults):
         api = self._api_base(request)
         files: dict[str, Any] = {}
         for f in list(gist.files.values())[:MAX_LISTED_FILES]:
-            name = quote(f.filename, safe=RAW_NAME_SAFE) if self.quote_raw_urls else f.filename
             meta: dict[str, Any] = {
                 "filename": f.filename,
                 "type": f.type,
                 "language": f.language,
-                "raw_url": f"{self._raw_base(request)}/{gist.owner.login}/{gist.id}/raw/"
-                f"{f.revision}/{name}",
+                "raw_url": self._raw_url(request, gist, f),
                 "size": len(f.content),
             }
             if meta["language"] is None:
@@ -391,6 +395,45 @@ class FakeGitHub(SeededState, Faults):
         except KeyError:
             return web.json_response({"message": "Not Found"}, status=404)
         return web.json_response({"id": gist.id, "updated_at": _ts(gist.updated_at)})
+
+    async def _control_delete_gist(self, request: web.Request) -> web.Response:
+        """A real deletion: the gist leaves its owner's list, its id and raw URLs 404."""
+        try:
+            self.delete_gist(request.match_info["gist_id"])
+        except KeyError:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.Response(status=204)
+
+    async def _control_truth(self, request: web.Request) -> web.Response:
+        """What a cache of this user should hold now: their public gists, newest first,
+        and each file's current revision (the git blob sha its raw URL names)."""
+        user = self.users.get(request.match_info["login"].lower())
+        if user is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        gists = sorted((g for g in user.gists if g.public), key=lambda g: g.created_at)
+        body = {
+            "login": user.login,
+            "id": user.id,
+            "gists": [
+                {
+                    "id": gist.id,
+                    "description": gist.description,
+                    "created_at": _ts(gist.created_at),
+                    "updated_at": _ts(gist.updated_at),
+                    "files": {
+                        f.filename: {
+                            "revision": f.revision,
+                            "size": len(f.content),
+                            "sha256": hashlib.sha256(f.content).hexdigest(),
+                            "raw_url": self._raw_url(request, gist, f),
+                        }
+                        for f in gist.files.values()
+                    },
+                }
+                for gist in reversed(gists)
+            ],
+        }
+        return web.json_response(body)
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         return web.json_response(
