@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 FAKE_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run fake migrate test lint format bench bench-smoke lock clean
+.PHONY: help install run fake migrate test lint audit format bench bench-smoke lock clean
 
 help:
 	@echo "make run      serve on :8080 (applies migrations first)"
@@ -16,6 +16,7 @@ help:
 	@echo "              as GitHub: FAKE_ARGS=\"--anonymous-limit 5000\" raises it"
 	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
 	@echo "make lint     ruff check, ruff format --check, mypy, hadolint Dockerfile"
+	@echo "make audit    pip-audit the lock files against PyPI's vulnerability data (network; not in CI)"
 	@echo "make migrate  upgrade the cache database to the newest schema"
 	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/);"
 	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
@@ -48,6 +49,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+
+# Not part of lint or CI: the answer depends on the vulnerability data of the day, not on
+# this tree. --strict: a package it could not look up fails the audit (a skip proves nothing).
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --disable-pip --require-hashes --progress-spinner off \
+		-r requirements.lock -r requirements-dev.lock $(AUDIT_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

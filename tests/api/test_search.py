@@ -501,6 +501,7 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({"username": "alice", "pattern": "x", "filename": "a\nb"}, "invalid-body"),
     ({"username": "alice", "pattern": "x", "filename": "*" * 256}, "invalid-body"),
     ({"username": "alice", "pattern": "x", "filename": 3}, "invalid-body"),
+    ({"username": "alice", "pattern": "x", "filename": "\udc80.py"}, "invalid-body"),
 ]
 
 

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 from yarl import URL
 
+from gistcache.github.parse import DEFAULT_RETRY_AFTER
 from gistcache.keys import GITHUB, SERVICE, SESSIONS
 from gistcache.settings import Settings
 from gistcache.store.lists import get_github_block, save_github_block
@@ -60,6 +61,41 @@ async def test_primary_rate_limit_with_nothing_cached_is_503_with_retry_after(
     resp = await client.get("/octocat")
     await problem(resp, 503, "github-rate-limited")
     assert 0 < int(resp.headers["Retry-After"]) <= 3600
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-ratelimit-reset": "\u00b2", "x-ratelimit-used": "\u00b2"},  # isdigit(), not int()
+        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "9" * 20},  # past any datetime
+    ],
+    ids=["superscript-digit", "reset-past-datetime"],
+)
+async def test_malformed_rate_limit_headers_on_a_list_are_ignored(
+    client: Client, fake: FakeGitHub, headers: dict[str, str]
+) -> None:
+    """Found by the property tests: these raised out of the client, a 500."""
+    fake.fail_next(200, body=[], headers=headers)
+    resp = await client.get("/octocat")
+    assert resp.status == 200
+    assert await resp.json() == []
+    assert len(fake.api_requests()) == 1
+
+
+async def test_a_secondary_limit_with_a_malformed_retry_after_waits_the_default(
+    client: Client, fake: FakeGitHub
+) -> None:
+    """Found by the property tests: a ``retry-after`` of "²" raised (a 500); it names no
+    wait GitHub's way, so the default wait applies."""
+    fake.fail_next(
+        403,
+        body={"message": "You have exceeded a secondary rate limit."},
+        headers={"retry-after": "\u00b2"},
+    )
+    resp = await client.get("/octocat")
+    await problem(resp, 503, "github-rate-limited")
+    assert int(resp.headers["Retry-After"]) == DEFAULT_RETRY_AFTER
+    assert len(fake.api_requests()) == 1
 
 
 async def test_429_with_remaining_zero_is_503(client: Client, fake: FakeGitHub) -> None:

@@ -123,6 +123,20 @@ async def test_a_server_waiting_for_anothers_rate_limited_refresh_does_not_ask_i
     assert len(fake.api_requests()) == 1
 
 
+async def test_a_list_waited_for_elsewhere_past_its_ttl_is_served_stale_not_as_a_hit(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    """Found by the property tests: with a TTL of 0 the list another server fetched meanwhile
+    answers the server that waited for it, as STALE (it was a HIT: fresh past its TTL)."""
+    first, second = await make_client(cache_ttl=0), await make_client(cache_ttl=0)
+    fake.latency = 0.3  # the second server waits on the first one's lease meanwhile
+    answers = await asyncio.gather(first.get("/octocat"), second.get("/octocat"))
+    assert sorted(r.headers["X-Cache"] for r in answers) == ["MISS", "STALE"]
+    assert [r.status for r in answers] == [200, 200]
+    assert (await answers[0].json()) == (await answers[1].json())
+    assert len(fake.api_requests()) == 1
+
+
 async def test_a_list_refreshed_early_elsewhere_reaches_a_server_when_its_copy_expires(
     make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
 ) -> None:

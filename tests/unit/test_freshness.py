@@ -42,7 +42,8 @@ TABLE = [
     ("unknown user, remembered, no-cache", unknown(100), True, None, Decision.NOT_FOUND),
     ("unknown user, forgotten", unknown(301), False, None, Decision.REFRESH),
     ("refreshed while we waited", listed(5), True, 10, Decision.SERVE),
-    ("refreshed while we waited, stale", listed(61), False, 62, Decision.SERVE),
+    # what the refresh stored answers, but past its TTL it is STALE, never a HIT
+    ("refreshed while we waited, stale", listed(61), False, 62, Decision.BACK_OFF),
     ("found unknown while we waited", unknown(301), False, 302, Decision.NOT_FOUND),
     ("not refreshed while we waited", listed(61), False, 30, Decision.REFRESH),
     ("not refreshed while we waited, fresh", listed(20), True, 10, Decision.REFRESH),

@@ -13,7 +13,7 @@ class Decision(StrEnum):
     SERVE = "serve"  # fresh: answer from the cache (HIT), GitHub not asked
     REFRESH = "refresh"  # ask GitHub (conditionally, when a list is cached)
     NOT_FOUND = "not_found"  # GitHub has no such user, and said so lately
-    BACK_OFF = "back_off"  # stale, but GitHub failed lately: serve the cache (STALE)
+    BACK_OFF = "back_off"  # stale, but GitHub is not to be asked now: serve the cache (STALE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +50,16 @@ def decide(
     ``revalidate``: the client asked GitHub to be consulted even while fresh (it is
     not, for a user remembered as unknown: random names must stay cheap, nor while
     GitHub is being left alone). ``refreshed_since``: a refresh begun elsewhere at
-    that time was waited for; what it stored answers the request, fresh or not.
+    that time was waited for; what it stored answers the request, fresh or not (a list
+    already past its TTL, as under a TTL of 0, is served STALE: never as fresh).
     """
     if cached is None:
         return Decision.REFRESH
-    if refreshed_since is not None and cached.checked_at >= refreshed_since:
-        return Decision.NOT_FOUND if cached.not_found else Decision.SERVE
     fresh = fresh_for(cached, ttls, now) > 0
+    if refreshed_since is not None and cached.checked_at >= refreshed_since:
+        if cached.not_found:
+            return Decision.NOT_FOUND
+        return Decision.SERVE if fresh else Decision.BACK_OFF
     if cached.not_found:
         return Decision.NOT_FOUND if fresh else Decision.REFRESH
     backing_off = cached.retry_at is not None and now < cached.retry_at

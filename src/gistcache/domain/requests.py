@@ -140,7 +140,7 @@ def validate_glob(raw: str | None) -> str | None:
         raise InvalidInput("filename", "filename must be a glob such as *.py, not blank")
     if len(raw) > MAX_GLOB_LENGTH:
         raise InvalidInput("filename", f"filename is longer than {MAX_GLOB_LENGTH} characters")
-    if "/" in raw or any(ord(c) < 32 or ord(c) == 127 for c in raw):
+    if "/" in raw or any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in raw):
         raise InvalidInput(
             "filename", "filename is a glob on file names: no '/' or control characters"
         )

@@ -227,7 +227,7 @@ class GitHubClient:
             except GitHubUnavailable as exc:
                 if not exc.retryable or attempt == self._retries:
                     raise
-                delay = random.uniform(0, self._retry_backoff * 2**attempt)  # noqa: S311
+                delay = random.uniform(0, self._retry_backoff * 2**attempt)  # noqa: S311 - retry jitter, not a secret
                 log.info("GitHub failed (%s); retrying in %.2f s", exc, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")

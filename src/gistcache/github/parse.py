@@ -51,15 +51,39 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
         remaining = int(headers["x-ratelimit-remaining"])
     except (KeyError, ValueError):
         return None
-    used = headers.get("x-ratelimit-used")
-    reset = headers.get("x-ratelimit-reset")
     return RateLimit(
         limit=limit,
         remaining=remaining,
-        used=int(used) if used and used.isdigit() else None,
-        reset=datetime.fromtimestamp(int(reset), UTC) if reset and reset.isdigit() else None,
+        used=_count(headers.get("x-ratelimit-used")),
+        reset=_instant(_count(headers.get("x-ratelimit-reset"))),
         resource=headers.get("x-ratelimit-resource"),
     )
+
+
+# more digits than any count or epoch second GitHub sends: a longer number reads as
+# this many nines (int() refuses past 4300 digits, and nothing needs the exact value)
+_MAX_DIGITS = 18
+
+
+def _count(value: str | None) -> int | None:
+    """A header's non-negative decimal number, or None unless it is one: ASCII digits
+    alone (``str.isdigit`` also takes "²", which ``int`` refuses)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    return int(value) if len(value) <= _MAX_DIGITS else 10**_MAX_DIGITS - 1
+
+
+def _instant(epoch: int | None) -> datetime | None:
+    """An epoch second as a time, or None when it is none or past what datetime holds."""
+    if epoch is None:
+        return None
+    try:
+        return datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def rate_limit_retry_after(
@@ -68,13 +92,13 @@ def rate_limit_retry_after(
     """Seconds to wait when a 403/429 is a rate limit, or None when it is not one."""
     if status not in (403, 429):
         return None
-    retry_after = headers.get("retry-after")
-    if retry_after and retry_after.strip().isdigit():
-        return min(MAX_RATE_LIMIT_WAIT, max(1, int(retry_after.strip())))
+    retry_after = _count(headers.get("retry-after"))
+    if retry_after is not None:
+        return min(MAX_RATE_LIMIT_WAIT, max(1, retry_after))
     if headers.get("x-ratelimit-remaining") == "0":
-        reset = headers.get("x-ratelimit-reset", "")
-        if reset.isdigit():
-            return min(MAX_RATE_LIMIT_WAIT, max(1, int(reset) - int(now)))
+        reset = _count(headers.get("x-ratelimit-reset"))
+        if reset is not None:
+            return min(MAX_RATE_LIMIT_WAIT, max(1, reset - int(now)))
         return DEFAULT_RETRY_AFTER
     if status == 429 or "rate limit" in message.lower():
         return DEFAULT_RETRY_AFTER  # a secondary limit that gave no hint

@@ -157,7 +157,7 @@ class SearchJobs:
         job, token = claim
         if job.attempts > MAX_ATTEMPTS:
             log.error("search job %s given up after %d attempts", job.id, MAX_ATTEMPTS)
-            assert self._describe_failure is not None  # start() saw to it
+            assert self._describe_failure is not None  # noqa: S101 - start() set it; for mypy
             given_up = self._describe_failure(JobGivenUp(MAX_ATTEMPTS))
             await self._finish(job.id, token, error=json.dumps(given_up))
             return
@@ -184,13 +184,13 @@ class SearchJobs:
         await asyncio.gather(lease, return_exceptions=True)
         exc = search.exception()
         if exc is None:
-            assert self._render is not None  # start() saw to it
+            assert self._render is not None  # noqa: S101 - start() set it; for mypy
             result: SearchResult = search.result().result
             body = self._render(result)
             await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
             log.info("search job %s finished: %d matches", job.id, result.total)
             return
-        assert self._describe_failure is not None
+        assert self._describe_failure is not None  # noqa: S101 - start() set it; for mypy
         problem = self._describe_failure(exc)
         if problem["status"] == 500:  # a bug
             log.error("search job %s failed", job.id, exc_info=exc)

@@ -240,7 +240,7 @@ async def stream_text_chunks(
     pending = asyncio.ensure_future(_read(session, *batches[0])) if batches else None
     try:
         for number in range(len(batches)):
-            assert pending is not None
+            assert pending is not None  # noqa: S101 - set for every batch; for mypy
             chunks = await pending
             pending = None
             if number + 1 < len(batches):
