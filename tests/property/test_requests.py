@@ -112,13 +112,14 @@ GLOBS = st.one_of(
 
 
 def is_glob(value: str) -> bool:
-    """The documented rule: not blank, at most 255 characters, no '/' and no control
-    character."""
+    """The documented rule: not blank, at most 255 characters, no '/', no control
+    character and no lone surrogate (no text)."""
     return (
         bool(value.strip())
         and len(value) <= MAX_GLOB_LENGTH
         and "/" not in value
         and all(ord(c) >= 32 and ord(c) != 127 for c in value)
+        and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
     )
 
 

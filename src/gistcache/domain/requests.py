@@ -142,6 +142,7 @@ def validate_glob(raw: str | None) -> str | None:
         raise InvalidInput("filename", f"filename is longer than {MAX_GLOB_LENGTH} characters")
     if "/" in raw or any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in raw):
         raise InvalidInput(
-            "filename", "filename is a glob on file names: no '/' or control characters"
+            "filename",
+            "filename is a glob on file names: no '/', control characters or lone surrogates",
         )
     return raw
