@@ -5,6 +5,7 @@ becomes the problem the API answers with. (The search body is checked by its mod
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 from gistcache.domain import requests
 from gistcache.domain.errors import InvalidInput, InvalidLogin
 from gistcache.domain.requests import MAX_PAGE, MAX_PER_PAGE

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-
 from pydantic import BaseModel, TypeAdapter
 
 from gistcache import __version__

@@ -9,9 +9,7 @@ the domain has a type of the same name."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from typing_extensions import NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     MISSING,
@@ -26,13 +24,14 @@ from pydantic import (
     with_config,
 )
 from pydantic_core import ErrorDetails
+from typing_extensions import TypedDict
 
 from gistcache.domain import requests
 from gistcache.domain.errors import InvalidInput, InvalidLogin
 from gistcache.domain.matching import MAX_LINE_CHARS, MAX_LINES_PER_FILE, MAX_PATTERN_LENGTH
 from gistcache.domain.requests import (
-    MAX_CONTEXT,
     GLOB_PATTERN,
+    MAX_CONTEXT,
     MAX_GLOB_LENGTH,
     MAX_PAGE,
     MAX_PER_PAGE,

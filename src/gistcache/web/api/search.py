@@ -12,10 +12,10 @@ from gistcache.domain.gists import format_timestamp
 from gistcache.domain.results import JobStatus
 from gistcache.keys import JOBS, SEARCHES, SERVICE
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
-from gistcache.web.http import cache_headers, prefers_async, read_json
-from gistcache.web.problems import Problem
 from gistcache.web.api import schemas
 from gistcache.web.api.schemas import parse_search
+from gistcache.web.http import cache_headers, prefers_async, read_json
+from gistcache.web.problems import Problem
 from gistcache.web.render import search_body
 
 
