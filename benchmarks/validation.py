@@ -101,7 +101,9 @@ def _result(gists: int) -> SearchResult:
             GistFile(f"f{i}.py", "Python", "text/x-python", 900, f"https://x/{g}/f{i}.py")
             for i in range(2)
         )
-        gist = Gist(f"{g:032x}", f"https://gist.github.com/{g}", "d", True, when, when, 0, "a", files)
+        gist = Gist(
+            f"{g:032x}", f"https://gist.github.com/{g}", "d", True, when, when, 0, "a", files
+        )
         lines = tuple(LineMatch(n + 1, 1, "import requests  # fetch the page") for n in range(10))
         matches.append(GistMatch(gist, tuple(FileMatch(f, 10, lines) for f in files)))
     return SearchResult(SearchRequest("alice", "import"), gists, tuple(matches), ())
