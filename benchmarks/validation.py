@@ -11,6 +11,7 @@ the repository keeps one parser. The figures go in notes and reports, never in a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import subprocess
@@ -51,7 +52,8 @@ def _old_parser(revision: str) -> ModuleType:
     path = Path(tempfile.mkdtemp()) / "old_requests.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("old_requests", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["old_requests"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -156,10 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     def refuse(fn: Callable[[Any], object]) -> Callable[[], None]:
         def run() -> None:
             for _ in range(len(bodies)):
-                try:
+                with contextlib.suppress(Exception):
                     fn(bad)
-                except Exception:
-                    pass
 
         return run
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
 from gistcache import __version__
 from gistcache.domain.requests import USERNAME_PATTERN
@@ -136,7 +137,7 @@ def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
 REF_TEMPLATE = "#/components/schemas/{model}"
 # the components and the shapes they are generated from: the request as it is
 # validated, the answers as they are serialised
-COMPONENTS: dict[str, tuple[Any, str]] = {
+COMPONENTS: dict[str, tuple[Any, JsonSchemaMode]] = {
     "SearchRequest": (schemas.SearchRequest, "validation"),
     "SearchResult": (schemas.SearchResult, "serialization"),
     "JobAccepted": (schemas.JobAccepted, "serialization"),
