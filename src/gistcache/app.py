@@ -18,7 +18,7 @@ from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
 from gistcache.web.problems import describe_job_failure
 from gistcache.web.ratelimit import ClientRateLimit
-from gistcache.web.render import render_search
+from gistcache.web.render import search_json
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
         async with components(
-            settings, clock, describe_failure=describe_job_failure, render_search=render_search
+            settings, clock, describe_failure=describe_job_failure, render_search=search_json
         ) as c:
             app[SESSIONS] = c.sessions
             app[METRICS] = c.metrics

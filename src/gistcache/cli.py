@@ -104,12 +104,10 @@ async def _print_list(parts: Any, args: argparse.Namespace) -> int:
 
 
 async def _print_search(parts: Any, args: argparse.Namespace) -> int:
-    from gistcache.domain.requests import parse_search
+    from gistcache.domain.requests import search_request
 
     # the API's own rules, so that the CLI refuses what the API refuses
-    request, _ = parse_search(
-        {"username": args.user, "pattern": args.pattern, "ignore_case": args.ignore_case}
-    )
+    request = search_request(args.user, args.pattern, ignore_case=args.ignore_case)
     progress = _progress_bar if sys.stderr.isatty() else None
     # every matching line, whole, as grep prints them
     answer = await parts.searches.search(

@@ -284,3 +284,33 @@ async def test_expired_jobs_are_deleted(
     engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         assert (await conn.execute(select(search_jobs.c.id))).scalars().all() == []
+
+
+async def test_a_stored_result_is_the_text_jobs_always_stored_and_old_ones_are_served_as_stored(
+    client: Client, alice: str, settings: Any, make_engine: EngineFactory
+) -> None:
+    import json
+
+    job_id = await submit(client)
+    await wait_for(client, job_id, "SUCCESS")
+    engine = make_engine(settings.database_url)
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(search_jobs.c.result))).scalar_one()
+    # the text json.dumps(..., ensure_ascii=False) makes, as before the answers were typed
+    assert stored == json.dumps(json.loads(stored), ensure_ascii=False)
+    sync = await (await client.post("/api/v1/search", json=QUERY)).json()
+    assert json.loads(stored) == sync
+
+    # a result stored by an older version (its lines had no column) is served as it is
+    old = (
+        '{"status": "success", "username": "alice", "pattern": "needle", "total": 1, '
+        '"matches": [{"id": "x", "html_url": "h", "description": null, "updated_at": '
+        '"2020-01-01T00:00:00Z", "files": [{"filename": "n.txt", "language": null, '
+        '"size": 9, "raw_url": null, "match_count": 1, "lines": [{"line_number": 1, '
+        '"text": "a needle"}]}]}], "skipped": []}'
+    )
+    async with engine.begin() as conn:
+        await conn.execute(search_jobs.update().values(result=old))
+    resp = await client.get(f"/api/v1/search_result/{job_id}")
+    assert resp.status == 200
+    assert await resp.text() == old

@@ -606,3 +606,54 @@ async def test_a_bad_search_option_is_named_in_the_problem(
     assert problem["field"] == field
     assert field in problem["detail"]
     assert fake.requests == []
+
+
+VALID_BODIES: list[dict[str, Any]] = [
+    {"username": "alice", "pattern": "x"},
+    {
+        "username": "al-ice_9",
+        "pattern": r"import \w+",
+        "ignore_case": True,
+        "page": 2,
+        "per_page": 100,
+        "context": 10,
+        "literal": False,
+        "filename": "*.py",
+        "async": True,
+    },
+]
+
+
+def test_the_documented_search_request_agrees_with_the_validation() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from gistcache.web.api import schemas
+    from gistcache.web.api.openapi import OPENAPI
+
+    document = OPENAPI["components"]["schemas"]
+    documented = document["SearchRequest"]
+    accepted = {field.alias or name for name, field in schemas.SearchRequest.model_fields.items()}
+    assert set(documented["properties"]) == accepted
+    assert set(VALID_BODIES[1]) == accepted
+    assert documented["additionalProperties"] is False
+    assert set(documented["required"]) == {"username", "pattern"}
+    validator = jsonschema.Draft202012Validator(documented)
+    for body in VALID_BODIES:
+        assert list(validator.iter_errors(body)) == []
+        schemas.parse_search(body)
+    for body, slug in BAD_BODIES:
+        if isinstance(body, str):
+            continue  # not JSON
+        refused = not validator.is_valid(body)
+        # what RE2 refuses is beyond a JSON Schema: the document says RE2 syntax
+        assert refused == (slug != "invalid-pattern"), body
+
+
+async def test_a_refused_body_is_told_in_plain_words(client: Client) -> None:
+    for body, _ in BAD_BODIES:
+        if isinstance(body, str):
+            continue
+        resp = await client.post("/api/v1/search", json=body)
+        text = await resp.text()
+        assert resp.status == 400
+        assert "pydantic" not in text.lower()
+        assert "Input should" not in text  # pydantic's own wording

@@ -51,3 +51,24 @@ def test_no_room_imports_a_layer_above_it(room: str) -> None:
         if _under(name, FORBIDDEN[room])
     }
     assert not wrong
+
+
+def test_the_list_handler_never_goes_through_the_api_models() -> None:
+    # the cached list is served as the domain rendered it, bytes made once per version:
+    # nothing on its way loads pydantic or the models
+    names: set[str] = set()
+    todo = ["gistcache.web.api.lists"]
+    while todo:
+        name = todo.pop()
+        if name in names:
+            continue
+        names.add(name)
+        parts = name.split(".")[1:]
+        for path in (
+            PACKAGE.joinpath(*parts).with_suffix(".py"),
+            PACKAGE.joinpath(*parts, "__init__.py"),
+        ):
+            if name.startswith("gistcache.") and path.is_file():
+                todo.extend(n for n in imported(path) if n.startswith(("gistcache.", "pydantic")))
+    assert "gistcache.web.api.schemas" not in names
+    assert not {n for n in names if n.split(".")[0] == "pydantic"}

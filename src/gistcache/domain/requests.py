@@ -16,7 +16,8 @@ MAX_CONTEXT = 10
 MAX_GLOB_LENGTH = 255
 
 # GitHub logins: letters, digits and hyphens; older and managed accounts may hold "_".
-_USERNAME_RE = re.compile(r"[A-Za-z0-9_-]{1,39}", re.ASCII)
+USERNAME_PATTERN = "^[A-Za-z0-9_-]{1,39}$"  # as JSON Schema and OpenAPI write it
+_USERNAME_RE = re.compile(USERNAME_PATTERN.strip("^$"), re.ASCII)
 MAX_PAGE = 100_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
@@ -49,6 +50,7 @@ class SearchRequest:
 
 
 def validate_username(raw: object) -> str:
+    """A string that can be a GitHub login, else ``InvalidLogin``."""
     if not isinstance(raw, str) or not _USERNAME_RE.fullmatch(raw):
         raise InvalidLogin(
             "username", "a username is 1 to 39 characters of ASCII letters, digits, '-' and '_'"
@@ -74,62 +76,71 @@ def _bounded_int(query: Mapping[str, str], name: str, default: int, low: int, hi
     return int(raw)
 
 
-SEARCH_FIELDS: dict[str, type] = {
-    "username": str,
-    "pattern": str,
-    "ignore_case": bool,
-    "page": int,
-    "per_page": int,
-    "context": int,
-    "literal": bool,
-    "filename": str,
-    "async": bool,
+# the bounds of a search's numbers, inclusive
+SEARCH_BOUNDS: dict[str, tuple[int, int]] = {
+    "page": (1, MAX_PAGE),
+    "per_page": (1, MAX_PER_PAGE),
+    "context": (0, MAX_CONTEXT),
 }
-_TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer"}
 
 
-def parse_search(body: Any) -> tuple[SearchRequest, bool]:
-    """A validated search request (a decoded JSON body) and whether it asked to run as a
-    job."""
-    if not isinstance(body, dict):
-        raise InvalidInput(None, "the body must be a JSON object")
-    unknown = sorted(set(body) - set(SEARCH_FIELDS))
-    if unknown:
-        raise InvalidInput(None, f"unknown field(s): {', '.join(unknown)}", unknown=unknown)
-    for name, kind in SEARCH_FIELDS.items():
-        if name not in body:
-            continue
-        value = body[name]
-        # null is no value of any field; JSON true is no page number (Python's bool is)
-        wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-        if wrong:
-            raise InvalidInput(name, f"{name} must be {_TYPE_NAMES[kind]}")
-    if "username" not in body:
-        raise InvalidInput("username", "username is required")
-    username = validate_username(body["username"])
-    pattern = body.get("pattern")
-    if pattern is None or not pattern.strip():
-        raise InvalidInput("pattern", "pattern is required and must not be blank")
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise InvalidInput("pattern", f"pattern is longer than {MAX_PATTERN_LENGTH} characters")
-    ignore_case = bool(body.get("ignore_case", False))
-    literal = bool(body.get("literal", False))
-    # a PatternError is a failure of its own
-    compile_pattern(pattern, ignore_case=ignore_case, literal=literal)
-    page = body.get("page", 1)
-    per_page = body.get("per_page", MAX_PER_PAGE)
-    if not 1 <= page <= MAX_PAGE:
-        raise InvalidInput("page", f"page must be from 1 to {MAX_PAGE}")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise InvalidInput("per_page", f"per_page must be from 1 to {MAX_PER_PAGE}")
-    context = body.get("context", 0)
-    if not 0 <= context <= MAX_CONTEXT:
-        raise InvalidInput("context", f"context must be from 0 to {MAX_CONTEXT}")
-    filename = validate_glob(body.get("filename"))
-    request = SearchRequest(
-        username, pattern, ignore_case, page, per_page, context, literal, filename
+def search_request(
+    username: str,
+    pattern: str,
+    *,
+    ignore_case: bool = False,
+    page: int = 1,
+    per_page: int = MAX_PER_PAGE,
+    context: int = 0,
+    literal: bool = False,
+    filename: str | None = None,
+) -> SearchRequest:
+    """A search request whose values broke no rule, checked in the order a client is
+    told of them: the username, the pattern, the numbers, the file-name glob. The types
+    are the caller's to ensure (the API's body model, the command line's parser)."""
+    return SearchRequest(
+        validate_username(username),
+        validate_pattern(pattern, ignore_case=ignore_case, literal=literal),
+        ignore_case,
+        check_bound("page", page),
+        check_bound("per_page", per_page),
+        check_bound("context", context),
+        literal,
+        validate_glob(filename),
     )
-    return request, bool(body.get("async", False))
+
+
+def missing(name: str) -> InvalidInput:
+    """The failure of a search without its ``username`` or ``pattern``."""
+    if name == "pattern":
+        return InvalidInput("pattern", "pattern is required and must not be blank")
+    return InvalidInput(name, f"{name} is required")
+
+
+def validate_pattern(raw: str, *, ignore_case: bool = False, literal: bool = False) -> str:
+    """A pattern that is not blank, not too long, and that RE2 compiles (else a
+    ``PatternError``, a failure of its own)."""
+    if not raw.strip():
+        raise missing("pattern")
+    if len(raw) > MAX_PATTERN_LENGTH:
+        raise InvalidInput("pattern", f"pattern is longer than {MAX_PATTERN_LENGTH} characters")
+    compile_pattern(raw, ignore_case=ignore_case, literal=literal)
+    return raw
+
+
+def check_bound(name: str, value: int) -> int:
+    """``value`` when it lies within ``SEARCH_BOUNDS[name]``."""
+    low, high = SEARCH_BOUNDS[name]
+    if not low <= value <= high:
+        raise InvalidInput(name, f"{name} must be from {low} to {high}")
+    return value
+
+
+# validate_glob's rule as a regular expression (for JSON Schema): a character that is
+# not blank, and no "/" or control character anywhere
+_GLOB_CHAR = r"[^/\x00-\x1f\x7f]"
+GLOB_PATTERN = rf"^{_GLOB_CHAR}*[^/\x00-\x1f\x7f\s]{_GLOB_CHAR}*$"
+NOT_BLANK_PATTERN = r"\S"  # a pattern's rule: some character that is not white space
 
 
 def validate_glob(raw: str | None) -> str | None:

@@ -1,14 +1,22 @@
-"""The API's JSON for the use cases' typed results."""
+"""The API's JSON for the use cases' typed results, in the shapes of ``web.api.schemas``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gistcache.domain.gists import format_timestamp
-from gistcache.domain.results import FileMatch, GistMatch, SearchResult, Skipped
+from gistcache.domain.results import (
+    ContextLine,
+    FileMatch,
+    GistMatch,
+    LineMatch,
+    SearchResult,
+    Skipped,
+)
+from gistcache.web.api import schemas
 
 
-def render_search(result: SearchResult) -> dict[str, Any]:
+def render_search(result: SearchResult) -> schemas.SearchResult:
     """A search's answer as ``POST /api/v1/search`` (and a finished job) returns it."""
     return {
         "status": "success",
@@ -20,7 +28,19 @@ def render_search(result: SearchResult) -> dict[str, Any]:
     }
 
 
-def _gist(match: GistMatch) -> dict[str, Any]:
+def search_body(result: SearchResult) -> bytes:
+    """The answer's JSON, as the synchronous search sends it."""
+    return schemas.SEARCH_RESULT.dump_json(render_search(result))
+
+
+def search_json(result: SearchResult) -> dict[str, Any]:
+    """The answer as JSON values: what a job stores (as ``json.dumps`` writes it, the
+    same text as jobs stored before the answers were typed)."""
+    values: dict[str, Any] = schemas.SEARCH_RESULT.dump_python(render_search(result), mode="json")
+    return values
+
+
+def _gist(match: GistMatch) -> schemas.MatchedGist:
     gist = match.gist
     return {
         "id": gist.id,
@@ -31,7 +51,7 @@ def _gist(match: GistMatch) -> dict[str, Any]:
     }
 
 
-def _file(match: FileMatch) -> dict[str, Any]:
+def _file(match: FileMatch) -> schemas.MatchedFile:
     f = match.file
     return {
         "filename": f.filename,
@@ -39,12 +59,31 @@ def _file(match: FileMatch) -> dict[str, Any]:
         "size": f.size,
         "raw_url": f.raw_url,
         "match_count": match.match_count,
-        "lines": [
-            {"line_number": line.line_number, "column": line.column, "text": line.text}
-            for line in match.lines
-        ],
+        "lines": [_line(line) for line in match.lines],
     }
 
 
-def _skipped(entry: Skipped) -> dict[str, Any]:
-    return {"id": entry.gist_id, "filename": entry.filename, "reason": entry.reason.value}
+def _line(line: LineMatch) -> schemas.LineMatch:
+    # what the search did not fill in (no ranges, no URL, no context asked) is left out
+    rendered: schemas.LineMatch = {
+        "line_number": line.line_number,
+        "column": line.column,
+        "text": line.text,
+    }
+    if line.ranges:
+        rendered["ranges"] = [(start, end) for start, end in line.ranges]
+    if line.url:
+        rendered["url"] = line.url
+    if line.before:
+        rendered["before"] = [_context(c) for c in line.before]
+    if line.after:
+        rendered["after"] = [_context(c) for c in line.after]
+    return rendered
+
+
+def _context(line: ContextLine) -> schemas.ContextLine:
+    return {"line_number": line.line_number, "text": line.text}
+
+
+def _skipped(entry: Skipped) -> schemas.SkippedFile:
+    return {"id": entry.gist_id, "filename": entry.filename, "reason": entry.reason}

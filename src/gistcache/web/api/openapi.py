@@ -1,13 +1,19 @@
-"""The OpenAPI 3.1 description of the whole HTTP API, served at /openapi.json."""
+"""The OpenAPI 3.1 description of the whole HTTP API, served at /openapi.json: the
+bodies' schemas generated from ``web.api.schemas``, the paths written here (headers such
+as ``X-Cache``, ``Link``, ``Retry-After`` and ``Prefer``, and the login in a path, are
+what generators say badly)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
 from gistcache import __version__
-from gistcache.domain.matching import MAX_LINE_CHARS, MAX_PATTERN_LENGTH
+from gistcache.domain.requests import USERNAME_PATTERN
+from gistcache.web.api import schemas
 from gistcache.web.validation import MAX_PAGE, MAX_PER_PAGE
 
 FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json"]
@@ -53,7 +59,7 @@ USERNAME = {
     "description": "A GitHub login (case-insensitive)",
     "schema": {
         "type": "string",
-        "pattern": "^[A-Za-z0-9_-]{1,39}$",
+        "pattern": USERNAME_PATTERN,
         "not": {"enum": FIXED_PATHS},
     },
 }
@@ -77,8 +83,6 @@ REQUEST_ID = {
     "required": True,
     "schema": {"type": "string", "format": "uuid"},
 }
-TIMESTAMP = {"type": "string", "format": "date-time"}
-NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 
 
 def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
@@ -130,84 +134,34 @@ def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
     }
 
 
-def _search_result() -> dict[str, Any]:
-    line = {
-        "type": "object",
-        "required": ["line_number", "text"],
-        "properties": {
-            "line_number": {"type": "integer", "minimum": 1},
-            "column": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "Where in the line (1-based, in characters) text starts: 1 "
-                f"unless the line is longer than {MAX_LINE_CHARS} characters, when text is "
-                "a window of the line around its first match. Missing only from results of "
-                "jobs that finished before it was added (their text starts at 1)",
-            },
-            "text": {
-                "type": "string",
-                "maxLength": MAX_LINE_CHARS,
-                "description": "The line, or the window of it that holds its first match",
-            },
-        },
-    }
-    matched_file = {
-        "type": "object",
-        "required": ["filename", "language", "size", "raw_url", "match_count", "lines"],
-        "properties": {
-            "filename": {"type": "string"},
-            "language": {"type": ["string", "null"]},
-            "size": {"type": ["integer", "null"]},
-            "raw_url": {"type": ["string", "null"]},
-            "match_count": {"type": "integer", "minimum": 1},
-            "lines": {"type": "array", "items": line, "maxItems": 20},
-        },
-    }
-    return {
-        "type": "object",
-        "required": ["status", "username", "pattern", "total", "matches", "skipped"],
-        "properties": {
-            "status": {"const": "success"},
-            "username": {"type": "string"},
-            "pattern": {"type": "string"},
-            "total": {"type": "integer", "minimum": 0},
-            "matches": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "html_url", "description", "updated_at", "files"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "html_url": {"type": "string"},
-                        "description": {"type": ["string", "null"]},
-                        "updated_at": TIMESTAMP,
-                        "files": {"type": "array", "items": matched_file},
-                    },
-                },
-            },
-            "skipped": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "filename", "reason"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "filename": {"type": ["string", "null"]},
-                        "reason": {
-                            "enum": [
-                                "binary",
-                                "too_large",
-                                "forbidden_host",
-                                "unavailable",
-                                "changed",
-                                "file_list_truncated",
-                            ]
-                        },
-                    },
-                },
-            },
-        },
-    }
+REF_TEMPLATE = "#/components/schemas/{model}"
+# the components and the shapes they are generated from: the request as it is
+# validated, the answers as they are serialised
+COMPONENTS: dict[str, tuple[Any, JsonSchemaMode]] = {
+    "SearchRequest": (schemas.SearchRequest, "validation"),
+    "SearchResult": (schemas.SearchResult, "serialization"),
+    "JobAccepted": (schemas.JobAccepted, "serialization"),
+    "Job": (schemas.Job, "serialization"),
+    "Problem": (schemas.Problem, "serialization"),
+    "Gist": (schemas.Gist, "serialization"),
+}
+
+
+def component_schemas() -> dict[str, Any]:
+    """Each component's JSON Schema, with the shapes it nests (``$defs``) made
+    components of their own."""
+    components: dict[str, Any] = {}
+    for name, (shape, mode) in COMPONENTS.items():
+        if isinstance(shape, type) and issubclass(shape, BaseModel):
+            schema = shape.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        else:
+            schema = TypeAdapter(shape).json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        for nested, definition in schema.pop("$defs", {}).items():
+            if components.setdefault(nested, definition) != definition:
+                raise RuntimeError(f"two shapes are called {nested}")
+        if components.setdefault(name, schema) != schema:
+            raise RuntimeError(f"two shapes are called {name}")
+    return components
 
 
 def build_openapi() -> dict[str, Any]:
@@ -307,17 +261,7 @@ def build_openapi() -> dict[str, Any]:
                             "headers": {
                                 "Location": {"schema": {"type": "string"}, "required": True}
                             },
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["request_id"],
-                                        "properties": {
-                                            "request_id": {"type": "string", "format": "uuid"}
-                                        },
-                                    }
-                                }
-                            },
+                            "content": {"application/json": {"schema": _ref("JobAccepted")}},
                         },
                         **_problems("400", "404", "413", "429", "500", "502", "503", "504"),
                     },
@@ -360,96 +304,7 @@ def build_openapi() -> dict[str, Any]:
                     "schema": {"type": "string", "pattern": "^[0-9]+$"},
                 }
             },
-            "schemas": {
-                "Problem": {
-                    "type": "object",
-                    "required": ["type", "title", "status", "detail"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                        "detail": {"type": "string"},
-                        "instance": {"type": "string"},
-                        "request_id": {"type": "string"},
-                    },
-                },
-                "Gist": {
-                    "type": "object",
-                    "required": [
-                        "id",
-                        "html_url",
-                        "description",
-                        "public",
-                        "created_at",
-                        "updated_at",
-                        "comments",
-                        "owner",
-                        "files",
-                    ],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "html_url": {"type": "string"},
-                        "description": {"type": ["string", "null"]},
-                        "public": {"type": "boolean"},
-                        "created_at": TIMESTAMP,
-                        "updated_at": TIMESTAMP,
-                        "comments": {"type": "integer", "minimum": 0},
-                        "owner": {"type": ["string", "null"]},
-                        "files": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["filename", "language", "type", "size", "raw_url"],
-                                "properties": {
-                                    "filename": {"type": "string"},
-                                    "language": {"type": ["string", "null"]},
-                                    "type": {"type": ["string", "null"]},
-                                    "size": {"type": ["integer", "null"]},
-                                    "raw_url": {"type": ["string", "null"]},
-                                },
-                            },
-                        },
-                    },
-                },
-                "SearchRequest": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["username", "pattern"],
-                    "properties": {
-                        "username": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,39}$"},
-                        "pattern": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": MAX_PATTERN_LENGTH,
-                            "description": "RE2 syntax; must contain a non-blank character",
-                        },
-                        "ignore_case": {"type": "boolean", "default": False},
-                        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-                        "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-                        "async": {"type": "boolean", "default": False},
-                    },
-                },
-                "SearchResult": _search_result(),
-                "Job": {
-                    "type": "object",
-                    "required": [
-                        "request_id",
-                        "status",
-                        "created_at",
-                        "started_at",
-                        "finished_at",
-                        "error",
-                    ],
-                    "properties": {
-                        "request_id": {"type": "string", "format": "uuid"},
-                        "status": {"enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE"]},
-                        "created_at": TIMESTAMP,
-                        "started_at": NULLABLE_TIMESTAMP,
-                        "finished_at": NULLABLE_TIMESTAMP,
-                        "error": {"anyOf": [{"type": "null"}, _ref("Problem")]},
-                    },
-                },
-            },
+            "schemas": component_schemas(),
         },
     }
 

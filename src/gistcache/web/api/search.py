@@ -9,12 +9,14 @@ from datetime import datetime
 from aiohttp import web
 
 from gistcache.domain.gists import format_timestamp
+from gistcache.domain.results import JobStatus
 from gistcache.keys import JOBS, SEARCHES, SERVICE
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
+from gistcache.web.api import schemas
+from gistcache.web.api.schemas import parse_search
 from gistcache.web.http import cache_headers, prefers_async, read_json
 from gistcache.web.problems import Problem
-from gistcache.web.render import render_search
-from gistcache.web.validation import parse_search
+from gistcache.web.render import search_body
 
 
 async def search(request: web.Request) -> web.Response:
@@ -22,8 +24,8 @@ async def search(request: web.Request) -> web.Response:
     search_request, run_async = parse_search(body)
     if run_async or prefers_async(request):
         job_id = await request.app[JOBS].submit(search_request)
-        return web.json_response(
-            {"request_id": job_id},
+        return _json(
+            schemas.JOB_ACCEPTED.dump_json({"request_id": job_id}),
             status=202,
             headers={
                 "Location": f"/api/v1/search/{job_id}",
@@ -34,26 +36,26 @@ async def search(request: web.Request) -> web.Response:
     # the searched list's freshness, as for the list itself (STALE when GitHub failed)
     headers = cache_headers(answer.listing, request.app[SERVICE].clock())
     del headers["Cache-Control"]  # a POST answer is not for shared caches
-    return web.json_response(render_search(answer.result), headers=headers)
+    return _json(search_body(answer.result), headers=headers)
 
 
 async def search_status(request: web.Request) -> web.Response:
     job = await _job(request)
-    return web.json_response(
-        {
-            "request_id": job.id,
-            "status": job.status,
-            "created_at": format_timestamp(job.created_at),
-            "started_at": _timestamp(job.started_at),
-            "finished_at": _timestamp(job.finished_at),
-            "error": json.loads(job.error) if job.error else None,
-        }
-    )
+    state: schemas.Job = {
+        "request_id": job.id,
+        "status": JobStatus(job.status),
+        "created_at": format_timestamp(job.created_at),
+        "started_at": _timestamp(job.started_at),
+        "finished_at": _timestamp(job.finished_at),
+        "error": json.loads(job.error) if job.error else None,
+    }
+    return _json(schemas.JOB.dump_json(state))
 
 
 async def search_result(request: web.Request) -> web.Response:
     job = await _job(request)
     if job.status == SUCCESS and job.result is not None:
+        # the text the job stored, as it was stored (results of older versions too)
         return web.Response(text=job.result, content_type="application/json")
     if job.status == FAILURE and job.error is not None:
         raise Problem.from_json(json.loads(job.error))
@@ -77,6 +79,12 @@ async def _job(request: web.Request) -> Job:
     if job is None:
         raise Problem(404, "search-not-found", "No such search", "no search has this request id")
     return job
+
+
+def _json(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=body, status=status, headers=headers, content_type="application/json", charset="utf-8"
+    )
 
 
 def _timestamp(value: datetime | None) -> str | None:

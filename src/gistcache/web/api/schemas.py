@@ -1,0 +1,359 @@
+"""The API's typed shapes (pydantic v2): the search request body, validated strictly
+(no coercion, no unknown field, null is no value); the answers of searches and jobs,
+rendered through them; the list items and problems, described for the OpenAPI document
+(the list's cached bytes are made by the domain, never through these). The input rules
+themselves are the domain's (``domain.requests``): the validators call them.
+
+Class names are the OpenAPI component names; use them as ``schemas.SearchRequest`` where
+the domain has a type of the same name."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import (
+    MISSING,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    with_config,
+)
+from pydantic_core import ErrorDetails
+from typing_extensions import TypedDict
+
+from gistcache.domain import requests
+from gistcache.domain.errors import InvalidInput, InvalidLogin
+from gistcache.domain.matching import MAX_LINE_CHARS, MAX_LINES_PER_FILE, MAX_PATTERN_LENGTH
+from gistcache.domain.requests import (
+    GLOB_PATTERN,
+    MAX_CONTEXT,
+    MAX_GLOB_LENGTH,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    NOT_BLANK_PATTERN,
+    USERNAME_PATTERN,
+    validate_glob,
+    validate_pattern,
+    validate_username,
+)
+from gistcache.domain.results import JobStatus, SkipReason
+from gistcache.web import problems
+from gistcache.web.validation import invalid_username
+
+# --- the request -------------------------------------------------------------------------
+
+Username = Annotated[
+    str,
+    AfterValidator(validate_username),
+    Field(
+        description="A GitHub login (case-insensitive)",
+        json_schema_extra={"pattern": USERNAME_PATTERN},
+    ),
+]
+
+
+class SearchRequest(BaseModel):
+    """The body of ``POST /api/v1/search``."""
+
+    # strict: "5" is no integer, true no page number, 1 no boolean; a field left out
+    # takes its default, and null is the value of none of them
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    username: Username
+    # declared before ``pattern`` (and so validated first): its validator compiles
+    # the pattern with them
+    ignore_case: bool = Field(False, description="Match letters in either case")
+    literal: bool = Field(
+        False, description="The pattern is a fixed string, not RE2 syntax (as grep -F)"
+    )
+    pattern: str = Field(
+        description="RE2 syntax (or a fixed string with literal); must contain a "
+        "non-blank character",
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": MAX_PATTERN_LENGTH,
+            "pattern": NOT_BLANK_PATTERN,
+        },
+    )
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Which page of matching gists, from 1")
+    per_page: int = Field(
+        MAX_PER_PAGE, ge=1, le=MAX_PER_PAGE, description="Matching gists per page"
+    )
+    context: int = Field(
+        0,
+        ge=0,
+        le=MAX_CONTEXT,
+        description="Lines shown before and after each listed line (as grep -C)",
+    )
+    filename: Annotated[str, AfterValidator(validate_glob)] | MISSING = Field(
+        MISSING,
+        description="A glob on file names (*.py, test_*, [ab]?.md), case-insensitive; "
+        "other files are not searched. Left out: every file",
+        json_schema_extra={"maxLength": MAX_GLOB_LENGTH, "pattern": GLOB_PATTERN},
+    )
+    run_async: bool = Field(
+        False,
+        alias="async",
+        description="Run as a job: 202 with its request id (as Prefer: respond-async)",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_follows_the_rules(cls, value: str, info: ValidationInfo) -> str:
+        ignore_case, literal = info.data.get("ignore_case"), info.data.get("literal")
+        if ignore_case is None or literal is None:
+            return value  # a flag of the wrong type: that is what the client is told
+        return validate_pattern(value, ignore_case=ignore_case, literal=literal)
+
+    def glob(self) -> str | None:
+        return None if self.filename is MISSING else self.filename
+
+
+# --- the answers -------------------------------------------------------------------------
+# TypedDicts: the renderers build plain dicts (checked by mypy against these), which the
+# adapters below serialise in pydantic's core; building a model per line would cost a
+# search's answer several times its rendering (see benchmarks/validation.py).
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+_answer = ConfigDict(extra="forbid")
+
+
+@with_config(_answer)
+class ContextLine(TypedDict):
+    """A line shown around a listed line, as grep -C shows it."""
+
+    line_number: Annotated[int, Field(ge=1)]
+    text: Annotated[str, Field(max_length=MAX_LINE_CHARS)]
+
+
+@with_config(_answer)
+class LineMatch(TypedDict):
+    """A matching line (at most the first few of a file are listed)."""
+
+    line_number: Annotated[int, Field(ge=1)]
+    column: NotRequired[
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                description="Where in the line (1-based, in characters) text starts: 1 "
+                f"unless the line is longer than {MAX_LINE_CHARS} characters, when text is "
+                "a window of the line around its first match. Missing only from results of "
+                "jobs that finished before it was added (their text starts at 1)",
+            ),
+        ]
+    ]
+    text: Annotated[
+        str,
+        Field(
+            max_length=MAX_LINE_CHARS,
+            description="The line, or the window of it that holds its first match",
+        ),
+    ]
+    ranges: NotRequired[
+        Annotated[
+            list[tuple[int, int]],
+            Field(description="Every match in text as [start, end), in code points, left to right"),
+        ]
+    ]
+    url: NotRequired[Annotated[str, Field(description="The line on GitHub")]]
+    before: NotRequired[
+        Annotated[
+            list[ContextLine],
+            Field(description="Context lines before this one that no earlier line showed"),
+        ]
+    ]
+    after: NotRequired[Annotated[list[ContextLine], Field(description="Context lines after it")]]
+
+
+@with_config(_answer)
+class MatchedFile(TypedDict):
+    filename: str
+    language: str | None
+    size: int | None
+    raw_url: str | None
+    match_count: Annotated[int, Field(ge=1, description="Every matching line, even unlisted")]
+    lines: Annotated[list[LineMatch], Field(json_schema_extra={"maxItems": MAX_LINES_PER_FILE})]
+
+
+@with_config(_answer)
+class MatchedGist(TypedDict):
+    id: str
+    html_url: str
+    description: str | None
+    updated_at: Timestamp
+    files: list[MatchedFile]
+
+
+@with_config(_answer)
+class SkippedFile(TypedDict):
+    """A file (or, with filename null, part of a gist's file list) that was not searched."""
+
+    id: Annotated[str, Field(description="The gist's id")]
+    filename: str | None
+    reason: SkipReason
+
+
+@with_config(_answer)
+class SearchResult(TypedDict):
+    """A search's answer: one page of the matching gists, in the list's order."""
+
+    status: Literal["success"]
+    username: str
+    pattern: str
+    total: Annotated[int, Field(ge=0, description="Matching gists on every page")]
+    matches: list[MatchedGist]
+    skipped: list[SkippedFile]
+
+
+@with_config(_answer)
+class JobAccepted(TypedDict):
+    """A search queued as a job; its state is at ``Location``."""
+
+    request_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+
+
+@with_config(ConfigDict(extra="allow"))
+class Problem(TypedDict):
+    """An RFC 9457 problem; some carry more: field, fields, parameter, job_status."""
+
+    type: str
+    title: str
+    status: Annotated[int, Field(ge=400, le=599)]
+    detail: str
+    instance: NotRequired[str]
+    request_id: NotRequired[str]
+
+
+@with_config(_answer)
+class Job(TypedDict):
+    """A search job's state."""
+
+    request_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+    status: JobStatus
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    error: Annotated[Problem | None, Field(description="The problem of a failed job")]
+
+
+# --- the list (described only: the cached list is served as the domain rendered it) ----
+
+
+@with_config(_answer)
+class GistFile(TypedDict):
+    filename: str
+    language: str | None
+    type: str | None
+    size: int | None
+    raw_url: str | None
+
+
+@with_config(_answer)
+class Gist(TypedDict):
+    """A gist as ``domain.gists.Gist.to_json`` renders it."""
+
+    id: str
+    html_url: str
+    description: str | None
+    public: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    comments: Annotated[int, Field(ge=0)]
+    owner: str | None
+    files: list[GistFile]
+
+
+SEARCH_RESULT: TypeAdapter[SearchResult] = TypeAdapter(SearchResult)
+JOB: TypeAdapter[Job] = TypeAdapter(Job)
+JOB_ACCEPTED: TypeAdapter[JobAccepted] = TypeAdapter(JobAccepted)
+GIST_LIST: TypeAdapter[list[Gist]] = TypeAdapter(list[Gist])
+
+
+# --- the body's problems -----------------------------------------------------------------
+
+# the body's fields, in the order their faults are told
+SEARCH_FIELDS = (
+    "username",
+    "pattern",
+    "ignore_case",
+    "page",
+    "per_page",
+    "context",
+    "literal",
+    "filename",
+    "async",
+)
+_TYPE_NAMES = {"string_type": "a string", "bool_type": "true or false", "int_type": "an integer"}
+
+
+def parse_search(body: Any) -> tuple[requests.SearchRequest, bool]:
+    """A validated search request (a decoded JSON body) and whether it asked to run as a
+    job. Of several faults the client is told one: an unknown field, else a value of the
+    wrong type, else a broken rule, each in the order of ``SEARCH_FIELDS``."""
+    try:
+        model = SearchRequest.model_validate(body)
+    except ValidationError as exc:
+        fault = _first_fault(exc)
+    else:
+        request = requests.SearchRequest(
+            model.username,
+            model.pattern,
+            model.ignore_case,
+            model.page,
+            model.per_page,
+            model.context,
+            model.literal,
+            model.glob(),
+        )
+        return request, model.run_async
+    if isinstance(fault, InvalidLogin):
+        raise invalid_username(fault) from None
+    if not isinstance(fault, InvalidInput):
+        raise fault from None  # a PatternError: a failure of its own
+    extra: dict[str, Any] = {}
+    if fault.unknown:
+        extra["fields"] = list(fault.unknown)
+    elif fault.field is not None:
+        extra["field"] = fault.field
+    raise problems.Problem(
+        400, "invalid-body", "Invalid search request", fault.detail, **extra
+    ) from None
+
+
+def _first_fault(exc: ValidationError) -> ValueError:
+    """The one fault of a refused body the client is told of, in the domain's words
+    (pydantic's own messages and URLs never reach the client)."""
+    errors = exc.errors(include_url=False)
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return InvalidInput(None, f"unknown field(s): {', '.join(unknown)}", unknown=unknown)
+    if any(not e["loc"] for e in errors):  # the body itself: not an object
+        return InvalidInput(None, "the body must be a JSON object")
+
+    def order(error: ErrorDetails) -> tuple[bool, int]:
+        name = str(error["loc"][0])
+        rank = SEARCH_FIELDS.index(name) if name in SEARCH_FIELDS else len(SEARCH_FIELDS)
+        return error["type"] not in _TYPE_NAMES, rank
+
+    error = min(errors, key=order)
+    name = str(error["loc"][0])
+    kind = error["type"]
+    if kind in _TYPE_NAMES:
+        return InvalidInput(name, f"{name} must be {_TYPE_NAMES[kind]}")
+    if kind == "missing":
+        return requests.missing(name)
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ValueError):  # a domain rule's: InvalidInput or PatternError
+        return cause
+    if name in requests.SEARCH_BOUNDS and isinstance(error["input"], int):
+        try:
+            requests.check_bound(name, error["input"])
+        except InvalidInput as broken:
+            return broken
+    return InvalidInput(name, f"{name} is not valid")  # a constraint with no rule: a bug
