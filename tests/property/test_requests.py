@@ -18,13 +18,13 @@ from gistcache.domain.requests import (
     MAX_GLOB_LENGTH,
     MAX_PAGE,
     MAX_PER_PAGE,
-    SEARCH_FIELDS,
     SearchRequest,
     parse_paging,
-    parse_search,
     validate_glob,
     validate_username,
 )
+from gistcache.web.api.schemas import SEARCH_FIELDS, parse_search
+from gistcache.web.problems import Problem
 
 LOGIN_CHARACTERS = string.ascii_letters + string.digits + "-_"
 # near misses: non-ASCII letters and digits, whitespace, a newline at the end, separators
@@ -182,12 +182,20 @@ BODIES = st.one_of(
 
 
 def outcome(body: Any) -> tuple[SearchRequest, bool] | InvalidInput | PatternError:
-    """What ``parse_search`` returns, or the documented failure it raised (any other
-    exception fails the test)."""
+    """What the API's ``parse_search`` returns, or the documented failure it raised: a
+    400 problem naming the field (here as the domain's InvalidInput) or a PatternError
+    (any other exception fails the test)."""
     try:
         return parse_search(body)
-    except (InvalidInput, PatternError) as failure:
+    except PatternError as failure:
         return failure
+    except Problem as problem:
+        assert problem.status == 400
+        if problem.slug == "invalid-username":
+            return InvalidInput("username", problem.detail)
+        assert problem.slug == "invalid-body"
+        unknown = problem.extra.get("fields", ())
+        return InvalidInput(problem.extra.get("field"), problem.detail, unknown=unknown)
 
 
 @given(body=BODIES)
