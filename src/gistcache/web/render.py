@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from gistcache.domain.gists import format_timestamp
-from gistcache.domain.results import FileMatch, GistMatch, SearchResult, Skipped
+from gistcache.domain.results import (
+    ContextLine,
+    FileMatch,
+    GistMatch,
+    LineMatch,
+    SearchResult,
+    Skipped,
+)
 
 
 def render_search(result: SearchResult) -> dict[str, Any]:
@@ -15,12 +22,13 @@ def render_search(result: SearchResult) -> dict[str, Any]:
         "username": result.request.username,
         "pattern": result.request.pattern,
         "total": result.total,
-        "matches": [_gist(match) for match in result.matches],
-        "skipped": [_skipped(entry) for entry in result.skipped],
+        "matches": [render_gist(match) for match in result.matches],
+        "skipped": [render_skipped(entry) for entry in result.skipped],
     }
 
 
-def _gist(match: GistMatch) -> dict[str, Any]:
+def render_gist(match: GistMatch) -> dict[str, Any]:
+    """One gist of a search's ``matches`` (also a stream's ``match`` event's ``gist``)."""
     gist = match.gist
     return {
         "id": gist.id,
@@ -39,12 +47,25 @@ def _file(match: FileMatch) -> dict[str, Any]:
         "size": f.size,
         "raw_url": f.raw_url,
         "match_count": match.match_count,
-        "lines": [
-            {"line_number": line.line_number, "column": line.column, "text": line.text}
-            for line in match.lines
-        ],
+        "lines": [_line(line) for line in match.lines],
     }
 
 
-def _skipped(entry: Skipped) -> dict[str, Any]:
+def _line(line: LineMatch) -> dict[str, Any]:
+    return {
+        "line_number": line.line_number,
+        "column": line.column,
+        "text": line.text,
+        "ranges": [[start, end] for start, end in line.ranges],
+        "url": line.url,
+        "before": [_context(c) for c in line.before],
+        "after": [_context(c) for c in line.after],
+    }
+
+
+def _context(line: ContextLine) -> dict[str, Any]:
+    return {"line_number": line.line_number, "text": line.text}
+
+
+def render_skipped(entry: Skipped) -> dict[str, Any]:
     return {"id": entry.gist_id, "filename": entry.filename, "reason": entry.reason.value}
