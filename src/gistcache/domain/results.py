@@ -163,9 +163,17 @@ class FileSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class GistSearched:
+    """Gist ``index`` is done (after its ``GistFound`` and ``FileSkipped``, if any): a
+    caller that tells gists in list order knows it need not wait for this one."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
 class SearchDone:
     total: int  # matching gists
     listing: GistList
 
 
-SearchEvent = SearchStarted | SearchProgress | GistFound | FileSkipped | SearchDone
+SearchEvent = SearchStarted | SearchProgress | GistFound | FileSkipped | GistSearched | SearchDone

@@ -38,6 +38,7 @@ from gistcache.domain.results import (
     GistFound,
     GistList,
     GistMatch,
+    GistSearched,
     LineMatch,
     SearchDone,
     SearchEvent,
@@ -226,7 +227,9 @@ class _Search:
         login = listing.login
         site = await service._site.id()
         async with service._sessions() as session:
-            states = [s for s in await store.user_files(session, site, login) if self._wanted(s.filename)]
+            states = [
+                s for s in await store.user_files(session, site, login) if self._wanted(s.filename)
+            ]
             missing: list[FileRef] = []
             if any(state.status is None for state in states):
                 missing = [
@@ -247,9 +250,7 @@ class _Search:
 
         # the downloads start at once; the gists with nothing to wait for are scanned
         # meanwhile, then each other one as soon as its last file is in
-        fetches = {
-            asyncio.ensure_future(service._contents.fetch(ref)): ref for ref in missing
-        }
+        fetches = {asyncio.ensure_future(service._contents.fetch(ref)): ref for ref in missing}
         try:
             ready = [gist for gist in gists if gist.id not in waiting]
             await self._scan(ready, [s for s in states if s.gist_id not in waiting], index)
@@ -365,6 +366,7 @@ class _Search:
         if matched:
             self._total += 1
             self._put(GistFound(index, GistMatch(gist, tuple(matched))))
+        self._put(GistSearched(index))
 
 
 def _line(gist: Gist, filename: str, line: dict[str, Any]) -> LineMatch:

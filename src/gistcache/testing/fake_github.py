@@ -168,6 +168,8 @@ class FakeGitHub:
         self.failures: list[Failure] = []
         self.budgets: dict[str, Budget] = {}
         self.raw_peak_concurrency = 0  # most raw downloads served at once
+        # raw downloads of these file names wait (recorded, unanswered) until released
+        self.raw_holds: dict[str, asyncio.Event] = {}
         self._raw_in_flight = 0
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
         self._next_user_id = 1000
@@ -323,6 +325,18 @@ class FakeGitHub:
         self.failures.append(
             Failure(status, times, path_contains, body, dict(headers or {}), delay, kind, cut_off)
         )
+
+    def hold_raw(self, *filenames: str) -> None:
+        """Hold the raw downloads of these files (by name) until ``release_raw``."""
+        for name in filenames:
+            self.raw_holds.setdefault(name, asyncio.Event())
+
+    def release_raw(self, *filenames: str) -> None:
+        """Let held raw downloads go on (all of them when no name is given)."""
+        for name in filenames or tuple(self.raw_holds):
+            hold = self.raw_holds.pop(name, None)
+            if hold is not None:
+                hold.set()
 
     def exhaust_rate_limit(self, authorization: str | None = None) -> None:
         """Spend the whole primary budget of one credential (anonymous by default)."""
@@ -650,6 +664,9 @@ class FakeGitHub:
         f = gist.files.get(info["filename"])
         if f is None or info["revision"] != f.revision:
             return web.Response(status=404, text="404: Not Found")
+        hold = self.raw_holds.get(info["filename"])
+        if hold is not None:
+            await hold.wait()
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         resp.content_length = len(f.content)
         await resp.prepare(request)

@@ -8,7 +8,10 @@ from aiohttp import web
 
 from gistcache import __version__
 from gistcache.domain.matching import MAX_LINE_CHARS, MAX_PATTERN_LENGTH
+from gistcache.domain.requests import MAX_CONTEXT, MAX_GLOB_LENGTH
 from gistcache.web.validation import MAX_PAGE, MAX_PER_PAGE
+
+NDJSON = "application/x-ndjson"
 
 FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json"]
 
@@ -131,6 +134,16 @@ def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
 
 
 def _search_result() -> dict[str, Any]:
+    context_line = {
+        "type": "object",
+        "description": "A line around a listed one (the request's context), not already "
+        "shown with an earlier line",
+        "required": ["line_number", "text"],
+        "properties": {
+            "line_number": {"type": "integer", "minimum": 1},
+            "text": {"type": "string", "maxLength": MAX_LINE_CHARS},
+        },
+    }
     line = {
         "type": "object",
         "required": ["line_number", "text"],
@@ -149,6 +162,25 @@ def _search_result() -> dict[str, Any]:
                 "maxLength": MAX_LINE_CHARS,
                 "description": "The line, or the window of it that holds its first match",
             },
+            "ranges": {
+                "type": "array",
+                "description": "Every match on the line as [start, end) in Unicode code "
+                "points of text, left to right, non-overlapping",
+                "items": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+            "url": {
+                "type": "string",
+                "description": "The line on GitHub: the gist's html_url + "
+                "#file-<name>-L<line_number>, <name> the file name lowercased with every "
+                "character other than an ASCII letter, digit, _ or - replaced by -",
+            },
+            "before": {"type": "array", "items": context_line},
+            "after": {"type": "array", "items": context_line},
         },
     }
     matched_file = {
@@ -300,7 +332,13 @@ def build_openapi() -> dict[str, Any]:
                                     "schema": {"type": "string", "pattern": "^[0-9]+$"},
                                 },
                             },
-                            "content": {"application/json": {"schema": _ref("SearchResult")}},
+                            "content": {
+                                "application/json": {"schema": _ref("SearchResult")},
+                                NDJSON: {
+                                    "description": STREAM_DESCRIPTION,
+                                    "schema": _stream_event(),
+                                },
+                            },
                         },
                         "202": {
                             "description": "Queued as a job",
@@ -426,6 +464,25 @@ def build_openapi() -> dict[str, Any]:
                         "ignore_case": {"type": "boolean", "default": False},
                         "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                         "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                        "context": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_CONTEXT,
+                            "default": 0,
+                            "description": "Lines before and after each listed line",
+                        },
+                        "literal": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "The pattern is a fixed string",
+                        },
+                        "filename": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_GLOB_LENGTH,
+                            "description": "A glob on file names (*, ?, [...]), ignoring "
+                            "case: other files are neither fetched nor counted",
+                        },
                         "async": {"type": "boolean", "default": False},
                     },
                 },
@@ -447,10 +504,85 @@ def build_openapi() -> dict[str, Any]:
                         "started_at": NULLABLE_TIMESTAMP,
                         "finished_at": NULLABLE_TIMESTAMP,
                         "error": {"anyOf": [{"type": "null"}, _ref("Problem")]},
+                        "progress": {
+                            "description": "Files searched so far; null until known",
+                            "anyOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "required": ["files_done", "files_total"],
+                                    "properties": {
+                                        "files_done": {"type": "integer", "minimum": 0},
+                                        "files_total": {"type": "integer", "minimum": 0},
+                                    },
+                                },
+                            ],
+                        },
                     },
                 },
             },
         },
+    }
+
+
+STREAM_DESCRIPTION = (
+    "With Accept: application/x-ndjson: one JSON object a line as the search goes, "
+    "answered once the user's list is known. progress at most every 100 ms; match for "
+    "each matching gist once all its files are in (index: its position in the list); "
+    "skipped; last done, or error (a problem) when the search failed after the stream "
+    "began. page and per_page do not apply. X-Accel-Buffering: no."
+)
+
+
+def _stream_event() -> dict[str, Any]:
+    """One line of the NDJSON stream."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["event", "files_done", "files_total", "bytes"],
+                "properties": {
+                    "event": {"const": "progress"},
+                    "files_done": {"type": "integer", "minimum": 0},
+                    "files_total": {"type": "integer", "minimum": 0},
+                    "bytes": {"type": "integer", "minimum": 0},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "index", "gist"],
+                "properties": {
+                    "event": {"const": "match"},
+                    "index": {"type": "integer", "minimum": 0},
+                    "gist": {"$ref": "#/components/schemas/SearchResult/properties/matches/items"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "index", "id", "filename", "reason"],
+                "properties": {
+                    "event": {"const": "skipped"},
+                    "index": {"type": "integer", "minimum": 0},
+                    "id": {"type": "string"},
+                    "filename": {"type": ["string", "null"]},
+                    "reason": {"type": "string"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "total", "status"],
+                "properties": {
+                    "event": {"const": "done"},
+                    "total": {"type": "integer", "minimum": 0},
+                    "status": {"const": "success"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "problem"],
+                "properties": {"event": {"const": "error"}, "problem": _ref("Problem")},
+            },
+        ]
     }
 
 
