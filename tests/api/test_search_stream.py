@@ -159,7 +159,7 @@ async def test_a_failure_after_the_stream_began_is_an_error_event(
 ) -> None:
     fake.add_gist("alice", {"a.txt": "needle\n"})
     fake.hold_raw("a.txt")
-    client = await make_client(search_timeout=0.5)
+    client = await make_client(search_timeout=3)
     resp = await open_stream(client, username="alice", pattern="needle")
     events = await read_all(resp)
     fake.release_raw()
