@@ -247,11 +247,13 @@ class _ProgressBar:
     """``fetching contents [###...] 3/10`` on a terminal's standard error."""
 
     def __init__(self) -> None:
-        self._shown = False
+        self._shown = False  # on the terminal now
+        self._used = False  # shown at all: there was something to fetch
 
     def __call__(self, done: int, total: int) -> None:
-        if done >= total and not self._shown:
+        if done >= total and not self._used:
             return  # nothing to fetch: no bar
+        self._used = True
         width = 30
         filled = width * done // total if total else width
         sys.stderr.write(

@@ -243,7 +243,7 @@ def test_colour_auto_follows_the_terminal_and_no_color(monkeypatch: Any) -> None
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr(cli.sys, "stdout", Tty())
+    monkeypatch.setattr(sys, "stdout", Tty())
     monkeypatch.delenv("NO_COLOR", raising=False)
     assert cli._use_colour("auto") is True
     monkeypatch.setenv("NO_COLOR", "1")
