@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--glob",
-        metavar="PATTERN",
+        metavar="GLOB",
         help="search only the files whose name matches this glob (such as '*.py'), ignoring case",
     )
     search.add_argument(
@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "--colour",
         choices=("auto", "always", "never"),
         default="auto",
+        metavar="WHEN",
         help="colour the matched text: auto (the default) when standard output is a "
         "terminal and NO_COLOR is not set",
     )

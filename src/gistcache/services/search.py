@@ -250,17 +250,24 @@ class _Search:
 
         # the downloads start at once; the gists with nothing to wait for are scanned
         # meanwhile, then each other one as soon as its last file is in
-        fetches = {asyncio.ensure_future(service._contents.fetch(ref)): ref for ref in missing}
+        finished: asyncio.Queue[tuple[FileRef, Outcome]] = asyncio.Queue()
+
+        async def fetch(ref: FileRef) -> None:
+            finished.put_nowait((ref, await service._contents.fetch(ref)))
+
+        fetches = [asyncio.ensure_future(fetch(ref)) for ref in missing]
         try:
             ready = [gist for gist in gists if gist.id not in waiting]
             await self._scan(ready, [s for s in states if s.gist_id not in waiting], index)
-            pending = set(fetches)
-            while pending:
-                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            left = len(missing)
+            while left:
+                # every file in by now, then the gists they completed, scanned together
+                batch = [await finished.get()]
+                while not finished.empty():
+                    batch.append(finished.get_nowait())
+                left -= len(batch)
                 complete: list[str] = []
-                for task in finished:
-                    ref = fetches[task]
-                    outcome = task.result()
+                for ref, outcome in batch:
                     if outcome is not None:
                         self._failed[(ref.gist_id, ref.filename)] = outcome
                     self._files_done += 1
