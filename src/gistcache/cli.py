@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -43,12 +44,43 @@ def _parser() -> argparse.ArgumentParser:
     search = commands.add_parser(
         "search",
         help="print the lines of a user's gists that match a pattern (RE2 syntax)",
-        description="Prints gist_id/filename:line: text for each matching line. "
+        description="Prints gist_id/filename:line: text for each matching line (and "
+        "gist_id/filename-line- text for context lines, groups apart marked --), gist by "
+        "gist in the list's order as the search goes. "
         "Exit status: 0 when something matched, 1 when nothing did, 2 on errors.",
     )
     search.add_argument("user")
     search.add_argument("pattern")
     search.add_argument("-i", "--ignore-case", action="store_true")
+    search.add_argument(
+        "-C",
+        "--context",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N lines before and after each matching line (0 to 10)",
+    )
+    search.add_argument(
+        "-F",
+        "--fixed-strings",
+        action="store_true",
+        dest="literal",
+        help="the pattern is a fixed string, not a regular expression",
+    )
+    search.add_argument(
+        "--glob",
+        metavar="GLOB",
+        help="search only the files whose name matches this glob (such as '*.py'), ignoring case",
+    )
+    search.add_argument(
+        "--color",
+        "--colour",
+        choices=("auto", "always", "never"),
+        default="auto",
+        metavar="WHEN",
+        help="colour the matched text: auto (the default) when standard output is a "
+        "terminal and NO_COLOR is not set",
+    )
     _verbosity(search)
     return parser
 
@@ -105,34 +137,135 @@ async def _print_list(parts: Any, args: argparse.Namespace) -> int:
 
 async def _print_search(parts: Any, args: argparse.Namespace) -> int:
     from gistcache.domain.requests import search_request
+    from gistcache.domain.results import (
+        FileSkipped,
+        GistFound,
+        GistSearched,
+        SearchDone,
+        SearchProgress,
+    )
 
     # the API's own rules, so that the CLI refuses what the API refuses
-    request = search_request(args.user, args.pattern, ignore_case=args.ignore_case)
-    progress = _progress_bar if sys.stderr.isatty() else None
-    # every matching line, whole, as grep prints them
-    answer = await parts.searches.search(
-        request, progress=progress, line_limit=None, line_chars=None
+    request = search_request(
+        args.user,
+        args.pattern,
+        ignore_case=args.ignore_case,
+        context=args.context,
+        literal=args.literal,
+        filename=args.glob,
     )
-    result = answer.result
-    for match in result.matches:
+    bar = _ProgressBar() if sys.stderr.isatty() else None
+    printer = _Printer(_use_colour(args.color), request.context > 0)
+    # gists come as they are ready; they are printed in the list's order
+    ready: dict[int, list[Any]] = {}
+    done: set[int] = set()
+    next_index = 0
+    total = 0
+    # every matching line, whole, as grep prints them
+    events = parts.searches.stream(request, line_limit=None, line_chars=None)
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, SearchProgress) and bar is not None:
+                bar(event.files_done, event.files_total)
+            elif isinstance(event, GistFound | FileSkipped):
+                ready.setdefault(event.index, []).append(event)
+            elif isinstance(event, GistSearched):
+                done.add(event.index)
+                while next_index in done:
+                    if bar is not None:
+                        bar.clear()
+                    for item in ready.pop(next_index, ()):
+                        printer(item)
+                    done.discard(next_index)
+                    next_index += 1
+                sys.stdout.flush()
+            elif isinstance(event, SearchDone):
+                total = event.total
+    if bar is not None:
+        bar.clear()
+    return 0 if total else 1
+
+
+SGR_MATCH = "\x1b[01;31m\x1b[K"  # bold red, as grep colours a match
+SGR_END = "\x1b[m\x1b[K"
+
+
+def _use_colour(choice: str) -> bool:
+    if choice == "auto":
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return choice == "always"
+
+
+def _coloured(text: str, ranges: Sequence[tuple[int, int]]) -> str:
+    out = []
+    pos = 0
+    for start, end in ranges:
+        if end <= start:
+            continue
+        out.append(text[pos:start])
+        out.append(f"{SGR_MATCH}{text[start:end]}{SGR_END}")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class _Printer:
+    """Prints matches as grep does; with context, ``--`` between groups of lines that
+    do not follow each other."""
+
+    def __init__(self, colour: bool, context: bool) -> None:
+        self._colour = colour
+        self._context = context
+        self._last: tuple[str, int] | None = None  # the last line printed: file, number
+
+    def __call__(self, event: Any) -> None:
+        from gistcache.domain.results import FileSkipped
+
+        if isinstance(event, FileSkipped):
+            skipped = event.skipped
+            where = skipped.gist_id + (f"/{skipped.filename}" if skipped.filename else "")
+            print(f"gistcache: skipped {where}: {skipped.reason.value}", file=sys.stderr)
+            return
+        match = event.match
         for f in match.files:
             name = f"{match.gist.id}/{f.file.filename}"
             for line in f.lines:
-                print(f"{name}:{line.line_number}: {line.text}")
-    for skipped in result.skipped:
-        where = skipped.gist_id + (f"/{skipped.filename}" if skipped.filename else "")
-        print(f"gistcache: skipped {where}: {skipped.reason.value}", file=sys.stderr)
-    return 0 if result.total else 1
+                first = line.before[0].line_number if line.before else line.line_number
+                if self._context and self._last is not None and self._last != (name, first - 1):
+                    print("--")
+                for context in line.before:
+                    print(f"{name}-{context.line_number}- {context.text}")
+                text = _coloured(line.text, line.ranges) if self._colour else line.text
+                print(f"{name}:{line.line_number}: {text}")
+                for context in line.after:
+                    print(f"{name}-{context.line_number}- {context.text}")
+                self._last = (name, line.after[-1].line_number if line.after else line.line_number)
 
 
-def _progress_bar(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total if total else width
-    end = "\n" if done >= total else ""
-    sys.stderr.write(
-        f"\rfetching contents [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}"
-    )
-    sys.stderr.flush()
+class _ProgressBar:
+    """``fetching contents [###...] 3/10`` on a terminal's standard error."""
+
+    def __init__(self) -> None:
+        self._shown = False  # on the terminal now
+        self._used = False  # shown at all: there was something to fetch
+
+    def __call__(self, done: int, total: int) -> None:
+        if done >= total and not self._used:
+            return  # nothing to fetch: no bar
+        self._used = True
+        width = 30
+        filled = width * done // total if total else width
+        sys.stderr.write(
+            f"\rfetching contents [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        )
+        sys.stderr.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._shown = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

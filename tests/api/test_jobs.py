@@ -314,3 +314,32 @@ async def test_a_stored_result_is_the_text_jobs_always_stored_and_old_ones_are_s
     resp = await client.get(f"/api/v1/search_result/{job_id}")
     assert resp.status == 200
     assert await resp.text() == old
+
+
+async def test_a_running_job_reports_its_progress(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    fake.add_gist("alice", {"quick.txt": "needle\n"})
+    fake.add_gist("alice", {"slow.txt": "needle\n", "other.txt": "hay\n"})
+    queue_only = await make_client(search_workers=0)
+    job_id = await submit(queue_only)
+    status = await (await queue_only.get(f"/api/v1/search/{job_id}")).json()
+    assert status["status"] == "PENDING"
+    assert status["progress"] is None  # not known before the search starts
+
+    fake.latency = 0.05
+    fake.hold_raw("slow.txt")
+    runner = await make_client()  # another server on the same database runs it
+
+    async def progress() -> Any:
+        body = await (await queue_only.get(f"/api/v1/search/{job_id}")).json()
+        return body["status"], body["progress"]
+
+    # stored by the server running the job, read by the other one
+    seen = await eventually(
+        progress, lambda s: s[1] is not None and s[1]["files_done"] == 2, what="2 of 3 done"
+    )
+    assert seen == ("STARTED", {"files_done": 2, "files_total": 3})
+    fake.release_raw()
+    final = await wait_for(runner, job_id, "SUCCESS")
+    assert final["progress"] == {"files_done": 3, "files_total": 3}

@@ -66,7 +66,17 @@ async def test_a_pattern_finds_the_gists_files_and_lines(
     assert f["size"] == len("import requests\nrequests.get(url)\n")
     assert f["raw_url"].endswith("/fetch.py")
     assert f["match_count"] == 1
-    assert f["lines"] == [{"line_number": 1, "column": 1, "text": "import requests"}]
+    assert f["lines"] == [
+        {
+            "line_number": 1,
+            "column": 1,
+            "text": "import requests",
+            "ranges": [[0, 15]],
+            "url": f"https://gist.github.com/{gists['tools']}#file-fetch-py-L1",
+            "before": [],
+            "after": [],
+        }
+    ]
 
 
 async def test_no_match_is_an_empty_list(client: Client, gists: dict[str, str]) -> None:
@@ -134,8 +144,17 @@ async def test_a_match_far_into_a_long_line_is_listed_in_a_window_around_it(
     assert (head["column"], head["text"]) == (8, "é" * 500)
 
     short = await search(client, username="gus", pattern="a needle")
+    gus = short["matches"][0]["id"]
     assert short["matches"][0]["files"][0]["lines"] == [
-        {"line_number": 1, "column": 1, "text": "a needle"}
+        {
+            "line_number": 1,
+            "column": 1,
+            "text": "a needle",
+            "ranges": [[0, 8]],
+            "url": f"https://gist.github.com/{gus}#file-short-txt-L1",
+            "before": [],
+            "after": [],
+        }
     ]
 
 
@@ -152,9 +171,26 @@ async def test_non_ascii_and_last_line_without_newline(client: Client, fake: Fak
     fake.add_gist("dora", {"poem.txt": "première ligne\nünïcödé 日本語\nlast line ≠ first"})
     body = await search(client, username="dora", pattern="日本|≠ first$")
     lines = body["matches"][0]["files"][0]["lines"]
+    url = f"https://gist.github.com/{body['matches'][0]['id']}#file-poem-txt-L"
     assert lines == [
-        {"line_number": 2, "column": 1, "text": "ünïcödé 日本語"},
-        {"line_number": 3, "column": 1, "text": "last line ≠ first"},
+        {
+            "line_number": 2,
+            "column": 1,
+            "text": "ünïcödé 日本語",
+            "ranges": [[8, 10]],
+            "url": url + "2",
+            "before": [],
+            "after": [],
+        },
+        {
+            "line_number": 3,
+            "column": 1,
+            "text": "last line ≠ first",
+            "ranges": [[10, 17]],
+            "url": url + "3",
+            "before": [],
+            "after": [],
+        },
     ]
     upper = await search(client, username="dora", pattern="ÜNÏCÖDÉ", ignore_case=True)
     assert upper["total"] == 1
@@ -356,9 +392,23 @@ async def test_empty_lines_crlf_and_empty_files(client: Client, fake: FakeGitHub
     fake.add_gist("lena", {"a.txt": "one\n\nthree\n", "b.txt": "x\r\ny\r\n", "c.txt": ""})
     blank = await search(client, username="lena", pattern="^$")
     [f] = blank["matches"][0]["files"]
-    assert (f["filename"], f["lines"]) == ("a.txt", [{"line_number": 2, "column": 1, "text": ""}])
+    lena = blank["matches"][0]["id"]
+
+    def listed(number: int, text: str, ranges: list[list[int]], name: str) -> dict[str, Any]:
+        url = f"https://gist.github.com/{lena}#file-{name}-L{number}"
+        return {
+            "line_number": number,
+            "column": 1,
+            "text": text,
+            "ranges": ranges,
+            "url": url,
+            "before": [],
+            "after": [],
+        }
+
+    assert (f["filename"], f["lines"]) == ("a.txt", [listed(2, "", [[0, 0]], "a-txt")])
     crlf = await search(client, username="lena", pattern="^y")
-    assert crlf["matches"][0]["files"][0]["lines"] == [{"line_number": 2, "column": 1, "text": "y"}]
+    assert crlf["matches"][0]["files"][0]["lines"] == [listed(2, "y", [[0, 1]], "b-txt")]
     assert (await search(client, username="lena", pattern=".*"))["total"] == 1
 
 

@@ -189,13 +189,14 @@ def outcome(body: Any) -> tuple[SearchRequest, bool] | InvalidInput | PatternErr
         return parse_search(body)
     except PatternError as failure:
         return failure
-    except Problem as problem:
-        assert problem.status == 400
-        if problem.slug == "invalid-username":
-            return InvalidInput("username", problem.detail)
-        assert problem.slug == "invalid-body"
-        unknown = problem.extra.get("fields", ())
-        return InvalidInput(problem.extra.get("field"), problem.detail, unknown=unknown)
+    except Problem as caught:
+        problem = caught
+    assert problem.status == 400
+    if problem.slug == "invalid-username":
+        return InvalidInput("username", problem.detail)
+    assert problem.slug == "invalid-body"
+    unknown = problem.extra.get("fields", ())
+    return InvalidInput(problem.extra.get("field"), problem.detail, unknown=unknown)
 
 
 @given(body=BODIES)

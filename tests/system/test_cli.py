@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp.test_utils import TestServer
 
@@ -142,3 +143,110 @@ def test_the_command_line_validates_through_the_domain_not_the_web_layer() -> No
     }
     assert "gistcache.domain.requests" in imported
     assert not {name for name in imported if name and name.startswith("gistcache.web")}
+
+
+async def test_search_context_literal_glob_and_colour(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    text = "".join(f"line {n}{' a.b' if n in (2, 3, 9) else ''}\n" for n in range(1, 12))
+    gist = fake.add_gist("vic", {"x.py": text, "x.md": "a.b\n", "y.py": "axb\n"})
+    g = gist.id
+    code, out, err = await run(
+        tmp_path, database_url, fake_server, "search", "vic", "a.b", "-F", "-C", "1",
+        "--glob", "*.PY",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{g}/x.py-1- line 1",
+        f"{g}/x.py:2: line 2 a.b",
+        f"{g}/x.py:3: line 3 a.b",
+        f"{g}/x.py-4- line 4",
+        "--",
+        f"{g}/x.py-8- line 8",
+        f"{g}/x.py:9: line 9 a.b",
+        f"{g}/x.py-10- line 10",
+    ]
+    assert fake.raw_requests()
+    assert all(r.path.endswith(".py") for r in fake.raw_requests())
+
+    # without -F the dot matches any character; colour marks each match as grep does
+    code, out, err = await run(
+        tmp_path, database_url, fake_server, "search", "vic", "a.b", "--glob", "y.py",
+        "--color=always",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [f"{g}/y.py:1: \x1b[01;31m\x1b[Kaxb\x1b[m\x1b[K"]
+    # auto: standard output is a pipe here, so no colour
+    code, out, err = await run(tmp_path, database_url, fake_server, "search", "vic", "axb")
+    assert out.splitlines() == [f"{g}/y.py:1: axb"]
+    code, out, err = await run(
+        tmp_path, database_url, fake_server, "search", "vic", "axb", "--color=never"
+    )
+    assert "\x1b" not in out
+
+    code, _, err = await run(tmp_path, database_url, fake_server, "search", "vic", "a", "-C", "11")
+    assert code == 2
+    assert "context must be from 0 to 10" in err
+
+
+async def test_search_prints_in_list_order_as_gists_come(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    older = fake.add_gist("wes", {"old.txt": "hit old\n"})
+    newer = fake.add_gist("wes", {"new.txt": "hit new\n"})
+    fake.hold_raw("new.txt")  # the list's first gist comes last
+    env = {
+        **os.environ,
+        "GISTCACHE_DATABASE_URL": database_url,
+        "GISTCACHE_GITHUB_API_URL": str(fake_server.make_url("")).rstrip("/"),
+        "GISTCACHE_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gistcache", "search", "wes", "hit",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    for _ in range(600):
+        if any(r.path.endswith("/old.txt") and r.status == 200 for r in fake.raw_requests()):
+            break
+        await asyncio.sleep(0.05)
+    fake.release_raw()
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err
+    assert out.decode().splitlines() == [
+        f"{newer.id}/new.txt:1: hit new",
+        f"{older.id}/old.txt:1: hit old",
+    ]
+
+    # the list's first gist is printed while a later one is still downloading
+    later = fake.add_gist("xan", {"later.txt": "hit later\n"})
+    first = fake.add_gist("xan", {"first.txt": "hit first\n"})
+    fake.hold_raw("later.txt")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gistcache", "search", "xan", "hit",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+    assert line.decode() == f"{first.id}/first.txt:1: hit first\n"
+    [held] = [r for r in fake.raw_requests() if r.path.endswith("/later.txt")]
+    assert held.status is None  # still downloading
+    fake.release_raw()
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err
+    assert out.decode().splitlines() == [f"{later.id}/later.txt:1: hit later"]
+
+
+def test_colour_auto_follows_the_terminal_and_no_color(monkeypatch: Any) -> None:
+    from gistcache import cli
+
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Tty())
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert cli._use_colour("auto") is True
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert cli._use_colour("auto") is False
+    assert cli._use_colour("always") is True
+    assert cli._use_colour("never") is False

@@ -75,3 +75,32 @@ def test_line_anchor_is_githubs_form() -> None:
     assert line_anchor("hello_world.rb", 3) == "#file-hello_world-rb-L3"
     assert line_anchor("My File (1).PY", 12) == "#file-my-file--1--py-L12"
     assert line_anchor("café.md", 1) == "#file-caf--md-L1"
+
+
+def test_context_is_the_same_however_the_file_is_cut_into_chunks() -> None:
+    from gistcache.domain.matching import FileHits, scan_chunk
+
+    data = "".join(f"l{n}{' X' if n in (3, 5, 12) else ''}\n" for n in range(1, 16)).encode()
+    regexp = compile_pattern("X")
+    find = match_finder(regexp)
+
+    def scanned(cuts: list[int]) -> list[dict[str, object]]:
+        hits = FileHits(None, None, find=find, context=2)
+        start, line = 0, 1
+        for cut in [*cuts, len(data)]:
+            chunk = data[start:cut]
+            scan_chunk(regexp, chunk, line, hits, find)
+            line += chunk.count(b"\n")
+            start = cut
+        return hits.lines
+
+    whole = scanned([])
+    assert [(h["line_number"], h["before"], h["after"]) for h in whole] == [
+        (3, [(1, "l1"), (2, "l2")], [(4, "l4")]),
+        (5, [], [(6, "l6"), (7, "l7")]),
+        (12, [(10, "l10"), (11, "l11")], [(13, "l13"), (14, "l14")]),
+    ]
+    ends = [i + 1 for i, byte in enumerate(data) if byte == ord("\n")][:-1]
+    for cut in ends:  # every line boundary, one cut at a time
+        assert scanned([cut]) == whole, cut
+    assert scanned(ends) == whole  # a chunk per line

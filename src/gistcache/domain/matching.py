@@ -66,17 +66,32 @@ class FileHits:
 
     A kept line longer than ``chars`` is cut to a window of that many characters around
     its first match; ``column`` says where in the line (1-based, in code points) the
-    listed text starts, so 1 when nothing before it was cut.
+    listed text starts, so 1 when nothing before it was cut. With a ``find`` each kept
+    line gets ``ranges``: every match on it in code points of the listed text. With
+    ``context`` each kept line gets ``before`` and ``after``: up to that many lines
+    around it as ``(line_number, text)``, never a line already shown (as grep -C);
+    the chunks' ends must then be told with ``end_chunk`` (``scan_chunk`` does).
     """
 
     def __init__(
-        self, limit: int | None = MAX_LINES_PER_FILE, chars: int | None = MAX_LINE_CHARS
+        self,
+        limit: int | None = MAX_LINES_PER_FILE,
+        chars: int | None = MAX_LINE_CHARS,
+        *,
+        find: Finder | None = None,
+        context: int = 0,
     ) -> None:
         self.match_count = 0
         self.lines: list[dict[str, Any]] = []
         self._limit = limit
         self._chars = chars
+        self._find = find
+        self._context = context
         self._last_line = 0
+        self._shown = 0  # the last line number shown, listed or as context
+        self._new: list[dict[str, Any]] = []  # kept from the current chunk
+        self._open: tuple[dict[str, Any], int] | None = None  # after-context going on
+        self._tail: list[tuple[int, str]] = []  # the previous chunks' last lines
 
     def add(self, line_number: int, data: bytes, start: int, end: int, line_end: int) -> None:
         """Count the line of ``data`` whose first match spans ``start`` to ``end`` and that
@@ -89,13 +104,99 @@ class FileHits:
         if self._limit is None or len(self.lines) < self._limit:
             line_start = data.rfind(b"\n", 0, start) + 1
             text = data[line_start:line_end].decode("utf-8", "replace").removesuffix("\r")
+            length = len(text)
             column = 1
             if self._chars is not None and len(text) > self._chars:
                 first = len(data[line_start:start].decode("utf-8", "replace"))
                 last = first + len(data[start:end].decode("utf-8", "replace"))
                 column = _window(first, min(last, len(text)), len(text), self._chars) + 1
                 text = text[column - 1 : column - 1 + self._chars]
-            self.lines.append({"line_number": line_number, "column": column, "text": text})
+            entry: dict[str, Any] = {"line_number": line_number, "column": column, "text": text}
+            if self._find is not None:
+                spans = [
+                    (min(s, length), min(e, length))
+                    for s, e in line_ranges(self._find, data, line_start, line_end)
+                ]
+                entry["ranges"] = window_ranges(spans, column - 1, len(text))
+            if self._context:
+                entry["before"] = []
+                entry["after"] = []
+                self._new.append(entry)
+            self.lines.append(entry)
+
+    def end_chunk(self, data: bytes, first_line: int) -> None:
+        """Fill in the context of the lines kept from ``data`` (a chunk whose first line
+        is ``first_line``), and of a line before it whose after-context runs into it."""
+        n = self._context
+        if not n:
+            return
+        if self._new or self._open is not None:
+            lines = data.split(b"\n")
+            if data.endswith(b"\n"):
+                lines.pop()
+            last_line = first_line + len(lines) - 1
+            tail = dict(self._tail)
+
+            def text(number: int) -> str:
+                if number >= first_line:
+                    return self._context_text(lines[number - first_line])
+                return tail.get(number, "")
+
+            if self._open is not None:
+                entry, until = self._open
+                self._open = None
+                stop = min(until, last_line)
+                if self._new:
+                    stop = min(stop, self._new[0]["line_number"] - 1)
+                for number in range(max(first_line, self._shown + 1), stop + 1):
+                    entry["after"].append((number, text(number)))
+                self._shown = max(self._shown, stop)
+                if stop == last_line and stop < until and not self._new:
+                    self._open = (entry, until)
+            for i, entry in enumerate(self._new):
+                number = entry["line_number"]
+                for before in range(max(number - n, self._shown + 1, 1), number):
+                    if before >= first_line or before in tail:
+                        entry["before"].append((before, text(before)))
+                self._shown = number
+                until = number + n
+                stop = min(until, last_line)
+                if i + 1 < len(self._new):
+                    stop = min(stop, self._new[i + 1]["line_number"] - 1)
+                for after in range(number + 1, stop + 1):
+                    entry["after"].append((after, text(after)))
+                self._shown = max(number, stop)
+                if i + 1 == len(self._new) and stop == last_line and stop < until:
+                    self._open = (entry, until)
+            self._new = []
+        self._tail = (self._tail + _last_lines(data, first_line, n, self._context_text))[-n:]
+
+    def _context_text(self, raw: bytes) -> str:
+        """A context line as listed lines are: decoded, and a long one cut to its start."""
+        text = raw.decode("utf-8", "replace").removesuffix("\r")
+        if self._chars is not None and len(text) > self._chars:
+            text = text[: self._chars]
+        return text
+
+
+def _last_lines(
+    data: bytes, first_line: int, n: int, decode: Callable[[bytes], str]
+) -> list[tuple[int, str]]:
+    """The last ``n`` lines of a chunk, with their numbers, without splitting all of it."""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    if end < 0 or not data:
+        return []
+    last_line = first_line + data.count(b"\n", 0, end)
+    found: list[tuple[int, str]] = []
+    stop = end
+    while len(found) < n and stop >= 0:
+        start = data.rfind(b"\n", 0, stop) + 1
+        found.append((last_line - len(found), decode(data[start:stop])))
+        if start == 0:
+            break
+        stop = start - 1
+    found.reverse()
+    return found
 
 
 def _window(first: int, last: int, length: int, width: int) -> int:
@@ -149,7 +250,7 @@ def scan_chunk(
     while pos <= end and data:
         start, stop = find(data, pos)
         if start < 0 or start > end:
-            return
+            break
         line_number += data.count(b"\n", counted_to, start)
         counted_to = start
         line_end = data.find(b"\n", start)
@@ -157,6 +258,7 @@ def scan_chunk(
             line_end = len(data)
         hits.add(line_number, data, start, stop, line_end)
         pos = line_end + 1  # the rest of this line cannot add another matching line
+    hits.end_chunk(data, first_line)
 
 
 def line_ranges(find: Finder, data: bytes, line_start: int, line_end: int) -> list[tuple[int, int]]:

@@ -127,3 +127,53 @@ class JobStatus(StrEnum):
     STARTED = "STARTED"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
+
+
+# --- a search as it goes (SearchService.stream) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchStarted:
+    """The list is known: what the search covers. Always the first event."""
+
+    listing: GistList
+    files_total: int  # files to search (those the filename glob lets through)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchProgress:
+    files_done: int  # files whose contents are in (cached before, or fetched since)
+    files_total: int
+    bytes: int  # their size in bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GistFound:
+    """A matching gist, once all its (searched) files are in; ``index`` is its position
+    in the user's list (0-based), as events come in the order gists are ready."""
+
+    index: int
+    match: GistMatch
+
+
+@dataclass(frozen=True, slots=True)
+class FileSkipped:
+    index: int  # the gist's position in the user's list
+    skipped: Skipped
+
+
+@dataclass(frozen=True, slots=True)
+class GistSearched:
+    """Gist ``index`` is done (after its ``GistFound`` and ``FileSkipped``, if any): a
+    caller that tells gists in list order knows it need not wait for this one."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDone:
+    total: int  # matching gists
+    listing: GistList
+
+
+SearchEvent = SearchStarted | SearchProgress | GistFound | FileSkipped | GistSearched | SearchDone

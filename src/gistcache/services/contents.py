@@ -91,7 +91,8 @@ class ContentFetcher:
         self._clock = clock
         self._slots = asyncio.Semaphore(fetch_concurrency)
         self._max_file_bytes = max_file_bytes
-        self._flights: SingleFlight[Outcome] = SingleFlight()
+        # a download nobody waits for any more (its searches gave up) is stopped
+        self._flights: SingleFlight[Outcome] = SingleFlight(abandon=True)
         self._failed_downloads = FailedDownloads(clock)
 
     async def close(self) -> None:
@@ -99,7 +100,8 @@ class ContentFetcher:
 
     def fetch(self, ref: FileRef) -> Awaitable[Outcome]:
         """The file's fetch: joined when one is under way in this process, else begun.
-        It runs on when the caller gives up, for the others that wait for it."""
+        It runs on when the caller gives up, for the others that wait for it; when the
+        last caller gives up, it stops."""
         return self._flights.run(_flight_key(ref), lambda: self._fetch_one(ref))
 
     async def ensure(self, files: Sequence[FileRef]) -> AsyncIterator[tuple[FileRef, Outcome]]:
@@ -114,7 +116,7 @@ class ContentFetcher:
             for done in asyncio.as_completed(waiting):
                 yield await done
         finally:
-            for task in waiting:  # a caller that stops early leaves the fetches running
+            for task in waiting:  # a caller that stops early leaves others' fetches running
                 task.cancel()
 
     async def _fetch_one(self, ref: FileRef) -> Outcome:

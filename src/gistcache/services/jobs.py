@@ -32,6 +32,7 @@ LEASE = timedelta(seconds=60)  # a runner that stops renewing loses its job afte
 POLL_SECONDS = 1.0
 PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
+PROGRESS_EVERY = 0.5  # seconds: a running job's progress is stored at most this often
 
 # the problem JSON stored for a failure: status 500 (and opaque) for a bug
 DescribeFailure = Callable[[BaseException], dict[str, Any]]
@@ -65,7 +66,9 @@ class SearchJobs:
         poll_seconds: float = POLL_SECONDS,
         purge_seconds: float = PURGE_SECONDS,
         metrics: Metrics | None = None,
+        progress_every: float = PROGRESS_EVERY,
     ) -> None:
+        self._progress_every = progress_every
         self._sessions = sessions
         self._searches = searches
         self._site = site
@@ -162,8 +165,9 @@ class SearchJobs:
             await self._finish(job.id, token, error=json.dumps(given_up))
             return
         log.info("search job %s started (attempt %d)", job.id, job.attempts)
+        progress = _ProgressWriter(self._sessions, job.id, token, self._progress_every)
         search = asyncio.create_task(
-            self._searches.search(SearchRequest(**json.loads(job.request)))
+            self._searches.search(SearchRequest(**json.loads(job.request)), progress=progress)
         )
         lease = asyncio.create_task(self._keep_lease(job.id, token))
         try:
@@ -171,6 +175,7 @@ class SearchJobs:
         except asyncio.CancelledError:  # shutdown: the job goes back to the queue
             search.cancel()
             lease.cancel()
+            progress.cancel()
             await asyncio.gather(search, lease, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._release(job.id, token))
@@ -178,10 +183,12 @@ class SearchJobs:
         lease.cancel()
         if not search.done():  # the lease was lost: another runner has the job now
             search.cancel()
+            progress.cancel()
             await asyncio.gather(search, lease, return_exceptions=True)
             log.warning("search job %s: lease lost, stopped", job.id)
             return
         await asyncio.gather(lease, return_exceptions=True)
+        await progress.close()  # the last counts, before the outcome
         exc = search.exception()
         if exc is None:
             assert self._render is not None  # noqa: S101 - start() set it; for mypy
@@ -235,3 +242,49 @@ class SearchJobs:
         async with self._sessions() as session, session.begin():
             await store.release_job(session, job_id, token)
         log.info("search job %s handed back to the queue", job_id)
+
+
+class _ProgressWriter:
+    """Store a running job's progress (files done of files total) as it is told, at most
+    every ``every`` seconds, and the last counts on ``close``."""
+
+    def __init__(self, sessions: Sessions, job_id: str, token: str, every: float) -> None:
+        self._sessions = sessions
+        self._job_id = job_id
+        self._token = token
+        self._every = every
+        self._latest: tuple[int, int] | None = None
+        self._written: tuple[int, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, files_done: int, files_total: int) -> None:
+        self._latest = (files_done, files_total)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write_on())
+
+    async def _write_on(self) -> None:
+        while self._latest is not None and self._latest != self._written:
+            await self._write()
+            await asyncio.sleep(self._every)
+
+    async def _write(self) -> None:
+        value = self._latest
+        if value is None or value == self._written:
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                await store.set_progress(session, self._job_id, self._token, *value)
+        except Exception:
+            log.warning("could not store the progress of search job %s", self._job_id)
+            return
+        self._written = value
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._write()

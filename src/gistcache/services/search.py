@@ -1,51 +1,71 @@
 """Use case: which of a user's gists contain a pattern.
 
 The list is brought up to date by the listing rules; then the files with no contents
-cached for their gist's current revision are brought in (``services.contents``), and
-every cached chunk is scanned with RE2. The answer is a typed ``SearchResult``; how it
-is shown (JSON, lines on a terminal) is the caller's.
+cached for their gist's current revision are brought in (``services.contents``, one
+flight per file), and every cached chunk is scanned with RE2. ``stream`` tells the
+search as it goes, as typed events: a gist is told as soon as all its files are in,
+while the others are still downloading. ``search`` is the same search gathered into
+one typed ``SearchResult``. How either is shown (JSON, NDJSON, lines on a terminal) is
+the caller's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gistcache.domain.errors import SearchesBusy, SearchTimeout
+from gistcache.domain.gists import Gist
 from gistcache.domain.matching import (
     MAX_LINE_CHARS,
     MAX_LINES_PER_FILE,
     FileHits,
+    Finder,
     compile_pattern,
+    glob_matches,
+    line_anchor,
     match_finder,
     scan_chunk,
 )
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import (
+    ContextLine,
     FileMatch,
+    FileSkipped,
+    GistFound,
     GistList,
     GistMatch,
+    GistSearched,
     LineMatch,
+    SearchDone,
+    SearchEvent,
+    SearchProgress,
     SearchResult,
+    SearchStarted,
     Skipped,
     SkipReason,
 )
 from gistcache.services.contents import ContentFetcher, Outcome
 from gistcache.services.listing import GistService
 from gistcache.store import contents as store
-from gistcache.store.contents import BINARY, TOO_LARGE
+from gistcache.store.contents import BINARY, TOO_LARGE, FileRef, FileState
 from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
 
 Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 0.1  # seconds: progress events at most this often
 
 
 @dataclass(frozen=True, slots=True)
 class SearchAnswer:
     result: SearchResult
     listing: GistList  # the list it searched, and how it was obtained (HIT, STALE ...)
+
+
+_END = object()
 
 
 class SearchService:
@@ -83,90 +103,290 @@ class SearchService:
 
         Raises PatternError, UserNotFound, GitHubError, SearchTimeout, or SearchesBusy
         when ``wait`` is false and every search slot is taken. ``line_limit`` and
-        ``line_chars`` cap the lines listed per file (None: all).
+        ``line_chars`` cap the lines listed per file (None: all). ``progress`` is told
+        ``(files_done, files_total)`` as files come in.
+        """
+        found: list[GistFound] = []
+        skipped: list[FileSkipped] = []
+        done: SearchDone | None = None
+        events = self.stream(
+            request, wait=wait, line_limit=line_limit, line_chars=line_chars, progress_every=0
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, GistFound):
+                    found.append(event)
+                elif isinstance(event, FileSkipped):
+                    skipped.append(event)
+                elif isinstance(event, SearchProgress) and progress is not None:
+                    progress(event.files_done, event.files_total)
+                elif isinstance(event, SearchDone):
+                    done = event
+        assert done is not None  # noqa: S101 - a stream that ends without failing ends with it
+        matches = [event.match for event in sorted(found, key=lambda event: event.index)]
+        # the sort is stable: a gist's own skips keep their order
+        skips = tuple(event.skipped for event in sorted(skipped, key=lambda event: event.index))
+        start = (request.page - 1) * request.per_page
+        page = tuple(matches[start : start + request.per_page])
+        return SearchAnswer(SearchResult(request, len(matches), page, skips), done.listing)
+
+    async def stream(
+        self,
+        request: SearchRequest,
+        *,
+        wait: bool = True,
+        line_limit: int | None = MAX_LINES_PER_FILE,
+        line_chars: int | None = MAX_LINE_CHARS,
+        progress_every: float = PROGRESS_EVERY,
+    ) -> AsyncGenerator[SearchEvent, None]:
+        """The search as it goes: ``SearchStarted`` (once the list is known), then
+        ``SearchProgress`` (at most every ``progress_every`` seconds), ``GistFound`` and
+        ``FileSkipped`` as gists are ready, last ``SearchDone``; or the failure raised.
+
+        The search runs as a task of its own within the time budget and the
+        concurrency bound; closing the iterator early cancels it, and with it every
+        download no other search waits for.
         """
         if not wait and self._running.locked():
             raise SearchesBusy()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        task = asyncio.create_task(
+            self._bounded(request, queue.put_nowait, line_limit, line_chars, progress_every)
+        )
+        task.add_done_callback(lambda _: queue.put_nowait(_END))
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    task.result()  # the search's failure, if it failed
+                    return
+                yield item
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _bounded(
+        self,
+        request: SearchRequest,
+        put: Callable[[SearchEvent], None],
+        line_limit: int | None,
+        line_chars: int | None,
+        progress_every: float,
+    ) -> None:
         async with self._running:
             budget = asyncio.timeout(self._timeout)
             try:
                 async with budget:
-                    return await self._search(request, progress, line_limit, line_chars)
+                    await _Search(self, request, put, line_limit, line_chars, progress_every).run()
             except TimeoutError:
                 if budget.expired():
                     raise SearchTimeout(self._timeout) from None
                 raise  # a database or network timeout inside the search, not the budget
 
-    async def _search(
+
+class _Search:
+    """One run of a search, sending its events to ``put``."""
+
+    def __init__(
         self,
+        service: SearchService,
         request: SearchRequest,
-        progress: Progress | None,
+        put: Callable[[SearchEvent], None],
         line_limit: int | None,
         line_chars: int | None,
-    ) -> SearchAnswer:
-        regexp = compile_pattern(request.pattern, ignore_case=request.ignore_case)
-        listing = await self._listing.list_gists(request.username)
+        progress_every: float,
+    ) -> None:
+        self._service = service
+        self._request = request
+        self._put = put
+        self._line_limit = line_limit
+        self._line_chars = line_chars
+        self._every = progress_every
+        self._regexp = compile_pattern(
+            request.pattern, ignore_case=request.ignore_case, literal=request.literal
+        )
+        self._find: Finder = match_finder(self._regexp)
+        self._failed: dict[tuple[str, str], Outcome] = {}
+        self._states: dict[tuple[str, str], str | None] = {}
+        self._files_done = 0
+        self._files_total = 0
+        self._bytes = 0
+        self._total = 0
+        self._loop = asyncio.get_running_loop()
+        self._last_progress = -float("inf")
+        self._progress_due: asyncio.TimerHandle | None = None
+
+    def _wanted(self, filename: str) -> bool:
+        glob = self._request.filename
+        return glob is None or glob_matches(glob, filename)
+
+    async def run(self) -> None:
+        service = self._service
+        listing = await service._listing.list_gists(self._request.username)
         login = listing.login
-        site = await self._site.id()
+        site = await service._site.id()
+        async with service._sessions() as session:
+            states = [
+                s for s in await store.user_files(session, site, login) if self._wanted(s.filename)
+            ]
+            missing: list[FileRef] = []
+            if any(state.status is None for state in states):
+                missing = [
+                    ref
+                    for ref in await store.files_without_contents(session, site, login)
+                    if self._wanted(ref.filename)
+                ]
+        gists = listing.gists
+        index = {gist.id: n for n, gist in enumerate(gists)}
+        self._files_total = sum(1 for g in gists for f in g.files if self._wanted(f.filename))
+        waiting: dict[str, int] = {}  # files each gist still waits for
+        for ref in missing:
+            waiting[ref.gist_id] = waiting.get(ref.gist_id, 0) + 1
+        self._files_done = max(0, self._files_total - len(missing))
+        self._bytes = sum(state.stored_bytes for state in states if state.status is not None)
+        self._put(SearchStarted(listing, self._files_total))
+        self._progress()
 
-        async with self._sessions() as session:
-            files = await store.user_files(session, site, login)
-            missing = []
-            if any(state.status is None for state in files):
-                missing = await store.files_without_contents(session, site, login)
-        # concurrent searches that miss the same file share its one download
-        failed: dict[tuple[str, str], Outcome] = {}
-        if missing and progress is not None:
-            progress(0, len(missing))
-        done = 0
-        async for ref, outcome in self._contents.ensure(missing):
-            if outcome is not None:
-                failed[(ref.gist_id, ref.filename)] = outcome
-            done += 1
-            if progress is not None:
-                progress(done, len(missing))
+        # the downloads start at once; the gists with nothing to wait for are scanned
+        # meanwhile, then each other one as soon as its last file is in
+        finished: asyncio.Queue[tuple[FileRef, Outcome]] = asyncio.Queue()
 
-        find = match_finder(regexp)
+        async def fetch(ref: FileRef) -> None:
+            finished.put_nowait((ref, await service._contents.fetch(ref)))
+
+        fetches = [asyncio.ensure_future(fetch(ref)) for ref in missing]
+        try:
+            ready = [gist for gist in gists if gist.id not in waiting]
+            await self._scan(ready, [s for s in states if s.gist_id not in waiting], index)
+            left = len(missing)
+            while left:
+                # every file in by now, then the gists they completed, scanned together
+                batch = [await finished.get()]
+                while not finished.empty():
+                    batch.append(finished.get_nowait())
+                left -= len(batch)
+                complete: list[str] = []
+                for ref, outcome in batch:
+                    if outcome is not None:
+                        self._failed[(ref.gist_id, ref.filename)] = outcome
+                    self._files_done += 1
+                    self._bytes += ref.size or 0
+                    waiting[ref.gist_id] -= 1
+                    if not waiting[ref.gist_id]:
+                        complete.append(ref.gist_id)
+                self._progress()
+                if complete:
+                    async with service._sessions() as session:
+                        fresh = await store.user_files(session, site, login, complete)
+                    ids = set(complete)
+                    await self._scan(
+                        [gist for gist in gists if gist.id in ids],
+                        [s for s in fresh if self._wanted(s.filename)],
+                        index,
+                    )
+        except BaseException:
+            if self._progress_due is not None:
+                self._progress_due.cancel()
+            raise
+        finally:
+            for task in fetches:  # a search that stops leaves others' downloads running
+                task.cancel()
+        if self._progress_due is not None:  # the last progress, on time
+            await asyncio.sleep(max(0.0, self._last_progress + self._every - self._loop.time()))
+            self._send_progress()
+        self._put(SearchDone(self._total, listing))
+
+    def _progress(self) -> None:
+        """Tell the progress now, or when ``progress_every`` since the last has passed."""
+        wait = self._last_progress + self._every - self._loop.time()
+        if wait <= 0:
+            self._send_progress()
+        elif self._progress_due is None:
+            self._progress_due = self._loop.call_later(wait, self._send_progress)
+
+    def _send_progress(self) -> None:
+        if self._progress_due is not None:
+            self._progress_due.cancel()
+            self._progress_due = None
+        self._last_progress = self._loop.time()
+        self._put(SearchProgress(self._files_done, self._files_total, self._bytes))
+
+    async def _scan(
+        self, gists: Sequence[Gist], states: Sequence[FileState], index: dict[str, int]
+    ) -> None:
+        """Scan the cached chunks of ``gists`` (whose files are all in) and tell each gist
+        as soon as its last chunk is read."""
+        if not gists:
+            return
+        for state in states:
+            self._states[state.key] = state.status
         hits: dict[tuple[str, str], FileHits] = {}
-        async with self._sessions() as session:
-            if missing:
-                files = await store.user_files(session, site, login)  # with what was fetched
-            states = {state.key: state.status for state in files if state.status is not None}
+        ids = {gist.id for gist in gists}
+        order = iter(gists)
+        next_gist: Gist | None = next(order, None)
+        async with self._service._sessions() as session:
             # closed before the session even when the loop stops early: its read-ahead
             # must not outlive the session
-            async with contextlib.aclosing(store.stream_text_chunks(session, files)) as chunks:
+            chunks = store.stream_text_chunks(session, states)
+            async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
+                    if chunk.gist_id not in ids:
+                        continue
+                    # chunks come in list order: the gists before this one are done
+                    while next_gist is not None and next_gist.id != chunk.gist_id:
+                        self._tell(next_gist, index[next_gist.id], hits)
+                        next_gist = next(order, None)
                     key = (chunk.gist_id, chunk.filename)
                     if chunk.data is None:  # replaced by a newer fetch while we read
-                        failed.setdefault(key, SkipReason.UNAVAILABLE)
+                        self._failed.setdefault(key, SkipReason.UNAVAILABLE)
                         continue
                     file_hits = hits.get(key)
                     if file_hits is None:
-                        file_hits = hits[key] = FileHits(line_limit, line_chars)
-                    scan_chunk(regexp, chunk.data, chunk.first_line, file_hits, find)
+                        file_hits = hits[key] = FileHits(
+                            self._line_limit,
+                            self._line_chars,
+                            find=self._find,
+                            context=self._request.context,
+                        )
+                    scan_chunk(self._regexp, chunk.data, chunk.first_line, file_hits, self._find)
+        while next_gist is not None:
+            self._tell(next_gist, index[next_gist.id], hits)
+            next_gist = next(order, None)
 
-        matches: list[GistMatch] = []
-        skipped: list[Skipped] = []
-        for gist in listing.gists:
-            if gist.truncated:
-                skipped.append(Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED))
-            matched_files = []
-            for f in gist.files:
-                key = (gist.id, f.filename)
-                reason = failed.get(key) or _skip_reason(states.get(key))
-                if reason is not None:
-                    skipped.append(Skipped(gist.id, f.filename, reason))
-                    continue
-                file_hits = hits.get(key)
-                if file_hits is not None and file_hits.match_count:
-                    lines = tuple(LineMatch(**line) for line in file_hits.lines)
-                    matched_files.append(FileMatch(f, file_hits.match_count, lines))
-            if matched_files:
-                matches.append(GistMatch(gist, tuple(matched_files)))
-        start = (request.page - 1) * request.per_page
-        page = tuple(matches[start : start + request.per_page])
-        result = SearchResult(request, len(matches), page, tuple(skipped))
-        return SearchAnswer(result, listing)
+    def _tell(self, gist: Gist, index: int, hits: dict[tuple[str, str], FileHits]) -> None:
+        if gist.truncated:
+            self._put(FileSkipped(index, Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED)))
+        matched: list[FileMatch] = []
+        for f in gist.files:
+            if not self._wanted(f.filename):
+                continue
+            key = (gist.id, f.filename)
+            reason = self._failed.get(key) or _skip_reason(self._states.get(key))
+            if reason is not None:
+                self._put(FileSkipped(index, Skipped(gist.id, f.filename, reason)))
+                continue
+            file_hits = hits.pop(key, None)
+            if file_hits is not None and file_hits.match_count:
+                lines = tuple(_line(gist, f.filename, line) for line in file_hits.lines)
+                matched.append(FileMatch(f, file_hits.match_count, lines))
+        if matched:
+            self._total += 1
+            self._put(GistFound(index, GistMatch(gist, tuple(matched))))
+        self._put(GistSearched(index))
+
+
+def _line(gist: Gist, filename: str, line: dict[str, Any]) -> LineMatch:
+    number = line["line_number"]
+    return LineMatch(
+        number,
+        line["column"],
+        line["text"],
+        ranges=tuple(line.get("ranges", ())),
+        url=gist.html_url + line_anchor(filename, number),
+        before=tuple(ContextLine(n, text) for n, text in line.get("before", ())),
+        after=tuple(ContextLine(n, text) for n, text in line.get("after", ())),
+    )
 
 
 def _skip_reason(state: str | None) -> SkipReason | None:

@@ -13,11 +13,15 @@ class SingleFlight(Generic[T]):
     """Concurrent ``run(key, fn)`` calls with one key await a single ``fn()``.
 
     The shared call runs as its own task, so a caller that gives up (a client that
-    disconnects) does not cancel it for the others.
+    disconnects) does not cancel it for the others. With ``abandon`` the call is
+    cancelled when the last of its callers gives up (nobody is left to want it);
+    without, it runs on to its end.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, abandon: bool = False) -> None:
         self._running: dict[str, asyncio.Task[T]] = {}
+        self._waiters: dict[str, int] = {}
+        self._abandon = abandon
 
     async def run(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
         task = self._running.get(key)
@@ -25,7 +29,19 @@ class SingleFlight(Generic[T]):
             task = asyncio.ensure_future(fn())
             self._running[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if self._abandon and self._waiters.get(key) == 1 and not task.done():
+                task.cancel()
+            raise
+        finally:
+            left = self._waiters.get(key, 1) - 1
+            if left:
+                self._waiters[key] = left
+            else:
+                self._waiters.pop(key, None)
 
     def joined(self, key: str) -> Awaitable[T] | None:
         """The call running for ``key`` to wait for, or None when there is none."""

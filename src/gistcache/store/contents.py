@@ -79,10 +79,12 @@ def _listed_files() -> Any:
     return (gists.c.site_id == gist_files.c.site_id) & (gists.c.id == gist_files.c.gist_id)
 
 
-async def user_files(session: AsyncSession, site: int, login: str) -> list[FileState]:
-    """The user's listed files in list order, each with the state of its current
-    contents, in one statement."""
-    result = await session.execute(
+async def user_files(
+    session: AsyncSession, site: int, login: str, gist_ids: Sequence[str] | None = None
+) -> list[FileState]:
+    """The user's listed files in list order (those of ``gist_ids`` only, if given), each
+    with the state of its current contents, in one statement."""
+    stmt = (
         select(
             gist_files.c.gist_id,
             gist_files.c.filename,
@@ -96,6 +98,9 @@ async def user_files(session: AsyncSession, site: int, login: str) -> list[FileS
         .where(gists.c.site_id == site, gists.c.owner_login == login, gists.c.public.is_(True))
         .order_by(gists.c.position, gist_files.c.position)
     )
+    if gist_ids is not None:
+        stmt = stmt.where(gists.c.id.in_(sorted(set(gist_ids))))
+    result = await session.execute(stmt)
     return [
         FileState(
             site, r.gist_id, r.filename, r.status, r.generation, r.stored_bytes or 0, r.chunks or 0

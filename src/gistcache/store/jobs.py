@@ -33,6 +33,8 @@ class Job:
     result: str | None
     attempts: int
     lease_token: str | None
+    files_done: int | None = None  # the running search's progress, when known
+    files_total: int | None = None
 
 
 def _job(row: Row[Any]) -> Job:
@@ -47,6 +49,8 @@ def _job(row: Row[Any]) -> Job:
         result=row.result,
         attempts=row.attempts,
         lease_token=row.lease_token,
+        files_done=row.files_done,
+        files_total=row.files_total,
     )
 
 
@@ -101,6 +105,8 @@ async def claim_job(
                 lease_until=lease_until,
                 lease_token=token,
                 attempts=search_jobs.c.attempts + 1,
+                files_done=None,  # a new attempt starts over
+                files_total=None,
             )
             .returning(*search_jobs.c)
         )
@@ -122,6 +128,18 @@ async def extend_lease(
     """Renew the claim; False when it was lost (another runner took the job over)."""
     result = await session.execute(
         update(search_jobs).where(*_held(job_id, token)).values(lease_until=lease_until)
+    )
+    return _changed(result)
+
+
+async def set_progress(
+    session: AsyncSession, job_id: str, token: str, files_done: int, files_total: int
+) -> bool:
+    """Record how far the search got; False when the claim was lost."""
+    result = await session.execute(
+        update(search_jobs)
+        .where(*_held(job_id, token))
+        .values(files_done=files_done, files_total=files_total)
     )
     return _changed(result)
 

@@ -23,8 +23,8 @@ def render_search(result: SearchResult) -> schemas.SearchResult:
         "username": result.request.username,
         "pattern": result.request.pattern,
         "total": result.total,
-        "matches": [_gist(match) for match in result.matches],
-        "skipped": [_skipped(entry) for entry in result.skipped],
+        "matches": [render_gist(match) for match in result.matches],
+        "skipped": [render_skipped(entry) for entry in result.skipped],
     }
 
 
@@ -40,7 +40,8 @@ def search_json(result: SearchResult) -> dict[str, Any]:
     return values
 
 
-def _gist(match: GistMatch) -> schemas.MatchedGist:
+def render_gist(match: GistMatch) -> schemas.MatchedGist:
+    """One gist of a search's ``matches`` (also a stream's ``match`` event's ``gist``)."""
     gist = match.gist
     return {
         "id": gist.id,
@@ -64,26 +65,20 @@ def _file(match: FileMatch) -> schemas.MatchedFile:
 
 
 def _line(line: LineMatch) -> schemas.LineMatch:
-    # what the search did not fill in (no ranges, no URL, no context asked) is left out
-    rendered: schemas.LineMatch = {
+    return {
         "line_number": line.line_number,
         "column": line.column,
         "text": line.text,
+        "ranges": [(start, end) for start, end in line.ranges],
+        "url": line.url,
+        "before": [_context(c) for c in line.before],
+        "after": [_context(c) for c in line.after],
     }
-    if line.ranges:
-        rendered["ranges"] = [(start, end) for start, end in line.ranges]
-    if line.url:
-        rendered["url"] = line.url
-    if line.before:
-        rendered["before"] = [_context(c) for c in line.before]
-    if line.after:
-        rendered["after"] = [_context(c) for c in line.after]
-    return rendered
 
 
 def _context(line: ContextLine) -> schemas.ContextLine:
     return {"line_number": line.line_number, "text": line.text}
 
 
-def _skipped(entry: Skipped) -> schemas.SkippedFile:
+def render_skipped(entry: Skipped) -> schemas.SkippedFile:
     return {"id": entry.gist_id, "filename": entry.filename, "reason": entry.reason}

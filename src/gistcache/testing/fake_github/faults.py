@@ -57,6 +57,8 @@ class Faults:
         self.rate_limit_status = rate_limit_status
         self.failures: list[Failure] = []
         self.budgets: dict[str, Budget] = {}
+        # raw downloads of these file names wait (recorded, unanswered) until released
+        self.raw_holds: dict[str, asyncio.Event] = {}
 
     def fail_next(
         self,
@@ -73,6 +75,18 @@ class Faults:
         self.failures.append(
             Failure(status, times, path_contains, body, dict(headers or {}), delay, kind, cut_off)
         )
+
+    def hold_raw(self, *filenames: str) -> None:
+        """Hold the raw downloads of these files (by name) until ``release_raw``."""
+        for name in filenames:
+            self.raw_holds.setdefault(name, asyncio.Event())
+
+    def release_raw(self, *filenames: str) -> None:
+        """Let held raw downloads go on (all of them when no name is given)."""
+        for name in filenames or tuple(self.raw_holds):
+            hold = self.raw_holds.pop(name, None)
+            if hold is not None:
+                hold.set()
 
     def exhaust_rate_limit(self, authorization: str | None = None) -> None:
         """Spend the whole primary budget of one credential (anonymous by default)."""

@@ -366,6 +366,9 @@ class FakeGitHub(SeededState, Faults):
         f = gist.files.get(info["filename"])
         if f is None or info["revision"] != f.revision:
             return web.Response(status=404, text="404: Not Found")
+        hold = self.raw_holds.get(info["filename"])
+        if hold is not None:
+            await hold.wait()
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         resp.content_length = len(f.content)
         await resp.prepare(request)

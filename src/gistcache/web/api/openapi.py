@@ -16,6 +16,8 @@ from gistcache.domain.requests import USERNAME_PATTERN
 from gistcache.web.api import schemas
 from gistcache.web.validation import MAX_PAGE, MAX_PER_PAGE
 
+NDJSON = "application/x-ndjson"
+
 FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json"]
 
 
@@ -254,7 +256,13 @@ def build_openapi() -> dict[str, Any]:
                                     "schema": {"type": "string", "pattern": "^[0-9]+$"},
                                 },
                             },
-                            "content": {"application/json": {"schema": _ref("SearchResult")}},
+                            "content": {
+                                "application/json": {"schema": _ref("SearchResult")},
+                                NDJSON: {
+                                    "description": STREAM_DESCRIPTION,
+                                    "schema": _stream_event(),
+                                },
+                            },
                         },
                         "202": {
                             "description": "Queued as a job",
@@ -306,6 +314,67 @@ def build_openapi() -> dict[str, Any]:
             },
             "schemas": component_schemas(),
         },
+    }
+
+
+STREAM_DESCRIPTION = (
+    "With Accept: application/x-ndjson: one JSON object a line as the search goes, "
+    "answered once the user's list is known. progress at most every 100 ms; match for "
+    "each matching gist once all its files are in (index: its position in the list); "
+    "skipped; last done, or error (a problem) when the search failed after the stream "
+    "began. page and per_page do not apply. X-Accel-Buffering: no."
+)
+
+
+def _stream_event() -> dict[str, Any]:
+    """One line of the NDJSON stream."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["event", "files_done", "files_total", "bytes"],
+                "properties": {
+                    "event": {"const": "progress"},
+                    "files_done": {"type": "integer", "minimum": 0},
+                    "files_total": {"type": "integer", "minimum": 0},
+                    "bytes": {"type": "integer", "minimum": 0},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "index", "gist"],
+                "properties": {
+                    "event": {"const": "match"},
+                    "index": {"type": "integer", "minimum": 0},
+                    "gist": {"$ref": "#/components/schemas/SearchResult/properties/matches/items"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "index", "id", "filename", "reason"],
+                "properties": {
+                    "event": {"const": "skipped"},
+                    "index": {"type": "integer", "minimum": 0},
+                    "id": {"type": "string"},
+                    "filename": {"type": ["string", "null"]},
+                    "reason": {"type": "string"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "total", "status"],
+                "properties": {
+                    "event": {"const": "done"},
+                    "total": {"type": "integer", "minimum": 0},
+                    "status": {"const": "success"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["event", "problem"],
+                "properties": {"event": {"const": "error"}, "problem": _ref("Problem")},
+            },
+        ]
     }
 
 

@@ -158,10 +158,23 @@ class LineMatch(TypedDict):
     ranges: NotRequired[
         Annotated[
             list[tuple[int, int]],
-            Field(description="Every match in text as [start, end), in code points, left to right"),
+            Field(
+                description="Every match in text as [start, end), in Unicode code points, "
+                "left to right, non-overlapping (missing only from results of jobs that "
+                "finished before it was added)"
+            ),
         ]
     ]
-    url: NotRequired[Annotated[str, Field(description="The line on GitHub")]]
+    url: NotRequired[
+        Annotated[
+            str,
+            Field(
+                description="The line on GitHub: the gist's html_url + "
+                "#file-<name>-L<line_number>, <name> the file name lowercased with every "
+                "character other than an ASCII letter, digit, _ or - replaced by -"
+            ),
+        ]
+    ]
     before: NotRequired[
         Annotated[
             list[ContextLine],
@@ -231,6 +244,14 @@ class Problem(TypedDict):
 
 
 @with_config(_answer)
+class JobProgress(TypedDict):
+    """How far a running (or finished) job's search has come."""
+
+    files_done: Annotated[int, Field(ge=0)]
+    files_total: Annotated[int, Field(ge=0)]
+
+
+@with_config(_answer)
 class Job(TypedDict):
     """A search job's state."""
 
@@ -240,6 +261,10 @@ class Job(TypedDict):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     error: Annotated[Problem | None, Field(description="The problem of a failed job")]
+    progress: Annotated[
+        JobProgress | None,
+        Field(description="Files searched so far; null until the search knows its files"),
+    ]
 
 
 # --- the list (described only: the cached list is served as the domain rendered it) ----

@@ -14,14 +14,17 @@ from gistcache.keys import JOBS, SEARCHES, SERVICE
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
 from gistcache.web.api import schemas
 from gistcache.web.api.schemas import parse_search
+from gistcache.web.api.stream import search_stream, wants_stream
 from gistcache.web.http import cache_headers, prefers_async, read_json
 from gistcache.web.problems import Problem
 from gistcache.web.render import search_body
 
 
-async def search(request: web.Request) -> web.Response:
+async def search(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     search_request, run_async = parse_search(body)
+    if not run_async and wants_stream(request):
+        return await search_stream(request, search_request)
     if run_async or prefers_async(request):
         job_id = await request.app[JOBS].submit(search_request)
         return _json(
@@ -48,6 +51,10 @@ async def search_status(request: web.Request) -> web.Response:
         "started_at": _timestamp(job.started_at),
         "finished_at": _timestamp(job.finished_at),
         "error": json.loads(job.error) if job.error else None,
+        # null until the search knows how many files it covers
+        "progress": None
+        if job.files_total is None
+        else {"files_done": job.files_done or 0, "files_total": job.files_total},
     }
     return _json(schemas.JOB.dump_json(state))
 

@@ -1,0 +1,145 @@
+"""``POST /api/v1/search`` with ``Accept: application/x-ndjson``: the search as it goes,
+one JSON object a line.
+
+The answer starts (200) once the user's list is known, before any file is fetched;
+failures before that (a bad body, a pattern RE2 refuses, an unknown user, every search
+slot taken) are ordinary problem answers. After it, a failure travels in-band as an
+``error`` event. ``page`` and ``per_page`` do not apply: the stream tells every
+matching gist, each with its ``index`` in the user's list. A client that goes away
+stops the search, and the downloads no other search waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from gistcache.domain.requests import SearchRequest
+from gistcache.domain.results import (
+    FileSkipped,
+    GistFound,
+    SearchDone,
+    SearchEvent,
+    SearchProgress,
+    SearchStarted,
+)
+from gistcache.keys import REQUEST_ID, SEARCHES, SERVICE
+from gistcache.web.http import cache_headers
+from gistcache.web.problems import internal_error, problem_for
+from gistcache.web.render import render_gist, render_skipped
+
+log = logging.getLogger(__name__)
+
+NDJSON = "application/x-ndjson"
+DISCONNECT_POLL = 0.05  # seconds between looks at whether the client is still there
+
+
+def wants_stream(request: web.Request) -> bool:
+    """Whether the client's ``Accept`` names NDJSON."""
+    return any(
+        part.split(";", 1)[0].strip().lower() == NDJSON
+        for value in request.headers.getall("Accept", [])
+        for part in value.split(",")
+    )
+
+
+def event_json(event: SearchEvent) -> dict[str, Any] | None:
+    """The stream's line for an event (None: the event is not written)."""
+    if isinstance(event, SearchProgress):
+        return {
+            "event": "progress",
+            "files_done": event.files_done,
+            "files_total": event.files_total,
+            "bytes": event.bytes,
+        }
+    if isinstance(event, GistFound):
+        return {"event": "match", "index": event.index, "gist": render_gist(event.match)}
+    if isinstance(event, FileSkipped):
+        return {"event": "skipped", "index": event.index, **render_skipped(event.skipped)}
+    if isinstance(event, SearchDone):
+        return {"event": "done", "total": event.total, "status": "success"}
+    return None
+
+
+def _line(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode() + b"\n"
+
+
+async def search_stream(request: web.Request, search: SearchRequest) -> web.StreamResponse:
+    events = request.app[SEARCHES].stream(search, wait=False)
+    async with contextlib.aclosing(events):
+        # the list first: its failures are ordinary problem answers
+        first = await anext(events)
+        assert isinstance(first, SearchStarted)  # noqa: S101 - stream() begins with it
+        headers = cache_headers(first.listing, request.app[SERVICE].clock())
+        del headers["Cache-Control"]
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                **headers,
+                "Content-Type": f"{NDJSON}; charset=utf-8",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",  # a proxy must not hold the stream back
+            },
+        )
+        await response.prepare(request)
+        writer = asyncio.current_task()
+        assert writer is not None  # noqa: S101 - a handler runs in a task
+        watch = asyncio.create_task(_watch_client(request, writer))
+        try:
+            await _write_events(request, response, events)
+        except asyncio.CancelledError:
+            if not watch.done() or watch.result() is not True:
+                raise  # not the client leaving: shutdown
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            log.info("search stream [%s]: the client went away", request.get(REQUEST_ID))
+            return response
+        except ConnectionError:
+            log.info("search stream [%s]: the client went away", request.get(REQUEST_ID))
+            return response
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+async def _write_events(request: web.Request, response: web.StreamResponse, events: Any) -> None:
+    try:
+        async for event in events:
+            body = event_json(event)
+            if body is not None:
+                await response.write(_line(body))
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception as exc:
+        problem = problem_for(exc)
+        if problem is None:
+            log.exception("search stream [%s] failed", request.get(REQUEST_ID))
+            problem = internal_error("the search failed unexpectedly")
+        elif problem.status in (502, 503, 504):
+            log.warning("search stream [%s]: %s", request.get(REQUEST_ID), exc)
+        body = {**problem.to_json(), "instance": request.path}
+        rid = request.get(REQUEST_ID)
+        if rid:
+            body["request_id"] = rid
+        await response.write(_line({"event": "error", "problem": body}))
+
+
+async def _watch_client(request: web.Request, writer: asyncio.Task[Any]) -> bool:
+    """Cancel ``writer`` when the client's connection closes (aiohttp does not cancel a
+    handler by itself); True when it did."""
+    while True:
+        await asyncio.sleep(DISCONNECT_POLL)
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            writer.cancel()
+            return True
