@@ -87,7 +87,7 @@ def _result() -> SearchResult:
     )
 
 
-def test_a_line_carries_its_ranges_url_and_context_and_leaves_out_what_it_lacks() -> None:
+def test_a_line_carries_its_ranges_url_and_context_even_when_empty() -> None:
     [gist] = search_json(_result())["matches"]
     first, plain = gist["files"][0]["lines"]
     assert first == {
@@ -99,7 +99,16 @@ def test_a_line_carries_its_ranges_url_and_context_and_leaves_out_what_it_lacks(
         "before": [{"line_number": 2, "text": "# before"}],
         "after": [{"line_number": 4, "text": "é after"}],
     }
-    assert plain == {"line_number": 9, "column": 1, "text": "needle"}
+    # every line has every field: a client never tests for a missing one
+    assert plain == {
+        "line_number": 9,
+        "column": 1,
+        "text": "needle",
+        "ranges": [],
+        "url": "",
+        "before": [],
+        "after": [],
+    }
 
 
 def test_the_rendered_answer_matches_the_documented_search_result() -> None:

@@ -137,9 +137,9 @@ def check_bound(name: str, value: int) -> int:
 
 
 # validate_glob's rule as a regular expression (for JSON Schema): a character that is
-# not blank, and no "/" or control character anywhere
-_GLOB_CHAR = r"[^/\x00-\x1f\x7f]"
-GLOB_PATTERN = rf"^{_GLOB_CHAR}*[^/\x00-\x1f\x7f\s]{_GLOB_CHAR}*$"
+# not blank, and no "/", control character or lone surrogate anywhere
+_GLOB_CHAR = r"[^/\x00-\x1f\x7f\ud800-\udfff]"
+GLOB_PATTERN = rf"^{_GLOB_CHAR}*[^/\x00-\x1f\x7f\s\ud800-\udfff]{_GLOB_CHAR}*$"
 NOT_BLANK_PATTERN = r"\S"  # a pattern's rule: some character that is not white space
 
 
