@@ -16,7 +16,7 @@ from gistcache.settings import Settings
 from gistcache.web.api.routes import setup_routes
 from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
-from gistcache.web.pages import setup_pages
+from gistcache.web.pages.routes import setup_pages
 from gistcache.web.problems import describe_job_failure
 from gistcache.web.ratelimit import ClientRateLimit
 from gistcache.web.render import render_search

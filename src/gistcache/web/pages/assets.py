@@ -56,6 +56,4 @@ class Assets:
 def load_assets(package: str = __package__ or "gistcache.web.pages") -> Assets:
     """Every file of the package's ``static`` folder."""
     folder = resources.files(package).joinpath("static")
-    return Assets(
-        {entry.name: entry.read_bytes() for entry in folder.iterdir() if entry.is_file()}
-    )
+    return Assets({entry.name: entry.read_bytes() for entry in folder.iterdir() if entry.is_file()})

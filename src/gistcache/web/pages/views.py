@@ -7,15 +7,15 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from gistcache.domain.errors import InvalidLogin
 from gistcache.domain.gists import Gist, format_timestamp
 from gistcache.domain.requests import validate_username
-from gistcache.domain.errors import InvalidLogin
 from gistcache.keys import ASSETS, SEARCHES, SERVICE
 from gistcache.web.pages.assets import IMMUTABLE
 from gistcache.web.pages.words import (
+    LOGIN_RULE,
     Form,
     FormError,
-    LOGIN_RULE,
     freshness,
     parse_form,
     trouble,
