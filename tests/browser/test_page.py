@@ -4,6 +4,7 @@ errors in words, the keyboard, a narrow screen and axe-core's accessibility rule
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -309,7 +310,7 @@ async def test_usable_at_375_pixels_wide(open_tab: OpenTab, accents: str) -> Non
     await search_with_the_form(tab, "amelie", "crème", context=2)
     await finished(tab)
     out = Path(os.environ.get("GISTCACHE_SCREENSHOTS", "var/screenshots"))
-    out.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     await page.screenshot(path=str(out / "results-375.png"), full_page=True)
     widths = await page.evaluate(
         "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"

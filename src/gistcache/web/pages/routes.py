@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from gistcache.keys import ASSETS, REQUEST_ID
 from gistcache.web.pages import views
 from gistcache.web.pages.assets import load_assets
-from gistcache.web.pages.words import SKIP_REASONS, marked, plural, when
+from gistcache.web.pages.words import SKIP_REASONS, Form, marked, plural, when
 from gistcache.web.problems import from_http_exception
 
 log = logging.getLogger("gistcache.web")
@@ -89,7 +89,7 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     return views.page(
         request,
         "error.html",
-        {"title": title, "message": message, "status": status, "form": views.Form()},
+        {"title": title, "message": message, "status": status, "form": Form()},
         status=status,
         headers=headers,
     )

@@ -123,8 +123,8 @@ def parse_form(query: Mapping[str, str]) -> tuple[Form, SearchRequest]:
     try:
         request, _ = requests.parse_search(body)
     except InvalidInput as exc:
-        field = FORM_NAMES.get(exc.field or "")
-        raise FormError(field, _in_form_words(exc.detail, exc.field)) from None
+        named = FORM_NAMES.get(exc.field or "")
+        raise FormError(named, _in_form_words(exc.detail, exc.field)) from None
     return form, request
 
 
