@@ -18,6 +18,12 @@ from tests.browser.conftest import Tab
 
 OpenTab = Callable[..., Awaitable[Tab]]
 
+# match ranges, line links, context lines and the NDJSON stream come with the search
+# service of issue 11 (another branch); until it is merged these fail, as they should
+NEEDS_SEARCH_SERVICE = pytest.mark.xfail(
+    strict=True, reason="needs the search service's ranges, context and stream (issue 11)"
+)
+
 # the results' markup as a tree of [tag, attributes, children], whitespace collapsed:
 # what the server renders and what the script builds must give the same tree
 STRUCTURE = """(selector) => {
@@ -75,6 +81,7 @@ def accents(fake: FakeGitHub) -> str:
     ).id
 
 
+@NEEDS_SEARCH_SERVICE
 async def test_marks_cover_exactly_the_matched_text(tab: Tab, accents: str) -> None:
     await tab.page.goto("/")
     await search_with_the_form(tab, "amelie", "crème|brûlée 🎉|€")
@@ -112,21 +119,35 @@ async def test_code_point_ranges_become_javascript_string_positions(tab: Tab) ->
     ]
 
 
-async def test_context_lines_are_set_apart_and_the_rest_is_counted(
-    tab: Tab, fake: FakeGitHub
-) -> None:
+async def test_the_rest_of_a_long_listing_is_counted(tab: Tab, fake: FakeGitHub) -> None:
     text = "".join(f"line {n}{' hit' if n % 2 == 0 else ''}\n" for n in range(1, 400))
     fake.add_gist("counter", {"long.txt": text}, description="many hits")
     await tab.page.goto("/")
+    await search_with_the_form(tab, "counter", "hit")
+    await finished(tab)
+    listed = await tab.page.locator("#results li.line.match").count()
+    assert listed < 199
+    assert await tab.page.locator("#results .file-count").text_content() == "199 matching lines"
+    more = await tab.page.locator("#results .more").text_content()
+    assert more == f"{199 - listed} more matching lines"
+
+
+@NEEDS_SEARCH_SERVICE
+async def test_context_lines_are_set_apart(tab: Tab, fake: FakeGitHub) -> None:
+    fake.add_gist("counter", {"short.txt": "one\ntwo hit\nthree\nfour\n"}, description="x")
+    await tab.page.goto("/")
     await search_with_the_form(tab, "counter", "hit", context=1)
     await finished(tab)
-    context = tab.page.locator("#results li.line.context")
-    assert await context.first.text_content() == "1line 1"
-    more = await tab.page.locator("#results .more").text_content()
-    assert more is not None
-    assert re.fullmatch(r"\d+ more matching lines", more)
+    lines = tab.page.locator("#results li.line")
+    assert await lines.evaluate_all("(ls) => ls.map((l) => l.className)") == [
+        "line context",
+        "line match",
+        "line context",
+    ]
+    assert await lines.all_text_contents() == ["1one", "2two hit", "3three"]
 
 
+@NEEDS_SEARCH_SERVICE
 async def test_results_stream_in_with_progress_and_keep_the_lists_order(
     tab: Tab, fake: FakeGitHub
 ) -> None:
