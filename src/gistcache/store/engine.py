@@ -51,7 +51,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # cascades from users to gists to files depend on foreign keys being enforced
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # one writer at a time: a cold search installs hundreds of files, each waiting its
+    # turn; under a loaded machine 5 s of waiting was not always enough (files were
+    # reported unavailable), so a writer waits up to 30 s before the cache counts as down
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
