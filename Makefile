@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 FAKE_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run fake migrate test lint audit format bench bench-smoke lock clean
+.PHONY: help install run fake migrate test lint audit format bench bench-smoke screenshot lock clean
 
 help:
 	@echo "make run      serve on :8080 (applies migrations first)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/);"
 	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
 	@echo "make bench-smoke  the benchmarks at tiny sizes, in seconds (results in var/bench-smoke/)"
+	@echo "make screenshot  docs/screenshot.png: a results page of the service and the fake, in Chromium"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml (hash-pinned)"
 
 $(STAMP): requirements-dev.lock pyproject.toml
@@ -65,6 +66,9 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke --out var/bench-smoke $(BENCH_ARGS)
+
+screenshot: $(STAMP)
+	$(BIN)/python scripts/screenshot.py
 
 # requirements-build.lock: the wheel's build tools (setuptools, wheel) for the image
 LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \

@@ -16,6 +16,7 @@ from gistcache.settings import Settings
 from gistcache.web.api.routes import setup_routes
 from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
+from gistcache.web.pages.routes import setup_pages
 from gistcache.web.problems import describe_job_failure
 from gistcache.web.ratelimit import ClientRateLimit
 from gistcache.web.render import search_json
@@ -100,5 +101,6 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             log.warning("calls to GitHub did not end within %g s of being cancelled", CANCEL_GRACE)
 
     app.on_shutdown.append(drain)
+    setup_pages(app)  # / and /-/...: before the API's catch-all /{username}
     setup_routes(app)
     return app

@@ -11,6 +11,7 @@ from gistcache.services.listing import GistService
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions
+from gistcache.web.pages.assets import Assets
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", Sessions)
@@ -19,6 +20,7 @@ SERVICE = web.AppKey("service", GistService)
 SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
 METRICS = web.AppKey("metrics", Metrics)
+ASSETS = web.AppKey("assets", Assets)  # the page's static files
 
 # per request, set by the middlewares and read when the response is prepared
 REQUEST_ID = web.RequestKey("request_id", str)

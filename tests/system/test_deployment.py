@@ -207,6 +207,10 @@ def test_the_wheel_leaves_out_the_fake_github(tmp_path: Path) -> None:
     assert "gistcache/cli.py" in names
     assert "gistcache/web/api/lists.py" in names
     assert "gistcache/py.typed" in names
+    # the page's templates and assets are package data
+    assert "gistcache/web/pages/templates/search.html" in names
+    assert "gistcache/web/pages/static/page.js" in names
+    assert "gistcache/web/pages/static/page.css" in names
     assert [n for n in names if n.startswith("gistcache/testing")] == []
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 

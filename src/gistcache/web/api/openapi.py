@@ -166,6 +166,135 @@ def component_schemas() -> dict[str, Any]:
     return components
 
 
+def _page(description: str, *codes: int) -> dict[str, Any]:
+    """An HTML answer of the search page for each status in ``codes``."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    words = {
+        200: description,
+        400: "A field of the form is wrong, said in words",
+        404: "No such user, or no such page",
+        502: "GitHub failed and nothing is cached",
+        503: "GitHub's rate limit, or too many searches: said with when to try again",
+        504: "GitHub or the search took too long",
+    }
+    return {str(code): {"description": words[code], "content": html} for code in codes}
+
+
+def _page_query(*names: str) -> list[dict[str, Any]]:
+    described = {
+        "user": "The GitHub user whose gists are searched",
+        "q": "The pattern (RE2 syntax)",
+        "i": "1: ignore case",
+        "literal": "1: the pattern is plain text",
+        "context": "Lines before and after each listed line, 0 to 10",
+        "glob": "Only files whose name matches this glob (ignoring case)",
+        "page": "Which page of 100 gists, from 1",
+    }
+    return [
+        {"name": n, "in": "query", "description": described[n], "schema": {"type": "string"}}
+        for n in names
+    ]
+
+
+def _page_paths() -> dict[str, Any]:
+    """The search page's routes (HTML for people; the page under /-/ never shadows a
+    login). Its query fields are a form's: strings, checked by the page itself."""
+    return {
+        "/": {
+            "get": {
+                "operationId": "searchPage",
+                "summary": "The search page",
+                "tags": ["page"],
+                "responses": _page("The search form", 200),
+            }
+        },
+        "/-/search": {
+            "get": {
+                "operationId": "searchResultsPage",
+                "summary": "A search's results rendered as HTML (no JavaScript needed)",
+                "tags": ["page"],
+                "parameters": _page_query("user", "q", "i", "literal", "context", "glob", "page"),
+                "responses": _page("The results (or the empty form)", 200, 400, 404, 502, 503, 504),
+            }
+        },
+        "/-/users/{username}": {
+            "get": {
+                "operationId": "userPage",
+                "summary": "A user's gists as a table, with a search box",
+                "tags": ["page"],
+                "parameters": [
+                    {"name": "username", "in": "path", "required": True,
+                     "schema": {"type": "string"}}
+                ],
+                "responses": _page("The user's gists", 200, 400, 404, 502, 503, 504),
+            }
+        },
+        "/-/freshness": {
+            "get": {
+                "operationId": "freshnessWords",
+                "summary": "How fresh a user's cached list is, in the page's words",
+                "tags": ["page"],
+                "parameters": _page_query("user"),
+                "responses": {
+                    "200": {
+                        "description": "The words",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["text"],
+                                    "properties": {"text": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    **{
+                        str(code): {
+                            "description": "What went wrong, in words",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["error"],
+                                        "properties": {"error": {"type": "string"}},
+                                    }
+                                }
+                            },
+                        }
+                        for code in (400, 404, 502, 503, 504)
+                    },
+                },
+            }
+        },
+        "/-/static/{name}": {
+            "get": {
+                "operationId": "pageAsset",
+                "summary": "The page's stylesheet, script and icon, named by a content hash",
+                "tags": ["page"],
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True,
+                     "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The asset, cached for ever (immutable)",
+                        "headers": {
+                            "Cache-Control": {
+                                "schema": {"const": "public, max-age=31536000, immutable"}
+                            }
+                        },
+                        "content": {
+                            kind: {"schema": {"type": "string"}}
+                            for kind in ("text/javascript", "text/css", "image/svg+xml")
+                        },
+                    },
+                    **_page("", 404),
+                },
+            }
+        },
+    }  # fmt: skip
+
+
 def build_openapi() -> dict[str, Any]:
     text = {"text/plain": {"schema": {"type": "string"}}}
     return {
@@ -177,6 +306,7 @@ def build_openapi() -> dict[str, Any]:
             "persistent, revalidating SQL cache. Every error is an RFC 9457 problem.",
         },
         "paths": {
+            **_page_paths(),
             "/ping": {
                 "get": {
                     "operationId": "ping",

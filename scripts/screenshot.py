@@ -1,0 +1,144 @@
+"""Make docs/screenshot.png: a real results page of the running service.
+
+Starts the fake GitHub and ``gistcache serve`` as processes (a throwaway SQLite cache),
+gives the fake a user with a few gists, searches them in Debian's Chromium and saves
+the page. Run it with ``make screenshot``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from playwright.async_api import async_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("GISTCACHE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USER = "ada"
+SEARCH = "/-/search?user=ada&q=requests%5C.get&context=1&glob="
+GISTS = [
+    (
+        "Fetch a page and retry on 5xx",
+        {
+            "fetch.py": (
+                "import time\n"
+                "import requests\n\n"
+                "def fetch(url, tries=3):\n"
+                "    for attempt in range(tries):\n"
+                "        response = requests.get(url, timeout=10)\n"
+                "        if response.status_code < 500:\n"
+                "            return response\n"
+                "        time.sleep(2 ** attempt)\n"
+                "    return requests.get(url, timeout=10)\n"
+            ),
+            "README.md": "# fetch\n\nA tiny retrying `requests.get` wrapper.\n",
+        },
+    ),
+    (
+        "Notes on the café's Wi-Fi scraper",
+        {
+            "scrape.py": (
+                "import requests\n"
+                "from bs4 import BeautifulSoup\n\n"
+                "html = requests.get('https://example.org/menu').text\n"
+                "soup = BeautifulSoup(html, 'html.parser')\n"
+                "print([li.text for li in soup.select('li.crème')])\n"
+            ),
+        },
+    ),
+    ("Shell one-liners", {"tips.sh": "curl -s https://example.org | jq .\n"}),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_for(http: aiohttp.ClientSession, url: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            async with http.get(url) as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer within {within:g} s")
+        await asyncio.sleep(0.1)
+
+
+async def make(out: Path, width: int) -> None:
+    fake_port, port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        fake = subprocess.Popen(  # noqa: ASYNC220 - started once, stopped below
+            [sys.executable, "-m", "gistcache.testing.fake_github", "--port", str(fake_port),
+             "--seed-users", "0", "--anonymous-limit", "5000"],
+            cwd=ROOT,
+        )  # fmt: skip
+        env = {
+            **os.environ,
+            "GISTCACHE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/cache.sqlite3",
+            "GISTCACHE_HOST": "127.0.0.1",
+            "GISTCACHE_PORT": str(port),
+            "GISTCACHE_GITHUB_API_URL": f"http://127.0.0.1:{fake_port}",
+        }
+        server = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "gistcache", "serve"], env=env, cwd=tmp
+        )
+        try:
+            async with aiohttp.ClientSession() as http:
+                await wait_for(http, f"http://127.0.0.1:{fake_port}/_fake/stats")
+                # oldest first: GitHub lists the newest first
+                for description, files in reversed(GISTS):
+                    async with http.post(
+                        f"http://127.0.0.1:{fake_port}/_fake/users/{USER}/gists",
+                        json={"description": description, "files": files},
+                    ) as resp:
+                        resp.raise_for_status()
+                await wait_for(http, f"http://127.0.0.1:{port}/healthz")
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
+                page = await browser.new_page(viewport={"width": width, "height": 700})
+                await page.goto(f"http://127.0.0.1:{port}{SEARCH}")
+                await page.locator("#results .gist").first.wait_for()
+                await page.screenshot(path=str(out), full_page=True)
+                await browser.close()
+        finally:
+            for process in (server, fake):
+                process.terminate()
+            for process in (server, fake):
+                process.wait(timeout=15)
+    print(f"saved {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--width", type=int, default=1000)
+    args = parser.parse_args()
+    asyncio.run(make(args.out, args.width))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The page's views: each calls the services, never the HTTP API, and renders HTML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from gistcache.domain.errors import InvalidLogin
+from gistcache.domain.gists import Gist, format_timestamp
+from gistcache.domain.requests import validate_username
+from gistcache.keys import ASSETS, SEARCHES, SERVICE
+from gistcache.web.pages.assets import IMMUTABLE
+from gistcache.web.pages.words import (
+    LOGIN_RULE,
+    Form,
+    FormError,
+    freshness,
+    parse_form,
+    trouble,
+)
+
+CSP = "default-src 'self'"
+
+
+async def index(request: web.Request) -> web.Response:
+    """``GET /``: the empty search form."""
+    return page(request, "search.html", {"form": Form(), "answer": None, "trouble": None})
+
+
+async def search(request: web.Request) -> web.Response:
+    """``GET /-/search?user=…&q=…``: the results, rendered here (no JavaScript needed)."""
+    form = Form.from_query(request.query)
+    if form.empty:
+        return page(request, "search.html", {"form": form, "answer": None, "trouble": None})
+    service = request.config_dict[SERVICE]
+    try:
+        form, search_request = parse_form(request.query)
+        answer = await request.config_dict[SEARCHES].search(search_request, wait=False)
+    except Exception as exc:
+        said = trouble(exc, service.clock(), user=form.user)
+        if said is None:
+            raise
+        headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}
+        return page(
+            request,
+            "search.html",
+            {"form": form, "answer": None, "trouble": said},
+            status=said.status,
+            headers=headers,
+        )
+    result = answer.result
+    per_page = search_request.per_page
+    pages = max(1, -(-result.total // per_page))
+    context = {
+        "form": form,
+        "answer": result,
+        "trouble": None,
+        "freshness": freshness(answer.listing, service.clock()),
+        "page": search_request.page,
+        "pages": pages,
+        "first_index": (search_request.page - 1) * per_page,
+        "link": lambda **changes: _search_link(request, form, **changes),
+    }
+    return page(request, "search.html", context)
+
+
+async def user_gists(request: web.Request) -> web.Response:
+    """``GET /-/users/{username}``: the user's gists as a table, with a search box."""
+    raw = request.match_info["username"]
+    service = request.config_dict[SERVICE]
+    form = Form(user=raw)
+    try:
+        listing = await service.list_gists(_login(raw))
+    except Exception as exc:
+        return _user_trouble(request, form, exc)
+    rows = [_row(gist) for gist in listing.gists]
+    return page(
+        request,
+        "user.html",
+        {
+            "form": Form(user=listing.login),
+            "login": listing.login,
+            "rows": rows,
+            "freshness": freshness(listing, service.clock()),
+            "trouble": None,
+        },
+    )
+
+
+async def freshness_words(request: web.Request) -> web.Response:
+    """``GET /-/freshness?user=…``: how fresh the cached list is, in the page's words (the
+    script shows it under streamed results)."""
+    service = request.config_dict[SERVICE]
+    try:
+        listing = await service.list_gists(_login(request.query.get("user", "")))
+    except Exception as exc:
+        said = trouble(exc, service.clock())
+        if said is None:
+            raise
+        return _json({"error": said.message}, said.status)
+    return _json({"text": freshness(listing, service.clock())}, 200)
+
+
+async def static(request: web.Request) -> web.Response:
+    asset = request.config_dict[ASSETS].served(request.match_info["name"])
+    if asset is None:
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=asset.body,
+        content_type=asset.content_type,
+        charset="utf-8",
+        headers={"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _user_trouble(request: web.Request, form: Form, exc: BaseException) -> web.Response:
+    service = request.config_dict[SERVICE]
+    said = trouble(exc, service.clock(), user=form.user)
+    if said is None:
+        raise exc
+    headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}
+    return page(
+        request,
+        "user.html",
+        {"form": form, "login": form.user, "rows": None, "trouble": said},
+        status=said.status,
+        headers=headers,
+    )
+
+
+def _login(raw: str) -> str:
+    try:
+        return validate_username(raw)
+    except InvalidLogin:
+        raise FormError("user", LOGIN_RULE) from None
+
+
+def _row(gist: Gist) -> dict[str, Any]:
+    languages = sorted({f.language for f in gist.files if f.language})
+    return {
+        "gist": gist,
+        "updated": format_timestamp(gist.updated_at),
+        "filenames": [f.filename for f in gist.files],
+        "languages": languages,
+    }
+
+
+def _search_link(request: web.Request, form: Form, **changes: str) -> str:
+    return str(request.rel_url.with_query(form.query(**changes)))
+
+
+def _json(body: dict[str, Any], status: int) -> web.Response:
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+def page(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    response.headers.update(headers or {})
+    set_page_headers(response)
+    return response
+
+
+def set_page_headers(response: web.StreamResponse) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Cache-Control", "no-store")
