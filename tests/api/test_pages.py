@@ -128,7 +128,7 @@ async def test_results_are_rendered_on_the_server(client: Client, fake: FakeGitH
     assert "notes.md" not in words
     lines = [a for t, a in tags.tags if t == "li" and (a.get("class") or "").startswith("line")]
     assert len(lines) == 2
-    assert "print('needle one')" in body.replace("&#39;", "'")
+    assert "print('<mark>needle</mark> one')" in body.replace("&#39;", "'")
     assert "checked with GitHub just now" in words
     # the form says what was searched
     [q] = tags.find("input", name="q")
@@ -270,9 +270,6 @@ async def test_the_freshness_words_for_the_script(client: Client) -> None:
     assert "GitHub has no user" in (await resp.json())["error"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the search service's ranges, context and glob (issue 11)"
-)
 async def test_marks_context_and_globs_in_the_servers_rendering(
     client: Client, fake: FakeGitHub
 ) -> None:

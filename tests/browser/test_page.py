@@ -18,11 +18,6 @@ from tests.browser.conftest import Tab
 
 OpenTab = Callable[..., Awaitable[Tab]]
 
-# match ranges, line links, context lines and the NDJSON stream come with the search
-# service of issue 11 (another branch); until it is merged these fail, as they should
-NEEDS_SEARCH_SERVICE = pytest.mark.xfail(
-    strict=True, reason="needs the search service's ranges, context and stream (issue 11)"
-)
 
 # the results' markup as a tree of [tag, attributes, children], whitespace collapsed:
 # what the server renders and what the script builds must give the same tree
@@ -81,7 +76,6 @@ def accents(fake: FakeGitHub) -> str:
     ).id
 
 
-@NEEDS_SEARCH_SERVICE
 async def test_marks_cover_exactly_the_matched_text(tab: Tab, accents: str) -> None:
     await tab.page.goto("/")
     await search_with_the_form(tab, "amelie", "crème|brûlée 🎉|€")
@@ -132,7 +126,6 @@ async def test_the_rest_of_a_long_listing_is_counted(tab: Tab, fake: FakeGitHub)
     assert more == f"{199 - listed} more matching lines"
 
 
-@NEEDS_SEARCH_SERVICE
 async def test_context_lines_are_set_apart(tab: Tab, fake: FakeGitHub) -> None:
     fake.add_gist("counter", {"short.txt": "one\ntwo hit\nthree\nfour\n"}, description="x")
     await tab.page.goto("/")
@@ -147,7 +140,6 @@ async def test_context_lines_are_set_apart(tab: Tab, fake: FakeGitHub) -> None:
     assert await lines.all_text_contents() == ["1one", "2two hit", "3three"]
 
 
-@NEEDS_SEARCH_SERVICE
 async def test_results_stream_in_with_progress_and_keep_the_lists_order(
     tab: Tab, fake: FakeGitHub
 ) -> None:

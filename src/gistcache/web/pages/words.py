@@ -105,23 +105,24 @@ def parse_form(query: Mapping[str, str]) -> tuple[Form, SearchRequest]:
     for name in ("i", "literal"):
         if query.get(name, "").lower() not in _TRUE + _FALSE:
             raise FormError(name, f"{_LABELS[name]} is either on (1) or off (0)")
-    body: dict[str, object] = {
-        "username": form.user,
-        "pattern": form.q,
-        "ignore_case": form.i,
-        "literal": form.literal,
-    }
-    for name, field in (("context", "context"), ("page", "page")):
+    numbers: dict[str, int] = {}
+    for name in ("context", "page"):
         raw = getattr(form, name)
         if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
             raise FormError(name, f"{_LABELS[name]} must be a whole number")
-        body[field] = int(raw)
-    if form.glob:
-        body["filename"] = form.glob
+        numbers[name] = int(raw)
     if not form.user:
         raise FormError("user", "say whose gists to search: a GitHub user is required")
     try:
-        request, _ = requests.parse_search(body)
+        request = requests.search_request(
+            form.user,
+            form.q,
+            ignore_case=form.i,
+            literal=form.literal,
+            context=numbers["context"],
+            page=numbers["page"],
+            filename=form.glob or None,
+        )
     except InvalidInput as exc:
         named = FORM_NAMES.get(exc.field or "")
         raise FormError(named, _in_form_words(exc.detail, exc.field)) from None
