@@ -220,6 +220,7 @@ async def loadgen(url: str, *options: str) -> dict[str, Any]:
 
 
 WRK = shutil.which("wrk")  # Debian's wrk package; None: the Python generator instead
+BURST_SECONDS = 4  # wrk's -d for a burst (the herd)
 WRK_THREADS = 2  # wrk's threads (never more than connections): one a core here
 
 
@@ -327,12 +328,16 @@ async def burst(url: str, requests: int, count_header: str) -> dict[str, Any]:
         report["generator"] = "loadgen"
         return report
     threads = WRK_THREADS if requests % WRK_THREADS == 0 else 1
+    # wrk runs for its whole -d even once every thread has stopped: long enough for a
+    # slow refresh on a loaded machine, and a burst not all answered by then fails
     raw = await _run_wrk(
-        url, "wrk_burst.lua", f"-t{threads}", f"-c{requests}", "-d1s",
+        url, "wrk_burst.lua", f"-t{threads}", f"-c{requests}", f"-d{BURST_SECONDS}s",
         args=[str(requests // threads), count_header],
     )  # fmt: skip
     if any(raw["errors"].values()) or set(raw["statuses"]) - {"200"}:
         raise RuntimeError(f"wrk saw failures on {url}: {raw}")
+    if raw["answered"] != requests:
+        raise RuntimeError(f"wrk had {raw['answered']} of {requests} answers in {BURST_SECONDS} s")
     return {
         "url": url,
         "generator": "wrk",
