@@ -34,6 +34,7 @@ from gistcache.domain.results import (
 )
 from gistcache.services.contents import ContentFetcher, Outcome
 from gistcache.services.listing import GistService
+from gistcache.services.memory import ContentMemory, text_chunks
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TOO_LARGE
 from gistcache.store.engine import Sessions
@@ -58,6 +59,7 @@ class SearchService:
         *,
         timeout: float = 120.0,
         max_searches: int = 8,
+        content_memory: ContentMemory | None = None,
     ) -> None:
         self._sessions = sessions
         self._listing = listing
@@ -65,6 +67,7 @@ class SearchService:
         self._site = site
         self._timeout = timeout
         self._running = asyncio.Semaphore(max_searches)
+        self._memory = content_memory if content_memory is not None else ContentMemory(0)
 
     async def close(self) -> None:
         """End the downloads still running (at shutdown)."""
@@ -134,7 +137,8 @@ class SearchService:
             states = {state.key: state.status for state in files if state.status is not None}
             # closed before the session even when the loop stops early: its read-ahead
             # must not outlive the session
-            async with contextlib.aclosing(store.stream_text_chunks(session, files)) as chunks:
+            reader = text_chunks(self._memory, session, files)  # memory first, then the db
+            async with contextlib.aclosing(reader) as chunks:
                 async for chunk in chunks:
                     key = (chunk.gist_id, chunk.filename)
                     if chunk.data is None:  # replaced by a newer fetch while we read
