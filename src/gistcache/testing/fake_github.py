@@ -169,6 +169,8 @@ class FakeGitHub:
         self.budgets: dict[str, Budget] = {}
         self.raw_peak_concurrency = 0  # most raw downloads served at once
         self._raw_in_flight = 0
+        self.api_peak_concurrency = 0  # most API requests served at once
+        self._api_in_flight = 0
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
         self._next_user_id = 1000
 
@@ -387,6 +389,9 @@ class FakeGitHub:
         if kind == "raw":
             self._raw_in_flight += 1
             self.raw_peak_concurrency = max(self.raw_peak_concurrency, self._raw_in_flight)
+        elif kind == "api":
+            self._api_in_flight += 1
+            self.api_peak_concurrency = max(self.api_peak_concurrency, self._api_in_flight)
         try:
             response = await self._answer(request, handler, kind)
         except web.HTTPException as exc:
@@ -395,6 +400,8 @@ class FakeGitHub:
         finally:
             if kind == "raw":
                 self._raw_in_flight -= 1
+            elif kind == "api":
+                self._api_in_flight -= 1
         record.status = response.status
         return response
 
