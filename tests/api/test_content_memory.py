@@ -98,3 +98,33 @@ async def test_a_gist_changed_upstream_is_searched_in_its_new_contents(
         again = await search(client, username="carol", pattern="TODO|old")
     assert reads == []  # the new revision is the one kept now
     assert again == after
+
+
+@contextlib.contextmanager
+def commits() -> Iterator[list[int]]:
+    """Transactions committed by any engine meanwhile."""
+    seen: list[int] = []
+
+    def on_commit(conn: Any) -> None:
+        seen.append(1)
+
+    event.listen(Engine, "commit", on_commit)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "commit", on_commit)
+
+
+async def test_a_cold_search_installs_several_files_per_transaction(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for n in range(24):
+        fake.add_gist("dave", {f"f{n}.txt": f"line {n}\n"})
+    fake.latency = 0.02
+    client = await make_client(fetch_concurrency=24)
+    await client.get("/dave")  # the list first: its own transactions
+    with commits() as committed:
+        body = await search(client, username="dave", pattern="line")
+    assert body["total"] == 24
+    assert len(fake.raw_requests()) == 24
+    assert len(committed) < 24  # one a file before; files downloaded together share one
