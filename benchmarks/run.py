@@ -76,6 +76,12 @@ async def run_database(
                 f"{sc.login_for(n)}:{n}:{sizes.files_per_gist}:{sizes.file_bytes}"
                 for n in sizes.bulk_users()
             ]
+            if "cold_search" in wants:  # one cold user per fetch concurrency measured
+                bulk += [
+                    f"{sc.concurrency_login(c)}:{sizes.fetch_gists}:{sizes.files_per_gist}:"
+                    f"{sizes.file_bytes}"
+                    for c in sizes.fetch_concurrencies
+                ]
             huge_mb = sizes.huge_file_mb if "huge_file" in wants else 0
             fake = await start_fake(workdir, latency=latency, bulk_users=bulk, huge_file_mb=huge_mb)
             timeout = aiohttp.ClientTimeout(total=3600)

@@ -36,10 +36,12 @@ from benchmarks.harness import (
     timed_request,
 )
 from gistcache.domain.matching import FileHits, compile_pattern, scan_chunk
+from gistcache.settings import Settings
 from gistcache.testing.fake_github import bulk_gist_files, huge_text
 
 MIB = 1024 * 1024
-FETCH_CONCURRENCY = 8  # the server's default, set explicitly so the baseline can match it
+FETCH_CONCURRENCY = Settings().fetch_concurrency  # the server's default, set explicitly so
+# that the baseline can match it
 PER_PAGE = 100  # GitHub's largest list page, which the service asks for
 SEARCH_PATTERN = "TODO"
 PATTERNS = {  # scenario 6: a literal, an alternation, character classes, a frequent match
@@ -66,6 +68,8 @@ class Sizes:
     warmup_seconds: float = 1.0
     repeats: int = 5
     stale_ttl: float = 5.0  # the TTL of the server that serves stale lists (scenarios 2, 4)
+    fetch_gists: int = 300  # scenario 3's users for each fetch concurrency measured
+    fetch_concurrencies: tuple[int, ...] = (8, 16, 32)
 
     def bulk_users(self) -> list[int]:
         return sorted({self.list_gists, self.search_gists, *self.growth})
@@ -85,11 +89,27 @@ SMOKE = Sizes(
     warmup_seconds=0.05,
     repeats=2,
     stale_ttl=1.0,
+    fetch_gists=20,
+    fetch_concurrencies=(8, 32),
 )
+
+
+def memory_tiers_mb() -> int:
+    """The servers' memory tiers at their defaults: hot lists and contents."""
+    defaults = Settings()
+    return defaults.memory_cache_mb + defaults.content_memory_mb
+
+
+PEAK_MARGIN_MB = 50  # issue 12: peak at most the starting size + the tiers + this
 
 
 def login_for(gists: int) -> str:
     return f"bulk{gists}"
+
+
+def concurrency_login(concurrency: int) -> str:
+    """A user like the cold search's, searched cold by a server fetching this many at once."""
+    return f"fetch{concurrency}"
 
 
 def pages_for(gists: int) -> int:
@@ -235,6 +255,8 @@ async def cached_list(bench: Bench) -> dict[str, Any]:
     ceiling = bench.ceiling
     ceiling_body(bench.workdir, login, raw)
     generator = generator_info()
+    assert bench.server is not None
+    at_rest = memory_kib(bench.server.pid)
 
     async def side_by_side(target_url: str, concurrency: int) -> tuple[Any, Any, float]:
         # the ceiling first, then the service: drift in the machine's load touches both
@@ -263,6 +285,10 @@ async def cached_list(bench: Bench) -> dict[str, Any]:
             rows.append(row(f"c={concurrency}: p50 / p99 latency", lat(ours), lat(top)))
     top_run = runs[-1]
     top_c = top_run["concurrency"]
+    under_load = memory_kib(bench.server.pid)
+    rest_mb, peak_mb = at_rest["VmRSS"] / 1024, under_load["VmHWM"] / 1024
+    bound_mb = rest_mb + memory_tiers_mb() + PEAK_MARGIN_MB
+    memory_met = peak_mb <= bound_mb
     quiet_server = await start_server(
         bench.workdir,
         "server-quiet",
@@ -298,6 +324,13 @@ async def cached_list(bench: Bench) -> dict[str, Any]:
             round(quiet_ratio, 3),
             quiet_met,
         ),
+        target(
+            f"peak RSS under c={top_c} at most the resting size + memory tiers + "
+            f"{PEAK_MARGIN_MB} MB",
+            f"<= {bound_mb:.0f} MB",
+            round(peak_mb, 1),
+            memory_met,
+        ),
         target("no upstream request while fresh", "0", upstream.api + upstream.raw, True),
     ]
     targets[-1]["met"] = targets[-1]["value"] == 0
@@ -318,6 +351,13 @@ async def cached_list(bench: Bench) -> dict[str, Any]:
             quiet_met,
         ),
         row(f"c={top_c}, access log off: p50 / p99 latency", lat(quiet), lat(top_q)),
+        row(
+            f"server RSS at rest / peak under c={top_c}",
+            f"{rest_mb:,.0f} MB / {peak_mb:,.0f} MB",
+            f"tiers {memory_tiers_mb()} MB (lists + contents, defaults)",
+            f"peak ≤ {bound_mb:,.0f} MB",
+            memory_met,
+        ),
     ]
     if generator["capped_by_generator"]:
         rows.append(
@@ -341,6 +381,12 @@ async def cached_list(bench: Bench) -> dict[str, Any]:
             "generator_ceiling_rps": top_run["ceiling"]["rps"],
             "runs": runs,
             "access_log_off": quiet_run,
+            "memory": {
+                "rss_at_rest_mb": round(rest_mb, 1),
+                "peak_rss_mb": round(peak_mb, 1),
+                "tiers_mb": memory_tiers_mb(),
+                "bound_mb": round(bound_mb, 1),
+            },
             "upstream_during_load": {"api": upstream.api, "raw": upstream.raw},
         },
         "targets": targets,
@@ -390,6 +436,17 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
             targets[1]["met"]),
         row("raw fetches", str(cold["raw_fetches"]), "", str(want_raw), targets[2]["met"]),
     ]  # fmt: skip
+    by_concurrency = await _fetch_concurrencies(bench)
+    for point in by_concurrency:
+        rows.append(
+            row(
+                f"fetch concurrency {point['concurrency']}: cold search of "
+                f"{bench.sizes.fetch_gists} gists",
+                f"{secs(point['seconds'])} ({point['ratio']:.2f}x)",
+                f"{secs(point['baseline_seconds'])} (same fetches, {point['concurrency']} "
+                "at once, no storing)",
+            )
+        )
     return {
         "title": f"3. cold search, {gists} gists x {sizes.files_per_gist} files",
         "figures": {
@@ -406,17 +463,61 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
             "latency_per_upstream_request_s": bench.latency,
             "baseline_direct_download_seconds": round(download["seconds"], 4),
             "latency_floor_seconds": round(floor, 3),
+            "fetch_concurrency": FETCH_CONCURRENCY,
+            "by_fetch_concurrency": by_concurrency,
         },
         "targets": targets,
         "rows": rows,
     }
 
 
-async def direct_download(bench: Bench, login: str) -> dict[str, Any]:
+async def _fetch_concurrencies(bench: Bench) -> list[dict[str, Any]]:
+    """A cold search of a user like scenario 3's on a server fetching 8, 16 or 32 files at
+    once (each its own server and user, on the same database), beside the same fetches
+    made by the harness as many at once."""
+    points = []
+    for concurrency in bench.sizes.fetch_concurrencies:
+        login = concurrency_login(concurrency)
+        server = await start_server(
+            bench.workdir,
+            f"server-fetch{concurrency}",
+            bench.database_url,
+            bench.fake.url,
+            **bench.server_settings(3600, fetch_concurrency=concurrency),
+        )
+        try:
+            async with counting(bench.http, bench.fake) as upstream:
+                answer = await timed_request(
+                    bench.http,
+                    "POST",
+                    f"{server.url}/api/v1/search",
+                    {"username": login, "pattern": SEARCH_PATTERN},
+                )
+        finally:
+            server.stop()
+        if answer.body["skipped"]:
+            raise RuntimeError(f"the cold search of {login} skipped {answer.body['skipped'][:5]}")
+        baseline = await direct_download(bench, login, concurrency)
+        points.append(
+            {
+                "concurrency": concurrency,
+                "seconds": round(answer.seconds, 4),
+                "baseline_seconds": round(baseline["seconds"], 4),
+                "ratio": round(answer.seconds / baseline["seconds"], 3),
+                "api_requests": upstream.api,
+                "raw_fetches": upstream.raw,
+            }
+        )
+    return points
+
+
+async def direct_download(
+    bench: Bench, login: str, concurrency: int = FETCH_CONCURRENCY
+) -> dict[str, Any]:
     """The baseline of a cold search: this process fetches the same list pages and raw
     files from the fake, as many at once as the server would, and keeps nothing."""
     headers = {**USER_AGENT, "Authorization": f"Bearer {TOKEN}"}
-    slots = asyncio.Semaphore(FETCH_CONCURRENCY)
+    slots = asyncio.Semaphore(concurrency)
     total = 0
 
     async def fetch(url: str) -> None:
@@ -638,6 +739,8 @@ async def huge_file(bench: Bench) -> dict[str, Any]:
     mb = sizes.huge_file_mb
     growth = (after["VmHWM"] - before["VmRSS"]) / 1024
     met = growth < 100
+    bound = before["VmRSS"] / 1024 + memory_tiers_mb() + PEAK_MARGIN_MB
+    within = after["VmHWM"] / 1024 <= bound
     return {
         "title": f"5. huge file, one gist with a {mb} MB file",
         "figures": {
@@ -653,7 +756,15 @@ async def huge_file(bench: Bench) -> dict[str, Any]:
             "baseline_direct_download_seconds": round(download["seconds"], 4),
             "baseline_grep_seconds": round(grep_seconds, 4),
         },
-        "targets": [target("peak memory growth of the server", "< 100 MB", round(growth, 1), met)],
+        "targets": [
+            target("peak memory growth of the server", "< 100 MB", round(growth, 1), met),
+            target(
+                f"peak RSS at most the starting size + memory tiers + {PEAK_MARGIN_MB} MB",
+                f"<= {bound:.0f} MB",
+                round(after["VmHWM"] / 1024, 1),
+                within,
+            ),
+        ],
         "rows": [
             row(
                 "cold search (fetch, store, search)",
@@ -671,6 +782,13 @@ async def huge_file(bench: Bench) -> dict[str, Any]:
                 f"RSS before {before['VmRSS'] / 1024:,.0f} MB",
                 "< 100 MB",
                 met,
+            ),
+            row(
+                "server RSS before / peak",
+                f"{before['VmRSS'] / 1024:,.0f} MB / {after['VmHWM'] / 1024:,.0f} MB",
+                f"tiers {memory_tiers_mb()} MB (lists + contents, defaults)",
+                f"peak ≤ {bound:,.0f} MB",
+                within,
             ),
         ],
     }
