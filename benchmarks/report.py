@@ -52,10 +52,15 @@ What the baselines are:
    the top one, also a server with the access log off (`GISTCACHE_LOG_LEVEL=WARNING`).
 2. thundering herd: one stale request on its own, just before the herd.
 3. cold search: the same list pages and raw files fetched by the harness itself,
-   8 at a time as the server does, storing and searching nothing.
+   as many at a time as the server does (`GISTCACHE_FETCH_CONCURRENCY`), storing and
+   searching nothing; then cold users of their own searched by servers fetching 8,
+   16 and 32 at once, each beside the same fetches at that concurrency.
 4. warm search: `grep -E` and ripgrep (`rg`) over the same bytes on disk, and the
    cached list alone.
-5. huge file: a direct download of the file; `grep -E` over it on disk.
+5. huge file: a direct download of the file; `grep -E` over it on disk; memory: the
+   server's resident size before and its peak, against the size before plus the
+   memory tiers at their defaults plus 50 MB (scenario 1 records the same at rest
+   and under c=64).
 6. pattern throughput: `grep -E -c -r` over the same files on disk (page cache
    warm, `LC_ALL=C.UTF-8`, process start included), and `rg -c -uuu` beside it; ours
    is a whole warm search request (list, contents, scan, JSON answer).

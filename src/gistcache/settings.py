@@ -378,7 +378,10 @@ class Settings:
         "`http://host:port` names an origin exactly",
     )
     fetch_concurrency: int = setting(
-        8, Integer(1, 256), "most file downloads at once, for the whole process"
+        16,
+        Integer(1, 256),
+        "most file downloads at once, for the whole process (raw files come from GitHub's "
+        "CDN and cost no API budget; docs/performance.md says why 16)",
     )
     max_file_bytes: int = setting(
         100 * 1024 * 1024,
