@@ -17,7 +17,7 @@ help:
 	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
 	@echo "make lint     ruff check, ruff format --check, mypy, hadolint Dockerfile"
 	@echo "make migrate  upgrade the cache database to the newest schema"
-	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/);"
+	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/, and docs/performance.md);"
 	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
 	@echo "make bench-smoke  the benchmarks at tiny sizes, in seconds (results in var/bench-smoke/)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml (hash-pinned)"

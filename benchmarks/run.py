@@ -267,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown(runs)
     (out / f"{runs[0]['date'][:10]}.md").write_text(table)
     if args.docs is not None:
+        if len(runs) < 2:
+            print(
+                f"warning: {args.docs} gets {runs[0]['database']} alone; give "
+                "--database-url (or GISTCACHE_BENCH_DATABASE_URL) for both databases",
+                file=sys.stderr,
+            )
         previous = args.docs.read_text() if args.docs.exists() else ""
         args.docs.write_text(docs_page(runs, previous))
         print(f"wrote {args.docs}", file=sys.stderr)
