@@ -18,7 +18,7 @@ help:
 	@echo "make lint     ruff check, ruff format --check, mypy, hadolint Dockerfile"
 	@echo "make audit    pip-audit the lock files against PyPI's vulnerability data (network; not in CI)"
 	@echo "make migrate  upgrade the cache database to the newest schema"
-	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/);"
+	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/, and docs/performance.md);"
 	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
 	@echo "make bench-smoke  the benchmarks at tiny sizes, in seconds (results in var/bench-smoke/)"
 	@echo "make screenshot  docs/screenshot.png: a results page of the service and the fake, in Chromium"
@@ -62,7 +62,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run --docs docs/performance.md $(BENCH_ARGS)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke --out var/bench-smoke $(BENCH_ARGS)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import sqlite3
@@ -157,7 +158,6 @@ def server_env(
             "GISTCACHE_HOST": "127.0.0.1",
             "GISTCACHE_PORT": str(port),
             "GISTCACHE_RATE_LIMIT": "",  # no client rate limit under load
-            "GISTCACHE_LOG_LEVEL": "WARNING",
         }
     )
     env.update({f"GISTCACHE_{k.upper()}": str(v) for k, v in settings.items()})
@@ -217,6 +217,137 @@ async def loadgen(url: str, *options: str) -> dict[str, Any]:
     if report["errors"] or set(report["statuses"]) - {"200"}:
         raise RuntimeError(f"loadgen saw failures: {report}")
     return report
+
+
+WRK = shutil.which("wrk")  # Debian's wrk package; None: the Python generator instead
+BURST_SECONDS = 4  # wrk's -d for a burst (the herd)
+WRK_THREADS = 2  # wrk's threads (never more than connections): one a core here
+
+
+def generator_info() -> dict[str, Any]:
+    """Which load generator this run uses, with its flags; the figures depend on it."""
+    if WRK is not None and os.environ.get("GISTCACHE_BENCH_NO_WRK") != "1":
+        return {
+            "name": "wrk",
+            "path": WRK,
+            "version": _first_line([WRK, "-v"]),
+            "flags": f"-t{WRK_THREADS} -cCONCURRENCY -dSECONDS --timeout 10s "
+            "-s benchmarks/wrk_report.lua (bursts: wrk_burst.lua)",
+            "capped_by_generator": False,
+        }
+    return {
+        "name": "loadgen",
+        "path": "benchmarks/loadgen.py",
+        "version": "aiohttp client, separate process",
+        "flags": "--concurrency CONCURRENCY --duration SECONDS --warmup SECONDS",
+        # an interpreter's client shares the two cores with the server: the ceiling app
+        # measured through it is the generator's own ceiling, and caps every ratio
+        "capped_by_generator": True,
+    }
+
+
+def _first_line(argv: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, check=False, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    out = (done.stdout or done.stderr).decode(errors="replace").strip()
+    return out.splitlines()[0] if out else "unknown"
+
+
+async def _run_wrk(
+    url: str, script: str, *options: str, args: Sequence[str] = ()
+) -> dict[str, Any]:
+    assert WRK is not None
+    argv = [WRK, *options, "--timeout", "10s", "-s", str(BENCHMARKS / script), url]
+    if args:
+        argv += ["--", *args]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    lines = out.decode(errors="replace").strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
+        raise RuntimeError(
+            f"wrk failed ({proc.returncode}): {out.decode(errors='replace')[-2000:]}"
+            f" {err.decode(errors='replace')[-2000:]}"
+        )
+    report: dict[str, Any] = json.loads(lines[-1])
+    return report
+
+
+def _wrk_seconds(seconds: float) -> int:
+    return max(1, round(seconds))  # wrk takes whole seconds
+
+
+def _ms(latency_us: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(v / 1000, 3) for k, v in latency_us.items()}
+
+
+async def load(url: str, concurrency: int, seconds: float, warmup: float) -> dict[str, Any]:
+    """Keep ``concurrency`` connections busy on ``url`` for ``seconds`` (after an
+    unmeasured ``warmup``): wrk when on the PATH, else benchmarks/loadgen.py. The
+    report has loadgen's shape (requests, rps, latency_ms, ...) and names its generator."""
+    info = generator_info()
+    if info["name"] != "wrk":
+        report = await loadgen(
+            url, "--concurrency", str(concurrency), "--duration", str(seconds),
+            "--warmup", str(warmup),
+        )  # fmt: skip
+        report["generator"] = "loadgen"
+        return report
+    options = [f"-t{min(WRK_THREADS, concurrency)}", f"-c{concurrency}"]
+    if warmup >= 0.5:
+        await _run_wrk(url, "wrk_report.lua", *options, f"-d{_wrk_seconds(warmup)}s")
+    raw = await _run_wrk(url, "wrk_report.lua", *options, f"-d{_wrk_seconds(seconds)}s")
+    if any(raw["errors"].values()):
+        raise RuntimeError(f"wrk saw failures on {url}: {raw}")
+    elapsed = raw["duration_us"] / 1e6
+    return {
+        "url": url,
+        "generator": "wrk",
+        "concurrency": concurrency,
+        "threads": raw["threads"],
+        "requests": raw["requests"],
+        "errors": {},
+        "seconds": round(elapsed, 4),
+        "rps": round(raw["requests"] / elapsed, 1) if elapsed > 0 else 0.0,
+        "latency_ms": _ms(raw["latency_us"]),
+        "body_bytes": raw["bytes"],
+    }
+
+
+async def burst(url: str, requests: int, count_header: str) -> dict[str, Any]:
+    """``requests`` requests at once, one per connection (a thundering herd): wrk with a
+    script that stops each thread at its share, else loadgen's ``--requests``."""
+    if generator_info()["name"] != "wrk":
+        report = await loadgen(
+            url, "--concurrency", str(requests), "--requests", str(requests),
+            "--open-with", "/ping", "--count-header", count_header,
+        )  # fmt: skip
+        report["generator"] = "loadgen"
+        return report
+    threads = WRK_THREADS if requests % WRK_THREADS == 0 else 1
+    # wrk runs for its whole -d even once every thread has stopped: long enough for a
+    # slow refresh on a loaded machine, and a burst not all answered by then fails
+    raw = await _run_wrk(
+        url, "wrk_burst.lua", f"-t{threads}", f"-c{requests}", f"-d{BURST_SECONDS}s",
+        args=[str(requests // threads), count_header],
+    )  # fmt: skip
+    if any(raw["errors"].values()) or set(raw["statuses"]) - {"200"}:
+        raise RuntimeError(f"wrk saw failures on {url}: {raw}")
+    if raw["answered"] != requests:
+        raise RuntimeError(f"wrk had {raw['answered']} of {requests} answers in {BURST_SECONDS} s")
+    return {
+        "url": url,
+        "generator": "wrk",
+        "concurrency": requests,
+        "requests": raw["answered"],
+        "errors": {},
+        "statuses": raw["statuses"],
+        "header_values": raw["header_values"],
+        "latency_ms": _ms(raw["latency_us"]),
+    }
 
 
 async def fake_stats(http: aiohttp.ClientSession, fake: Service) -> dict[str, int]:
@@ -291,6 +422,36 @@ def run_grep(pattern: str, directory: Path) -> tuple[float, dict[str, int]]:
         path, _, count = line.rpartition(":")
         counts[path] = int(count)
     return seconds, counts
+
+
+RG = shutil.which("rg")  # Debian's ripgrep package; a second search baseline
+
+
+def run_rg(pattern: str, directory: Path) -> tuple[float, dict[str, int]] | None:
+    """``rg -c`` over ``directory`` (no ignore files, hidden files too, one thread per
+    core): wall seconds and matching lines per file; None without ripgrep."""
+    if RG is None:
+        return None
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [RG, "-c", "--no-config", "-uuu", "--", pattern, str(directory)],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"rg failed: {done.stderr.decode(errors='replace')}")
+    counts = {}
+    for line in done.stdout.decode().splitlines():
+        path, _, count = line.rpartition(":")
+        counts[path] = int(count)
+    return seconds, counts
+
+
+def rg_version() -> str:
+    return _first_line([RG, "--version"]) if RG is not None else "not installed"
 
 
 def grep_version() -> str:
@@ -399,7 +560,8 @@ def machine_info() -> dict[str, Any]:
         "aiohttp": version("aiohttp"),
         "sqlalchemy": version("sqlalchemy"),
         "grep": grep_version(),
-        "load_generator": "benchmarks/loadgen.py (aiohttp client, separate process)",
+        "ripgrep": rg_version(),
+        "load_generator": generator_info(),
     }
 
 

@@ -36,22 +36,34 @@ The users are the fake's `--bulk-user`s: gists of 3 code-like files of about 11.
 said otherwise. Lists stay fresh on the main server (`GISTCACHE_CACHE_TTL=3600`); the
 stale cases (scenarios 2 and 4) run on a second server started on the same database
 with a TTL of 5 s, after sleeping past it; scenario 5 runs on a fresh server process,
-so that its peak memory is the huge file's. The load generator is
-`benchmarks/loadgen.py`, an aiohttp client in a process of its own (wrk is not
-installed on these machines); percentiles come from every request's own timing.
+so that its peak memory is the huge file's. The servers run with the default
+settings (the access log at INFO, text lines) unless a row says otherwise; the
+footnotes list the settings that move the figures. The list scenarios' load
+generator is wrk (`-t2 -cCONCURRENCY -dSECONDS`, percentiles from its latency
+histogram through `benchmarks/wrk_report.lua`; the herd through `wrk_burst.lua`,
+each thread stopping at its share of the requests) when it is on the PATH, else
+`benchmarks/loadgen.py`, an aiohttp client in a process of its own, and the run is
+then flagged as capped by its generator (`GISTCACHE_BENCH_NO_WRK=1` forces it).
 
 What the baselines are:
 
 1. cached list: the same bytes served from memory by a minimal aiohttp app (the
-   ceiling), loaded the same way right before the service at each concurrency.
+   ceiling), loaded the same way right before the service at each concurrency; at
+   the top one, also a server with the access log off (`GISTCACHE_LOG_LEVEL=WARNING`).
 2. thundering herd: one stale request on its own, just before the herd.
 3. cold search: the same list pages and raw files fetched by the harness itself,
-   8 at a time as the server does, storing and searching nothing.
-4. warm search: `grep -E` over the same bytes on disk, and the cached list alone.
-5. huge file: a direct download of the file; `grep -E` over it on disk.
+   as many at a time as the server does (`GISTCACHE_FETCH_CONCURRENCY`), storing and
+   searching nothing; then cold users of their own searched by servers fetching 8,
+   16 and 32 at once, each beside the same fetches at that concurrency.
+4. warm search: `grep -E` and ripgrep (`rg`) over the same bytes on disk, and the
+   cached list alone.
+5. huge file: a direct download of the file; `grep -E` over it on disk; memory: the
+   server's resident size before and its peak, against the size before plus the
+   memory tiers at their defaults plus 50 MB (scenario 1 records the same at rest
+   and under c=64).
 6. pattern throughput: `grep -E -c -r` over the same files on disk (page cache
-   warm, `LC_ALL=C.UTF-8`, process start included); ours is a whole warm search
-   request (list, chunks from the database, scan, JSON answer).
+   warm, `LC_ALL=C.UTF-8`, process start included), and `rg -c -uuu` beside it; ours
+   is a whole warm search request (list, contents, scan, JSON answer).
 7. growth: the ceiling app serving each list's bytes; `grep -E` over each user's files.
 
 """
@@ -109,7 +121,31 @@ def markdown(runs: Sequence[dict[str, Any]]) -> str:
             f"at the start, {run['load_average']['end']} at the end. Targets met: "
             f"{summary['met']} of {summary['targets']}; missed: {missed}."
         )
+        lines.append("  " + _settings_line(run))
     return "\n".join(lines) + "\n"
+
+
+def _settings_line(run: dict[str, Any]) -> str:
+    """What the run's figures depend on: the load generator and the servers' settings."""
+    settings = run.get("settings", {})
+    gen = settings.get("load_generator") or {}
+    server = settings.get("server") or {}
+    if gen:
+        capped = (
+            " **capped by its generator**: ratios are bounded by the generator's own "
+            "ceiling (it against the minimal app)"
+            if gen.get("capped_by_generator")
+            else ""
+        )
+        text = (
+            f"Load generator: {gen.get('name')} ({gen.get('version')}; {gen.get('flags')}){capped}."
+        )
+    else:
+        text = f"Load generator: {run['machine'].get('load_generator')}."
+    if server:
+        text += " Servers: " + ", ".join(f"`{k}={v}`" for k, v in server.items()) + "."
+    text += f" Upstream latency {settings.get('upstream_latency_s', 0) * 1000:g} ms."
+    return text
 
 
 def _mark(met: bool | None) -> str:

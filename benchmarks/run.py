@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ from benchmarks.harness import (
     RESULTS,
     bench_database,
     database_kind,
+    generator_info,
     load_average,
     machine_info,
     postgres_version,
@@ -47,7 +49,8 @@ from benchmarks.harness import (
     start_fake,
     timed_request,
 )
-from benchmarks.report import markdown
+from benchmarks.report import docs_page, markdown
+from gistcache.settings import Settings, env_name
 
 LONG_TTL = 3600  # seconds: lists stay fresh for the whole run
 STALE_MARGIN = 0.3  # seconds slept past the short TTL
@@ -73,6 +76,12 @@ async def run_database(
                 f"{sc.login_for(n)}:{n}:{sizes.files_per_gist}:{sizes.file_bytes}"
                 for n in sizes.bulk_users()
             ]
+            if "cold_search" in wants:  # one cold user per fetch concurrency measured
+                bulk += [
+                    f"{sc.concurrency_login(c)}:{sizes.fetch_gists}:{sizes.files_per_gist}:"
+                    f"{sizes.file_bytes}"
+                    for c in sizes.fetch_concurrencies
+                ]
             huge_mb = sizes.huge_file_mb if "huge_file" in wants else 0
             fake = await start_fake(workdir, latency=latency, bulk_users=bulk, huge_file_mb=huge_mb)
             timeout = aiohttp.ClientTimeout(total=3600)
@@ -106,6 +115,9 @@ async def run_database(
         "load_average": {"start": load_start, "end": load_average()},
         "settings": {
             "upstream_latency_s": latency,
+            "database": kind,
+            "server": server_settings(),
+            "load_generator": generator_info(),
             "fetch_concurrency": sc.FETCH_CONCURRENCY,
             "stale_ttl_s": sizes.stale_ttl,
             "sizes": {k: v for k, v in vars(sizes).items()},
@@ -121,6 +133,19 @@ async def run_database(
 
 
 T = TypeVar("T")
+
+
+def server_settings() -> dict[str, Any]:
+    """The settings of the benchmarked servers that move the figures: the defaults,
+    except where a scenario says otherwise (benchmarks/scenarios.py, Bench.server_settings)."""
+    defaults = Settings()
+    moving = ("log_level", "log_format", "memory_cache_mb", "content_memory_mb",
+              "fetch_concurrency", "max_searches", "search_workers")  # fmt: skip
+    shown = {env_name(f): getattr(defaults, f.name) for f in fields(Settings) if f.name in moving}
+    shown["GISTCACHE_FETCH_CONCURRENCY"] = sc.FETCH_CONCURRENCY  # set by the harness
+    shown["GISTCACHE_CACHE_TTL"] = f"{LONG_TTL} (stale phases: the smoke or full stale TTL)"
+    shown["GISTCACHE_RATE_LIMIT"] = "none"
+    return shown
 
 
 def _note(what: str, since: float) -> None:
@@ -209,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sc.SCENARIOS, default=[])
     parser.add_argument("--out", type=Path, help=f"where results go (default {RESULTS})")
     parser.add_argument("--duration", type=float, help="seconds per load-generator run")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="also write the whole page there (make bench: docs/performance.md)",
+    )
     args = parser.parse_args(argv)
     if args.smoke and args.out is None:
         parser.error("--smoke needs --out (smoke results do not belong in benchmarks/results)")
@@ -236,6 +266,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {out / name}", file=sys.stderr)
     table = markdown(runs)
     (out / f"{runs[0]['date'][:10]}.md").write_text(table)
+    if args.docs is not None:
+        if len(runs) < 2:
+            print(
+                f"warning: {args.docs} gets {runs[0]['database']} alone; give "
+                "--database-url (or GISTCACHE_BENCH_DATABASE_URL) for both databases",
+                file=sys.stderr,
+            )
+        previous = args.docs.read_text() if args.docs.exists() else ""
+        args.docs.write_text(docs_page(runs, previous))
+        print(f"wrote {args.docs}", file=sys.stderr)
     print(table)
     return 0
 

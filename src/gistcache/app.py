@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from gistcache.components import components
 from gistcache.keys import GITHUB, JOBS, METRICS, SEARCHES, SERVICE, SESSIONS, SETTINGS
+from gistcache.observability.logs import queued
 from gistcache.services.listing import Clock, utcnow
 from gistcache.settings import Settings
 from gistcache.web.api.routes import setup_routes
@@ -80,6 +81,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             c.jobs.start()
             yield
 
+    async def log_queue(app: web.Application) -> AsyncIterator[None]:
+        # log lines are formatted and written by a thread, off the event loop; the
+        # first part started, the last stopped, so that shutdown's lines are written
+        with queued():
+            yield
+
+    app.cleanup_ctx.append(log_queue)
     app.cleanup_ctx.append(parts)
 
     async def drain(app: web.Application) -> None:

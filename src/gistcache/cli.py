@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gistcache import __version__
 from gistcache.domain.gists import format_timestamp
-from gistcache.observability.logs import configure_logging
+from gistcache.observability.logs import configure_logging, drain
 from gistcache.settings import ConfigError, Settings
 
 log = logging.getLogger("gistcache")
@@ -390,6 +390,7 @@ def _arm_watchdog(seconds: float) -> threading.Timer:
 
     def expire() -> None:
         log.error("shutdown still not done after %.1f s: exiting now", seconds)
+        drain()  # the log's queue, written out before the process ends
         os._exit(2)
 
     timer = threading.Timer(seconds, expire)

@@ -16,6 +16,7 @@ from gistcache.observability.metrics import Metrics
 from gistcache.services.contents import ContentFetcher
 from gistcache.services.jobs import DescribeFailure, RenderSearch, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
+from gistcache.services.memory import ContentMemory
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
@@ -92,6 +93,7 @@ async def components(
                 site,
                 timeout=settings.search_timeout,
                 max_searches=settings.max_searches,
+                content_memory=ContentMemory(settings.content_memory_mb * 1024 * 1024),
             )
             jobs = SearchJobs(
                 sessions,

@@ -335,6 +335,14 @@ class Settings:
         "megabytes each server may use to keep recently served lists with their JSON, "
         "so that a fresh list is answered without the database; `0` turns it off",
     )
+    content_memory_mb: int = setting(
+        64,
+        Integer(0),
+        "megabytes each server may use to keep recently searched files' contents, so that a "
+        "warm search reads no chunk from the database (keyed on each file's stored revision: "
+        "never stale; a file over an eighth of it is not kept); size it to the text bytes of "
+        "the users searched again and again on this replica; `0` turns it off",
+    )
     github_timeout: float = setting(
         10.0, Seconds(positive=True), "seconds for a whole GitHub request"
     )
@@ -370,7 +378,10 @@ class Settings:
         "`http://host:port` names an origin exactly",
     )
     fetch_concurrency: int = setting(
-        8, Integer(1, 256), "most file downloads at once, for the whole process"
+        16,
+        Integer(1, 256),
+        "most file downloads at once, for the whole process (raw files come from GitHub's "
+        "CDN and cost no API budget; docs/performance.md says why 16)",
     )
     max_file_bytes: int = setting(
         100 * 1024 * 1024,

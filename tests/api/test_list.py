@@ -211,6 +211,54 @@ async def test_a_changed_page_after_unchanged_ones_is_merged(
     assert [c.status for c in fake.api_requests()[2:]] == [304, 200]
 
 
+async def test_a_stale_lists_known_pages_are_asked_for_at_once(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    ids = many_gists(fake, "prolific", 350)  # four pages
+    first = await client.get("/prolific")
+    assert first.headers["X-Cache"] == "MISS"
+    fake.latency = 0.05  # long enough for requests sent together to overlap
+    fake.api_peak_concurrency = 0
+    clock.advance(61)
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "REVALIDATED"
+    assert await resp.json() == await first.json()
+    calls = fake.api_requests()[4:]
+    assert [c.status for c in calls] == [304] * 4
+    assert all("If-None-Match" in c.headers for c in calls)
+    assert fake.api_peak_concurrency == 4  # one round trip, not four in a row
+
+    # one page changed (the third): the answer has it, the others come from the cache
+    fake.update_gist(ids[250], description="only page three changed")
+    fake.api_peak_concurrency = 0
+    clock.advance(61)
+    changed = await client.get("/prolific")
+    assert changed.headers["X-Cache"] == "UPDATED"
+    body = await changed.json()
+    assert [g["id"] for g in body] == ids
+    assert body[250]["description"] == "only page three changed"
+    assert sorted(c.status or 0 for c in fake.api_requests()[8:]) == [200, 304, 304, 304]
+    assert fake.api_peak_concurrency == 4
+    hit = await client.get("/prolific")
+    assert hit.headers["X-Cache"] == "HIT"
+    assert await hit.json() == body
+
+
+async def test_a_list_that_shrank_drops_the_answers_for_pages_it_no_longer_has(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    ids = many_gists(fake, "prolific", 250)  # three pages
+    await client.get("/prolific")
+    for gist_id in ids[:60]:
+        fake.delete_gist(gist_id)  # 190 left: two pages
+    clock.advance(61)
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "UPDATED"
+    assert [g["id"] for g in await resp.json()] == ids[60:]
+    hit = await client.get("/prolific")
+    assert [g["id"] for g in await hit.json()] == ids[60:]
+
+
 async def test_logins_are_case_insensitive(client: Client, fake: FakeGitHub) -> None:
     first = await client.get("/OctoCat")
     second = await client.get("/api/v1/users/octocat/gists")

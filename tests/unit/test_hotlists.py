@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gistcache.services.memory import HotLists
+from gistcache.services.memory import CHUNK_OVERHEAD, FILE_OVERHEAD, ContentMemory, HotLists
 
 
 @dataclass
@@ -53,3 +53,48 @@ def test_discard_forgets_an_entry() -> None:
     hot.discard("a")
     hot.discard("never-there")
     assert (hot.get("a"), len(hot), hot.size) == (None, 0, 0)
+
+
+# --- ContentMemory: recently searched contents, by the bytes ------------------------
+
+
+def _chunks(size: int, pieces: int = 1) -> list[tuple[int, bytes]]:
+    return [(1 + n, b"x" * size) for n in range(pieces)]
+
+
+def test_content_memory_keeps_a_file_by_its_revision() -> None:
+
+    memory = ContentMemory(1_000_000)
+    memory.put(1, "g", "a.py", "gen1", _chunks(10, 2))
+    assert memory.get(1, "g", "a.py", "gen1") == _chunks(10, 2)
+    # another fetch of the file, another site, another file: not this copy
+    assert memory.get(1, "g", "a.py", "gen2") is None
+    assert memory.get(2, "g", "a.py", "gen1") is None
+    assert memory.get(1, "g", "b.py", "gen1") is None
+
+
+def test_content_memory_evicts_the_least_recently_used_by_bytes() -> None:
+
+    entry = FILE_OVERHEAD + 10_000 + CHUNK_OVERHEAD
+    memory = ContentMemory(8 * entry)  # an eighth of it is exactly one entry: kept
+    for n in range(8):
+        memory.put(1, f"g{n}", "f", "gen", _chunks(10_000))
+    assert len(memory) == 8
+    assert memory.size == 8 * entry
+    assert memory.get(1, "g0", "f", "gen") is not None  # g0 is now the most recent
+    memory.put(1, "g8", "f", "gen", _chunks(10_000))
+    assert memory.size <= memory.max_bytes
+    assert memory.get(1, "g1", "f", "gen") is None  # the least recently used went
+    assert memory.get(1, "g0", "f", "gen") is not None
+    assert memory.get(1, "g8", "f", "gen") is not None
+
+
+def test_content_memory_leaves_out_files_over_an_eighth_and_can_be_off() -> None:
+
+    memory = ContentMemory(80_000)
+    assert memory.keeps(10_000)
+    assert not memory.keeps(10_001)
+    off = ContentMemory(0)
+    off.put(1, "g", "f", "gen", _chunks(10))
+    assert off.get(1, "g", "f", "gen") is None
+    assert not off.keeps(1)

@@ -23,13 +23,15 @@ class CacheStatus(StrEnum):
 
 
 class _Rendering:
-    """The list's JSON, made once and shared by the copies of a GistList."""
+    """The list's JSON, made once and shared by the copies of a GistList, and what
+    callers derive once from this version of the list (``GistList.memo``)."""
 
-    __slots__ = ("body", "digest")
+    __slots__ = ("body", "digest", "memo")
 
     def __init__(self) -> None:
         self.body: bytes | None = None
         self.digest = ""
+        self.memo: dict[str, object] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,12 @@ class GistList:
             rendering.body = render_gists(self.gists)
             rendering.digest = digest(rendering.body)
         return rendering.body, rendering.digest
+
+    @property
+    def memo(self) -> dict[str, object]:
+        """A place for what this version of the list decides once (the web layer keeps
+        the headers of its fresh answer here); shared by every copy of the version."""
+        return self._rendering.memo
 
     def weight(self) -> int:
         # the JSON, and the parsed gists: measured at about twice the JSON again

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+# a stale list's known pages asked for again at once; GitHub asks API clients for no
+# more than 100 concurrent requests, and a list rarely has more pages than this
+KNOWN_PAGES_AT_ONCE = 4
 RAW_HOST = "gist.githubusercontent.com"
 RAW_PIECE_BYTES = 64 * 1024
 MAX_JSON_BYTES = 32 * 1024 * 1024
@@ -154,19 +157,51 @@ class GitHubClient:
         """Every page of a user's public gists, following ``rel="next"`` links.
 
         Pages in ``known`` (from an earlier walk, in order) are asked for with
-        ``If-None-Match``; GitHub answers 304 for those unchanged, and then the page
-        that followed last time follows again.
+        ``If-None-Match`` all at once (at most ``KNOWN_PAGES_AT_ONCE`` in flight, well
+        within GitHub's guidance of no more than 100 concurrent requests), so that a
+        stale list costs one round trip; GitHub answers 304 for those unchanged, and
+        then the page that followed last time follows again. The walk still goes by
+        the answers, in order: an answer for a page the walk no longer reaches is
+        dropped, and a page it reaches that was not known is asked for then.
         """
         by_url = {page.url: (index, page.etag) for index, page in enumerate(known)}
+        first = self.user_gists_url(login)
+        ahead: dict[str, asyncio.Task[_Answer]] = {}
+        if known and known[0].url == first:
+            slots = asyncio.Semaphore(KNOWN_PAGES_AT_ONCE)
+
+            async def conditional(page: KnownPage) -> _Answer:
+                async with slots:
+                    return await self._get_json(page.url, page.etag)
+
+            ahead = {page.url: asyncio.ensure_future(conditional(page)) for page in known}
+        try:
+            return await self._walk(first, known, by_url, ahead)
+        finally:
+            for task in ahead.values():  # answers the walk did not reach, or a failure
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: an unreached page's failure is no news
+            if ahead:
+                await asyncio.gather(*ahead.values(), return_exceptions=True)
+
+    async def _walk(
+        self,
+        url: str | None,
+        known: Sequence[KnownPage],
+        by_url: Mapping[str, tuple[int, str | None]],
+        ahead: Mapping[str, asyncio.Task[_Answer]],
+    ) -> list[ListPage]:
         pages: list[ListPage] = []
-        url: str | None = self.user_gists_url(login)
         seen: set[str] = set()
         while url is not None:
             if url in seen or len(pages) >= self._max_pages:
                 raise GitHubUnavailable("GitHub's pagination did not end")
             seen.add(url)
             index, etag = by_url.get(url, (None, None))
-            answer = await self._get_json(url, etag)
+            asked = ahead.get(url)
+            answer = await asked if asked is not None else await self._get_json(url, etag)
             if answer.status == 304:
                 if index is None:
                     raise GitHubUnavailable("GitHub answered 304 to an unconditional request")

@@ -3,11 +3,18 @@ apps in one process, as in the tests, never clash)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
     def __init__(self) -> None:
+        # each request's children of the HTTP metrics, looked up once per label set
+        # (``labels()`` checks and locks on every call); the label sets are bounded
+        # (methods, routes, statuses), so is this
+        self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._cache: dict[str, Any] = {}
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "gistcache_http_requests",
@@ -61,3 +68,21 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+
+    def http_children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The request counter's and the latency histogram's children for these labels."""
+        key = (method, route, status)
+        found = self._http.get(key)
+        if found is None:
+            found = self._http[key] = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_latency.labels(method, route),
+            )
+        return found
+
+    def cache_result(self, result: str) -> Any:
+        """The ``cache_results`` counter's child for this ``X-Cache`` value."""
+        found = self._cache.get(result)
+        if found is None:
+            found = self._cache[result] = self.cache_results.labels(result)
+        return found

@@ -1,15 +1,25 @@
-"""Recently served gist lists, kept in this process's memory with their rendered JSON,
-so that a fresh list is answered without a database round trip.
+"""This process's memory tiers in front of the database, each bounded in bytes:
+recently served gist lists with their rendered JSON (``HotLists``, so that a fresh
+list is answered without a database round trip) and recently searched files'
+contents (``ContentMemory``, so that a warm search reads no chunk from it).
 
-The database stays the cache of record: an entry here is used only while the list
-is fresh by the same rule (``GISTCACHE_CACHE_TTL`` from ``checked_at``), and every
-refresh this process makes replaces it. Memory is bounded by the rendered bytes.
+The database stays the cache of record: a list here is used only while it is fresh
+by the same rule (``GISTCACHE_CACHE_TTL`` from ``checked_at``), and every refresh
+this process makes replaces it; contents are keyed on the stored revision the
+database names as current, so a copy here is never served for another.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
+from collections.abc import AsyncGenerator, Sequence
 from typing import Generic, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gistcache.store import contents as store
+from gistcache.store.contents import TEXT, FileState, StoredChunk
 
 
 class Weighed(Protocol):
@@ -56,3 +66,124 @@ class HotLists(Generic[T]):
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._bytes -= entry[1]
+
+
+# what an entry of ContentMemory costs beyond its bytes: the list, the tuples, the
+# bytes objects' headers (measured: about 100 bytes a chunk), and the key
+CHUNK_OVERHEAD = 100
+FILE_OVERHEAD = 300
+
+
+class _Contents:
+    """One file's text chunks as the scan takes them: ``(first_line, data)``."""
+
+    __slots__ = ("bytes", "chunks")
+
+    def __init__(self, chunks: list[tuple[int, bytes]]) -> None:
+        self.chunks = chunks
+        self.bytes = FILE_OVERHEAD + sum(len(data) + CHUNK_OVERHEAD for _, data in chunks)
+
+    def weight(self) -> int:
+        return self.bytes
+
+
+class ContentMemory:
+    """Recently searched files' contents, in this process's memory, at most ``max_bytes``
+    (least recently used first out), so that a warm search reads no chunk from the
+    database.
+
+    An entry is keyed on the file's stored revision: its site, gist id, filename and
+    the fetch generation that the database names as current. A new fetch of the file
+    has a new generation, so a copy here can never be served for contents it is not:
+    the database stays the store of record and says, on every search, which revision
+    is current. Files larger than ``max_bytes / 8`` are not kept (one huge file would
+    push out everything else, and reading it whole into memory is what the chunked
+    reads avoid).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.largest = max_bytes // 8
+        self._files: HotLists[_Contents] = HotLists(max_bytes)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @property
+    def size(self) -> int:
+        return self._files.size
+
+    @staticmethod
+    def _key(site: int, gist_id: str, filename: str, generation: str) -> str:
+        return f"{site}\0{gist_id}\0{filename}\0{generation}"
+
+    def keeps(self, stored_bytes: int) -> bool:
+        """Whether a file of this size would be kept."""
+        return self.max_bytes > 0 and stored_bytes <= self.largest
+
+    def get(
+        self, site: int, gist_id: str, filename: str, generation: str
+    ) -> list[tuple[int, bytes]] | None:
+        found = self._files.get(self._key(site, gist_id, filename, generation))
+        return None if found is None else found.chunks
+
+    def put(
+        self,
+        site: int,
+        gist_id: str,
+        filename: str,
+        generation: str,
+        chunks: list[tuple[int, bytes]],
+    ) -> None:
+        if self.max_bytes:
+            self._files.put(self._key(site, gist_id, filename, generation), _Contents(chunks))
+
+
+async def text_chunks(
+    memory: ContentMemory, session: AsyncSession, files: Sequence[FileState]
+) -> AsyncGenerator[StoredChunk, None]:
+    """Every chunk of the text files among ``files``, in the order of ``files`` and each
+    file's chunks in order (a search tells a gist as soon as its chunks are read): those
+    whose current revision is in ``memory`` from there, the runs of others between them
+    from the database (``store.stream_text_chunks``). A file read whole from the
+    database, of a size ``memory`` keeps, is kept for the next search."""
+    run: list[FileState] = []
+    for state in files:
+        if state.status != TEXT or state.generation is None or not state.chunks:
+            continue
+        kept = memory.get(state.site, state.gist_id, state.filename, state.generation)
+        if kept is None:
+            run.append(state)
+            continue
+        if run:
+            async for chunk in _from_database(memory, session, run):
+                yield chunk
+            run = []
+        for first_line, data in kept:
+            yield StoredChunk(state.gist_id, state.filename, first_line, data)
+    if run:  # everything from memory: no chunk query at all
+        async for chunk in _from_database(memory, session, run):
+            yield chunk
+
+
+async def _from_database(
+    memory: ContentMemory, session: AsyncSession, rest: Sequence[FileState]
+) -> AsyncGenerator[StoredChunk, None]:
+    wanted = {state.key: state for state in rest if memory.keeps(state.stored_bytes)}
+    collecting: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
+    async with contextlib.aclosing(store.stream_text_chunks(session, rest)) as chunks:
+        async for chunk in chunks:
+            key = (chunk.gist_id, chunk.filename)
+            whole = wanted.get(key)
+            if whole is not None:
+                if chunk.data is None:  # a newer fetch replaced it mid-read: not kept
+                    del wanted[key]
+                    collecting.pop(key, None)
+                else:
+                    got = collecting.setdefault(key, [])
+                    got.append((chunk.first_line, chunk.data))
+                    if len(got) == whole.chunks:
+                        assert whole.generation is not None  # noqa: S101 - TEXT has one
+                        memory.put(whole.site, whole.gist_id, whole.filename, whole.generation, got)
+                        del collecting[key], wanted[key]
+            yield chunk

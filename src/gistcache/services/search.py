@@ -50,6 +50,7 @@ from gistcache.domain.results import (
 )
 from gistcache.services.contents import ContentFetcher, Outcome
 from gistcache.services.listing import GistService
+from gistcache.services.memory import ContentMemory, text_chunks
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TOO_LARGE, FileRef, FileState
 from gistcache.store.engine import Sessions
@@ -78,6 +79,7 @@ class SearchService:
         *,
         timeout: float = 120.0,
         max_searches: int = 8,
+        content_memory: ContentMemory | None = None,
     ) -> None:
         self._sessions = sessions
         self._listing = listing
@@ -85,6 +87,7 @@ class SearchService:
         self._site = site
         self._timeout = timeout
         self._running = asyncio.Semaphore(max_searches)
+        self._memory = content_memory if content_memory is not None else ContentMemory(0)
 
     async def close(self) -> None:
         """End the downloads still running (at shutdown)."""
@@ -328,8 +331,9 @@ class _Search:
         async with self._service._sessions() as session:
             # closed before the session even when the loop stops early: its read-ahead
             # must not outlive the session
-            chunks = store.stream_text_chunks(session, states)
-            async with contextlib.aclosing(chunks):
+            # memory first, then the database, in the files' order
+            reader = text_chunks(self._service._memory, session, states)
+            async with contextlib.aclosing(reader) as chunks:
                 async for chunk in chunks:
                     if chunk.gist_id not in ids:
                         continue

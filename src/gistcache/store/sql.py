@@ -19,17 +19,21 @@ T = TypeVar("T")
 async def upsert(
     session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
 ) -> None:
-    """Insert rows, or update every other column of the rows whose ``keys`` exist."""
+    """Insert rows, or update every other column of the rows whose ``keys`` exist.
+
+    The rows go as parameters of one statement (executemany, which SQLAlchemy sends as
+    multi-row batches), not as a multi-row VALUES in the statement: that one is compiled
+    anew for every call (about 0.4 s for the 900 rows of a 300-gist list, against 40 ms).
+    Every row has the same keys."""
     if not rows:
         return
-    insert = dialect_insert(session)
+    stmt = dialect_insert(session)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
     for chunk in in_chunks(rows):
-        stmt = insert(table).values(list(chunk))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-        )
-        await session.execute(stmt)
+        await session.execute(stmt, list(chunk))
 
 
 def is_postgres(session: AsyncSession) -> bool:

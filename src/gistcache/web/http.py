@@ -20,6 +20,9 @@ MAX_BODY_BYTES = 64 * 1024
 def wants_revalidation(request: web.Request) -> bool:
     """``Cache-Control: no-cache`` or ``max-age=0`` (or ``Pragma: no-cache``): the client
     wants the list checked with GitHub first."""
+    headers = request.headers
+    if "Cache-Control" not in headers and "Pragma" not in headers:
+        return False  # most requests: nothing to parse
     directives = _tokens(request, "Cache-Control")
     pragma = request.headers.get("Pragma", "").lower()
     return "no-cache" in directives or "max-age=0" in directives or "no-cache" in pragma
@@ -36,10 +39,32 @@ def cache_headers(result: GistList, now: datetime) -> dict[str, str]:
         }
     # max-age already counts down the freshness left, so no Age header: a shared
     # cache would subtract the age a second time
-    return {
-        "X-Cache": result.cache.value,
-        "Cache-Control": f"public, max-age={int(result.fresh_for)}",
-    }
+    return {"X-Cache": result.cache.value, "Cache-Control": fresh_cache_control(result.fresh_for)}
+
+
+_FRESH_HEADERS = "web.fresh_headers"
+
+
+def whole_list_headers(result: GistList) -> dict[str, str]:
+    """The headers every whole-list answer of this version of the list carries, with its
+    entity tag and body decided: made once per version (and cache status), then copied.
+    ``Cache-Control`` (and ``Age``) count down with time: :func:`cache_headers`."""
+    key = f"{_FRESH_HEADERS}:{result.cache.value}"
+    made = result.memo.get(key)
+    if made is None:
+        fingerprint = result.rendered()[1]
+        made = result.memo[key] = {
+            "X-Cache": result.cache.value,
+            "X-Total-Count": str(len(result.gists)),
+            "Content-Type": "application/json",
+            "ETag": f'"{fingerprint}"',
+        }
+    assert isinstance(made, dict)  # noqa: S101 - the memo holds what this function put
+    return made
+
+
+def fresh_cache_control(fresh_for: float) -> str:
+    return f"public, max-age={int(fresh_for)}"
 
 
 def etag_matches(request: web.Request, etag: str) -> bool:

@@ -70,6 +70,8 @@ class FakeGitHub(SeededState, Faults):
         self.requests: list[RecordedRequest] = []
         self.raw_peak_concurrency = 0  # most raw downloads served at once
         self._raw_in_flight = 0
+        self.api_peak_concurrency = 0  # most API requests served at once
+        self._api_in_flight = 0
 
     # --- inspection --------------------------------------------------------
 
@@ -118,6 +120,9 @@ class FakeGitHub(SeededState, Faults):
         if kind == "raw":
             self._raw_in_flight += 1
             self.raw_peak_concurrency = max(self.raw_peak_concurrency, self._raw_in_flight)
+        elif kind == "api":
+            self._api_in_flight += 1
+            self.api_peak_concurrency = max(self.api_peak_concurrency, self._api_in_flight)
         try:
             response = await self._answer(request, handler, kind)
         except web.HTTPException as exc:
@@ -126,6 +131,8 @@ class FakeGitHub(SeededState, Faults):
         finally:
             if kind == "raw":
                 self._raw_in_flight -= 1
+            elif kind == "api":
+                self._api_in_flight -= 1
         record.status = response.status
         return response
 

@@ -2,38 +2,61 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from gistcache.domain.gists import digest, render_gists
+from gistcache.domain.results import CacheStatus, GistList
 from gistcache.keys import SERVICE
-from gistcache.web.http import cache_headers, etag_matches, link_header, wants_revalidation
+from gistcache.web.http import (
+    cache_headers,
+    etag_matches,
+    fresh_cache_control,
+    link_header,
+    wants_revalidation,
+    whole_list_headers,
+)
 from gistcache.web.validation import parse_paging, validate_username
 
 
 async def list_gists(request: web.Request) -> web.StreamResponse:
     username = validate_username(request.match_info["username"])
-    paging = parse_paging(request.query)
+    # most requests have no query string: no query to parse
+    paging = parse_paging(request.query) if request.query_string else None
     service = request.app[SERVICE]
     result = await service.list_gists(username, revalidate=wants_revalidation(request))
+    if paging is None:
+        return _whole_list(request, result, service.clock())
 
     headers = cache_headers(result, service.clock())
     items = result.gists
     headers["X-Total-Count"] = str(len(items))
-    if paging is not None:
-        page, per_page = paging
-        items = items[(page - 1) * per_page : page * per_page]
-        link = link_header(request.url, page, per_page, len(result.gists))
-        if link:
-            headers["Link"] = link
-
-    if paging is None:
-        body, fingerprint = result.rendered()  # made once per version of the list
-    else:
-        body = render_gists(items)
-        fingerprint = digest(body)
+    page, per_page = paging
+    items = items[(page - 1) * per_page : page * per_page]
+    link = link_header(request.url, page, per_page, len(result.gists))
+    if link:
+        headers["Link"] = link
+    body = render_gists(items)
+    fingerprint = digest(body)
     if etag_matches(request, fingerprint):
         response = web.Response(status=304, headers=headers)
     else:
         response = web.Response(body=body, content_type="application/json", headers=headers)
     response.etag = fingerprint
     return response
+
+
+def _whole_list(request: web.Request, result: GistList, now: datetime) -> web.Response:
+    """The whole list: its body, entity tag and headers were decided once for this
+    version (``whole_list_headers``); only the countdown of its freshness is new."""
+    body, fingerprint = result.rendered()
+    headers = dict(whole_list_headers(result))
+    if result.cache is CacheStatus.STALE:
+        headers.update(cache_headers(result, now))
+    else:
+        headers["Cache-Control"] = fresh_cache_control(result.fresh_for)
+    if request.if_none_match is not None and etag_matches(request, fingerprint):
+        del headers["Content-Type"]
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers=headers)

@@ -1,0 +1,130 @@
+"""GISTCACHE_CONTENT_MEMORY_MB: a warm search reads its contents from this process's
+memory, keyed on each file's stored revision, so it reads no chunk from the database
+and is never answered from a copy of contents that are no longer current."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from gistcache.testing.fake_github import FakeGitHub
+from tests.support.clock import FakeClock
+from tests.support.http import ClientFactory
+
+Client = TestClient[Any, Any]
+
+
+async def search(client: Client, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/api/v1/search", json=body)
+    assert resp.status == 200, await resp.text()
+    result: dict[str, Any] = await resp.json()
+    return result
+
+
+@contextlib.contextmanager
+def chunk_reads() -> Iterator[list[str]]:
+    """The statements that read file chunks, sent by any engine meanwhile."""
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "file_chunks" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+
+
+def found(body: dict[str, Any]) -> list[tuple[str, int, str]]:
+    return [
+        (f["filename"], line["line_number"], line["text"])
+        for m in body["matches"]
+        for f in m["files"]
+        for line in f["lines"]
+    ]
+
+
+async def test_a_warm_search_reads_no_chunk_from_the_database(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for n in range(5):
+        fake.add_gist("carol", {f"f{n}.py": f"x = {n}\n# TODO {n}\n", "g.txt": "nothing\n"})
+    client = await make_client(content_memory_mb=8)
+    cold = await search(client, username="carol", pattern="TODO")  # fetches, then reads
+    with chunk_reads() as reads:
+        warm = await search(client, username="carol", pattern="TODO")
+        other = await search(client, username="carol", pattern="x = [0-4]")
+    assert reads == []
+    assert warm == cold
+    assert sorted(found(warm)) == [(f"f{n}.py", 2, f"# TODO {n}") for n in range(5)]
+    assert len(other["matches"]) == 5
+    assert len(fake.raw_requests()) == 10  # each file fetched once
+
+
+async def test_without_the_memory_every_search_reads_the_chunks(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    fake.add_gist("carol", {"a.py": "# TODO\n"})
+    client = await make_client(content_memory_mb=0)
+    first = await search(client, username="carol", pattern="TODO")
+    with chunk_reads() as reads:
+        second = await search(client, username="carol", pattern="TODO")
+    assert reads  # the chunks came from the database again
+    assert second == first
+
+
+async def test_a_gist_changed_upstream_is_searched_in_its_new_contents(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    gist = fake.add_gist("carol", {"a.py": "old = 1  # TODO\n", "b.py": "kept  # TODO\n"})
+    client = await make_client(content_memory_mb=8)
+    before = await search(client, username="carol", pattern="TODO")
+    assert sorted(found(before)) == [("a.py", 1, "old = 1  # TODO"), ("b.py", 1, "kept  # TODO")]
+    await search(client, username="carol", pattern="TODO")  # both files now in memory
+
+    fake.update_gist(gist.id, {"a.py": "new = 2\n# TODO again\n"})
+    clock.advance(61)  # the list is stale: the change is seen
+    after = await search(client, username="carol", pattern="TODO|old")
+    assert sorted(found(after)) == [("a.py", 2, "# TODO again"), ("b.py", 1, "kept  # TODO")]
+    assert not any("old" in text for _, _, text in found(after))
+    with chunk_reads() as reads:
+        again = await search(client, username="carol", pattern="TODO|old")
+    assert reads == []  # the new revision is the one kept now
+    assert again == after
+
+
+@contextlib.contextmanager
+def commits() -> Iterator[list[int]]:
+    """Transactions committed by any engine meanwhile."""
+    seen: list[int] = []
+
+    def on_commit(conn: Any) -> None:
+        seen.append(1)
+
+    event.listen(Engine, "commit", on_commit)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "commit", on_commit)
+
+
+async def test_a_cold_search_installs_several_files_per_transaction(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for n in range(24):
+        fake.add_gist("dave", {f"f{n}.txt": f"line {n}\n"})
+    fake.latency = 0.02
+    client = await make_client(fetch_concurrency=24)
+    await client.get("/dave")  # the list first: its own transactions
+    with commits() as committed:
+        body = await search(client, username="dave", pattern="line")
+    assert body["total"] == 24
+    assert len(fake.raw_requests()) == 24
+    assert len(committed) < 24  # one a file before; files downloaded together share one

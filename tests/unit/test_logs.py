@@ -1,0 +1,94 @@
+"""Log lines are formatted and written by a listener thread while the app runs
+(observability.logs.queued), and still read as before."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from gistcache.observability import logs
+
+
+@pytest.fixture
+def output(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure_logging("INFO")
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+class _Recorder(logging.Formatter):
+    """Formats as the text format does, and notes the thread that did it."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.threads: list[str] = []
+
+    def format(self, record: logging.LogRecord) -> str:
+        self.threads.append(threading.current_thread().name)
+        return super().format(record)
+
+
+def test_lines_are_formatted_off_the_calling_thread_and_all_written(
+    output: io.StringIO,
+) -> None:
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logs._Output)]
+    recorder = _Recorder()
+    handler.setFormatter(recorder)
+    log = logging.getLogger("gistcache.test")
+    with logs.queued() as listener:
+        assert listener is not None
+        for n in range(200):
+            log.info("line %d of %s", n, "200")
+    # every line written, in order, by the time queued() is left
+    lines = output.getvalue().splitlines()
+    assert lines == [f"INFO gistcache.test: line {n} of 200" for n in range(200)]
+    assert recorder.threads
+    assert threading.current_thread().name not in recorder.threads
+    handlers = logging.getLogger().handlers
+    assert handler in handlers  # put back
+    assert not any(isinstance(h, logs._HandOff) for h in handlers)
+
+
+def test_mutable_arguments_are_merged_when_logged(output: io.StringIO) -> None:
+    log = logging.getLogger("gistcache.test")
+    items = ["a"]
+    with logs.queued():
+        log.warning("items %s", items)
+        items.append("changed later")
+    assert len(output.getvalue().splitlines()) == 1
+    assert output.getvalue().rstrip().endswith("items ['a']")
+
+
+def test_exceptions_keep_their_traceback(output: io.StringIO) -> None:
+    log = logging.getLogger("gistcache.test")
+    with logs.queued():
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed")
+    text = output.getvalue()
+    assert "failed" in text
+    assert "ValueError: boom" in text
+
+
+def test_without_configured_output_nothing_changes() -> None:
+    root = logging.getLogger()
+    before = root.handlers[:]
+    root.handlers[:] = [h for h in before if not isinstance(h, logs._Output)]
+    try:
+        with logs.queued() as listener:
+            assert listener is None
+            assert not any(isinstance(h, logs._HandOff) for h in root.handlers)
+    finally:
+        root.handlers[:] = before
