@@ -79,9 +79,11 @@ def _listed_files() -> Any:
     return (gists.c.site_id == gist_files.c.site_id) & (gists.c.id == gist_files.c.gist_id)
 
 
-async def user_files(session: AsyncSession, site: int, login: str) -> list[FileState]:
-    """The user's listed files in list order, each with the state of its current
-    contents, in one statement."""
+async def user_files(
+    session: AsyncSession, site: int, login: str, *, gist_id: str | None = None
+) -> list[FileState]:
+    """The user's listed files in list order (only those of ``gist_id`` when given),
+    each with the state of its current contents, in one statement."""
     result = await session.execute(
         select(
             gist_files.c.gist_id,
@@ -93,7 +95,12 @@ async def user_files(session: AsyncSession, site: int, login: str) -> list[FileS
         )
         .join(gists, _listed_files())
         .outerjoin(file_contents, _current_contents())
-        .where(gists.c.site_id == site, gists.c.owner_login == login, gists.c.public.is_(True))
+        .where(
+            gists.c.site_id == site,
+            gists.c.owner_login == login,
+            gists.c.public.is_(True),
+            *(() if gist_id is None else (gists.c.id == gist_id,)),
+        )
         .order_by(gists.c.position, gist_files.c.position)
     )
     return [
@@ -104,8 +111,10 @@ async def user_files(session: AsyncSession, site: int, login: str) -> list[FileS
     ]
 
 
-async def files_without_contents(session: AsyncSession, site: int, login: str) -> list[FileRef]:
-    """The user's files with no current contents cached."""
+async def files_without_contents(
+    session: AsyncSession, site: int, login: str, *, gist_id: str | None = None
+) -> list[FileRef]:
+    """The user's files (of ``gist_id`` only, when given) with no current contents cached."""
     result = await session.execute(
         select(
             gist_files.c.gist_id,
@@ -121,6 +130,7 @@ async def files_without_contents(session: AsyncSession, site: int, login: str) -
             gists.c.owner_login == login,
             gists.c.public.is_(True),
             file_contents.c.gist_id.is_(None),
+            *(() if gist_id is None else (gists.c.id == gist_id,)),
         )
         .order_by(gists.c.position, gist_files.c.position)
     )

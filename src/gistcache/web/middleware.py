@@ -16,7 +16,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gistcache.keys import METRICS, RATE_LIMIT_HEADERS, REQUEST_ID
+from gistcache.keys import ERROR_RENDERER, METRICS, RATE_LIMIT_HEADERS, REQUEST_ID
 from gistcache.web.problems import (
     from_http_exception,
     internal_error,
@@ -49,13 +49,15 @@ async def stamp_headers(request: web.Request, response: web.StreamResponse) -> N
 
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render any failure as a problem; nothing internal reaches the client."""
+    """Render any failure as a problem (or as the sub-application answering the request
+    renders its failures); nothing internal reaches the client."""
+    render = request.config_dict.get(ERROR_RENDERER, problem_response)
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(request, from_http_exception(exc))
+        return render(request, from_http_exception(exc))
     except Exception as exc:
         rid = request.get(REQUEST_ID)
         problem = problem_for(exc)
@@ -66,7 +68,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             problem = internal_error("an unexpected error occurred")
         elif problem.status in (502, 503, 504):
             log.warning("%s %s [%s]: %s", request.method, request.rel_url.raw_path, rid, exc)
-        return problem_response(request, problem)
+        return render(request, problem)
 
 
 @web.middleware
