@@ -12,12 +12,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gistcache.keys import ERROR_RENDERER, METRICS, RATE_LIMIT_HEADERS, REQUEST_ID
 from gistcache.web.problems import (
+    Problem,
     from_http_exception,
     internal_error,
     problem_for,
@@ -47,11 +49,20 @@ async def stamp_headers(request: web.Request, response: web.StreamResponse) -> N
     response.headers.update(request.get(RATE_LIMIT_HEADERS, {}))
 
 
+def _renderer(request: web.Request) -> Callable[[web.Request, Problem], web.Response]:
+    """How the innermost application the request was routed to renders failures."""
+    for app in reversed(request.match_info.apps):
+        render = app.get(ERROR_RENDERER)
+        if render is not None:
+            return render
+    return problem_response
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render any failure as a problem (or as the sub-application answering the request
     renders its failures); nothing internal reaches the client."""
-    render = request.config_dict.get(ERROR_RENDERER, problem_response)
+    render = _renderer(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:

@@ -25,7 +25,7 @@ from gistcache.keys import CLIENT_BUDGET, GISTS, SERVICE, SETTINGS
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
 from gistcache.web.http import cache_headers, etag_matches, wants_revalidation
-from gistcache.web.validation import validate_username
+from gistcache.domain.requests import validate_username
 
 PREFIX = "/api/v3"
 DEFAULT_PER_PAGE = 30
@@ -202,17 +202,12 @@ async def rate_limit(request: web.Request) -> web.StreamResponse:
             doc="/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user",
         )
 
-    def resource(name: str) -> dict[str, Any]:
-        return {
-            "limit": budget.limit,
-            "used": budget.used,
-            "remaining": budget.remaining,
-            "reset": budget.reset,
-            "resource": name,
-        }
-
-    body = {
-        "resources": {name: resource(name) for name in ("core", "search", "graphql")},
-        "rate": resource("core"),
+    # every resource shares the one budget (the resource's name is in the headers)
+    one = {
+        "limit": budget.limit,
+        "used": budget.used,
+        "remaining": budget.remaining,
+        "reset": budget.reset,
     }
+    body = {"resources": {name: one for name in ("core", "search", "graphql")}, "rate": one}
     return _answer(request, _json(body), {"Cache-Control": "no-cache"})
