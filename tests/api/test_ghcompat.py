@@ -158,7 +158,7 @@ async def test_a_gist_with_its_contents_as_github_gives_it(
     client: Client, fake: FakeGitHub, fake_server: TestServer
 ) -> None:
     big = fake.add_gist(
-        "octocat", {"big.txt": "é" * (700 * 1024), "b.py": "pass\n", "empty.txt": ""}
+        "octocat", {"big.txt": "x" + "é" * (700 * 1024), "b.py": "pass\n", "empty.txt": ""}
     )
     resp = await client.get(f"/api/v3/gists/{big.id}")
     assert resp.status == 200
@@ -333,6 +333,17 @@ async def test_a_list_cached_before_items_were_kept_is_fetched_for_an_answer(
     assert "If-None-Match" not in calls[1].headers
     assert (await client.get("/api/v3/users/prolific/gists")).headers["X-Cache"] == "HIT"
     assert len(fake.api_requests()) == 2
+
+
+async def test_a_clients_no_cache_does_not_spend_githubs_budget(
+    client: Client, fake: FakeGitHub
+) -> None:
+    # githubkit sends it on every request; GitHub answers alike with or without it
+    no_cache = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
+    for _ in range(3):
+        resp = await client.get("/api/v3/users/octocat/gists", headers=no_cache)
+        assert resp.status == 200
+    assert len(fake.api_requests()) == 1
 
 
 def test_the_urls_are_rewritten_only_under_the_configured_api() -> None:

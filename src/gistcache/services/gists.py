@@ -124,9 +124,7 @@ class GistReader:
             if data is None:  # binary, or past the cache's own size limit: read it as it is
                 data = await self._raw_head(f.raw_url)
             size = max(f.size or 0, len(data))
-            files[f.filename] = FileContent(
-                data[: self._limit].decode("utf-8", "replace"), size > self._limit
-            )
+            files[f.filename] = FileContent(_prefix(data, self._limit), size > self._limit)
         return files
 
     async def _raw_head(self, raw_url: str | None) -> bytes:
@@ -141,3 +139,15 @@ class GistReader:
                 if len(data) > self._limit:
                     break
         return bytes(data)
+
+
+def _prefix(data: bytes, limit: int) -> str:
+    """At most ``limit`` bytes of ``data`` as text, cut (as GitHub does) before a character
+    the limit would split."""
+    if len(data) <= limit:
+        return data.decode("utf-8", "replace")
+    cut = limit
+    # back up over UTF-8 continuation bytes when the next byte starts no character
+    while cut > limit - 3 and 0x80 <= data[cut] < 0xC0:
+        cut -= 1
+    return data[:cut].decode("utf-8", "replace")

@@ -5,6 +5,10 @@ API URLs pointing back at gistcache; paging is GitHub's (``per_page`` 30 by defa
 at most 100, ``page``, ``since``), with GitHub's ``Link`` headers; every answer has a
 strong ``ETag`` of its body and honours ``If-None-Match``. A client's ``Authorization``
 is accepted and ignored: it never leaves gistcache.
+
+A request's ``Cache-Control: no-cache`` is ignored too (unlike on gistcache's own API):
+GitHub's clients send it on every request (githubkit does), and GitHub itself answers
+the same with or without it; the cache's TTL says when GitHub is asked again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from gistcache.github.errors import GitHubUnavailable
 from gistcache.keys import CLIENT_BUDGET, GISTS, SERVICE, SETTINGS
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
-from gistcache.web.http import cache_headers, etag_matches, wants_revalidation
+from gistcache.web.http import cache_headers, etag_matches
 from gistcache.domain.requests import validate_username
 
 PREFIX = "/api/v3"
@@ -135,9 +139,7 @@ async def _list(request: web.Request, login: str) -> web.StreamResponse:
     page, per_page = _paging(query)
     service = request.config_dict[SERVICE]
     try:
-        result = await service.list_gists(
-            login, revalidate=wants_revalidation(request), need_items=True
-        )
+        result = await service.list_gists(login, need_items=True)
     except UserNotFound:
         return github_error(404, "Not Found", doc=LIST_DOCS)
     gists = result.gists
@@ -171,9 +173,7 @@ def _list_url(request: web.Request, result: GistList) -> str:
 async def get_gist(request: web.Request) -> web.StreamResponse:
     """``GET /gists/{gist_id}``: the gist with each file's ``content`` (at most 1 MB of
     it, and ``truncated``), as GitHub gives it."""
-    found = await request.config_dict[GISTS].get(
-        request.match_info["gist_id"], revalidate=wants_revalidation(request)
-    )
+    found = await request.config_dict[GISTS].get(request.match_info["gist_id"])
     assert found.gist.raw is not None  # the reader raises when the item is missing
     item = json.loads(found.gist.raw)
     files = item.get("files")
