@@ -108,9 +108,7 @@ async def components(
                 metrics=metrics,
             )
             try:
-                yield Components(
-                    engine, sessions, metrics, github, listing, searches, jobs, gists
-                )
+                yield Components(engine, sessions, metrics, github, listing, searches, jobs, gists)
             finally:
                 await jobs.stop()
                 await searches.close()

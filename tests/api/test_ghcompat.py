@@ -140,7 +140,8 @@ async def test_etag_is_a_strong_hash_of_the_body_and_answers_304(
     many_gists(fake, "prolific", 2)
     first = await client.get("/api/v3/users/prolific/gists")
     etag = first.headers["ETag"]
-    assert etag.startswith('"') and not etag.startswith("W/")
+    assert etag.startswith('"')
+    assert not etag.startswith("W/")
     again = await client.get("/api/v3/users/prolific/gists", headers={"If-None-Match": etag})
     assert again.status == 304
     assert await again.read() == b""

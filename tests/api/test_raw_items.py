@@ -91,7 +91,8 @@ async def test_a_list_cached_without_items_is_fetched_again_unconditionally(
     assert [c.status for c in calls] == [200, 200, 200, 200]
     assert all("If-None-Match" not in c.headers for c in calls)
     rows, github_id = await _stored(engine, "prolific")
-    assert len(rows) == 150 and all(row.raw is not None for row in rows)
+    assert len(rows) == 150
+    assert all(row.raw is not None for row in rows)
     assert github_id == fake.user("prolific").id
 
     # with the items back, the next revalidation is conditional again

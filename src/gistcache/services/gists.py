@@ -74,9 +74,7 @@ class GistReader:
         if owner is None:
             owner = await self._owner_on_github(gist_id)
         try:
-            listing = await self._listing.list_gists(
-                owner, revalidate=revalidate, need_items=True
-            )
+            listing = await self._listing.list_gists(owner, revalidate=revalidate, need_items=True)
         except UserNotFound:
             raise GistNotFound(gist_id) from None
         gist = next((g for g in listing.gists if g.id == gist_id), None)

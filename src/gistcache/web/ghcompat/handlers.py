@@ -23,13 +23,13 @@ from aiohttp import web
 
 from gistcache.domain.errors import InvalidLogin, UserNotFound
 from gistcache.domain.gists import Gist, digest, parse_timestamp
+from gistcache.domain.requests import validate_username
 from gistcache.domain.results import GistList
 from gistcache.github.errors import GitHubUnavailable
 from gistcache.keys import CLIENT_BUDGET, GISTS, SERVICE, SETTINGS
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
 from gistcache.web.http import cache_headers, etag_matches
-from gistcache.domain.requests import validate_username
 
 PREFIX = "/api/v3"
 DEFAULT_PER_PAGE = 30
