@@ -30,7 +30,9 @@ GISTS = web.AppKey("gists", GistReader)
 METRICS = web.AppKey("metrics", Metrics)
 
 # how a (sub-)application renders a failure its middleware did not see; default problem+json
-ERROR_RENDERER = web.AppKey("error_renderer", Callable[[web.Request, "Problem"], web.Response])
+ERROR_RENDERER: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web.AppKey(
+    "error_renderer"
+)
 
 # per request, set by the middlewares and read when the response is prepared
 REQUEST_ID = web.RequestKey("request_id", str)

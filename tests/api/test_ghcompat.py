@@ -183,6 +183,20 @@ async def test_a_gist_with_its_contents_as_github_gives_it(
     assert len(fake.api_requests()) == api_before
 
 
+async def test_a_gist_newer_than_the_cached_list_is_found(client: Client, fake: FakeGitHub) -> None:
+    assert (await client.get("/api/v3/users/octocat/gists")).status == 200  # cached, fresh
+    new = fake.add_gist("octocat", {"new.py": "new\n"})
+    resp = await client.get(f"/api/v3/gists/{new.id}")
+    assert resp.status == 200
+    assert (await resp.json())["files"]["new.py"]["content"] == "new\n"
+    # the list, GitHub's GET /gists/{id} to learn whose gist it is, the list again
+    assert [r.path for r in fake.api_requests()] == [
+        "/users/octocat/gists",
+        f"/gists/{new.id}",
+        "/users/octocat/gists",
+    ]
+
+
 async def test_an_unknown_secret_or_malformed_gist_is_404_in_githubs_shape(
     client: Client, fake: FakeGitHub
 ) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gistcache.domain.errors import GistNotFound, UserNotFound
 from gistcache.domain.gists import Gist
-from gistcache.domain.results import GistList
+from gistcache.domain.results import CacheStatus, GistList
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import GitHubNotFound, GitHubUnavailable
 from gistcache.services.contents import ContentFetcher
@@ -71,19 +71,27 @@ class GistReader:
         if not _GIST_ID.fullmatch(gist_id):
             raise GistNotFound(gist_id)  # never sent to GitHub
         owner = await self._listing.owner_of(gist_id)
+        asked = owner is None
         if owner is None:
             owner = await self._owner_on_github(gist_id)
-        try:
-            listing = await self._listing.list_gists(owner, revalidate=revalidate, need_items=True)
-        except UserNotFound:
-            raise GistNotFound(gist_id) from None
+        listing = await self._list(gist_id, owner, revalidate)
         gist = next((g for g in listing.gists if g.id == gist_id), None)
+        if gist is None and asked and listing.cache is CacheStatus.HIT:
+            # GitHub has just named it, and the cached list is older: GitHub's list has it
+            listing = await self._list(gist_id, owner, True)
+            gist = next((g for g in listing.gists if g.id == gist_id), None)
         if gist is None:  # gone from the list, or never public
             raise GistNotFound(gist_id)
         if gist.raw is None:
             raise GitHubUnavailable("GitHub failed, and the cache holds no item of this gist")
         files = await self._files(listing.login, gist)
         return GistContents(gist, listing, files)
+
+    async def _list(self, gist_id: str, owner: str, revalidate: bool) -> GistList:
+        try:
+            return await self._listing.list_gists(owner, revalidate=revalidate, need_items=True)
+        except UserNotFound:
+            raise GistNotFound(gist_id) from None
 
     async def _owner_on_github(self, gist_id: str) -> str:
         try:
@@ -131,11 +139,15 @@ class GistReader:
             raise GitHubUnavailable("the file's contents are not at an allowed place")
         data = bytearray()
         pieces = self._github.iter_raw(raw_url)
-        async with contextlib.aclosing(pieces):
+        try:
             async for piece in pieces:
                 data += piece
                 if len(data) > self._limit:
                     break
+        finally:
+            close = getattr(pieces, "aclose", None)
+            if close is not None:  # the download stops here, its connection released
+                await close()
         return bytes(data)
 
 
