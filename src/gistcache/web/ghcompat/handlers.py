@@ -60,17 +60,15 @@ def _since(query: Mapping[str, str]) -> datetime | None:
         # a "+" of an offset arrives as a space when the client did not escape it
         return parse_timestamp(raw.strip().replace(" ", "+"))
     except ValueError:
-        raise _invalid_since(raw) from None
+        raise _InvalidSince(raw) from None
 
 
 class _InvalidSince(Exception):
+    """``since`` is no ISO 8601 timestamp (GitHub's 422)."""
+
     def __init__(self, raw: str) -> None:
         super().__init__(raw)
         self.raw = raw
-
-
-def _invalid_since(raw: str) -> _InvalidSince:
-    return _InvalidSince(raw)
 
 
 def _json(value: Any) -> bytes:
