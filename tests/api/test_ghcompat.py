@@ -266,6 +266,20 @@ async def test_the_clients_token_is_accepted_and_never_forwarded(
         assert "Authorization" not in seen.headers  # gistcache has no token of its own here
 
 
+async def test_with_a_token_of_its_own_gistcache_sends_only_that(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    client = await make_client(github_token="gistcache-own-token")
+    token = {"Authorization": "token ghp_clientsOwnSecret"}
+    assert (await client.get("/api/v3/users/octocat/gists", headers=token)).status == 200
+    assert (await client.get("/api/v3/gists/cafe0000", headers=token)).status == 404
+    api = fake.api_requests()
+    assert len(api) == 2
+    assert {r.headers["Authorization"] for r in api} == {"Bearer gistcache-own-token"}
+    for seen in fake.requests:
+        assert "ghp_clientsOwnSecret" not in json.dumps(seen.headers)
+
+
 async def test_urls_follow_the_host_and_a_trusted_proxys_forwarded_origin(
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:
