@@ -10,11 +10,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gistcache.components import components
-from gistcache.keys import GITHUB, JOBS, METRICS, SEARCHES, SERVICE, SESSIONS, SETTINGS
+from gistcache.keys import GISTS, GITHUB, JOBS, METRICS, SEARCHES, SERVICE, SESSIONS, SETTINGS
 from gistcache.observability.logs import queued
 from gistcache.services.listing import Clock, utcnow
 from gistcache.settings import Settings
 from gistcache.web.api.routes import setup_routes
+from gistcache.web.ghcompat.app import GHCOMPAT_PREFIX, create_ghcompat
 from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
 from gistcache.web.pages.routes import setup_pages
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             app[SERVICE] = c.listing
             app[SEARCHES] = c.searches
             app[JOBS] = c.jobs
+            app[GISTS] = c.gists
             c.jobs.start()
             yield
 
@@ -111,4 +113,6 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app.on_shutdown.append(drain)
     setup_pages(app)  # / and /-/...: before the API's catch-all /{username}
     setup_routes(app)
+    # GitHub's own API for gists, under GitHub Enterprise's base path
+    app.add_subapp(GHCOMPAT_PREFIX, create_ghcompat())
     return app

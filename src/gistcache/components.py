@@ -14,6 +14,7 @@ from gistcache import __version__
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
 from gistcache.services.contents import ContentFetcher
+from gistcache.services.gists import GistReader
 from gistcache.services.jobs import DescribeFailure, RenderSearch, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.memory import ContentMemory
@@ -36,6 +37,7 @@ class Components:
     listing: GistService
     searches: SearchService
     jobs: SearchJobs
+    gists: GistReader
 
 
 @contextlib.asynccontextmanager
@@ -86,6 +88,7 @@ async def components(
                 fetch_concurrency=settings.fetch_concurrency,
                 max_file_bytes=settings.max_file_bytes,
             )
+            gists = GistReader(sessions, listing, contents, github, site)
             searches = SearchService(
                 sessions,
                 listing,
@@ -107,7 +110,7 @@ async def components(
                 metrics=metrics,
             )
             try:
-                yield Components(engine, sessions, metrics, github, listing, searches, jobs)
+                yield Components(engine, sessions, metrics, github, listing, searches, jobs, gists)
             finally:
                 await jobs.stop()
                 await searches.close()

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
+from gistcache.services.gists import GistReader
 from gistcache.services.jobs import SearchJobs
 from gistcache.services.listing import GistService
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions
+from gistcache.web.budget import ClientBudget
 from gistcache.web.pages.assets import Assets
+
+if TYPE_CHECKING:
+    from gistcache.web.problems import Problem
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", Sessions)
@@ -19,9 +27,17 @@ GITHUB = web.AppKey("github", GitHubClient)
 SERVICE = web.AppKey("service", GistService)
 SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
+GISTS = web.AppKey("gists", GistReader)
 METRICS = web.AppKey("metrics", Metrics)
 ASSETS = web.AppKey("assets", Assets)  # the page's static files
+
+# how a (sub-)application renders a failure its middleware did not see; default problem+json
+ERROR_RENDERER: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web.AppKey(
+    "error_renderer"
+)
 
 # per request, set by the middlewares and read when the response is prepared
 REQUEST_ID = web.RequestKey("request_id", str)
 RATE_LIMIT_HEADERS = web.RequestKey("rate_limit_headers", dict[str, str])
+# the client's budget under the client rate limit (when one is configured)
+CLIENT_BUDGET = web.RequestKey("client_budget", ClientBudget)

@@ -415,8 +415,9 @@ class Settings:
         None,
         RateLimit(),
         "requests one client may make; each answer carries `RateLimit-Limit`, `-Remaining` "
-        "and `-Reset`; over it: `429` with `Retry-After`. `/ping`, `/healthz`, `/readyz` and "
-        "`/metrics` are exempt. Unset: no limit",
+        "and `-Reset` (and under `/api/v3`, GitHub's `x-ratelimit-*`); over it: `429` with "
+        "`Retry-After`. `/ping`, `/healthz`, `/readyz` and `/metrics` are exempt, and "
+        "`/api/v3/rate_limit` spends none. Unset: no limit",
         shown_default="none (the compose file sets `120/minute`)",
     )
     trusted_proxies: tuple[Network, ...] = setting(

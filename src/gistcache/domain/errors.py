@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from gistcache.domain.matching import PatternError
 
 __all__ = [
+    "GistNotFound",
     "InvalidInput",
     "InvalidLogin",
     "PatternError",
@@ -42,6 +43,14 @@ class UserNotFound(Exception):
     def __init__(self, login: str) -> None:
         super().__init__(login)
         self.login = login
+
+
+class GistNotFound(Exception):
+    """No public gist by this id (an unknown id, or a secret gist: never shown)."""
+
+    def __init__(self, gist_id: str) -> None:
+        super().__init__(gist_id)
+        self.gist_id = gist_id
 
 
 class SearchTimeout(Exception):

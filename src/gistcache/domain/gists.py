@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,10 @@ class Gist:
     owner: str | None
     files: tuple[GistFile, ...]
     truncated: bool = False
+    # the list item's JSON as GitHub sent it (keys in GitHub's order), for answers in
+    # GitHub's own shape; None for a gist cached before it was kept
+    raw: str | None = field(default=None, compare=False, repr=False)
+    owner_id: int | None = None  # the owner's numeric id on GitHub, when the item gave it
 
     def to_json(self) -> dict[str, Any]:
         return {

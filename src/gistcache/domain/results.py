@@ -43,6 +43,7 @@ class GistList:
     cache: CacheStatus
     checked_at: datetime
     fresh_for: float  # seconds until the list should be revalidated; 0 when stale
+    github_id: int | None = None  # the user's numeric id on GitHub, when known
     _rendering: _Rendering = field(default_factory=_Rendering, compare=False, repr=False)
 
     def age(self, now: datetime) -> float:
@@ -63,8 +64,10 @@ class GistList:
         return self._rendering.memo
 
     def weight(self) -> int:
-        # the JSON, and the parsed gists: measured at about twice the JSON again
-        return 3 * len(self.rendered()[0])
+        # the JSON, and the parsed gists: measured at about twice the JSON again; and
+        # GitHub's own items, kept as they came
+        raw = sum(len(gist.raw) for gist in self.gists if gist.raw is not None)
+        return 3 * len(self.rendered()[0]) + raw
 
 
 class SkipReason(StrEnum):

@@ -33,6 +33,7 @@ from gistcache.github.gate import RateLimitGate
 from gistcache.github.parse import (
     RateLimit,
     failure,
+    gist_owner,
     json_body,
     names_a_wait,
     next_page,
@@ -213,6 +214,13 @@ class GitHubClient:
             pages.append(ListPage(url=url, etag=answer.headers.get("etag"), gists=gists))
             url = None if answer.next is None else str(answer.next)
         return pages
+
+    async def gist_owner(self, gist_id: str) -> str | None:
+        """The login of a public gist's owner, asked of ``GET /gists/{id}``; None when
+        the gist is secret or names no owner. GitHubNotFound when there is no such gist."""
+        path = self._api.path.rstrip("/") + "/gists/" + quote(gist_id, safe="")
+        answer = await self._get_json(str(self._api.with_path(path, encoded=False)), None)
+        return gist_owner(answer.body)
 
     def raw_url_allowed(self, url: str) -> bool:
         """Only the API's own origin, GitHub's raw host and configured ones; no credentials."""

@@ -150,14 +150,32 @@ def public_gists(body: Any) -> list[Gist]:
     if not isinstance(body, list):
         raise GitHubUnavailable("GitHub sent a gist list that is not a JSON array")
     try:
-        parsed = [parse_gist(item) for item in body]
+        parsed = [parse_gist(item, keep_raw=True) for item in body]
     except ValueError as exc:
         raise GitHubUnavailable("GitHub sent a malformed gist list") from exc
     return [gist for gist in parsed if gist.public]
 
 
-def parse_gist(item: Any) -> Gist:
-    """Turn one item of GitHub's gist list into a Gist; raise ValueError if it is malformed."""
+def gist_owner(body: Any) -> str | None:
+    """The owner's login of the gist GitHub sent, or None when the gist is not public
+    (or names no owner); GitHubUnavailable when the body is no gist at all."""
+    try:
+        gist = parse_gist(body)
+    except ValueError as exc:
+        raise GitHubUnavailable("GitHub sent a malformed gist") from exc
+    return gist.owner if gist.public else None
+
+
+def raw_item(item: Any) -> str:
+    """One item's JSON as GitHub sent it: every key, in GitHub's order (``json`` keeps
+    it), written compactly; non-ASCII as ``\\u`` escapes, so that any string GitHub sent
+    (even a lone surrogate) fits a PostgreSQL text column."""
+    return json.dumps(item, separators=(",", ":"))
+
+
+def parse_gist(item: Any, *, keep_raw: bool = False) -> Gist:
+    """Turn one item of GitHub's gist list into a Gist; raise ValueError if it is malformed.
+    With ``keep_raw`` the Gist carries the item as GitHub sent it (``raw_item``)."""
     if not isinstance(item, dict):
         raise ValueError("gist is not an object")
     try:
@@ -202,6 +220,8 @@ def parse_gist(item: Any) -> Gist:
             owner=_login(owner.get("login")) if isinstance(owner, dict) else None,
             files=tuple(files),
             truncated=bool(item.get("truncated", False)),
+            raw=raw_item(item) if keep_raw else None,
+            owner_id=_opt_id(owner.get("id")) if isinstance(owner, dict) else None,
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed gist: {exc!r}") from exc
@@ -216,6 +236,12 @@ def _opt_str(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def _opt_id(value: Any) -> int | None:
+    # a BIGINT column: GitHub's ids are positive and far below 2**63
+    number = _opt_int(value)
+    return number if number is not None and 0 < number < 2**63 else None
 
 
 def _opt_int(value: Any) -> int | None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gistcache.domain.errors import PatternError, SearchesBusy, SearchTimeout, UserNotFound
+from gistcache.domain.errors import (
+    GistNotFound,
+    PatternError,
+    SearchesBusy,
+    SearchTimeout,
+    UserNotFound,
+)
 from gistcache.github.errors import (
     GitHubNotFound,
     GitHubRateLimited,
@@ -47,6 +53,8 @@ def describe(exc: BaseException) -> Failure | None:
         return Failure("invalid-pattern", "Invalid pattern", str(exc), field="pattern")
     if isinstance(exc, UserNotFound | GitHubNotFound):
         return Failure("user-not-found", "User not found", "GitHub has no user by this login")
+    if isinstance(exc, GistNotFound):
+        return Failure("gist-not-found", "Gist not found", "there is no public gist by this id")
     if isinstance(exc, GitHubRateLimited):
         return Failure(
             "github-rate-limited",

@@ -104,17 +104,42 @@ class GistService:
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
         self._hot: HotLists[GistList] = HotLists(memory_bytes)
-        self._shared_block = SharedBlock(sessions, site, github.credential)
+        # GitHub's rate limit for this credential, as every server sharing the database knows it
+        self.shared_block = SharedBlock(sessions, site, github.credential)
 
     async def close(self) -> None:
         await self._refreshes.close()
 
-    async def list_gists(self, login: str, *, revalidate: bool = False) -> GistList:
+    async def list_gists(
+        self, login: str, *, revalidate: bool = False, need_items: bool = False
+    ) -> GistList:
         """The user's public gists, from the cache while fresh, else refreshed from GitHub.
 
         ``revalidate`` asks GitHub even when the cache is fresh (a client's no-cache).
+        ``need_items``: the caller needs GitHub's own item of every gist (``Gist.raw``); a
+        list cached before items were kept is then fetched again at once (a STALE one,
+        when GitHub fails, may still lack them).
         Raises UserNotFound, or a GitHubError when GitHub fails and nothing is cached.
         """
+        listing = await self._listing(login, revalidate)
+        if need_items and not revalidate and any(gist.raw is None for gist in listing.gists):
+            listing = await self._listing(login, True)
+        return listing
+
+    async def login_of(self, github_id: int) -> str | None:
+        """The login of the user GitHub numbers ``github_id``, if the cache learnt it from
+        one of their lists (GitHub's ``Link`` headers name users by id)."""
+        site = await self.site.id()
+        async with self._sessions() as session:
+            return await store.login_of(session, site, github_id)
+
+    async def owner_of(self, gist_id: str) -> str | None:
+        """Whose cached list holds the public gist ``gist_id``, if anyone's."""
+        site = await self.site.id()
+        async with self._sessions() as session:
+            return await store.owner_of(session, site, gist_id)
+
+    async def _listing(self, login: str, revalidate: bool) -> GistList:
         key = login.lower()
         if not revalidate:
             hot = self._hot.get(key)
@@ -171,7 +196,7 @@ class GistService:
     def _result(self, user: UserState, gists: list[Gist], cache: CacheStatus) -> GistList:
         left = fresh_for(_cached(user), self._ttls, self.clock())
         remaining = 0.0 if cache is CacheStatus.STALE else max(0.0, left)
-        return GistList(user.login, gists, cache, user.checked_at, remaining)
+        return GistList(user.login, gists, cache, user.checked_at, remaining, user.github_id)
 
     async def _refresh(self, key: str, revalidate: bool = False) -> GistList:
         """Refresh from GitHub under the user's refresh lease, so that processes sharing
@@ -226,7 +251,7 @@ class GistService:
     async def _list_from_github(self, key: str, known: list[KnownPage]) -> list[ListPage]:
         """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit with
         every server using this database: none asks while another found the limit spent."""
-        async with self._github.gate.shared(self._shared_block):
+        async with self._github.gate.shared(self.shared_block):
             return await self._github.list_user_gists(key, known)
 
     async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
@@ -235,8 +260,16 @@ class GistService:
         async with self._sessions() as session:
             pages = await store.get_pages(session, site, key) if cached else []
             stored = await store.load_gists(session, site, key) if cached else []
-        # ETags belong to the credential that earned them; after a token change, start over
-        usable = pages if user is not None and user.credential == self._github.credential else []
+        # ETags belong to the credential that earned them; after a token change, start over;
+        # and a list cached before GitHub's items were kept is asked for unconditionally, so
+        # that GitHub sends them
+        usable = (
+            pages
+            if user is not None
+            and user.credential == self._github.credential
+            and all(gist.raw is not None for _, gist in stored)
+            else []
+        )
 
         try:
             walked = await self._list_from_github(key, [KnownPage(p.url, p.etag) for p in usable])
@@ -266,7 +299,7 @@ class GistService:
         ):
             async with self._sessions() as session, session.begin():
                 await store.mark_checked(session, site, key, now)
-            state = UserState(key, False, user.credential, user.fetched_at, now)
+            state = dataclasses.replace(user, checked_at=now, retry_at=None)
             return self._result(state, [gist for _, gist in stored], CacheStatus.REVALIDATED)
 
         page_no_of = {p.url: p.page_no for p in usable}
@@ -291,6 +324,9 @@ class GistService:
             # REVALIDATED is GitHub's 304 alone; this walk had pages sent again in full
             # (all of them after a token change, which makes it ask unconditionally)
             status = CacheStatus.UPDATED if changed else CacheStatus.REFRESHED
-        state = UserState(key, False, self._github.credential, now, now)
         gists = [gist for page in fresh_pages for gist in page.gists]
+        github_id = next((gist.owner_id for gist in gists if gist.owner_id is not None), None)
+        if github_id is None and user is not None:
+            github_id = user.github_id
+        state = UserState(key, False, self._github.credential, now, now, github_id=github_id)
         return self._result(state, gists, status)

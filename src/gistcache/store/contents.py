@@ -80,10 +80,15 @@ def _listed_files() -> Any:
 
 
 async def user_files(
-    session: AsyncSession, site: int, login: str, gist_ids: Sequence[str] | None = None
+    session: AsyncSession,
+    site: int,
+    login: str,
+    gist_ids: Sequence[str] | None = None,
+    *,
+    gist_id: str | None = None,
 ) -> list[FileState]:
-    """The user's listed files in list order (those of ``gist_ids`` only, if given), each
-    with the state of its current contents, in one statement."""
+    """The user's listed files in list order (those of ``gist_ids``, or of ``gist_id``,
+    only, if given), each with the state of its current contents, in one statement."""
     stmt = (
         select(
             gist_files.c.gist_id,
@@ -95,7 +100,12 @@ async def user_files(
         )
         .join(gists, _listed_files())
         .outerjoin(file_contents, _current_contents())
-        .where(gists.c.site_id == site, gists.c.owner_login == login, gists.c.public.is_(True))
+        .where(
+            gists.c.site_id == site,
+            gists.c.owner_login == login,
+            gists.c.public.is_(True),
+            *(() if gist_id is None else (gists.c.id == gist_id,)),
+        )
         .order_by(gists.c.position, gist_files.c.position)
     )
     if gist_ids is not None:
@@ -109,8 +119,10 @@ async def user_files(
     ]
 
 
-async def files_without_contents(session: AsyncSession, site: int, login: str) -> list[FileRef]:
-    """The user's files with no current contents cached."""
+async def files_without_contents(
+    session: AsyncSession, site: int, login: str, *, gist_id: str | None = None
+) -> list[FileRef]:
+    """The user's files (of ``gist_id`` only, when given) with no current contents cached."""
     result = await session.execute(
         select(
             gist_files.c.gist_id,
@@ -126,6 +138,7 @@ async def files_without_contents(session: AsyncSession, site: int, login: str) -
             gists.c.owner_login == login,
             gists.c.public.is_(True),
             file_contents.c.gist_id.is_(None),
+            *(() if gist_id is None else (gists.c.id == gist_id,)),
         )
         .order_by(gists.c.position, gist_files.c.position)
     )

@@ -32,6 +32,7 @@ class UserState:
     fetched_at: datetime | None
     checked_at: datetime
     retry_at: datetime | None = None  # GitHub failed for the user; not to be asked before
+    github_id: int | None = None  # GitHub's numeric id of the user, once a list named it
 
     @property
     def has_list(self) -> bool:
@@ -100,7 +101,38 @@ async def get_user(session: AsyncSession, site: int, login: str) -> UserState | 
         fetched_at=row.fetched_at,
         checked_at=row.checked_at,
         retry_at=row.retry_at,
+        github_id=row.github_id,
     )
+
+
+async def login_of(session: AsyncSession, site: int, github_id: int) -> str | None:
+    """The (lower-cased) login of the user GitHub numbers ``github_id``, if one of their
+    lists was cached (the most recently fetched, should two logins claim the id)."""
+    row = (
+        await session.execute(
+            select(users.c.login)
+            .where(
+                users.c.site_id == site,
+                users.c.github_id == github_id,
+                users.c.not_found.is_(False),
+            )
+            .order_by(users.c.fetched_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else str(row.login)
+
+
+async def owner_of(session: AsyncSession, site: int, gist_id: str) -> str | None:
+    """The login whose cached list holds the public gist ``gist_id``, if any."""
+    row = (
+        await session.execute(
+            select(gists.c.owner_login).where(
+                gists.c.site_id == site, gists.c.id == gist_id, gists.c.public.is_(True)
+            )
+        )
+    ).first()
+    return None if row is None else str(row.owner_login)
 
 
 async def get_pages(session: AsyncSession, site: int, login: str) -> list[StoredPage]:
@@ -159,6 +191,7 @@ async def load_gists(session: AsyncSession, site: int, login: str) -> list[tuple
             owner=first.owner,
             files=files,
             truncated=first.truncated,
+            raw=first.raw,
         )
         listed.append((first.page_no, gist))
     return listed
@@ -254,28 +287,34 @@ async def save_list(
 ) -> bool:
     """Make the cache hold exactly ``pages`` for the user; return whether any gist changed.
 
-    A gist id appears at most once across ``pages``.
+    A gist id appears at most once across ``pages``. Each gist's item as GitHub sent it
+    is kept (a row holding none, cached before items were kept, gets it), and the
+    user's numeric id when an item names it (an empty list leaves the one known).
+    A change of the item alone (an avatar URL, say) is written but is no change of
+    the list.
 
     Only gists whose listed metadata changed are written; files are rewritten only
     for gists whose ``updated_at`` moved, and even then a file whose raw URL (which
     names the content's revision) is unchanged keeps its row, and so its contents.
     """
-    await upsert(
-        session,
-        users,
-        [
-            {
-                "site_id": site,
-                "login": login,
-                "not_found": False,
-                "credential": credential,
-                "fetched_at": now,
-                "checked_at": now,
-                "retry_at": None,
-            }
-        ],
-        ["site_id", "login"],
+    user_row: dict[str, Any] = {
+        "site_id": site,
+        "login": login,
+        "not_found": False,
+        "credential": credential,
+        "fetched_at": now,
+        "checked_at": now,
+        "retry_at": None,
+    }
+    github_id = next(
+        (gist.owner_id for page in pages for gist in page.gists if gist.owner_id is not None),
+        None,
     )
+    if github_id is None:  # the upsert writes every column: keep the id known before
+        known = await get_user(session, site, login)
+        github_id = None if known is None else known.github_id
+    user_row["github_id"] = github_id
+    await upsert(session, users, [user_row], ["site_id", "login"])
     existing = {
         row.id: row
         for row in await session.execute(
@@ -292,11 +331,17 @@ async def save_list(
             position += 1
 
     changed_rows = []
+    changed = False
     files_to_replace = []
     for gist_id, row in listed.items():
         old = existing.get(gist_id)
-        if old is None or any(getattr(old, key) != value for key, value in row.items()):
+        if old is None or any(
+            getattr(old, key) != value for key, value in row.items() if key != "raw"
+        ):
             changed_rows.append(row)
+            changed = True
+        elif row["raw"] is not None and old.raw != row["raw"]:
+            changed_rows.append(row)  # the same gist, GitHub's item of it new or newly kept
         if old is None or old.updated_at != row["updated_at"]:
             files_to_replace.append(gist_id)
     # a gist listed for this user that the cache still files under another login
@@ -348,7 +393,7 @@ async def save_list(
         ],
         ["site_id", "login", "page_no"],
     )
-    return bool(changed_rows or gone)
+    return bool(changed or gone)
 
 
 async def _drop_changed_files(
@@ -406,6 +451,7 @@ def _gist_row(site: int, login: str, page_no: int, position: int, gist: Gist) ->
         "updated_at": gist.updated_at,
         "comments": gist.comments,
         "truncated": gist.truncated,
+        "raw": gist.raw,
     }
 
 

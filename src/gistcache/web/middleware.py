@@ -12,12 +12,14 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gistcache.keys import METRICS, RATE_LIMIT_HEADERS, REQUEST_ID
+from gistcache.keys import ERROR_RENDERER, METRICS, RATE_LIMIT_HEADERS, REQUEST_ID
 from gistcache.web.problems import (
+    Problem,
     from_http_exception,
     internal_error,
     problem_for,
@@ -48,15 +50,26 @@ async def stamp_headers(request: web.Request, response: web.StreamResponse) -> N
     response.headers.update(request.get(RATE_LIMIT_HEADERS, {}))
 
 
+def _renderer(request: web.Request) -> Callable[[web.Request, Problem], web.Response]:
+    """How the innermost application the request was routed to renders failures."""
+    for app in reversed(request.match_info.apps):
+        render = app.get(ERROR_RENDERER)
+        if render is not None:
+            return render
+    return problem_response
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render any failure as a problem; nothing internal reaches the client."""
+    """Render any failure as a problem (or as the sub-application answering the request
+    renders its failures); nothing internal reaches the client."""
+    render = _renderer(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(request, from_http_exception(exc))
+        return render(request, from_http_exception(exc))
     except Exception as exc:
         rid = request.get(REQUEST_ID)
         problem = problem_for(exc)
@@ -67,7 +80,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             problem = internal_error("an unexpected error occurred")
         elif problem.status in (502, 503, 504):
             log.warning("%s %s [%s]: %s", request.method, request.rel_url.raw_path, rid, exc)
-        return problem_response(request, problem)
+        return render(request, problem)
 
 
 ACCESS_FORMAT = "%s %s route=%s status=%d duration_ms=%.1f request_id=%s cache=%s"

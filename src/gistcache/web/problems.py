@@ -65,6 +65,7 @@ STATUS = {
     "searches-busy": 503,
     "invalid-pattern": 400,
     "user-not-found": 404,
+    "gist-not-found": 404,
     "github-rate-limited": 503,
     "github-timeout": 504,
     "github-unavailable": 502,

@@ -3,6 +3,8 @@
 The client is the peer address, or, when the peer is a trusted proxy, the last
 address in ``X-Forwarded-For`` that is not itself a trusted proxy. The ``RateLimit-*``
 headers are kept on the request; every answer to it carries them (web/middleware.py).
+The budget itself is kept too: the GitHub-compatible API reports it in GitHub's
+``x-ratelimit-*`` headers and ``GET /api/v3/rate_limit`` (which spends none of it).
 """
 
 from __future__ import annotations
@@ -18,12 +20,24 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from gistcache.keys import RATE_LIMIT_HEADERS
+from gistcache.keys import CLIENT_BUDGET, RATE_LIMIT_HEADERS
 from gistcache.settings import Network
+from gistcache.web.budget import ClientBudget
 from gistcache.web.problems import Problem
 
 # liveness, readiness and metrics must answer whatever a client does
 EXEMPT_PATHS = frozenset({"/ping", "/healthz", "/readyz", "/metrics"})
+# answers that tell the client its budget without spending any of it (as GitHub's does)
+FREE_PATHS = frozenset({"/api/v3/rate_limit"})
+
+
+def is_trusted(address: str, networks: Sequence[Network]) -> bool:
+    """Whether ``address`` is in one of the trusted proxies' ``networks``."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 class ClientRateLimit:
@@ -33,11 +47,7 @@ class ClientRateLimit:
         self._trusted = tuple(trusted_proxies)
 
     def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self._trusted)
+        return is_trusted(address, self._trusted)
 
     def client_of(self, request: web.Request) -> str:
         peer = request.remote or "unknown"
@@ -62,9 +72,13 @@ class ClientRateLimit:
         if request.path in EXEMPT_PATHS:
             return await handler(request)
         client = self.client_of(request)
-        allowed = await self._limiter.hit(self._limit, client)
+        free = request.path in FREE_PATHS
+        allowed = free or await self._limiter.hit(self._limit, client)
         stats = await self._limiter.get_window_stats(self._limit, client)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
+        request[CLIENT_BUDGET] = ClientBudget(
+            self._limit.amount, stats.remaining, math.ceil(stats.reset_time)
+        )
         request[RATE_LIMIT_HEADERS] = {
             "RateLimit-Limit": str(self._limit.amount),
             "RateLimit-Remaining": str(stats.remaining),

@@ -303,7 +303,9 @@ def build_openapi() -> dict[str, Any]:
             "title": "gistcache",
             "version": __version__,
             "description": "List and search GitHub users' public gists through a "
-            "persistent, revalidating SQL cache. Every error is an RFC 9457 problem.",
+            "persistent, revalidating SQL cache. Every error is an RFC 9457 problem. "
+            "The GitHub-compatible endpoints under /api/v3 are not described here: they "
+            "are GitHub's own (see GitHub's REST API description), errors in GitHub's shape.",
         },
         "paths": {
             **_page_paths(),

@@ -1,0 +1,163 @@
+"""Use case: one public gist with its files' contents, as ``GET /gists/{id}`` gives it.
+
+The gist is found in its owner's cached list (brought up to date by the listing
+rules; an id the cache has never listed is looked up on GitHub once, to learn whose
+list to fetch). Each file's contents come from the cache when they are current for the
+gist's revision, else they are fetched and cached first (``services.contents``, which
+shares a download under way with searches). Like GitHub, at most ``content_limit``
+bytes of each file are given, with ``truncated`` saying whether that was all of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+
+from gistcache.domain.errors import GistNotFound, UserNotFound
+from gistcache.domain.gists import Gist
+from gistcache.domain.results import CacheStatus, GistList
+from gistcache.github.client import GitHubClient
+from gistcache.github.errors import GitHubNotFound, GitHubUnavailable
+from gistcache.services.contents import ContentFetcher
+from gistcache.services.listing import GistService
+from gistcache.store import contents as store
+from gistcache.store.contents import TEXT
+from gistcache.store.engine import Sessions
+from gistcache.store.sites import Site
+
+# what GitHub's GET /gists/{id} gives of each file, at most
+CONTENT_LIMIT = 1024 * 1024
+_GIST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class FileContent:
+    content: str  # at most the limit's bytes of the file, decoded (invalid UTF-8 as U+FFFD)
+    truncated: bool  # the file holds more than ``content``
+
+
+@dataclass(frozen=True, slots=True)
+class GistContents:
+    gist: Gist  # with GitHub's item (``raw``)
+    listing: GistList  # the owner's list it was found in, and how that was obtained
+    files: dict[str, FileContent]  # by file name
+
+
+class GistReader:
+    def __init__(
+        self,
+        sessions: Sessions,
+        listing: GistService,
+        contents: ContentFetcher,
+        github: GitHubClient,
+        site: Site,
+        *,
+        content_limit: int = CONTENT_LIMIT,
+    ) -> None:
+        self._sessions = sessions
+        self._listing = listing
+        self._contents = contents
+        self._github = github
+        self._site = site
+        self._limit = content_limit
+
+    async def get(self, gist_id: str, *, revalidate: bool = False) -> GistContents:
+        """The public gist ``gist_id`` with its files' contents.
+
+        Raises GistNotFound (no such gist, or a secret one), or a GitHubError when
+        GitHub fails and the cache cannot answer.
+        """
+        if not _GIST_ID.fullmatch(gist_id):
+            raise GistNotFound(gist_id)  # never sent to GitHub
+        owner = await self._listing.owner_of(gist_id)
+        asked = owner is None
+        if owner is None:
+            owner = await self._owner_on_github(gist_id)
+        listing = await self._list(gist_id, owner, revalidate)
+        gist = next((g for g in listing.gists if g.id == gist_id), None)
+        if gist is None and asked and listing.cache is CacheStatus.HIT:
+            # GitHub has just named it, and the cached list is older: GitHub's list has it
+            listing = await self._list(gist_id, owner, True)
+            gist = next((g for g in listing.gists if g.id == gist_id), None)
+        if gist is None:  # gone from the list, or never public
+            raise GistNotFound(gist_id)
+        if gist.raw is None:
+            raise GitHubUnavailable("GitHub failed, and the cache holds no item of this gist")
+        files = await self._files(listing.login, gist)
+        return GistContents(gist, listing, files)
+
+    async def _list(self, gist_id: str, owner: str, revalidate: bool) -> GistList:
+        try:
+            return await self._listing.list_gists(owner, revalidate=revalidate, need_items=True)
+        except UserNotFound:
+            raise GistNotFound(gist_id) from None
+
+    async def _owner_on_github(self, gist_id: str) -> str:
+        try:
+            async with self._github.gate.shared(self._listing.shared_block):
+                owner = await self._github.gist_owner(gist_id)
+        except GitHubNotFound:
+            raise GistNotFound(gist_id) from None
+        if owner is None:
+            raise GistNotFound(gist_id)
+        return owner
+
+    async def _files(self, login: str, gist: Gist) -> dict[str, FileContent]:
+        site = await self._site.id()
+        async with self._sessions() as session:
+            missing = await store.files_without_contents(session, site, login, gist_id=gist.id)
+        async for ref, outcome in self._contents.ensure(missing):
+            if outcome is not None:
+                raise GitHubUnavailable(
+                    f"the contents of {ref.filename!r} could not be fetched ({outcome.value})"
+                )
+        texts: dict[str, bytes] = {}
+        async with self._sessions() as session:
+            states = await store.user_files(session, site, login, gist_id=gist.id)
+            text = [state for state in states if state.status == TEXT]
+            texts = {state.filename: b"" for state in text}  # an empty file has no chunk
+            # the first bytes of each cached text file, up to just past the limit
+            async with contextlib.aclosing(store.stream_text_chunks(session, text)) as chunks:
+                async for chunk in chunks:
+                    if chunk.data is None:
+                        raise GitHubUnavailable("the file's contents changed while being read")
+                    if len(texts[chunk.filename]) <= self._limit:
+                        texts[chunk.filename] += chunk.data
+        files: dict[str, FileContent] = {}
+        for f in gist.files:
+            data = texts.get(f.filename)
+            if data is None:  # binary, or past the cache's own size limit: read it as it is
+                data = await self._raw_head(f.raw_url)
+            size = max(f.size or 0, len(data))
+            files[f.filename] = FileContent(_prefix(data, self._limit), size > self._limit)
+        return files
+
+    async def _raw_head(self, raw_url: str | None) -> bytes:
+        """At most just past the limit of a file's bytes, straight from its raw URL."""
+        if raw_url is None or not self._github.raw_url_allowed(raw_url):
+            raise GitHubUnavailable("the file's contents are not at an allowed place")
+        data = bytearray()
+        pieces = self._github.iter_raw(raw_url)
+        try:
+            async for piece in pieces:
+                data += piece
+                if len(data) > self._limit:
+                    break
+        finally:
+            close = getattr(pieces, "aclose", None)
+            if close is not None:  # the download stops here, its connection released
+                await close()
+        return bytes(data)
+
+
+def _prefix(data: bytes, limit: int) -> str:
+    """At most ``limit`` bytes of ``data`` as text, cut (as GitHub does) before a character
+    the limit would split."""
+    if len(data) <= limit:
+        return data.decode("utf-8", "replace")
+    cut = limit
+    # back up over UTF-8 continuation bytes when the next byte starts no character
+    while cut > limit - 3 and 0x80 <= data[cut] < 0xC0:
+        cut -= 1
+    return data[:cut].decode("utf-8", "replace")

@@ -1,0 +1,1 @@
+"""GitHub's own REST API for public gists, served from the cache under ``/api/v3``."""

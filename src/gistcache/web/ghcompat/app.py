@@ -1,0 +1,37 @@
+"""The GitHub-compatible API as a sub-application, mounted at ``/api/v3`` (GitHub
+Enterprise's base path, which clients take as a base URL): its own error shape
+throughout, and GitHub's ``x-ratelimit-*`` headers on every answer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gistcache.keys import CLIENT_BUDGET, ERROR_RENDERER
+from gistcache.web.ghcompat.errors import github_errors, render_problem
+from gistcache.web.ghcompat.handlers import PREFIX
+from gistcache.web.ghcompat.routes import setup_routes
+
+GHCOMPAT_PREFIX = PREFIX
+
+
+async def stamp_rate_limit(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the client's budget in GitHub's headers, when a client rate
+    limit is configured (without one there is no limit, and, as GitHub Enterprise with
+    rate limiting off, no such headers)."""
+    budget = request.get(CLIENT_BUDGET)
+    if budget is None:
+        return
+    response.headers["x-ratelimit-limit"] = str(budget.limit)
+    response.headers["x-ratelimit-remaining"] = str(budget.remaining)
+    response.headers["x-ratelimit-reset"] = str(budget.reset)
+    response.headers["x-ratelimit-used"] = str(budget.used)
+    response.headers["x-ratelimit-resource"] = "core"
+
+
+def create_ghcompat() -> web.Application:
+    app = web.Application(middlewares=[github_errors])
+    # failures outside this app's middleware (the client rate limit's 429) in its shape too
+    app[ERROR_RENDERER] = render_problem
+    app.on_response_prepare.append(stamp_rate_limit)
+    setup_routes(app)
+    return app

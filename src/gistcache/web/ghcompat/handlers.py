@@ -1,0 +1,211 @@
+"""Handlers of the GitHub-compatible API: each answers as GitHub would, from the cache.
+
+Bodies are GitHub's own items (kept as GitHub sent them, ``Gist.raw``) with GitHub's
+API URLs pointing back at gistcache; paging is GitHub's (``per_page`` 30 by default,
+at most 100, ``page``, ``since``), with GitHub's ``Link`` headers; every answer has a
+strong ``ETag`` of its body and honours ``If-None-Match``. A client's ``Authorization``
+is accepted and ignored: it never leaves gistcache.
+
+A request's ``Cache-Control: no-cache`` is ignored too (unlike on gistcache's own API):
+GitHub's clients send it on every request (githubkit does), and GitHub itself answers
+the same with or without it; the cache's TTL says when GitHub is asked again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from gistcache.domain.errors import InvalidLogin, UserNotFound
+from gistcache.domain.gists import Gist, digest, parse_timestamp
+from gistcache.domain.requests import validate_username
+from gistcache.domain.results import GistList
+from gistcache.github.errors import GitHubUnavailable
+from gistcache.keys import CLIENT_BUDGET, GISTS, SERVICE, SETTINGS
+from gistcache.web.ghcompat.errors import github_error
+from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
+from gistcache.web.http import cache_headers, etag_matches
+
+PREFIX = "/api/v3"
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+LIST_DOCS = "/gists/gists#list-gists-for-a-user"
+# the query parameters a list's Link targets repeat
+PAGING_PARAMS = ("per_page", "page", "since")
+
+
+def _number(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError:
+        return default  # as GitHub: a value that is no number is not there
+
+
+def _paging(query: Mapping[str, str]) -> tuple[int, int]:
+    per_page = _number(query.get("per_page"), DEFAULT_PER_PAGE)
+    per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
+    return max(1, _number(query.get("page"), 1)), per_page
+
+
+def _since(query: Mapping[str, str]) -> datetime | None:
+    raw = query.get("since")
+    if raw is None:
+        return None
+    try:
+        # a "+" of an offset arrives as a space when the client did not escape it
+        return parse_timestamp(raw.strip().replace(" ", "+"))
+    except ValueError:
+        raise _InvalidSince(raw) from None
+
+
+class _InvalidSince(Exception):
+    """``since`` is no ISO 8601 timestamp (GitHub's 422)."""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__(raw)
+        self.raw = raw
+
+
+def _json(value: Any) -> bytes:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate GitHub sent escaped: keep it escaped
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _answer(request: web.Request, body: bytes, headers: dict[str, str]) -> web.Response:
+    """200 with the body, or 304 when the client holds it already; a strong ETag."""
+    fingerprint = digest(body)
+    if etag_matches(request, fingerprint):
+        response = web.Response(status=304, headers=headers)
+    else:
+        response = web.Response(
+            body=body, content_type="application/json", charset="utf-8", headers=headers
+        )
+    response.etag = fingerprint
+    return response
+
+
+def _rewriter(request: web.Request) -> Rewriter:
+    settings = request.config_dict[SETTINGS]
+    origin = public_origin(request, settings.trusted_proxies)
+    return Rewriter(settings.github_api_url, origin + PREFIX)
+
+
+def _items(gists: Sequence[Gist]) -> list[Any]:
+    if any(gist.raw is None for gist in gists):
+        # only a STALE list, GitHub failing, can still lack GitHub's items
+        raise GitHubUnavailable("GitHub failed, and the cache holds no items of this list yet")
+    return [json.loads(gist.raw) for gist in gists if gist.raw is not None]
+
+
+async def list_for_login(request: web.Request) -> web.StreamResponse:
+    """``GET /users/{username}/gists``."""
+    try:
+        login = validate_username(request.match_info["username"])
+    except InvalidLogin:
+        return github_error(404, "Not Found", doc=LIST_DOCS)  # GitHub has no such user
+    return await _list(request, login)
+
+
+async def list_for_id(request: web.Request) -> web.StreamResponse:
+    """``GET /user/{id}/gists``: the form of GitHub's ``Link`` targets. Users are known
+    by id once one of their lists was cached (any ``Link`` gistcache gave names one)."""
+    user_id = int(request.match_info["user_id"])
+    login = await request.config_dict[SERVICE].login_of(user_id) if user_id < 2**63 else None
+    if login is None:
+        return github_error(404, "Not Found", doc=LIST_DOCS)
+    return await _list(request, login)
+
+
+async def _list(request: web.Request, login: str) -> web.StreamResponse:
+    query = request.query
+    try:
+        since = _since(query)
+    except _InvalidSince as exc:
+        return github_error(
+            422,
+            "Validation Failed",
+            doc=LIST_DOCS,
+            errors=[{"resource": "Gist", "field": "since", "code": "invalid", "value": exc.raw}],
+        )
+    page, per_page = _paging(query)
+    service = request.config_dict[SERVICE]
+    try:
+        result = await service.list_gists(login, need_items=True)
+    except UserNotFound:
+        return github_error(404, "Not Found", doc=LIST_DOCS)
+    gists = result.gists
+    if since is not None:
+        gists = [gist for gist in gists if gist.updated_at >= since]
+    last = max(1, math.ceil(len(gists) / per_page))
+    rewriter = _rewriter(request)
+    body = _json(rewriter.body(_items(gists[(page - 1) * per_page : page * per_page])))
+
+    headers = cache_headers(result, service.clock())
+    link = link_header(
+        rewriter.url(_list_url(request, result)),
+        [(k, v) for k, v in query.items() if k in PAGING_PARAMS],
+        page,
+        last,
+    )
+    if link is not None:
+        headers["Link"] = link
+    return _answer(request, body, headers)
+
+
+def _list_url(request: web.Request, result: GistList) -> str:
+    """Where GitHub's ``Link`` headers send a client for more of this list (before the
+    rewrite): ``/user/{id}/gists``, or by login while the id is not known."""
+    api = request.config_dict[SETTINGS].github_api_url.rstrip("/")
+    if result.github_id is not None:
+        return f"{api}/user/{result.github_id}/gists"
+    return f"{api}/users/{result.login}/gists"
+
+
+async def get_gist(request: web.Request) -> web.StreamResponse:
+    """``GET /gists/{gist_id}``: the gist with each file's ``content`` (at most 1 MB of
+    it, and ``truncated``), as GitHub gives it."""
+    found = await request.config_dict[GISTS].get(request.match_info["gist_id"])
+    assert found.gist.raw is not None  # noqa: S101 - the reader raises when the item is missing
+    item = json.loads(found.gist.raw)
+    files = item.get("files")
+    if isinstance(files, dict):
+        for name, meta in files.items():
+            if not isinstance(meta, dict):
+                continue
+            held = found.files.get(str(meta.get("filename") or name))
+            if held is not None:
+                meta["truncated"] = held.truncated
+                meta["content"] = held.content
+    body = _json(_rewriter(request).body(item))
+    headers = cache_headers(found.listing, request.config_dict[SERVICE].clock())
+    return _answer(request, body, headers)
+
+
+async def rate_limit(request: web.Request) -> web.StreamResponse:
+    """``GET /rate_limit``: the client's budget under gistcache's client rate limit
+    (every resource shares it); asking spends none. Without a configured limit, GitHub
+    Enterprise's answer when rate limiting is off: 404 "Rate limiting is not enabled."."""
+    budget = request.get(CLIENT_BUDGET)
+    if budget is None:
+        return github_error(
+            404,
+            "Rate limiting is not enabled.",
+            doc="/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user",
+        )
+
+    # every resource shares the one budget (the resource's name is in the headers)
+    one = {
+        "limit": budget.limit,
+        "used": budget.used,
+        "remaining": budget.remaining,
+        "reset": budget.reset,
+    }
+    body = {"resources": {name: one for name in ("core", "search", "graphql")}, "rate": one}
+    return _answer(request, _json(body), {"Cache-Control": "no-cache"})
