@@ -28,7 +28,7 @@ from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)  # a runner that stops renewing loses its job after this
+LEASE = timedelta(seconds=60)  # default: a runner that stops renewing loses its job after this
 POLL_SECONDS = 1.0
 PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
@@ -65,6 +65,7 @@ class SearchJobs:
         poll_seconds: float = POLL_SECONDS,
         purge_seconds: float = PURGE_SECONDS,
         metrics: Metrics | None = None,
+        lease_seconds: float = LEASE.total_seconds(),
     ) -> None:
         self._sessions = sessions
         self._searches = searches
@@ -79,6 +80,7 @@ class SearchJobs:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics = metrics
+        self._lease = timedelta(seconds=lease_seconds)
 
     async def count_by_status(self) -> dict[str, int]:
         async with self._sessions() as session:
@@ -150,7 +152,9 @@ class SearchJobs:
         now = self._clock()
         token = str(uuid.uuid4())
         async with self._sessions() as session, session.begin():
-            job = await store.claim_job(session, await self._site.id(), now, now + LEASE, token)
+            job = await store.claim_job(
+                session, await self._site.id(), now, now + self._lease, token
+            )
         return None if job is None else (job, token)
 
     async def _run(self, claim: tuple[Job, str]) -> None:
@@ -201,10 +205,12 @@ class SearchJobs:
     async def _keep_lease(self, job_id: str, token: str) -> None:
         """Renew the lease until the job ends; return when it was lost."""
         while True:
-            await asyncio.sleep(LEASE.total_seconds() / 3)
+            await asyncio.sleep(self._lease.total_seconds() / 3)
             try:
                 async with self._sessions() as session, session.begin():
-                    held = await store.extend_lease(session, job_id, token, self._clock() + LEASE)
+                    held = await store.extend_lease(
+                        session, job_id, token, self._clock() + self._lease
+                    )
             except Exception:
                 log.warning("could not renew the lease of search job %s", job_id)
                 continue
