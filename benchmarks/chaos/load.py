@@ -8,6 +8,7 @@ servers and the fake GitHub are processes of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -92,6 +93,7 @@ class Load:
         self._pollers: set[asyncio.Task[None]] = set()
         self._revision = itertools.count(1)
         self.http: aiohttp.ClientSession | None = None
+        self.harness_errors: list[str] = []
 
     # --- running -------------------------------------------------------------
 
@@ -103,10 +105,8 @@ class Load:
             tasks = [asyncio.create_task(self._worker(n)) for n in range(self.workers)]
             tasks.append(asyncio.create_task(self._mutator()))
             tasks.append(asyncio.create_task(self._hostile_worker()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), seconds)
-            except TimeoutError:
-                pass
             self._stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -189,7 +189,11 @@ class Load:
                 return
             action = self.rng.choices(actions, weights)[0]
             replica = self.rng.randrange(len(self.replicas))
-            await action(replica)
+            try:
+                await action(replica)
+            except Exception as exc:  # a harness bug must not silently stop a worker
+                self.harness_errors.append(f"{action.__name__}: {exc!r}")
+                print(f"load worker {n}: {action.__name__} raised {exc!r}", flush=True)
             await asyncio.sleep(0.01)
 
     async def _cached_list(self, replica: int) -> None:

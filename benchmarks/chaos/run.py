@@ -53,6 +53,9 @@ class Profile:
     tail: float  # after a window, answers still count as the window's (back-offs end)
     fresh_users: int
     latency: float
+    plain_users: int
+    slow_users: int
+    paged_gists: int
 
 
 FULL = Profile(
@@ -69,6 +72,9 @@ FULL = Profile(
     tail=6,
     fresh_users=2000,
     latency=0.02,
+    plain_users=12,
+    slow_users=12,
+    paged_gists=230,
 )
 SMOKE = Profile(
     duration=24,
@@ -80,10 +86,13 @@ SMOKE = Profile(
     pg_down=2,
     github_window=1.5,
     hostile_window=1,
-    job_lease=2,
+    job_lease=4,
     tail=6,
     fresh_users=300,
     latency=0.01,
+    plain_users=4,
+    slow_users=4,
+    paged_gists=120,
 )
 
 
@@ -117,7 +126,7 @@ class Replica:
 
     async def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
                 [sys.executable, "-m", "gistcache", "serve", "--no-migrate"],
                 env=self.env,
                 cwd=ROOT,
@@ -135,7 +144,7 @@ class Replica:
         assert self.proc is not None
         proc = self.proc
         deadline = time.monotonic() + seconds
-        while proc.poll() is None and time.monotonic() < deadline:
+        while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         return proc.poll()
 
@@ -176,6 +185,7 @@ class Soak:
         self.fake_url = ""
         self.started = 0.0
         self.load: Load | None = None
+        self._restarting: dict[int, asyncio.Task[None]] = {}
 
     # --- processes -------------------------------------------------------------
 
@@ -183,7 +193,7 @@ class Soak:
         fake_port = _free_port()
         self.fake_url = f"http://127.0.0.1:{fake_port}"
         with (self.workdir / "fake.log").open("ab") as out:
-            self.fake_proc = subprocess.Popen(
+            self.fake_proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
                 [
                     sys.executable,
                     "-m",
@@ -194,6 +204,12 @@ class Soak:
                     str(self.p.latency),
                     "--fresh-users",
                     str(self.p.fresh_users),
+                    "--plain-users",
+                    str(self.p.plain_users),
+                    "--slow-users",
+                    str(self.p.slow_users),
+                    "--paged-gists",
+                    str(self.p.paged_gists),
                 ],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
@@ -252,21 +268,37 @@ class Soak:
         print(f"[{time.time() - self.started:6.1f} s] fault: {name}", flush=True)
         return window
 
+    def _restart(self, replica: Replica, window: Window, after: float) -> None:
+        """Start ``replica`` again ``after`` seconds from now, in the background; the
+        window ends once it answers."""
+
+        async def back() -> None:
+            await asyncio.sleep(after)
+            await replica.start()
+            window.end = time.time()
+            print(f"[{time.time() - self.started:6.1f} s] replica {replica.index} back")
+
+        self._restarting[replica.index] = asyncio.create_task(back())
+
+    async def replicas_up(self) -> None:
+        tasks = list(self._restarting.values())
+        self._restarting.clear()
+        await asyncio.gather(*tasks)
+
     async def kill_replica(self) -> None:
         assert self.load is not None
         victim = self.replicas[0]
         slow = self.load.users.slow
         logins = slow[:4]
         self.load.users.slow = slow[4:] + logins  # fresh contents for the next time
+        await self.fake("POST", "/_fake/chaos/slow", {"seconds": 10})
         await self.load.submit_jobs(victim.index, logins)
         running = await self._jobs_running_on(victim, within=3)
         window = self._open("kill -9 replica 0", down=victim.index)
         window.notes["jobs_running_on_it"] = running
         victim.signal(signal.SIGKILL)
         await victim.wait()
-        await asyncio.sleep(self.p.kill_restart_after)
-        await victim.start()
-        window.end = time.time()
+        self._restart(victim, window, self.p.kill_restart_after)
 
     async def _jobs_running_on(self, replica: Replica, within: float) -> int:
         deadline = time.monotonic() + within
@@ -280,16 +312,16 @@ class Soak:
         return running
 
     async def term_replica(self) -> None:
+        await self.replicas_up()  # never both down
         victim = self.replicas[1]
         window = self._open("SIGTERM replica 1 (rolling restart)", allowed=(503,), down=1)
         victim.signal(signal.SIGTERM)
         window.notes["exit_status"] = await victim.wait()
-        await asyncio.sleep(self.p.term_restart_after)
-        await victim.start()
-        window.end = time.time()
+        self._restart(victim, window, self.p.term_restart_after)
 
     async def stop_postgres(self) -> None:
         assert self.pg is not None
+        await self.replicas_up()  # a server does not start without its database
         window = self._open(f"PostgreSQL stopped for {self.p.pg_down:g} s", allowed=(503,))
         await asyncio.to_thread(self.pg.stop)
         await asyncio.sleep(self.p.pg_down)
@@ -314,33 +346,29 @@ class Soak:
         window.end = time.time()
 
     def schedule(self) -> list[Callable[[], Awaitable[None]]]:
+        """One round; the replicas' restarts overlap the GitHub faults."""
         return [
             self.kill_replica,
-            self.term_replica,
-            self.stop_postgres,
             lambda: self.github_mode("error500", "GitHub answers 500", (502,)),
             lambda: self.github_mode("timeout", "GitHub times out", (504,)),
+            self.term_replica,
             lambda: self.github_mode("primary", "GitHub primary rate limit", (503,)),
             lambda: self.github_mode("secondary", "GitHub secondary rate limit", (503,)),
             self.hostile_burst,
+            self.stop_postgres,
         ]
 
     async def faults(self, until: float) -> None:
-        """Run the schedule, again and again while a whole round still fits."""
-        rounds = 0
+        """Run the schedule, again while a whole round still fits (once when smoke)."""
         round_took = 0.0
         while True:
             begun = time.time()
-            if rounds and begun + round_took > until:
-                return
             for fault in self.schedule():
                 await asyncio.sleep(self.p.gap)
-                if time.time() > until and rounds:
-                    return
                 await fault()
-            rounds += 1
+            await self.replicas_up()
             round_took = time.time() - begun
-            if self.p is SMOKE:
+            if self.p.duration <= SMOKE.duration or time.time() + round_took > until:
                 return
 
     # --- the run -----------------------------------------------------------------
@@ -361,6 +389,9 @@ class Soak:
         await asyncio.sleep(min(3.0, self.p.gap * 3))
         await self.faults(until - self.p.gap)
         fault_end = time.time()
+        if self.p.duration <= SMOKE.duration:  # the smoke run stops once its faults did
+            await asyncio.sleep(2)
+            self.load.stop()
         await load_task
         load_end = time.time()
         print(f"[{load_end - self.started:6.1f} s] load stopped; settling jobs", flush=True)
@@ -405,18 +436,26 @@ class Soak:
         assert self.load is not None
         users = self.load.users
         logins = users.plain + users.paged + users.slow
-        checked, mismatches = 0, []
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            for login in logins:
+        mismatches: list[dict[str, Any]] = []
+        timeout = aiohttp.ClientTimeout(total=120)
+        limit = asyncio.Semaphore(6)
+
+        async def check(login: str) -> None:
+            async with limit:
                 async with http.get(f"{self.fake_url}/_fake/chaos/users/{login}/truth") as resp:
                     truth = await resp.json()
                 for replica in self.replicas:
-                    checked += 1
                     problem = await _check_user(http, replica.url, login, truth)
                     if problem:
                         mismatches.append({"login": login, "replica": replica.index, **problem})
-        return {"users": len(logins), "checks": checked, "mismatches": mismatches}
+
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            await asyncio.gather(*(check(login) for login in logins))
+        return {
+            "users": len(logins),
+            "checks": len(logins) * len(self.replicas),
+            "mismatches": mismatches,
+        }
 
 
 async def _check_user(

@@ -9,6 +9,8 @@ Control endpoints (besides the fake's own ``/_fake/...``):
   client gives up), ``primary`` (the budget is spent until the window ends: 403 with
   ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` at its end), ``secondary``
   (403 with ``retry-after`` up to the window's end), ``ok`` (back to normal).
+- ``POST /_fake/chaos/slow`` ``{"seconds": S}``: for S seconds the raw downloads of
+  the ``slow`` users take a while each (so that a search job runs long enough).
 - ``GET /_fake/chaos/log``: every API and raw request: arrival time, kind, path, status.
 - ``DELETE /_fake/chaos/gists/{id}``: the gist is gone upstream.
 - ``GET /_fake/chaos/users/{login}/truth``: the user's public gists as GitHub lists
@@ -49,6 +51,7 @@ class ChaosGitHub(FakeGitHub):
         self.mode_until = 0.0
         self.log: list[dict[str, Any]] = []
         self.roles: dict[str, list[str]] = {}
+        self.slow_until = 0.0  # till then the slow users' downloads are slow
 
     def seed_chaos(self, *, plain: int, paged_gists: int, slow: int, fresh: int) -> None:
         """Users whose files carry revision lines: ``cN`` (3 gists), ``paged`` (many gists,
@@ -80,6 +83,7 @@ class ChaosGitHub(FakeGitHub):
         app = super().app()
         app.middlewares.insert(0, self._chaos_middleware)
         app.router.add_post("/_fake/chaos/mode", self._set_mode)
+        app.router.add_post("/_fake/chaos/slow", self._set_slow)
         app.router.add_get("/_fake/chaos/log", self._get_log)
         app.router.add_delete("/_fake/chaos/gists/{gist_id}", self._delete)
         app.router.add_get("/_fake/chaos/users/{login}/truth", self._truth)
@@ -99,7 +103,7 @@ class ChaosGitHub(FakeGitHub):
         kind = "raw" if path.startswith("/gist-raw/") else "api"
         entry: dict[str, Any] = {"t": time.time(), "kind": kind, "path": path, "status": None}
         self.log.append(entry)
-        if kind == "raw" and "/slow" in path:
+        if kind == "raw" and "/slow" in path and time.time() < self.slow_until:
             await asyncio.sleep(SLOW_RAW_SECONDS)
         mode = self.current_mode() if kind == "api" else "ok"
         entry["mode"] = mode
@@ -151,6 +155,11 @@ class ChaosGitHub(FakeGitHub):
                     del self.budgets[key]
         logging.getLogger("fake-github").info("chaos mode %s for %.1f s", mode, seconds)
         return web.json_response({"mode": mode, "until": now + seconds})
+
+    async def _set_slow(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        self.slow_until = time.time() + float(data.get("seconds", 0))
+        return web.json_response({"until": self.slow_until})
 
     async def _get_log(self, request: web.Request) -> web.Response:
         return web.json_response(self.log)

@@ -191,16 +191,18 @@ class SearchJobs:
             assert self._render is not None  # start() saw to it
             result: SearchResult = search.result().result
             body = self._render(result)
-            await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
-            log.info("search job %s finished: %d matches", job.id, result.total)
+            if await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False)):
+                log.info("search job %s finished: %d matches", job.id, result.total)
             return
         assert self._describe_failure is not None
         problem = self._describe_failure(exc)
-        if problem["status"] == 500:  # a bug
-            log.error("search job %s failed", job.id, exc_info=exc)
-        else:
+        recorded = await self._finish(job.id, token, error=json.dumps(problem))
+        if problem["status"] == 500:  # a bug: logged even when the outcome was dropped
+            log.error(
+                "search job %s failed%s", job.id, "" if recorded else " (dropped)", exc_info=exc
+            )
+        elif recorded:
             log.info("search job %s failed: %s", job.id, problem["detail"])
-        await self._finish(job.id, token, error=json.dumps(problem))
 
     async def _keep_lease(self, job_id: str, token: str) -> None:
         """Renew the lease until the job ends; return when it was lost."""
@@ -219,7 +221,8 @@ class SearchJobs:
 
     async def _finish(
         self, job_id: str, token: str, *, result: str | None = None, error: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Record the outcome; False when the lease was lost and the outcome dropped."""
         for attempt in range(3):
             try:
                 async with self._sessions() as session, session.begin():
@@ -231,11 +234,12 @@ class SearchJobs:
                 elif self._metrics is not None:
                     state = JobStatus.FAILURE if error is not None else JobStatus.SUCCESS
                     self._metrics.search_jobs_finished.labels(state.value).inc()
-                return
+                return held
             except Exception:
                 if attempt == 2:
                     raise  # the lease will run out and another runner will retry
                 await asyncio.sleep(0.5 * (attempt + 1))
+        return False  # not reached: the last attempt returns or raises
 
     async def _release(self, job_id: str, token: str) -> None:
         async with self._sessions() as session, session.begin():

@@ -22,7 +22,11 @@ def find_bindir() -> Path | None:
     candidates: list[Path] = []
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run(
-            ["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=10
+            ["pg_config", "--bindir"],  # noqa: S607 - a fixed command, looked up on PATH
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         candidates.append(Path(out))
     # newest version first
@@ -63,7 +67,7 @@ class PrivatePostgres:
             command = ["runuser", "-u", "postgres", "--", *command]
         # the server's output goes to its log file: a pipe held open by the
         # postmaster would make this call wait for ever
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - PostgreSQL's own programs, arguments of ours
             command,
             check=True,
             stdin=subprocess.DEVNULL,
