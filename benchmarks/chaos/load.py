@@ -94,6 +94,7 @@ class Load:
         self._revision = itertools.count(1)
         self.http: aiohttp.ClientSession | None = None
         self.harness_errors: list[str] = []
+        self.in_flight: dict[object, tuple[str, int, str, float]] = {}
 
     # --- running -------------------------------------------------------------
 
@@ -146,6 +147,8 @@ class Load:
         assert self.http is not None
         url = self.replicas[replica] + path
         start = time.time()
+        token = object()
+        self.in_flight[token] = (kind, replica, path, start)
         status: int | str
         broke: str | None = None
         body: Any = None
@@ -167,6 +170,8 @@ class Load:
             status = "timeout"
         except aiohttp.ClientError:
             status = "conn_error"
+        finally:
+            self.in_flight.pop(token, None)
         self.records.append(Record(kind, replica, start, time.time(), status, broke, path))
         return status, body
 

@@ -356,4 +356,17 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
 
 
 # defects the soak found and that were fixed (each with a focused test)
-FOUND: list[str] = []
+FOUND: list[str] = [
+    "- **A runner whose lease was taken over logged its job as finished.** The first "
+    "smoke run counted two jobs \"recorded twice\": under load a runner's lease "
+    "lapsed, another replica took the job over, and the first runner's late outcome "
+    "was dropped (the lease check held, the database had one outcome) but still logged "
+    "`search job … finished`. The line is now written only when the outcome was "
+    "recorded (`tests/api/test_jobs.py`).",
+    "- **A refresh lease left by a killed replica held the others back for 120 s.** A "
+    "replica killed mid-refresh left its `refresh_leases` row, and a `no-cache` or "
+    "uncached request for that user on the other replica waited for it to run out. "
+    "The lease now lasts 10 s and is renewed while the refresh runs "
+    "(`tests/system/test_multiprocess.py`: a dead server's lease lapses; a refresh "
+    "longer than the lease keeps it).",
+]

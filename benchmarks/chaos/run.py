@@ -265,7 +265,17 @@ class Soak:
     def _open(self, name: str, allowed: tuple[int, ...] = (), down: int | None = None) -> Window:
         window = Window(name, time.time(), allowed=allowed, down=down)
         self.windows.append(window)
-        print(f"[{time.time() - self.started:6.1f} s] fault: {name}", flush=True)
+        now = time.time()
+        busy = ""
+        if self.load is not None:
+            waits = sorted(f"{k}@{r}:{now - t:.0f}s" for k, r, _, t in self.load.in_flight.values())
+            busy = f" ({len(self.load.records)} done; in flight: {', '.join(waits)})"
+        print(f"[{now - self.started:6.1f} s] fault: {name}{busy}", flush=True)
+        if os.environ.get("CHAOS_DEBUG"):
+            for task in asyncio.all_tasks():
+                stack = task.get_stack(limit=3)
+                where = [f"{f.f_code.co_name}:{f.f_lineno}" for f in stack]
+                print("   ", task.get_name(), where, flush=True)
         return window
 
     def _restart(self, replica: Replica, window: Window, after: float) -> None:
