@@ -358,7 +358,7 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
 # defects the soak found and that were fixed (each with a focused test)
 FOUND: list[str] = [
     "- **A runner whose lease was taken over logged its job as finished.** The first "
-    "smoke run counted two jobs \"recorded twice\": under load a runner's lease "
+    'smoke run counted two jobs "recorded twice": under load a runner\'s lease '
     "lapsed, another replica took the job over, and the first runner's late outcome "
     "was dropped (the lease check held, the database had one outcome) but still logged "
     "`search job … finished`. The line is now written only when the outcome was "
@@ -369,4 +369,11 @@ FOUND: list[str] = [
     "The lease now lasts 10 s and is renewed while the refresh runs "
     "(`tests/system/test_multiprocess.py`: a dead server's lease lapses; a refresh "
     "longer than the lease keeps it).",
+    "- **PostgreSQL shutting down or starting up was answered `500`, not `503`.** While "
+    "the soak stopped and started PostgreSQL, connections failed with SQLSTATE 57P03 "
+    "(`the database system is shutting down` / `is starting up`), which asyncpg raises "
+    "as a class SQLAlchemy maps to a bare `DBAPIError`: the store called it a bug. "
+    "Connection-exception and operator-intervention SQLSTATEs (08…, 57P…, 53300) are "
+    "now an outage: `503` `database-unavailable` with `Retry-After` "
+    "(`tests/api/test_health.py`, against a server that answers 57P03).",
 ]

@@ -395,11 +395,13 @@ class Soak:
         )
         self.started = time.time()
         until = self.started + self.p.duration
-        load_task = asyncio.create_task(self.load.run(self.p.duration))
+        smoke = self.p.duration <= SMOKE.duration
+        # the smoke run's load lasts as long as its faults take (bounded all the same)
+        load_task = asyncio.create_task(self.load.run(600 if smoke else self.p.duration))
         await asyncio.sleep(min(3.0, self.p.gap * 3))
         await self.faults(until - self.p.gap)
         fault_end = time.time()
-        if self.p.duration <= SMOKE.duration:  # the smoke run stops once its faults did
+        if smoke:  # the smoke run stops once its faults did
             await asyncio.sleep(2)
             self.load.stop()
         await load_task

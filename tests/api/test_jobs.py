@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -223,6 +224,7 @@ async def test_a_runner_that_lost_its_lease_drops_its_outcome(
     caplog: pytest.LogCaptureFixture,
     make_engine: EngineFactory,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gistcache.services.jobs")
     fake.latency = 0.3
     client = await make_client(search_workers=1)
     job_id = await submit(client)
