@@ -21,7 +21,7 @@ import aiohttp
 
 from benchmarks.chaos.upstream import file_text
 
-REQUEST_TIMEOUT = 30.0  # a client that waited this long counts the answer as missing
+REQUEST_TIMEOUT = 60.0  # a client that waited this long counts the answer as missing
 PROBLEM = "application/problem+json"
 NDJSON = "application/x-ndjson"
 
@@ -46,6 +46,7 @@ class Record:
     status: int | str  # an HTTP status, "conn_error" or "timeout"
     broke: str | None = None  # why the answer broke the contract, if it did
     path: str = ""
+    problem: str | None = None  # the problem's type, for an error
 
 
 @dataclass
@@ -152,6 +153,7 @@ class Load:
         status: int | str
         broke: str | None = None
         body: Any = None
+        problem: str | None = None
         try:
             async with self.http.request(method, url, **kwargs) as resp:
                 raw = await resp.read()
@@ -164,6 +166,8 @@ class Load:
                         body = json.loads(raw)
                     except ValueError:
                         broke = broke or "body is not JSON"
+                    if resp.status >= 400 and isinstance(body, dict):
+                        problem = str(body.get("type", "")).rpartition(":")[2] or None
                 elif resp.content_type == NDJSON:
                     body = raw
         except TimeoutError:
@@ -172,7 +176,7 @@ class Load:
             status = "conn_error"
         finally:
             self.in_flight.pop(token, None)
-        self.records.append(Record(kind, replica, start, time.time(), status, broke, path))
+        self.records.append(Record(kind, replica, start, time.time(), status, broke, path, problem))
         return status, body
 
     async def _worker(self, n: int) -> None:

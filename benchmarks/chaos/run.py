@@ -28,7 +28,7 @@ import aiohttp
 import asyncpg
 
 from benchmarks.chaos import report
-from benchmarks.chaos.load import Load, Users
+from benchmarks.chaos.load import LIST_OK, Load, Users
 from gistcache.testing.postgres import PrivatePostgres, find_bindir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ SMOKE = Profile(
     kill_restart_after=1,
     term_restart_after=0.5,
     pg_down=2,
-    github_window=1.5,
+    github_window=3,
     hostile_window=1,
     job_lease=4,
     tail=6,
@@ -344,8 +344,27 @@ class Soak:
         seconds = self.p.github_window
         await self.fake("POST", "/_fake/chaos/mode", {"mode": mode, "seconds": seconds})
         window.notes["mode"] = mode
+        # make sure GitHub is asked in the window: a revalidation on each replica, one
+        # after the other (the second must learn of a rate limit from the first)
+        probes = asyncio.create_task(self._probe())
         await asyncio.sleep(seconds)
+        await probes
         window.end = time.time()
+
+    async def _probe(self) -> None:
+        assert self.load is not None
+        load = self.load
+        assert load.http is not None
+        login = load.rng.choice(load.users.plain)
+        for replica in range(len(self.replicas)):
+            await load.request(
+                "no-cache",
+                replica,
+                "GET",
+                f"/{login}",
+                ok=LIST_OK,
+                headers={"Cache-Control": "no-cache"},
+            )
 
     async def hostile_burst(self) -> None:
         assert self.load is not None
