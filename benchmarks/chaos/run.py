@@ -349,6 +349,8 @@ class Soak:
         probes = asyncio.create_task(self._probe())
         await asyncio.sleep(seconds)
         await probes
+        if mode == "primary":  # the reset is a whole second: let it pass before the next
+            await asyncio.sleep(max(0.0, window.start + seconds + 2 - time.time()))
         window.end = time.time()
 
     async def _probe(self) -> None:
