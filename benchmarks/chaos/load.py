@@ -366,7 +366,7 @@ class Load:
                         await resp.read()
                 else:
                     gist = self.rng.choice(truth)
-                    url = f"{self.fake}/_fake/chaos/gists/{gist['id']}"
+                    url = f"{self.fake}/_fake/gists/{gist['id']}"
                     async with self.http.delete(url) as resp:
                         await resp.read()
                 self.mutations[action] += 1

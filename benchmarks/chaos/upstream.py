@@ -12,9 +12,9 @@ Control endpoints (besides the fake's own ``/_fake/...``):
 - ``POST /_fake/chaos/slow`` ``{"seconds": S}``: for S seconds the raw downloads of
   the ``slow`` users take a while each (so that a search job runs long enough).
 - ``GET /_fake/chaos/log``: every API and raw request: arrival time, kind, path, status.
-- ``DELETE /_fake/chaos/gists/{id}``: the gist is gone upstream.
 - ``GET /_fake/chaos/users/{login}/truth``: the user's public gists as GitHub lists
-  them now, with each file's contents.
+  them now, with each file's contents (the fake's own ``/_fake/users/{login}/truth``
+  gives revisions and digests instead; deletions use its ``DELETE /_fake/gists/{id}``).
 - ``GET /_fake/chaos/users``: the logins seeded, by role.
 
 Run: ``python -m benchmarks.chaos.upstream --port N --latency S``.
@@ -85,7 +85,6 @@ class ChaosGitHub(FakeGitHub):
         app.router.add_post("/_fake/chaos/mode", self._set_mode)
         app.router.add_post("/_fake/chaos/slow", self._set_slow)
         app.router.add_get("/_fake/chaos/log", self._get_log)
-        app.router.add_delete("/_fake/chaos/gists/{gist_id}", self._delete)
         app.router.add_get("/_fake/chaos/users/{login}/truth", self._truth)
         app.router.add_get("/_fake/chaos/users", self._users)
         return app
@@ -163,13 +162,6 @@ class ChaosGitHub(FakeGitHub):
 
     async def _get_log(self, request: web.Request) -> web.Response:
         return web.json_response(self.log)
-
-    async def _delete(self, request: web.Request) -> web.Response:
-        try:
-            self.delete_gist(request.match_info["gist_id"])
-        except KeyError:
-            return web.json_response({"message": "Not Found"}, status=404)
-        return web.Response(status=204)
 
     async def _truth(self, request: web.Request) -> web.Response:
         user = self.users.get(request.match_info["login"].lower())

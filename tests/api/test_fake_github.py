@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import sys
@@ -102,6 +103,143 @@ async def test_payloads_conform_to_githubs_rest_description(
     user = await (await http.get("/users/octocat")).json()
     conforms(PublicUser, user)
     assert user["public_gists"] == 2  # the seeded gist and the big one
+
+
+LIMIT = 1024 * 1024  # GitHub: "up to one megabyte of content for each file"
+
+
+async def test_a_full_gist_has_the_list_items_fields_then_forks_and_history(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    gist = fake.add_gist("octocat", {"a.py": "one\ntwo\n", "b.md": "# b\n"}, description="d")
+    [item] = [
+        g for g in await (await http.get("/users/octocat/gists")).json() if g["id"] == gist.id
+    ]
+    fake.update_gist(gist.id, {"a.py": "one\nthree\nfour\n", "b.md": None})
+    fake.update_gist(gist.id, description="a description alone is no commit")
+    resp = await http.get(f"/gists/{gist.id}")
+    assert resp.status == 200
+    full = await resp.json()
+    conforms(GistSimple, full)
+    # GitHub's order: the list item's fields, forks and history before the last, truncated
+    listed = [key for key in item if key != "truncated"]
+    assert list(full) == [*listed, "forks", "history", "truncated"]
+    assert full["id"] == gist.id
+    assert full["description"] == "a description alone is no commit"
+    assert full["forks"] == []
+    assert full["truncated"] is False
+    assert list(full["files"]) == ["a.py"]
+    assert list(full["files"]["a.py"]) == [
+        "filename", "type", "language", "raw_url", "size", "truncated", "content",
+    ]  # fmt: skip
+    assert full["files"]["a.py"]["content"] == "one\nthree\nfour\n"
+    assert full["files"]["a.py"]["size"] == len("one\nthree\nfour\n")
+    # history: one entry per commit touching the files, newest first
+    newest, first = full["history"]
+    assert newest["committed_at"] > first["committed_at"]
+    assert newest["version"] != first["version"]
+    assert newest["user"] == full["owner"]
+    assert newest["url"].endswith(f"/gists/{gist.id}/{newest['version']}")
+    assert first["change_status"] == {"total": 3, "additions": 3, "deletions": 0}
+    # a.py: +three +four -two; b.md: -"# b"
+    assert newest["change_status"] == {"total": 4, "additions": 2, "deletions": 2}
+
+
+async def test_a_full_gists_file_content_is_cut_at_one_mebibyte(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    exact = b"x" * LIMIT
+    over = b"y" * LIMIT + b"the end\n"
+    split = b"a" + "\u00e9".encode() * (LIMIT // 2)  # the limit falls inside an é
+    gist = fake.add_gist("octocat", {"exact.txt": exact, "over.txt": over, "split.txt": split})
+    files = (await (await http.get(f"/gists/{gist.id}")).json())["files"]
+    assert files["exact.txt"]["truncated"] is False
+    assert files["exact.txt"]["content"] == exact.decode()
+    assert files["over.txt"]["truncated"] is True
+    assert files["over.txt"]["content"] == "y" * LIMIT
+    assert files["over.txt"]["size"] == len(over)
+    assert files["split.txt"]["truncated"] is True
+    assert files["split.txt"]["content"].encode() == split[: LIMIT - 1]  # whole characters
+    # the raw URL still serves the whole file
+    assert await (await http.get(files["over.txt"]["raw_url"])).read() == over
+    assert await (await http.get(files["split.txt"]["raw_url"])).read() == split
+
+
+async def test_a_secret_gist_is_served_by_id_to_anyone(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.add_user("shy", token="shy-token")
+    secret = fake.add_gist("shy", {"s.txt": "psst\n"}, public=False)
+    assert await (await http.get("/users/shy/gists")).json() == []
+    resp = await http.get(f"/gists/{secret.id}")  # anonymous
+    assert resp.status == 200
+    full = await resp.json()
+    conforms(GistSimple, full)
+    assert full["public"] is False
+    assert full["files"]["s.txt"]["content"] == "psst\n"
+
+
+async def test_an_unknown_gist_is_githubs_404(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    resp = await http.get("/gists/0123456789abcdef")
+    assert resp.status == 404
+    error = await resp.json()
+    conforms(BasicError, error)
+    assert error == {
+        "message": "Not Found",
+        "documentation_url": "https://docs.github.com/rest/gists/gists#get-a-gist",
+        "status": "404",
+    }
+    assert resp.headers["x-ratelimit-remaining"] == "59"  # a 404 costs a request too
+    fake.delete_gist("aa5a315d61ae9438b18d")
+    assert (await http.get("/gists/aa5a315d61ae9438b18d")).status == 404
+
+
+async def test_a_full_gist_answers_304_while_its_etag_matches(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    token = {"Authorization": "Bearer t1"}
+    first = await http.get("/gists/aa5a315d61ae9438b18d", headers=token)
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"')
+    same = await http.get("/gists/aa5a315d61ae9438b18d", headers={**token, "If-None-Match": etag})
+    assert same.status == 304
+    assert await same.read() == b""
+    assert same.headers["ETag"] == etag
+    assert same.headers["x-ratelimit-remaining"] == first.headers["x-ratelimit-remaining"]
+    anonymous = await http.get("/gists/aa5a315d61ae9438b18d", headers={"If-None-Match": etag})
+    assert anonymous.status == 200  # the ETag differs per credential
+    fake.update_gist("aa5a315d61ae9438b18d", {"hello_world.rb": "puts 1\n"})
+    changed = await http.get(
+        "/gists/aa5a315d61ae9438b18d", headers={**token, "If-None-Match": etag}
+    )
+    assert changed.status == 200
+    assert changed.headers["ETag"] != etag
+
+
+async def test_a_full_gist_honours_failures_the_rate_limit_and_the_request_log(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.fail_next(502, path_contains="/gists/aa5a")
+    assert (await http.get("/users/octocat/gists")).status == 200  # not a match
+    failed = await http.get("/gists/aa5a315d61ae9438b18d")
+    assert failed.status == 502
+    assert (await http.get("/gists/aa5a315d61ae9438b18d")).status == 200
+    fake.secondary_rate_limit(retry_after=30)
+    limited = await http.get("/gists/aa5a315d61ae9438b18d")
+    assert limited.status == 403
+    assert limited.headers["retry-after"] == "30"
+    fake.exhaust_rate_limit()
+    spent = await http.get("/gists/aa5a315d61ae9438b18d")
+    assert spent.status == 403
+    assert spent.headers["x-ratelimit-remaining"] == "0"
+    assert "rate limit" in (await spent.json())["message"]
+    log = fake.api_requests("/gists/aa5a315d61ae9438b18d")
+    assert [(r.method, r.status) for r in log] == [
+        ("GET", 502), ("GET", 200), ("GET", 403), ("GET", 403),
+    ]  # fmt: skip
+    assert len(fake.api_requests()) == 5
 
 
 async def test_pagination_links_use_the_numeric_id_form(
@@ -371,3 +509,61 @@ async def test_the_command_line_fake_limits_anonymous_requests_as_github_does(
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_gist_deleted_through_the_control_endpoint_is_gone(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    doomed = fake.add_gist("octocat", {"d.txt": "bye\n"})
+    listed: Any = await (await http.get("/users/octocat/gists")).json()
+    [raw_url] = [g["files"]["d.txt"]["raw_url"] for g in listed if g["id"] == doomed.id]
+    api_before = len(fake.api_requests())
+
+    deleted = await http.delete(f"/_fake/gists/{doomed.id}")
+    assert deleted.status == 204
+    assert len(fake.api_requests()) == api_before  # a control request is no API request
+    ids = [g["id"] for g in await (await http.get("/users/octocat/gists")).json()]
+    assert ids == ["aa5a315d61ae9438b18d"]
+    assert (await (await http.get("/users/octocat")).json())["public_gists"] == 1
+    assert (await http.get(f"/gists/{doomed.id}")).status == 404
+    assert (await http.get(raw_url)).status == 404
+    again = await http.delete(f"/_fake/gists/{doomed.id}")
+    assert again.status == 404
+
+
+async def test_the_truth_control_gives_a_users_current_public_gists_and_files(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.add_user("tess", 4242, token="tess-token")
+    old = fake.add_gist("tess", {"a.py": "one\n", "b.md": "# b\n"}, description="old")
+    new = fake.add_gist("tess", {"c.txt": "three\n"})
+    fake.add_gist("tess", {"s.txt": "secret\n"}, public=False)
+    gone = fake.add_gist("tess", {"g.txt": "gone\n"})
+    fake.update_gist(old.id, {"a.py": "uno\n", "b.md": None}, description="edited")
+    fake.delete_gist(gone.id)
+
+    resp = await http.get("/_fake/users/TESS/truth")
+    assert resp.status == 200
+    truth = await resp.json()
+    assert truth["login"] == "tess"
+    assert truth["id"] == 4242
+    assert [g["id"] for g in truth["gists"]] == [new.id, old.id]  # GitHub's order
+    # it agrees with what GitHub's own endpoints serve, files and contents alike
+    listed: Any = await (await http.get("/users/tess/gists")).json()
+    for item, told in zip(listed, truth["gists"], strict=True):
+        assert told["updated_at"] == item["updated_at"]
+        assert told["description"] == item["description"]
+        assert set(told["files"]) == set(item["files"])
+        for name, meta in told["files"].items():
+            assert meta["raw_url"] == item["files"][name]["raw_url"]
+            assert meta["size"] == item["files"][name]["size"]
+            assert meta["revision"] in meta["raw_url"]
+            content = await (await http.get(meta["raw_url"])).read()
+            assert hashlib.sha256(content).hexdigest() == meta["sha256"]
+    assert truth["gists"][1]["description"] == "edited"
+    assert list(truth["gists"][1]["files"]) == ["a.py"]
+    assert (
+        truth["gists"][1]["files"]["a.py"]["revision"] == fake.gist(old.id).files["a.py"].revision
+    )
+    assert (await http.get("/_fake/users/nobody/truth")).status == 404
+    assert fake.api_requests("/_fake/") == []

@@ -1,0 +1,81 @@
+"""An offline GitHub for tests, demos and benchmarks.
+
+It serves the gist endpoints the way GitHub documents them: ``Link`` pagination in
+the ``/user/<id>/gists?page=N`` form, ``per_page`` capped at 100, ``since``, ETags
+that differ per ``Authorization``, 304 on ``If-None-Match``, ``x-ratelimit-*``
+headers with a budget that runs out, GitHub's error shape, 403 without a
+``User-Agent``, raw file contents on a raw path (named in ``raw_url`` with the file
+name percent-encoded, as GitHub does), and ``GET /gists/{id}`` with each file's
+contents (cut at 1 MiB, ``truncated``) and the gist's ``history``. As on GitHub, a
+user's list includes their secret gists (``"public": false``) when the request
+carries that user's own token, and a gist may be given in the 2012 item shape (its
+owner only in ``user``). It records every
+request so tests can count them, and it can be told to fail, stall or rate-limit.
+
+Run it alone for a demo: ``python -m gistcache.testing.fake_github --port 9000``.
+
+The package: ``state`` (users, gists, files, revisions), ``faults`` (latency,
+injected failures, rate limits), ``server`` (the aiohttp app and its control
+endpoints), ``corpus`` (demo and benchmark data) and ``__main__`` (the command line).
+"""
+
+from __future__ import annotations
+
+from gistcache.testing.fake_github.corpus import (
+    SeededState,
+    bulk_file_text,
+    bulk_gist_files,
+    huge_text,
+)
+from gistcache.testing.fake_github.faults import API_DOCS, Budget, Failure, Faults
+from gistcache.testing.fake_github.server import (
+    API_CONTENT_LIMIT,
+    DEFAULT_PER_PAGE,
+    MAX_LISTED_FILES,
+    MAX_PER_PAGE,
+    RAW_NAME_SAFE,
+    FakeGitHub,
+    RecordedRequest,
+)
+from gistcache.testing.fake_github.state import (
+    LANGUAGES,
+    FakeFile,
+    FakeGist,
+    FakeRevision,
+    FakeUser,
+    GitHubState,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line (``python -m gistcache.testing.fake_github``)."""
+    # imported here: ``python -m`` runs __main__ itself, which must not be imported first
+    from gistcache.testing.fake_github.__main__ import main as run
+
+    run(argv)
+
+
+__all__ = [
+    "API_CONTENT_LIMIT",
+    "API_DOCS",
+    "DEFAULT_PER_PAGE",
+    "LANGUAGES",
+    "MAX_LISTED_FILES",
+    "MAX_PER_PAGE",
+    "RAW_NAME_SAFE",
+    "Budget",
+    "Failure",
+    "FakeFile",
+    "FakeGist",
+    "FakeGitHub",
+    "FakeRevision",
+    "FakeUser",
+    "Faults",
+    "GitHubState",
+    "RecordedRequest",
+    "SeededState",
+    "bulk_file_text",
+    "bulk_gist_files",
+    "huge_text",
+    "main",
+]
