@@ -161,8 +161,14 @@ def summarise(
         if w["notes"].get("mode") not in ("primary", "secondary"):
             continue
         inside = [e for e in fake_log if e["kind"] == "api" and w["start"] <= e["t"] <= w["end"]]
-        first = next((e["t"] for e in inside if e.get("limited")), None)
-        late = [] if first is None else [e for e in inside if e["t"] > first + RATE_LIMIT_GRACE]
+        told = next((e for e in inside if e.get("limited")), None)
+        first = None if told is None else float(told["t"])
+        # the block lasts as long as the first answer said: its reset or retry-after
+        until = 0.0 if told is None else float(told.get("until", w["end"]))
+        api = [e for e in fake_log if e["kind"] == "api"]
+        late = (
+            [] if first is None else [e for e in api if first + RATE_LIMIT_GRACE < e["t"] < until]
+        )
         blocks.append(
             {
                 "window": w["name"],
@@ -170,6 +176,7 @@ def summarise(
                 "in_flight_at_block": 0
                 if first is None
                 else sum(1 for e in inside if first < e["t"] <= first + RATE_LIMIT_GRACE),
+                "block_seconds": None if first is None else round(until - first, 1),
                 "reached_github_during_block": len(late),
                 "paths": sorted({e["path"] for e in late})[:10],
             }
@@ -292,13 +299,15 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
         "jobs submitted to one replica and polled on the other, while gists change "
         "upstream (updated, added, deleted) twice a second. A schedule of faults runs "
         "meanwhile, in rounds. Every answer is checked against the README's contract. "
-        "`make chaos-smoke` (`--smoke`) runs one of each fault in seconds, and "
+        "`make chaos-smoke` (`--smoke`) runs one of each fault with windows of seconds, and "
         "`tests/system/test_chaos_smoke.py` asserts its zero targets in the test suite.",
         "",
         f"This page is written from `benchmarks/results/{source}`. The machine: "
         f"{m.get('cpus')} CPUs, Python {m.get('python')}, load average after the run "
-        f"{m.get('load_average')}; other work shared the 2 cores during the run, so the "
-        "latencies are noisy upper bounds, not the service's speed.",
+        f"{m.get('load_average')}. Other sessions' test suites shared the 2 cores during "
+        "the run (the load average stayed around 10 to 13), so a Python process took 10 "
+        "to 40 s to start and the latencies below are noisy upper bounds, not the "
+        "service's speed; the restarts' windows are that long for the same reason.",
         "",
         "Settings of the replicas: `GISTCACHE_CACHE_TTL=5` (so lists go stale and are "
         "revalidated all the time), `GISTCACHE_GITHUB_TIMEOUT=2`, "
@@ -331,7 +340,10 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
         "",
         f"Answers count for a window from its start until {p['tail']:g} s after it ended "
         "(GitHub back-offs of 5 s outlive the fault); 5xx statuses named in the promise "
-        "are the documented ones. Latencies are of answered requests, in ms.",
+        "are the documented ones. `conn_error` counts connections refused by the replica "
+        "that was down (the load generator keeps sending it its share; a load balancer "
+        "would route around it); outside a replica's downtime one counts as a contract "
+        "break. Latencies are of answered requests, in ms.",
         "",
         "| window | s | the service promises | requests | by class | p50 | p95 | p99 | max |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -353,7 +365,18 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
                 ]
             )
         )
-    lines += ["", "## Rate-limit blocks", ""]
+    lines += [
+        "",
+        "## Rate-limit blocks",
+        "",
+        "At the start of each window the harness revalidates one user on replica 0, then "
+        "on replica 1: the first is told to wait by GitHub, the second must learn it from "
+        "the database. A request that reached the fake's API more than 1 s after the first "
+        "answer telling to wait, and before the window ended, counts against the target "
+        "(the fake logs every request's arrival time). The block lasts what that answer "
+        "said: until `x-ratelimit-reset`, or for `retry-after` seconds.",
+        "",
+    ]
     lines += [
         "| window | answers telling to wait | in flight when told (1 s) | reached GitHub after |",
         "|---|---|---|---|",
@@ -381,8 +404,10 @@ FOUND: list[str] = [
     "was dropped (the lease check held, the database had one outcome) but still logged "
     "`search job … finished`. The line is now written only when the outcome was "
     "recorded (`tests/api/test_jobs.py`).",
-    "- **A refresh lease left by a killed replica held the others back for 120 s.** A "
-    "replica killed mid-refresh left its `refresh_leases` row, and a `no-cache` or "
+    "- **A refresh lease left by a killed replica held the others back for 120 s.** "
+    "Found while building the kill fault, from what a `kill -9` leaves behind, before "
+    "a run tripped on it: a replica killed mid-refresh left its `refresh_leases` row, "
+    "and a `no-cache` or "
     "uncached request for that user on the other replica waited for it to run out. "
     "The lease now lasts 10 s and is renewed while the refresh runs "
     "(`tests/system/test_multiprocess.py`: a dead server's lease lapses; a refresh "

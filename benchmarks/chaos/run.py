@@ -348,10 +348,10 @@ class Soak:
         # after the other (the second must learn of a rate limit from the first)
         probes = asyncio.create_task(self._probe())
         await asyncio.sleep(seconds)
+        window.end = time.time()
         await probes
         if mode == "primary":  # the reset is a whole second: let it pass before the next
             await asyncio.sleep(max(0.0, window.start + seconds + 2 - time.time()))
-        window.end = time.time()
 
     async def _probe(self) -> None:
         assert self.load is not None

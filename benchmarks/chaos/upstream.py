@@ -120,6 +120,7 @@ class ChaosGitHub(FakeGitHub):
             entry["status"] = 403
             entry["limited"] = True
             retry = max(1, round(self.mode_until - time.time()))
+            entry["until"] = time.time() + retry  # what retry-after told the client
             return web.json_response(
                 {
                     "message": "You have exceeded a secondary rate limit. "
@@ -133,6 +134,7 @@ class ChaosGitHub(FakeGitHub):
         entry["status"] = response.status
         if response.headers.get("x-ratelimit-remaining") == "0" and response.status in (403, 429):
             entry["limited"] = True
+            entry["until"] = float(response.headers.get("x-ratelimit-reset", 0))
         return response
 
     async def _set_mode(self, request: web.Request) -> web.Response:
