@@ -298,7 +298,9 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
         "revalidations, conditional requests, synchronous and streamed searches, search "
         "jobs submitted to one replica and polled on the other, while gists change "
         "upstream (updated, added, deleted) twice a second. A schedule of faults runs "
-        "meanwhile, in rounds. Every answer is checked against the README's contract. "
+        "meanwhile, round after round while a whole round fits (in this run the faults "
+        f"lasted until {result['faults_seconds']} s; the rest is load alone). Every answer "
+        "is checked against the README's contract. "
         "`make chaos-smoke` (`--smoke`) runs one of each fault with windows of seconds, and "
         "`tests/system/test_chaos_smoke.py` asserts its zero targets in the test suite.",
         "",
@@ -392,6 +394,30 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
                 ]
             )
         )
+    notes = []
+    for row in result["windows"]:
+        n = row.get("notes") or {}
+        if "jobs_running_on_it" in n:
+            notes.append(
+                f"- {row['window']}: {n['jobs_running_on_it']} job(s) were running on it when "
+                "it was killed; none was lost (a job left `STARTED` is claimed again once "
+                "its lease runs out)."
+            )
+        if "exit_status" in n:
+            graceful = n["exit_status"] == 0
+            notes.append(
+                f"- {row['window']}: the replica exited with status {n['exit_status']}"
+                + (
+                    " (a clean shutdown)."
+                    if graceful
+                    else ": its shutdown did not finish within `GISTCACHE_SHUTDOWN_TIMEOUT` "
+                    "plus 0.9 s on the overloaded machine, so the watchdog ended it, as the "
+                    "README promises; a job it could not hand back in time is claimed again "
+                    "after its lease, like a killed replica's."
+                )
+            )
+    if notes:
+        lines += ["", "## Notes on the faults", "", *notes]
     lines += ["", "## Faults the soak found", "", *FOUND, ""]
     return "\n".join(lines)
 

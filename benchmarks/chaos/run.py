@@ -546,7 +546,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="seconds, one of each fault")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
     parser.add_argument("--page", type=Path, default=None, help="markdown page to write")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="only write the page (docs/reliability.md) again from a results file",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        result = json.loads(args.render.read_text())
+        (args.page or PAGE).write_text(report.markdown(result, source=args.render.name))
+        print(report.targets_line(result))
+        return 0 if report.targets_met(result) else 1
     profile = SMOKE if args.smoke else FULL
     if args.duration:
         profile = Profile(**{**profile.__dict__, "duration": args.duration})
