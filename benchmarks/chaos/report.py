@@ -300,14 +300,16 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
         "upstream (updated, added, deleted) twice a second. A schedule of faults runs "
         "meanwhile, round after round while a whole round fits (in this run the faults "
         f"lasted until {result['faults_seconds']} s; the rest is load alone). Every answer "
-        "is checked against the README's contract. "
+        "is checked against the README's contract; a streamed search (`Accept: "
+        "application/x-ndjson`) answered with plain JSON, as this build answers it, counts "
+        "as a synchronous one. "
         "`make chaos-smoke` (`--smoke`) runs one of each fault with windows of seconds, and "
         "`tests/system/test_chaos_smoke.py` asserts its zero targets in the test suite.",
         "",
         f"This page is written from `benchmarks/results/{source}`. The machine: "
         f"{m.get('cpus')} CPUs, Python {m.get('python')}, load average after the run "
         f"{m.get('load_average')}. Other sessions' test suites shared the 2 cores during "
-        "the run (the load average stayed around 10 to 13), so a Python process took 10 "
+        "the run (the load average was above 10 throughout), so a Python process took 10 "
         "to 40 s to start and the latencies below are noisy upper bounds, not the "
         "service's speed; the restarts' windows are that long for the same reason.",
         "",
