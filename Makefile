@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 FAKE_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run fake migrate test lint audit format bench bench-smoke screenshot lock clean
+.PHONY: help install run fake migrate test lint audit format bench bench-smoke screenshot chaos chaos-smoke lock clean
 
 help:
 	@echo "make run      serve on :8080 (applies migrations first)"
@@ -22,6 +22,9 @@ help:
 	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
 	@echo "make bench-smoke  the benchmarks at tiny sizes, in seconds (results in var/bench-smoke/)"
 	@echo "make screenshot  docs/screenshot.png: a results page of the service and the fake, in Chromium"
+	@echo "make chaos    the chaos soak: 2 replicas, a private PostgreSQL, faults, 5 minutes"
+	@echo "              (needs initdb/pg_ctl; results in benchmarks/results/, docs/reliability.md)"
+	@echo "make chaos-smoke  the soak in seconds, one of each fault (results in var/chaos-smoke/)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml (hash-pinned)"
 
 $(STAMP): requirements-dev.lock pyproject.toml
@@ -69,6 +72,12 @@ bench-smoke: $(STAMP)
 
 screenshot: $(STAMP)
 	$(BIN)/python scripts/screenshot.py
+
+chaos: $(STAMP)
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
+
+chaos-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.chaos --smoke --out var/chaos-smoke $(CHAOS_ARGS)
 
 # requirements-build.lock: the wheel's build tools (setuptools, wheel) for the image
 LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \

@@ -105,6 +105,7 @@ async def components(
                 describe_failure=describe_failure,
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
+                lease_seconds=settings.search_job_lease,
                 clock=clock,
                 render=render_search,
                 metrics=metrics,

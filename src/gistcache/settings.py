@@ -400,6 +400,12 @@ class Settings:
         "seconds a finished search job and its result are kept",
         shown_default="`86400` (24 h)",
     )
+    search_job_lease: float = setting(
+        60.0,
+        Seconds(positive=True),
+        "seconds a search job's claim lasts unless its server renews it (every third of "
+        "it): a job whose server died is taken over by another once its lease runs out",
+    )
     search_timeout: float = setting(
         120.0,
         Seconds(positive=True),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import struct
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -44,3 +46,53 @@ async def test_readyz_is_503_when_the_database_does_not_answer(
     assert resp.content_type == "application/problem+json"
     assert (await resp.json())["type"] == "urn:gistcache:problem:database-unavailable"
     assert resp.headers["Retry-After"] == "5"
+
+
+async def _refuse_as_shutting_down(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Answer a PostgreSQL client as a server that is shutting down does: SQLSTATE 57P03."""
+    length, code = struct.unpack("!ii", await reader.readexactly(8))
+    if code == 80877103:  # SSLRequest: no TLS here, then the real startup message
+        writer.write(b"N")
+        (length,) = struct.unpack("!i", await reader.readexactly(4))
+        await reader.readexactly(length - 4)
+    else:
+        await reader.readexactly(length - 8)
+    fields = b"".join(
+        key + value.encode() + b"\0"
+        for key, value in (
+            (b"S", "FATAL"),
+            (b"V", "FATAL"),
+            (b"C", "57P03"),
+            (b"M", "the database system is shutting down"),
+        )
+    )
+    body = fields + b"\0"
+    writer.write(b"E" + struct.pack("!i", len(body) + 4) + body)
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_database_shutting_down_is_a_503_not_a_500(make_client: ClientFactory) -> None:
+    # what the chaos soak met while it stopped PostgreSQL: "the database system is
+    # shutting down" (57P03) is an outage like a refused connection
+    server = await asyncio.start_server(_refuse_as_shutting_down, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = await make_client(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/x")
+        for method, path, body in (
+            ("GET", "/octocat", None),
+            ("POST", "/api/v1/search", {"username": "octocat", "pattern": "x"}),
+            ("POST", "/api/v1/search", {"username": "octocat", "pattern": "x", "async": True}),
+        ):
+            resp = await client.request(method, path, json=body)
+            assert resp.status == 503, await resp.text()
+            assert resp.content_type == "application/problem+json"
+            problem = await resp.json()
+            assert problem["type"] == "urn:gistcache:problem:database-unavailable"
+            assert resp.headers["Retry-After"] == "5"
+        assert (await client.get("/readyz")).status == 503
+    finally:
+        server.close()
+        await server.wait_closed()

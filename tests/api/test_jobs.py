@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -223,6 +224,7 @@ async def test_a_runner_that_lost_its_lease_drops_its_outcome(
     caplog: pytest.LogCaptureFixture,
     make_engine: EngineFactory,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gistcache.services.jobs")
     fake.latency = 0.3
     client = await make_client(search_workers=1)
     job_id = await submit(client)
@@ -237,6 +239,9 @@ async def test_a_runner_that_lost_its_lease_drops_its_outcome(
     # until the runner has tried to record its outcome
     await eventually(logged, lambda text: "outcome dropped" in text, what="outcome dropped")
     assert "outcome dropped" in caplog.text
+    # the log does not claim an outcome this runner did not record
+    assert f"search job {job_id} finished" not in caplog.text
+    assert f"search job {job_id} failed" not in caplog.text
     async with engine.connect() as conn:
         row = (await conn.execute(select(search_jobs))).one()
     assert row.status == "STARTED"  # still the other server's to finish

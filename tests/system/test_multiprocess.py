@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gistcache.keys import SERVICE
+from gistcache.services import listing
 from gistcache.services.listing import CacheStatus
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
@@ -189,5 +190,42 @@ async def test_a_no_cache_request_waits_for_the_refresh_another_server_is_making
     forced = await second.get("/octocat", headers={"Cache-Control": "no-cache"})
     assert (await refreshing).headers["X-Cache"] == "REVALIDATED"
     # not the stale copy: the answer GitHub gave the other server while this one waited
+    assert forced.headers["X-Cache"] == "HIT"
+    assert len(fake.api_requests()) == 2
+
+
+async def test_a_refresh_lease_left_by_a_killed_server_lapses_within_the_lease(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    # a server took octocat's refresh lease and was killed before it released it
+    dead = await make_client()
+    assert await dead.app[SERVICE]._claim("octocat", "killed-server")
+    survivor = await make_client()
+    clock.advance(listing.REFRESH_LEASE.total_seconds() + 1)  # not the 120 s it once was
+    started = time.monotonic()
+    resp = await survivor.get("/octocat")
+    assert (resp.status, resp.headers["X-Cache"]) == (200, "MISS")
+    assert time.monotonic() - started < 5  # it did not wait for the dead server
+    assert len(fake.api_requests()) == 1
+
+
+async def test_a_refresh_longer_than_its_lease_keeps_it(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(listing, "REFRESH_RENEW_SECONDS", 0.05)
+    first, second = await make_client(), await make_client()
+    assert (await first.get("/octocat")).headers["X-Cache"] == "MISS"
+    clock.advance(61)
+    fake.latency = 1.0
+    refreshing = asyncio.ensure_future(first.get("/octocat"))
+    await asyncio.sleep(0.3)  # the first server holds the lease and renews it
+    clock.advance(listing.REFRESH_LEASE.total_seconds() + 1)  # past the lease it first took
+    await asyncio.sleep(0.2)  # renewed from the clock's new time
+    forced = await second.get("/octocat", headers={"Cache-Control": "no-cache"})
+    assert (await refreshing).headers["X-Cache"] == "REVALIDATED"
+    # it waited for the first server's answer rather than taking the lease over
     assert forced.headers["X-Cache"] == "HIT"
     assert len(fake.api_requests()) == 2

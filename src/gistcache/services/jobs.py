@@ -28,7 +28,7 @@ from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)  # a runner that stops renewing loses its job after this
+LEASE = timedelta(seconds=60)  # default: a runner that stops renewing loses its job after this
 POLL_SECONDS = 1.0
 PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
@@ -67,6 +67,7 @@ class SearchJobs:
         purge_seconds: float = PURGE_SECONDS,
         metrics: Metrics | None = None,
         progress_every: float = PROGRESS_EVERY,
+        lease_seconds: float = LEASE.total_seconds(),
     ) -> None:
         self._progress_every = progress_every
         self._sessions = sessions
@@ -82,6 +83,7 @@ class SearchJobs:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics = metrics
+        self._lease = timedelta(seconds=lease_seconds)
 
     async def count_by_status(self) -> dict[str, int]:
         async with self._sessions() as session:
@@ -153,7 +155,9 @@ class SearchJobs:
         now = self._clock()
         token = str(uuid.uuid4())
         async with self._sessions() as session, session.begin():
-            job = await store.claim_job(session, await self._site.id(), now, now + LEASE, token)
+            job = await store.claim_job(
+                session, await self._site.id(), now, now + self._lease, token
+            )
         return None if job is None else (job, token)
 
     async def _run(self, claim: tuple[Job, str]) -> None:
@@ -194,24 +198,28 @@ class SearchJobs:
             assert self._render is not None  # noqa: S101 - start() set it; for mypy
             result: SearchResult = search.result().result
             body = self._render(result)
-            await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False))
-            log.info("search job %s finished: %d matches", job.id, result.total)
+            if await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False)):
+                log.info("search job %s finished: %d matches", job.id, result.total)
             return
         assert self._describe_failure is not None  # noqa: S101 - start() set it; for mypy
         problem = self._describe_failure(exc)
-        if problem["status"] == 500:  # a bug
-            log.error("search job %s failed", job.id, exc_info=exc)
-        else:
+        recorded = await self._finish(job.id, token, error=json.dumps(problem))
+        if problem["status"] == 500:  # a bug: logged even when the outcome was dropped
+            log.error(
+                "search job %s failed%s", job.id, "" if recorded else " (dropped)", exc_info=exc
+            )
+        elif recorded:
             log.info("search job %s failed: %s", job.id, problem["detail"])
-        await self._finish(job.id, token, error=json.dumps(problem))
 
     async def _keep_lease(self, job_id: str, token: str) -> None:
         """Renew the lease until the job ends; return when it was lost."""
         while True:
-            await asyncio.sleep(LEASE.total_seconds() / 3)
+            await asyncio.sleep(self._lease.total_seconds() / 3)
             try:
                 async with self._sessions() as session, session.begin():
-                    held = await store.extend_lease(session, job_id, token, self._clock() + LEASE)
+                    held = await store.extend_lease(
+                        session, job_id, token, self._clock() + self._lease
+                    )
             except Exception:
                 log.warning("could not renew the lease of search job %s", job_id)
                 continue
@@ -220,7 +228,8 @@ class SearchJobs:
 
     async def _finish(
         self, job_id: str, token: str, *, result: str | None = None, error: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Record the outcome; False when the lease was lost and the outcome dropped."""
         for attempt in range(3):
             try:
                 async with self._sessions() as session, session.begin():
@@ -232,11 +241,12 @@ class SearchJobs:
                 elif self._metrics is not None:
                     state = JobStatus.FAILURE if error is not None else JobStatus.SUCCESS
                     self._metrics.search_jobs_finished.labels(state.value).inc()
-                return
+                return held
             except Exception:
                 if attempt == 2:
                     raise  # the lease will run out and another runner will retry
                 await asyncio.sleep(0.5 * (attempt + 1))
+        return False  # not reached: the last attempt returns or raises
 
     async def _release(self, job_id: str, token: str) -> None:
         async with self._sessions() as session, session.begin():

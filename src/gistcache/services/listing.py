@@ -35,8 +35,12 @@ Clock = Callable[[], datetime]
 
 # seconds a cached user is served STALE after GitHub failed (not rate-limited) for it
 ERROR_BACKOFF = 5
-# how long a process may hold a user's refresh before others may take it over
-REFRESH_LEASE = timedelta(seconds=120)
+# a user's refresh lease: renewed every REFRESH_RENEW_SECONDS while the refresh runs,
+# so a process that died mid-refresh (kill -9) holds it at most this long
+REFRESH_LEASE = timedelta(seconds=10)
+REFRESH_RENEW_SECONDS = REFRESH_LEASE.total_seconds() / 3
+# the longest a request waits for another process's refresh before making its own
+REFRESH_WAIT = timedelta(seconds=120)
 LEASE_POLL_SECONDS = 0.1
 
 
@@ -215,10 +219,11 @@ class GistService:
                 if user is not None and user.has_list and not revalidate:
                     gists = [gist for _, gist in await store.load_gists(session, site, key)]
                     return self._result(user, gists, CacheStatus.STALE)
-            deadline = time.monotonic() + REFRESH_LEASE.total_seconds()
+            deadline = time.monotonic() + REFRESH_WAIT.total_seconds()
             while not claimed and time.monotonic() < deadline:
                 await asyncio.sleep(LEASE_POLL_SECONDS)
                 claimed = await self._claim(key, owner)
+        renewal = asyncio.create_task(self._keep_lease(key, owner)) if claimed else None
         try:
             async with self._sessions() as session:
                 user = await store.get_user(session, site, key)
@@ -234,8 +239,27 @@ class GistService:
                     return self._result(user, gists, _SERVED_AS[decision])
             return await self._refresh_claimed(key, user)
         finally:
+            if renewal is not None:
+                renewal.cancel()
+                await asyncio.gather(renewal, return_exceptions=True)
             if claimed:
                 await self._release(key, owner)
+
+    async def _keep_lease(self, key: str, owner: str) -> None:
+        """Renew the user's refresh lease until cancelled (the refresh ended)."""
+        site = await self.site.id()
+        while True:
+            await asyncio.sleep(REFRESH_RENEW_SECONDS)
+            try:
+                async with self._sessions() as session, session.begin():
+                    held = await store.renew_refresh(
+                        session, site, key, owner, self.clock() + REFRESH_LEASE
+                    )
+            except Exception:  # the database hiccupped: the lease may lapse, no more
+                log.warning("could not renew the refresh lease of %s", key)
+                continue
+            if not held:
+                return
 
     async def _claim(self, key: str, owner: str) -> bool:
         site = await self.site.id()

@@ -17,12 +17,23 @@ class FileLeftList(StoreError):
     """The file is no longer listed: its gist changed or went while it was downloading."""
 
 
+# SQLSTATEs of a server that is going, gone or not there yet rather than of a bad
+# statement: connection exceptions (08...), operator intervention (57P01 admin
+# shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up / shutting
+# down", 57P04 database dropped) and too many connections. asyncpg raises some of them
+# as classes that SQLAlchemy maps to no subclass of DBAPIError.
+OUTAGE_SQLSTATES = ("08", "57P", "53300")
+
+
 def is_outage(exc: BaseException) -> bool:
     """A lost or unreachable database: a dropped or refused connection, an exhausted
-    pool, an unresolvable host, a connect timeout."""
+    pool, an unresolvable host, a connect timeout, a server shutting down or starting."""
     if isinstance(exc, sa_exc.DBAPIError):
-        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
-            exc.connection_invalidated
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return (
+            isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+            or exc.connection_invalidated
+            or (isinstance(sqlstate, str) and sqlstate.startswith(OUTAGE_SQLSTATES))
         )
     return isinstance(exc, sa_exc.TimeoutError | OSError | TimeoutError)
 

@@ -76,6 +76,22 @@ async def claim_refresh(
     return row is not None and row.owner == owner
 
 
+async def renew_refresh(
+    session: AsyncSession, site: int, login: str, owner: str, until: datetime
+) -> bool:
+    """Extend the lease ``owner`` holds; False when it holds it no more."""
+    result = await session.execute(
+        update(refresh_leases)
+        .where(
+            refresh_leases.c.site_id == site,
+            refresh_leases.c.login == login,
+            refresh_leases.c.owner == owner,
+        )
+        .values(until=until)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 async def release_refresh(session: AsyncSession, site: int, login: str, owner: str) -> None:
     await session.execute(
         delete(refresh_leases).where(
