@@ -77,6 +77,10 @@ async def run_database(
                 for n in sizes.bulk_users()
             ]
             if "cold_search" in wants:  # one cold user per fetch concurrency measured
+                bulk.append(
+                    f"{sc.stream_login(sizes.search_gists)}:{sizes.search_gists}:"
+                    f"{sizes.files_per_gist}:{sizes.file_bytes}"
+                )
                 bulk += [
                     f"{sc.concurrency_login(c)}:{sizes.fetch_gists}:{sizes.files_per_gist}:"
                     f"{sizes.file_bytes}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -110,6 +111,11 @@ def login_for(gists: int) -> str:
 def concurrency_login(concurrency: int) -> str:
     """A user like the cold search's, searched cold by a server fetching this many at once."""
     return f"fetch{concurrency}"
+
+
+def stream_login(gists: int) -> str:
+    """A user like the cold search's, searched cold once, streamed (time to first match)."""
+    return f"stream{gists}"
 
 
 def pages_for(gists: int) -> int:
@@ -436,6 +442,29 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
             targets[1]["met"]),
         row("raw fetches", str(cold["raw_fetches"]), "", str(want_raw), targets[2]["met"]),
     ]  # fmt: skip
+    first = await _first_streamed_match(bench, stream_login(gists))
+    # the list's round trips, one file's download, and 100 ms
+    first_bound = (want_api + 1) * bench.latency + 0.1
+    first_met = first["first_match_seconds"] is not None and (
+        first["first_match_seconds"] <= first_bound
+    )
+    targets.append(
+        target(
+            "time to the first streamed match, cold (list round trips + one file + 100 ms)",
+            f"<= {first_bound:.3f} s",
+            first["first_match_seconds"],
+            first_met,
+        )
+    )
+    rows.append(
+        row(
+            "streamed cold search: first match / done",
+            f"{secs(first['first_match_seconds'] or 0)} / {secs(first['done_seconds'])}",
+            f"{want_api} list round trips + one file at {ms(bench.latency)} each",
+            f"≤ {secs(first_bound)}",
+            first_met,
+        )
+    )
     by_concurrency = await _fetch_concurrencies(bench)
     for point in by_concurrency:
         rows.append(
@@ -465,9 +494,45 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
             "latency_floor_seconds": round(floor, 3),
             "fetch_concurrency": FETCH_CONCURRENCY,
             "by_fetch_concurrency": by_concurrency,
+            "streamed": first,
         },
         "targets": targets,
         "rows": rows,
+    }
+
+
+async def _first_streamed_match(bench: Bench, login: str) -> dict[str, Any]:
+    """A cold search of ``login`` through the NDJSON stream: when its first ``match``
+    event arrived and when ``done`` did, from the request's start."""
+    started = time.perf_counter()
+    first: float | None = None
+    done: float | None = None
+    events = 0
+    async with bench.http.post(
+        f"{bench.base}/api/v1/search",
+        json={"username": login, "pattern": SEARCH_PATTERN},
+        headers={"Accept": "application/x-ndjson"},
+    ) as resp:
+        if resp.status != 200 or not resp.content_type.startswith("application/x-ndjson"):
+            raise RuntimeError(f"the stream answered {resp.status} {resp.content_type}")
+        async for raw in resp.content:
+            if not raw.strip():
+                continue
+            event = json.loads(raw)
+            events += 1
+            if event["event"] == "match" and first is None:
+                first = time.perf_counter() - started
+            elif event["event"] == "error":
+                raise RuntimeError(f"the stream failed: {event['problem']}")
+            elif event["event"] == "done":
+                done = time.perf_counter() - started
+    if done is None:
+        raise RuntimeError("the stream ended without its done event")
+    return {
+        "user": login,
+        "first_match_seconds": None if first is None else round(first, 4),
+        "done_seconds": round(done, 4),
+        "events": events,
     }
 
 

@@ -125,6 +125,10 @@ def test_search_economy(result: dict[str, Any]) -> None:
     cold = scenarios["cold_search"]["figures"]
     assert (cold["api_requests"], cold["raw_fetches"]) == (pages, files)
     assert cold["x_cache"] == "MISS"
+    # the streamed cold search told a first match before it was done
+    streamed = cold["streamed"]
+    assert streamed["first_match_seconds"] is not None
+    assert 0 < streamed["first_match_seconds"] <= streamed["done_seconds"]
     warm = scenarios["warm_search"]["figures"]
     assert warm["fresh"]["upstream"] == {"api": 0, "raw": 0}
     # stale: each known page is asked for again with If-None-Match, and answers 304
