@@ -36,6 +36,9 @@ ERROR_RENDERER: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web
     "error_renderer"
 )
 
+# how the page's own root route ("/", on the root app) renders a failure
+PAGE_ERRORS: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web.AppKey("page_errors")
+
 # per request, set by the middlewares and read when the response is prepared
 REQUEST_ID = web.RequestKey("request_id", str)
 RATE_LIMIT_HEADERS = web.RequestKey("rate_limit_headers", dict[str, str])

@@ -288,3 +288,22 @@ async def test_marks_context_and_globs_in_the_servers_rendering(
 
 def gist_url(gist_id: str) -> str:
     return f"https://gist.github.com/{gist_id}"
+
+
+@pytest.mark.parametrize("path", ["/", "/-/search?user=octocat&q=x"])
+async def test_the_client_rate_limit_on_the_page_is_a_page_with_its_csp(
+    make_client: ClientFactory, path: str
+) -> None:
+    from limits import RateLimitItemPerMinute
+
+    client = await make_client(rate_limit=RateLimitItemPerMinute(1))
+    assert (await client.get(path)).status == 200
+    resp = await client.get(path)
+    assert resp.status == 429
+    assert resp.content_type == "text/html"
+    assert resp.headers["Content-Security-Policy"] == "default-src 'self'"
+    assert resp.headers["Retry-After"].isdigit()
+    # the API's answer to the same limit stays problem+json
+    api = await client.get("/octocat")
+    assert api.status == 429
+    assert api.content_type == "application/problem+json"

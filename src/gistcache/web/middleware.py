@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gistcache.keys import ERROR_RENDERER, METRICS, RATE_LIMIT_HEADERS, REQUEST_ID
+from gistcache.keys import ERROR_RENDERER, METRICS, PAGE_ERRORS, RATE_LIMIT_HEADERS, REQUEST_ID
 from gistcache.web.problems import (
     Problem,
     from_http_exception,
@@ -52,6 +52,8 @@ async def stamp_headers(request: web.Request, response: web.StreamResponse) -> N
 
 def _renderer(request: web.Request) -> Callable[[web.Request, Problem], web.Response]:
     """How the innermost application the request was routed to renders failures."""
+    if request.match_info.route.name == "page" and PAGE_ERRORS in request.app:
+        return request.app[PAGE_ERRORS]
     for app in reversed(request.match_info.apps):
         render = app.get(ERROR_RENDERER)
         if render is not None:

@@ -10,11 +10,11 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gistcache.keys import ASSETS, REQUEST_ID
+from gistcache.keys import ASSETS, ERROR_RENDERER, PAGE_ERRORS, REQUEST_ID
 from gistcache.web.pages import views
 from gistcache.web.pages.assets import load_assets
 from gistcache.web.pages.words import SKIP_REASONS, Form, marked, plural, when
-from gistcache.web.problems import from_http_exception
+from gistcache.web.problems import Problem, from_http_exception
 
 log = logging.getLogger("gistcache.web")
 
@@ -39,7 +39,9 @@ def setup_pages(app: web.Application) -> None:
     env.filters["http_url"] = http_url
     app.router.add_get("/", views.index, name="page")
 
+    app[PAGE_ERRORS] = render_problem  # for "/", which lives on the root app
     pages = web.Application(middlewares=[html_errors])
+    pages[ERROR_RENDERER] = render_problem
     pages.router.add_get("/search", views.search, name="page-search")
     pages.router.add_get("/users/{username}", views.user_gists, name="page-user")
     pages.router.add_get("/freshness", views.freshness_words, name="page-freshness")
@@ -52,6 +54,23 @@ def http_url(value: str | None) -> str:
     if value and (value.startswith("https://") or value.startswith("http://")):
         return value
     return "#"
+
+
+def render_problem(request: web.Request, problem: Problem) -> web.Response:
+    """A failure met outside the page's own handlers (the client rate limit, say) as a
+    page in words, with the page's headers."""
+    return views.page(
+        request,
+        "error.html",
+        {
+            "title": problem.title,
+            "message": problem.detail,
+            "status": problem.status,
+            "form": Form(),
+        },
+        status=problem.status,
+        headers=dict(problem.headers),
+    )
 
 
 @web.middleware
