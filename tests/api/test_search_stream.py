@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
@@ -256,3 +257,20 @@ async def test_a_download_shared_with_another_search_goes_on(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+@pytest.mark.parametrize("ask", ["body", "prefer"])
+async def test_a_job_asked_for_wins_over_the_stream(
+    client: Client, fake: FakeGitHub, ask: str
+) -> None:
+    fake.add_gist("alice", {"a.txt": "needle\n"})
+    headers = {"Accept": "application/x-ndjson"}
+    body: dict[str, Any] = {"username": "alice", "pattern": "needle"}
+    if ask == "body":
+        body["async"] = True
+    else:
+        headers["Prefer"] = "respond-async"
+    resp = await client.post("/api/v1/search", json=body, headers=headers)
+    assert resp.status == 202
+    assert resp.headers["Location"].startswith("/api/v1/search/")
+    assert "request_id" in await resp.json()

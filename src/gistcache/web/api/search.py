@@ -23,9 +23,12 @@ from gistcache.web.render import search_body
 async def search(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     search_request, run_async = parse_search(body)
+    # a job when asked for one (the body's "async" or Prefer: respond-async), else a
+    # stream when the client accepts one, else the answer at once
+    run_async = run_async or prefers_async(request)
     if not run_async and wants_stream(request):
         return await search_stream(request, search_request)
-    if run_async or prefers_async(request):
+    if run_async:
         job_id = await request.app[JOBS].submit(search_request)
         return _json(
             schemas.JOB_ACCEPTED.dump_json({"request_id": job_id}),
