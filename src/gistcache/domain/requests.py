@@ -29,7 +29,7 @@ class SearchRequest:
     pattern: str
     ignore_case: bool = False
     page: int = 1
-    per_page: int = 100
+    per_page: int = MAX_PER_PAGE
     context: int = 0  # lines before and after each listed line, as grep -C
     literal: bool = False  # the pattern is a fixed string, as grep -F
     filename: str | None = None  # a glob on file names; other files are not searched

@@ -161,7 +161,7 @@ async def text_chunks(
             run = []
         for first_line, data in kept:
             yield StoredChunk(state.gist_id, state.filename, first_line, data)
-    if run:  # everything from memory: no chunk query at all
+    if run:  # the last run of files, from the database (none: no chunk query at all)
         async for chunk in _from_database(memory, session, run):
             yield chunk
 
