@@ -62,7 +62,8 @@ USERNAME = {
     "schema": {
         "type": "string",
         "pattern": USERNAME_PATTERN,
-        "not": {"enum": FIXED_PATHS},
+        # "-" is the page's (/-/...), and no GitHub login: logins do not begin with "-"
+        "not": {"enum": [*FIXED_PATHS, "-"]},
     },
 }
 PAGING = [
@@ -131,6 +132,14 @@ def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
                 },
                 "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
                 **_problems("400", "404", "429", "500", "502", "503", "504"),
+                # /- is the search page's prefix (no GitHub login begins with "-")
+                "404": {
+                    "description": "No such user; for /-, the search page's own 404",
+                    "content": {
+                        **_problems("404")["404"]["content"],
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
             },
         }
     }
@@ -377,7 +386,8 @@ def build_openapi() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": {
-                            "description": "The search's answer",
+                            "description": "The search's answer; with Accept: "
+                            f"{NDJSON}, a stream of events. " + STREAM_DESCRIPTION,
                             "headers": {
                                 "X-Cache": {
                                     "description": "How the searched list was obtained",
@@ -390,10 +400,7 @@ def build_openapi() -> dict[str, Any]:
                             },
                             "content": {
                                 "application/json": {"schema": _ref("SearchResult")},
-                                NDJSON: {
-                                    "description": STREAM_DESCRIPTION,
-                                    "schema": _stream_event(),
-                                },
+                                NDJSON: {"schema": _stream_event()},
                             },
                         },
                         "202": {
@@ -478,7 +485,7 @@ def _stream_event() -> dict[str, Any]:
                 "properties": {
                     "event": {"const": "match"},
                     "index": {"type": "integer", "minimum": 0},
-                    "gist": {"$ref": "#/components/schemas/SearchResult/properties/matches/items"},
+                    "gist": _ref("MatchedGist"),
                 },
             },
             {
@@ -489,7 +496,7 @@ def _stream_event() -> dict[str, Any]:
                     "index": {"type": "integer", "minimum": 0},
                     "id": {"type": "string"},
                     "filename": {"type": ["string", "null"]},
-                    "reason": {"type": "string"},
+                    "reason": _ref("SkipReason"),
                 },
             },
             {
