@@ -431,6 +431,14 @@ def _contract(resp: aiohttp.ClientResponse, raw: bytes, ok: set[int]) -> str | N
         return "a traceback in the body"
     if resp.status not in ok:
         return f"status {resp.status} is not documented here"
+    path = resp.url.path
+    if resp.status >= 400 and (path == "/-" or path.startswith("/-/")):
+        # the search page's prefix: its errors are pages in words, with the page's CSP
+        if resp.content_type != "text/html":
+            return f"a page's error answered as {resp.content_type}, not HTML"
+        if resp.headers.get("Content-Security-Policy") != "default-src 'self'":
+            return "a page's error without its Content-Security-Policy"
+        return None
     if resp.status >= 400:
         if resp.content_type != PROBLEM:
             return f"error answered as {resp.content_type}, not problem+json"
