@@ -273,4 +273,11 @@ async def test_a_job_asked_for_wins_over_the_stream(
     resp = await client.post("/api/v1/search", json=body, headers=headers)
     assert resp.status == 202
     assert resp.headers["Location"].startswith("/api/v1/search/")
-    assert "request_id" in await resp.json()
+    job_id = (await resp.json())["request_id"]
+
+    async def status() -> str:
+        answer = await (await client.get(f"/api/v1/search/{job_id}")).json()
+        return str(answer["status"])
+
+    # the job runs to its end (and the server stops with no job running)
+    await eventually(status, lambda s: s == "SUCCESS", what="the job to succeed")
