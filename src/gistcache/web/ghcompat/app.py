@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gistcache.keys import CLIENT_BUDGET, ERROR_RENDERER
-from gistcache.web.ghcompat.errors import github_errors, render_problem
+from gistcache.web.ghcompat.errors import render_problem
 from gistcache.web.ghcompat.handlers import PREFIX
 from gistcache.web.ghcompat.routes import setup_routes
 
@@ -29,8 +29,9 @@ async def stamp_rate_limit(request: web.Request, response: web.StreamResponse) -
 
 
 def create_ghcompat() -> web.Application:
-    app = web.Application(middlewares=[github_errors])
-    # failures outside this app's middleware (the client rate limit's 429) in its shape too
+    app = web.Application()
+    # every failure here (unknown path, wrong method, the client rate limit's 429, a bug)
+    # is rendered by the root app's problems middleware through this, in GitHub's shape
     app[ERROR_RENDERER] = render_problem
     app.on_response_prepare.append(stamp_rate_limit)
     setup_routes(app)

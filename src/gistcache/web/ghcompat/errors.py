@@ -10,10 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from gistcache.keys import REQUEST_ID
-from gistcache.web.problems import Problem, from_http_exception, internal_error, problem_for
+from gistcache.web.problems import Problem
 
 log = logging.getLogger("gistcache.web")
 
@@ -60,26 +58,3 @@ def render_problem(request: web.Request, problem: Problem) -> web.Response:
     else:
         message = MESSAGES.get(problem.status, problem.title)
     return github_error(problem.status, message, headers=problem.headers)
-
-
-@web.middleware
-async def github_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render any failure of this API in GitHub's shape; nothing internal reaches the
-    client."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return render_problem(request, from_http_exception(exc))
-    except Exception as exc:
-        problem = problem_for(exc)
-        if problem is None:
-            log.exception(
-                "unhandled error in %s %s [%s]",
-                request.method,
-                request.rel_url.raw_path,
-                request.get(REQUEST_ID),
-            )
-            problem = internal_error("an unexpected error occurred")
-        return render_problem(request, problem)
