@@ -19,16 +19,10 @@ from pathlib import Path
 import aiohttp
 from playwright.async_api import async_playwright
 
+from gistcache.testing.browser import CHROMIUM_ARGS, chromium_path
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("GISTCACHE_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = chromium_path() or "/usr/bin/chromium"
 USER = "ada"
 SEARCH = "/-/search?user=ada&q=requests%5C.get&context=1&glob="
 GISTS = [

@@ -5,7 +5,6 @@ Without a Chromium the tests skip, saying why; under CI=true that is a failure."
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,27 +14,9 @@ from typing import Any
 
 import pytest
 
+from gistcache.testing.browser import CHROMIUM_ARGS, chromium_path
 from tests.support.database import CI
 from tests.support.http import ClientFactory
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def chromium_path() -> str | None:
-    configured = os.environ.get("GISTCACHE_TEST_CHROMIUM")
-    if configured:
-        return configured
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
 
 
 @pytest.fixture(scope="session")
