@@ -15,6 +15,7 @@ from gistcache.domain.chunking import chunk_stream
 from gistcache.domain.matching import (
     FileHits,
     compile_pattern,
+    fixed_text,
     line_ranges,
     match_finder,
     scan_chunk,
@@ -78,11 +79,13 @@ def reference_spans(regexp: re.Pattern[str], line: str) -> list[tuple[int, int]]
     return spans
 
 
-def scanned(regexp: Any, data: bytes, chunk_bytes: int, public_api: bool) -> FileHits:
+def scanned(
+    regexp: Any, data: bytes, chunk_bytes: int, public_api: bool, text: bytes | None = None
+) -> FileHits:
     """The file's hits as the search service gathers them, chunk by chunk (lines are never
     cut: the line cap is above the file's size)."""
     hits = FileHits(limit=None, chars=None)
-    find = match_finder(regexp, public_api_only=public_api)
+    find = match_finder(regexp, public_api_only=public_api, text=text)
     stream = chunk_stream(
         pieces([data]), max_bytes=len(data), chunk_bytes=chunk_bytes, max_line_bytes=len(data) + 1
     )
@@ -118,7 +121,9 @@ def check_against_reference(
     lines: list[str],
     chunk_bytes: int,
     public_api: bool,
+    text: bytes | None = None,
 ) -> None:
+    """With ``text`` the matcher is the fixed-string search ``fixed_text`` allows."""
     data = "\n".join(lines).encode()
     text_lines = file_lines(data.decode())
     expected = [
@@ -126,10 +131,10 @@ def check_against_reference(
         for number, line in enumerate(text_lines, 1)
         if reference.search(line)
     ]
-    hits = scanned(compiled, data, chunk_bytes, public_api)
+    hits = scanned(compiled, data, chunk_bytes, public_api, text)
     assert hits.lines == expected
     assert hits.match_count == len(expected)
-    find = match_finder(compiled, public_api_only=public_api)
+    find = match_finder(compiled, public_api_only=public_api, text=text)
     for (start, end), line in zip(line_offsets(data), text_lines, strict=True):
         spans = line_ranges(find, data, start, end)
         assert spans == (reference_spans(reference, line) if reference.search(line) else [])
@@ -152,6 +157,9 @@ def test_lines_and_ranges_agree_with_python_re(
     compiled = compile_pattern(pattern, ignore_case=ignore_case)
     reference = python(pattern, ignore_case)
     check_against_reference(compiled, reference, lines, chunk_bytes, public_api)
+    text = fixed_text(pattern, ignore_case=ignore_case)
+    if text is not None:  # a pattern of plain letters: the substring search agrees too
+        check_against_reference(compiled, reference, lines, chunk_bytes, False, text)
 
 
 @given(
@@ -168,6 +176,10 @@ def test_a_literal_pattern_matches_itself_only(
     compiled = compile_pattern(needle, ignore_case=ignore_case, literal=True)
     reference = python(re.escape(needle), ignore_case)
     check_against_reference(compiled, reference, lines, chunk_bytes, public_api=False)
+    text = fixed_text(needle, ignore_case=ignore_case, literal=True)
+    assert (text is None) == (ignore_case or not needle)
+    if text is not None:
+        check_against_reference(compiled, reference, lines, chunk_bytes, False, text)
 
 
 @given(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gistcache.domain.matching import FileHits, compile_pattern, match_finder, scan_chunk
+from gistcache.domain.matching import (
+    FileHits,
+    compile_pattern,
+    fixed_text,
+    line_ranges,
+    match_finder,
+    scan_chunk,
+)
 
 TEXTS = [
     b"",
@@ -60,3 +67,51 @@ def test_a_long_line_is_cut_to_a_window_holding_its_first_match(public_api_only:
         {"line_number": 1, "column": 18, "text": "ñññabczzz"},
         {"line_number": 2, "column": 1, "text": "short abc"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "options", "text"),
+    [
+        ("TODO", {}, b"TODO"),
+        ("caf\u00e9 # x-y", {}, "caf\u00e9 # x-y".encode()),
+        ("a.b", {}, None),  # "." is any character
+        ("a.b", {"literal": True}, b"a.b"),
+        ("(?i)x", {"literal": True}, b"(?i)x"),
+        ("TODO", {"ignore_case": True}, None),
+        ("", {"literal": True}, None),  # matches every line
+        ("a\nb", {"literal": True}, None),  # never matches: lines have no newline
+    ],
+)
+def test_fixed_text_is_offered_only_where_every_match_is_the_patterns_bytes(
+    pattern: str, options: dict[str, bool], text: bytes | None
+) -> None:
+    assert fixed_text(pattern, **options) == text
+
+
+@pytest.mark.parametrize("pattern", ["TODO", "o", "x", "\u00fcber"])
+def test_the_substring_finder_finds_the_lines_and_ranges_re2_finds(pattern: str) -> None:
+    regexp = compile_pattern(pattern)
+    text = fixed_text(pattern)
+    assert text is not None
+    fast = match_finder(regexp, text=text)
+    assert fast.__name__ == "find_text"
+    for data in TEXTS:
+        hits = FileHits(limit=None, chars=None, find=fast)
+        scan_chunk(regexp, data, 7, hits, fast)
+        reference = FileHits(limit=None, chars=None, find=match_finder(regexp))
+        scan_chunk(regexp, data, 7, reference)
+        assert hits.lines == reference.lines, data
+
+
+def test_a_lines_ranges_are_searched_within_that_line() -> None:
+    # the finder is asked for the line only: a match on a later line is not looked for
+    asked: list[tuple[int, int]] = []
+    inner = match_finder(compile_pattern("b"))
+
+    def find(data: bytes, pos: int, endpos: int) -> tuple[int, int]:
+        asked.append((pos, endpos))
+        return inner(data, pos, endpos)
+
+    data = b"ab b\nxx\nb"
+    assert line_ranges(find, data, 0, 4) == [(1, 2), (3, 4)]
+    assert all(endpos == 4 for _, endpos in asked)

@@ -25,6 +25,7 @@ from gistcache.domain.matching import (
     FileHits,
     Finder,
     compile_pattern,
+    fixed_text,
     glob_matches,
     line_anchor,
     match_finder,
@@ -209,7 +210,8 @@ class _Search:
         self._regexp = compile_pattern(
             request.pattern, ignore_case=request.ignore_case, literal=request.literal
         )
-        self._find: Finder = match_finder(self._regexp)
+        text = fixed_text(request.pattern, ignore_case=request.ignore_case, literal=request.literal)
+        self._find: Finder = match_finder(self._regexp, text=text)
         self._failed: dict[tuple[str, str], Outcome] = {}
         self._states: dict[tuple[str, str], str | None] = {}
         self._files_done = 0
