@@ -600,3 +600,36 @@ async def test_a_user_gone_from_github_leaves_no_copy_in_memory(
     gone = await client.get("/octocat", headers={"Cache-Control": "no-cache"})
     assert gone.status == 404
     assert (await client.get("/octocat")).status == 404  # not the list held in memory
+
+
+async def test_a_revalidation_that_changes_nothing_does_not_render_the_list_again(
+    client: Client, fake: FakeGitHub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gistcache.domain.results as results
+    from gistcache.domain.gists import render_gists as render
+
+    renders: list[int] = []
+
+    def counted(gists: Any) -> bytes:
+        renders.append(len(gists))
+        return render(gists)
+
+    monkeypatch.setattr(results, "render_gists", counted)
+    many_gists(fake, "prolific", 150)
+    first = await client.get("/prolific")
+    assert renders == [150]
+    clock.advance(61)
+    again = await client.get("/prolific")
+    assert again.headers["X-Cache"] == "REVALIDATED"
+    assert [c.status for c in fake.api_requests()][-2:] == [304, 304]
+    assert await again.read() == await first.read()
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert renders == [150]  # the held copy's JSON answered
+    # a change upstream is rendered anew
+    fake.add_gist("prolific", {"new.txt": "new\n"})
+    clock.advance(61)
+    changed = await client.get("/prolific")
+    assert changed.headers["X-Cache"] == "UPDATED"
+    assert changed.headers["ETag"] != first.headers["ETag"]
+    assert len(await changed.json()) == 151
+    assert renders == [150, 151]

@@ -43,7 +43,9 @@ class Gist:
     # the list item's JSON as GitHub sent it (keys in GitHub's order), for answers in
     # GitHub's own shape; None for a gist cached before it was kept
     raw: str | None = field(default=None, compare=False, repr=False)
-    owner_id: int | None = None  # the owner's numeric id on GitHub, when the item gave it
+    # the owner's numeric id on GitHub, when the item gave it: read at a refresh to learn
+    # the user's id, not stored with the gist, so not part of what makes two gists equal
+    owner_id: int | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -3,6 +3,7 @@ typed result (matches, and what was skipped and why), and a search job's states.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -56,6 +57,12 @@ class GistList:
             rendering.body = render_gists(self.gists)
             rendering.digest = digest(rendering.body)
         return rendering.body, rendering.digest
+
+    def rendered_as(self, other: GistList) -> GistList:
+        """This list, sharing ``other``'s JSON and memo: for a version of the list whose
+        gists are ``other``'s (a revalidation GitHub answered with 304s), so that it is
+        not rendered again."""
+        return dataclasses.replace(self, _rendering=other._rendering)
 
     @property
     def memo(self) -> dict[str, object]:

@@ -163,6 +163,10 @@ class GistService:
         if listing.cache is not CacheStatus.STALE and self._hot.max_bytes:
             held = self._hot.get(key)
             if held is None or held.checked_at <= listing.checked_at:  # never an older copy
+                if held is not None and held.gists == listing.gists:
+                    # nothing changed (GitHub answered 304): the held copy's JSON serves;
+                    # rendering 300 gists again took longer than the round trip
+                    listing = listing.rendered_as(held)
                 self._hot.put(key, listing)
         return listing
 
