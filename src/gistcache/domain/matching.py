@@ -293,6 +293,7 @@ def line_ranges(find: Finder, data: bytes, line_start: int, line_end: int) -> li
     """Every match on the line ``data[line_start:line_end]`` as ``[start, end)`` pairs in
     code points of the line's text, left to right and non-overlapping, as RE2 finds them."""
     line = data[line_start:line_end]
+    ascii_only = line.isascii()  # then a code point is a byte: nothing to decode
     spans: list[tuple[int, int]] = []
     pos = line_start
     while pos <= line_end:
@@ -301,9 +302,12 @@ def line_ranges(find: Finder, data: bytes, line_start: int, line_end: int) -> li
         start, stop = find(data, pos, line_end)
         if start < 0 or start > line_end:
             break
-        spans.append(
-            (_code_points(line, start - line_start), _code_points(line, stop - line_start))
-        )
+        if ascii_only:
+            spans.append((start - line_start, stop - line_start))
+        else:
+            spans.append(
+                (_code_points(line, start - line_start), _code_points(line, stop - line_start))
+            )
         # past an empty match, go on at the next character (never inside one)
         pos = stop if stop > start else _next_char(data, stop)
     return spans
@@ -345,4 +349,9 @@ def line_anchor(filename: str, line_number: int) -> str:
     """GitHub's anchor of a line in a gist: ``#file-<name>-L<n>``, ``<name>`` the file name
     lowercased with every character other than an ASCII letter, digit, ``_`` or ``-``
     replaced by ``-``."""
-    return f"#file-{_NOT_ANCHOR_CHAR.sub('-', filename.lower())}-L{line_number}"
+    return f"{line_anchor_prefix(filename)}{line_number}"
+
+
+def line_anchor_prefix(filename: str) -> str:
+    """``line_anchor`` without the line number: ``#file-<name>-L``."""
+    return f"#file-{_NOT_ANCHOR_CHAR.sub('-', filename.lower())}-L"

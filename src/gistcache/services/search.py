@@ -27,7 +27,7 @@ from gistcache.domain.matching import (
     compile_pattern,
     fixed_text,
     glob_matches,
-    line_anchor,
+    line_anchor_prefix,
     match_finder,
     scan_chunk,
 )
@@ -374,7 +374,7 @@ class _Search:
                 continue
             file_hits = hits.pop(key, None)
             if file_hits is not None and file_hits.match_count:
-                lines = tuple(_line(gist, f.filename, line) for line in file_hits.lines)
+                lines = _lines(gist.html_url + line_anchor_prefix(f.filename), file_hits.lines)
                 matched.append(FileMatch(f, file_hits.match_count, lines))
         if matched:
             self._total += 1
@@ -382,17 +382,26 @@ class _Search:
         self._put(GistSearched(index))
 
 
-def _line(gist: Gist, filename: str, line: dict[str, Any]) -> LineMatch:
-    number = line["line_number"]
-    return LineMatch(
-        number,
-        line["column"],
-        line["text"],
-        ranges=tuple(line.get("ranges", ())),
-        url=gist.html_url + line_anchor(filename, number),
-        before=tuple(ContextLine(n, text) for n, text in line.get("before", ())),
-        after=tuple(ContextLine(n, text) for n, text in line.get("after", ())),
-    )
+def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:
+    """The kept lines of a file as the result's, ``url`` the file's line link up to the
+    line number (made once per file: with thousands of matching lines this is hot)."""
+    made = []
+    for line in lines:
+        number = line["line_number"]
+        before = line.get("before")
+        after = line.get("after")
+        made.append(
+            LineMatch(
+                number,
+                line["column"],
+                line["text"],
+                ranges=tuple(line.get("ranges", ())),
+                url=f"{url}{number}",
+                before=tuple(ContextLine(n, text) for n, text in before) if before else (),
+                after=tuple(ContextLine(n, text) for n, text in after) if after else (),
+            )
+        )
+    return tuple(made)
 
 
 def _skip_reason(state: str | None) -> SkipReason | None:

@@ -69,10 +69,10 @@ def _line(line: LineMatch) -> schemas.LineMatch:
         "line_number": line.line_number,
         "column": line.column,
         "text": line.text,
-        "ranges": [(start, end) for start, end in line.ranges],
+        "ranges": list(line.ranges),
         "url": line.url,
-        "before": [_context(c) for c in line.before],
-        "after": [_context(c) for c in line.after],
+        "before": [_context(c) for c in line.before] if line.before else [],
+        "after": [_context(c) for c in line.after] if line.after else [],
     }
 
 
