@@ -128,3 +128,24 @@ async def test_a_cold_search_installs_several_files_per_transaction(
     assert body["total"] == 24
     assert len(fake.raw_requests()) == 24
     assert len(committed) < 24  # one a file before; files downloaded together share one
+
+
+async def test_a_user_larger_than_the_memory_is_read_from_the_database_and_evicts_no_one(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    fake.add_gist("carol", {"a.py": "# TODO small\n"})
+    # 12 files of 100 KB: each would fit (at most an eighth of 1 MB), all of them not
+    text = "# TODO big\n" + "filler line\n" * 8_500
+    for n in range(12):
+        fake.add_gist("bigsby", {f"f{n}.txt": text})
+    client = await make_client(content_memory_mb=1)
+    await search(client, username="carol", pattern="TODO")
+    await search(client, username="bigsby", pattern="TODO")
+    with chunk_reads() as reads:
+        big = await search(client, username="bigsby", pattern="TODO")
+    assert reads  # read again from the database: never kept
+    assert big["total"] == 12
+    with chunk_reads() as reads:
+        small = await search(client, username="carol", pattern="TODO")
+    assert reads == []  # still held: the larger user pushed nothing out
+    assert small["total"] == 1

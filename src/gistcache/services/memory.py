@@ -121,6 +121,15 @@ class ContentMemory:
         """Whether a file of this size would be kept."""
         return self.max_bytes > 0 and stored_bytes <= self.largest
 
+    def holds_whole(self, stored_bytes: int, files: int) -> bool:
+        """Whether ``files`` files of ``stored_bytes`` in all fit in the budget at once.
+
+        A search reads its user's files in order; if they do not all fit, each one kept
+        pushes out one read earlier in the same search, so the next search finds none
+        of them (and everything else was pushed out on the way). Such a user's contents
+        are read from the database and not kept."""
+        return self.max_bytes > 0 and stored_bytes + files * FILE_OVERHEAD <= self.max_bytes
+
     def get(
         self, site: int, gist_id: str, filename: str, generation: str
     ) -> list[tuple[int, bytes]] | None:
@@ -140,13 +149,17 @@ class ContentMemory:
 
 
 async def text_chunks(
-    memory: ContentMemory, session: AsyncSession, files: Sequence[FileState]
+    memory: ContentMemory,
+    session: AsyncSession,
+    files: Sequence[FileState],
+    *,
+    keep: bool = True,
 ) -> AsyncGenerator[StoredChunk, None]:
     """Every chunk of the text files among ``files``, in the order of ``files`` and each
     file's chunks in order (a search tells a gist as soon as its chunks are read): those
     whose current revision is in ``memory`` from there, the runs of others between them
-    from the database (``store.stream_text_chunks``). A file read whole from the
-    database, of a size ``memory`` keeps, is kept for the next search."""
+    from the database (``store.stream_text_chunks``). With ``keep``, a file read whole
+    from the database, of a size ``memory`` keeps, is kept for the next search."""
     run: list[FileState] = []
     for state in files:
         if state.status != TEXT or state.generation is None or not state.chunks:
@@ -156,20 +169,20 @@ async def text_chunks(
             run.append(state)
             continue
         if run:
-            async for chunk in _from_database(memory, session, run):
+            async for chunk in _from_database(memory, session, run, keep):
                 yield chunk
             run = []
         for first_line, data in kept:
             yield StoredChunk(state.gist_id, state.filename, first_line, data)
     if run:  # the last run of files, from the database (none: no chunk query at all)
-        async for chunk in _from_database(memory, session, run):
+        async for chunk in _from_database(memory, session, run, keep):
             yield chunk
 
 
 async def _from_database(
-    memory: ContentMemory, session: AsyncSession, rest: Sequence[FileState]
+    memory: ContentMemory, session: AsyncSession, rest: Sequence[FileState], keep: bool
 ) -> AsyncGenerator[StoredChunk, None]:
-    wanted = {state.key: state for state in rest if memory.keeps(state.stored_bytes)}
+    wanted = {state.key: state for state in rest if keep and memory.keeps(state.stored_bytes)}
     collecting: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
     async with contextlib.aclosing(store.stream_text_chunks(session, rest)) as chunks:
         async for chunk in chunks:

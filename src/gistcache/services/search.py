@@ -53,7 +53,7 @@ from gistcache.services.contents import ContentFetcher, Outcome
 from gistcache.services.listing import GistService
 from gistcache.services.memory import ContentMemory, text_chunks
 from gistcache.store import contents as store
-from gistcache.store.contents import BINARY, TOO_LARGE, FileRef, FileState
+from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState
 from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
 
@@ -218,6 +218,7 @@ class _Search:
         self._files_total = 0
         self._bytes = 0
         self._total = 0
+        self._keep = True
         self._loop = asyncio.get_running_loop()
         self._last_progress = -float("inf")
         self._progress_due: asyncio.TimerHandle | None = None
@@ -250,6 +251,13 @@ class _Search:
             waiting[ref.gist_id] = waiting.get(ref.gist_id, 0) + 1
         self._files_done = max(0, self._files_total - len(missing))
         self._bytes = sum(state.stored_bytes for state in states if state.status is not None)
+        # a user whose contents cannot all be held is read from the database every time
+        # rather than pushing everyone else (and itself) out of memory
+        self._keep = service._memory.holds_whole(
+            sum(state.stored_bytes for state in states if state.status == TEXT)
+            + sum(ref.size or 0 for ref in missing),
+            len(states),
+        )
         self._put(SearchStarted(listing, self._files_total))
         self._progress()
 
@@ -334,7 +342,7 @@ class _Search:
             # closed before the session even when the loop stops early: its read-ahead
             # must not outlive the session
             # memory first, then the database, in the files' order
-            reader = text_chunks(self._service._memory, session, states)
+            reader = text_chunks(self._service._memory, session, states, keep=self._keep)
             async with contextlib.aclosing(reader) as chunks:
                 async for chunk in chunks:
                     if chunk.gist_id not in ids:
