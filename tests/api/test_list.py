@@ -244,6 +244,28 @@ async def test_a_stale_lists_known_pages_are_asked_for_at_once(
     assert await hit.json() == body
 
 
+async def test_a_new_lists_pages_after_the_first_are_asked_for_together(
+    client: Client, fake: FakeGitHub
+) -> None:
+    ids = many_gists(fake, "prolific", 450)  # five pages
+    fake.latency = 0.05  # long enough for requests sent together to overlap
+    fake.api_peak_concurrency = 0
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "MISS"
+    assert [g["id"] for g in await resp.json()] == ids
+    calls = fake.api_requests()
+    assert [c.status for c in calls] == [200] * 5  # each page once, none twice
+    assert sorted(c.query for c in calls) == sorted(
+        ["per_page=100"] + [f"per_page=100&page={n}" for n in range(2, 6)]
+    )
+    # the first page named the last: pages 2 to 5 went out together (4 at once at most)
+    assert fake.api_peak_concurrency == 4
+    # asked for again (stale or not), it is the same list from the same pages
+    again = await client.get("/prolific", headers={"Cache-Control": "no-cache"})
+    assert [g["id"] for g in await again.json()] == ids
+    assert [c.status for c in fake.api_requests()[5:]] == [304] * 5
+
+
 async def test_a_list_that_shrank_drops_the_answers_for_pages_it_no_longer_has(
     client: Client, fake: FakeGitHub, clock: FakeClock
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from multidict import CIMultiDict
+from yarl import URL
 
 from gistcache.github.client import credential_fingerprint
 from gistcache.github.errors import GitHubNotFound, GitHubRateLimited, GitHubUnavailable
@@ -20,6 +21,8 @@ from gistcache.github.parse import (
     failure,
     json_body,
     names_a_wait,
+    next_page,
+    pages_between,
     parse_gist,
     parse_rate_limit,
     public_gists,
@@ -443,3 +446,35 @@ def test_the_credential_fingerprint_is_stable_and_does_not_show_the_token() -> N
     assert credential_fingerprint(token) != credential_fingerprint("ghp_other")
     assert credential_fingerprint(token).startswith("token:")
     assert token not in credential_fingerprint(token)
+
+
+def test_pages_between_next_and_last_change_only_the_page_number() -> None:
+    base = "https://api.github.com/user/1/gists?per_page=100&page="
+    assert pages_between(URL(base + "2"), URL(base + "5")) == [base + str(n) for n in (2, 3, 4, 5)]
+    assert pages_between(URL(base + "2"), URL(base + "2")) == []
+    assert pages_between(URL(base + "3"), URL(base + "2")) == []  # last before next
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        "https://api.github.com/user/2/gists?per_page=100&page=5",  # another user
+        "https://api.github.com/user/1/gists?per_page=30&page=5",  # another page size
+        "https://api.github.com/user/1/gists?per_page=100",  # no page number
+        "https://api.github.com/user/1/gists?per_page=100&page=5x",
+    ],
+)
+def test_pages_between_is_nothing_when_the_links_differ_otherwise(last: str) -> None:
+    following = URL("https://api.github.com/user/1/gists?per_page=100&page=2")
+    assert pages_between(following, URL(last)) == []
+
+
+def test_next_page_reads_other_rels_too() -> None:
+    api = URL("https://api.github.com")
+    asked = URL("https://api.github.com/user/1/gists?per_page=100")
+    links = [
+        '<https://api.github.com/user/1/gists?per_page=100&page=2>; rel="next", '
+        '<https://api.github.com/user/1/gists?per_page=100&page=7>; rel="last"'
+    ]
+    assert str(next_page(links, asked, api, rel="last")).endswith("page=7")
+    assert str(next_page(links, asked, api)).endswith("page=2")

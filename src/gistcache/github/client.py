@@ -12,7 +12,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -37,6 +37,7 @@ from gistcache.github.parse import (
     json_body,
     names_a_wait,
     next_page,
+    pages_between,
     parse_rate_limit,
     public_gists,
     request_target,
@@ -85,6 +86,7 @@ class _Answer:
     headers: CIMultiDictProxy[str]
     body: Any  # the JSON of a 200; None for a 304
     next: URL | None  # the Link header's rel="next" on the API's origin (parse.next_page)
+    last: URL | None = None  # its rel="last", likewise
 
 
 def _origin(url: URL) -> tuple[str, str, int | None]:
@@ -168,16 +170,16 @@ class GitHubClient:
         by_url = {page.url: (index, page.etag) for index, page in enumerate(known)}
         first = self.user_gists_url(login)
         ahead: dict[str, asyncio.Task[_Answer]] = {}
+        slots = asyncio.Semaphore(KNOWN_PAGES_AT_ONCE)
+
+        async def asked(url: str, etag: str | None) -> _Answer:
+            async with slots:
+                return await self._get_json(url, etag)
+
         if known and known[0].url == first:
-            slots = asyncio.Semaphore(KNOWN_PAGES_AT_ONCE)
-
-            async def conditional(page: KnownPage) -> _Answer:
-                async with slots:
-                    return await self._get_json(page.url, page.etag)
-
-            ahead = {page.url: asyncio.ensure_future(conditional(page)) for page in known}
+            ahead = {page.url: asyncio.ensure_future(asked(page.url, page.etag)) for page in known}
         try:
-            return await self._walk(first, known, by_url, ahead)
+            return await self._walk(first, known, by_url, ahead, asked)
         finally:
             for task in ahead.values():  # answers the walk did not reach, or a failure
                 if not task.done():
@@ -192,7 +194,8 @@ class GitHubClient:
         url: str | None,
         known: Sequence[KnownPage],
         by_url: Mapping[str, tuple[int, str | None]],
-        ahead: Mapping[str, asyncio.Task[_Answer]],
+        ahead: dict[str, asyncio.Task[_Answer]],
+        ask: Callable[[str, str | None], Awaitable[_Answer]],
     ) -> list[ListPage]:
         pages: list[ListPage] = []
         seen: set[str] = set()
@@ -210,6 +213,11 @@ class GitHubClient:
                 pages.append(ListPage(url=url, etag=etag, gists=None))
                 url = known[index + 1].url if index + 1 < len(known) else None
                 continue
+            if not pages and not ahead and answer.next is not None and answer.last is not None:
+                # a list not seen before: its first page names the last one, so the pages
+                # in between are asked for now, together, rather than one after another
+                between = pages_between(answer.next, answer.last)[: self._max_pages]
+                ahead.update({u: asyncio.ensure_future(ask(u, None)) for u in between})
             gists = public_gists(answer.body)
             pages.append(ListPage(url=url, etag=answer.headers.get("etag"), gists=gists))
             url = None if answer.next is None else str(answer.next)
@@ -309,8 +317,12 @@ class GitHubClient:
             self.gate.answered()
             if body is None:
                 raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
-            following = next_page(headers.getall("link", []), URL(url, encoded=True), self._api)
-            return _Answer(status, headers, body, following)
+            links = headers.getall("link", [])
+            following = next_page(links, URL(url, encoded=True), self._api)
+            last = None
+            if following is not None:
+                last = next_page(links, URL(url, encoded=True), self._api, rel="last")
+            return _Answer(status, headers, body, following, last)
         error = failure(status, headers, body, time.time())
         if isinstance(error, GitHubRateLimited):
             wait = self.gate.limited(error.retry_after, named=names_a_wait(headers))

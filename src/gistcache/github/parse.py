@@ -248,9 +248,11 @@ def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def next_page(link_headers: Iterable[str], request_url: URL, api: URL) -> URL | None:
-    """The ``rel="next"`` target of an answer's ``Link`` headers, resolved against the
-    URL that was asked for; None when there is no next page.
+def next_page(
+    link_headers: Iterable[str], request_url: URL, api: URL, rel: str = "next"
+) -> URL | None:
+    """The ``rel="next"`` (or other ``rel``) target of an answer's ``Link`` headers,
+    resolved against the URL that was asked for; None when there is no such link.
 
     The next page must be on the API's origin (scheme, host and port) and carry no user
     or password: a Link header must not steer us, and our token, to another host.
@@ -264,7 +266,7 @@ def next_page(link_headers: Iterable[str], request_url: URL, api: URL) -> URL | 
             for name, quoted, bare in _LINK_PARAM.findall(params)
             if name.lower() == "rel"
         ]
-        if rels and "next" in rels[0]:  # only the first rel counts (RFC 8288 3.3)
+        if rels and rel in rels[0]:  # only the first rel counts (RFC 8288 3.3)
             target = reference.strip()
             break
     if target is None:
@@ -277,6 +279,26 @@ def next_page(link_headers: Iterable[str], request_url: URL, api: URL) -> URL | 
     if foreign:
         raise GitHubUnavailable("GitHub's next-page link points to another host")
     return resolved
+
+
+_PAGE_PARAM = re.compile(r"([?&]page=)([0-9]{1,6})(?=&|$)")
+
+
+def pages_between(following: URL, last: URL) -> list[str]:
+    """The URLs of the pages from ``following`` (a ``rel="next"`` target) to ``last``
+    (the ``rel="last"`` one), made from ``following`` with only its ``page`` number
+    changed, as GitHub's own links are; [] when the two differ in anything else, or
+    ``last`` is not after ``following``."""
+    text, end = str(following), str(last)
+    found = _PAGE_PARAM.search(text)
+    final = _PAGE_PARAM.search(end)
+    if found is None or final is None:
+        return []
+    first, last_no = int(found.group(2)), int(final.group(2))
+    if last_no <= first or _PAGE_PARAM.sub(r"\g<1>0", text) != _PAGE_PARAM.sub(r"\g<1>0", end):
+        return []
+    head, tail = text[: found.start(2)], text[found.end(2) :]
+    return [f"{head}{n}{tail}" for n in range(first, last_no + 1)]
 
 
 def request_target(url: str) -> str:
