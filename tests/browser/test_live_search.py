@@ -30,6 +30,17 @@ def count_searches(tab: Tab) -> list[str]:
     return posts
 
 
+async def serious_violations(tab: Tab) -> list[str]:
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(tab.page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 async def retype(tab: Tab, text: str) -> None:
     """Select the pattern and type ``text`` over it, key by key, as a person does."""
     await tab.page.locator("#q").select_text()
@@ -47,6 +58,7 @@ async def test_typing_searches_again_without_asking_github(
     assert await finished(tab) == "1 gist matches"
     await expect(hint).to_be_visible()
     await expect(hint).to_have_text(re.compile("update as you type"))
+    assert await serious_violations(tab) == []
     assert "live-hint" in str(await page.get_attribute("#q", "aria-describedby"))
     asked = len(fake.requests)
     history = await page.evaluate("history.length")
@@ -118,6 +130,7 @@ async def test_an_invalid_pattern_while_typing_is_said_in_place(tab: Tab, accent
     assert page.url == address
     assert await page.input_value("#q") == "a("
     assert await page.evaluate("document.activeElement.id") == "q"
+    assert await serious_violations(tab) == []
 
     # typing on mends it
     await page.keyboard.type("rte)")
