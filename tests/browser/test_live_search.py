@@ -139,6 +139,15 @@ async def test_an_invalid_pattern_while_typing_is_said_in_place(tab: Tab, accent
     assert await page.get_attribute("#q", "aria-invalid") is None
     assert "q=a%28rte%29" in page.url
 
+    # a form field out of bounds is said the same way, at its field
+    await page.fill("#context", "12")
+    await expect(trouble).to_contain_text("context must be from 0 to 10")
+    assert await page.get_attribute("#context", "aria-invalid") == "true"
+    assert await page.get_attribute("#q", "aria-invalid") is None
+    assert await page.evaluate("document.activeElement.id") == "context"
+    assert await page.input_value("#context") == "12"
+    assert "q=a%28rte%29&context=0" in page.url
+
 
 async def test_another_user_waits_for_enter(tab: Tab, fake: FakeGitHub, accents: str) -> None:
     fake.add_gist("bob", {"b.txt": "a tarte and a needle\n"}, description="bob's")

@@ -298,6 +298,7 @@ function showTrouble(problem) {
   let title = problem?.title ?? "The search failed";
   let detail = problem?.detail ?? "The search did not finish. Press Enter to try again.";
   if (problem?.type === "urn:gistcache:problem:invalid-pattern") {
+    // as words.py's trouble() puts it on the server's page
     title = "RE2 does not accept this pattern";
     detail = `${problem.detail}. Tick “literal” to search for the text as it is.`;
   }
