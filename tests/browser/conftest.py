@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gistcache.testing.browser import CHROMIUM_ARGS, chromium_path
+from gistcache.testing.fake_github import FakeGitHub
 from tests.support.database import CI
 from tests.support.http import ClientFactory
 
@@ -107,6 +108,19 @@ async def open_tab(browser: Any, base_url: str) -> AsyncIterator[Callable[..., A
     for tab in tabs:
         assert tab.dialogs == [], "a script ran from a gist's data"
         assert tab.errors == [], "the page's script failed"
+
+
+@pytest.fixture
+def accents(fake: FakeGitHub) -> str:
+    """amelie's gist of accents and an emoji (the gist's id)."""
+    return fake.add_gist(
+        "amelie",
+        {
+            "menu.txt": "Le café crème à 2 €\nune tarte\nla crème brûlée 🎉 crème\n",
+            "notes.py": "# nothing here\n",
+        },
+        description="Menu du café",
+    ).id
 
 
 @pytest.fixture

@@ -64,18 +64,6 @@ async def finished(tab: Tab) -> str:
     return str(await summary.text_content())
 
 
-@pytest.fixture
-def accents(fake: FakeGitHub) -> str:
-    return fake.add_gist(
-        "amelie",
-        {
-            "menu.txt": "Le café crème à 2 €\nune tarte\nla crème brûlée 🎉 crème\n",
-            "notes.py": "# nothing here\n",
-        },
-        description="Menu du café",
-    ).id
-
-
 async def test_marks_cover_exactly_the_matched_text(tab: Tab, accents: str) -> None:
     await tab.page.goto("/")
     await search_with_the_form(tab, "amelie", "crème|brûlée 🎉|€")

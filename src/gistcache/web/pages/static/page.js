@@ -4,13 +4,26 @@
 // templates/_results.html (the browser tests compare the two); it is made with DOM
 // calls and textContent only, and the marks come from the server's ranges (code
 // points), never from running the pattern here.
+//
+// Live search: once a search for a user has completed (the stream's done event, or the
+// server rendered the page with an answer), that user's contents are cached, so while
+// the user field still names them, editing the pattern or an option searches again
+// after a short pause. A user whose search has not completed is never searched per
+// keystroke: that could download a whole account each time.
 
 const form = document.getElementById("search");
 const results = document.getElementById("results");
 const progress = document.getElementById("progress");
 const pattern = document.getElementById("q");
+const userField = document.getElementById("user");
+const liveHint = document.getElementById("live-hint");
+
+const DEBOUNCE_MS = 275; // after the last keystroke
+// the API's names of the request's fields, by the form's
+const FORM_FIELDS = { username: "user", pattern: "q", context: "context", filename: "glob" };
 
 let running = null; // the AbortController of the search being streamed
+let pending = null; // the timer of a live search waiting for the typing to pause
 
 // "/" focuses the pattern, unless the person is typing somewhere
 document.addEventListener("keydown", (event) => {
@@ -30,16 +43,35 @@ document.addEventListener("keydown", (event) => {
 });
 
 if (form && results) {
+  updateLive();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    cancelPending();
     const params = formParams();
     const link = "/-/search?" + params.toString();
-    history.pushState({ search: params.toString() }, "", link);
+    if (location.pathname + location.search === link) {
+      history.replaceState({ search: params.toString() }, "", link); // live got there first
+    } else {
+      history.pushState({ search: params.toString() }, "", link);
+    }
     search(params, link);
   });
+  form.addEventListener("input", (event) => {
+    if (event.target === userField) {
+      // another user's contents may not be cached: no search until Enter
+      cancelPending();
+      updateLive();
+      return;
+    }
+    if (!isLive()) return;
+    cancelPending();
+    pending = setTimeout(liveSearch, DEBOUNCE_MS);
+  });
   window.addEventListener("popstate", () => {
+    cancelPending();
     const params = new URLSearchParams(location.search);
     fillForm(params);
+    updateLive();
     if (location.pathname === "/-/search" && params.get("q")) {
       search(params, location.pathname + location.search);
     } else {
@@ -48,6 +80,55 @@ if (form && results) {
       results.hidden = true;
     }
   });
+}
+
+function currentUser() {
+  return userField ? userField.value.trim().toLowerCase() : "";
+}
+
+// the user whose last search completed (the server's page says it too, as the
+// results' data-cached-user), whose contents are therefore cached
+function isLive() {
+  const cached = results?.dataset.cachedUser;
+  return Boolean(cached) && currentUser() === cached.toLowerCase();
+}
+
+// the hint says whether results follow the typing; the pattern's description names it
+function updateLive() {
+  if (!liveHint) return;
+  liveHint.hidden = !isLive();
+  describe(pattern);
+}
+
+function describe(input) {
+  if (!input) return;
+  const ids = [];
+  if (input.getAttribute("aria-invalid") === "true" && document.getElementById("trouble")) {
+    ids.push("trouble");
+  }
+  if (input === pattern && liveHint && !liveHint.hidden) ids.push("live-hint");
+  if (ids.length) input.setAttribute("aria-describedby", ids.join(" "));
+  else input.removeAttribute("aria-describedby");
+}
+
+function cancelPending() {
+  if (pending !== null) clearTimeout(pending);
+  pending = null;
+}
+
+function liveSearch() {
+  pending = null;
+  if (!isLive()) return;
+  const params = formParams();
+  if (!params.get("q")) {
+    // nothing to look for: no results, no request
+    stop();
+    clearResults();
+    results.hidden = true;
+    document.title = "gistcache";
+    return;
+  }
+  search(params, "/-/search?" + params.toString(), true);
 }
 
 function formParams() {
@@ -78,10 +159,19 @@ function truthy(value) {
   return ["1", "on", "true", "yes"].includes((value ?? "").toLowerCase());
 }
 
-async function search(params, link) {
+// A search. An explicit one (the form submitted, Back or Forward) has its address
+// already and leaves failures to the server's page; a live one (typing) takes the
+// address with history.replaceState once the server has accepted it, and says a
+// failure in the page, leaving the form as it was typed and the focus where it is.
+async function search(params, link, live = false) {
   stop();
   const controller = new AbortController();
   running = controller;
+  const failed = (problem) => {
+    if (controller.signal.aborted) return;
+    if (live) showTrouble(problem);
+    else showOnServer(link);
+  };
   const request = {
     username: (params.get("user") ?? "").trim(),
     pattern: params.get("q") ?? "",
@@ -90,17 +180,26 @@ async function search(params, link) {
   };
   const context = (params.get("context") ?? "").trim();
   if (context !== "") {
-    if (!/^[0-9]{1,9}$/.test(context)) return showOnServer(link);
+    if (!/^[0-9]{1,9}$/.test(context)) {
+      const detail = "context lines must be a whole number";
+      return failed({ title: "Check the form", detail, field: "context" });
+    }
     request.context = Number(context);
   }
   const glob = (params.get("glob") ?? "").trim();
   if (glob) request.filename = glob;
-  document.title = `${request.pattern} in ${request.username}'s gists · gistcache`;
+  const title = `${request.pattern} in ${request.username}'s gists · gistcache`;
+  const begin = () => {
+    clearResults();
+    results.hidden = false;
+    summary().textContent = "searching…";
+  };
 
-  clearResults();
-  results.hidden = false;
-  summary().textContent = "searching…";
-  showProgress("asking GitHub for the list of gists…");
+  if (!live) {
+    document.title = title;
+    begin();
+    showProgress("asking GitHub for the list of gists…");
+  }
 
   let response;
   try {
@@ -111,14 +210,32 @@ async function search(params, link) {
       signal: controller.signal,
     });
   } catch (error) {
-    if (!controller.signal.aborted) showOnServer(link);
+    failed(null);
     return;
   }
+  if (controller.signal.aborted) return;
   const type = response.headers.get("Content-Type") ?? "";
-  if (!response.ok) return showOnServer(link); // the server says it in words
+  if (!response.ok) {
+    // the server says it in words: a problem+json here, the page on the server
+    let problem = null;
+    if (live && type.startsWith("application/problem+json")) {
+      try {
+        problem = await response.json();
+      } catch (error) {
+        problem = null;
+      }
+    }
+    return failed(problem);
+  }
+  if (live) {
+    // the old results stay until the new search is under way
+    history.replaceState({ search: params.toString() }, "", link);
+    document.title = title;
+    begin();
+  }
   try {
     if (type.startsWith("application/x-ndjson")) {
-      await readStream(response, controller, link, request.username);
+      await readStream(response, controller, failed, request.username);
     } else {
       // a server without the stream: the whole answer at once
       const answer = await response.json();
@@ -127,11 +244,11 @@ async function search(params, link) {
       finish(answer.total, request.username);
     }
   } catch (error) {
-    if (!controller.signal.aborted) showOnServer(link);
+    failed(null);
   }
 }
 
-async function readStream(response, controller, link, username) {
+async function readStream(response, controller, failed, username) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   let ended = false;
@@ -149,7 +266,7 @@ async function readStream(response, controller, link, username) {
       finish(event.total, username);
     } else if (event.event === "error") {
       ended = true;
-      showOnServer(link);
+      failed(event.problem ?? null);
     }
   };
   for (;;) {
@@ -163,13 +280,47 @@ async function readStream(response, controller, link, username) {
     }
   }
   handle(buffer);
-  if (!ended && !controller.signal.aborted) showOnServer(link); // cut off: ask the server
+  if (!ended) failed(null); // cut off
 }
 
 // the server renders the page of this search, errors in words included
 function showOnServer(link) {
   stop();
   location.replace(link);
+}
+
+// a live search's failure, in the words the server's page would use, in the page's
+// trouble box; the field it is about is marked, nothing else changes in the form
+function showTrouble(problem) {
+  running = null;
+  clearResults();
+  results.hidden = true;
+  let title = problem?.title ?? "The search failed";
+  let detail = problem?.detail ?? "The search did not finish. Press Enter to try again.";
+  if (problem?.type === "urn:gistcache:problem:invalid-pattern") {
+    // as words.py's trouble() puts it on the server's page
+    title = "RE2 does not accept this pattern";
+    detail = `${problem.detail}. Tick “literal” to search for the text as it is.`;
+  }
+  // a polite status, not an alert: it comes while the person is still typing
+  const box = el(
+    "section",
+    {
+      id: "trouble",
+      class: "trouble",
+      role: "status",
+      "data-status": String(problem?.status ?? ""),
+    },
+    el("h2", {}, title),
+    el("p", {}, detail),
+  );
+  progress.after(box);
+  const name = FORM_FIELDS[problem?.field] ?? problem?.field;
+  const input = name ? form.querySelector(`[name="${name}"]`) : null;
+  if (input && input.type !== "checkbox") {
+    input.setAttribute("aria-invalid", "true");
+    describe(input);
+  }
 }
 
 function showProgress(text) {
@@ -185,7 +336,7 @@ function clearResults() {
   for (const box of document.querySelectorAll("#trouble")) box.remove();
   for (const input of form.querySelectorAll("[aria-invalid]")) {
     input.removeAttribute("aria-invalid");
-    input.removeAttribute("aria-describedby");
+    describe(input);
   }
   results.querySelector(".gists").replaceChildren();
   results.querySelector(".freshness").textContent = "";
@@ -200,6 +351,8 @@ function clearResults() {
 
 async function finish(total, username) {
   running = null;
+  results.dataset.cachedUser = username; // its contents are cached now
+  updateLive();
   progress.hidden = true;
   summary().textContent = `${plural(total, "gist")} ${total === 1 ? "matches" : "match"}`;
   try {
