@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -92,3 +93,27 @@ def test_without_configured_output_nothing_changes() -> None:
             assert not any(isinstance(h, logs._HandOff) for h in root.handlers)
     finally:
         root.handlers[:] = before
+
+
+def test_access_lines_are_queued_as_values_and_written_as_records_would_be(
+    output: io.StringIO,
+) -> None:
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logs._Output)]
+    handler.setFormatter(logs.JsonFormatter())
+    access = logging.getLogger("gistcache.access")
+    fields = {"status": 200, "route": "/{username}"}
+    with logs.queued():
+        logs.log_access(access, "GET %s status=%d", ("/octocat", 200), fields)
+        queued = logs._access_queue[-1].take()
+        assert [type(item).__name__ for item in queued] == ["_Access"]  # no LogRecord yet
+        for item in queued:
+            logs._access_queue[-1].put_nowait(item)
+        logging.getLogger("gistcache.test").info("after")
+    first, second = (json.loads(line) for line in output.getvalue().splitlines())
+    assert first["message"] == "GET /octocat status=200"
+    assert (first["logger"], first["level"], first["status"]) == ("gistcache.access", "INFO", 200)
+    assert second["message"] == "after"
+    assert first["time"] <= second["time"]
+    # outside queued(): an ordinary record, through the logger's handlers
+    logs.log_access(access, "GET %s status=%d", ("/again", 404), fields)
+    assert json.loads(output.getvalue().splitlines()[-1])["message"] == "GET /again status=404"

@@ -15,14 +15,15 @@ import json
 import logging
 import queue
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
 from typing import Any
 
 # the listener while :func:`queued` runs: :func:`drain` writes out what it holds
-_listening: list[QueueListener] = []
+_listening: list[_Listener] = []
 
 # arguments that cannot change between the call and the listener's formatting
 _IMMUTABLE = (str, int, float, bool, type(None))
@@ -80,28 +81,128 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 class _Batches:
     """The queue between the loop and the listener: ``put_nowait`` is a deque's append
     (no lock, no waking a thread per line, which would cost the loop a GIL hand-off each
-    time); the listener's ``get`` polls every ``interval`` seconds and then takes every
-    line waiting. A line waits at most ``interval`` before it is written."""
+    time); the listener takes every line waiting every ``interval`` seconds."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self) -> None:
         self._lines: collections.deque[Any] = collections.deque()
-        self._interval = interval
 
     def put_nowait(self, item: Any) -> None:
         self._lines.append(item)
 
-    def get(self, block: bool = True) -> Any:
-        while True:
+    def get(self) -> Any:
+        """One line (what ``QueueHandler`` types its queue by; the listener uses ``take``)."""
+        try:
+            return self._lines.popleft()
+        except IndexError:
+            raise queue.Empty from None
+
+    def take(self) -> list[Any]:
+        taken = []
+        try:
+            while True:
+                taken.append(self._lines.popleft())
+        except IndexError:
+            return taken
+
+
+class _Access:
+    """An access line as the loop leaves it: when, and the values; the listener makes
+    the ``LogRecord`` (its constructor was a third of the loop's cost of a line)."""
+
+    __slots__ = ("args", "created", "fields", "logger", "msg")
+
+    def __init__(self, logger: logging.Logger, msg: str, args: tuple[Any, ...], fields: Any):
+        self.created = time.time()
+        self.logger = logger
+        self.msg = msg
+        self.args = args
+        self.fields = fields
+
+    def record(self) -> logging.LogRecord:
+        record = self.logger.makeRecord(
+            self.logger.name, logging.INFO, __file__, 0, self.msg, self.args, None,
+            extra={"fields": self.fields},
+        )  # fmt: skip
+        record.created = self.created
+        record.msecs = int((self.created - int(self.created)) * 1000) + 0.0
+        return record
+
+
+class _Listener:
+    """The thread that formats and writes what the loop queued: every ``interval``
+    seconds it takes every waiting line, formats each for each output, and writes them
+    in one write per output (one syscall and flush for a batch, not for each line)."""
+
+    def __init__(self, pending: _Batches, outputs: list[logging.Handler], interval: float) -> None:
+        self._pending = pending
+        self._outputs = outputs
+        self._interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gistcache-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write every line queued so far, then end the thread."""
+        self._stopping.set()
+        self._thread.join()
+        self._write(self._pending.take())  # what came after the thread's last look
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            self._write(self._pending.take())
+        self._write(self._pending.take())
+
+    def _write(self, items: list[Any]) -> None:
+        if not items:
+            return
+        records = [item.record() if isinstance(item, _Access) else item for item in items]
+        for handler in self._outputs:
+            lines = []
+            for record in records:
+                if record.levelno < handler.level:
+                    continue
+                try:
+                    lines.append(handler.format(record))
+                except Exception:
+                    handler.handleError(record)
+            if not lines:
+                continue
+            stream = getattr(handler, "stream", None)
+            if stream is None:  # not a stream: one record at a time, as logging does
+                for record in records:
+                    handler.handle(record)
+                continue
+            handler.acquire()
             try:
-                return self._lines.popleft()
-            except IndexError:
-                if not block:
-                    raise queue.Empty from None
-                time.sleep(self._interval)
+                stream.write("\n".join(lines) + "\n")
+                handler.flush()
+            except Exception:
+                handler.handleError(records[-1])
+            finally:
+                handler.release()
+
+
+# where the loop leaves access lines while :func:`queued` runs (None: log them as usual)
+_access_queue: list[_Batches] = []
+
+
+def log_access(logger: logging.Logger, msg: str, args: tuple[Any, ...], fields: Any) -> None:
+    """Log an access line at INFO (the caller has checked that INFO is on): queued as
+    plain values while :func:`queued` runs and the logger has no handler of its own,
+    else as ``Logger.info`` would, less the lookup of the caller's frame."""
+    if _access_queue and not logger.handlers and logger.propagate:
+        _access_queue[-1].put_nowait(_Access(logger, msg, args, fields))
+        return
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 0, msg, args, None, extra={"fields": fields}
+    )
+    logger.handle(record)
 
 
 @contextlib.contextmanager
-def queued() -> Iterator[QueueListener | None]:
+def queued() -> Iterator[_Listener | None]:
     """While inside, the output handler of :func:`configure_logging` is fed through a
     queue by a listener thread; on the way out the listener writes what is left and
     the handler is put back. Without that handler (tests, embedding) nothing changes."""
@@ -112,12 +213,13 @@ def queued() -> Iterator[QueueListener | None]:
         return
     pending = _Batches()
     hand_off = _HandOff(pending)  # a queue in all that is asked of one
-    listener = QueueListener(pending, *outputs, respect_handler_level=True)
+    listener = _Listener(pending, list(outputs), interval=0.05)
     for handler in outputs:
         root.removeHandler(handler)
     root.addHandler(hand_off)
     listener.start()
     _listening.append(listener)
+    _access_queue.append(pending)
     try:
         yield listener
     finally:
@@ -130,6 +232,7 @@ def queued() -> Iterator[QueueListener | None]:
 def drain() -> None:
     """Write every line queued so far, and stop the listener: before ``os._exit``, and
     on the way out of :func:`queued`. Lines logged afterwards wait in the queue."""
+    _access_queue.clear()  # access lines from now on are logged as usual
     while _listening:
         listener = _listening.pop()
-        listener.stop()  # handles every record queued before it, then returns
+        listener.stop()  # writes every line queued before it, then returns

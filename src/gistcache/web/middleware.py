@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gistcache.keys import ERROR_RENDERER, METRICS, PAGE_ERRORS, RATE_LIMIT_HEADERS, REQUEST_ID
+from gistcache.observability.logs import log_access
 from gistcache.web.problems import (
     Problem,
     from_http_exception,
@@ -122,16 +123,10 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             "duration_ms": duration_ms,
             "cache": cache,
         }
-        # makeRecord and handle: what Logger.info does, less looking up the caller's frame
-        record = access_log.makeRecord(
-            access_log.name,
-            logging.INFO,
-            __file__,
-            0,
+        log_access(
+            access_log,
             ACCESS_FORMAT,
             (request.method, path, route, status, duration_ms, rid, cache or "-"),
-            None,
-            extra={"fields": fields},
+            fields,
         )
-        access_log.handle(record)
     return response
