@@ -170,6 +170,9 @@ class Load:
                         problem = str(body.get("type", "")).rpartition(":")[2] or None
                 elif resp.content_type == NDJSON:
                     body = raw
+                    ended = _stream_failure(raw)
+                    if ended is not None:  # an in-band failure counts as its status
+                        status, problem = ended
         except TimeoutError:
             status = "timeout"
         except aiohttp.ClientError:
@@ -266,15 +269,13 @@ class Load:
         )
 
     async def _streamed_search(self, replica: int) -> None:
-        # streamed answers are being built elsewhere: a plain JSON answer counts as a
-        # synchronous search
         await self.request(
             "stream",
             replica,
             "POST",
             "/api/v1/search",
             ok=SEARCH_OK,
-            check=_is_search_or_stream,
+            check=_is_stream,
             json=self._search_body(),
             headers={"Accept": NDJSON},
         )
@@ -482,13 +483,34 @@ def _is_search(resp: aiohttp.ClientResponse, raw: bytes) -> str | None:
     return None
 
 
-def _is_search_or_stream(resp: aiohttp.ClientResponse, raw: bytes) -> str | None:
+STREAM_EVENTS = {"progress", "match", "skipped", "done", "error"}
+
+
+def _is_stream(resp: aiohttp.ClientResponse, raw: bytes) -> str | None:
+    """A 200 to ``Accept: application/x-ndjson``: JSON objects a line, each a documented
+    event, the last ``done`` or ``error`` (a stream cut off without either is broken)."""
     if resp.content_type != NDJSON:
-        return _is_search(resp, raw)
-    for line in raw.splitlines():
-        if line.strip() and not isinstance(_json(line), dict):
-            return "a streamed line that is not a JSON object"
+        return f"a streamed search answered as {resp.content_type}"
+    events = [_json(line) for line in raw.splitlines() if line.strip()]
+    if not all(isinstance(e, dict) and e.get("event") in STREAM_EVENTS for e in events):
+        return "a streamed line that is not one of the documented events"
+    if not events or events[-1]["event"] not in ("done", "error"):
+        return "a stream that ends without done or error"
+    if any(e["event"] in ("done", "error") for e in events[:-1]):
+        return "a stream that goes on after its end"
     return None
+
+
+def _stream_failure(raw: bytes) -> tuple[int, str | None] | None:
+    """The status and problem of a stream that ended with an ``error`` event."""
+    lines = [line for line in raw.splitlines() if line.strip()]
+    last = _json(lines[-1]) if lines else None
+    if not isinstance(last, dict) or last.get("event") != "error":
+        return None
+    problem = last.get("problem")
+    if not isinstance(problem, dict) or not isinstance(problem.get("status"), int):
+        return None
+    return problem["status"], str(problem.get("type", "")).rpartition(":")[2] or None
 
 
 def _is_submitted(resp: aiohttp.ClientResponse, raw: bytes) -> str | None:

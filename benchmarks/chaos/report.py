@@ -301,8 +301,9 @@ def markdown(result: Mapping[str, Any], *, source: str) -> str:
         "meanwhile, round after round while a whole round fits (in this run the faults "
         f"lasted until {result['faults_seconds']} s; the rest is load alone). Every answer "
         "is checked against the README's contract; a streamed search (`Accept: "
-        "application/x-ndjson`) answered with plain JSON, as this build answers it, counts "
-        "as a synchronous one. "
+        "application/x-ndjson`) must be NDJSON, one documented event a line, ending with "
+        "`done` or `error`, and a stream ended by an `error` event counts as its "
+        "problem's status (a `503` in-band is a `503`). "
         "`make chaos-smoke` (`--smoke`) runs one of each fault with windows of seconds, and "
         "`tests/system/test_chaos_smoke.py` asserts its zero targets in the test suite.",
         "",
