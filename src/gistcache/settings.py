@@ -340,8 +340,9 @@ class Settings:
         Integer(0),
         "megabytes each server may use to keep recently searched files' contents, so that a "
         "warm search reads no chunk from the database (keyed on each file's stored revision: "
-        "never stale; a file over an eighth of it is not kept); size it to the text bytes of "
-        "the users searched again and again on this replica; `0` turns it off",
+        "never stale; a file over an eighth of it is not kept, nor a user whose text does not "
+        "fit in it whole); size it to the text bytes of the users searched again and again on "
+        "this replica; `0` turns it off",
     )
     github_timeout: float = setting(
         10.0, Seconds(positive=True), "seconds for a whole GitHub request"
