@@ -655,3 +655,39 @@ async def test_a_revalidation_that_changes_nothing_does_not_render_the_list_agai
     assert changed.headers["ETag"] != first.headers["ETag"]
     assert len(await changed.json()) == 151
     assert renders == [150, 151]
+
+
+@pytest.mark.parametrize("memory_mb", [64, 0])
+async def test_a_revalidation_of_the_list_held_in_memory_reads_no_gist_from_the_database(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, memory_mb: int
+) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    reads: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "gist_files" in statement:
+            reads.append(statement)
+
+    client = await make_client(memory_cache_mb=memory_mb)
+    ids = many_gists(fake, "prolific", 150)
+    await client.get("/prolific")
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        clock.advance(61)
+        again = await client.get("/prolific")
+        assert again.headers["X-Cache"] == "REVALIDATED"
+        assert [g["id"] for g in await again.json()] == ids
+        assert bool(reads) == (memory_mb == 0)  # the held copy was the stored list
+        # a page sent again is merged with the stored ones, read then
+        fake.update_gist(ids[120], description="changed on page two")
+        clock.advance(61)
+        changed = await client.get("/prolific")
+        assert changed.headers["X-Cache"] == "UPDATED"
+        body = await changed.json()
+        assert [g["id"] for g in body] == ids
+        assert body[120]["description"] == "changed on page two"
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+    assert [c.status for c in fake.api_requests()][-2:] in ([304, 200], [200, 304])

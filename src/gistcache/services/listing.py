@@ -9,8 +9,9 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gistcache.domain.errors import UserNotFound
 from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
@@ -24,7 +25,7 @@ from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as store
 from gistcache.store.engine import Sessions
 from gistcache.store.errors import StoreError
-from gistcache.store.lists import PageOfGists, UserState
+from gistcache.store.lists import PageOfGists, StoredPage, UserState
 from gistcache.store.sites import Site
 
 __all__ = ["CacheStatus", "Clock", "GistList", "GistService", "UserNotFound", "utcnow"]
@@ -87,6 +88,14 @@ class SharedBlock:
 def _flight(key: str, revalidate: bool) -> str:
     # a client's no-cache must reach GitHub: it never joins a refresh that may not
     return key + "\0revalidate" if revalidate else key
+
+
+# a list's memo entry: the (URL, ETag) of the stored pages it was made from
+_FROM_PAGES = "from-pages"
+
+
+def _fingerprint(pages: Sequence[StoredPage] | Sequence[PageOfGists]) -> tuple[Any, ...]:
+    return tuple((page.url, page.etag) for page in pages)
 
 
 class GistService:
@@ -166,7 +175,12 @@ class GistService:
                 if held is not None and held.gists == listing.gists:
                     # nothing changed (GitHub answered 304): the held copy's JSON serves;
                     # rendering 300 gists again took longer than the round trip
+                    pages = listing.memo.get(_FROM_PAGES)
                     listing = listing.rendered_as(held)
+                    if pages is None:
+                        listing.memo.pop(_FROM_PAGES, None)  # not known: not claimed
+                    else:
+                        listing.memo[_FROM_PAGES] = pages
                 self._hot.put(key, listing)
         return listing
 
@@ -285,9 +299,20 @@ class GistService:
     async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
         site = await self.site.id()
         cached = user is not None and user.has_list
+        stored: list[tuple[int, Gist]] | None = None
+        held: GistList | None = None
         async with self._sessions() as session:
             pages = await store.get_pages(session, site, key) if cached else []
-            stored = await store.load_gists(session, site, key) if cached else []
+            # the copy in memory is the stored list when it was made from pages with the
+            # ETags the database holds now (GitHub's fingerprints of their contents; and
+            # refreshes of a user take turns under the lease, so none is saved meanwhile):
+            # then the stored gists are read only if GitHub sends a page again
+            held = self._hot.get(key) if cached else None
+            if held is not None and held.memo.get(_FROM_PAGES) != _fingerprint(pages):
+                held = None
+            if cached and held is None:
+                stored = await store.load_gists(session, site, key)
+        known = held.gists if held is not None else [gist for _, gist in stored or ()]
         # ETags belong to the credential that earned them; after a token change, start over;
         # and a list cached before GitHub's items were kept is asked for unconditionally, so
         # that GitHub sends them
@@ -295,7 +320,7 @@ class GistService:
             pages
             if user is not None
             and user.credential == self._github.credential
-            and all(gist.raw is not None for _, gist in stored)
+            and all(gist.raw is not None for gist in known)
             else []
         )
 
@@ -316,7 +341,7 @@ class GistService:
                 await store.set_retry_at(session, site, key, retry_at)
             log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
             state = dataclasses.replace(user, retry_at=retry_at)
-            return self._result(state, [gist for _, gist in stored], CacheStatus.STALE)
+            return self._result(state, list(known), CacheStatus.STALE)
 
         now = self.clock()
         if (
@@ -328,11 +353,16 @@ class GistService:
             async with self._sessions() as session, session.begin():
                 await store.mark_checked(session, site, key, now)
             state = dataclasses.replace(user, checked_at=now, retry_at=None)
-            return self._result(state, [gist for _, gist in stored], CacheStatus.REVALIDATED)
+            revalidated = self._result(state, list(known), CacheStatus.REVALIDATED)
+            revalidated.memo[_FROM_PAGES] = _fingerprint(pages)
+            return revalidated
 
+        if cached and stored is None and any(page.not_modified for page in walked):
+            async with self._sessions() as session:  # the pages GitHub did not send again
+                stored = await store.load_gists(session, site, key)
         page_no_of = {p.url: p.page_no for p in usable}
         by_page: dict[int, list[Gist]] = {}
-        for page_no, gist in stored:
+        for page_no, gist in stored or ():
             by_page.setdefault(page_no, []).append(gist)
         # GitHub may repeat an item when the list shifts during the walk: keep the first
         seen: set[str] = set()
@@ -357,4 +387,6 @@ class GistService:
         if github_id is None and user is not None:
             github_id = user.github_id
         state = UserState(key, False, self._github.credential, now, now, github_id=github_id)
-        return self._result(state, gists, status)
+        result = self._result(state, gists, status)
+        result.memo[_FROM_PAGES] = _fingerprint(fresh_pages)
+        return result
