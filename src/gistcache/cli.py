@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -399,6 +400,22 @@ def _arm_watchdog(seconds: float) -> threading.Timer:
     return timer
 
 
+# objects allocated (less freed) before the youngest generation is collected; Python's
+# default is 700. A search's answer is tens of thousands of short-lived objects, and the
+# default made the collector run over the long-lived ones (lists and contents held in
+# memory) again and again: a quarter of a 100 MB warm search, in the benchmarks.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def _tune_garbage_collector() -> None:
+    """Collect less often, and leave what start-up made (modules, the app) out of every
+    collection from now on (``gc.freeze``). Reference counting still frees everything
+    that is not in a cycle at once; cycles are found later, not never."""
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    gc.freeze()
+
+
 def _serve(settings: Settings) -> int:
     from gistcache.app import CANCEL_GRACE, create_app
 
@@ -421,6 +438,7 @@ def _serve(settings: Settings) -> int:
         _arm_watchdog(settings.shutdown_timeout + WATCHDOG_MARGIN)
 
     app.on_shutdown.insert(0, watchdog)
+    _tune_garbage_collector()
     web.run_app(
         app,
         sock=sock,
