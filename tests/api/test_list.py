@@ -691,3 +691,33 @@ async def test_a_revalidation_of_the_list_held_in_memory_reads_no_gist_from_the_
     finally:
         event.remove(Engine, "before_cursor_execute", before)
     assert [c.status for c in fake.api_requests()][-2:] in ([304, 200], [200, 304])
+
+
+async def test_a_list_read_from_the_database_is_revalidated_without_reading_it_again(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    reads: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "gist_files" in statement:
+            reads.append(statement)
+
+    ids = many_gists(fake, "prolific", 150)
+    await (await make_client()).get("/prolific")
+    restarted = await make_client()  # another server on the same database
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        hit = await restarted.get("/prolific")
+        assert hit.headers["X-Cache"] == "HIT"
+        assert reads  # read from the database once
+        reads.clear()
+        clock.advance(61)
+        again = await restarted.get("/prolific")
+        assert again.headers["X-Cache"] == "REVALIDATED"
+        assert [g["id"] for g in await again.json()] == ids
+        assert reads == []  # the copy it read is the stored list: GitHub said 304
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)

@@ -192,11 +192,24 @@ class GistService:
             if decision is Decision.NOT_FOUND:
                 raise UserNotFound(login)  # even for no-cache: random names stay cheap
             if user is not None and decision is not Decision.REFRESH:
-                gists = [gist for _, gist in await store.load_gists(session, site, key)]
-                return self._result(user, gists, _SERVED_AS[decision])
+                return await self._stored(session, site, key, user, _SERVED_AS[decision])
         return await self._refreshes.run(
             _flight(key, revalidate), lambda: self._refresh(key, revalidate)
         )
+
+    async def _stored(
+        self, session: Any, site: int, key: str, user: UserState, cache: CacheStatus
+    ) -> GistList:
+        """The stored list, marked with the pages it was stored from. The pages are read
+        first: a refresh committing in between leaves them older than the gists, so the
+        mark can only fail to match later (then the gists are read again), never claim
+        gists it did not see. Refreshes take turns under the lease, each a GitHub round
+        trip long, so two cannot commit between these two statements."""
+        pages = await store.get_pages(session, site, key)
+        gists = [gist for _, gist in await store.load_gists(session, site, key)]
+        result = self._result(user, gists, cache)
+        result.memo[_FROM_PAGES] = _fingerprint(pages)
+        return result
 
     def _decide(
         self,
@@ -253,8 +266,7 @@ class GistService:
                 if decision is Decision.NOT_FOUND:
                     raise UserNotFound(key)
                 if user is not None and decision is not Decision.REFRESH:
-                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
-                    return self._result(user, gists, _SERVED_AS[decision])
+                    return await self._stored(session, site, key, user, _SERVED_AS[decision])
             return await self._refresh_claimed(key, user)
         finally:
             if renewal is not None:
