@@ -117,3 +117,15 @@ def test_access_lines_are_queued_as_values_and_written_as_records_would_be(
     # outside queued(): an ordinary record, through the logger's handlers
     logs.log_access(access, "GET %s status=%d", ("/again", 404), fields)
     assert json.loads(output.getvalue().splitlines()[-1])["message"] == "GET /again status=404"
+
+
+def test_an_outputs_level_and_filters_hold_for_queued_lines(output: io.StringIO) -> None:
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logs._Output)]
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    log = logging.getLogger("gistcache.test")
+    with logs.queued():
+        log.info("below the output's level")
+        log.warning("kept")
+        log.warning("a secret line")
+    assert [line.split(": ", 1)[1] for line in output.getvalue().splitlines()] == ["kept"]

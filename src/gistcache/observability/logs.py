@@ -161,29 +161,34 @@ class _Listener:
     def _write(self, items: list[Any]) -> None:
         if not items:
             return
-        records = [item.record() if isinstance(item, _Access) else item for item in items]
+        records = []
+        for item in items:
+            try:
+                records.append(item.record() if isinstance(item, _Access) else item)
+            except Exception:  # a line that cannot be made must not end the thread
+                sys.stderr.write("gistcache: an access line could not be logged\n")
         for handler in self._outputs:
+            # as Handler.handle decides, less its lock per line: level, then filters
+            wanted = [r for r in records if r.levelno >= handler.level and handler.filter(r)]
+            stream = getattr(handler, "stream", None)
+            if stream is None:  # not a stream: one record at a time, as logging does
+                for record in wanted:
+                    handler.handle(record)
+                continue
             lines = []
-            for record in records:
-                if record.levelno < handler.level:
-                    continue
+            for record in wanted:
                 try:
                     lines.append(handler.format(record))
                 except Exception:
                     handler.handleError(record)
             if not lines:
                 continue
-            stream = getattr(handler, "stream", None)
-            if stream is None:  # not a stream: one record at a time, as logging does
-                for record in records:
-                    handler.handle(record)
-                continue
             handler.acquire()
             try:
                 stream.write("\n".join(lines) + "\n")
                 handler.flush()
             except Exception:
-                handler.handleError(records[-1])
+                handler.handleError(wanted[-1])
             finally:
                 handler.release()
 
