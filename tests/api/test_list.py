@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from gistcache import __version__
 from gistcache.store.models import gist_files, gists
@@ -673,6 +673,9 @@ async def test_a_revalidation_of_the_list_held_in_memory_reads_no_gist_from_the_
     client = await make_client(memory_cache_mb=memory_mb)
     ids = many_gists(fake, "prolific", 150)
     await client.get("/prolific")
+    clock.advance(61)
+    # the first revalidation reads the stored list (what was saved, not GitHub's parse)
+    assert (await client.get("/prolific")).headers["X-Cache"] == "REVALIDATED"
     event.listen(Engine, "before_cursor_execute", before)
     try:
         clock.advance(61)
@@ -719,5 +722,59 @@ async def test_a_list_read_from_the_database_is_revalidated_without_reading_it_a
         assert again.headers["X-Cache"] == "REVALIDATED"
         assert [g["id"] for g in await again.json()] == ids
         assert reads == []  # the copy it read is the stored list: GitHub said 304
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+
+
+async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_one(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    settings: Any,
+    make_engine: EngineFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    import gistcache.store.lists as lists
+    from gistcache.store.models import list_pages
+
+    many_gists(fake, "prolific", 150)
+    await (await make_client()).get("/prolific")
+    restarted = await make_client()
+    engine = make_engine(settings.database_url)
+    load = lists.load_gists
+
+    async def load_while_a_refresh_commits(*args: Any, **kwargs: Any) -> Any:
+        loaded = await load(*args, **kwargs)
+        async with engine.begin() as conn:  # another server's save, between the reads
+            await conn.execute(update(list_pages).values(etag='W/"elsewhere"'))
+        return loaded
+
+    async with engine.begin() as conn:
+        stored = (await conn.execute(select(list_pages.c.page_no, list_pages.c.etag))).all()
+    monkeypatch.setattr(lists, "load_gists", load_while_a_refresh_commits)
+    assert (await restarted.get("/prolific")).headers["X-Cache"] == "HIT"
+    monkeypatch.setattr(lists, "load_gists", load)
+    # and a later save puts the first ETags back (a gist made and deleted again):
+    # the pages match the ones read before the gists, which were not those pages' gists
+    async with engine.begin() as conn:
+        for page_no, etag in stored:
+            await conn.execute(
+                update(list_pages).where(list_pages.c.page_no == page_no).values(etag=etag)
+            )
+    reads: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "gist_files" in statement:
+            reads.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        clock.advance(61)
+        again = await restarted.get("/prolific")
+        assert again.status == 200
+        assert reads  # not marked: the stored list is read again
     finally:
         event.remove(Engine, "before_cursor_execute", before)

@@ -450,9 +450,14 @@ def test_the_credential_fingerprint_is_stable_and_does_not_show_the_token() -> N
 
 def test_pages_between_next_and_last_change_only_the_page_number() -> None:
     base = "https://api.github.com/user/1/gists?per_page=100&page="
-    assert pages_between(URL(base + "2"), URL(base + "5")) == [base + str(n) for n in (2, 3, 4, 5)]
-    assert pages_between(URL(base + "2"), URL(base + "2")) == []
-    assert pages_between(URL(base + "3"), URL(base + "2")) == []  # last before next
+    assert pages_between(URL(base + "2"), URL(base + "5"), 10) == [
+        base + str(n) for n in (2, 3, 4, 5)
+    ]
+    assert pages_between(URL(base + "2"), URL(base + "999999"), 3) == [
+        base + str(n) for n in (2, 3, 4)
+    ]  # at most the limit, whatever the link says
+    assert pages_between(URL(base + "2"), URL(base + "2"), 10) == []
+    assert pages_between(URL(base + "3"), URL(base + "2"), 10) == []  # last before next
 
 
 @pytest.mark.parametrize(
@@ -466,7 +471,7 @@ def test_pages_between_next_and_last_change_only_the_page_number() -> None:
 )
 def test_pages_between_is_nothing_when_the_links_differ_otherwise(last: str) -> None:
     following = URL("https://api.github.com/user/1/gists?per_page=100&page=2")
-    assert pages_between(following, URL(last)) == []
+    assert pages_between(following, URL(last), 10) == []
 
 
 def test_next_page_reads_other_rels_too() -> None:

@@ -213,12 +213,12 @@ class GitHubClient:
                 pages.append(ListPage(url=url, etag=etag, gists=None))
                 url = known[index + 1].url if index + 1 < len(known) else None
                 continue
-            if not pages and not ahead and answer.next is not None and answer.last is not None:
+            gists = public_gists(answer.body)
+            if not known and not pages and answer.next is not None and answer.last is not None:
                 # a list not seen before: its first page names the last one, so the pages
                 # in between are asked for now, together, rather than one after another
-                between = pages_between(answer.next, answer.last)[: self._max_pages]
+                between = pages_between(answer.next, answer.last, self._max_pages)
                 ahead.update({u: asyncio.ensure_future(ask(u, None)) for u in between})
-            gists = public_gists(answer.body)
             pages.append(ListPage(url=url, etag=answer.headers.get("etag"), gists=gists))
             url = None if answer.next is None else str(answer.next)
         return pages
@@ -321,7 +321,10 @@ class GitHubClient:
             following = next_page(links, URL(url, encoded=True), self._api)
             last = None
             if following is not None:
-                last = next_page(links, URL(url, encoded=True), self._api, rel="last")
+                try:  # only a hint for asking ahead: a bad one is ignored, not a failure
+                    last = next_page(links, URL(url, encoded=True), self._api, rel="last")
+                except GitHubUnavailable:
+                    last = None
             return _Answer(status, headers, body, following, last)
         error = failure(status, headers, body, time.time())
         if isinstance(error, GitHubRateLimited):

@@ -284,11 +284,11 @@ def next_page(
 _PAGE_PARAM = re.compile(r"([?&]page=)([0-9]{1,6})(?=&|$)")
 
 
-def pages_between(following: URL, last: URL) -> list[str]:
+def pages_between(following: URL, last: URL, limit: int) -> list[str]:
     """The URLs of the pages from ``following`` (a ``rel="next"`` target) to ``last``
-    (the ``rel="last"`` one), made from ``following`` with only its ``page`` number
-    changed, as GitHub's own links are; [] when the two differ in anything else, or
-    ``last`` is not after ``following``."""
+    (the ``rel="last"`` one), at most ``limit`` of them, made from ``following`` with
+    only its ``page`` number changed, as GitHub's own links are; [] when the two differ
+    in anything else, or ``last`` is not after ``following``."""
     text, end = str(following), str(last)
     found = _PAGE_PARAM.search(text)
     final = _PAGE_PARAM.search(end)
@@ -298,7 +298,7 @@ def pages_between(following: URL, last: URL) -> list[str]:
     if last_no <= first or _PAGE_PARAM.sub(r"\g<1>0", text) != _PAGE_PARAM.sub(r"\g<1>0", end):
         return []
     head, tail = text[: found.start(2)], text[found.end(2) :]
-    return [f"{head}{n}{tail}" for n in range(first, last_no + 1)]
+    return [f"{head}{n}{tail}" for n in range(first, min(last_no, first + limit - 1) + 1)]
 
 
 def request_target(url: str) -> str:

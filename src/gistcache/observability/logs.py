@@ -155,8 +155,14 @@ class _Listener:
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
+            self._write_safely()
+        self._write_safely()
+
+    def _write_safely(self) -> None:
+        try:
             self._write(self._pending.take())
-        self._write(self._pending.take())
+        except Exception as exc:  # a broken handler must not end the thread
+            sys.stderr.write(f"gistcache: log lines lost: {exc!r}\n")
 
     def _write(self, items: list[Any]) -> None:
         if not items:
@@ -197,11 +203,22 @@ class _Listener:
 _access_queue: list[_Batches] = []
 
 
+def _only_the_queue(logger: logging.Logger) -> bool:
+    """Whether a line of ``logger`` reaches nothing but the queue: no filter or handler
+    on the way to the root, and the queue the root's only handler."""
+    node: Any = logger
+    while node is not None and not isinstance(node, logging.RootLogger):
+        if node.filters or node.handlers or not node.propagate:
+            return False
+        node = node.parent
+    return node is not None and len(node.handlers) == 1 and isinstance(node.handlers[0], _HandOff)
+
+
 def log_access(logger: logging.Logger, msg: str, args: tuple[Any, ...], fields: Any) -> None:
     """Log an access line at INFO (the caller has checked that INFO is on): queued as
     plain values while :func:`queued` runs and the logger has no handler of its own,
     else as ``Logger.info`` would, less the lookup of the caller's frame."""
-    if _access_queue and not logger.handlers and logger.propagate:
+    if _access_queue and _only_the_queue(logger):
         _access_queue[-1].put_nowait(_Access(logger, msg, args, fields))
         return
     record = logger.makeRecord(

@@ -200,15 +200,17 @@ class GistService:
     async def _stored(
         self, session: Any, site: int, key: str, user: UserState, cache: CacheStatus
     ) -> GistList:
-        """The stored list, marked with the pages it was stored from. The pages are read
-        first: a refresh committing in between leaves them older than the gists, so the
-        mark can only fail to match later (then the gists are read again), never claim
-        gists it did not see. Refreshes take turns under the lease, each a GitHub round
-        trip long, so two cannot commit between these two statements."""
+        """The stored list, marked with the pages it was stored from when the pages read
+        before and after its gists agree (each statement sees its own snapshot: a refresh
+        committing in between would pair these gists with other pages). For the two
+        reads to agree around a change, two refreshes would have to commit between
+        them, and refreshes take turns under the lease, each a GitHub round trip long."""
         pages = await store.get_pages(session, site, key)
         gists = [gist for _, gist in await store.load_gists(session, site, key)]
         result = self._result(user, gists, cache)
-        result.memo[_FROM_PAGES] = _fingerprint(pages)
+        after = await store.get_pages(session, site, key)
+        if _fingerprint(after) == _fingerprint(pages):
+            result.memo[_FROM_PAGES] = _fingerprint(pages)
         return result
 
     def _decide(
@@ -315,10 +317,11 @@ class GistService:
         held: GistList | None = None
         async with self._sessions() as session:
             pages = await store.get_pages(session, site, key) if cached else []
-            # the copy in memory is the stored list when it was made from pages with the
-            # ETags the database holds now (GitHub's fingerprints of their contents; and
-            # refreshes of a user take turns under the lease, so none is saved meanwhile):
-            # then the stored gists are read only if GitHub sends a page again
+            # a copy in memory read from the database (only those are marked) is the
+            # stored list when it was read from pages with the ETags the database holds
+            # now (GitHub's fingerprints of their contents; and refreshes of a user take
+            # turns under the lease, so none is saved meanwhile): then the stored gists
+            # are read only if GitHub sends a page again
             held = self._hot.get(key) if cached else None
             if held is not None and held.memo.get(_FROM_PAGES) != _fingerprint(pages):
                 held = None
@@ -399,6 +402,7 @@ class GistService:
         if github_id is None and user is not None:
             github_id = user.github_id
         state = UserState(key, False, self._github.credential, now, now, github_id=github_id)
-        result = self._result(state, gists, status)
-        result.memo[_FROM_PAGES] = _fingerprint(fresh_pages)
-        return result
+        # not marked: what was saved can differ from GitHub's parse (files of one name
+        # kept once, a gist listed under another owner), so the next revalidation reads
+        # the stored list once and marks that
+        return self._result(state, gists, status)
