@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
+from tests.support.database import reads_of
 from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
@@ -26,20 +27,9 @@ async def search(client: Client, **body: Any) -> dict[str, Any]:
     return result
 
 
-@contextlib.contextmanager
-def chunk_reads() -> Iterator[list[str]]:
+def chunk_reads() -> contextlib.AbstractContextManager[list[str]]:
     """The statements that read file chunks, sent by any engine meanwhile."""
-    seen: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "file_chunks" in statement:
-            seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", before)
+    return reads_of("file_chunks")
 
 
 def found(body: dict[str, Any]) -> list[tuple[str, int, str]]:

@@ -13,7 +13,7 @@ from gistcache import __version__
 from gistcache.store.models import gist_files, gists
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory
+from tests.support.database import EngineFactory, reads_of
 from tests.support.github import many_gists
 from tests.support.http import ClientFactory
 
@@ -661,23 +661,13 @@ async def test_a_revalidation_that_changes_nothing_does_not_render_the_list_agai
 async def test_a_revalidation_of_the_list_held_in_memory_reads_no_gist_from_the_database(
     make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, memory_mb: int
 ) -> None:
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    reads: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "gist_files" in statement:
-            reads.append(statement)
-
     client = await make_client(memory_cache_mb=memory_mb)
     ids = many_gists(fake, "prolific", 150)
     await client.get("/prolific")
     clock.advance(61)
     # the first revalidation reads the stored list (what was saved, not GitHub's parse)
     assert (await client.get("/prolific")).headers["X-Cache"] == "REVALIDATED"
-    event.listen(Engine, "before_cursor_execute", before)
-    try:
+    with reads_of("gist_files") as reads:
         clock.advance(61)
         again = await client.get("/prolific")
         assert again.headers["X-Cache"] == "REVALIDATED"
@@ -691,28 +681,16 @@ async def test_a_revalidation_of_the_list_held_in_memory_reads_no_gist_from_the_
         body = await changed.json()
         assert [g["id"] for g in body] == ids
         assert body[120]["description"] == "changed on page two"
-    finally:
-        event.remove(Engine, "before_cursor_execute", before)
     assert [c.status for c in fake.api_requests()][-2:] in ([304, 200], [200, 304])
 
 
 async def test_a_list_read_from_the_database_is_revalidated_without_reading_it_again(
     make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
 ) -> None:
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    reads: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "gist_files" in statement:
-            reads.append(statement)
-
     ids = many_gists(fake, "prolific", 150)
     await (await make_client()).get("/prolific")
     restarted = await make_client()  # another server on the same database
-    event.listen(Engine, "before_cursor_execute", before)
-    try:
+    with reads_of("gist_files") as reads:
         hit = await restarted.get("/prolific")
         assert hit.headers["X-Cache"] == "HIT"
         assert reads  # read from the database once
@@ -722,8 +700,6 @@ async def test_a_list_read_from_the_database_is_revalidated_without_reading_it_a
         assert again.headers["X-Cache"] == "REVALIDATED"
         assert [g["id"] for g in await again.json()] == ids
         assert reads == []  # the copy it read is the stored list: GitHub said 304
-    finally:
-        event.remove(Engine, "before_cursor_execute", before)
 
 
 async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_one(
@@ -734,9 +710,6 @@ async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_o
     make_engine: EngineFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
     import gistcache.store.lists as lists
     from gistcache.store.models import list_pages
 
@@ -764,17 +737,8 @@ async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_o
             await conn.execute(
                 update(list_pages).where(list_pages.c.page_no == page_no).values(etag=etag)
             )
-    reads: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "gist_files" in statement:
-            reads.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", before)
-    try:
+    with reads_of("gist_files") as reads:
         clock.advance(61)
         again = await restarted.get("/prolific")
         assert again.status == 200
         assert reads  # not marked: the stored list is read again
-    finally:
-        event.remove(Engine, "before_cursor_execute", before)

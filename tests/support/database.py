@@ -4,6 +4,7 @@ databases, and looking at a schema from outside the service."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,8 +13,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -91,3 +92,19 @@ async def ensure_database(url: str) -> None:
     except asyncpg.InvalidCatalogNameError:
         name = make_url(url).database
         await admin(with_database(url, "postgres"), f'CREATE DATABASE "{name}"')
+
+
+@contextlib.contextmanager
+def reads_of(table: str) -> Iterator[list[str]]:
+    """The SELECT statements naming ``table`` that any engine sends meanwhile."""
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and table in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
