@@ -13,7 +13,7 @@ from gistcache import __version__
 from gistcache.store.models import gist_files, gists
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory, reads_of
+from tests.support.database import EngineFactory, commits, reads_of
 from tests.support.github import many_gists
 from tests.support.http import ClientFactory
 
@@ -700,6 +700,70 @@ async def test_a_list_read_from_the_database_is_revalidated_without_reading_it_a
         assert again.headers["X-Cache"] == "REVALIDATED"
         assert [g["id"] for g in await again.json()] == ids
         assert reads == []  # the copy it read is the stored list: GitHub said 304
+
+
+async def leases_held(engine: Any) -> list[str]:
+    from gistcache.store.models import refresh_leases
+
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(refresh_leases.c.login))).scalars())
+
+
+@pytest.mark.parametrize("change", [False, True])
+async def test_a_refresh_ends_its_lease_in_the_transaction_that_records_it(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    settings: Any,
+    make_engine: EngineFactory,
+    change: bool,
+) -> None:
+    client = await make_client()
+    ids = many_gists(fake, "prolific", 150)
+    await client.get("/prolific")
+    clock.advance(61)
+    await client.get("/prolific")  # the first revalidation reads the stored list once
+    if change:
+        fake.update_gist(ids[3], description="changed")
+    clock.advance(61)
+    with commits() as committed:
+        answer = await client.get("/prolific")
+    assert answer.headers["X-Cache"] == ("UPDATED" if change else "REVALIDATED")
+    # one commit takes the lease; one records GitHub's answer and hands the lease back
+    assert len(committed) == 2
+    assert await leases_held(make_engine(settings.database_url)) == []
+    clock.advance(61)  # and the next refresh can take it at once
+    assert (await client.get("/prolific")).headers["X-Cache"] == "REVALIDATED"
+
+
+async def test_a_refresh_whose_save_fails_still_hands_its_lease_back(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    settings: Any,
+    make_engine: EngineFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gistcache.store.lists as lists
+
+    client = await make_client()
+    ids = many_gists(fake, "prolific", 150)
+    await client.get("/prolific")
+    fake.update_gist(ids[3], description="changed")
+    clock.advance(61)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the save failed")
+
+    save = lists.save_list
+    monkeypatch.setattr(lists, "save_list", broken)
+    failed = await client.get("/prolific")
+    assert failed.status >= 500
+    assert await leases_held(make_engine(settings.database_url)) == []
+    monkeypatch.setattr(lists, "save_list", save)
+    again = await client.get("/prolific")
+    assert again.headers["X-Cache"] == "UPDATED"
+    assert (await again.json())[3]["description"] == "changed"
 
 
 async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_one(

@@ -108,3 +108,18 @@ def reads_of(table: str) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(Engine, "before_cursor_execute", before)
+
+
+@contextlib.contextmanager
+def commits() -> Iterator[list[int]]:
+    """One entry for each transaction any engine commits meanwhile."""
+    seen: list[int] = []
+
+    def committed(conn: Any) -> None:
+        seen.append(1)
+
+    event.listen(Engine, "commit", committed)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "commit", committed)

@@ -94,6 +94,14 @@ def _flight(key: str, revalidate: bool) -> str:
 _FROM_PAGES = "from-pages"
 
 
+@dataclasses.dataclass
+class _Lease:
+    """The refresh lease this request holds, and whether it was handed back already."""
+
+    owner: str
+    released: bool = False
+
+
 def _fingerprint(pages: Sequence[StoredPage] | Sequence[PageOfGists]) -> tuple[Any, ...]:
     return tuple((page.url, page.etag) for page in pages)
 
@@ -257,6 +265,7 @@ class GistService:
                 await asyncio.sleep(LEASE_POLL_SECONDS)
                 claimed = await self._claim(key, owner)
         renewal = asyncio.create_task(self._keep_lease(key, owner)) if claimed else None
+        lease: _Lease | None = None
         try:
             async with self._sessions() as session:
                 user = await store.get_user(session, site, key)
@@ -269,12 +278,13 @@ class GistService:
                     raise UserNotFound(key)
                 if user is not None and decision is not Decision.REFRESH:
                     return await self._stored(session, site, key, user, _SERVED_AS[decision])
-            return await self._refresh_claimed(key, user)
+            lease = _Lease(owner) if claimed else None
+            return await self._refresh_claimed(key, user, lease)
         finally:
             if renewal is not None:
                 renewal.cancel()
                 await asyncio.gather(renewal, return_exceptions=True)
-            if claimed:
+            if claimed and not (lease is not None and lease.released):
                 await self._release(key, owner)
 
     async def _keep_lease(self, key: str, owner: str) -> None:
@@ -304,13 +314,24 @@ class GistService:
         async with self._sessions() as session, session.begin():
             await store.release_refresh(session, site, key, owner)
 
+    @staticmethod
+    async def _hand_back(session: Any, site: int, key: str, lease: _Lease | None) -> None:
+        """End the refresh lease in the transaction that records the refresh's outcome:
+        one commit on the request's path instead of two. The caller marks the lease
+        released once that transaction has committed; until then (a rollback), the
+        refresh's ``finally`` still hands it back on its own."""
+        if lease is not None:
+            await store.release_refresh(session, site, key, lease.owner)
+
     async def _list_from_github(self, key: str, known: list[KnownPage]) -> list[ListPage]:
         """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit with
         every server using this database: none asks while another found the limit spent."""
         async with self._github.gate.shared(self.shared_block):
             return await self._github.list_user_gists(key, known)
 
-    async def _refresh_claimed(self, key: str, user: UserState | None) -> GistList:
+    async def _refresh_claimed(
+        self, key: str, user: UserState | None, lease: _Lease | None = None
+    ) -> GistList:
         site = await self.site.id()
         cached = user is not None and user.has_list
         stored: list[tuple[int, Gist]] | None = None
@@ -367,6 +388,9 @@ class GistService:
         ):
             async with self._sessions() as session, session.begin():
                 await store.mark_checked(session, site, key, now)
+                await self._hand_back(session, site, key, lease)
+            if lease is not None:
+                lease.released = True
             state = dataclasses.replace(user, checked_at=now, retry_at=None)
             revalidated = self._result(state, list(known), CacheStatus.REVALIDATED)
             revalidated.memo[_FROM_PAGES] = _fingerprint(pages)
@@ -391,6 +415,9 @@ class GistService:
             changed = await store.save_list(
                 session, site, key, self._github.credential, now, fresh_pages
             )
+            await self._hand_back(session, site, key, lease)
+        if lease is not None:
+            lease.released = True
         if not cached:
             status = CacheStatus.MISS
         else:
