@@ -35,7 +35,9 @@ The users are the fake's `--bulk-user`s: gists of 3 code-like files of about 11.
 (300 gists make 10 MB), the same bytes on every run. Searches look for `TODO` unless
 said otherwise. Lists stay fresh on the main server (`GISTCACHE_CACHE_TTL=3600`); the
 stale cases (scenarios 2 and 4) run on a second server started on the same database
-with a TTL of 5 s, after sleeping past it; scenario 5 runs on a fresh server process,
+with a TTL of 5 s, after sleeping past it (the stale warm search: searched once while
+fresh, as the fresh server's is before it is timed, then the median of three, each
+after sleeping past the TTL); scenario 5 runs on a fresh server process,
 so that its peak memory is the huge file's. The servers run with the default
 settings (the access log at INFO, text lines) unless a row says otherwise; the
 footnotes list the settings that move the figures. The list scenarios' load
