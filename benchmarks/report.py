@@ -37,7 +37,8 @@ said otherwise. Lists stay fresh on the main server (`GISTCACHE_CACHE_TTL=3600`)
 stale cases (scenarios 2 and 4) run on a second server started on the same database
 with a TTL of 5 s, after sleeping past it (the stale warm search: searched once while
 fresh, as the fresh server's is before it is timed, then the median of three, each
-after sleeping past the TTL); scenario 5 runs on a fresh server process,
+after sleeping past the TTL and followed at once by a fresh search on the same
+server, its baseline); scenario 5 runs on a fresh server process,
 so that its peak memory is the huge file's. The servers run with the default
 settings (the access log at INFO, text lines) unless a row says otherwise; the
 footnotes list the settings that move the figures. The list scenarios' load
@@ -58,7 +59,8 @@ What the baselines are:
    searching nothing; then cold users of their own searched by servers fetching 8,
    16 and 32 at once, each beside the same fetches at that concurrency.
 4. warm search: `grep -E` and ripgrep (`rg`) over the same bytes on disk, and the
-   cached list alone.
+   cached list alone; for the stale one, a fresh search on the same server right
+   after each stale one.
 5. huge file: a direct download of the file; `grep -E` over it on disk; memory: the
    server's resident size before and its peak, against the size before plus the
    memory tiers at their defaults plus 50 MB (scenario 1 records the same at rest

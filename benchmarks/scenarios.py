@@ -648,16 +648,26 @@ async def warm_search_fresh(bench: Bench) -> dict[str, Any]:
 async def warm_search_stale(bench: Bench, login: str, wait: float) -> dict[str, Any]:
     """With the list stale (``wait`` seconds slept past the server's TTL before each of
     ``sizes.stale_repeats`` searches): the median time, and the most upstream requests
-    one of them made (each should be the list's conditional requests alone)."""
+    one of them made (each should be the list's conditional requests alone). Each is
+    followed at once by a fresh search on the same server (its baseline: the same
+    process, database and moment; the main fresh figure is taken earlier, on another
+    server, before the growth scenario has filled the database)."""
     samples = []
+    fresh = []
     for _ in range(bench.sizes.stale_repeats):
         await asyncio.sleep(wait)
         async with counting(bench.http, bench.fake) as upstream:
             answer = await bench.search(login)
         samples.append((answer.seconds, answer.headers.get("X-Cache"), upstream.api, upstream.raw))
+        after = await bench.search(login)
+        if after.headers.get("X-Cache") != "HIT":
+            raise RuntimeError(f"the search after a stale one was {after.headers.get('X-Cache')}")
+        fresh.append(after.seconds)
     return {
         "seconds": median([seconds for seconds, *_ in samples]),
         "all_seconds": [round(seconds, 4) for seconds, *_ in samples],
+        "fresh_seconds": median(fresh),
+        "all_fresh_seconds": [round(seconds, 4) for seconds in fresh],
         "x_cache": "/".join(sorted({str(cache) for _, cache, *_ in samples})),
         "upstream": {
             "api": max(api for *_, api, _ in samples),
@@ -711,11 +721,13 @@ def warm_search_result(bench: Bench, fresh: dict[str, Any], stale: dict[str, Any
                 economical,
             )
         )
-        allowed = fresh["seconds"] + 1.5 * bench.latency
+        beside = stale["fresh_seconds"]
+        allowed = beside + 1.5 * bench.latency
         one_trip = stale["seconds"] <= allowed
         targets.append(
             target(
-                "stale warm search at most the fresh one plus 1.5x the upstream latency",
+                "stale warm search at most the fresh one (same server, right after) plus "
+                "1.5x the upstream latency",
                 f"<= {allowed:.4f} s",
                 round(stale["seconds"], 4),
                 one_trip,
@@ -725,7 +737,8 @@ def warm_search_result(bench: Bench, fresh: dict[str, Any], stale: dict[str, Any
             row(
                 f"stale: wall time (median of {bench.sizes.stale_repeats})",
                 ms(stale["seconds"]),
-                f"fresh {ms(fresh['seconds'])}; upstream latency {ms(bench.latency)}",
+                f"fresh on the same server right after {ms(beside)}; "
+                f"upstream latency {ms(bench.latency)}",
                 f"≤ fresh + 1.5 x latency ({ms(allowed)})",
                 one_trip,
             )

@@ -134,6 +134,9 @@ def test_search_economy(result: dict[str, Any]) -> None:
     # stale: each known page is asked for again with If-None-Match, and answers 304
     assert warm["stale"]["upstream"] == {"api": pages, "raw": 0}
     assert warm["stale"]["x_cache"] == "REVALIDATED"
+    # each stale search has its fresh one beside it, on the same server
+    assert len(warm["stale"]["all_fresh_seconds"]) == len(warm["stale"]["all_seconds"]) >= 1
+    assert warm["stale"]["fresh_seconds"] > 0
     for point in scenarios["growth"]["figures"]["points"]:
         listed_before = point["cold_x_cache"] == "HIT"  # the cached-list scenario's user
         assert point["cold_api_requests"] == (0 if listed_before else pages_for(point["gists"]))
