@@ -67,6 +67,21 @@ async def test_metrics_count_requests_cache_results_github_and_jobs(
     assert value("gistcache_search_jobs", state="PENDING") == 0
 
 
+async def test_githubs_rate_limit_is_absent_from_metrics_until_github_said_it(
+    client: TestClient[Any, Any], fake: FakeGitHub
+) -> None:
+    # a fresh server has not heard from GitHub: a 0 here would fire the budget alert
+    # of the operations guide on every deploy
+    before = samples(await (await client.get("/metrics")).text())
+    names = {name for name, _ in before}
+    assert "gistcache_github_rate_limit_remaining" not in names
+    assert "gistcache_github_rate_limit_reset_timestamp_seconds" not in names
+    assert (await client.get("/octocat")).status == 200
+    after = samples(await (await client.get("/metrics")).text())
+    assert after[("gistcache_github_rate_limit_remaining", ())] == 59
+    assert after[("gistcache_github_rate_limit_reset_timestamp_seconds", ())] > 0
+
+
 async def test_json_logs_carry_request_ids_and_never_the_token(
     tmp_path: Path, database_url: str, fake_server: TestServer
 ) -> None:

@@ -352,9 +352,8 @@ class GitHubClient:
             return
         self.rate_limit = parsed
         if self._metrics is not None:
-            self._metrics.github_rate_remaining.set(parsed.remaining)
-            if parsed.reset is not None:
-                self._metrics.github_rate_reset.set(parsed.reset.timestamp())
+            reset = parsed.reset.timestamp() if parsed.reset is not None else None
+            self._metrics.github_rate_limit(parsed.remaining, reset)
         if parsed.remaining == 0 and parsed.reset is not None:
             self.gate.spent_until(parsed.reset.timestamp())
             log.warning("GitHub rate limit spent; no requests until %s", parsed.reset.isoformat())

@@ -41,15 +41,18 @@ class Metrics:
             ["kind", "status"],
             registry=self.registry,
         )
+        # registered once GitHub has said them (``github_rate_limit``): until then they
+        # are absent, not 0, which an alert on the budget would take for a spent one
+        self._github_rate_known: set[Gauge] = set()
         self.github_rate_remaining = Gauge(
             "gistcache_github_rate_limit_remaining",
             "GitHub API requests left in the current window, as GitHub last said",
-            registry=self.registry,
+            registry=None,
         )
         self.github_rate_reset = Gauge(
             "gistcache_github_rate_limit_reset_timestamp_seconds",
             "When GitHub's current rate-limit window ends (Unix time)",
-            registry=self.registry,
+            registry=None,
         )
         self.fetched_bytes = Counter(
             "gistcache_content_fetched_bytes",
@@ -68,6 +71,18 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+
+    def github_rate_limit(self, remaining: int, reset: float | None) -> None:
+        """What GitHub's last answer said of its rate limit."""
+        self._said(self.github_rate_remaining, remaining)
+        if reset is not None:
+            self._said(self.github_rate_reset, reset)
+
+    def _said(self, gauge: Gauge, value: float) -> None:
+        gauge.set(value)
+        if gauge not in self._github_rate_known:
+            self._github_rate_known.add(gauge)
+            self.registry.register(gauge)
 
     def http_children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
         """The request counter's and the latency histogram's children for these labels."""
