@@ -537,6 +537,7 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({"username": "alice", "pattern": "(?<!x)y"}, "invalid-pattern"),
     ({"username": "alice", "pattern": "(?P<n>x)(?P=n)"}, "invalid-pattern"),
     ({"username": "alice", "pattern": "\ud800"}, "invalid-pattern"),
+    ({"username": "alice", "pattern": "a\udc80b", "literal": True}, "invalid-pattern"),
     ('{"username": "alice", "pattern": ' + "[" * 60_000, "invalid-json"),
     ({"username": "alice", "pattern": "x", "async": "yes"}, "invalid-body"),
     ({"username": "alice", "pattern": "(x", "async": True}, "invalid-pattern"),

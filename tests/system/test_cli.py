@@ -14,7 +14,7 @@ from gistcache.testing.fake_github import FakeGitHub
 
 
 async def run(
-    tmp_path: Path, database_url: str, server: TestServer, *args: str
+    tmp_path: Path, database_url: str, server: TestServer, *args: str | bytes
 ) -> tuple[int, str, str]:
     env = {
         **os.environ,
@@ -187,6 +187,16 @@ async def test_search_context_literal_glob_and_colour(
     code, _, err = await run(tmp_path, database_url, fake_server, "search", "vic", "a", "-C", "11")
     assert code == 2
     assert "context must be from 0 to 10" in err
+
+    # a byte that is not UTF-8 in the arguments: refused in words, with or without -F
+    for flags in ((), ("-F",)):
+        code, _, err = await run(
+            tmp_path, database_url, fake_server, "search", "vic", b"a\xffb", *flags
+        )
+        assert code == 2, err
+        assert err.splitlines() == [
+            "gistcache: invalid pattern: the pattern is not valid Unicode text"
+        ]
 
 
 async def test_search_prints_in_list_order_as_gists_come(

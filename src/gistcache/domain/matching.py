@@ -27,6 +27,10 @@ class PatternError(ValueError):
 def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = False) -> Any:
     """Compile ``pattern`` for byte-level, line-by-line search; with ``literal`` it is a
     fixed string whose regex metacharacters match themselves (``grep -F``)."""
+    try:
+        pattern.encode("utf-8")
+    except UnicodeError:  # a lone surrogate (or an argument's stray byte): no text
+        raise PatternError("the pattern is not valid Unicode text") from None
     if literal:
         pattern = re2.escape(pattern)
     options = re2.Options()
@@ -37,11 +41,7 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = 
     # its slower submatch engines over a long match
     options.never_capture = True
     try:
-        encoded = pattern.encode("utf-8")
-    except UnicodeError:
-        raise PatternError("the pattern is not valid Unicode text") from None
-    try:
-        re2.compile(encoded, options=options)  # the pattern alone must be valid
+        re2.compile(pattern.encode("utf-8"), options=options)  # the pattern alone must be valid
         # multi-line mode so that ^ and $ anchor at each line, as in grep
         return re2.compile(f"(?m)(?:{pattern})".encode(), options=options)
     except re2.error as exc:
