@@ -77,6 +77,31 @@ async def test_forwarded_for_is_trusted_only_from_trusted_proxies(
     assert other.status == 200
 
 
+async def test_one_ipv6_client_has_one_budget_however_its_address_is_spelt(
+    make_client: ClientFactory,
+) -> None:
+    proxied = await make_client(
+        rate_limit=RateLimitItemPerMinute(3), trusted_proxies=(ip_network("127.0.0.0/8"),)
+    )
+
+    async def status(forwarded_for: str) -> int:
+        resp = await proxied.get("/octocat", headers={"X-Forwarded-For": forwarded_for})
+        return resp.status
+
+    # three spellings of one address, then a fourth: one bucket
+    assert [await status(a) for a in ("::1", "0::1", "0:0:0:0:0:0:0:1")] == [200, 200, 200]
+    assert await status("::0:1") == 429
+    # IPv6 is bucketed by /64, the block one subscriber or host holds
+    for address in ("2001:db8::1", "2001:DB8::2", "2001:db8::ffff:1"):
+        assert await status(address) == 200
+    assert await status("2001:db8:0:0:abcd::9") == 429
+    assert await status("2001:db8:0:1::1") == 200  # the next /64 is someone else
+    # an IPv4 address written as IPv4-mapped IPv6 is that IPv4 client
+    for address in ("203.0.113.7", "::ffff:203.0.113.7", "::ffff:cb00:7107"):
+        assert await status(address) == 200
+    assert await status("203.0.113.7") == 429
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("GISTCACHE_RATE_LIMIT", "lots"), ("GISTCACHE_TRUSTED_PROXIES", "10.0.0.0/8, proxy")],

@@ -1,7 +1,8 @@
 """Per-client request limits (abuse protection), with the ``limits`` library.
 
 The client is the peer address, or, when the peer is a trusted proxy, the last
-address in ``X-Forwarded-For`` that is not itself a trusted proxy. The ``RateLimit-*``
+address in ``X-Forwarded-For`` that is not itself a trusted proxy; its bucket is the
+address normalised, an IPv6 one widened to its /64 (``client_key``). The ``RateLimit-*``
 headers are kept on the request; every answer to it carries them (web/middleware.py).
 The budget itself is kept too: the GitHub-compatible API reports it in GitHub's
 ``x-ratelimit-*`` headers and ``GET /api/v3/rate_limit`` (which spends none of it).
@@ -31,12 +32,35 @@ EXEMPT_PATHS = frozenset({"/ping", "/healthz", "/readyz", "/metrics"})
 FREE_PATHS = frozenset({"/api/v3/rate_limit"})
 
 
+# the block an IPv6 client is taken to hold: providers hand a subscriber (and clouds a
+# host) at least a /64, so any address in it is the same client to the limits
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_key(address: str) -> str:
+    """The bucket of the client at ``address``: one per IPv4 address, one per IPv6 /64.
+    Every spelling of an address is one key (``::1``, ``0::1``; an IPv4-mapped IPv6
+    address is its IPv4 one); something that is no address is kept as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        block = ipaddress.IPv6Network((int(ip), IPV6_CLIENT_PREFIX), strict=False)
+        return str(block)
+    return str(ip)
+
+
 def is_trusted(address: str, networks: Sequence[Network]) -> bool:
     """Whether ``address`` is in one of the trusted proxies' ``networks``."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack listener's view of an IPv4 proxy
     return any(ip in network for network in networks)
 
 
@@ -50,6 +74,10 @@ class ClientRateLimit:
         return is_trusted(address, self._trusted)
 
     def client_of(self, request: web.Request) -> str:
+        """The client's bucket (``client_key``) of the request's address."""
+        return client_key(self._address_of(request))
+
+    def _address_of(self, request: web.Request) -> str:
         peer = request.remote or "unknown"
         if not self._is_trusted(peer):
             return peer
