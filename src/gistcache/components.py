@@ -88,7 +88,9 @@ async def components(
                 fetch_concurrency=settings.fetch_concurrency,
                 max_file_bytes=settings.max_file_bytes,
             )
-            gists = GistReader(sessions, listing, contents, github, site)
+            gists = GistReader(
+                sessions, listing, contents, github, site, not_found_ttl=settings.not_found_ttl
+            )
             searches = SearchService(
                 sessions,
                 listing,

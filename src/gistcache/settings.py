@@ -327,7 +327,10 @@ class Settings:
         60.0, Seconds(), "seconds a cached list is served without asking GitHub"
     )
     not_found_ttl: float = setting(
-        300.0, Seconds(), "seconds an unknown user is remembered as unknown"
+        300.0,
+        Seconds(),
+        "seconds an unknown user, or a gist id GitHub has no public gist by (unknown or "
+        "secret), is remembered as unknown",
     )
     memory_cache_mb: int = setting(
         64,

@@ -2,7 +2,8 @@
 
 The gist is found in its owner's cached list (brought up to date by the listing
 rules; an id the cache has never listed is looked up on GitHub once, to learn whose
-list to fetch). Each file's contents come from the cache when they are current for the
+list to fetch; an id GitHub has no public gist by is remembered as unknown for the
+unknown-user TTL). Each file's contents come from the cache when they are current for the
 gist's revision, else they are fetched and cached first (``services.contents``, which
 shares a download under way with searches). Like GitHub, at most ``content_limit``
 bytes of each file are given, with ``truncated`` saying whether that was all of it.
@@ -21,6 +22,7 @@ from gistcache.github.client import GitHubClient
 from gistcache.github.errors import GitHubNotFound, GitHubUnavailable
 from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import GistService
+from gistcache.services.memory import UnknownIds
 from gistcache.store import contents as store
 from gistcache.store.contents import TEXT
 from gistcache.store.engine import Sessions
@@ -54,6 +56,7 @@ class GistReader:
         site: Site,
         *,
         content_limit: int = CONTENT_LIMIT,
+        not_found_ttl: float = 300.0,
     ) -> None:
         self._sessions = sessions
         self._listing = listing
@@ -61,6 +64,8 @@ class GistReader:
         self._github = github
         self._site = site
         self._limit = content_limit
+        # ids GitHub has no public gist by: asked again only after the unknown-user TTL
+        self._unknown = UnknownIds(not_found_ttl)
 
     async def get(self, gist_id: str, *, revalidate: bool = False) -> GistContents:
         """The public gist ``gist_id`` with its files' contents.
@@ -94,12 +99,15 @@ class GistReader:
             raise GistNotFound(gist_id) from None
 
     async def _owner_on_github(self, gist_id: str) -> str:
+        if self._unknown.knows(gist_id, self._listing.clock()):
+            raise GistNotFound(gist_id)  # even a secret one: GitHub said so a moment ago
         try:
             async with self._github.gate.shared(self._listing.shared_block):
                 owner = await self._github.gist_owner(gist_id)
         except GitHubNotFound:
-            raise GistNotFound(gist_id) from None
-        if owner is None:
+            owner = None
+        if owner is None:  # no such gist, or a secret one (or one that names no owner)
+            self._unknown.remember(gist_id, self._listing.clock())
             raise GistNotFound(gist_id)
         return owner
 

@@ -1,7 +1,8 @@
 """This process's memory tiers in front of the database, each bounded in bytes:
 recently served gist lists with their rendered JSON (``HotLists``, so that a fresh
 list is answered without a database round trip) and recently searched files'
-contents (``ContentMemory``, so that a warm search reads no chunk from it).
+contents (``ContentMemory``, so that a warm search reads no chunk from it); and the
+gist ids GitHub said it has no public gist by (``UnknownIds``, bounded in entries).
 
 The database stays the cache of record: a list here is used only while it is fresh
 by the same rule (``GISTCACHE_CACHE_TTL`` from ``checked_at``), and every refresh
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
+from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,6 +68,40 @@ class HotLists(Generic[T]):
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._bytes -= entry[1]
+
+
+class UnknownIds:
+    """Ids GitHub said it has no public gist by (unknown, or secret), each remembered for
+    ``ttl`` seconds, as the database remembers unknown users, so that asking for one again
+    costs GitHub nothing meanwhile. At most ``max_entries`` are held (the oldest go
+    first): a flood of made-up ids is bounded by the client's GitHub budget, not by this.
+    Each server keeps its own: with N servers an id costs at most N lookups per ``ttl``."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._until: OrderedDict[str, datetime] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def remember(self, gist_id: str, now: datetime) -> None:
+        if self.ttl <= 0 or self.max_entries <= 0:
+            return
+        self._until.pop(gist_id, None)
+        self._until[gist_id] = now + timedelta(seconds=self.ttl)
+        while len(self._until) > self.max_entries:
+            self._until.popitem(last=False)
+
+    def knows(self, gist_id: str, now: datetime) -> bool:
+        """Whether ``gist_id`` is remembered as unknown at ``now``."""
+        until = self._until.get(gist_id)
+        if until is None:
+            return False
+        if now >= until:
+            del self._until[gist_id]
+            return False
+        return True
 
 
 # what an entry of ContentMemory costs beyond its bytes: the list, the tuples, the
