@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +60,18 @@ class Gist:
             "owner": self.owner,
             "files": [f.to_json() for f in self.files],
         }
+
+
+# NUL, which PostgreSQL text cannot hold (SQLite can), and UTF-16 surrogates, which no
+# UTF-8 text can (JSON's "\ud800" escape makes one): a pair that was whole is already
+# one code point once JSON is read, so every surrogate left is a lone one
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """``value`` with every character no database or UTF-8 answer can hold (NUL, a
+    lone surrogate) replaced by U+FFFD, so that both databases store the same text."""
+    return _UNSTORABLE.sub("\ufffd", value) if _UNSTORABLE.search(value) else value
 
 
 def render_gists(gists: Sequence[Gist]) -> bytes:

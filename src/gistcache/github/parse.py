@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from gistcache.domain.gists import Gist, GistFile, parse_timestamp
+from gistcache.domain.gists import Gist, GistFile, parse_timestamp, storable_text
 from gistcache.github.errors import (
     GitHubError,
     GitHubNotFound,
@@ -192,7 +192,7 @@ def parse_gist(item: Any, *, keep_raw: bool = False) -> Gist:
                     language=_opt_str(meta.get("language")),
                     type=_opt_str(meta.get("type")),
                     size=_opt_int(meta.get("size")),
-                    raw_url=_opt_str(meta.get("raw_url")),
+                    raw_url=_opt_url(meta.get("raw_url")),
                 )
             )
         owner = item.get("owner")
@@ -202,7 +202,7 @@ def parse_gist(item: Any, *, keep_raw: bool = False) -> Gist:
         gist_id, html_url = item["id"], item["html_url"]
         if not isinstance(gist_id, str) or not _GIST_ID_RE.fullmatch(gist_id):
             raise ValueError("gist id is not an id")
-        html_url = _opt_str(html_url)
+        html_url = _opt_url(html_url)
         if html_url is None:
             raise ValueError("html_url is not a string")
         comments = item.get("comments", 0)
@@ -228,14 +228,22 @@ def parse_gist(item: Any, *, keep_raw: bool = False) -> Gist:
 
 
 def _login(value: Any) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= 39 else None
+    return storable_text(value) if isinstance(value, str) and 0 < len(value) <= 39 else None
 
 
 def _opt_str(value: Any) -> str | None:
-    # PostgreSQL text cannot hold NUL (SQLite can): keep both databases alike
-    if not isinstance(value, str):
-        return None
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    # every string GitHub sends is stored and answered: one it could not be is replaced
+    return storable_text(value) if isinstance(value, str) else None
+
+
+# what no database can store (NUL, a lone surrogate): in a URL, its %XX escapes
+_UNSTORABLE_IN_URL = re.compile("[\x00\ud800-\udfff]")
+
+
+def _opt_url(value: Any) -> str | None:
+    # escaped as request_target would send them, so that the URL still names the same
+    # file (replaced by U+FFFD, a raw URL would name another one)
+    return _UNSTORABLE_IN_URL.sub(_percent, value) if isinstance(value, str) else None
 
 
 def _opt_id(value: Any) -> int | None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -172,7 +172,11 @@ class FakeGitHub(SeededState, Faults):
         return self.raw_base or f"{request.url.origin()}/gist-raw"
 
     def _raw_url(self, request: web.Request, gist: FakeGist, f: FakeFile) -> str:
-        name = quote(f.filename, safe=RAW_NAME_SAFE) if self.quote_raw_urls else f.filename
+        name = (
+            quote(f.filename, safe=RAW_NAME_SAFE, errors="surrogatepass")
+            if self.quote_raw_urls
+            else f.filename
+        )
         return f"{self._raw_base(request)}/{gist.owner.login}/{gist.id}/raw/{f.revision}/{name}"
 
     def _user_json(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
@@ -211,12 +215,13 @@ class FakeGitHub(SeededState, Faults):
             }
             if meta["language"] is None:
                 del meta["language"]  # the schema wants a string when present
+            meta.update(f.fields)
             if full:
                 meta["truncated"] = len(f.content) > API_CONTENT_LIMIT
                 meta["content"] = _content_prefix(f.content)
             files[f.filename] = meta
         if gist.old_format and not full:
-            return self._old_gist_json(request, gist, files)
+            return {**self._old_gist_json(request, gist, files), **gist.fields}
         body: dict[str, Any] = {
             "url": f"{api}/gists/{gist.id}",
             "forks_url": f"{api}/gists/{gist.id}/forks",
@@ -254,6 +259,7 @@ class FakeGitHub(SeededState, Faults):
                 for rev in reversed(gist.history)
             ]
         body["truncated"] = len(gist.files) > MAX_LISTED_FILES
+        body.update(gist.fields)
         return body
 
     def _old_gist_json(
@@ -370,10 +376,13 @@ class FakeGitHub(SeededState, Faults):
             gist = self.gist(info["gist_id"])
         except KeyError:
             return web.Response(status=404, text="404: Not Found")
-        f = gist.files.get(info["filename"])
+        # the name as the raw URL spelt it: aiohttp's decoded one has lost a lone
+        # surrogate's %ED%A0%80 (invalid UTF-8), which names the file all the same
+        encoded_name = request.raw_path.partition("?")[0].rpartition("/")[2]
+        f = gist.files.get(unquote(encoded_name, errors="surrogatepass"))
         if f is None or info["revision"] != f.revision:
             return web.Response(status=404, text="404: Not Found")
-        hold = self.raw_holds.get(info["filename"])
+        hold = self.raw_holds.get(f.filename)
         if hold is not None:
             await hold.wait()
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 LANGUAGES = {
     ".py": ("Python", "application/x-python"),
@@ -24,6 +25,9 @@ class FakeFile:
     filename: str
     content: bytes
     revision: str = field(init=False)
+    # fields of the file's JSON sent as given, over what the fake makes of the file (an
+    # odd ``language`` or ``raw_url``, such as one holding a lone surrogate)
+    fields: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         # stands for the sha GitHub puts in a raw URL: it names this content, so an
@@ -77,6 +81,8 @@ class FakeGist:
     comments: int = 0
     old_format: bool = False  # listed in the 2012 shape: the owner only in ``user``
     history: list[FakeRevision] = field(default_factory=list)  # oldest first
+    # fields of the gist's JSON sent as given, over what the fake makes (an odd html_url)
+    fields: dict[str, Any] = field(default_factory=dict)
 
     def commit(self, before: Mapping[str, FakeFile], when: datetime) -> None:
         """Record a revision going from the files ``before`` to the current ones."""
@@ -92,7 +98,8 @@ class FakeGist:
         seed = f"{self.id}:{len(self.history)}:" + ",".join(
             f"{name}={f.revision}" for name, f in sorted(self.files.items())
         )
-        version = hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()
+        # a file name may hold a lone surrogate (JSON can carry one): hash it as it is
+        version = hashlib.sha1(_utf8(seed), usedforsecurity=False).hexdigest()
         self.history.append(FakeRevision(version, when, additions, deletions))
 
 
@@ -142,7 +149,7 @@ class GitHubState:
         now = self._tick()
         if gist_id is None:
             seed = f"{user.login}:{len(user.gists)}:{now.isoformat()}"
-            gist_id = hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()[:32]
+            gist_id = hashlib.sha1(_utf8(seed), usedforsecurity=False).hexdigest()[:32]
         gist = FakeGist(
             id=gist_id,
             owner=user,
@@ -195,4 +202,9 @@ class GitHubState:
 
 
 def _bytes(content: str | bytes) -> bytes:
-    return content.encode() if isinstance(content, str) else content
+    return _utf8(content) if isinstance(content, str) else content
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8, a lone surrogate written as its three bytes (which are not valid UTF-8)."""
+    return text.encode("utf-8", "surrogatepass")
