@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from gistcache.keys import JOBS, SEARCHES
+from gistcache.store import jobs as store_jobs
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
@@ -348,3 +350,38 @@ async def test_a_running_job_reports_its_progress(
     fake.release_raw()
     final = await wait_for(runner, job_id, "SUCCESS")
     assert final["progress"] == {"files_done": 3, "files_total": 3}
+
+
+async def test_the_job_workers_log_a_database_outage_once_when_it_begins_and_ends(
+    make_client: ClientFactory,
+    alice: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gistcache.services.jobs")
+    client = await make_client(search_workers=2)
+    claim_job = store_jobs.claim_job
+    refused = 0
+
+    async def unreachable(*args: Any, **kwargs: Any) -> Any:
+        nonlocal refused
+        refused += 1
+        raise sa_exc.OperationalError("UPDATE search_jobs", {}, ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr(store_jobs, "claim_job", unreachable)
+
+    async def attempts() -> int:
+        return refused
+
+    # each worker tried several times while the database was away
+    await eventually(attempts, lambda n: n >= 6, what="six refused claims")
+    monkeypatch.setattr(store_jobs, "claim_job", claim_job)
+    job_id = await submit(client)
+    assert (await wait_for(client, job_id, "SUCCESS"))["status"] == "SUCCESS"
+
+    records = [r for r in caplog.records if r.name == "gistcache.services.jobs"]
+    assert not [r for r in records if r.exc_info], "no traceback for an outage"
+    told = [r.getMessage() for r in records if "database" in r.getMessage()]
+    assert len(told) == 2, told
+    assert "not answering" in told[0]
+    assert "answers again" in told[1]

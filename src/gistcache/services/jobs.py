@@ -23,6 +23,7 @@ from gistcache.services.listing import Clock
 from gistcache.services.search import SearchService
 from gistcache.store import jobs as store
 from gistcache.store.engine import Sessions
+from gistcache.store.errors import StoreUnavailable
 from gistcache.store.jobs import Job
 from gistcache.store.sites import Site
 
@@ -84,6 +85,9 @@ class SearchJobs:
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics = metrics
         self._lease = timedelta(seconds=lease_seconds)
+        # while the database is away every worker fails every poll: that is told once
+        # when it begins and once when it ends, not as a traceback twice a second
+        self._database_away = False
 
     async def count_by_status(self) -> dict[str, int]:
         async with self._sessions() as session:
@@ -133,6 +137,8 @@ class SearchJobs:
         while True:
             try:
                 await self.purge()
+            except StoreUnavailable as exc:
+                self._database_failed(exc)
             except Exception:
                 log.warning("could not purge expired search jobs", exc_info=True)
             await asyncio.sleep(self._purge_every)
@@ -141,15 +147,28 @@ class SearchJobs:
         while True:
             try:
                 job = await self._claim()
+                self._database_answers()
                 if job is not None:
                     await self._run(job)
                     continue
+            except StoreUnavailable as exc:  # the worker waits, then carries on
+                self._database_failed(exc)
             except Exception:
-                # a database hiccup must not end the worker: wait, then carry on
+                # a bug must not end the worker either
                 log.exception("search worker error")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    def _database_failed(self, exc: StoreUnavailable) -> None:
+        if not self._database_away:
+            self._database_away = True
+            log.warning("search jobs wait: %s; trying again every %g s", exc, self._poll)
+
+    def _database_answers(self) -> None:
+        if self._database_away:
+            self._database_away = False
+            log.warning("search jobs resume: the cache database answers again")
 
     async def _claim(self) -> tuple[Job, str] | None:
         now = self._clock()
