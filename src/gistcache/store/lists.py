@@ -102,6 +102,11 @@ async def release_refresh(session: AsyncSession, site: int, login: str, owner: s
     )
 
 
+# what a user's row keeps when a refresh writes it: when a search last read its contents
+# (the content budget evicts the least recently searched first), which is no refresh's
+_KEPT_BY_REFRESHES = ("searched_at",)
+
+
 def _user(site: int, login: str) -> tuple[Any, ...]:
     return (users.c.site_id == site, users.c.login == login)
 
@@ -284,6 +289,7 @@ async def save_not_found(
             }
         ],
         ["site_id", "login"],
+        keep=_KEPT_BY_REFRESHES,
     )
     await session.execute(
         delete(gists).where(gists.c.site_id == site, gists.c.owner_login == login)
@@ -330,7 +336,7 @@ async def save_list(
         known = await get_user(session, site, login)
         github_id = None if known is None else known.github_id
     user_row["github_id"] = github_id
-    await upsert(session, users, [user_row], ["site_id", "login"])
+    await upsert(session, users, [user_row], ["site_id", "login"], keep=_KEPT_BY_REFRESHES)
     existing = {
         row.id: row
         for row in await session.execute(

@@ -86,6 +86,12 @@ users = Table(
         comment="GitHub failed for this user; serve the cache until then",
     ),
     Column("github_id", BigInteger, nullable=True, comment="GitHub's numeric id"),
+    Column(
+        "searched_at",
+        UTCDateTime,
+        nullable=True,
+        comment="last time a search read its contents (to within a few minutes)",
+    ),
 )
 
 # The pages GitHub split the list into, with their ETags, for conditional revalidation.
@@ -179,6 +185,7 @@ file_contents = Table(
     Column("generation", String(32), nullable=False, comment="which fetch's chunks are current"),
     Column("fetched_at", UTCDateTime, nullable=False),
     Column("raw_url", Text, nullable=True, comment="where they were fetched from"),
+    Column("chunk_bytes", BigInteger, nullable=True, comment="bytes its chunks hold"),
     ForeignKeyConstraint(
         ["site_id", "gist_id", "filename"],
         ["gist_files.site_id", "gist_files.gist_id", "gist_files.filename"],

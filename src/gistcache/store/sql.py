@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
@@ -17,9 +17,15 @@ T = TypeVar("T")
 
 
 async def upsert(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: list[str],
+    *,
+    keep: Collection[str] = (),
 ) -> None:
-    """Insert rows, or update every other column of the rows whose ``keys`` exist.
+    """Insert rows, or update every other column of the rows whose ``keys`` exist (but
+    the columns in ``keep``, which an existing row keeps as they are).
 
     The rows go as parameters of one statement (executemany, which SQLAlchemy sends as
     multi-row batches), not as a multi-row VALUES in the statement: that one is compiled
@@ -30,7 +36,11 @@ async def upsert(
     stmt = dialect_insert(session)(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=keys,
-        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        set_={
+            c.name: stmt.excluded[c.name]
+            for c in table.columns
+            if c.name not in keys and c.name not in keep
+        },
     )
     for chunk in in_chunks(rows):
         await session.execute(stmt, list(chunk))
