@@ -197,6 +197,27 @@ async def test_a_gist_newer_than_the_cached_list_is_found(client: Client, fake: 
     ]
 
 
+async def test_a_gist_larger_than_a_github_answer_may_be_is_found_by_its_id(
+    client: Client, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    # each control character is six bytes in GitHub's JSON: six files of 1 MiB make a
+    # GET /gists/{id} of 36 MiB, over the 32 MiB any GitHub answer may have, with the
+    # owner named after every file's contents (as GitHub orders the fields)
+    files = {f"f{n}.txt": "\x01" * (1024 * 1024) for n in range(6)}
+    large = fake.add_gist("octocat", files)
+    raw, _ = await _from_fake(fake_server, f"/gists/{large.id}")
+    assert list(raw).index("owner") > list(raw).index("files")
+    asked_before = len(fake.api_requests())
+
+    resp = await client.get(f"/api/v3/gists/{large.id}")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["owner"]["login"] == "octocat"
+    assert body["files"]["f0.txt"]["content"] == files["f0.txt"]
+    asked = [r.path for r in fake.api_requests()[asked_before:]]
+    assert asked == [f"/gists/{large.id}", "/users/octocat/gists"]
+
+
 async def test_an_unknown_secret_or_malformed_gist_is_404_in_githubs_shape(
     client: Client, fake: FakeGitHub
 ) -> None:

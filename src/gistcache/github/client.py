@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 import time
@@ -33,7 +34,6 @@ from gistcache.github.gate import RateLimitGate
 from gistcache.github.parse import (
     RateLimit,
     failure,
-    gist_owner,
     json_body,
     names_a_wait,
     next_page,
@@ -42,6 +42,7 @@ from gistcache.github.parse import (
     public_gists,
     request_target,
 )
+from gistcache.github.skim import OWNER_FIELDS, FieldSkimmer, SkimError, gist_owner, owner_known
 from gistcache.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ KNOWN_PAGES_AT_ONCE = 4
 RAW_HOST = "gist.githubusercontent.com"
 RAW_PIECE_BYTES = 64 * 1024
 MAX_JSON_BYTES = 32 * 1024 * 1024
+# reads a 200's body its own way (the owner fields of a gist, say): the bytes for json_body
+_BodyReader = Callable[[aiohttp.ClientResponse], Awaitable[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +230,25 @@ class GitHubClient:
         """The login of a public gist's owner, asked of ``GET /gists/{id}``; None when
         the gist is secret or names no owner. GitHubNotFound when there is no such gist."""
         path = self._api.path.rstrip("/") + "/gists/" + quote(gist_id, safe="")
-        answer = await self._get_json(str(self._api.with_path(path, encoded=False)), None)
+        url = str(self._api.with_path(path, encoded=False))
+        answer = await self._get_json(url, None, read=self._read_owner_fields)
         return gist_owner(answer.body)
+
+    async def _read_owner_fields(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The owner fields of a gist as a small JSON object, read from the streamed
+        answer: the files' contents before them (up to 300 MiB) are skipped, never held,
+        and the read stops once the owner is known."""
+        skimmer = FieldSkimmer(OWNER_FIELDS)
+        try:
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                skimmer.feed(chunk)
+                if owner_known(skimmer):
+                    break
+        except SkimError as exc:
+            raise GitHubUnavailable(f"GitHub sent a malformed gist ({exc})") from exc
+        if not skimmer.fields and not skimmer.ended:
+            raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
+        return json.dumps(skimmer.fields).encode()
 
     def raw_url_allowed(self, url: str) -> bool:
         """Only the API's own origin, GitHub's raw host and configured ones; no credentials."""
@@ -270,11 +290,14 @@ class GitHubClient:
             self._count("raw", "error")
             raise GitHubUnavailable(f"raw file download failed ({type(exc).__name__})") from exc
 
-    async def _get_json(self, url: str, etag: str | None) -> _Answer:
-        """GET with bounded, jittered retries on refused connections and 502/503/504."""
+    async def _get_json(
+        self, url: str, etag: str | None, *, read: _BodyReader | None = None
+    ) -> _Answer:
+        """GET with bounded, jittered retries on refused connections and 502/503/504.
+        ``read`` reads a 200's body instead of reading it whole (at most the JSON limit)."""
         for attempt in range(self._retries + 1):
             try:
-                return await self._get_json_once(url, etag)
+                return await self._get_json_once(url, etag, read)
             except GitHubUnavailable as exc:
                 if not exc.retryable or attempt == self._retries:
                     raise
@@ -283,7 +306,7 @@ class GitHubClient:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _get_json_once(self, url: str, etag: str | None) -> _Answer:
+    async def _get_json_once(self, url: str, etag: str | None, read: _BodyReader | None) -> _Answer:
         self.gate.check()
         started = time.monotonic()
         try:
@@ -291,7 +314,12 @@ class GitHubClient:
                 URL(url, encoded=True), headers=self._headers(etag), allow_redirects=False
             ) as resp:
                 self._record_rate_limit(resp.headers)
-                raw = await self._read_limited(resp) if resp.status != 304 else b""
+                if resp.status == 304:
+                    raw = b""
+                elif resp.status == 200 and read is not None:
+                    raw = await read(resp)
+                else:
+                    raw = await self._read_limited(resp)
                 status, headers = resp.status, resp.headers
         except TimeoutError as exc:
             self._count("api", "timeout")

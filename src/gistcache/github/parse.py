@@ -156,16 +156,6 @@ def public_gists(body: Any) -> list[Gist]:
     return [gist for gist in parsed if gist.public]
 
 
-def gist_owner(body: Any) -> str | None:
-    """The owner's login of the gist GitHub sent, or None when the gist is not public
-    (or names no owner); GitHubUnavailable when the body is no gist at all."""
-    try:
-        gist = parse_gist(body)
-    except ValueError as exc:
-        raise GitHubUnavailable("GitHub sent a malformed gist") from exc
-    return gist.owner if gist.public else None
-
-
 def raw_item(item: Any) -> str:
     """One item's JSON as GitHub sent it: every key, in GitHub's order (``json`` keeps
     it), written compactly; non-ASCII as ``\\u`` escapes, so that any string GitHub sent
