@@ -81,3 +81,4 @@ def test_the_owner_is_that_of_a_public_gist_only() -> None:
     assert gist_owner({"public": True, "owner": None, "user": {"login": "old"}}) == "old"
     assert gist_owner({"public": "true", "owner": {"login": "ada"}}) is None
     assert gist_owner({"public": True, "owner": {"login": "x" * 40}}) is None
+    assert gist_owner({"public": True, "owner": {"login": "a\ud800"}}) is None

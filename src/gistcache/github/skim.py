@@ -10,11 +10,13 @@ before ``public`` and ``owner``: learning whose gist it is must not hold the who
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 _WS = b" \t\r\n"
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPEN, _CLOSE = b"{[", b"}]"
+_LOGIN = re.compile(r"[A-Za-z0-9_-]{1,39}", re.ASCII)  # what a login may be (domain.requests)
 KEY_LIMIT = 1024  # a longer key is wanted by nobody: it is skipped, not kept
 
 
@@ -216,4 +218,4 @@ def gist_owner(fields: dict[str, Any]) -> str | None:
     if not isinstance(owner, dict):
         owner = fields.get("user")
     login = owner.get("login") if isinstance(owner, dict) else None
-    return login if isinstance(login, str) and 0 < len(login) <= 39 else None
+    return login if isinstance(login, str) and _LOGIN.fullmatch(login) else None
