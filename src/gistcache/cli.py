@@ -20,7 +20,7 @@ from aiohttp import web
 from gistcache import __version__
 from gistcache.domain.gists import format_timestamp
 from gistcache.observability.logs import configure_logging, drain
-from gistcache.settings import ConfigError, Settings
+from gistcache.settings import ConfigError, Settings, unknown_variables
 
 log = logging.getLogger("gistcache")
 
@@ -278,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"configuration error: {exc}")
     level = _log_level(args, settings)
     configure_logging(level, settings.log_format)
+    for sentence in unknown_variables():
+        log.warning("%s", sentence)
 
     if args.command != "serve" or not args.no_migrate:
         failure = _migrate(settings)

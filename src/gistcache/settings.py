@@ -8,6 +8,7 @@ table from the same declarations (``python -m gistcache.settings`` prints it).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from limits import RateLimitItem
 from limits import parse as parse_limit
+from sqlalchemy.engine import URL as SqlAlchemyUrl
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from yarl import URL
@@ -155,6 +157,18 @@ class Text:
         return raw
 
 
+# what asyncpg.connect takes as keywords (a URL's query parameters become keywords), and
+# the two SQLAlchemy's asyncpg dialect takes for itself; asyncpg refuses any other
+ASYNCPG_PARAMETERS = frozenset(
+    {
+        "passfile", "service", "servicefile", "timeout", "statement_cache_size",
+        "max_cached_statement_lifetime", "max_cacheable_statement_size", "command_timeout",
+        "ssl", "direct_tls", "server_settings", "target_session_attrs", "krbsrvname", "gsslib",
+        "prepared_statement_cache_size", "prepared_statement_name_func",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DatabaseUrl:
     accepts = " or ".join(f"`{driver}://...`" for driver in SUPPORTED_DRIVERS)
@@ -170,7 +184,49 @@ class DatabaseUrl:
             raise ConfigError(
                 f"{name} must use one of {', '.join(SUPPORTED_DRIVERS)}, got {url.drivername!r}"
             )
+        if url.drivername == "sqlite+aiosqlite":
+            if _in_memory(url.database, url.query):
+                raise ConfigError(
+                    f"{name} names an in-memory SQLite database, which the cache cannot use: "
+                    "it must outlive the process (and every connection would see a database "
+                    "of its own); give a file, such as "
+                    f"{DEFAULT_DATABASE_URL}"
+                )
+            return raw
+        return _asyncpg_url(name, url, raw)
+
+
+def _in_memory(database: str | None, query: Mapping[str, Any]) -> bool:
+    return (
+        not database
+        or database == ":memory:"
+        or database.startswith("file::memory:")
+        or query.get("mode") == "memory"
+    )
+
+
+def _asyncpg_url(name: str, url: SqlAlchemyUrl, raw: str) -> str:
+    """The URL asyncpg is given: libpq's ``sslmode`` becomes asyncpg's ``ssl``, which takes
+    the same modes (``disable`` ... ``verify-full``); any other parameter asyncpg does not
+    take is refused here, in words, rather than by the driver at the first connection."""
+    query = dict(url.query)
+    if "sslmode" in query:
+        mode = query.pop("sslmode")
+        if "ssl" in query and query["ssl"] != mode:
+            raise ConfigError(
+                f"{name} sets both sslmode and ssl, to different modes: keep one "
+                "(asyncpg's name for it is ssl)"
+            )
+        query["ssl"] = mode
+    unknown = sorted(set(query) - ASYNCPG_PARAMETERS)
+    if unknown:
+        raise ConfigError(
+            f"{name} has the parameter {unknown[0]!r}, which asyncpg does not take "
+            f"(it takes {', '.join(sorted(ASYNCPG_PARAMETERS))})"
+        )
+    if query == dict(url.query):
         return raw
+    return url.set(query=query).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
@@ -482,6 +538,26 @@ def env_name(declared: Field[Any]) -> str:
 
 # Every variable the program reads; the README documents each of them.
 VARIABLES = tuple(env_name(f) for f in fields(Settings))
+
+
+# GISTCACHE_ variables that are not settings, on purpose: the test suite's
+# (GISTCACHE_TEST_*, GISTCACHE_SCREENSHOTS) and the benchmarks' (GISTCACHE_BENCH_*)
+NOT_SETTINGS = re.compile(r"GISTCACHE_(?:TEST|BENCH)_\w*|GISTCACHE_SCREENSHOTS")
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A sentence for each ``GISTCACHE_*`` variable that is set but is no setting (a
+    misspelt one is otherwise silently ignored), naming the closest setting."""
+    env = os.environ if environ is None else environ
+    told = []
+    suffixes = {name.removeprefix(PREFIX): name for name in VARIABLES}
+    for name in sorted(env):
+        if not name.startswith(PREFIX) or name in VARIABLES or NOT_SETTINGS.fullmatch(name):
+            continue
+        close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.6)
+        hint = f"did you mean {suffixes[close[0]]}?" if close else "see the README's Configuration"
+        told.append(f"{name} is not a setting gistcache reads, and is ignored: {hint}")
+    return told
 
 
 def _shown(value: object) -> str:

@@ -172,3 +172,45 @@ async def test_the_suite_creates_the_test_database_it_is_pointed_at(postgres_ser
         await admin(url, "SELECT 1")
     finally:
         await admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_misspelt_variable_is_warned_about_at_start_up(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cache.sqlite3'}"
+    code, _, err = gistcache(
+        tmp_path, "migrate", DATABASE_URL=url, PROT="9000", LOG_LEVEL="WARNING"
+    )
+    assert code == 0
+    assert one_line(err).endswith(
+        " WARNING gistcache: GISTCACHE_PROT is not a setting gistcache reads, and is ignored: "
+        "did you mean GISTCACHE_PORT?"
+    )
+
+
+def test_an_in_memory_sqlite_database_is_one_line_a_user_can_act_on(tmp_path: Path) -> None:
+    code, _, err = gistcache(tmp_path, "migrate", DATABASE_URL="sqlite+aiosqlite:///:memory:")
+    assert code == 2
+    assert one_line(err) == (
+        "gistcache: configuration error: GISTCACHE_DATABASE_URL names an in-memory SQLite "
+        "database, which the cache cannot use: it must outlive the process (and every "
+        "connection would see a database of its own); give a file, such as "
+        "sqlite+aiosqlite:///./var/gistcache.sqlite3"
+    )
+
+
+@pytest.mark.postgres
+def test_libpqs_sslmode_in_the_database_url_works(tmp_path: Path, postgres_server: str) -> None:
+    name = f"gistcache_ssl_{uuid.uuid4().hex[:10]}"
+    url = with_database(postgres_server, name)
+    asyncio.run(ensure_database(url))
+    try:
+        # the suite's server speaks no TLS: "disable" is the mode it can prove, and
+        # "require" reaches the server, which refuses it in its own words
+        code, _, err = gistcache(tmp_path, "migrate", DATABASE_URL=f"{url}?sslmode=disable")
+        assert (code, err.count("Traceback")) == (0, 0), err
+        assert "is at the newest schema" in err
+        code, _, err = gistcache(tmp_path, "migrate", DATABASE_URL=f"{url}?sslmode=require")
+        assert code == 2
+        assert "unexpected keyword" not in one_line(err)
+        assert one_line(err).startswith("gistcache: could not connect to ")
+    finally:
+        asyncio.run(admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gistcache.settings import (
     ConfigError,
     Settings,
     configuration_table,
+    unknown_variables,
 )
 
 
@@ -146,3 +148,106 @@ def test_integer_bounds_are_enforced_as_documented(name: str, low: int, high: in
     row = next(r for r in configuration_table().splitlines() if r.startswith(f"| `{name}`"))
     documented = f"integer, {low} to {high}" if high is not None else f"integer, at least {low}"
     assert f"| {documented} |" in row
+
+
+def test_a_misspelt_variable_is_named_with_the_closest_setting() -> None:
+    told = unknown_variables(
+        {
+            "GISTCACHE_PROT": "9000",
+            "GISTCACHE_DATABSE_URL": "sqlite+aiosqlite:///x",
+            "GISTCACHE_SOMETHING_ELSE_ENTIRELY": "1",
+            "GISTCACHE_PORT": "8080",  # a setting: nothing to say
+            "PROT": "1",  # not ours
+        }
+    )
+    assert told == [
+        "GISTCACHE_DATABSE_URL is not a setting gistcache reads, and is ignored: "
+        "did you mean GISTCACHE_DATABASE_URL?",
+        "GISTCACHE_PROT is not a setting gistcache reads, and is ignored: "
+        "did you mean GISTCACHE_PORT?",
+        "GISTCACHE_SOMETHING_ELSE_ENTIRELY is not a setting gistcache reads, and is ignored: "
+        "see the README's Configuration",
+    ]
+
+
+def test_the_test_suites_and_benchmarks_variables_are_not_taken_for_misspellings() -> None:
+    assert (
+        unknown_variables(
+            {
+                "GISTCACHE_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/test",
+                "GISTCACHE_TEST_CHROMIUM": "/usr/bin/chromium",
+                "GISTCACHE_SCREENSHOTS": "var/screenshots",
+                "GISTCACHE_BENCH_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/b",
+                "GISTCACHE_BENCH_NO_WRK": "1",
+            }
+        )
+        == []
+    )
+
+
+def test_every_gistcache_variable_the_project_uses_is_a_setting_or_a_tools_own() -> None:
+    root = Path(__file__).resolve().parents[2]
+    sources = [
+        *root.glob("src/**/*.py"),
+        *root.glob("benchmarks/**/*.py"),
+        *root.glob("scripts/*.py"),
+        *root.glob("tests/support/*.py"),
+        *root.glob("tests/browser/*.py"),
+        root / "tests" / "conftest.py",
+        *root.glob("*.md"),
+        *root.glob("docs/*.md"),
+        root / "Makefile",
+        root / "Dockerfile",
+        root / "docker-compose.yml",
+        *root.glob("deploy/*"),
+    ]
+    mentioned = {m for path in sources for m in re.findall(r"GISTCACHE_\w*\*?", path.read_text())}
+    used = {name.rstrip("_") for name in mentioned if not name.endswith("*")}  # not a pattern
+    env = dict.fromkeys(used, "1")
+    assert unknown_variables(env) == [], "declare it as a setting, or as a tool's in NOT_SETTINGS"
+
+
+def test_an_in_memory_sqlite_database_is_refused_in_words() -> None:
+    for url in (
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///file::memory:?uri=true",
+        "sqlite+aiosqlite:///file:cache?mode=memory&uri=true",
+    ):
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"GISTCACHE_DATABASE_URL": url})
+        assert str(info.value).startswith(
+            "GISTCACHE_DATABASE_URL names an in-memory SQLite database, which the cache "
+            "cannot use: it must outlive the process"
+        ), url
+        assert DEFAULT_DATABASE_URL in str(info.value)
+
+
+def test_libpqs_sslmode_is_given_to_asyncpg_as_ssl() -> None:
+    for mode in ("disable", "require", "verify-full"):
+        s = Settings.from_env(
+            {"GISTCACHE_DATABASE_URL": f"postgresql+asyncpg://app:p%40ss@db/cache?sslmode={mode}"}
+        )
+        assert s.database_url == f"postgresql+asyncpg://app:p%40ss@db/cache?ssl={mode}"
+    same = "postgresql+asyncpg://app@db/cache?sslmode=require&ssl=require"
+    assert Settings.from_env({"GISTCACHE_DATABASE_URL": same}).database_url.endswith(
+        "/cache?ssl=require"
+    )
+    untouched = "postgresql+asyncpg://app:pw@db:5432/cache?ssl=require&command_timeout=10"
+    assert Settings.from_env({"GISTCACHE_DATABASE_URL": untouched}).database_url == untouched
+
+
+def test_a_database_parameter_asyncpg_refuses_is_told_before_connecting() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(
+            {"GISTCACHE_DATABASE_URL": "postgresql+asyncpg://app:hunter2@db/c?application_name=x"}
+        )
+    assert str(info.value).startswith(
+        "GISTCACHE_DATABASE_URL has the parameter 'application_name', which asyncpg does not "
+        "take (it takes "
+    )
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ConfigError, match="sets both sslmode and ssl, to different modes"):
+        Settings.from_env(
+            {"GISTCACHE_DATABASE_URL": "postgresql+asyncpg://db/c?sslmode=require&ssl=disable"}
+        )
