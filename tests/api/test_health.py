@@ -5,8 +5,12 @@ import struct
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
+from gistcache.settings import Settings
+from gistcache.store.models import sites
 from gistcache.testing.fake_github import FakeGitHub
+from tests.support.database import EngineFactory, read_only_database
 from tests.support.http import ClientFactory
 
 
@@ -46,6 +50,54 @@ async def test_readyz_is_503_when_the_database_does_not_answer(
     assert resp.content_type == "application/problem+json"
     assert (await resp.json())["type"] == "urn:gistcache:problem:database-unavailable"
     assert resp.headers["Retry-After"] == "5"
+
+
+async def test_readyz_is_503_while_the_database_accepts_no_writes(
+    client: TestClient[Any, Any], settings: Settings
+) -> None:
+    assert (await client.get("/octocat")).status == 200  # connections are open
+    async with read_only_database(settings.database_url):
+        assert (await client.get("/healthz")).status == 200
+        resp = await client.get("/readyz")
+        assert resp.status == 503
+        assert resp.content_type == "application/problem+json"
+        problem = await resp.json()
+        assert problem["title"] == "Not ready"
+        assert "read-only" in problem["detail"]
+        assert resp.headers["Retry-After"] == "5"
+    # writable again: ready again, without a restart
+    assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_read_only_database_is_a_503_not_a_500(
+    make_client: ClientFactory, settings: Settings
+) -> None:
+    async with read_only_database(settings.database_url):
+        client = await make_client()
+        for method, path, body in (
+            ("GET", "/octocat", None),
+            ("POST", "/api/v1/search", {"username": "octocat", "pattern": "x"}),
+            ("POST", "/api/v1/search", {"username": "octocat", "pattern": "x", "async": True}),
+        ):
+            resp = await client.request(method, path, json=body)
+            assert resp.status == 503, await resp.text()
+            problem = await resp.json()
+            assert problem["type"] == "urn:gistcache:problem:database-unavailable"
+            assert resp.headers["Retry-After"] == "5"
+        assert (await client.get("/readyz")).status == 503
+
+
+async def test_readyz_does_not_wait_for_another_writer(
+    client: TestClient[Any, Any], settings: Settings, make_engine: EngineFactory
+) -> None:
+    # a long transaction holding the write lock (SQLite has one writer at a time) is a
+    # busy database, not a read-only one: ready, and at once
+    assert (await client.get("/readyz")).status == 200  # the server set the database up
+    engine = make_engine(settings.database_url)
+    async with engine.begin() as conn:
+        await conn.execute(update(sites).values(api_url=sites.c.api_url))
+        resp = await asyncio.wait_for(client.get("/readyz"), timeout=1.5)
+        assert resp.status == 200, await resp.text()
 
 
 async def _refuse_as_shutting_down(

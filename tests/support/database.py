@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +123,47 @@ def commits() -> Iterator[list[int]]:
         yield seen
     finally:
         event.remove(Engine, "commit", committed)
+
+
+@contextlib.asynccontextmanager
+async def read_only_database(database_url: str) -> AsyncIterator[None]:
+    """The database takes no writes while the block runs, as after a fail-over to a
+    standby or on a volume gone read-only; reads still work.
+
+    PostgreSQL: ``default_transaction_read_only``, and the connections open on the
+    database are ended, so that every one a server opens from then on sees it. SQLite:
+    the file and its WAL made unwritable, by their mode, or for root (whom modes do not
+    stop) by the immutable attribute."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        alter = f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = '
+        await admin(
+            database_url,
+            alter + "on",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        try:
+            yield
+        finally:
+            await admin(database_url, "SET default_transaction_read_only = off", alter + "off")
+        return
+    assert url.database is not None
+    files = [Path(url.database + suffix) for suffix in ("", "-wal", "-shm")]
+    files = [file for file in files if file.exists()]
+    modes = [file.stat().st_mode for file in files]
+    as_root = os.geteuid() == 0
+    for file in files:
+        await _chattr("+i", file) if as_root else file.chmod(0o444)
+    try:
+        yield
+    finally:
+        for file, mode in zip(files, modes, strict=True):
+            if as_root:
+                await _chattr("-i", file)
+            file.chmod(mode)
+
+
+async def _chattr(change: str, file: Path) -> None:
+    process = await asyncio.create_subprocess_exec("chattr", change, str(file))
+    assert await process.wait() == 0, f"chattr {change} {file} failed"

@@ -3,13 +3,15 @@ sessions through which everything above the store reaches the database."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from gistcache.store.errors import translate
 
 
-def sqlite_path(database_url: str) -> Path | None:
+def sqlite_path(database_url: str | URL) -> Path | None:
     """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
@@ -57,6 +59,32 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+async def accepts_writes(session: AsyncSession) -> bool:
+    """Whether the database would take a write now, found without writing and without
+    waiting for a writer; a database that does not answer raises, as any statement does.
+
+    PostgreSQL says so itself: ``transaction_read_only`` is on in a hot standby and under
+    ``default_transaction_read_only``. SQLite fails its writes once its file (or the WAL
+    beside it) can no longer be written, as on a volume gone read-only, while connections
+    opened before still read, and a write that changes nothing still succeeds: so the
+    files are asked.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        setting = await connection.scalar(text("SELECT current_setting('transaction_read_only')"))
+        return bool(setting == "off")
+    await connection.execute(text("SELECT 1"))
+    path = sqlite_path(connection.engine.url)
+    return path is None or await asyncio.to_thread(_files_writable, path)
+
+
+def _files_writable(database: Path) -> bool:
+    # the WAL and its index exist while connections are open; readers write the index too
+    siblings = [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]
+    files = [database, *(file for file in siblings if file.exists())]
+    return all(os.access(file, os.W_OK) for file in files)
 
 
 class Sessions:

@@ -20,14 +20,16 @@ class FileLeftList(StoreError):
 # SQLSTATEs of a server that is going, gone or not there yet rather than of a bad
 # statement: connection exceptions (08...), operator intervention (57P01 admin
 # shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up / shutting
-# down", 57P04 database dropped) and too many connections. asyncpg raises some of them
-# as classes that SQLAlchemy maps to no subclass of DBAPIError.
-OUTAGE_SQLSTATES = ("08", "57P", "53300")
+# down", 57P04 database dropped), too many connections, and a server that takes no
+# writes (25006: a standby after a fail-over, default_transaction_read_only). asyncpg
+# raises some of them as classes that SQLAlchemy maps to no subclass of DBAPIError.
+OUTAGE_SQLSTATES = ("08", "57P", "53300", "25006")
 
 
 def is_outage(exc: BaseException) -> bool:
     """A lost or unreachable database: a dropped or refused connection, an exhausted
-    pool, an unresolvable host, a connect timeout, a server shutting down or starting."""
+    pool, an unresolvable host, a connect timeout, a server shutting down, starting or
+    taking no writes."""
     if isinstance(exc, sa_exc.DBAPIError):
         sqlstate = getattr(exc.orig, "sqlstate", None)
         return (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.domain.gists import Gist, GistFile
@@ -54,10 +54,6 @@ class PageOfGists:
     url: str
     etag: str | None
     gists: Sequence[Gist]
-
-
-async def ping(session: AsyncSession) -> None:
-    await session.execute(text("SELECT 1"))
 
 
 async def claim_refresh(

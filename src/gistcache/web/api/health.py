@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gistcache.keys import JOBS, METRICS, SESSIONS
-from gistcache.store import lists as store
+from gistcache.store.engine import accepts_writes
 from gistcache.web.problems import Problem
 
 READY_TIMEOUT = 2.0
@@ -37,15 +37,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and would take a write: a read-only one (a
+    standby after a failover, a file that cannot be written) fails every request that
+    stores anything, so a server on it must not get traffic."""
     try:
         async with asyncio.timeout(READY_TIMEOUT), request.app[SESSIONS]() as session:
-            await store.ping(session)
+            writable = await accepts_writes(session)
     except Exception as exc:
-        raise Problem(
-            503,
-            "not-ready",
-            "Not ready",
-            "the cache database is not answering",
-            headers={"Retry-After": "5"},
-        ) from exc
+        raise _not_ready("the cache database is not answering") from exc
+    if not writable:
+        raise _not_ready("the cache database is read-only: it accepts no writes")
     return web.json_response({"status": "ready"})
+
+
+def _not_ready(detail: str) -> Problem:
+    return Problem(503, "not-ready", "Not ready", detail, headers={"Retry-After": "5"})

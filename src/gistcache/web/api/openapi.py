@@ -335,10 +335,12 @@ def build_openapi() -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "operationId": "readyz",
-                    "summary": "Readiness: 200 when the database answers",
+                    "summary": "Readiness: 200 when the database answers and takes writes",
                     "responses": {
                         "200": {"description": "Ready", "content": _status_json()},
-                        "503": _problem("The database does not answer", retry_after=True),
+                        "503": _problem(
+                            "The database does not answer, or is read-only", retry_after=True
+                        ),
                     },
                 }
             },
