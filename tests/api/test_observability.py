@@ -123,6 +123,34 @@ async def test_json_logs_carry_request_ids_and_never_the_token(
     assert code == 0
 
 
+async def test_a_value_from_outside_cannot_forge_a_line_of_the_text_log(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    forged = "2030-01-01 00:00:00,000 ERROR gistcache.web: forged by a file name"
+    fake.add_gist("forger", {f"a.txt\n{forged}\r": "needle\n"})
+    fake.fail_next(500, kind="raw", times=10)  # its download fails: the name is logged
+    proc, port = await start(
+        tmp_path,
+        database_url,
+        github=str(fake_server.make_url("")).rstrip("/"),
+        env={"GISTCACHE_LOG_FORMAT": "text", "GISTCACHE_LOG_LEVEL": "INFO"},
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            search = {"username": "forger", "pattern": "needle"}
+            async with http.post(f"http://127.0.0.1:{port}/api/v1/search", json=search) as resp:
+                assert resp.status == 200
+                assert [s["reason"] for s in (await resp.json())["skipped"]] == ["unavailable"]
+    finally:
+        code, stderr = await stop(proc)
+    lines = stderr.splitlines()
+    assert not [line for line in lines if line.startswith("2030-")]
+    [logged] = [line for line in lines if "forged by a file name" in line]
+    assert f"a.txt\\n{forged}\\r" in logged  # the name, escaped, on the line that logs it
+    assert " WARNING " in logged
+    assert code == 0
+
+
 async def test_a_streamed_answer_carries_the_request_id_and_is_counted(
     settings: Settings, clock: FakeClock
 ) -> None:

@@ -83,6 +83,27 @@ def test_exceptions_keep_their_traceback(output: io.StringIO) -> None:
     assert "ValueError: boom" in text
 
 
+def test_text_lines_escape_control_characters_in_what_they_log(output: io.StringIO) -> None:
+    log = logging.getLogger("gistcache.test")
+    forged = "2030-01-01 00:00:00,000 ERROR gistcache.web: forged"
+    with logs.queued():
+        log.warning("could not fetch %s: %s", f"a.txt\n{forged}", "\x1b[2J\u2028\ud800")
+        try:
+            try:
+                raise KeyError("cause")
+            except KeyError as exc:
+                raise ValueError(f"file 'b\r\n{forged}'") from exc
+        except ValueError:
+            log.exception("failed on %s", "c\nd")
+    lines = output.getvalue().splitlines()
+    assert not [line for line in lines if line.startswith("2030-")]
+    assert lines[0].endswith(f"could not fetch a.txt\\n{forged}: \\x1b[2J\\u2028\\ud800")
+    assert lines[1].endswith("failed on c\\nd")
+    assert f"ValueError: file 'b\\r\\n{forged}'" in lines
+    assert "The above exception was the direct cause of the following exception:" in lines
+    assert "KeyError: 'cause'" in lines
+
+
 def test_without_configured_output_nothing_changes() -> None:
     root = logging.getLogger()
     before = root.handlers[:]

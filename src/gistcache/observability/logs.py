@@ -16,12 +16,15 @@ import contextlib
 import json
 import logging
 import queue
+import re
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler
+from types import TracebackType
 from typing import Any
 
 LISTEN_EVERY = 0.01  # seconds between the listener's looks at the queue
@@ -31,6 +34,74 @@ _listening: list[_Listener] = []
 
 # arguments that cannot change between the call and the listener's formatting
 _IMMUTABLE = (str, int, float, bool, type(None))
+
+
+# what would end, rewrite or break a line of the text log: C0 and C1 control characters
+# (a newline, a carriage return, a terminal's escape sequences), DEL, Unicode's line and
+# paragraph separators, and lone surrogates (no UTF-8 stream can write one)
+_UNSAFE_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that could end or rewrite a log line escaped as
+    Python writes it in a string literal (a newline as ``\\n``)."""
+    return _UNSAFE_IN_LINE.sub(_escape, text) if _UNSAFE_IN_LINE.search(text) else text
+
+
+def _escape(found: re.Match[str]) -> str:
+    char = found.group()
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+
+
+class TextFormatter(logging.Formatter):
+    """Lines for people: time, level, logger, message. A record is one line (its
+    traceback, if any, follows it): values from outside, such as a file name GitHub sent
+    or an error's text, are escaped (``one_line``), so that no value can start a line
+    that reads as a record of its own. (JSON lines escape them already.)"""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        # the traceback as this formatter writes it, not as another one left it cached
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(super().formatMessage(record))
+
+    def formatException(self, ei: _ExcInfo) -> str:
+        """The traceback as Python prints it, but each exception's own text (which may
+        hold a value from outside) escaped to one line; frames are the server's code."""
+        if ei[1] is None:
+            return super().formatException(ei)
+        formatted = traceback.TracebackException(ei[0], ei[1], ei[2])
+        text = "".join(formatted.format())
+        for message in sorted(_exception_texts(formatted), key=len, reverse=True):
+            text = text.replace(message, one_line(message.removesuffix("\n")) + "\n")
+        return text.removesuffix("\n")
+
+
+def _exception_texts(formatted: traceback.TracebackException) -> set[str]:
+    """What ``format_exception_only`` gives for each exception of a traceback: the one
+    raised, its cause or context, and an exception group's members."""
+    texts, waiting = set(), [formatted]
+    while waiting:
+        exc = waiting.pop()
+        text = "".join(exc.format_exception_only())
+        if _UNSAFE_IN_LINE.search(text.removesuffix("\n")):
+            texts.add(text)
+        waiting += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+        waiting += getattr(exc, "exceptions", None) or []
+    return texts
 
 
 class JsonFormatter(logging.Formatter):
@@ -73,10 +144,7 @@ class _HandOff(QueueHandler):
 
 def configure_logging(level: str, fmt: str = "text") -> None:
     handler = _Output(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # alembic announces every plugin it loads at INFO; that is noise in a service log
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
