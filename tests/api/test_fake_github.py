@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -12,12 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from githubkit_schemas.v2022_11_28.models import BaseGist, BasicError, GistSimple, PublicUser
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from yarl import URL
 
 from gistcache.testing.fake_github import FakeGitHub, bulk_file_text
+from tests.support.waiting import eventually
 
 UA = {"User-Agent": "fidelity-test"}
 
@@ -567,3 +570,50 @@ async def test_the_truth_control_gives_a_users_current_public_gists_and_files(
     )
     assert (await http.get("/_fake/users/nobody/truth")).status == 404
     assert fake.api_requests("/_fake/") == []
+
+
+async def test_a_dropped_download_is_one_line_in_the_fakes_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that stops reading a raw file (a cancelled search) is ordinary: the fake
+    says so in one line, as the service does, instead of a traceback."""
+    caplog.set_level(logging.INFO)
+    fake = FakeGitHub()
+    gist = fake.add_gist("dropper", {"big.txt": b"x" * 4096 + b"\n" * (16 * 1024 * 1024)})
+    # served as `make fake` serves it (run_app's runner: a handler is not cancelled when
+    # its client leaves, unlike under TestServer)
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    [address] = runner.addresses
+    try:
+        async with aiohttp.ClientSession(headers=UA) as http:
+            async with http.get(f"http://127.0.0.1:{address[1]}/users/dropper/gists") as resp:
+                [item] = await resp.json()
+            raw = URL(item["files"]["big.txt"]["raw_url"])
+        # a client that reads the start of the file, then closes its socket
+        reader, writer = await asyncio.open_connection(raw.host, raw.port)
+        writer.write(
+            f"GET {raw.raw_path} HTTP/1.1\r\nHost: {raw.host}\r\n"
+            "User-Agent: fidelity-test\r\n\r\n".encode()
+        )
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        await reader.readexactly(4096)
+        writer.close()
+
+        async def told() -> list[logging.LogRecord]:
+            # the fake's line, or the traceback it used to print instead
+            return [r for r in caplog.records if "went away" in r.getMessage() or r.exc_info]
+
+        await eventually(told, what="the fake's log about the dropped download")
+    finally:
+        await runner.cleanup()
+    assert [
+        r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+    ] == []
+    [record] = await told()
+    assert record.name == "fake-github"
+    assert record.levelno == logging.INFO
+    assert record.getMessage().startswith(f"GET /gist-raw/dropper/{gist.id}/raw/")
+    assert "the client went away after" in record.getMessage()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,10 @@ from gistcache.testing.fake_github.corpus import SeededState
 from gistcache.testing.fake_github.faults import Faults, github_error
 from gistcache.testing.fake_github.state import FakeFile, FakeGist, FakeUser
 
+log = logging.getLogger("fake-github")
+
 MAX_PER_PAGE = 100
+RAW_WRITE_BYTES = 256 * 1024  # a raw file is sent in writes of this size
 DEFAULT_PER_PAGE = 30
 API_CONTENT_LIMIT = 1024 * 1024  # GET /gists/{id} gives at most this much of each file
 MAX_LISTED_FILES = 300
@@ -387,11 +391,23 @@ class FakeGitHub(SeededState, Faults):
             await hold.wait()
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         resp.content_length = len(f.content)
-        await resp.prepare(request)
         view = memoryview(f.content)
-        for start in range(0, len(view), 256 * 1024):
-            await resp.write(view[start : start + 256 * 1024])
-        await resp.write_eof()
+        sent = 0
+        try:
+            await resp.prepare(request)
+            for start in range(0, len(view), RAW_WRITE_BYTES):
+                await resp.write(view[start : start + RAW_WRITE_BYTES])
+                sent = min(start + RAW_WRITE_BYTES, len(view))
+            await resp.write_eof()
+        except ConnectionError:
+            # a client that stops reading (a cancelled search, a live search's next
+            # keystroke) is ordinary: one line, as the service logs it, not a traceback
+            log.info(
+                "GET %s: the client went away after %d of %d bytes",
+                request.raw_path,
+                sent,
+                len(view),
+            )
         return resp
 
     async def _control_add_gist(self, request: web.Request) -> web.Response:
