@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gistcache.components import components
-from gistcache.keys import GISTS, GITHUB, JOBS, METRICS, SEARCHES, SERVICE, SESSIONS, SETTINGS
+from gistcache.keys import (
+    GISTS,
+    GITHUB,
+    JOBS,
+    METRICS,
+    SEARCHES,
+    SERVICE,
+    SESSIONS,
+    SETTINGS,
+    STOPPING,
+)
 from gistcache.observability.logs import queued
 from gistcache.services.listing import Clock, utcnow
 from gistcache.settings import Settings
@@ -27,6 +38,21 @@ log = logging.getLogger(__name__)
 
 # after the cancelled requests: what the process may still take to wind down
 CANCEL_GRACE = 0.5
+
+
+class Stopping:
+    """When the process was told to stop (``time.monotonic()``; set by the signal handler):
+    the shutdown's grace counts from the signal, not from when a busy event loop gets round
+    to the shutdown (0.3 to 0.9 s later under load, measured)."""
+
+    def __init__(self) -> None:
+        self.signalled_at: float | None = None
+
+    def left(self, seconds: float) -> float:
+        """What is left of ``seconds`` counted from the signal (all of it before one)."""
+        if self.signalled_at is None:
+            return seconds
+        return max(0.0, seconds - (time.monotonic() - self.signalled_at))
 
 
 class InFlight:
@@ -68,6 +94,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(stamp_headers)
     app[SETTINGS] = settings
+    stopping = app[STOPPING] = Stopping()
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
         async with components(
@@ -94,7 +121,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
 
     async def drain(app: web.Application) -> None:
         # runs once the listener is closed, before aiohttp's own (much longer) wait
-        cancelled = await in_flight.drain(settings.shutdown_timeout)
+        cancelled = await in_flight.drain(stopping.left(settings.shutdown_timeout))
         if cancelled:
             log.warning(
                 "cancelled %d request(s) still running after %g s",

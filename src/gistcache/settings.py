@@ -421,8 +421,9 @@ class Settings:
     shutdown_timeout: float = setting(
         5.0,
         Seconds(),
-        "seconds in-flight requests get to finish on SIGTERM; then they are cancelled, their "
-        "GitHub calls too, and the process exits within a second more",
+        "seconds in-flight requests get to finish on SIGTERM, counted from the signal; then "
+        "they are cancelled, their GitHub calls too, and the process exits within a second "
+        "more",
     )
     log_level: str = setting("INFO", LogLevel(), "the least severe level logged")
     log_format: str = setting(

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -23,9 +24,15 @@ def free_port() -> int:
 
 
 async def start(
-    tmp_path: Path, url: str, *args: str, github: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    url: str,
+    *args: str,
+    github: str,
+    env: dict[str, str] | None = None,
+    program: Sequence[str] = ("-m", "gistcache"),
 ) -> tuple[asyncio.subprocess.Process, int]:
-    """``gistcache serve`` in a process of its own, once it answers /healthz."""
+    """``gistcache serve`` in a process of its own, once it answers /healthz (``program``:
+    what the interpreter runs, ``serve`` and ``args`` following it)."""
     port = free_port()
     env = {
         **os.environ,
@@ -37,8 +44,7 @@ async def start(
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "gistcache",
+        *program,
         "serve",
         *args,
         env=env,
