@@ -1,5 +1,8 @@
 # syntax=docker/dockerfile:1
 
+# Base images: by tag until pinned by digest (python:3.11-slim@sha256:...), which
+# docs/operations.md ("Base images") tells how to look up and update.
+
 # --- build: the locked runtime dependencies, and the wheel built with locked tools ---
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -33,7 +36,8 @@ RUN mkdir -p /app/var && chown 10001 /app/var
 # numeric, so that Kubernetes' runAsNonRoot can check it
 USER 10001
 EXPOSE 8080
+# on the port the server listens on: GISTCACHE_PORT when set (empty counts as unset)
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('GISTCACHE_PORT', '').strip() or '8080'; sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status != 200)"]
 STOPSIGNAL SIGTERM
 CMD ["gistcache", "serve"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from gistcache.settings import VARIABLES, Settings
 
@@ -44,20 +49,33 @@ def test_settings_read_exactly_the_documented_variables() -> None:
         assert f"`{name}`" in table_rows, f"{name} has no row in README's configuration table"
 
 
-def compose() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def compose(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """docker-compose.yml as compose reads it, ``${NAME:?message}`` taken from ``env``."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    values = env or {}
+
+    def interpolate(found: re.Match[str]) -> str:
+        name, _, message = found.group(1).partition(":?")
+        assert name in values, f"compose would stop: {message}"
+        return values[name]
+
+    data: dict[str, Any] = yaml.safe_load(re.sub(r"\$\{([^}]+)\}", interpolate, text))
     return data
 
 
+COMPOSE_ENV = {"POSTGRES_PASSWORD": "s3cretFromEnv", "GITHUB_TOKEN:-": ""}
+
+
 def test_compose_app_configuration_is_valid_for_the_app() -> None:
-    services = compose()["services"]
+    services = compose(COMPOSE_ENV)["services"]
     app, db = services["app"], services["postgres"]
     env = {k: str(v) for k, v in app["environment"].items()}
     assert set(env) <= set(VARIABLES)
     env["GISTCACHE_GITHUB_TOKEN"] = ""  # compose interpolates it from the host
     settings = Settings.from_env(env)
     assert settings.database_url.startswith("postgresql+asyncpg://")
-    assert app["ports"] == [f"{settings.port}:{settings.port}"]
+    # published on the loopback interface only: a reverse proxy serves the others
+    assert app["ports"] == [f"127.0.0.1:{settings.port}:{settings.port}"]
 
     # the database the app points at is the one compose starts, with its credentials
     db_env = db["environment"]
@@ -67,6 +85,24 @@ def test_compose_app_configuration_is_valid_for_the_app() -> None:
     assert db["image"] == "postgres:16"
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     assert app["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def test_compose_takes_the_database_password_from_an_env_file() -> None:
+    services = compose(COMPOSE_ENV)["services"]
+    # both the server and the app get the one password of .env, and nothing else holds it
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cretFromEnv"
+    url = services["app"]["environment"]["GISTCACHE_DATABASE_URL"]
+    assert make_url(url).password == "s3cretFromEnv"
+    with pytest.raises(AssertionError, match=r"set POSTGRES_PASSWORD in \.env"):
+        compose({})  # compose stops with that message rather than use a default
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?" in text
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(r"^POSTGRES_PASSWORD=\S+$", example, re.M)
+    # the real .env stays out of git and out of the image
+    for ignored in (".gitignore", ".dockerignore"):
+        assert ".env" in (ROOT / ignored).read_text().splitlines(), ignored
+    assert "cp .env.example .env" in (ROOT / "README.md").read_text()
 
 
 def dockerfile_instructions() -> Iterator[tuple[str, str]]:
@@ -100,6 +136,53 @@ def test_dockerfile_is_multistage_non_root_exec_form_with_healthcheck() -> None:
     assert int(timeout.group(1)) < 10
     for name in re.findall(r"(GISTCACHE_[A-Z_]+)=", env):
         assert name in VARIABLES
+
+
+def test_the_healthcheck_asks_the_port_the_server_listens_on(tmp_path: Path) -> None:
+    healthcheck = [v for k, v in dockerfile_instructions() if k == "HEALTHCHECK"][-1]
+    command = json.loads(healthcheck[healthcheck.index("CMD [") + 4 :])
+    assert command[:2] == ["python", "-c"]
+
+    def check(port: int | None) -> int:
+        env = {"PATH": os.environ["PATH"]}
+        if port is not None:
+            env["GISTCACHE_PORT"] = str(port)
+        done = subprocess.run(
+            [sys.executable, *command[1:]], env=env, capture_output=True, timeout=30, check=False
+        )
+        return done.returncode
+
+    with _healthz_server() as port:
+        assert check(port) == 0
+    assert check(port) != 0  # nothing answers there any more
+    assert check(None) != 0 or _listening(8080)  # unset: the default port, 8080
+
+
+@contextlib.contextmanager
+def _healthz_server() -> Iterator[int]:
+    """A server answering ``GET /healthz`` with 200 on a free port, in a thread."""
+
+    class Healthz(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Healthz)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def kubernetes() -> list[dict[str, Any]]:
@@ -226,3 +309,36 @@ def test_the_migration_job_can_be_applied_at_every_release() -> None:
     assert job["metadata"]["name"] == f"gistcache-migrate-{tag}"
     assert tag == tomllib.loads(_read("pyproject.toml"))["project"]["version"]
     assert 0 < job["spec"]["ttlSecondsAfterFinished"] <= 7 * 86400
+
+
+def test_the_kubernetes_pods_meet_the_restricted_pod_security_standard() -> None:
+    """What the "restricted" profile asks of every pod and container, and a writable
+    /tmp beside the read-only root filesystem."""
+    docs = {d["kind"]: d for d in kubernetes()}
+    for kind in ("Job", "Deployment"):
+        pod = docs[kind]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, kind
+        assert pod["securityContext"]["runAsUser"] != 0, kind
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, kind
+        assert not {"hostNetwork", "hostPID", "hostIPC"} & set(pod), kind
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert all(set(v) <= {"name", "emptyDir", "secret", "configMap"} for v in volumes.values())
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, kind
+            assert context["capabilities"] == {"drop": ["ALL"]}, kind
+            assert context["readOnlyRootFilesystem"] is True, kind
+            assert "privileged" not in context
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], kind  # noqa: S108 - the pod's own
+
+
+def test_the_base_images_and_how_to_pin_them_are_documented() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "### Base images" in operations
+    images = {v.split()[0] for k, v in dockerfile_instructions() if k == "FROM"}
+    images.add(compose(COMPOSE_ENV)["services"]["postgres"]["image"])
+    for image in images:
+        assert f"`{image}`" in operations, image
+    assert "docker buildx imagetools inspect" in operations
+    assert "@sha256:" in operations
