@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from gistcache.components import components
 from gistcache.keys import (
+    ANSWERS,
     GISTS,
     GITHUB,
     JOBS,
@@ -25,6 +26,7 @@ from gistcache.keys import (
 from gistcache.observability.logs import queued
 from gistcache.services.listing import Clock, utcnow
 from gistcache.settings import Settings
+from gistcache.web.answers import AnswersInFlight
 from gistcache.web.api.routes import setup_routes
 from gistcache.web.ghcompat.app import GHCOMPAT_PREFIX, create_ghcompat
 from gistcache.web.http import MAX_BODY_BYTES
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app.on_response_prepare.append(stamp_headers)
     app[SETTINGS] = settings
     stopping = app[STOPPING] = Stopping()
+    app[ANSWERS] = AnswersInFlight(settings.answers_in_flight_mb * 1024 * 1024)
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
         async with components(

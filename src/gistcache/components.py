@@ -99,6 +99,7 @@ async def components(
                 timeout=settings.search_timeout,
                 max_searches=settings.max_searches,
                 content_memory=ContentMemory(settings.content_memory_mb * 1024 * 1024),
+                max_answer_bytes=settings.max_answer_bytes,
             )
             jobs = SearchJobs(
                 sessions,

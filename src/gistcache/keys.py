@@ -15,6 +15,7 @@ from gistcache.services.listing import GistService
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions
+from gistcache.web.answers import AnswersInFlight
 from gistcache.web.budget import ClientBudget
 from gistcache.web.pages.assets import Assets
 
@@ -32,6 +33,7 @@ GISTS = web.AppKey("gists", GistReader)
 METRICS = web.AppKey("metrics", Metrics)
 ASSETS = web.AppKey("assets", Assets)  # the page's static files
 STOPPING: web.AppKey[Stopping] = web.AppKey("stopping")  # when SIGTERM came
+ANSWERS = web.AppKey("answers", AnswersInFlight)  # the bytes large answers hold meanwhile
 
 # how a (sub-)application renders a failure its middleware did not see; default problem+json
 ERROR_RENDERER: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web.AppKey(

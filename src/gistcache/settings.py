@@ -478,6 +478,22 @@ class Settings:
         "searches run at once by this process; a synchronous search beyond it gets a `503` "
         "with `Retry-After` (jobs wait their turn)",
     )
+    max_answer_bytes: int = setting(
+        8 * 1024 * 1024,
+        Integer(64 * 1024),
+        "about how many bytes of matching gists one search answer lists (a page, a job's "
+        "result, a stream): past it the answer stops and says where in `cut` (the stream "
+        "in its `done` event), with the `page` and `per_page` that ask for the rest",
+        shown_default="`8388608` (8 MiB)",
+    )
+    answers_in_flight_mb: int = setting(
+        64,
+        Integer(1),
+        "megabytes of large answers (over 64 KiB: search results, `/api/v3/gists/{id}`) "
+        "this process holds while their clients read them; an answer that would pass it "
+        "is a `503` with `Retry-After`. A client that takes nothing of an answer for "
+        "`GISTCACHE_SEARCH_TIMEOUT` seconds is disconnected",
+    )
     rate_limit: RateLimitItem | None = setting(
         None,
         RateLimit(),

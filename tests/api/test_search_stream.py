@@ -65,7 +65,7 @@ async def test_the_stream_tells_progress_matches_and_done_in_order(
     assert events[0]["files_total"] == 4
     assert events[0]["files_done"] == 0
     assert kinds[-1] == "done"
-    assert events[-1] == {"event": "done", "total": 2, "status": "success"}
+    assert events[-1] == {"event": "done", "total": 2, "status": "success", "cut": None}
     assert set(kinds) == {"progress", "match", "done"}
     matches = [e for e in events if e["event"] == "match"]
     assert sorted((e["index"], e["gist"]["id"]) for e in matches) == [
@@ -118,7 +118,7 @@ async def test_a_gist_is_told_as_soon_as_its_own_files_are_in(
     rest = await read_all(resp)
     matches = [e for e in rest if e["event"] == "match"]
     assert [(e["index"], e["gist"]["files"][0]["filename"]) for e in matches] == [(0, "slow.txt")]
-    assert rest[-1] == {"event": "done", "total": 2, "status": "success"}
+    assert rest[-1] == {"event": "done", "total": 2, "status": "success", "cut": None}
     assert slow.status == 200
 
 
@@ -152,7 +152,7 @@ async def test_github_failing_mid_way_is_told_in_the_stream(
             "reason": "unavailable",
         }
     ]
-    assert events[-1] == {"event": "done", "total": 1, "status": "success"}
+    assert events[-1] == {"event": "done", "total": 1, "status": "success", "cut": None}
 
 
 async def test_a_failure_after_the_stream_began_is_an_error_event(

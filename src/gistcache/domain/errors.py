@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from gistcache.domain.matching import PatternError
 
 __all__ = [
+    "AnswersBusy",
     "GistNotFound",
     "InvalidInput",
     "InvalidLogin",
@@ -63,3 +64,7 @@ class SearchTimeout(Exception):
 
 class SearchesBusy(Exception):
     """As many searches as allowed are running; this one was not started."""
+
+
+class AnswersBusy(Exception):
+    """As many bytes of large answers as allowed are being written; this one was not."""

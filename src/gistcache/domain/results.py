@@ -129,6 +129,20 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerCut:
+    """Where an answer stopped at the answer size limit (``GISTCACHE_MAX_ANSWER_BYTES``),
+    and how to ask for the rest."""
+
+    limit: int  # the limit, in bytes of the answer's JSON (as ``match_weight`` counts them)
+    listed: int  # matching gists listed before the cut (the last perhaps with fewer lines)
+    lines_cut: bool  # the last listed gist alone was over the limit: some lines were left out
+    # the page (and per_page) of a search that starts with the first gist not listed;
+    # None when no matching gist follows, or when the answer is not in the list's order
+    next_page: int | None = None
+    next_per_page: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     """One page of a search's matches, in the list's order; ``total`` counts them all."""
 
@@ -136,6 +150,61 @@ class SearchResult:
     total: int
     matches: tuple[GistMatch, ...]
     skipped: tuple[Skipped, ...]
+    cut: AnswerCut | None = None  # the page was cut short at the answer size limit
+
+
+# about what the JSON of a match costs beyond its texts (keys, numbers, punctuation)
+_GIST_OVERHEAD, _FILE_OVERHEAD, _LINE_OVERHEAD, _CONTEXT_OVERHEAD = 160, 120, 110, 40
+
+
+def _text_bytes(text: str | None) -> int:
+    # UTF-8 length, as the JSON is written (ensure_ascii off); escapes are rare in text
+    return len(text.encode("utf-8", "surrogatepass")) if text else 0
+
+
+def line_weight(line: LineMatch) -> int:
+    """About how many bytes a listed line takes in an answer's JSON."""
+    weight = _LINE_OVERHEAD + _text_bytes(line.text) + len(line.url) + 12 * len(line.ranges)
+    for context in (*line.before, *line.after):
+        weight += _CONTEXT_OVERHEAD + _text_bytes(context.text)
+    return weight
+
+
+def _file_weight(match: FileMatch) -> int:
+    f = match.file
+    return (
+        _FILE_OVERHEAD + _text_bytes(f.filename) + _text_bytes(f.raw_url) + _text_bytes(f.language)
+    )
+
+
+def match_weight(match: GistMatch) -> int:
+    """About how many bytes a matching gist takes in an answer's JSON (a search's
+    ``matches`` item, a stream's ``match`` event): what the answer size limit counts."""
+    gist = match.gist
+    weight = _GIST_OVERHEAD + _text_bytes(gist.description) + len(gist.html_url)
+    for f in match.files:
+        weight += _file_weight(f) + sum(line_weight(line) for line in f.lines)
+    return weight
+
+
+def trimmed(match: GistMatch, budget: int) -> GistMatch:
+    """``match`` with its listed lines cut to fit about ``budget`` bytes: the lines are
+    kept in order while they fit; every file stays, with its ``match_count``."""
+    gist = match.gist
+    left = budget - _GIST_OVERHEAD - _text_bytes(gist.description) - len(gist.html_url)
+    left -= sum(_file_weight(f) for f in match.files)
+    files = []
+    for f in match.files:
+        kept = []
+        for line in f.lines:
+            weight = line_weight(line)
+            if weight > left:
+                left = 0  # the lines after it are not listed either: the file's order holds
+                break
+            kept.append(line)
+            left -= weight
+        files.append(FileMatch(f.file, f.match_count, tuple(kept)))
+    return GistMatch(gist, tuple(files))
 
 
 class JobStatus(StrEnum):
@@ -192,6 +261,7 @@ class GistSearched:
 class SearchDone:
     total: int  # matching gists
     listing: GistList
+    cut: AnswerCut | None = None  # the matches told stopped at the answer size limit
 
 
 SearchEvent = SearchStarted | SearchProgress | GistFound | FileSkipped | GistSearched | SearchDone

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gistcache.domain.errors import (
+    AnswersBusy,
     GistNotFound,
     PatternError,
     SearchesBusy,
@@ -48,6 +49,14 @@ def describe(exc: BaseException) -> Failure | None:
             "as many searches as allowed are running; retry shortly, or submit a job "
             '("async": true), which waits its turn',
             retry_after=2,
+        )
+    if isinstance(exc, AnswersBusy):
+        return Failure(
+            "answers-busy",
+            "Too many large answers in flight",
+            "the server holds as many large answers as it may while their clients read them; "
+            "retry shortly",
+            retry_after=5,
         )
     if isinstance(exc, PatternError):
         return Failure("invalid-pattern", "Invalid pattern", str(exc), field="pattern")

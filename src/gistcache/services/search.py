@@ -12,7 +12,9 @@ the caller's.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ from gistcache.domain.matching import (
 )
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import (
+    AnswerCut,
     ContextLine,
     FileMatch,
     FileSkipped,
@@ -48,6 +51,8 @@ from gistcache.domain.results import (
     SearchStarted,
     Skipped,
     SkipReason,
+    match_weight,
+    trimmed,
 )
 from gistcache.services.contents import ContentFetcher, Outcome
 from gistcache.services.listing import GistService
@@ -59,15 +64,16 @@ from gistcache.store.sites import Site
 
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 0.1  # seconds: progress events at most this often
+# events a search may have told that its reader has not taken yet: past them the search
+# waits for its reader (a client that does not read holds back its own search only)
+EVENTS_WAITING = 16
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class SearchAnswer:
     result: SearchResult
     listing: GistList  # the list it searched, and how it was obtained (HIT, STALE ...)
-
-
-_END = object()
 
 
 class SearchService:
@@ -81,6 +87,7 @@ class SearchService:
         timeout: float = 120.0,
         max_searches: int = 8,
         content_memory: ContentMemory | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self._sessions = sessions
         self._listing = listing
@@ -89,6 +96,7 @@ class SearchService:
         self._timeout = timeout
         self._running = asyncio.Semaphore(max_searches)
         self._memory = content_memory if content_memory is not None else ContentMemory(0)
+        self.max_answer_bytes = max_answer_bytes
 
     async def close(self) -> None:
         """End the downloads still running (at shutdown)."""
@@ -109,17 +117,26 @@ class SearchService:
         when ``wait`` is false and every search slot is taken. ``line_limit`` and
         ``line_chars`` cap the lines listed per file (None: all). ``progress`` is told
         ``(files_done, files_total)`` as files come in.
+
+        Only the page's matches are kept (the others are counted), and only while they
+        fit in ``max_answer_bytes``: the answer says where it was cut (``cut``).
         """
-        found: list[GistFound] = []
         skipped: list[FileSkipped] = []
         done: SearchDone | None = None
+        start = (request.page - 1) * request.per_page
+        page = _Page(self.max_answer_bytes, start, start + request.per_page)
         events = self.stream(
-            request, wait=wait, line_limit=line_limit, line_chars=line_chars, progress_every=0
+            request,
+            wait=wait,
+            line_limit=line_limit,
+            line_chars=line_chars,
+            progress_every=0,
+            in_order=True,
         )
         async with contextlib.aclosing(events):
             async for event in events:
                 if isinstance(event, GistFound):
-                    found.append(event)
+                    page.add(event.match)
                 elif isinstance(event, FileSkipped):
                     skipped.append(event)
                 elif isinstance(event, SearchProgress) and progress is not None:
@@ -127,12 +144,10 @@ class SearchService:
                 elif isinstance(event, SearchDone):
                     done = event
         assert done is not None  # noqa: S101 - a stream that ends without failing ends with it
-        matches = [event.match for event in sorted(found, key=lambda event: event.index)]
         # the sort is stable: a gist's own skips keep their order
         skips = tuple(event.skipped for event in sorted(skipped, key=lambda event: event.index))
-        start = (request.page - 1) * request.per_page
-        page = tuple(matches[start : start + request.per_page])
-        return SearchAnswer(SearchResult(request, len(matches), page, skips), done.listing)
+        result = SearchResult(request, page.seen, tuple(page.kept), skips, page.cut(request))
+        return SearchAnswer(result, done.listing)
 
     async def stream(
         self,
@@ -142,30 +157,59 @@ class SearchService:
         line_limit: int | None = MAX_LINES_PER_FILE,
         line_chars: int | None = MAX_LINE_CHARS,
         progress_every: float = PROGRESS_EVERY,
+        in_order: bool = False,
+        answer_limit: int | None = None,
     ) -> AsyncGenerator[SearchEvent, None]:
         """The search as it goes: ``SearchStarted`` (once the list is known), then
         ``SearchProgress`` (at most every ``progress_every`` seconds), ``GistFound`` and
         ``FileSkipped`` as gists are ready, last ``SearchDone``; or the failure raised.
 
+        Gists come as they are ready (cached ones first), or with ``in_order`` in the
+        list's order (a gist is scanned once those before it are). With ``answer_limit``
+        (bytes, as ``match_weight`` counts them) the ``GistFound`` told stop once their
+        weight reaches it (a first one alone over it loses lines), and ``SearchDone``
+        says so in ``cut``; the others are still counted.
+
         The search runs as a task of its own within the time budget and the
-        concurrency bound; closing the iterator early cancels it, and with it every
+        concurrency bound, and waits while ``EVENTS_WAITING`` events wait for this
+        iterator: a reader that does not read holds its search back, and its time
+        budget still runs. Closing the iterator early cancels it, and with it every
         download no other search waits for.
         """
         if not wait and self._running.locked():
             raise SearchesBusy()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue: asyncio.Queue[SearchEvent] = asyncio.Queue(EVENTS_WAITING)
         task = asyncio.create_task(
-            self._bounded(request, queue.put_nowait, line_limit, line_chars, progress_every)
+            self._bounded(request, queue, line_limit, line_chars, progress_every, in_order)
         )
-        task.add_done_callback(lambda _: queue.put_nowait(_END))
+        page = _Page(answer_limit, 0, None) if answer_limit is not None else None
+        getter: asyncio.Future[SearchEvent] | None = None
         try:
             while True:
-                item = await queue.get()
-                if item is _END:
+                if not queue.empty():
+                    event = queue.get_nowait()
+                elif task.done():
                     task.result()  # the search's failure, if it failed
                     return
-                yield item
+                else:
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait((getter, task), return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        continue  # the task ended: what it left in the queue comes first
+                    event, getter = getter.result(), None
+                if page is not None:
+                    if isinstance(event, GistFound):
+                        match = page.add(event.match)
+                        if match is None:
+                            continue
+                        event = GistFound(event.index, match)
+                    elif isinstance(event, SearchDone):
+                        event = dataclasses.replace(event, cut=page.cut(None))
+                yield event
         finally:
+            if getter is not None and not getter.done():
+                getter.cancel()
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -173,37 +217,93 @@ class SearchService:
     async def _bounded(
         self,
         request: SearchRequest,
-        put: Callable[[SearchEvent], None],
+        events: asyncio.Queue[SearchEvent],
         line_limit: int | None,
         line_chars: int | None,
         progress_every: float,
+        in_order: bool,
     ) -> None:
         async with self._running:
             budget = asyncio.timeout(self._timeout)
             try:
                 async with budget:
-                    await _Search(self, request, put, line_limit, line_chars, progress_every).run()
+                    search = _Search(
+                        self, request, events, line_limit, line_chars, progress_every, in_order
+                    )
+                    await search.run()
             except TimeoutError:
                 if budget.expired():
                     raise SearchTimeout(self._timeout) from None
                 raise  # a database or network timeout inside the search, not the budget
 
 
+class _Page:
+    """The matches an answer keeps: those from ``start`` (0-based, in the order they
+    come) before ``end`` (None: no end), while their weight fits in ``limit`` bytes;
+    ``seen`` counts them all."""
+
+    def __init__(self, limit: int | None, start: int, end: int | None) -> None:
+        self._limit = limit
+        self._start = start
+        self._end = end
+        self.kept: list[GistMatch] = []
+        self.seen = 0
+        self._weight = 0
+        self._full = False  # the limit was reached: nothing more is kept
+        self._lines_cut = False
+
+    def add(self, match: GistMatch) -> GistMatch | None:
+        """Count ``match``; the match as kept (perhaps with fewer lines), or None."""
+        position = self.seen
+        self.seen += 1
+        if position < self._start or (self._end is not None and position >= self._end):
+            return None
+        if self._full:
+            return None
+        if self._limit is not None:
+            weight = match_weight(match)
+            if self._weight + weight > self._limit:
+                self._full = True
+                if self.kept:
+                    return None
+                match = trimmed(match, self._limit)  # alone over the limit: fewer lines
+                self._lines_cut = True
+            self._weight += weight
+        self.kept.append(match)
+        return match
+
+    def cut(self, request: SearchRequest | None) -> AnswerCut | None:
+        """Where the answer stopped at the limit, if it did; with ``request`` (whose
+        page this is, in the list's order) the page that starts after the last listed."""
+        if not self._full or self._limit is None:
+            return None
+        listed = len(self.kept)
+        following = self._start + listed  # the first matching gist not listed
+        if request is None or following >= self.seen:
+            return AnswerCut(self._limit, listed, self._lines_cut)
+        # a page that starts exactly there: per_page divides its start, and is at most
+        # what was asked for
+        per_page = max(n for n in range(1, request.per_page + 1) if following % n == 0)
+        return AnswerCut(self._limit, listed, self._lines_cut, following // per_page + 1, per_page)
+
+
 class _Search:
-    """One run of a search, sending its events to ``put``."""
+    """One run of a search, sending its events to ``events`` (waiting for room)."""
 
     def __init__(
         self,
         service: SearchService,
         request: SearchRequest,
-        put: Callable[[SearchEvent], None],
+        events: asyncio.Queue[SearchEvent],
         line_limit: int | None,
         line_chars: int | None,
         progress_every: float,
+        in_order: bool,
     ) -> None:
         self._service = service
         self._request = request
-        self._put = put
+        self._events = events
+        self._in_order = in_order
         self._line_limit = line_limit
         self._line_chars = line_chars
         self._every = progress_every
@@ -222,6 +322,7 @@ class _Search:
         self._loop = asyncio.get_running_loop()
         self._last_progress = -float("inf")
         self._progress_due: asyncio.TimerHandle | None = None
+        self._told: SearchProgress | None = None  # the last progress put in ``events``
 
     def _wanted(self, filename: str) -> bool:
         glob = self._request.filename
@@ -258,7 +359,7 @@ class _Search:
             + sum(ref.size or 0 for ref in missing),
             len(states),
         )
-        self._put(SearchStarted(listing, self._files_total))
+        await self._put(SearchStarted(listing, self._files_total))
         self._progress()
 
         # the downloads start at once; the gists with nothing to wait for are scanned
@@ -269,9 +370,26 @@ class _Search:
             finished.put_nowait((ref, await service._contents.fetch(ref)))
 
         fetches = [asyncio.ensure_future(fetch(ref)) for ref in missing]
+        unscanned = collections.deque(gists)  # in order: the gists not scanned yet
+
+        def due(complete: list[str]) -> list[Gist]:
+            """The gists to scan now: those ``complete``, or in order, the ones not
+            scanned yet up to the first still waiting for a file."""
+            if not self._in_order:
+                ids = set(complete)
+                return [gist for gist in gists if gist.id in ids]
+            ready = []
+            while unscanned and not waiting.get(unscanned[0].id):
+                ready.append(unscanned.popleft())
+            return ready
+
         try:
-            ready = [gist for gist in gists if gist.id not in waiting]
-            await self._scan(ready, [s for s in states if s.gist_id not in waiting], index)
+            if self._in_order:
+                ready = due([])
+            else:
+                ready = [gist for gist in gists if gist.id not in waiting]
+            ready_ids = {gist.id for gist in ready}
+            await self._scan(ready, [s for s in states if s.gist_id in ready_ids], index)
             left = len(missing)
             while left:
                 # every file in by now, then the gists they completed, scanned together
@@ -289,15 +407,12 @@ class _Search:
                     if not waiting[ref.gist_id]:
                         complete.append(ref.gist_id)
                 self._progress()
-                if complete:
+                scan = due(complete)
+                if scan:
+                    ids = [gist.id for gist in scan]
                     async with service._sessions() as session:
-                        fresh = await store.user_files(session, site, login, complete)
-                    ids = set(complete)
-                    await self._scan(
-                        [gist for gist in gists if gist.id in ids],
-                        [s for s in fresh if self._wanted(s.filename)],
-                        index,
-                    )
+                        fresh = await store.user_files(session, site, login, ids)
+                    await self._scan(scan, [s for s in fresh if self._wanted(s.filename)], index)
         except BaseException:
             if self._progress_due is not None:
                 self._progress_due.cancel()
@@ -305,10 +420,18 @@ class _Search:
         finally:
             for task in fetches:  # a search that stops leaves others' downloads running
                 task.cancel()
-        if self._progress_due is not None:  # the last progress, on time
+        if self._progress_due is not None or self._told != self._progress_event():
+            # the last progress, on time, and waited for (never dropped)
             await asyncio.sleep(max(0.0, self._last_progress + self._every - self._loop.time()))
-            self._send_progress()
-        self._put(SearchDone(self._total, listing))
+            if self._progress_due is not None:
+                self._progress_due.cancel()
+                self._progress_due = None
+            self._told = self._progress_event()
+            await self._put(self._told)
+        await self._put(SearchDone(self._total, listing))
+
+    async def _put(self, event: SearchEvent) -> None:
+        await self._events.put(event)  # waits while the reader has enough to read
 
     def _progress(self) -> None:
         """Tell the progress now, or when ``progress_every`` since the last has passed."""
@@ -323,7 +446,12 @@ class _Search:
             self._progress_due.cancel()
             self._progress_due = None
         self._last_progress = self._loop.time()
-        self._put(SearchProgress(self._files_done, self._files_total, self._bytes))
+        if not self._events.full():  # else dropped: a later one (or the last) tells more
+            self._told = self._progress_event()
+            self._events.put_nowait(self._told)
+
+    def _progress_event(self) -> SearchProgress:
+        return SearchProgress(self._files_done, self._files_total, self._bytes)
 
     async def _scan(
         self, gists: Sequence[Gist], states: Sequence[FileState], index: dict[str, int]
@@ -349,7 +477,7 @@ class _Search:
                         continue
                     # chunks come in list order: the gists before this one are done
                     while next_gist is not None and next_gist.id != chunk.gist_id:
-                        self._tell(next_gist, index[next_gist.id], hits)
+                        await self._tell(next_gist, index[next_gist.id], hits)
                         next_gist = next(order, None)
                     key = (chunk.gist_id, chunk.filename)
                     if chunk.data is None:  # replaced by a newer fetch while we read
@@ -365,12 +493,13 @@ class _Search:
                         )
                     scan_chunk(self._regexp, chunk.data, chunk.first_line, file_hits, self._find)
         while next_gist is not None:
-            self._tell(next_gist, index[next_gist.id], hits)
+            await self._tell(next_gist, index[next_gist.id], hits)
             next_gist = next(order, None)
 
-    def _tell(self, gist: Gist, index: int, hits: dict[tuple[str, str], FileHits]) -> None:
+    async def _tell(self, gist: Gist, index: int, hits: dict[tuple[str, str], FileHits]) -> None:
         if gist.truncated:
-            self._put(FileSkipped(index, Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED)))
+            skip = Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED)
+            await self._put(FileSkipped(index, skip))
         matched: list[FileMatch] = []
         for f in gist.files:
             if not self._wanted(f.filename):
@@ -378,7 +507,7 @@ class _Search:
             key = (gist.id, f.filename)
             reason = self._failed.get(key) or _skip_reason(self._states.get(key))
             if reason is not None:
-                self._put(FileSkipped(index, Skipped(gist.id, f.filename, reason)))
+                await self._put(FileSkipped(index, Skipped(gist.id, f.filename, reason)))
                 continue
             file_hits = hits.pop(key, None)
             if file_hits is not None and file_hits.match_count:
@@ -386,8 +515,8 @@ class _Search:
                 matched.append(FileMatch(f, file_hits.match_count, lines))
         if matched:
             self._total += 1
-            self._put(GistFound(index, GistMatch(gist, tuple(matched))))
-        self._put(GistSearched(index))
+            await self._put(GistFound(index, GistMatch(gist, tuple(matched))))
+        await self._put(GistSearched(index))
 
 
 def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:

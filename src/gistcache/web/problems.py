@@ -63,6 +63,7 @@ STATUS = {
     "internal-error": 500,
     "search-timeout": 504,
     "searches-busy": 503,
+    "answers-busy": 503,
     "invalid-pattern": 400,
     "user-not-found": 404,
     "gist-not-found": 404,

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from gistcache.domain.gists import format_timestamp
 from gistcache.domain.results import (
+    AnswerCut,
     ContextLine,
     FileMatch,
     GistMatch,
     LineMatch,
     SearchResult,
     Skipped,
+    match_weight,
 )
 from gistcache.web.api import schemas
 
@@ -25,7 +28,43 @@ def render_search(result: SearchResult) -> schemas.SearchResult:
         "total": result.total,
         "matches": [render_gist(match) for match in result.matches],
         "skipped": [render_skipped(entry) for entry in result.skipped],
+        "cut": render_cut(result.cut),
     }
+
+
+def render_cut(cut: AnswerCut | None) -> schemas.AnswerCut | None:
+    """Where an answer stopped at the answer size limit (a search's ``cut``, the stream's
+    ``done`` event's)."""
+    if cut is None:
+        return None
+    following: schemas.NextPage | None = None
+    if cut.next_page is not None and cut.next_per_page is not None:
+        following = {"page": cut.next_page, "per_page": cut.next_per_page}
+    return {
+        "limit_bytes": cut.limit,
+        "listed": cut.listed,
+        "lines_cut": cut.lines_cut,
+        "next": following,
+    }
+
+
+def answer_weight(result: SearchResult) -> int:
+    """About how many bytes the answer's JSON takes (``match_weight``, and the skips)."""
+    return sum(match_weight(match) for match in result.matches) + 120 * len(result.skipped)
+
+
+def search_pieces(result: SearchResult) -> Iterator[bytes]:
+    """The answer's JSON (as ``search_body``) in pieces: one per matching gist, each made
+    when it is wanted, so that a large answer is never held whole."""
+    values = render_search(result)
+    values["matches"] = []
+    frame = schemas.SEARCH_RESULT.dump_json(values)
+    marker = b'"matches":[]'
+    at = frame.index(marker) + len(marker) - 1
+    yield frame[:at]
+    for n, match in enumerate(result.matches):
+        yield (b"," if n else b"") + schemas.MATCHED_GIST.dump_json(render_gist(match))
+    yield frame[at:]
 
 
 def search_body(result: SearchResult) -> bytes:

@@ -151,6 +151,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 COMPONENTS: dict[str, tuple[Any, JsonSchemaMode]] = {
     "SearchRequest": (schemas.SearchRequest, "validation"),
     "SearchResult": (schemas.SearchResult, "serialization"),
+    "AnswerCut": (schemas.AnswerCut, "serialization"),
     "JobAccepted": (schemas.JobAccepted, "serialization"),
     "Job": (schemas.Job, "serialization"),
     "Problem": (schemas.Problem, "serialization"),
@@ -462,8 +463,9 @@ STREAM_DESCRIPTION = (
     "With Accept: application/x-ndjson: one JSON object a line as the search goes, "
     "answered once the user's list is known. progress at most every 100 ms; match for "
     "each matching gist once all its files are in (index: its position in the list); "
-    "skipped; last done, or error (a problem) when the search failed after the stream "
-    "began. page and per_page do not apply. X-Accel-Buffering: no."
+    "skipped; last done (with cut: null, or where the matches told stopped at the answer "
+    "size limit), or error (a problem) when the search failed after the stream began. "
+    "page and per_page do not apply. X-Accel-Buffering: no."
 )
 
 
@@ -508,6 +510,7 @@ def _stream_event() -> dict[str, Any]:
                     "event": {"const": "done"},
                     "total": {"type": "integer", "minimum": 0},
                     "status": {"const": "success"},
+                    "cut": {"anyOf": [_ref("AnswerCut"), {"type": "null"}]},
                 },
             },
             {

@@ -213,6 +213,38 @@ class SkippedFile(TypedDict):
 
 
 @with_config(_answer)
+class NextPage(TypedDict):
+    """The same search with these values starts with the first gist not listed."""
+
+    page: Annotated[int, Field(ge=1)]
+    per_page: Annotated[int, Field(ge=1)]
+
+
+@with_config(_answer)
+class AnswerCut(TypedDict):
+    """Where an answer stopped at the server's answer size limit (about
+    GISTCACHE_MAX_ANSWER_BYTES of matching gists), and how to ask for the rest."""
+
+    limit_bytes: Annotated[int, Field(ge=1, description="The server's answer size limit")]
+    listed: Annotated[int, Field(ge=0, description="Matching gists listed before the cut")]
+    lines_cut: Annotated[
+        bool,
+        Field(
+            description="The last listed gist alone was over the limit: some of its lines "
+            "are not listed (its files' match_count still count them)"
+        ),
+    ]
+    next: Annotated[
+        NextPage | None,
+        Field(
+            description="The page and per_page of the same search that start with the first "
+            "gist not listed; null when none follows (or in a stream, which is not in the "
+            "list's order: ask the plain search)"
+        ),
+    ]
+
+
+@with_config(_answer)
 class SearchResult(TypedDict):
     """A search's answer: one page of the matching gists, in the list's order."""
 
@@ -222,6 +254,15 @@ class SearchResult(TypedDict):
     total: Annotated[int, Field(ge=0, description="Matching gists on every page")]
     matches: list[MatchedGist]
     skipped: list[SkippedFile]
+    cut: NotRequired[
+        Annotated[
+            AnswerCut | None,
+            Field(
+                description="null, or where the page stopped at the answer size limit "
+                "(missing only from results of jobs that finished before it was added)"
+            ),
+        ]
+    ]
 
 
 @with_config(_answer)
@@ -295,6 +336,8 @@ class Gist(TypedDict):
 
 
 SEARCH_RESULT: TypeAdapter[SearchResult] = TypeAdapter(SearchResult)
+MATCHED_GIST: TypeAdapter[MatchedGist] = TypeAdapter(MatchedGist)
+ANSWER_CUT: TypeAdapter[AnswerCut] = TypeAdapter(AnswerCut)
 JOB: TypeAdapter[Job] = TypeAdapter(Job)
 JOB_ACCEPTED: TypeAdapter[JobAccepted] = TypeAdapter(JobAccepted)
 GIST_LIST: TypeAdapter[list[Gist]] = TypeAdapter(list[Gist])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime
 
@@ -10,14 +11,17 @@ from aiohttp import web
 
 from gistcache.domain.gists import format_timestamp
 from gistcache.domain.results import JobStatus
-from gistcache.keys import JOBS, SEARCHES, SERVICE
+from gistcache.keys import ANSWERS, JOBS, REQUEST_ID, SEARCHES, SERVICE, SETTINGS
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
+from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, write_pieces
 from gistcache.web.api import schemas
 from gistcache.web.api.schemas import parse_search
 from gistcache.web.api.stream import search_stream, wants_stream
 from gistcache.web.http import cache_headers, prefers_async, read_json
 from gistcache.web.problems import Problem
-from gistcache.web.render import search_body
+from gistcache.web.render import answer_weight, search_body, search_pieces
+
+log = logging.getLogger(__name__)
 
 
 async def search(request: web.Request) -> web.StreamResponse:
@@ -42,7 +46,24 @@ async def search(request: web.Request) -> web.StreamResponse:
     # the searched list's freshness, as for the list itself (STALE when GitHub failed)
     headers = cache_headers(answer.listing, request.app[SERVICE].clock())
     del headers["Cache-Control"]  # a POST answer is not for shared caches
-    return _json(search_body(answer.result), headers=headers)
+    if answer_weight(answer.result) <= LARGE_ANSWER_BYTES:
+        return _json(search_body(answer.result), headers=headers)
+    # a large answer: its JSON (more compact than the result it is made from, which is
+    # let go) is counted while it is written, in pieces that the client's reading paces
+    pieces = list(search_pieces(answer.result))
+    del answer
+    with request.app[ANSWERS].hold(sum(len(piece) for piece in pieces)):
+        response = web.StreamResponse(
+            headers={**headers, "Content-Type": "application/json; charset=utf-8"}
+        )
+        await response.prepare(request)
+        try:
+            await write_pieces(
+                request, response, pieces, stall=request.app[SETTINGS].search_timeout
+            )
+        except ClientGone as exc:
+            log.info("search answer [%s]: %s", request.get(REQUEST_ID), exc)
+        return response
 
 
 async def search_status(request: web.Request) -> web.Response:

@@ -28,10 +28,11 @@ from gistcache.domain.results import (
     SearchProgress,
     SearchStarted,
 )
-from gistcache.keys import REQUEST_ID, SEARCHES, SERVICE
+from gistcache.keys import REQUEST_ID, SEARCHES, SERVICE, SETTINGS
+from gistcache.web.answers import ClientGone, write_sliced
 from gistcache.web.http import cache_headers
 from gistcache.web.problems import internal_error, problem_for
-from gistcache.web.render import render_gist, render_skipped
+from gistcache.web.render import render_cut, render_gist, render_skipped
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def event_json(event: SearchEvent) -> dict[str, Any] | None:
     if isinstance(event, FileSkipped):
         return {"event": "skipped", "index": event.index, **render_skipped(event.skipped)}
     if isinstance(event, SearchDone):
-        return {"event": "done", "total": event.total, "status": "success"}
+        cut = render_cut(event.cut)
+        return {"event": "done", "total": event.total, "status": "success", "cut": cut}
     return None
 
 
@@ -71,7 +73,8 @@ def _line(body: dict[str, Any]) -> bytes:
 
 
 async def search_stream(request: web.Request, search: SearchRequest) -> web.StreamResponse:
-    events = request.app[SEARCHES].stream(search, wait=False)
+    searches = request.app[SEARCHES]
+    events = searches.stream(search, wait=False, answer_limit=searches.max_answer_bytes)
     async with contextlib.aclosing(events):
         # the list first: its failures are ordinary problem answers
         first = await anext(events)
@@ -92,7 +95,14 @@ async def search_stream(request: web.Request, search: SearchRequest) -> web.Stre
         assert writer is not None  # noqa: S101 - a handler runs in a task
         watch = asyncio.create_task(_watch_client(request, writer))
         try:
-            await _write_events(request, response, events)
+            await _write_events(request, response, events, request.app[SETTINGS].search_timeout)
+        except ClientGone as exc:
+            # the client took nothing for as long as a search may run: what it did not
+            # take goes with the connection
+            log.info("search stream [%s]: %s", request.get(REQUEST_ID), exc)
+            if request.transport is not None:
+                request.transport.close()
+            return response
         except asyncio.CancelledError:
             if not watch.done() or watch.result() is not True:
                 raise  # not the client leaving: shutdown
@@ -112,13 +122,17 @@ async def search_stream(request: web.Request, search: SearchRequest) -> web.Stre
     return response
 
 
-async def _write_events(request: web.Request, response: web.StreamResponse, events: Any) -> None:
+async def _write_events(
+    request: web.Request, response: web.StreamResponse, events: Any, stall: float
+) -> None:
+    """Write each event as it comes: the search waits while its reader does (up to
+    ``stall`` seconds without taking anything: then TimeoutError)."""
     try:
         async for event in events:
             body = event_json(event)
             if body is not None:
-                await response.write(_line(body))
-    except (asyncio.CancelledError, ConnectionError):
+                await write_sliced(response, _line(body), stall)
+    except (asyncio.CancelledError, ConnectionError, ClientGone):
         raise
     except Exception as exc:
         problem = problem_for(exc)
@@ -131,7 +145,7 @@ async def _write_events(request: web.Request, response: web.StreamResponse, even
         rid = request.get(REQUEST_ID)
         if rid:
             body["request_id"] = rid
-        await response.write(_line({"event": "error", "problem": body}))
+        await write_sliced(response, _line({"event": "error", "problem": body}), stall)
 
 
 async def _watch_client(request: web.Request, writer: asyncio.Task[Any]) -> bool:

@@ -1,0 +1,119 @@
+"""How large a search answer may be: past GISTCACHE_MAX_ANSWER_BYTES the answer (a
+page, a stream) stops, says where in ``cut``, and names the page that holds the rest;
+large answers are bounded in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from gistcache.keys import ANSWERS
+from gistcache.testing.fake_github import FakeGitHub
+from tests.support.http import ClientFactory, problem
+
+Client = TestClient[Any, Any]
+LIMIT = 64 * 1024
+# 20 matching lines of 500 characters, each with its own 3 lines of context: about 40 KB
+# of a search's answer per file
+LINE = "needle " + "x" * 493
+FILE = "".join(f"{LINE}\n" + "\n".join(["y" * 500] * 3) + "\n" for _ in range(20))
+
+
+def wide_user(fake: FakeGitHub, login: str, gists: int, files: int = 1) -> None:
+    for n in range(gists):
+        fake.add_gist(login, {f"f{n}-{k}.txt": FILE for k in range(files)})
+
+
+async def search(client: Client, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/api/v1/search", json={"pattern": "needle", "context": 3, **body})
+    assert resp.status == 200, await resp.text()
+    answer: dict[str, Any] = await resp.json()
+    return answer
+
+
+async def test_a_page_past_the_answer_limit_is_cut_and_names_the_page_of_the_rest(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    wide_user(fake, "wide", 7)
+    client = await make_client(max_answer_bytes=LIMIT)
+    whole = await search(await make_client(), username="wide")
+    assert whole["cut"] is None
+    assert len(whole["matches"]) == 7
+
+    cut = await search(client, username="wide")
+    assert cut["total"] == 7
+    listed = cut["cut"]["listed"]
+    assert 0 < listed < 7
+    assert [g["id"] for g in cut["matches"]] == [g["id"] for g in whole["matches"][:listed]]
+    assert cut["matches"] == whole["matches"][:listed]  # whole gists, as they are
+    assert cut["cut"]["limit_bytes"] == LIMIT
+    assert cut["cut"]["lines_cut"] is False
+    assert len(json.dumps(cut)) <= LIMIT * 1.2
+    # the page it names starts with the first gist not listed
+    following = cut["cut"]["next"]
+    rest = await search(client, username="wide", **following)
+    assert rest["matches"][0] == whole["matches"][listed]
+
+
+async def test_a_single_gist_over_the_limit_is_listed_with_fewer_lines(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    wide_user(fake, "huge", 1, files=4)
+    client = await make_client(max_answer_bytes=LIMIT)
+    answer = await search(client, username="huge")
+    assert answer["total"] == 1
+    assert answer["cut"] == {"limit_bytes": LIMIT, "listed": 1, "lines_cut": True, "next": None}
+    files = answer["matches"][0]["files"]
+    assert len(files) == 4
+    assert all(f["match_count"] == 20 for f in files)
+    assert sum(len(f["lines"]) for f in files) < 80
+    assert len(json.dumps(answer)) <= LIMIT * 1.2
+
+
+async def test_a_stream_past_the_answer_limit_says_so_in_its_done_event(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    wide_user(fake, "wide", 7)
+    client = await make_client(max_answer_bytes=LIMIT)
+    resp = await client.post(
+        "/api/v1/search",
+        json={"username": "wide", "pattern": "needle", "context": 3},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    events = [json.loads(line) for line in (await resp.read()).splitlines()]
+    matches = [e for e in events if e["event"] == "match"]
+    done = events[-1]
+    assert done["event"] == "done"
+    assert done["total"] == 7
+    assert done["cut"] == {
+        "limit_bytes": LIMIT,
+        "listed": len(matches),
+        "lines_cut": False,
+        "next": None,
+    }
+    assert 0 < len(matches) < 7
+
+
+async def test_large_answers_past_the_bound_in_flight_are_503_with_retry_after(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    wide_user(fake, "wide", 7)
+    client = await make_client()
+    assert (await search(client, username="wide"))["cut"] is None  # cached now
+    answers = client.app[ANSWERS]
+    with answers.hold(answers.max_bytes):  # as if large answers filled the bound
+        resp = await client.post(
+            "/api/v1/search", json={"username": "wide", "pattern": "needle", "context": 3}
+        )
+        body = await problem(resp, 503, "answers-busy")
+        assert "retry" in body["detail"]
+        assert int(resp.headers["Retry-After"]) > 0
+        # a small answer is never held back
+        small = await client.post("/api/v1/search", json={"username": "wide", "pattern": "zz"})
+        assert small.status == 200
+    assert answers.held == 0
+    await asyncio.sleep(0)
+    assert (await search(client, username="wide"))["cut"] is None
