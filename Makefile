@@ -11,21 +11,25 @@ FAKE_PORT ?= 9000
 .PHONY: help install run fake migrate test lint audit format bench bench-smoke screenshot chaos chaos-smoke lock clean
 
 help:
+	@echo "make install  create ./.venv from the hash-pinned lock files (other targets do it when needed)"
 	@echo "make run      serve on :8080 (applies migrations first)"
 	@echo "make fake     run the offline fake GitHub on :$(FAKE_PORT); 60 anonymous requests an hour,"
 	@echo "              as GitHub: FAKE_ARGS=\"--anonymous-limit 5000\" raises it"
 	@echo "make test     run the test suite (SQLite, and PostgreSQL when configured)"
 	@echo "make lint     ruff check, ruff format --check, mypy, hadolint Dockerfile"
+	@echo "make format   fix what ruff can: ruff format, ruff check --fix"
 	@echo "make audit    pip-audit the lock files against PyPI's vulnerability data (network; not in CI)"
 	@echo "make migrate  upgrade the cache database to the newest schema"
 	@echo "make bench    run the benchmarks on SQLite (results in benchmarks/results/, and docs/performance.md);"
 	@echo "              BENCH_ARGS=\"--database-url postgresql+asyncpg://...\" adds PostgreSQL"
 	@echo "make bench-smoke  the benchmarks at tiny sizes, in seconds (results in var/bench-smoke/)"
-	@echo "make screenshot  docs/screenshot.png: a results page of the service and the fake, in Chromium"
+	@echo "make screenshot  docs/screenshot.png: starts its own fake GitHub and server, shoots a"
+	@echo "              results page in Chromium (nothing needs to be running)"
 	@echo "make chaos    the chaos soak: 2 replicas, a private PostgreSQL, faults, 5 minutes"
 	@echo "              (needs initdb/pg_ctl; results in benchmarks/results/, docs/reliability.md)"
 	@echo "make chaos-smoke  the soak in seconds, one of each fault (results in var/chaos-smoke/)"
 	@echo "make lock     re-resolve requirements*.lock from pyproject.toml (hash-pinned)"
+	@echo "make help     this list"
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gistcache needs Python 3.11 or newer")'

@@ -1,8 +1,8 @@
 """Make docs/screenshot.png: a real results page of the running service.
 
-Starts the fake GitHub and ``gistcache serve`` as processes (a throwaway SQLite cache),
-gives the fake a user with a few gists, searches them in Debian's Chromium and saves
-the page. Run it with ``make screenshot``."""
+Starts a fake GitHub and ``gistcache serve`` of its own as processes, on free ports (a
+throwaway SQLite cache), searches the gists of ``ada`` (whom the fake seeds, as under
+``make fake``) in Debian's Chromium and saves the page. Run it with ``make screenshot``."""
 
 from __future__ import annotations
 
@@ -23,40 +23,7 @@ from gistcache.testing.browser import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = chromium_path() or "/usr/bin/chromium"
-USER = "ada"
 SEARCH = "/-/search?user=ada&q=requests%5C.get&context=1&glob="
-GISTS = [
-    (
-        "Fetch a page and retry on 5xx",
-        {
-            "fetch.py": (
-                "import time\n"
-                "import requests\n\n"
-                "def fetch(url, tries=3):\n"
-                "    for attempt in range(tries):\n"
-                "        response = requests.get(url, timeout=10)\n"
-                "        if response.status_code < 500:\n"
-                "            return response\n"
-                "        time.sleep(2 ** attempt)\n"
-                "    return requests.get(url, timeout=10)\n"
-            ),
-            "README.md": "# fetch\n\nA tiny retrying `requests.get` wrapper.\n",
-        },
-    ),
-    (
-        "Notes on the café's Wi-Fi scraper",
-        {
-            "scrape.py": (
-                "import requests\n"
-                "from bs4 import BeautifulSoup\n\n"
-                "html = requests.get('https://example.org/menu').text\n"
-                "soup = BeautifulSoup(html, 'html.parser')\n"
-                "print([li.text for li in soup.select('li.crème')])\n"
-            ),
-        },
-    ),
-    ("Shell one-liners", {"tips.sh": "curl -s https://example.org | jq .\n"}),
-]
 
 
 def free_port() -> int:
@@ -101,13 +68,6 @@ async def make(out: Path, width: int) -> None:
         try:
             async with aiohttp.ClientSession() as http:
                 await wait_for(http, f"http://127.0.0.1:{fake_port}/_fake/stats")
-                # oldest first: GitHub lists the newest first
-                for description, files in reversed(GISTS):
-                    async with http.post(
-                        f"http://127.0.0.1:{fake_port}/_fake/users/{USER}/gists",
-                        json={"description": description, "files": files},
-                    ) as resp:
-                        resp.raise_for_status()
                 await wait_for(http, f"http://127.0.0.1:{port}/healthz")
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 from gistcache.testing.fake_github import FakeGitHub
@@ -112,3 +116,55 @@ def test_license_changelog_contributing_and_security_exist_and_agree() -> None:
     assert "## Reporting a vulnerability" in security
     assert "Secret gists** are never listed, cached or searched" in security
     assert "never written to a log" in security
+
+
+def test_the_screenshots_user_is_on_make_fakes_fake(tmp_path: Path) -> None:
+    """The README's picture can be had as typed: its user is one `make fake` serves, and
+    `make screenshot` needs nothing running."""
+    readme = read("README.md")
+    script = read("scripts/screenshot.py")
+    [search] = re.findall(r'^SEARCH = "(/-/search\?[^"]+)"', script, re.M)
+    user = re.search(r"user=(\w+)", search)
+    assert user is not None
+    assert f'the gists of the user "{user.group(1)}"' in readme
+    assert f"http://localhost:8080{search.replace('&glob=', '')}" in readme
+    assert "starts a fake GitHub and a server of its own" in readme
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fake = subprocess.Popen(  # what `make fake` runs, as it runs it
+        [sys.executable, "-m", "gistcache.testing.fake_github", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        gists = None
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"http://127.0.0.1:{port}/users/{user.group(1)}/gists",
+                        headers={"User-Agent": "docs-test"},
+                    ),
+                    timeout=5,
+                ) as resp:
+                    gists = json.load(resp)
+                break
+            except OSError:
+                time.sleep(0.05)
+    finally:
+        fake.terminate()
+        fake.wait(timeout=15)
+    assert gists, f"make fake has no gists of {user.group(1)}"
+    assert "fetch.py" in {name for gist in gists for name in gist["files"]}
+
+
+def test_the_set_up_names_make_install_and_make_help() -> None:
+    setup = section(read("README.md"), "Set-up")
+    assert "| `make install` |" in setup
+    assert "`make help` lists every target" in setup
+    makefile = read("Makefile")
+    help_text = re.search(r"^help:\n((?:\t.*\n)+)", makefile, re.M)
+    assert help_text is not None
+    for target in re.findall(r"^([a-z][a-z-]*):", makefile, re.M):
+        if target != "clean":
+            assert f'"make {target} ' in help_text.group(1), target

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         token_limit=args.token_limit,
     )
     fake.seed_octocat()
+    fake.seed_ada()
     fake.seed(args.seed_users, args.gists_per_user)
     if args.huge_file_mb:
         fake.add_gist("huge", {"huge.log": huge_text(args.huge_file_mb * 1024 * 1024)})

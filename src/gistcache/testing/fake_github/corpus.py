@@ -1,5 +1,6 @@
-"""Data sets for the fake GitHub: the demo users, octocat's documented gist, bulk
-users with deterministic code-like files for benchmarks, and one huge log file."""
+"""Data sets for the fake GitHub: the demo users, octocat's documented gist, ada (the
+README's screenshot), bulk users with deterministic code-like files for benchmarks, and
+one huge log file."""
 
 from __future__ import annotations
 
@@ -7,6 +8,40 @@ import functools
 import random
 
 from gistcache.testing.fake_github.state import GitHubState
+
+# the gists of "ada", the user of the README's screenshot, newest first as GitHub lists
+ADA_GISTS = [
+    (
+        "Fetch a page and retry on 5xx",
+        {
+            "fetch.py": (
+                "import time\n"
+                "import requests\n\n"
+                "def fetch(url, tries=3):\n"
+                "    for attempt in range(tries):\n"
+                "        response = requests.get(url, timeout=10)\n"
+                "        if response.status_code < 500:\n"
+                "            return response\n"
+                "        time.sleep(2 ** attempt)\n"
+                "    return requests.get(url, timeout=10)\n"
+            ),
+            "README.md": "# fetch\n\nA tiny retrying `requests.get` wrapper.\n",
+        },
+    ),
+    (
+        "Notes on the café's Wi-Fi scraper",
+        {
+            "scrape.py": (
+                "import requests\n"
+                "from bs4 import BeautifulSoup\n\n"
+                "html = requests.get('https://example.org/menu').text\n"
+                "soup = BeautifulSoup(html, 'html.parser')\n"
+                "print([li.text for li in soup.select('li.crème')])\n"
+            ),
+        },
+    ),
+    ("Shell one-liners", {"tips.sh": "curl -s https://example.org | jq .\n"}),
+]
 
 
 class SeededState(GitHubState):
@@ -40,6 +75,13 @@ class SeededState(GitHubState):
         for g in range(gists):
             files = bulk_gist_files(login, g, files_per_gist, file_bytes)
             self.add_gist(login, files, description=f"{login} bulk gist {g}")
+
+    def seed_ada(self) -> None:
+        """ada, whose gists the README's screenshot searches for ``requests\\.get``."""
+        if "ada" not in self.users:
+            self.add_user("ada")
+            for description, files in reversed(ADA_GISTS):  # oldest first
+                self.add_gist("ada", files, description=description)
 
     def seed_octocat(self) -> None:
         """octocat and the gist of GitHub's own documentation examples."""
