@@ -21,7 +21,6 @@ from gistcache.keys import (
     SERVICE,
     SESSIONS,
     SETTINGS,
-    STOPPING,
 )
 from gistcache.observability.logs import queued
 from gistcache.services.listing import Clock, utcnow
@@ -85,7 +84,9 @@ class InFlight:
         return len(pending)
 
 
-def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock = utcnow, stopping: Stopping | None = None
+) -> web.Application:
     in_flight = InFlight()
     # outermost first: shutdown can find every request, the id names it, observe sees
     # the final answer
@@ -96,7 +97,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(stamp_headers)
     app[SETTINGS] = settings
-    stopping = app[STOPPING] = Stopping()
+    stopping = stopping or Stopping()
     app[ANSWERS] = AnswersInFlight(settings.answers_in_flight_mb * 1024 * 1024)
 
     async def parts(app: web.Application) -> AsyncIterator[None]:

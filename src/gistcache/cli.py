@@ -425,8 +425,7 @@ def _graceful_exit() -> None:
 
 
 def _serve(settings: Settings) -> int:
-    from gistcache.app import CANCEL_GRACE, create_app
-    from gistcache.keys import STOPPING
+    from gistcache.app import CANCEL_GRACE, Stopping, create_app
 
     try:
         sock = _listen(settings.host, settings.port)
@@ -439,8 +438,8 @@ def _serve(settings: Settings) -> int:
         settings.port,
         settings.github_api_url,
     )
-    app = create_app(settings)
-    stopping = app[STOPPING]
+    stopping = Stopping()
+    app = create_app(settings, stopping=stopping)
     loop = asyncio.new_event_loop()
 
     def stop(_signum: int, _frame: object) -> None:

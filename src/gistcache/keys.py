@@ -20,7 +20,6 @@ from gistcache.web.budget import ClientBudget
 from gistcache.web.pages.assets import Assets
 
 if TYPE_CHECKING:
-    from gistcache.app import Stopping
     from gistcache.web.problems import Problem
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -32,7 +31,6 @@ JOBS = web.AppKey("jobs", SearchJobs)
 GISTS = web.AppKey("gists", GistReader)
 METRICS = web.AppKey("metrics", Metrics)
 ASSETS = web.AppKey("assets", Assets)  # the page's static files
-STOPPING: web.AppKey[Stopping] = web.AppKey("stopping")  # when SIGTERM came
 ANSWERS = web.AppKey("answers", AnswersInFlight)  # the bytes large answers hold meanwhile
 
 # how a (sub-)application renders a failure its middleware did not see; default problem+json
