@@ -158,6 +158,7 @@ def server_env(
             "GISTCACHE_HOST": "127.0.0.1",
             "GISTCACHE_PORT": str(port),
             "GISTCACHE_RATE_LIMIT": "",  # no client rate limit under load
+            "GISTCACHE_CLIENT_GITHUB_BUDGET": "off",  # one load generator is many clients
         }
     )
     env.update({f"GISTCACHE_{k.upper()}": str(v) for k, v in settings.items()})

@@ -149,6 +149,7 @@ def server_settings() -> dict[str, Any]:
     shown["GISTCACHE_FETCH_CONCURRENCY"] = sc.FETCH_CONCURRENCY  # set by the harness
     shown["GISTCACHE_CACHE_TTL"] = f"{LONG_TTL} (stale phases: the smoke or full stale TTL)"
     shown["GISTCACHE_RATE_LIMIT"] = "none"
+    shown["GISTCACHE_CLIENT_GITHUB_BUDGET"] = "off"
     return shown
 
 

@@ -32,7 +32,7 @@ from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
 from gistcache.web.pages.routes import setup_pages
 from gistcache.web.problems import describe_job_failure
-from gistcache.web.ratelimit import ClientRateLimit
+from gistcache.web.ratelimit import ClientGitHubBudget, ClientRateLimit
 from gistcache.web.render import search_json
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,9 @@ def create_app(
     if settings.rate_limit is not None:
         limiter = ClientRateLimit(settings.rate_limit, settings.trusted_proxies)
         middlewares.append(limiter.middleware)
+    if settings.client_github_budget is not None:
+        budget = ClientGitHubBudget(settings.client_github_budget, settings.trusted_proxies)
+        middlewares.append(budget.middleware)
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(stamp_headers)
     app[SETTINGS] = settings

@@ -69,6 +69,7 @@ async def components(
                 raw_hosts=settings.raw_hosts,
                 raw_read_timeout=max(settings.github_timeout, 30.0),
                 retries=settings.github_retries,
+                reserve_percent=settings.github_reserve_percent,
                 metrics=metrics,
             )
             site = Site(sessions, settings.github_api_url)

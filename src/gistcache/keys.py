@@ -16,7 +16,7 @@ from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions
 from gistcache.web.answers import AnswersInFlight
-from gistcache.web.budget import ClientBudget
+from gistcache.web.budget import ClientAccount
 from gistcache.web.pages.assets import Assets
 
 if TYPE_CHECKING:
@@ -44,5 +44,5 @@ PAGE_ERRORS: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web.Ap
 # per request, set by the middlewares and read when the response is prepared
 REQUEST_ID = web.RequestKey("request_id", str)
 RATE_LIMIT_HEADERS = web.RequestKey("rate_limit_headers", dict[str, str])
-# the client's budget under the client rate limit (when one is configured)
-CLIENT_BUDGET = web.RequestKey("client_budget", ClientBudget)
+# the client's account of GitHub API requests (when GISTCACHE_CLIENT_GITHUB_BUDGET is on)
+GITHUB_ACCOUNT = web.RequestKey("github_account", ClientAccount)

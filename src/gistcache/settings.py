@@ -337,6 +337,18 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A number per time, or ``off``."""
+
+    accepts = "requests per time, in the `limits` notation (`300/hour`), or `off`"
+
+    def __call__(self, name: str, raw: str) -> RateLimitItem | None:
+        if raw.lower() == "off":
+            return None
+        return RateLimit()(name, raw)
+
+
+@dataclass(frozen=True)
 class MigrationsFolder:
     accepts = "folder with `env.py` and `versions/`"
 
@@ -497,11 +509,32 @@ class Settings:
     rate_limit: RateLimitItem | None = setting(
         None,
         RateLimit(),
-        "requests one client may make; each answer carries `RateLimit-Limit`, `-Remaining` "
-        "and `-Reset` (and under `/api/v3`, GitHub's `x-ratelimit-*`); over it: `429` with "
-        "`Retry-After`. `/ping`, `/healthz`, `/readyz` and `/metrics` are exempt, and "
-        "`/api/v3/rate_limit` spends none. Unset: no limit",
+        "requests one client may make, whatever they cost GitHub (see "
+        "`GISTCACHE_CLIENT_GITHUB_BUDGET` for that); each answer carries `RateLimit-Limit`, "
+        "`-Remaining` and `-Reset`; over it: `429` with `Retry-After`. `/ping`, `/healthz`, "
+        "`/readyz` and `/metrics` are exempt (from both limits), and `/api/v3/rate_limit` "
+        "spends none. Unset: no limit",
         shown_default="none (the compose file sets `120/minute`)",
+    )
+    client_github_budget: RateLimitItem | None = setting(
+        parse_limit("300/hour"),
+        Budget(),
+        "GitHub API requests one client may cause (a client is an IPv4 address or an IPv6 "
+        "/64): a list not cached counts each of its pages, a gist not cached one, a "
+        "revalidation each page asked again (none that GitHub answers `304` to a token: "
+        "GitHub counts none); cached answers and raw downloads count nothing. Over it, a "
+        "request that needs GitHub is a `429` with `Retry-After` (a cached list past its TTL "
+        "is served `STALE` instead). Under `/api/v3`, GitHub's `x-ratelimit-*` headers and "
+        "`GET /rate_limit` report it. Per process. `off`: no limit",
+        shown_default="`300/hour`",
+    )
+    github_reserve_percent: int = setting(
+        10,
+        Integer(0, 90),
+        "percent of GitHub's rate limit kept for revalidating the lists already cached: "
+        "once GitHub's remaining budget is down to it, users and gists not cached are "
+        "refused with a `503` and `Retry-After` (GitHub's reset) while cached lists are "
+        "still revalidated; `0` keeps none",
     )
     trusted_proxies: tuple[Network, ...] = setting(
         (),

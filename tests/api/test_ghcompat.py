@@ -319,11 +319,12 @@ async def test_urls_follow_the_host_and_a_trusted_proxys_forwarded_origin(
     assert (await resp.json())[0]["url"].startswith("https://gists.example/api/v3/gists/")
 
 
-async def test_rate_limit_headers_and_endpoint_describe_the_client_rate_limit(
+async def test_rate_limit_headers_and_endpoint_describe_the_clients_github_budget(
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:
-    limited = await make_client(rate_limit=parse("3/minute"))
-    first = await limited.get("/api/v3/users/octocat/gists")
+    # the budget counts GitHub API requests, as GitHub's own headers do
+    limited = await make_client(client_github_budget=parse("3/minute"))
+    first = await limited.get("/api/v3/users/octocat/gists")  # not cached: one request
     assert first.headers["x-ratelimit-limit"] == "3"
     assert first.headers["x-ratelimit-remaining"] == "2"
     assert first.headers["x-ratelimit-used"] == "1"
@@ -336,19 +337,26 @@ async def test_rate_limit_headers_and_endpoint_describe_the_client_rate_limit(
     assert overview["rate"]["remaining"] == 2  # asking spends none, as on GitHub
     assert overview["resources"]["core"] == overview["rate"]
     missing = await limited.get("/api/v3/nothing-here")  # even an error says it
-    assert missing.headers["x-ratelimit-remaining"] == "1"
-    await limited.get("/api/v3/users/octocat/gists")
-    over = await limited.get("/api/v3/users/octocat/gists")
+    assert missing.headers["x-ratelimit-remaining"] == "2"
+    cached = await limited.get("/api/v3/users/octocat/gists")  # costs GitHub nothing
+    assert cached.headers["x-ratelimit-remaining"] == "2"
+    for login in ("user-a", "user-b"):  # unknown users: one request each
+        assert (await limited.get(f"/api/v3/users/{login}/gists")).status == 404
+    over = await limited.get("/api/v3/users/user-c/gists")
     assert over.status == 429
     assert over.content_type == "application/json"
     error = await over.json()
     assert error["message"].startswith("API rate limit exceeded")
+    assert "3 GitHub API requests per 60 s" in error["message"]
     assert error["status"] == "429"
     assert over.headers["x-ratelimit-remaining"] == "0"
     assert int(over.headers["Retry-After"]) >= 1
+    assert not fake.api_requests("user-c")
+    # what is cached is still answered
+    assert (await limited.get("/api/v3/users/octocat/gists")).status == 200
 
-    # without a client rate limit: as GitHub Enterprise with rate limiting off
-    unlimited = await make_client()
+    # without a budget: as GitHub Enterprise with rate limiting off
+    unlimited = await make_client(client_github_budget=None)
     resp = await unlimited.get("/api/v3/users/octocat/gists")
     assert "x-ratelimit-limit" not in resp.headers
     off = await unlimited.get("/api/v3/rate_limit")

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -27,10 +28,11 @@ from gistcache.github.errors import (
     ForbiddenRawHost,
     GitHubNotFound,
     GitHubRateLimited,
+    GitHubReserveKept,
     GitHubTimeout,
     GitHubUnavailable,
 )
-from gistcache.github.gate import RateLimitGate
+from gistcache.github.gate import PAYER, RateLimitGate
 from gistcache.github.parse import (
     RateLimit,
     failure,
@@ -119,6 +121,7 @@ class GitHubClient:
         raw_read_timeout: float = 30.0,
         retries: int = 2,
         retry_backoff: float = 0.25,
+        reserve_percent: int = 0,
         metrics: Metrics | None = None,
     ) -> None:
         self._session = session
@@ -132,6 +135,8 @@ class GitHubClient:
         self.gate = RateLimitGate()
         self._retries = retries
         self._retry_backoff = retry_backoff
+        # the share of GitHub's rate limit kept for revalidating what is cached
+        self._reserve_percent = reserve_percent
         self._metrics = metrics
         # origins (scheme, host, port) that file contents may come from
         self.raw_origins = frozenset(
@@ -159,8 +164,13 @@ class GitHubClient:
             headers["If-None-Match"] = etag
         return headers
 
-    async def list_user_gists(self, login: str, known: Sequence[KnownPage] = ()) -> list[ListPage]:
+    async def list_user_gists(
+        self, login: str, known: Sequence[KnownPage] = (), *, cached: bool = False
+    ) -> list[ListPage]:
         """Every page of a user's public gists, following ``rel="next"`` links.
+
+        A list that is not ``cached`` is not asked for while GitHub's remaining budget is
+        down to the reserve (GitHubReserveKept); one whose walk began is finished.
 
         Pages in ``known`` (from an earlier walk, in order) are asked for with
         ``If-None-Match`` all at once (at most ``KNOWN_PAGES_AT_ONCE`` in flight, well
@@ -170,6 +180,8 @@ class GitHubClient:
         the answers, in order: an answer for a page the walk no longer reaches is
         dropped, and a page it reaches that was not known is asked for then.
         """
+        if not cached:
+            self._keep_reserve()
         by_url = {page.url: (index, page.etag) for index, page in enumerate(known)}
         first = self.user_gists_url(login)
         ahead: dict[str, asyncio.Task[_Answer]] = {}
@@ -228,7 +240,9 @@ class GitHubClient:
 
     async def gist_owner(self, gist_id: str) -> str | None:
         """The login of a public gist's owner, asked of ``GET /gists/{id}``; None when
-        the gist is secret or names no owner. GitHubNotFound when there is no such gist."""
+        the gist is secret or names no owner. GitHubNotFound when there is no such gist;
+        GitHubReserveKept while GitHub's remaining budget is down to the reserve."""
+        self._keep_reserve()
         path = self._api.path.rstrip("/") + "/gists/" + quote(gist_id, safe="")
         url = str(self._api.with_path(path, encoded=False))
         answer = await self._get_json(url, None, read=self._read_owner_fields)
@@ -249,6 +263,30 @@ class GitHubClient:
         if not skimmer.fields and not skimmer.ended:
             raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
         return json.dumps(skimmer.fields).encode()
+
+    def reserve(self) -> int | None:
+        """How many of GitHub's remaining API requests are kept for revalidating cached
+        lists, or None while GitHub's budget is not known (no answer yet in this window)."""
+        known = self.rate_limit
+        if known is None or known.reset is None or known.reset.timestamp() <= time.time():
+            return None  # not heard of yet, or a new window has begun since
+        return math.ceil(known.limit * self._reserve_percent / 100)
+
+    def _keep_reserve(self) -> None:
+        """Refuse a request for what is not cached once GitHub's remaining budget is down
+        to the reserve: a flood of new names must not stop cached users being served."""
+        self.gate.check()  # a spent limit is GitHub's to say, not the reserve's
+        reserve = self.reserve()
+        known = self.rate_limit
+        if reserve is None or known is None or known.reset is None or reserve == 0:
+            return
+        if known.remaining <= reserve:
+            wait = max(1, math.ceil(known.reset.timestamp() - time.time()))
+            raise GitHubReserveKept(
+                f"GitHub's remaining rate limit ({known.remaining} of {known.limit}) is kept "
+                "for revalidating the users already cached",
+                wait,
+            )
 
     def raw_url_allowed(self, url: str) -> bool:
         """Only the API's own origin, GitHub's raw host and configured ones; no credentials."""
@@ -308,6 +346,9 @@ class GitHubClient:
 
     async def _get_json_once(self, url: str, etag: str | None, read: _BodyReader | None) -> _Answer:
         self.gate.check()
+        payer = PAYER.get()
+        if payer is not None:
+            payer.pay()
         started = time.monotonic()
         try:
             async with self._session.get(
@@ -339,6 +380,8 @@ class GitHubClient:
         )
         if status == 304:
             self.gate.answered()
+            if payer is not None and self._token:
+                payer.refund()  # GitHub counts no 304 to an authorized request
             return _Answer(status, headers, None, None)
         body = json_body(raw)
         if status == 200:

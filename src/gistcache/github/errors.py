@@ -33,3 +33,28 @@ class GitHubTimeout(GitHubError):
 
 class ForbiddenRawHost(GitHubError):
     """A raw URL points outside the hosts we fetch contents from (no SSRF)."""
+
+
+class GitHubReserveKept(GitHubError):
+    """GitHub's remaining rate limit is down to the reserve kept for revalidating what is
+    cached, and this request is for something not cached; try again after
+    ``retry_after`` seconds (GitHub's reset)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ClientBudgetSpent(Exception):
+    """The client a request came from may cause no more GitHub API requests for now.
+
+    gistcache's own limit, not GitHub's: no GitHubError, so that nothing is backed off
+    for other clients. ``payer`` is the account that was refused (a request that shared
+    another client's refresh can tell the refusal was not its own)."""
+
+    def __init__(self, limit: int, window: int, retry_after: int, payer: object) -> None:
+        super().__init__(f"at most {limit} GitHub API requests per {window} s")
+        self.limit = limit
+        self.window = window
+        self.retry_after = retry_after
+        self.payer = payer

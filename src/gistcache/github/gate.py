@@ -3,6 +3,8 @@ spent. It blocks until GitHub's reset or the wait an answer named; a secondary l
 that named no wait blocks a minute, doubling with each one in a row (a strike) up to a
 cap; no block lasts longer than GitHub's hour-long window.
 
+Each API request is charged to the context's :data:`PAYER`, when there is one.
+
 What the gate learns is shared with every server through a :class:`BlockExchange`,
 which the caller implements (the listing service, over the database), so that this
 package knows nothing of where the block is kept.
@@ -14,6 +16,7 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +43,23 @@ class BlockExchange(Protocol):
     async def save(self, block: Block) -> None:
         """Share what this server learnt; a failure to share is the exchange's to bear
         (this server still knows, the others learn on their own)."""
+
+
+class Payer(Protocol):
+    """Whom the API requests made on someone's behalf are charged to (the client a request
+    came from), so that no one client spends the budget every client shares."""
+
+    def pay(self) -> None:
+        """Charge one API request about to go out; raise ClientBudgetSpent to stop it."""
+
+    def refund(self) -> None:
+        """Give back the last charge: GitHub did not count that request."""
+
+
+# the payer of the API requests made in this context: set per request by the web layer,
+# inherited by the tasks a request starts (a shared refresh is charged to the request
+# that started it); None for the server's own work, such as search jobs and the CLI
+PAYER: ContextVar[Payer | None] = ContextVar("gistcache_github_payer", default=None)
 
 
 class RateLimitGate:

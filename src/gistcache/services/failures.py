@@ -14,8 +14,10 @@ from gistcache.domain.errors import (
     UserNotFound,
 )
 from gistcache.github.errors import (
+    ClientBudgetSpent,
     GitHubNotFound,
     GitHubRateLimited,
+    GitHubReserveKept,
     GitHubTimeout,
     GitHubUnavailable,
 )
@@ -64,6 +66,23 @@ def describe(exc: BaseException) -> Failure | None:
         return Failure("user-not-found", "User not found", "GitHub has no user by this login")
     if isinstance(exc, GistNotFound):
         return Failure("gist-not-found", "Gist not found", "there is no public gist by this id")
+    if isinstance(exc, ClientBudgetSpent):
+        return Failure(
+            "github-budget-spent",
+            "GitHub budget spent",
+            f"one client may cause at most {exc.limit} GitHub API requests per {exc.window} s, "
+            "and this request needs GitHub (a list not cached counts each of its pages, a "
+            "gist not cached one); what is cached is still answered",
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, GitHubReserveKept):
+        return Failure(
+            "github-reserve",
+            "GitHub budget reserved",
+            f"{exc}: users and gists not cached yet are not asked for until GitHub's rate "
+            "limit resets",
+            retry_after=exc.retry_after,
+        )
     if isinstance(exc, GitHubRateLimited):
         return Failure(
             "github-rate-limited",

@@ -18,7 +18,12 @@ from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
 from gistcache.domain.gists import Gist
 from gistcache.domain.results import CacheStatus, GistList
 from gistcache.github.client import GitHubClient, KnownPage, ListPage
-from gistcache.github.errors import GitHubError, GitHubNotFound, GitHubRateLimited
+from gistcache.github.errors import (
+    ClientBudgetSpent,
+    GitHubError,
+    GitHubNotFound,
+    GitHubRateLimited,
+)
 from gistcache.github.gate import Block
 from gistcache.services.memory import HotLists
 from gistcache.services.singleflight import SingleFlight
@@ -323,11 +328,13 @@ class GistService:
         if lease is not None:
             await store.release_refresh(session, site, key, lease.owner)
 
-    async def _list_from_github(self, key: str, known: list[KnownPage]) -> list[ListPage]:
+    async def _list_from_github(
+        self, key: str, known: list[KnownPage], *, cached: bool
+    ) -> list[ListPage]:
         """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit with
         every server using this database: none asks while another found the limit spent."""
         async with self._github.gate.shared(self.shared_block):
-            return await self._github.list_user_gists(key, known)
+            return await self._github.list_user_gists(key, known, cached=cached)
 
     async def _refresh_claimed(
         self, key: str, user: UserState | None, lease: _Lease | None = None
@@ -361,7 +368,15 @@ class GistService:
         )
 
         try:
-            walked = await self._list_from_github(key, [KnownPage(p.url, p.etag) for p in usable])
+            walked = await self._list_from_github(
+                key, [KnownPage(p.url, p.etag) for p in usable], cached=cached
+            )
+        except ClientBudgetSpent:
+            if user is None or not cached:
+                raise
+            # this client may ask GitHub no more for now: the cached list answers, and no
+            # back-off is recorded (GitHub did not fail; other clients may ask)
+            return self._result(user, list(known), CacheStatus.STALE)
         except GitHubNotFound:
             async with self._sessions() as session, session.begin():
                 await store.save_not_found(

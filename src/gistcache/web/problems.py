@@ -68,6 +68,8 @@ STATUS = {
     "user-not-found": 404,
     "gist-not-found": 404,
     "github-rate-limited": 503,
+    "github-budget-spent": 429,
+    "github-reserve": 503,
     "github-timeout": 504,
     "github-unavailable": 502,
     "database-unavailable": 503,

@@ -1,11 +1,13 @@
-"""Per-client request limits (abuse protection), with the ``limits`` library.
+"""Per-client limits (abuse protection): the request-count limit (``GISTCACHE_RATE_LIMIT``,
+with the ``limits`` library) and the budget of GitHub API requests a client may cause
+(``GISTCACHE_CLIENT_GITHUB_BUDGET``, kept in ``web/budget.py``).
 
 The client is the peer address, or, when the peer is a trusted proxy, the last
 address in ``X-Forwarded-For`` that is not itself a trusted proxy; its bucket is the
 address normalised, an IPv6 one widened to its /64 (``client_key``). The ``RateLimit-*``
 headers are kept on the request; every answer to it carries them (web/middleware.py).
-The budget itself is kept too: the GitHub-compatible API reports it in GitHub's
-``x-ratelimit-*`` headers and ``GET /api/v3/rate_limit`` (which spends none of it).
+The GitHub budget is what the GitHub-compatible API reports in GitHub's ``x-ratelimit-*``
+headers and ``GET /api/v3/rate_limit``, as GitHub reports its own: API requests.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from gistcache.keys import CLIENT_BUDGET, RATE_LIMIT_HEADERS
+from gistcache.github.errors import ClientBudgetSpent
+from gistcache.github.gate import PAYER
+from gistcache.keys import GITHUB_ACCOUNT, RATE_LIMIT_HEADERS
 from gistcache.settings import Network
-from gistcache.web.budget import ClientBudget
+from gistcache.web.budget import ClientAccount, GitHubLedger
 from gistcache.web.problems import Problem
 
 # liveness, readiness and metrics must answer whatever a client does
@@ -64,36 +68,40 @@ def is_trusted(address: str, networks: Sequence[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
+def client_of(request: web.Request, trusted: Sequence[Network]) -> str:
+    """The client's bucket (``client_key``) of the request's address."""
+    return client_key(_address_of(request, trusted))
+
+
+def _address_of(request: web.Request, trusted: Sequence[Network]) -> str:
+    peer = request.remote or "unknown"
+    if not is_trusted(peer, trusted):
+        return peer
+    forwarded = [
+        part.strip()
+        for value in request.headers.getall("X-Forwarded-For", [])
+        for part in value.split(",")
+    ]
+    for address in reversed(forwarded):
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return peer  # a mangled header: trust nothing in it
+        if not is_trusted(address, trusted):
+            return address
+    return peer
+
+
 class ClientRateLimit:
+    """At most so many requests a window from one client, whatever they cost."""
+
     def __init__(self, limit: RateLimitItem, trusted_proxies: Sequence[Network] = ()) -> None:
         self._limit = limit
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._trusted = tuple(trusted_proxies)
 
-    def _is_trusted(self, address: str) -> bool:
-        return is_trusted(address, self._trusted)
-
     def client_of(self, request: web.Request) -> str:
-        """The client's bucket (``client_key``) of the request's address."""
-        return client_key(self._address_of(request))
-
-    def _address_of(self, request: web.Request) -> str:
-        peer = request.remote or "unknown"
-        if not self._is_trusted(peer):
-            return peer
-        forwarded = [
-            part.strip()
-            for value in request.headers.getall("X-Forwarded-For", [])
-            for part in value.split(",")
-        ]
-        for address in reversed(forwarded):
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                return peer  # a mangled header: trust nothing in it
-            if not self._is_trusted(address):
-                return address
-        return peer
+        return client_of(request, self._trusted)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -104,9 +112,6 @@ class ClientRateLimit:
         allowed = free or await self._limiter.hit(self._limit, client)
         stats = await self._limiter.get_window_stats(self._limit, client)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
-        request[CLIENT_BUDGET] = ClientBudget(
-            self._limit.amount, stats.remaining, math.ceil(stats.reset_time)
-        )
         request[RATE_LIMIT_HEADERS] = {
             "RateLimit-Limit": str(self._limit.amount),
             "RateLimit-Remaining": str(stats.remaining),
@@ -122,3 +127,36 @@ class ClientRateLimit:
                 headers={"Retry-After": str(max(1, reset))},
             )
         return await handler(request)
+
+
+class ClientGitHubBudget:
+    """At most so many GitHub API requests a window caused by one client: each request's
+    GitHub requests are charged to its client's account (``github.gate.PAYER``), and
+    one that would go past it fails with ClientBudgetSpent (a ``429``)."""
+
+    def __init__(self, limit: RateLimitItem, trusted_proxies: Sequence[Network] = ()) -> None:
+        self.ledger = GitHubLedger(limit)
+        self._trusted = tuple(trusted_proxies)
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in EXEMPT_PATHS:
+            return await handler(request)
+        account = ClientAccount(self.ledger, client_of(request, self._trusted))
+        request[GITHUB_ACCOUNT] = account
+        charged = PAYER.set(account)
+        try:
+            return await handler(request)
+        except ClientBudgetSpent as exc:
+            if exc.payer is account:
+                raise
+            # the refresh this request joined was another client's, stopped by its budget
+            raise Problem(
+                503,
+                "shared-refresh-stopped",
+                "Try again",
+                "the refresh of this list that another request had started was stopped; try again",
+                headers={"Retry-After": "1"},
+            ) from exc
+        finally:
+            PAYER.reset(charged)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gistcache.keys import CLIENT_BUDGET, ERROR_RENDERER
+from gistcache.keys import ERROR_RENDERER, GITHUB_ACCOUNT
 from gistcache.web.ghcompat.errors import render_problem
 from gistcache.web.ghcompat.handlers import PREFIX
 from gistcache.web.ghcompat.routes import setup_routes
@@ -15,12 +15,14 @@ GHCOMPAT_PREFIX = PREFIX
 
 
 async def stamp_rate_limit(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the client's budget in GitHub's headers, when a client rate
-    limit is configured (without one there is no limit, and, as GitHub Enterprise with
-    rate limiting off, no such headers)."""
-    budget = request.get(CLIENT_BUDGET)
-    if budget is None:
+    """``on_response_prepare``: the client's budget of GitHub API requests
+    (``GISTCACHE_CLIENT_GITHUB_BUDGET``) in GitHub's headers, as the request left it so
+    far; with the budget off there is no limit, and, as GitHub Enterprise with rate
+    limiting off, no such headers."""
+    account = request.get(GITHUB_ACCOUNT)
+    if account is None:
         return
+    budget = account.budget()
     response.headers["x-ratelimit-limit"] = str(budget.limit)
     response.headers["x-ratelimit-remaining"] = str(budget.remaining)
     response.headers["x-ratelimit-reset"] = str(budget.reset)

@@ -26,7 +26,7 @@ from gistcache.domain.gists import Gist, digest, parse_timestamp
 from gistcache.domain.requests import validate_username
 from gistcache.domain.results import GistList
 from gistcache.github.errors import GitHubUnavailable
-from gistcache.keys import CLIENT_BUDGET, GISTS, SERVICE, SETTINGS
+from gistcache.keys import GISTS, GITHUB_ACCOUNT, SERVICE, SETTINGS
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
 from gistcache.web.http import cache_headers, etag_matches
@@ -189,17 +189,18 @@ async def get_gist(request: web.Request) -> web.StreamResponse:
 
 
 async def rate_limit(request: web.Request) -> web.StreamResponse:
-    """``GET /rate_limit``: the client's budget under gistcache's client rate limit
-    (every resource shares it); asking spends none. Without a configured limit, GitHub
+    """``GET /rate_limit``: the client's budget of GitHub API requests it may cause
+    (every resource shares it); asking spends none. With the budget off, GitHub
     Enterprise's answer when rate limiting is off: 404 "Rate limiting is not enabled."."""
-    budget = request.get(CLIENT_BUDGET)
-    if budget is None:
+    account = request.get(GITHUB_ACCOUNT)
+    if account is None:
         return github_error(
             404,
             "Rate limiting is not enabled.",
             doc="/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user",
         )
 
+    budget = account.budget()
     # every resource shares the one budget (the resource's name is in the headers)
     one = {
         "limit": budget.limit,
