@@ -531,7 +531,8 @@ class Settings:
     github_reserve_percent: int = setting(
         10,
         Integer(0, 90),
-        "percent of GitHub's rate limit kept for revalidating the lists already cached: "
+        "percent of GitHub's rate limit (rounded down) kept for revalidating the lists "
+        "already cached: "
         "once GitHub's remaining budget is down to it, users and gists not cached are "
         "refused with a `503` and `Retry-After` (GitHub's reset) while cached lists are "
         "still revalidated; `0` keeps none",

@@ -3,6 +3,7 @@ kept for the users already cached."""
 
 from __future__ import annotations
 
+import asyncio
 from ipaddress import ip_network
 
 from limits import parse
@@ -133,3 +134,26 @@ async def test_random_names_cannot_drain_githubs_budget_from_the_cached_users(
     assert resp.status == 200
     assert resp.headers["X-Cache"] == "REVALIDATED"
     assert len(fake.api_requests("/users/octocat/gists")) == 2
+
+
+async def test_a_refresh_stopped_by_its_starters_budget_is_no_429_for_who_joined_it(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    many_gists(fake, "prolific", 250)  # three pages on GitHub
+    client = await make_client(
+        client_github_budget=parse("3/hour"), trusted_proxies=(ip_network("127.0.0.1"),)
+    )
+    alice, bob = _forwarded("203.0.113.7"), _forwarded("198.51.100.1")
+    for login in ("nobody-1", "nobody-2"):
+        assert (await client.get(f"/{login}", headers=alice)).status == 404
+    fake.latency = 0.3
+    started = asyncio.ensure_future(client.get("/prolific", headers=alice))
+    await asyncio.sleep(0.1)
+    joined = await client.get("/prolific", headers=bob)  # joins alice's refresh
+    assert (await started).status == 429  # her budget held its first page only
+    assert joined.status == 503
+    assert (await joined.json())["type"] == "urn:gistcache:problem:shared-refresh-stopped"
+    assert joined.headers["Retry-After"] == "1"
+    again = await client.get("/prolific", headers=bob)  # on his own budget
+    assert again.status == 200
+    assert again.headers["X-Cache"] == "MISS"

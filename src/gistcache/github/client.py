@@ -270,7 +270,7 @@ class GitHubClient:
         known = self.rate_limit
         if known is None or known.reset is None or known.reset.timestamp() <= time.time():
             return None  # not heard of yet, or a new window has begun since
-        return math.ceil(known.limit * self._reserve_percent / 100)
+        return known.limit * self._reserve_percent // 100  # rounded down
 
     def _keep_reserve(self) -> None:
         """Refuse a request for what is not cached once GitHub's remaining budget is down
