@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from gistcache.domain.errors import GistNotFound, UserNotFound
-from gistcache.domain.gists import Gist
+from gistcache.domain.gists import Gist, GistFile
 from gistcache.domain.results import CacheStatus, GistList
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import GitHubNotFound, GitHubUnavailable
@@ -24,7 +25,7 @@ from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import GistService
 from gistcache.services.memory import UnknownIds
 from gistcache.store import contents as store
-from gistcache.store.contents import TEXT
+from gistcache.store.contents import TEXT, FileState
 from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
 
@@ -41,9 +42,10 @@ class FileContent:
 
 @dataclass(frozen=True, slots=True)
 class GistContents:
+    """A gist whose files' contents are in the cache: ``GistReader.contents`` reads them."""
+
     gist: Gist  # with GitHub's item (``raw``)
     listing: GistList  # the owner's list it was found in, and how that was obtained
-    files: dict[str, FileContent]  # by file name
 
 
 class GistReader:
@@ -89,8 +91,8 @@ class GistReader:
             raise GistNotFound(gist_id)
         if gist.raw is None:
             raise GitHubUnavailable("GitHub failed, and the cache holds no item of this gist")
-        files = await self._files(listing.login, gist)
-        return GistContents(gist, listing, files)
+        await self._ensure(listing.login, gist)
+        return GistContents(gist, listing)
 
     async def _list(self, gist_id: str, owner: str, revalidate: bool) -> GistList:
         try:
@@ -111,7 +113,8 @@ class GistReader:
             raise GistNotFound(gist_id)
         return owner
 
-    async def _files(self, login: str, gist: Gist) -> dict[str, FileContent]:
+    async def _ensure(self, login: str, gist: Gist) -> None:
+        """Bring the gist's files' contents into the cache (those not current yet)."""
         site = await self._site.id()
         async with self._sessions() as session:
             missing = await store.files_without_contents(session, site, login, gist_id=gist.id)
@@ -120,26 +123,42 @@ class GistReader:
                 raise GitHubUnavailable(
                     f"the contents of {ref.filename!r} could not be fetched ({outcome.value})"
                 )
-        texts: dict[str, bytes] = {}
+
+    async def contents(
+        self, found: GistContents
+    ) -> AsyncGenerator[tuple[GistFile, FileContent], None]:
+        """Each file of the gist with its contents (at most the limit of it), in the
+        gist's order, one at a time: a gist of 300 large files is never held whole.
+        GitHubUnavailable when a file's contents changed while being read."""
+        site = await self._site.id()
         async with self._sessions() as session:
-            states = await store.user_files(session, site, login, gist_id=gist.id)
-            text = [state for state in states if state.status == TEXT]
-            texts = {state.filename: b"" for state in text}  # an empty file has no chunk
-            # the first bytes of each cached text file, up to just past the limit
-            async with contextlib.aclosing(store.stream_text_chunks(session, text)) as chunks:
+            states = await store.user_files(
+                session, site, found.listing.login, gist_id=found.gist.id
+            )
+        text = {state.filename: state for state in states if state.status == TEXT}
+        for f in found.gist.files:
+            state = text.get(f.filename)
+            if state is not None:
+                data = await self._cached_head(state)
+            else:  # binary, or past the cache's own size limit: read it as it is
+                data = await self._raw_head(f.raw_url)
+            size = max(f.size or 0, len(data))
+            yield f, FileContent(_prefix(data, self._limit), size > self._limit)
+
+    async def _cached_head(self, state: FileState) -> bytes:
+        """At most just past the limit of a cached text file's bytes (an empty file has
+        no chunk)."""
+        data = bytearray()
+        async with self._sessions() as session:
+            chunks = store.stream_text_chunks(session, [state])
+            async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     if chunk.data is None:
                         raise GitHubUnavailable("the file's contents changed while being read")
-                    if len(texts[chunk.filename]) <= self._limit:
-                        texts[chunk.filename] += chunk.data
-        files: dict[str, FileContent] = {}
-        for f in gist.files:
-            data = texts.get(f.filename)
-            if data is None:  # binary, or past the cache's own size limit: read it as it is
-                data = await self._raw_head(f.raw_url)
-            size = max(f.size or 0, len(data))
-            files[f.filename] = FileContent(_prefix(data, self._limit), size > self._limit)
-        return files
+                    data += chunk.data
+                    if len(data) > self._limit:
+                        break
+        return bytes(data)
 
     async def _raw_head(self, raw_url: str | None) -> bytes:
         """At most just past the limit of a file's bytes, straight from its raw URL."""

@@ -58,10 +58,11 @@ async def write_pieces(
     *,
     stall: float,
 ) -> None:
-    """Write ``pieces`` (the response prepared) in slices of at most ``PIECE_BYTES``,
+    """Start ``response`` and write ``pieces`` in slices of at most ``PIECE_BYTES``,
     each once the client has taken enough of the ones before; then end the body.
     Raises ClientGone when the client leaves or takes nothing for ``stall`` seconds."""
     try:
+        await response.prepare(request)
         if isinstance(pieces, AsyncIterable):
             async for piece in pieces:
                 await write_sliced(response, piece, stall)

@@ -56,7 +56,6 @@ async def search(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={**headers, "Content-Type": "application/json; charset=utf-8"}
         )
-        await response.prepare(request)
         try:
             await write_pieces(
                 request, response, pieces, stall=request.app[SETTINGS].search_timeout

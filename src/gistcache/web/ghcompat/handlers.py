@@ -13,23 +13,31 @@ the same with or without it; the cache's TTL says when GitHub is asked again.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
-from collections.abc import Mapping, Sequence
+import re
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from gistcache.domain.errors import InvalidLogin, UserNotFound
-from gistcache.domain.gists import Gist, digest, parse_timestamp
+from gistcache.domain.gists import Gist, GistFile, digest, parse_timestamp
 from gistcache.domain.requests import validate_username
 from gistcache.domain.results import GistList
-from gistcache.github.errors import GitHubUnavailable
-from gistcache.keys import GISTS, GITHUB_ACCOUNT, SERVICE, SETTINGS
+from gistcache.github.errors import GitHubError, GitHubUnavailable
+from gistcache.keys import ANSWERS, GISTS, GITHUB_ACCOUNT, REQUEST_ID, SERVICE, SETTINGS
+from gistcache.services.gists import CONTENT_LIMIT, FileContent
+from gistcache.web.answers import ClientGone, write_pieces
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
 from gistcache.web.http import cache_headers, etag_matches
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/api/v3"
 DEFAULT_PER_PAGE = 30
@@ -170,22 +178,66 @@ def _list_url(request: web.Request, result: GistList) -> str:
 
 async def get_gist(request: web.Request) -> web.StreamResponse:
     """``GET /gists/{gist_id}``: the gist with each file's ``content`` (at most 1 MB of
-    it, and ``truncated``), as GitHub gives it."""
-    found = await request.config_dict[GISTS].get(request.match_info["gist_id"])
+    it, and ``truncated``), as GitHub gives it.
+
+    Up to 300 files of 1 MiB: the body is written in pieces, one file's contents at a
+    time as the client takes them. Its ETag is the digest of the body without the
+    contents, which the files' raw URLs (their revisions) settle."""
+    reader = request.config_dict[GISTS]
+    found = await reader.get(request.match_info["gist_id"])
     assert found.gist.raw is not None  # noqa: S101 - the reader raises when the item is missing
     item = json.loads(found.gist.raw)
+    # each file's "truncated" and "content" stand in the item as a placeholder, unguessable
+    # (a gist's own text cannot forge one), until the contents are written in its place
+    # (every file of the item is one of the gist's files, in the same order)
+    token = secrets.token_hex(16)
     files = item.get("files")
     if isinstance(files, dict):
-        for name, meta in files.items():
-            if not isinstance(meta, dict):
-                continue
-            held = found.files.get(str(meta.get("filename") or name))
-            if held is not None:
-                meta["truncated"] = held.truncated
-                meta["content"] = held.content
-    body = _json(_rewriter(request).body(item))
+        for n, meta in enumerate(files.values()):
+            if isinstance(meta, dict):
+                meta.pop("content", None)
+                meta["truncated"] = f"{token}:{n}"
+    skeleton = _json(_rewriter(request).body(item))
     headers = cache_headers(found.listing, request.config_dict[SERVICE].clock())
-    return _answer(request, body, headers)
+    fingerprint = digest(skeleton.replace(token.encode(), b""))
+    if etag_matches(request, fingerprint):
+        unchanged = web.Response(status=304, headers=headers)
+        unchanged.etag = fingerprint
+        return unchanged
+    largest = max((min(f.size or 0, CONTENT_LIMIT) for f in found.gist.files), default=0)
+    # what it holds at once: the body without contents, and one file's (as text and JSON)
+    with request.config_dict[ANSWERS].hold(len(skeleton) + 2 * largest):
+        response = web.StreamResponse(
+            headers={**headers, "Content-Type": "application/json; charset=utf-8"}
+        )
+        response.etag = fingerprint
+        pieces = _gist_pieces(skeleton, token, reader.contents(found))
+        try:
+            await write_pieces(
+                request, response, pieces, stall=request.config_dict[SETTINGS].search_timeout
+            )
+        except ClientGone as exc:
+            log.info("gist answer [%s]: %s", request.get(REQUEST_ID), exc)
+        except GitHubError as exc:  # after the answer began: it can only be broken off
+            log.warning("gist answer [%s] broken off: %s", request.get(REQUEST_ID), exc)
+            if request.transport is not None:
+                request.transport.close()
+        return response
+
+
+async def _gist_pieces(
+    skeleton: bytes, token: str, contents: AsyncGenerator[tuple[GistFile, FileContent], None]
+) -> AsyncIterator[bytes]:
+    """The gist's body: the skeleton with each placeholder replaced by its file's
+    ``truncated`` and ``content``, read one file at a time."""
+    parts = re.split(rb'"' + token.encode() + rb':\d+"', skeleton)
+    async with contextlib.aclosing(contents):
+        yield parts[0]
+        for part in parts[1:]:
+            _, held = await anext(contents)
+            yield b"true" if held.truncated else b"false"
+            yield b',"content":' + _json(held.content)
+            yield part
 
 
 async def rate_limit(request: web.Request) -> web.StreamResponse:
