@@ -18,6 +18,7 @@ from gistcache.services.gists import GistReader
 from gistcache.services.jobs import DescribeFailure, RenderSearch, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.memory import ContentMemory
+from gistcache.services.retention import ContentBudget
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
@@ -82,12 +83,20 @@ async def components(
                 memory_bytes=settings.memory_cache_mb * 1024 * 1024,
                 clock=clock,
             )
+            content_memory = ContentMemory(settings.content_memory_mb * 1024 * 1024)
             contents = ContentFetcher(
                 sessions,
                 github,
                 clock=clock,
                 fetch_concurrency=settings.fetch_concurrency,
                 max_file_bytes=settings.max_file_bytes,
+                budget=ContentBudget(
+                    sessions,
+                    total_bytes=settings.content_cache_mb * 1024 * 1024,
+                    search_bytes=settings.search_download_mb * 1024 * 1024,
+                    clock=clock,
+                    memory=content_memory,
+                ),
             )
             gists = GistReader(
                 sessions, listing, contents, github, site, not_found_ttl=settings.not_found_ttl
@@ -99,7 +108,7 @@ async def components(
                 site,
                 timeout=settings.search_timeout,
                 max_searches=settings.max_searches,
-                content_memory=ContentMemory(settings.content_memory_mb * 1024 * 1024),
+                content_memory=content_memory,
                 max_answer_bytes=settings.max_answer_bytes,
             )
             jobs = SearchJobs(

@@ -462,6 +462,22 @@ class Settings:
         "files larger than this are not fetched nor searched (reported as `too_large`)",
         shown_default="`104857600` (100 MB)",
     )
+    content_cache_mb: int = setting(
+        1024,
+        Integer(1),
+        "megabytes of file contents the database keeps, for every server and user together: "
+        "past it, after a search brought new contents in, the contents of the users searched "
+        "least recently are deleted (their lists stay; their next search fetches them again)",
+        shown_default="`1024` (1 GiB)",
+    )
+    search_download_mb: int = setting(
+        256,
+        Integer(1),
+        "megabytes of new file contents one search may download and keep, and never more "
+        "than leaves its user's contents within `GISTCACHE_CONTENT_CACHE_MB`: the files past "
+        "it are reported as `download_budget` (a later search fetches more); a file larger "
+        "than it is `too_large`; at most `GISTCACHE_CONTENT_CACHE_MB`",
+    )
     search_workers: int = setting(
         2,
         Integer(0, 64),
@@ -563,7 +579,13 @@ class Settings:
                 raw = _read(env, variable.fallback)
             if raw is not None:
                 values[declared.name] = variable.parse(name, raw)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.search_download_mb > settings.content_cache_mb:
+            raise ConfigError(
+                f"{PREFIX}SEARCH_DOWNLOAD_MB must be at most {PREFIX}CONTENT_CACHE_MB "
+                f"({settings.content_cache_mb}), got {settings.search_download_mb}"
+            )
+        return settings
 
     @property
     def safe_database_url(self) -> str:

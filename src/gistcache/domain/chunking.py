@@ -4,7 +4,7 @@ line boundaries, in memory bounded by the chunk size (no I/O here)."""
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 CHUNK_BYTES = 1024 * 1024
@@ -34,7 +34,7 @@ async def chunk_stream(
     max_bytes: int,
     chunk_bytes: int = CHUNK_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     """Decode ``pieces`` (any split, even inside a character) and regroup them into chunks.
 
     Invalid UTF-8 becomes U+FFFD. Chunks end after a newline: one holding a line

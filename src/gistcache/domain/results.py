@@ -86,6 +86,10 @@ class SkipReason(StrEnum):
     UNAVAILABLE = "unavailable"  # the download failed (or is backing off)
     FILE_LIST_TRUNCATED = "file_list_truncated"  # GitHub lists at most 300 files
     CHANGED = "changed"  # the file left the list while it was being downloaded
+    # not fetched: the search had downloaded what one search may (or the user's cached
+    # contents had reached the share of the cache one user may hold); a later search
+    # fetches more, as far as that share allows
+    DOWNLOAD_BUDGET = "download_budget"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from gistcache.domain.results import SkipReason
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import ForbiddenRawHost, GitHubError
 from gistcache.services.listing import Clock
+from gistcache.services.retention import ContentBudget, SearchDownloads
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
@@ -88,12 +89,16 @@ class ContentFetcher:
         clock: Clock,
         fetch_concurrency: int,
         max_file_bytes: int,
+        budget: ContentBudget,
     ) -> None:
         self._sessions = sessions
         self._github = github
         self._clock = clock
         self._slots = asyncio.Semaphore(fetch_concurrency)
-        self._max_file_bytes = max_file_bytes
+        self.budget = budget
+        # a file larger than one search may download could never be fetched
+        self._max_file_bytes = min(max_file_bytes, budget.search_bytes)
+        self._background: set[asyncio.Task[None]] = set()
         # a download nobody waits for any more (its searches gave up) is stopped
         self._flights: SingleFlight[Outcome] = SingleFlight(abandon=True)
         self._failed_downloads = FailedDownloads(clock)
@@ -102,12 +107,19 @@ class ContentFetcher:
     async def close(self) -> None:
         await self._flights.close()
         await self._installs.close()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.budget.close()
 
-    def fetch(self, ref: FileRef) -> Awaitable[Outcome]:
-        """The file's fetch: joined when one is under way in this process, else begun.
-        It runs on when the caller gives up, for the others that wait for it; when the
-        last caller gives up, it stops."""
-        return self._flights.run(_flight_key(ref), lambda: self._fetch_one(ref))
+    async def searching(self, site: int, login: str) -> SearchDownloads:
+        """A search begins to read the user's contents (see ``ContentBudget.searching``)."""
+        return await self.budget.searching(site, login)
+
+    def fetch(self, ref: FileRef, downloads: SearchDownloads | None = None) -> Awaitable[Outcome]:
+        """The file's fetch: joined when one is under way in this process, else begun,
+        paid for by ``downloads`` (a search's share; None: no bound). It runs on when
+        the caller gives up, for the others that wait for it; when the last caller gives
+        up, it stops."""
+        return self._flights.run(_flight_key(ref), lambda: self._fetch_one(ref, downloads))
 
     async def ensure(self, files: Sequence[FileRef]) -> AsyncIterator[tuple[FileRef, Outcome]]:
         """Fetch ``files`` (sharing fetches under way) and yield each with its outcome as
@@ -124,17 +136,21 @@ class ContentFetcher:
             for task in waiting:  # a caller that stops early leaves others' fetches running
                 task.cancel()
 
-    async def _fetch_one(self, ref: FileRef) -> Outcome:
+    async def _fetch_one(self, ref: FileRef, downloads: SearchDownloads | None) -> Outcome:
         try:
-            return await self._fetch_file(ref)
+            return await self._fetch_file(ref, downloads)
         except Exception:
             # one file's failure must not sink the others; a lost database
             # shows again, as a whole, when the search reads the chunks
             log.exception("storing %s/%s failed", ref.gist_id, ref.filename)
             return SkipReason.UNAVAILABLE
 
-    async def _fetch_file(self, ref: FileRef) -> Outcome:
-        """Store one file's contents; return why it could not be fetched, or None."""
+    async def _fetch_file(self, ref: FileRef, downloads: SearchDownloads | None) -> Outcome:
+        """Store one file's contents; return why it could not be fetched, or None.
+
+        With ``downloads``, the search's share of new contents pays for it: the file's
+        listed size before it starts, and whatever its chunks hold beyond that as they
+        come; a file the share cannot pay for is not fetched (or not kept)."""
         generation = uuid.uuid4().hex
         if ref.size is not None and ref.size > self._max_file_bytes:
             return await self._install(ref, generation, TOO_LARGE, size=ref.size)
@@ -144,6 +160,23 @@ class ContentFetcher:
         if self._failed_downloads.waiting(ref):
             log.debug("not fetching %s/%s yet: it failed lately", ref.gist_id, ref.filename)
             return SkipReason.UNAVAILABLE
+        reserved = ref.size or 0
+        if downloads is not None and not await downloads.reserve(reserved):
+            log.debug("not fetching %s/%s: over the search's share", ref.gist_id, ref.filename)
+            return SkipReason.DOWNLOAD_BUDGET
+        fetch = _Fetch(ref, generation, downloads, reserved)
+        try:
+            outcome = await self._download(fetch)
+        finally:
+            if fetch.wrote and not fetch.installing:
+                self._discard(ref, generation)  # chunks nothing will ever install
+            if downloads is not None:
+                downloads.refund(fetch.reserved - fetch.kept)
+        return outcome
+
+    async def _download(self, fetch: _Fetch) -> Outcome:
+        ref, generation = fetch.ref, fetch.generation
+        assert ref.raw_url is not None  # noqa: S101 - checked by the caller; for mypy
         size = 0
 
         async def counted(url: str) -> AsyncIterator[bytes]:
@@ -152,25 +185,29 @@ class ContentFetcher:
                 size += len(piece)
                 yield piece
 
+        stored = 0  # bytes of the chunks
         async with self._slots:
             try:
                 # each chunk is written when the next one arrives, so that a small
                 # file, the common case, has its only chunk installed with its state
                 pending: Chunk | None = None
-                async for chunk in chunk_stream(
-                    counted(ref.raw_url), max_bytes=self._max_file_bytes
-                ):
-                    if pending is not None:
-                        async with self._sessions() as session, session.begin():
-                            await store.add_chunk(
-                                session,
-                                ref,
-                                generation,
-                                pending.number,
-                                pending.first_line,
-                                pending.data,
-                            )
-                    pending = chunk
+                stream = chunk_stream(counted(ref.raw_url), max_bytes=self._max_file_bytes)
+                async with contextlib.aclosing(stream) as chunked:
+                    async for chunk in chunked:
+                        stored += len(chunk.data)
+                        await fetch.pay(stored)
+                        if pending is not None:
+                            fetch.wrote = True
+                            async with self._sessions() as session, session.begin():
+                                await store.add_chunk(
+                                    session,
+                                    ref,
+                                    generation,
+                                    pending.number,
+                                    pending.first_line,
+                                    pending.data,
+                                )
+                        pending = chunk
                 status, chunks = TEXT, (pending.number + 1 if pending is not None else 0)
             except BinaryContent:
                 status, chunks, pending = BINARY, 0, None
@@ -184,8 +221,41 @@ class ContentFetcher:
                 return SkipReason.UNAVAILABLE
             except FileLeftList:
                 return SkipReason.CHANGED  # the file left the list while it was downloading
-        # installed outside the download slot: the next download starts meanwhile
-        return await self._install(ref, generation, status, size=size, chunks=chunks, last=pending)
+            except _OverShare:
+                log.debug("stopped fetching %s/%s: over the search's share", *fetch.names)
+                return SkipReason.DOWNLOAD_BUDGET
+        chunk_bytes = stored if status == TEXT else 0
+        # installed outside the download slot: the next download starts meanwhile; from
+        # here its chunks are the install's (it may commit even if this fetch is cancelled)
+        fetch.installing = True
+        outcome = await self._install(
+            ref,
+            generation,
+            status,
+            size=size,
+            chunks=chunks,
+            last=pending,
+            chunk_bytes=chunk_bytes,
+        )
+        if outcome is None:
+            fetch.kept = chunk_bytes
+        else:
+            fetch.installing = False  # refused: the file left the list, chunks and all
+        return outcome
+
+    def _discard(self, ref: FileRef, generation: str) -> None:
+        """Delete a fetch's chunks in the background (also when the fetch was cancelled)."""
+
+        async def discard() -> None:
+            try:
+                async with self._sessions() as session, session.begin():
+                    await store.discard_fetch(session, ref, generation)
+            except Exception as exc:  # left for the file's next install to delete
+                log.warning("could not drop a fetch's chunks of %s/%s: %s", *_names(ref), exc)
+
+        task = asyncio.create_task(discard())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _install(
         self,
@@ -196,12 +266,13 @@ class ContentFetcher:
         size: int,
         chunks: int = 0,
         last: Chunk | None = None,
+        chunk_bytes: int = 0,
     ) -> Outcome:
         """Make this fetch the file's contents, in one transaction with its last chunk,
         shared with the other files whose installs wait meanwhile (``Installs``)."""
         try:
             return await self._installs.install(
-                _Install(ref, generation, status, size, chunks, last, self._clock())
+                _Install(ref, generation, status, size, chunks, last, self._clock(), chunk_bytes)
             )
         except FileLeftList:
             return SkipReason.CHANGED  # the file left the list while it was downloading
@@ -233,9 +304,46 @@ class ContentFetcher:
                     size=job.size,
                     chunks=job.chunks,
                     now=job.now,
+                    chunk_bytes=job.chunk_bytes,
                 )
                 outcomes.append(None)
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if outcome is None:  # committed
+                self.budget.installed(job.chunk_bytes)
         return outcomes
+
+
+class _OverShare(Exception):
+    """The file's chunks hold more than the search's share has left."""
+
+
+@dataclass(slots=True)
+class _Fetch:
+    """One download under way, and what it holds of the search's share."""
+
+    ref: FileRef
+    generation: str
+    downloads: SearchDownloads | None
+    reserved: int  # of the search's share
+    kept: int = 0  # bytes of the share its installed chunks hold
+    wrote: bool = False  # some of its chunks are in the database
+    installing: bool = False  # handed to the install: its chunks are not ours to drop
+
+    @property
+    def names(self) -> tuple[str, str]:
+        return _names(self.ref)
+
+    async def pay(self, stored: int) -> None:
+        """The chunks so far hold ``stored`` bytes: take what that passes the reserve."""
+        if self.downloads is None or stored <= self.reserved:
+            return
+        if not await self.downloads.reserve(stored - self.reserved):
+            raise _OverShare()
+        self.reserved = stored
+
+
+def _names(ref: FileRef) -> tuple[str, str]:
+    return (ref.gist_id, ref.filename)
 
 
 # files installed in one transaction at most; waiting installs (each holding its last
@@ -253,6 +361,7 @@ class _Install:
     chunks: int
     last: Chunk | None
     now: datetime
+    chunk_bytes: int = 0
 
     @property
     def order(self) -> tuple[int, str, str]:

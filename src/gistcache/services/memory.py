@@ -183,6 +183,11 @@ class ContentMemory:
         if self.max_bytes:
             self._files.put(self._key(site, gist_id, filename, generation), _Contents(chunks))
 
+    def forget(self, site: int, gist_id: str, filename: str, generation: str) -> None:
+        """Drop a revision the database no longer holds (evicted): no search would be
+        served it (none names it current any more), but it would hold memory."""
+        self._files.discard(self._key(site, gist_id, filename, generation))
+
 
 async def text_chunks(
     memory: ContentMemory,

@@ -367,8 +367,10 @@ class _Search:
         finished: asyncio.Queue[tuple[FileRef, Outcome]] = asyncio.Queue()
 
         async def fetch(ref: FileRef) -> None:
-            finished.put_nowait((ref, await service._contents.fetch(ref)))
+            finished.put_nowait((ref, await service._contents.fetch(ref, downloads)))
 
+        # this search's share of new contents; the user's are not evicted meanwhile
+        downloads = await service._contents.searching(site, login)
         fetches = [asyncio.ensure_future(fetch(ref)) for ref in missing]
         unscanned = collections.deque(gists)  # in order: the gists not scanned yet
 
@@ -413,6 +415,7 @@ class _Search:
                     async with service._sessions() as session:
                         fresh = await store.user_files(session, site, login, ids)
                     await self._scan(scan, [s for s in fresh if self._wanted(s.filename)], index)
+            await downloads.finish()  # the cached contents back within their budget
         except BaseException:
             if self._progress_due is not None:
                 self._progress_due.cancel()
@@ -420,6 +423,7 @@ class _Search:
         finally:
             for task in fetches:  # a search that stops leaves others' downloads running
                 task.cancel()
+            downloads.close()
         if self._progress_due is not None or self._told != self._progress_event():
             # the last progress, on time, and waited for (never dropped)
             await asyncio.sleep(max(0.0, self._last_progress + self._every - self._loop.time()))

@@ -7,16 +7,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.errors import FileLeftList
-from gistcache.store.models import file_chunks, file_contents, gist_files, gists
-from gistcache.store.sql import is_postgres, upsert
+from gistcache.store.models import file_chunks, file_contents, gist_files, gists, users
+from gistcache.store.sql import in_chunks, is_postgres, upsert
 
 TEXT = "text"
 BINARY = "binary"
@@ -206,21 +206,23 @@ async def install_contents(
     size: int,
     chunks: int,
     now: datetime,
+    chunk_bytes: int | None = None,
 ) -> None:
     """Make ``generation`` the file's contents for ``ref.updated_at`` and ``ref.raw_url``,
     and drop any other.
 
     Call with the file locked (``lock_file``): the last fetch to finish wins whole.
-    Raises FileLeftList when the file is no longer listed.
+    ``chunk_bytes`` is what the chunks of a text file hold. Raises FileLeftList when the
+    file is no longer listed.
     """
-    await session.execute(
-        delete(file_chunks).where(
-            file_chunks.c.site_id == ref.site,
-            file_chunks.c.gist_id == ref.gist_id,
-            file_chunks.c.filename == ref.filename,
-            file_chunks.c.generation != generation,
-        )
+    of_file = (
+        file_chunks.c.site_id == ref.site,
+        file_chunks.c.gist_id == ref.gist_id,
+        file_chunks.c.filename == ref.filename,
     )
+    # a fetch that found the file binary or too large part-way drops what it wrote too
+    keeping = (file_chunks.c.generation != generation,) if status == TEXT else ()
+    await session.execute(delete(file_chunks).where(*of_file, *keeping))
     async with _still_listed():
         await upsert(
             session,
@@ -237,10 +239,147 @@ async def install_contents(
                     "chunks": chunks,
                     "generation": generation,
                     "fetched_at": now,
+                    "chunk_bytes": chunk_bytes if status == TEXT else 0,
                 }
             ],
             ["site_id", "gist_id", "filename"],
         )
+
+
+async def discard_fetch(session: AsyncSession, ref: FileRef, generation: str) -> None:
+    """Drop the chunks a fetch wrote before it failed or was given up (it was never
+    installed, so nothing reads them)."""
+    await session.execute(
+        delete(file_chunks).where(
+            file_chunks.c.site_id == ref.site,
+            file_chunks.c.gist_id == ref.gist_id,
+            file_chunks.c.filename == ref.filename,
+            file_chunks.c.generation == generation,
+        )
+    )
+
+
+# --- the budget of cached contents ------------------------------------------------
+
+
+def _held_bytes() -> Any:
+    """What a file's cached contents take: its chunks' bytes (rows cached before these
+    were counted hold about the bytes received)."""
+    return func.coalesce(file_contents.c.chunk_bytes, file_contents.c.size)
+
+
+def _of_user(site: int, login: str) -> Any:
+    return (file_contents.c.site_id == site) & file_contents.c.gist_id.in_(
+        select(gists.c.id).where(gists.c.site_id == site, gists.c.owner_login == login)
+    )
+
+
+async def user_content_bytes(session: AsyncSession, site: int, login: str) -> int:
+    """The bytes the user's cached text contents take."""
+    total = await session.scalar(
+        select(func.sum(_held_bytes())).where(_of_user(site, login), file_contents.c.status == TEXT)
+    )
+    return int(total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class UserContents:
+    site: int
+    login: str
+    searched_at: datetime | None  # None: never searched since it was recorded
+    bytes: int
+
+
+async def content_usage(session: AsyncSession) -> list[UserContents]:
+    """Every user (of every site) whose text contents are cached, with the bytes they
+    take, the least recently searched first (never searched first of all)."""
+    held = func.sum(_held_bytes()).label("held")
+    result = await session.execute(
+        select(gists.c.site_id, gists.c.owner_login, users.c.searched_at, held)
+        .select_from(file_contents)
+        .join(
+            gists,
+            (gists.c.site_id == file_contents.c.site_id) & (gists.c.id == file_contents.c.gist_id),
+        )
+        .join(
+            users,
+            (users.c.site_id == gists.c.site_id) & (users.c.login == gists.c.owner_login),
+        )
+        .where(file_contents.c.status == TEXT)
+        .group_by(gists.c.site_id, gists.c.owner_login, users.c.searched_at)
+        .order_by(
+            users.c.searched_at.is_not(None),
+            users.c.searched_at,
+            gists.c.site_id,
+            gists.c.owner_login,
+        )
+    )
+    return [UserContents(r.site_id, r.owner_login, r.searched_at, int(r.held or 0)) for r in result]
+
+
+@dataclass(frozen=True, slots=True)
+class Evicted:
+    site: int
+    gist_id: str
+    filename: str
+    generation: str
+
+
+async def evict_contents(session: AsyncSession, site: int, login: str) -> list[Evicted]:
+    """Drop every cached content of the user's files (its list stays), in the caller's
+    transaction; return the revisions dropped.
+
+    Safe beside installs and readers: on PostgreSQL the user's files are locked first,
+    in the order installs lock them (so neither waits for the other in a circle); a
+    row is dropped with the chunks of the fetch it names, so a file is either cached
+    whole or not at all, and chunks a fetch under way writes (not yet installed) are
+    left to it. A reader that read a file's state before this commits finds its
+    chunks gone, as when a newer fetch replaced them.
+    """
+    if is_postgres(session):
+        await session.execute(
+            select(gist_files.c.gist_id)
+            .where(
+                gist_files.c.site_id == site,
+                gist_files.c.gist_id.in_(
+                    select(gists.c.id).where(gists.c.site_id == site, gists.c.owner_login == login)
+                ),
+            )
+            # installs lock files in Python's order of their names: code points, as "C"
+            .order_by(gist_files.c.gist_id.collate("C"), gist_files.c.filename.collate("C"))
+            .with_for_update()
+        )
+    dropped = await session.execute(
+        delete(file_contents)
+        .where(_of_user(site, login))
+        .returning(file_contents.c.gist_id, file_contents.c.filename, file_contents.c.generation)
+    )
+    evicted = [Evicted(site, r.gist_id, r.filename, r.generation) for r in dropped]
+    for part in in_chunks(evicted):
+        await session.execute(
+            delete(file_chunks).where(
+                file_chunks.c.site_id == site,
+                file_chunks.c.gist_id.in_(sorted({e.gist_id for e in part})),
+                file_chunks.c.generation.in_(sorted({e.generation for e in part})),
+            )
+        )
+    return evicted
+
+
+async def record_search(
+    session: AsyncSession, site: int, login: str, now: datetime, step: timedelta
+) -> None:
+    """Note that a search read the user's contents now, unless one was noted less than
+    ``step`` ago (a warm search then writes nothing)."""
+    await session.execute(
+        update(users)
+        .where(
+            users.c.site_id == site,
+            users.c.login == login,
+            (users.c.searched_at.is_(None)) | (users.c.searched_at < now - step),
+        )
+        .values(searched_at=now)
+    )
 
 
 async def stream_text_chunks(

@@ -59,6 +59,9 @@ class Faults:
         self.budgets: dict[str, Budget] = {}
         # raw downloads of these file names wait (recorded, unanswered) until released
         self.raw_holds: dict[str, asyncio.Event] = {}
+        # the next raw download of these file names stops after this many bytes of the
+        # file, its connection dropped (a download that fails part-way)
+        self.raw_cuts: dict[str, int] = {}
 
     def fail_next(
         self,
@@ -80,6 +83,10 @@ class Faults:
         """Hold the raw downloads of these files (by name) until ``release_raw``."""
         for name in filenames:
             self.raw_holds.setdefault(name, asyncio.Event())
+
+    def cut_raw(self, filename: str, after: int) -> None:
+        """Drop the next raw download of ``filename`` after ``after`` bytes of it."""
+        self.raw_cuts[filename] = after
 
     def release_raw(self, *filenames: str) -> None:
         """Let held raw downloads go on (all of them when no name is given)."""

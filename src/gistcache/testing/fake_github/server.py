@@ -391,13 +391,17 @@ class FakeGitHub(SeededState, Faults):
             await hold.wait()
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         resp.content_length = len(f.content)
-        view = memoryview(f.content)
+        cut = self.raw_cuts.pop(f.filename, None)
+        view = memoryview(f.content)[:cut]
         sent = 0
         try:
             await resp.prepare(request)
             for start in range(0, len(view), RAW_WRITE_BYTES):
                 await resp.write(view[start : start + RAW_WRITE_BYTES])
                 sent = min(start + RAW_WRITE_BYTES, len(view))
+            if cut is not None and request.transport is not None:
+                request.transport.close()  # the rest promised, never sent
+                return resp
             await resp.write_eof()
         except ConnectionError:
             # a client that stops reading (a cancelled search, a live search's next

@@ -45,6 +45,9 @@ SKIP_REASONS = {
     SkipReason.FILE_LIST_TRUNCATED.value: "GitHub lists at most 300 files of a gist; "
     "the others were not searched",
     SkipReason.CHANGED.value: "it changed on GitHub while it was being fetched",
+    SkipReason.DOWNLOAD_BUDGET.value: "not fetched: this search downloaded as much as this "
+    "server lets one search (or keeps for one user); searching again fetches more, "
+    "as far as the server's cache allows",
 }
 
 

@@ -1,0 +1,273 @@
+"""GISTCACHE_CONTENT_CACHE_MB and GISTCACHE_SEARCH_DOWNLOAD_MB: the cached contents stay
+within their budget (the least recently searched users' contents go first, their lists
+stay), and one search downloads at most its share, saying which files it left."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gistcache.keys import SEARCHES, SESSIONS
+from gistcache.store import contents as store
+from gistcache.store.models import file_chunks, file_contents, gists
+from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.pages.words import SKIP_REASONS
+from tests.support.clock import FakeClock
+from tests.support.database import EngineFactory
+from tests.support.http import ClientFactory
+from tests.support.waiting import eventually
+
+Client = TestClient[Any, Any]
+KIB = 1024
+MIB = 1024 * KIB
+# a budget of 1 MiB holds two users of two 200 KiB files each, not three
+BUDGET = {"content_cache_mb": 1, "search_download_mb": 1, "cache_ttl": 86400}
+MINUTES_10 = 600
+
+
+def text(size: int, word: str = "TODO") -> str:
+    """``size`` bytes of lines, each holding ``word``."""
+    line = f"{word} ".ljust(99, "x") + "\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+def add_user(fake: FakeGitHub, login: str, files: int = 2, size: int = 200 * KIB) -> list[str]:
+    """A user with one gist of ``files`` files; their names, in the gist's order."""
+    names = [f"{login}{n}.txt" for n in range(files)]
+    fake.add_gist(login, {name: text(size) for name in names})
+    return names
+
+
+async def search(client: Client, login: str, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/api/v1/search", json={"username": login, "pattern": "TODO", **body})
+    assert resp.status == 200, await resp.text()
+    answer: dict[str, Any] = await resp.json()
+    return answer
+
+
+async def chunk_bytes(database_url: str, make_engine: EngineFactory) -> int:
+    """What the database holds of file contents, counted from the chunks themselves."""
+    engine = make_engine(database_url, create_async_engine)
+    async with engine.connect() as conn:
+        total = await conn.scalar(select(func.sum(func.length(file_chunks.c.data))))
+    return int(total or 0)
+
+
+async def cached_users(database_url: str, make_engine: EngineFactory) -> set[str]:
+    """The users with any file contents cached."""
+    engine = make_engine(database_url, create_async_engine)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(gists.c.owner_login)
+            .join(file_contents, file_contents.c.gist_id == gists.c.id)
+            .distinct()
+        )
+        return {row.owner_login for row in rows}
+
+
+def skipped_files(answer: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(entry["filename"], entry["reason"]) for entry in answer["skipped"]]
+
+
+async def test_the_least_recently_searched_users_contents_make_room_and_their_list_stays(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    database_url: str,
+    make_engine: EngineFactory,
+) -> None:
+    for login in ("ann", "bob", "cid"):
+        add_user(fake, login)
+    client = await make_client(**BUDGET)
+    await search(client, "ann")
+    clock.advance(MINUTES_10)
+    await search(client, "bob")
+    clock.advance(MINUTES_10)
+    await search(client, "ann")  # ann is searched again: bob is now the least recent
+    clock.advance(MINUTES_10)
+    # a refresh of ann's list (GitHub has a new description) keeps when she was searched
+    ann_gist = fake.user("ann").gists[0].id
+    fake.update_gist(ann_gist, description="edited")
+    listed = await client.get("/ann", headers={"Cache-Control": "no-cache"})
+    assert listed.headers["X-Cache"] == "UPDATED"
+    memory = client.app[SEARCHES]._memory
+    assert len(memory) == 4  # ann's and bob's files
+
+    answer = await search(client, "cid")
+    assert answer["total"] == 1
+    assert answer["skipped"] == []
+    assert len(fake.raw_requests()) == 6
+    assert await chunk_bytes(database_url, make_engine) <= 1 * MIB
+    assert await cached_users(database_url, make_engine) == {"ann", "cid"}
+    assert len(memory) == 4  # bob's went with his contents; cid's came in
+
+    # bob's list is still cached: served with no request to GitHub
+    api_before = len(fake.api_requests())
+    listed = await client.get("/bob")
+    assert listed.status == 200
+    assert listed.headers["X-Cache"] == "HIT"
+    assert [f["filename"] for f in (await listed.json())[0]["files"]] == ["bob0.txt", "bob1.txt"]
+    # his next search downloads his files again, and finds what it found before
+    clock.advance(MINUTES_10)
+    again = await search(client, "bob")
+    assert again["total"] == 1
+    assert again["skipped"] == []
+    assert [f["filename"] for f in again["matches"][0]["files"]] == ["bob0.txt", "bob1.txt"]
+    assert len(fake.api_requests()) == api_before
+    raw = [r.path.rsplit("/", 1)[-1] for r in fake.raw_requests()]
+    assert sorted(raw[6:]) == ["bob0.txt", "bob1.txt"]
+    # and ann, searched before cid, made room for him
+    assert await cached_users(database_url, make_engine) == {"bob", "cid"}
+    assert await chunk_bytes(database_url, make_engine) <= 1 * MIB
+
+
+async def test_a_search_downloads_at_most_its_share_and_says_which_files_it_left(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    names = add_user(fake, "dan", files=3, size=400 * KIB)  # 1.2 MiB: the share is 1 MiB
+    client = await make_client(content_cache_mb=4, search_download_mb=1)
+    first = await search(client, "dan")
+    assert skipped_files(first) == [(names[2], "download_budget")]
+    assert [f["filename"] for f in first["matches"][0]["files"]] == names[:2]
+    assert len(fake.raw_requests()) == 2
+    # the next search takes the rest
+    second = await search(client, "dan")
+    assert second["skipped"] == []
+    assert [f["filename"] for f in second["matches"][0]["files"]] == names
+    assert len(fake.raw_requests()) == 3
+
+
+async def test_the_stream_and_the_page_say_what_the_download_budget_left(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    eve = add_user(fake, "eve", files=3, size=400 * KIB)
+    fay = add_user(fake, "fay", files=3, size=400 * KIB)
+    client = await make_client(content_cache_mb=4, search_download_mb=1)
+    resp = await client.post(
+        "/api/v1/search",
+        json={"username": "eve", "pattern": "TODO"},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    assert resp.status == 200
+    events = [json.loads(line) for line in (await resp.text()).splitlines()]
+    skipped = [e for e in events if e["event"] == "skipped"]
+    assert [(e["filename"], e["reason"]) for e in skipped] == [(eve[2], "download_budget")]
+    assert events[-1]["event"] == "done"
+
+    page = await client.get("/-/search", params={"user": "fay", "q": "TODO"})
+    assert page.status == 200
+    html = await page.text()
+    words = SKIP_REASONS["download_budget"]
+    assert words.startswith("not fetched")
+    assert f"{fay[2]}</span> in gist" in html
+    assert words.replace("'", "&#39;") in html
+
+
+async def test_one_users_contents_never_take_the_cache_past_its_budget(
+    make_client: ClientFactory, fake: FakeGitHub, database_url: str, make_engine: EngineFactory
+) -> None:
+    names = add_user(fake, "gus", files=3, size=400 * KIB)
+    client = await make_client(**BUDGET)
+    first = await search(client, "gus")
+    assert skipped_files(first) == [(names[2], "download_budget")]
+    # the share left is what the budget leaves beside gus's own 800 KiB: not a third file
+    second = await search(client, "gus")
+    assert skipped_files(second) == [(names[2], "download_budget")]
+    assert len(fake.raw_requests()) == 2
+    assert await chunk_bytes(database_url, make_engine) <= 1 * MIB
+
+
+async def test_contents_that_grow_in_decoding_are_paid_for_as_stored(
+    make_client: ClientFactory, fake: FakeGitHub, database_url: str, make_engine: EngineFactory
+) -> None:
+    # 800 KiB of bytes that are not UTF-8: each is stored as U+FFFD, three bytes
+    line = b"\xff" * 1023 + b"\n"
+    fake.add_gist("hal", {"odd.txt": line * 800, "TODO.txt": "TODO\n"})
+    client = await make_client(content_cache_mb=4, search_download_mb=2)
+    answer = await search(client, "hal")
+    assert ("odd.txt", "download_budget") in skipped_files(answer)
+    # what it wrote before it stopped is deleted, not left behind
+    await eventually(
+        lambda: chunk_bytes(database_url, make_engine),
+        lambda held: held <= 2 * MIB and held < 100,
+        what="the stopped download's chunks deleted",
+    )
+
+
+async def test_a_download_cut_off_leaves_no_chunks_behind(
+    make_client: ClientFactory, fake: FakeGitHub, database_url: str, make_engine: EngineFactory
+) -> None:
+    fake.add_gist("ivy", {"big.txt": text(5 * MIB)})
+    fake.cut_raw("big.txt", 3 * MIB)  # two chunks made, the first written
+    client = await make_client()
+    answer = await search(client, "ivy")
+    assert skipped_files(answer) == [("big.txt", "unavailable")]
+    await eventually(
+        lambda: chunk_bytes(database_url, make_engine),
+        lambda held: held == 0,
+        what="the cut-off download's chunks deleted",
+    )
+
+
+@contextlib.contextmanager
+def writes_to(table: str) -> Iterator[list[str]]:
+    """The UPDATE statements naming ``table`` that any engine sends meanwhile."""
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE") and table in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+
+
+async def test_a_warm_search_writes_when_it_was_searched_only_every_few_minutes(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    add_user(fake, "jay", size=2 * KIB)
+    client = await make_client(cache_ttl=86400)
+    await search(client, "jay")
+    with writes_to("users") as writes:
+        await search(client, "jay")
+        clock.advance(4 * 60)
+        await search(client, "jay")
+    assert writes == []
+    clock.advance(2 * 60)  # more than 5 minutes since it was written
+    with writes_to("users") as writes:
+        await search(client, "jay")
+    assert len(writes) == 1
+
+
+async def test_an_eviction_while_a_search_reads_is_a_skip_then_a_new_download(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    add_user(fake, "kim", size=2 * KIB)
+    client = await make_client(content_memory_mb=0)
+    await search(client, "kim")
+    sessions = client.app[SESSIONS]
+    # the states a search read just before another request evicted the user's contents
+    site = await client.app[SEARCHES]._site.id()
+    async with sessions() as session:
+        states = await store.user_files(session, site, "kim")
+    async with sessions() as session, session.begin():
+        evicted = await store.evict_contents(session, site, "kim")
+    assert sorted(e.filename for e in evicted) == ["kim0.txt", "kim1.txt"]
+    async with sessions() as session:
+        read = [c async for c in store.stream_text_chunks(session, states)]
+    assert [c.data for c in read] == [None, None]  # gone, as when a newer fetch replaced it
+    # the next search fetches them again
+    answer = await search(client, "kim")
+    assert answer["total"] == 1
+    assert answer["skipped"] == []
+    assert len(fake.raw_requests()) == 4
