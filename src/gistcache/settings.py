@@ -476,7 +476,7 @@ class Settings:
         "megabytes of new file contents one search may download and keep, and never more "
         "than leaves its user's contents within `GISTCACHE_CONTENT_CACHE_MB`: the files past "
         "it are reported as `download_budget` (a later search fetches more); a file larger "
-        "than it is `too_large`; at most `GISTCACHE_CONTENT_CACHE_MB`",
+        "than it is `too_large`. A value over `GISTCACHE_CONTENT_CACHE_MB` counts as that",
     )
     search_workers: int = setting(
         2,
@@ -579,13 +579,7 @@ class Settings:
                 raw = _read(env, variable.fallback)
             if raw is not None:
                 values[declared.name] = variable.parse(name, raw)
-        settings = cls(**values)
-        if settings.search_download_mb > settings.content_cache_mb:
-            raise ConfigError(
-                f"{PREFIX}SEARCH_DOWNLOAD_MB must be at most {PREFIX}CONTENT_CACHE_MB "
-                f"({settings.content_cache_mb}), got {settings.search_download_mb}"
-            )
-        return settings
+        return cls(**values)
 
     @property
     def safe_database_url(self) -> str:

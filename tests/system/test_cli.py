@@ -14,13 +14,18 @@ from gistcache.testing.fake_github import FakeGitHub
 
 
 async def run(
-    tmp_path: Path, database_url: str, server: TestServer, *args: str | bytes
+    tmp_path: Path,
+    database_url: str,
+    server: TestServer,
+    *args: str | bytes,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "GISTCACHE_DATABASE_URL": database_url,
         "GISTCACHE_GITHUB_API_URL": str(server.make_url("")).rstrip("/"),
         "GISTCACHE_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gistcache", *args,
@@ -59,6 +64,23 @@ async def test_list_and_search_print_for_people(
     code, _, err = await run(tmp_path, database_url, fake_server, "list", "no-such-user")
     assert code == 2
     assert err.strip() == "gistcache: user not found: GitHub has no user by this login"
+
+
+async def test_search_says_which_files_the_download_budget_left(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    line = "TODO " + "x" * 1018 + "\n"  # 1 KiB
+    gist = fake.add_gist("uma", {f"{n}.txt": line * 400 for n in range(3)})  # 400 KiB each
+    budget = {"GISTCACHE_SEARCH_DOWNLOAD_MB": "1"}
+    code, out, err = await run(
+        tmp_path, database_url, fake_server, "search", "uma", "TODO", env=budget
+    )
+    assert code == 0, err
+    assert {line.split(":")[0] for line in out.splitlines()} == {
+        f"{gist.id}/0.txt",
+        f"{gist.id}/1.txt",
+    }
+    assert err.splitlines() == [f"gistcache: skipped {gist.id}/2.txt: download_budget"]
 
 
 async def test_search_shows_progress_on_a_terminal(
