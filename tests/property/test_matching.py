@@ -80,17 +80,34 @@ def reference_spans(regexp: re.Pattern[str], line: str) -> list[tuple[int, int]]
 
 
 def scanned(
-    regexp: Any, data: bytes, chunk_bytes: int, public_api: bool, text: bytes | None = None
+    regexp: Any,
+    data: bytes,
+    chunk_bytes: int,
+    public_api: bool,
+    text: bytes | None = None,
+    slice_bytes: int | None = None,
 ) -> FileHits:
     """The file's hits as the search service gathers them, chunk by chunk (lines are never
-    cut: the line cap is above the file's size)."""
+    cut: the line cap is above the file's size), each chunk in slices of ``slice_bytes``
+    when given."""
     hits = FileHits(limit=None, chars=None)
     find = match_finder(regexp, public_api_only=public_api, text=text)
     stream = chunk_stream(
         pieces([data]), max_bytes=len(data), chunk_bytes=chunk_bytes, max_line_bytes=len(data) + 1
     )
     for chunk in run(collect(stream)):
-        scan_chunk(regexp, chunk.data, chunk.first_line, hits, find)
+        if slice_bytes is None:
+            scan_chunk(regexp, chunk.data, chunk.first_line, hits, find)
+        else:
+            scan_chunk(
+                regexp,
+                chunk.data,
+                chunk.first_line,
+                hits,
+                find,
+                stop=lambda: False,
+                slice_bytes=slice_bytes,
+            )
     return hits
 
 
@@ -122,8 +139,10 @@ def check_against_reference(
     chunk_bytes: int,
     public_api: bool,
     text: bytes | None = None,
+    slice_bytes: int | None = None,
 ) -> None:
-    """With ``text`` the matcher is the fixed-string search ``fixed_text`` allows."""
+    """With ``text`` the matcher is the fixed-string search ``fixed_text`` allows; with
+    ``slice_bytes`` each chunk is scanned in slices of about that size."""
     data = "\n".join(lines).encode()
     text_lines = file_lines(data.decode())
     expected = [
@@ -131,7 +150,7 @@ def check_against_reference(
         for number, line in enumerate(text_lines, 1)
         if reference.search(line)
     ]
-    hits = scanned(compiled, data, chunk_bytes, public_api, text)
+    hits = scanned(compiled, data, chunk_bytes, public_api, text, slice_bytes)
     assert hits.lines == expected
     assert hits.match_count == len(expected)
     find = match_finder(compiled, public_api_only=public_api, text=text)
@@ -146,20 +165,60 @@ def check_against_reference(
     ignore_case=st.booleans(),
     chunk_bytes=st.integers(1, 32),
     public_api=st.booleans(),
+    slice_bytes=st.one_of(st.none(), st.integers(1, 16)),
 )
-@example(pattern="[^a]", lines=["a", "a"], ignore_case=False, chunk_bytes=32, public_api=False)
-@example(pattern="é", lines=["É"], ignore_case=True, chunk_bytes=1, public_api=True)
-@example(pattern="|a", lines=["a"], ignore_case=False, chunk_bytes=8, public_api=False)
-@example(pattern="^$", lines=["", "a", ""], ignore_case=False, chunk_bytes=1, public_api=False)
+@example(
+    pattern="[^a]",
+    lines=["a", "a"],
+    ignore_case=False,
+    chunk_bytes=32,
+    public_api=False,
+    slice_bytes=None,
+)
+@example(
+    pattern="é", lines=["É"], ignore_case=True, chunk_bytes=1, public_api=True, slice_bytes=None
+)
+@example(
+    pattern="|a", lines=["a"], ignore_case=False, chunk_bytes=8, public_api=False, slice_bytes=None
+)
+@example(
+    pattern="^$",
+    lines=["", "a", ""],
+    ignore_case=False,
+    chunk_bytes=1,
+    public_api=False,
+    slice_bytes=None,
+)
+@example(  # a slice ends before "b": $ must not match there
+    pattern="a$",
+    lines=["ab", "x"],
+    ignore_case=False,
+    chunk_bytes=32,
+    public_api=False,
+    slice_bytes=1,
+)
+@example(  # ^$ at the start of a slice whose line is not empty
+    pattern="^$",
+    lines=["a", "b", ""],
+    ignore_case=False,
+    chunk_bytes=32,
+    public_api=True,
+    slice_bytes=1,
+)
 def test_lines_and_ranges_agree_with_python_re(
-    pattern: str, lines: list[str], ignore_case: bool, chunk_bytes: int, public_api: bool
+    pattern: str,
+    lines: list[str],
+    ignore_case: bool,
+    chunk_bytes: int,
+    public_api: bool,
+    slice_bytes: int | None,
 ) -> None:
     compiled = compile_pattern(pattern, ignore_case=ignore_case)
     reference = python(pattern, ignore_case)
-    check_against_reference(compiled, reference, lines, chunk_bytes, public_api)
+    check_against_reference(compiled, reference, lines, chunk_bytes, public_api, None, slice_bytes)
     text = fixed_text(pattern, ignore_case=ignore_case)
     if text is not None:  # a pattern of plain letters: the substring search agrees too
-        check_against_reference(compiled, reference, lines, chunk_bytes, False, text)
+        check_against_reference(compiled, reference, lines, chunk_bytes, False, text, slice_bytes)
 
 
 @given(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from gistcache.domain.matching import (
+    MAX_PROGRAM_SIZE,
     FileHits,
+    PatternError,
+    ScanStopped,
     compile_pattern,
     fixed_text,
     line_ranges,
@@ -115,3 +118,43 @@ def test_a_lines_ranges_are_searched_within_that_line() -> None:
     data = b"ab b\nxx\nb"
     assert line_ranges(find, data, 0, 4) == [(1, 2), (3, 4)]
     assert all(endpos == 4 for _, endpos in asked)
+
+
+def test_a_scan_told_to_stop_stops_at_the_next_slice() -> None:
+    data = b"".join(b"line %d\n" % n for n in range(1, 1001))
+    asked = 0
+
+    def stop() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 3  # three slices, then stop
+
+    hits = FileHits(limit=None, chars=None)
+    with pytest.raises(ScanStopped):
+        scan_chunk(compile_pattern("line"), data, 1, hits, stop=stop, slice_bytes=1000)
+    # three slices of about 1,000 bytes (each ending at a line's end) were scanned
+    assert 3 * 1000 // 10 <= hits.match_count < 4 * 1000 // 9
+    assert [line["line_number"] for line in hits.lines] == list(range(1, hits.match_count + 1))
+
+
+@pytest.mark.parametrize(
+    "pattern", ["(.{20}){50}q", "[^\\n]{900}Z", ".{501}", "\\pL{5}", "(?i)[a-z\\pL]{4}"]
+)
+def test_a_pattern_compiled_beyond_the_program_size_bound_is_refused(pattern: str) -> None:
+    with pytest.raises(PatternError, match="too complex") as refused:
+        compile_pattern(pattern)
+    assert f"more than the {MAX_PROGRAM_SIZE:,} allowed" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["\\pL+", "[\\pL\\pN_]+", ".{400}x", "\\S{200}", "(.{20}){12}q", "\\pL{3}"]
+)
+def test_patterns_within_the_bound_compile(pattern: str) -> None:
+    assert compile_pattern(pattern).programsize <= MAX_PROGRAM_SIZE
+
+
+def test_a_literal_pattern_is_never_too_complex() -> None:
+    # a fixed string matches fast at any length; case folding makes "k" three characters
+    assert (
+        compile_pattern("k" * 1000, literal=True, ignore_case=True).programsize > MAX_PROGRAM_SIZE
+    )

@@ -1,8 +1,15 @@
 """Pure matching: compile a user's pattern with RE2, scan UTF-8 chunks line by line.
 
-RE2 matches in time linear in the text, so no pattern can stall the server. With
-``never_nl`` a match never crosses a newline, which gives grep's line semantics
-while RE2 scans a whole chunk at C speed.
+RE2 matches in time linear in the text, never backtracking, but the constant depends
+on the pattern and the text: while its DFA's state cache holds, a megabyte takes
+milliseconds; when the cache runs out (a long counted repetition over multi-byte
+text, ``.{800}x``, or a pattern such as ``.*a.{400}`` over text of a and b) RE2 falls
+back to simulating the NFA, about 10 s a megabyte. So a regular expression whose
+compiled program is larger than ``MAX_PROGRAM_SIZE`` (the size at which the DFA's
+states stop fitting) is refused, and ``scan_chunk`` scans in line-aligned slices,
+asking between two whether to stop: the caller runs it off the event loop and stops
+it when its time is up. With ``never_nl`` a match never crosses a newline, which
+gives grep's line semantics while RE2 scans a slice at C speed.
 """
 
 from __future__ import annotations
@@ -17,11 +24,19 @@ import re2
 MAX_PATTERN_LENGTH = 1000
 MAX_LINES_PER_FILE = 20
 MAX_LINE_CHARS = 500
+# RE2 instructions: (.{20}){25}q (4,005) or [^\n]{600}Z (4,805) over CJK text still
+# scan at DFA speed, (.{20}){35}q or [^\n]{700}Z (5,605) at NFA speed, 50 times slower
+MAX_PROGRAM_SIZE = 4000
+SCAN_SLICE = 32 * 1024  # bytes scanned between two looks at whether to stop
 _UNSUPPORTED = ("invalid perl operator", "invalid escape sequence", "bad repetition operator")
 
 
 class PatternError(ValueError):
     """The pattern is not one RE2 accepts; the message says why."""
+
+
+class ScanStopped(Exception):
+    """``scan_chunk`` was told to stop between two slices."""
 
 
 def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = False) -> Any:
@@ -43,7 +58,7 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = 
     try:
         re2.compile(pattern.encode("utf-8"), options=options)  # the pattern alone must be valid
         # multi-line mode so that ^ and $ anchor at each line, as in grep
-        return re2.compile(f"(?m)(?:{pattern})".encode(), options=options)
+        regexp = re2.compile(f"(?m)(?:{pattern})".encode(), options=options)
     except re2.error as exc:
         raw = exc.args[0] if exc.args else ""
         reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
@@ -53,6 +68,15 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = 
                 f"(lookahead/lookbehind): {reason}"
             ) from None
         raise PatternError(f"invalid regular expression: {reason}") from None
+    # a fixed string keeps RE2 fast at any length (a literal is at most 1,000 characters)
+    if not literal and regexp.programsize > MAX_PROGRAM_SIZE:
+        raise PatternError(
+            f"the pattern is too complex: RE2 compiles it to {regexp.programsize:,} "
+            f"instructions, more than the {MAX_PROGRAM_SIZE:,} allowed, beyond which matching "
+            "can be 50 times slower; a long counted repetition such as .{500} or \\pL{5} "
+            "is the usual cause"
+        )
+    return regexp
 
 
 def _looks_perl_only(pattern: str) -> bool:
@@ -265,26 +289,48 @@ def match_finder(
 
 
 def scan_chunk(
-    regexp: Any, data: bytes, first_line: int, hits: FileHits, find: Finder | None = None
+    regexp: Any,
+    data: bytes,
+    first_line: int,
+    hits: FileHits,
+    find: Finder | None = None,
+    *,
+    stop: Callable[[], bool] | None = None,
+    slice_bytes: int = SCAN_SLICE,
 ) -> None:
-    """Record each line of ``data`` that matches, once, with its line number."""
+    """Record each line of ``data`` that matches, once, with its line number.
+
+    With ``stop``, ``data`` is scanned in slices of about ``slice_bytes`` that end at a
+    line's end (a longer line is one slice), and ``stop()`` is asked before each: when
+    it answers true, ``ScanStopped`` is raised. RE2 reads past a slice's edges for
+    ``^``, ``$`` and ``\\b``, so the slices find exactly what one scan would."""
     if find is None:
         find = match_finder(regexp)
+    size = len(data)
     # after a final newline there is no further line, though (?m)^ and $ match there
-    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    end = size - 1 if data.endswith(b"\n") else size
     pos = 0
     counted_to = 0
     line_number = first_line
+    slice_end = size if stop is None else 0
     while pos <= end and data:
-        start, stop = find(data, pos, len(data))
+        if pos >= slice_end:
+            if stop is not None and stop():
+                raise ScanStopped()
+            cut = data.find(b"\n", pos + slice_bytes - 1)
+            slice_end = size if cut < 0 else cut + 1
+        start, stop_at = find(data, pos, slice_end)
         if start < 0 or start > end:
-            break
+            if slice_end >= size:
+                break
+            pos = slice_end  # nothing in this slice: on to the next
+            continue
         line_number += data.count(b"\n", counted_to, start)
         counted_to = start
         line_end = data.find(b"\n", start)
         if line_end == -1:
             line_end = len(data)
-        hits.add(line_number, data, start, stop, line_end)
+        hits.add(line_number, data, start, stop_at, line_end)
         pos = line_end + 1  # the rest of this line cannot add another matching line
     hits.end_chunk(data, first_line)
 

@@ -15,7 +15,9 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +60,7 @@ from gistcache.services.contents import ContentFetcher, Outcome
 from gistcache.services.listing import GistService
 from gistcache.services.memory import ContentMemory, text_chunks
 from gistcache.store import contents as store
-from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState
+from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState, StoredChunk
 from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
 
@@ -68,6 +70,9 @@ PROGRESS_EVERY = 0.1  # seconds: progress events at most this often
 # waits for its reader (a client that does not read holds back its own search only)
 EVENTS_WAITING = 16
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# the chunks read are handed to a scanning thread together, up to this many bytes
+# (more when one chunk is larger): a thread hop per batch, not per chunk
+SCAN_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +102,14 @@ class SearchService:
         self._running = asyncio.Semaphore(max_searches)
         self._memory = content_memory if content_memory is not None else ContentMemory(0)
         self.max_answer_bytes = max_answer_bytes
+        # RE2 releases the GIL: scans run here, off the event loop, one per search at a
+        # time (a scan its search left behind stops at its next slice)
+        self._scanners = ThreadPoolExecutor(max_searches, thread_name_prefix="gistcache-scan")
 
     async def close(self) -> None:
-        """End the downloads still running (at shutdown)."""
+        """End the downloads still running (at shutdown), and the scanning threads."""
         await self._contents.close()
+        self._scanners.shutdown(wait=False, cancel_futures=True)
 
     async def search(
         self,
@@ -461,7 +470,7 @@ class _Search:
         self, gists: Sequence[Gist], states: Sequence[FileState], index: dict[str, int]
     ) -> None:
         """Scan the cached chunks of ``gists`` (whose files are all in) and tell each gist
-        as soon as its last chunk is read."""
+        as soon as its last chunk is scanned."""
         if not gists:
             return
         for state in states:
@@ -470,6 +479,9 @@ class _Search:
         ids = {gist.id for gist in gists}
         order = iter(gists)
         next_gist: Gist | None = next(order, None)
+        batch: list[tuple[StoredChunk, FileHits]] = []
+        batch_bytes = 0
+        read: list[Gist] = []  # gists whose chunks are all in the batch or scanned before
         async with self._service._sessions() as session:
             # closed before the session even when the loop stops early: its read-ahead
             # must not outlive the session
@@ -479,9 +491,9 @@ class _Search:
                 async for chunk in chunks:
                     if chunk.gist_id not in ids:
                         continue
-                    # chunks come in list order: the gists before this one are done
+                    # chunks come in list order: the gists before this one are read
                     while next_gist is not None and next_gist.id != chunk.gist_id:
-                        await self._tell(next_gist, index[next_gist.id], hits)
+                        read.append(next_gist)
                         next_gist = next(order, None)
                     key = (chunk.gist_id, chunk.filename)
                     if chunk.data is None:  # replaced by a newer fetch while we read
@@ -495,10 +507,33 @@ class _Search:
                             find=self._find,
                             context=self._request.context,
                         )
-                    scan_chunk(self._regexp, chunk.data, chunk.first_line, file_hits, self._find)
+                    batch.append((chunk, file_hits))
+                    batch_bytes += len(chunk.data)
+                    if batch_bytes >= SCAN_BATCH_BYTES:
+                        await self._scan_batch(batch)
+                        batch, batch_bytes = [], 0
+                        for gist in read:
+                            await self._tell(gist, index[gist.id], hits)
+                        read = []
+        await self._scan_batch(batch)
+        for gist in read:
+            await self._tell(gist, index[gist.id], hits)
         while next_gist is not None:
             await self._tell(next_gist, index[next_gist.id], hits)
             next_gist = next(order, None)
+
+    async def _scan_batch(self, batch: list[tuple[StoredChunk, FileHits]]) -> None:
+        """Scan ``batch`` in a scanning thread; when this search stops waiting for it (its
+        time is up, or it was cancelled), the thread stops at its next slice."""
+        if not batch:
+            return
+        stopped = threading.Event()
+        try:
+            await self._loop.run_in_executor(
+                self._service._scanners, _scan_batch, self._regexp, self._find, batch, stopped
+            )
+        finally:
+            stopped.set()
 
     async def _tell(self, gist: Gist, index: int, hits: dict[tuple[str, str], FileHits]) -> None:
         if gist.truncated:
@@ -521,6 +556,16 @@ class _Search:
             self._total += 1
             await self._put(GistFound(index, GistMatch(gist, tuple(matched))))
         await self._put(GistSearched(index))
+
+
+def _scan_batch(
+    regexp: Any, find: Finder, batch: list[tuple[StoredChunk, FileHits]], stopped: threading.Event
+) -> None:
+    """The scanning thread's work: each chunk of ``batch`` into its file's hits, in
+    slices, until ``stopped`` is set (then ``ScanStopped`` ends it)."""
+    for chunk, hits in batch:
+        assert chunk.data is not None  # noqa: S101 - _scan leaves replaced chunks out
+        scan_chunk(regexp, chunk.data, chunk.first_line, hits, find, stop=stopped.is_set)
 
 
 def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:
