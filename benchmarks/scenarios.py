@@ -151,6 +151,9 @@ class Bench:
             "cache_ttl": cache_ttl,
             "fetch_concurrency": FETCH_CONCURRENCY,
             "max_file_bytes": (self.sizes.huge_file_mb + 1) * MIB,
+            # the huge file in one search; every user's contents kept (no eviction timed)
+            "search_download_mb": max(128, self.sizes.huge_file_mb + 1),
+            "content_cache_mb": 4096,
             "search_timeout": 3600,
             **extra,
         }

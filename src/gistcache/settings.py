@@ -471,7 +471,7 @@ class Settings:
         shown_default="`1024` (1 GiB)",
     )
     search_download_mb: int = setting(
-        256,
+        128,
         Integer(1),
         "megabytes of new file contents one search may download and keep, and never more "
         "than leaves its user's contents within `GISTCACHE_CONTENT_CACHE_MB`: the files past "
