@@ -5,6 +5,7 @@ large answers are bounded in flight."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 from typing import Any
 
@@ -117,3 +118,23 @@ async def test_large_answers_past_the_bound_in_flight_are_503_with_retry_after(
     assert answers.held == 0
     await asyncio.sleep(0)
     assert (await search(client, username="wide"))["cut"] is None
+
+
+async def test_the_page_says_in_words_where_its_results_were_cut(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    wide_user(fake, "wide", 7)
+    client = await make_client(max_answer_bytes=LIMIT)
+    answer = await search(client, username="wide")
+    listed = answer["cut"]["listed"]
+    resp = await client.get("/-/search", params={"user": "wide", "q": "needle", "context": "3"})
+    assert resp.status == 200
+    text = html.unescape(await resp.text())
+    shown = "first matching gist is" if listed == 1 else f"first {listed} matching gists are"
+    assert (
+        f"Only the {shown} listed: the answer reached this server's limit of 0.0625 MiB."
+    ) in text
+    whole = await (await make_client()).get(
+        "/-/search", params={"user": "wide", "q": "needle", "context": "3"}
+    )
+    assert "the answer reached" not in await whole.text()

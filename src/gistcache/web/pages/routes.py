@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from gistcache.keys import ASSETS, ERROR_RENDERER, PAGE_ERRORS, REQUEST_ID
 from gistcache.web.pages import views
 from gistcache.web.pages.assets import load_assets
-from gistcache.web.pages.words import SKIP_REASONS, Form, marked, plural, when
+from gistcache.web.pages.words import SKIP_REASONS, Form, cut_words, marked, plural, when
 from gistcache.web.problems import Problem, from_http_exception
 
 log = logging.getLogger("gistcache.web")
@@ -34,7 +34,12 @@ def setup_pages(app: web.Application) -> None:
         lstrip_blocks=True,
     )
     env.globals.update(
-        asset=assets.url, skip_reasons=SKIP_REASONS, plural=plural, when=when, marked=marked
+        asset=assets.url,
+        skip_reasons=SKIP_REASONS,
+        plural=plural,
+        when=when,
+        marked=marked,
+        cut_words=cut_words,
     )
     env.filters["http_url"] = http_url
     app.router.add_get("/", views.index, name="page")

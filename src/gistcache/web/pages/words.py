@@ -175,6 +175,22 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def cut_words(listed: int, limit_bytes: int, lines_cut: bool) -> str:
+    """What the page says when an answer stopped at the answer size limit (page.js says
+    the same of a stream's ``done`` event)."""
+    size = f"{limit_bytes / (1024 * 1024):.3g} MiB"
+    if lines_cut:
+        shown = "Not every matching line of this gist is listed"
+    elif listed == 1:
+        shown = "Only the first matching gist is listed"
+    else:
+        shown = f"Only the first {listed} matching gists are listed"
+    return (
+        f"{shown}: the answer reached this server's limit of {size}. Narrow the search "
+        "(a file-name glob, fewer context lines) to see the rest."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Trouble:
     """A failure as the page tells it."""

@@ -241,7 +241,7 @@ async function search(params, link, live = false) {
       const answer = await response.json();
       answer.matches.forEach((gist, index) => insertGist(index, gist));
       for (const entry of answer.skipped) addSkipped(entry);
-      finish(answer.total, request.username);
+      finish(answer.total, request.username, answer.cut ?? null);
     }
   } catch (error) {
     failed(null);
@@ -263,7 +263,7 @@ async function readStream(response, controller, failed, username) {
       addSkipped(event);
     } else if (event.event === "done") {
       ended = true;
-      finish(event.total, username);
+      finish(event.total, username, event.cut ?? null);
     } else if (event.event === "error") {
       ended = true;
       failed(event.problem ?? null);
@@ -340,6 +340,7 @@ function clearResults() {
   }
   results.querySelector(".gists").replaceChildren();
   results.querySelector(".freshness").textContent = "";
+  results.querySelector(".cut").hidden = true;
   const skipped = results.querySelector(".skipped");
   skipped.querySelector("ul").replaceChildren();
   skipped.hidden = true;
@@ -349,8 +350,25 @@ function clearResults() {
   progress.textContent = "";
 }
 
-async function finish(total, username) {
+// the page's words of web/pages/words.py cut_words
+function cutWords(cut) {
+  const size = `${Number((cut.limit_bytes / (1024 * 1024)).toPrecision(3))} MiB`;
+  const shown = cut.lines_cut
+    ? "Not every matching line of this gist is listed"
+    : cut.listed === 1
+      ? "Only the first matching gist is listed"
+      : `Only the first ${cut.listed} matching gists are listed`;
+  return (
+    `${shown}: the answer reached this server's limit of ${size}. Narrow the search ` +
+    "(a file-name glob, fewer context lines) to see the rest."
+  );
+}
+
+async function finish(total, username, cut) {
   running = null;
+  const said = results.querySelector(".cut");
+  said.textContent = cut ? cutWords(cut) : "";
+  said.hidden = !cut;
   results.dataset.cachedUser = username; // its contents are cached now
   updateLive();
   progress.hidden = true;
