@@ -227,6 +227,7 @@ class Soak:
             "GISTCACHE_CACHE_TTL": "5",
             # the load comes from one address standing for many clients
             "GISTCACHE_CLIENT_GITHUB_BUDGET": "off",
+            "GISTCACHE_MAX_JOBS_PER_CLIENT": "100000",
             "GISTCACHE_NOT_FOUND_TTL": "5",
             "GISTCACHE_GITHUB_TIMEOUT": "2",
             "GISTCACHE_GITHUB_CONNECT_TIMEOUT": "1",

@@ -119,6 +119,8 @@ async def components(
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 lease_seconds=settings.search_job_lease,
+                max_per_client=settings.max_jobs_per_client,
+                max_queued=settings.max_queued_jobs,
                 clock=clock,
                 render=render_search,
                 metrics=metrics,

@@ -489,6 +489,18 @@ class Settings:
         "seconds a finished search job and its result are kept",
         shown_default="`86400` (24 h)",
     )
+    max_jobs_per_client: int = setting(
+        20,
+        Integer(1, 100_000),
+        "search jobs one client (an IPv4 address or an IPv6 /64) may have waiting or running "
+        "at once, on every server together; one more is a `429` with `Retry-After`",
+    )
+    max_queued_jobs: int = setting(
+        1000,
+        Integer(1, 1_000_000),
+        "search jobs waiting or running at once, for every client and server together; one "
+        "more is a `503` with `Retry-After`",
+    )
     search_job_lease: float = setting(
         60.0,
         Seconds(positive=True),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gistcache.keys import JOBS, SEARCHES
 from gistcache.store import jobs as store_jobs
@@ -385,3 +386,57 @@ async def test_the_job_workers_log_a_database_outage_once_when_it_begins_and_end
     assert len(told) == 2, told
     assert "not answering" in told[0]
     assert "answers again" in told[1]
+
+
+async def test_a_client_may_have_only_so_many_jobs_waiting_on_all_servers(
+    make_client: ClientFactory, alice: str, settings: Any, make_engine: EngineFactory
+) -> None:
+    proxies = (ip_network("127.0.0.0/8"),)
+    servers = [
+        await make_client(search_workers=0, max_jobs_per_client=2, trusted_proxies=proxies)
+        for _ in range(2)
+    ]
+    body = {**QUERY, "async": True}
+    mallory = {"X-Forwarded-For": "203.0.113.7"}
+    for server in servers:  # one job on each server: two for this client in all
+        assert (await server.post("/api/v1/search", json=body, headers=mallory)).status == 202
+    refused = await servers[0].post("/api/v1/search", json=body, headers=mallory)
+    assert refused.status == 429
+    assert refused.content_type == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) > 0
+    problem = await refused.json()
+    assert problem["type"] == "urn:gistcache:problem:too-many-jobs"
+    assert "2 search jobs waiting or running, as many as one client may" in problem["detail"]
+    # another client is not held back by this one's jobs
+    other = {"X-Forwarded-For": "198.51.100.1"}
+    assert (await servers[1].post("/api/v1/search", json=body, headers=other)).status == 202
+    engine = make_engine(settings.database_url)
+    async with engine.connect() as conn:  # the refused job was not queued
+        assert await conn.scalar(select(func.count()).select_from(search_jobs)) == 3
+
+    # once its jobs have run, the client may queue more
+    runner = await make_client(search_workers=2, trusted_proxies=proxies)
+    async with engine.connect() as conn:
+        ids = (await conn.execute(select(search_jobs.c.id))).scalars().all()
+    for job_id in ids:
+        await wait_for(runner, job_id, "SUCCESS")
+    assert (await servers[0].post("/api/v1/search", json=body, headers=mallory)).status == 202
+
+
+async def test_the_job_queue_holds_only_so_many_jobs_in_all(
+    make_client: ClientFactory, alice: str, settings: Any, make_engine: EngineFactory
+) -> None:
+    client = await make_client(search_workers=0, max_queued_jobs=3)
+    for _ in range(3):
+        await submit(client)
+    refused = await client.post("/api/v1/search", json={**QUERY, "async": True})
+    assert refused.status == 503
+    assert int(refused.headers["Retry-After"]) > 0
+    problem = await refused.json()
+    assert problem["type"] == "urn:gistcache:problem:job-queue-full"
+    assert "3 search jobs are waiting or running" in problem["detail"]
+    # a search without a job is still answered
+    assert (await client.post("/api/v1/search", json=QUERY)).status == 200
+    engine = make_engine(settings.database_url)
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(search_jobs)) == 3

@@ -21,7 +21,7 @@ from gistcache.github.errors import (
     GitHubTimeout,
     GitHubUnavailable,
 )
-from gistcache.services.jobs import JobGivenUp
+from gistcache.services.jobs import JobGivenUp, JobQueueFull, TooManyJobs
 from gistcache.store.errors import StoreUnavailable
 
 
@@ -59,6 +59,22 @@ def describe(exc: BaseException) -> Failure | None:
             "the server holds as many large answers as it may while their clients read them; "
             "retry shortly",
             retry_after=5,
+        )
+    if isinstance(exc, TooManyJobs):
+        return Failure(
+            "too-many-jobs",
+            "Too many search jobs",
+            f"you have {exc.limit} search jobs waiting or running, as many as one client "
+            "may: submit more once some have finished",
+            retry_after=10,
+        )
+    if isinstance(exc, JobQueueFull):
+        return Failure(
+            "job-queue-full",
+            "Search job queue full",
+            f"{exc.limit} search jobs are waiting or running, as many as the service "
+            "queues: retry later, or search without a job",
+            retry_after=30,
         )
     if isinstance(exc, PatternError):
         return Failure("invalid-pattern", "Invalid pattern", str(exc), field="pattern")

@@ -47,6 +47,22 @@ class JobGivenUp(Exception):
         self.attempts = attempts
 
 
+class TooManyJobs(Exception):
+    """The client has as many jobs waiting or running as one client may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} search jobs of this client are waiting or running")
+        self.limit = limit
+
+
+class JobQueueFull(Exception):
+    """As many jobs as the service queues are waiting or running."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} search jobs are waiting or running")
+        self.limit = limit
+
+
 # the stored answer of a finished job: the API's JSON for the result, which the web
 # layer makes and the application hands in (a service does not know HTTP)
 RenderSearch = Callable[[SearchResult], dict[str, Any]]
@@ -69,7 +85,11 @@ class SearchJobs:
         metrics: Metrics | None = None,
         progress_every: float = PROGRESS_EVERY,
         lease_seconds: float = LEASE.total_seconds(),
+        max_per_client: int = 20,
+        max_queued: int = 1000,
     ) -> None:
+        self._max_per_client = max_per_client
+        self._max_queued = max_queued
         self._progress_every = progress_every
         self._sessions = sessions
         self._searches = searches
@@ -93,11 +113,21 @@ class SearchJobs:
         async with self._sessions() as session:
             return await store.count_by_status(session)
 
-    async def submit(self, request: SearchRequest) -> str:
+    async def submit(self, request: SearchRequest, client: str | None = None) -> str:
+        """Queue the search; raises TooManyJobs when ``client`` has as many jobs waiting
+        or running as one client may, JobQueueFull when everyone together has. (Two
+        submissions at the same moment may both pass the count: the bounds are held to
+        within the submissions in flight, which is what they are for.)"""
         job_id = str(uuid.uuid4())
+        site = await self._site.id()
         async with self._sessions() as session, session.begin():
+            mine, everyone = await store.count_unfinished(session, site, client)
+            if mine >= self._max_per_client:
+                raise TooManyJobs(self._max_per_client)
+            if everyone >= self._max_queued:
+                raise JobQueueFull(self._max_queued)
             await store.create_job(
-                session, await self._site.id(), job_id, json.dumps(request.to_json()), self._clock()
+                session, site, job_id, json.dumps(request.to_json()), self._clock(), client
             )
         self._wake.set()
         return job_id

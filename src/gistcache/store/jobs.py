@@ -55,13 +55,37 @@ def _job(row: Row[Any]) -> Job:
 
 
 async def create_job(
-    session: AsyncSession, site: int, job_id: str, request: str, now: datetime
+    session: AsyncSession,
+    site: int,
+    job_id: str,
+    request: str,
+    now: datetime,
+    client: str | None = None,
 ) -> None:
     await session.execute(
         search_jobs.insert().values(
-            id=job_id, site_id=site, status=PENDING, request=request, created_at=now, attempts=0
+            id=job_id,
+            site_id=site,
+            status=PENDING,
+            request=request,
+            created_at=now,
+            attempts=0,
+            client=client,
         )
     )
+
+
+async def count_unfinished(session: AsyncSession, site: int, client: str | None) -> tuple[int, int]:
+    """How many of the site's jobs are waiting or running: ``client``'s (0 for None), and
+    everyone's."""
+    row = (
+        await session.execute(
+            select(func.count(), func.count().filter(search_jobs.c.client == client)).where(
+                search_jobs.c.site_id == site, search_jobs.c.status.in_((PENDING, STARTED))
+            )
+        )
+    ).one()
+    return (int(row[1]) if client is not None else 0), int(row[0])
 
 
 async def get_job(session: AsyncSession, site: int, job_id: str) -> Job | None:

@@ -230,5 +230,6 @@ search_jobs = Table(
     Column("result", Text, nullable=True, comment="the search's answer as JSON"),
     Column("files_done", Integer, nullable=True, comment="files searched so far"),
     Column("files_total", Integer, nullable=True, comment="files the search covers"),
+    Column("client", String(64), nullable=True, comment="who asked for it, for its bound"),
     Index("ix_search_jobs_status_created_at", "status", "created_at"),
 )

@@ -63,6 +63,8 @@ STATUS = {
     "internal-error": 500,
     "search-timeout": 504,
     "searches-busy": 503,
+    "too-many-jobs": 429,
+    "job-queue-full": 503,
     "answers-busy": 503,
     "invalid-pattern": 400,
     "user-not-found": 404,

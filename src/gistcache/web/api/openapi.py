@@ -39,11 +39,15 @@ PROBLEMS: dict[str, Any] = {
     "400": _problem("Invalid input; the problem names the fault"),
     "404": _problem("No such user, search or resource"),
     "413": _problem("Request body over 64 KiB"),
-    "429": _problem("Too many requests from this client", retry_after=True),
+    "429": _problem(
+        "Too many requests, GitHub requests or waiting search jobs from this client",
+        retry_after=True,
+    ),
     "500": _problem("A bug; logged with the request id"),
     "502": _problem("GitHub failed and nothing is cached"),
     "503": _problem(
-        "GitHub's rate limit is spent, the database is unreachable, or too many searches run",
+        "GitHub's rate limit is spent, the database is unreachable, too many searches run, "
+        "or the search job queue is full",
         retry_after=True,
     ),
     "504": _problem("GitHub, or the search, took too long"),

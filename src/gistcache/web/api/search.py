@@ -19,6 +19,7 @@ from gistcache.web.api.schemas import parse_search
 from gistcache.web.api.stream import search_stream, wants_stream
 from gistcache.web.http import cache_headers, prefers_async, read_json
 from gistcache.web.problems import Problem
+from gistcache.web.ratelimit import client_of
 from gistcache.web.render import answer_weight, search_body, search_pieces
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ async def search(request: web.Request) -> web.StreamResponse:
     if not run_async and wants_stream(request):
         return await search_stream(request, search_request)
     if run_async:
-        job_id = await request.app[JOBS].submit(search_request)
+        client = client_of(request, request.app[SETTINGS].trusted_proxies)
+        job_id = await request.app[JOBS].submit(search_request, client)
         return _json(
             schemas.JOB_ACCEPTED.dump_json({"request_id": job_id}),
             status=202,
