@@ -382,6 +382,14 @@ class Load:
                 await asyncio.sleep(0.1)
                 continue
             replica = self.rng.randrange(len(self.replicas))
+            if self.rng.random() < 0.1:
+                # a pattern RE2 scans slowly, yet allowed: answered like any search while
+                # the replica goes on answering everyone else
+                body = {**self._search_body(), "pattern": SLOW_PATTERN}
+                await self.request(
+                    "hostile", replica, "POST", "/api/v1/search", ok=SEARCH_OK, json=body
+                )
+                continue
             method, path, kwargs = self.rng.choice(HOSTILE)
             await self.request("hostile", replica, method, path, ok=HOSTILE_OK, **kwargs)
 
@@ -410,6 +418,9 @@ def _hostile() -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", search, {"json": {"username": "c1", "pattern": "(a)\\1"}}),
         ("POST", search, {"json": {"username": "c1", "pattern": "(?=x)y"}}),
         ("POST", search, {"json": {"username": "c1", "pattern": "((a{1000}){1000}){1000}"}}),
+        # compiled beyond the program-size bound: refused before anything is read
+        ("POST", search, {"json": {"username": "c1", "pattern": "(.{20}){50}q"}}),
+        ("POST", search, {"json": {"username": "c1", "pattern": "a\udc80", "literal": True}}),
         ("POST", search, {"json": {"username": "c1", "pattern": "x" * 1001}}),
         ("POST", search, {"json": {"username": "c1", "pattern": "   "}}),
         ("POST", search, {"json": {"username": "c1", "pattern": "["}}),
@@ -421,6 +432,8 @@ def _hostile() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 HOSTILE = _hostile()
+# within the program-size bound, but RE2 falls back to its NFA over some texts
+SLOW_PATTERN = ".*a.{450}c"
 
 
 # --- the contract -------------------------------------------------------------------
