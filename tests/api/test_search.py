@@ -581,6 +581,27 @@ async def test_invalid_requests_are_400_and_change_nothing(
             assert await conn.scalar(select(func.count()).select_from(table)) == 0
 
 
+FIELD_FAULTS: list[tuple[dict[str, Any], str]] = [
+    ({"username": "a..b", "pattern": "x"}, "username"),
+    ({"username": "ali ce", "pattern": "x"}, "username"),
+    ({"username": 5, "pattern": "x"}, "username"),
+    ({"pattern": "x"}, "username"),
+    ({"username": "alice", "pattern": "  "}, "pattern"),
+    ({"username": "alice", "pattern": "(unclosed"}, "pattern"),
+    ({"username": "alice", "pattern": "x", "context": 11}, "context"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), FIELD_FAULTS)
+async def test_a_refused_field_is_named_in_the_problem(
+    client: Client, body: dict[str, Any], field: str
+) -> None:
+    # malformed or wrongly typed, the field at fault is named alike, as the README says
+    resp = await client.post("/api/v1/search", json=body)
+    assert resp.status == 400
+    assert (await resp.json())["field"] == field
+
+
 async def test_unsupported_constructs_say_so(client: Client) -> None:
     resp = await client.post("/api/v1/search", json={"username": "a", "pattern": r"(x)\1"})
     assert "backreferences or lookaround" in (await resp.json())["detail"]

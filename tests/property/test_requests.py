@@ -193,7 +193,7 @@ def outcome(body: Any) -> tuple[SearchRequest, bool] | InvalidInput | PatternErr
         problem = caught
     assert problem.status == 400
     if problem.slug == "invalid-username":
-        return InvalidInput("username", problem.detail)
+        return InvalidInput(problem.extra["field"], problem.detail)
     assert problem.slug == "invalid-body"
     unknown = problem.extra.get("fields", ())
     return InvalidInput(problem.extra.get("field"), problem.detail, unknown=unknown)

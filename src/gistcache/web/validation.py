@@ -14,8 +14,12 @@ from gistcache.web.problems import Problem
 __all__ = ["MAX_PAGE", "MAX_PER_PAGE", "invalid_username", "parse_paging", "validate_username"]
 
 
-def invalid_username(exc: InvalidLogin) -> Problem:
-    return Problem(400, "invalid-username", "Invalid username", exc.detail)
+def invalid_username(exc: InvalidLogin, *, field: str | None = None) -> Problem:
+    """The problem of a refused login; ``field`` names it when it came in a body."""
+    problem = Problem(400, "invalid-username", "Invalid username", exc.detail)
+    if field is not None:
+        problem.extra["field"] = field
+    return problem
 
 
 def validate_username(raw: str) -> str:

@@ -381,7 +381,8 @@ def parse_search(body: Any) -> tuple[requests.SearchRequest, bool]:
         )
         return request, model.run_async
     if isinstance(fault, InvalidLogin):
-        raise invalid_username(fault) from None
+        # a body's field, named as every other refused field is
+        raise invalid_username(fault, field="username") from None
     if not isinstance(fault, InvalidInput):
         raise fault from None  # a PatternError: a failure of its own
     extra: dict[str, Any] = {}
