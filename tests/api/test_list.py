@@ -268,6 +268,26 @@ async def test_a_new_lists_pages_after_the_first_are_asked_for_together(
     assert [c.status for c in fake.api_requests()[5:]] == [304] * 5
 
 
+async def test_no_page_is_asked_for_twice_when_githubs_links_order_its_query_otherwise(
+    client: Client, fake: FakeGitHub
+) -> None:
+    # as recorded by octokit.rb: page one's rel="last" is ?per_page=100&page=3, page
+    # two's rel="next" names the same page as ?page=3&per_page=100
+    ids = many_gists(fake, "prolific", 273)
+    fake.later_links_page_first = True
+    resp = await client.get("/prolific")
+    assert resp.status == 200
+    assert [g["id"] for g in await resp.json()] == ids
+    pages = sorted(
+        next((p for p in c.query.split("&") if p.startswith("page=")), "page=1")
+        for c in fake.api_requests()
+    )
+    assert pages == ["page=1", "page=2", "page=3"]  # three pages, three requests
+    again = await client.get("/prolific", headers={"Cache-Control": "no-cache"})
+    assert [g["id"] for g in await again.json()] == ids
+    assert [c.status for c in fake.api_requests()[3:]] == [304] * 3
+
+
 async def test_a_list_that_shrank_drops_the_answers_for_pages_it_no_longer_has(
     client: Client, fake: FakeGitHub, clock: FakeClock
 ) -> None:

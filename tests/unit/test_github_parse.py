@@ -22,6 +22,7 @@ from gistcache.github.parse import (
     json_body,
     names_a_wait,
     next_page,
+    page_key,
     pages_between,
     parse_gist,
     parse_rate_limit,
@@ -472,6 +473,19 @@ def test_pages_between_next_and_last_change_only_the_page_number() -> None:
 def test_pages_between_is_nothing_when_the_links_differ_otherwise(last: str) -> None:
     following = URL("https://api.github.com/user/1/gists?per_page=100&page=2")
     assert pages_between(following, URL(last), 10) == []
+
+
+def test_pages_are_one_whatever_the_order_of_their_query() -> None:
+    later = "https://api.github.com/user/2/gists?page=3&per_page=100"
+    assert page_key("https://api.github.com/user/2/gists?per_page=100&page=3") == page_key(later)
+    assert page_key("HTTPS://API.github.com/user/2/gists?page=3&per_page=100") == page_key(later)
+    assert page_key("https://api.github.com/user/2/gists?page=2&per_page=100") != page_key(later)
+    assert page_key("https://api.github.com/user/3/gists?page=3&per_page=100") != page_key(later)
+    following = URL("https://api.github.com/user/2/gists?per_page=100&page=2")
+    assert pages_between(following, URL(later), 10) == [
+        "https://api.github.com/user/2/gists?per_page=100&page=2",
+        "https://api.github.com/user/2/gists?per_page=100&page=3",
+    ]
 
 
 def test_next_page_reads_other_rels_too() -> None:

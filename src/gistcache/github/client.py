@@ -34,11 +34,13 @@ from gistcache.github.errors import (
 )
 from gistcache.github.gate import PAYER, RateLimitGate
 from gistcache.github.parse import (
+    PageKey,
     RateLimit,
     failure,
     json_body,
     names_a_wait,
     next_page,
+    page_key,
     pages_between,
     parse_rate_limit,
     public_gists,
@@ -178,21 +180,26 @@ class GitHubClient:
         stale list costs one round trip; GitHub answers 304 for those unchanged, and
         then the page that followed last time follows again. The walk still goes by
         the answers, in order: an answer for a page the walk no longer reaches is
-        dropped, and a page it reaches that was not known is asked for then.
+        dropped, and a page it reaches that was not known is asked for then. Pages are
+        told apart by :func:`~gistcache.github.parse.page_key` (their query's pairs in
+        any order), and no page is asked for twice in one walk.
         """
         if not cached:
             self._keep_reserve()
-        by_url = {page.url: (index, page.etag) for index, page in enumerate(known)}
+        by_url = {page_key(page.url): (index, page.etag) for index, page in enumerate(known)}
         first = self.user_gists_url(login)
-        ahead: dict[str, asyncio.Task[_Answer]] = {}
+        ahead: dict[PageKey, asyncio.Task[_Answer]] = {}
         slots = asyncio.Semaphore(KNOWN_PAGES_AT_ONCE)
 
         async def asked(url: str, etag: str | None) -> _Answer:
             async with slots:
                 return await self._get_json(url, etag)
 
-        if known and known[0].url == first:
-            ahead = {page.url: asyncio.ensure_future(asked(page.url, page.etag)) for page in known}
+        if known and page_key(known[0].url) == page_key(first):
+            ahead = {
+                page_key(page.url): asyncio.ensure_future(asked(page.url, page.etag))
+                for page in known
+            }
         try:
             return await self._walk(first, known, by_url, ahead, asked)
         finally:
@@ -208,18 +215,19 @@ class GitHubClient:
         self,
         url: str | None,
         known: Sequence[KnownPage],
-        by_url: Mapping[str, tuple[int, str | None]],
-        ahead: dict[str, asyncio.Task[_Answer]],
+        by_url: Mapping[PageKey, tuple[int, str | None]],
+        ahead: dict[PageKey, asyncio.Task[_Answer]],
         ask: Callable[[str, str | None], Awaitable[_Answer]],
     ) -> list[ListPage]:
         pages: list[ListPage] = []
-        seen: set[str] = set()
+        seen: set[PageKey] = set()
         while url is not None:
-            if url in seen or len(pages) >= self._max_pages:
+            key = page_key(url)
+            if key in seen or len(pages) >= self._max_pages:
                 raise GitHubUnavailable("GitHub's pagination did not end")
-            seen.add(url)
-            index, etag = by_url.get(url, (None, None))
-            asked = ahead.get(url)
+            seen.add(key)
+            index, etag = by_url.get(key, (None, None))
+            asked = ahead.get(key)
             answer = await asked if asked is not None else await self._get_json(url, etag)
             if answer.status == 304:
                 if index is None:
@@ -233,7 +241,7 @@ class GitHubClient:
                 # a list not seen before: its first page names the last one, so the pages
                 # in between are asked for now, together, rather than one after another
                 between = pages_between(answer.next, answer.last, self._max_pages)
-                ahead.update({u: asyncio.ensure_future(ask(u, None)) for u in between})
+                ahead.update({page_key(u): asyncio.ensure_future(ask(u, None)) for u in between})
             pages.append(ListPage(url=url, etag=answer.headers.get("etag"), gists=gists))
             url = None if answer.next is None else str(answer.next)
         return pages

@@ -281,19 +281,39 @@ def next_page(
 
 _PAGE_PARAM = re.compile(r"([?&]page=)([0-9]{1,6})(?=&|$)")
 
+PageKey = tuple[str, str, int | None, str, tuple[tuple[str, str], ...]]
+
+
+def page_key(url: str | URL) -> PageKey:
+    """What names one page of a list, whatever the spelling of its URL: the origin, the
+    path and the query's pairs in sorted order. GitHub's own links name one page with
+    its query in different orders (``?per_page=100&page=3`` in one answer's
+    ``rel="last"``, ``?page=3&per_page=100`` in the next one's ``rel="next"``)."""
+    parsed = url if isinstance(url, URL) else URL(url, encoded=True)
+    return (
+        (parsed.scheme or "").lower(),
+        (parsed.host or "").lower(),
+        parsed.port,
+        parsed.raw_path,
+        tuple(sorted(parsed.query.items())),
+    )
+
 
 def pages_between(following: URL, last: URL, limit: int) -> list[str]:
     """The URLs of the pages from ``following`` (a ``rel="next"`` target) to ``last``
     (the ``rel="last"`` one), at most ``limit`` of them, made from ``following`` with
     only its ``page`` number changed, as GitHub's own links are; [] when the two differ
-    in anything else, or ``last`` is not after ``following``."""
+    in anything else (their queries compared as pairs, in any order), or ``last`` is
+    not after ``following``."""
     text, end = str(following), str(last)
     found = _PAGE_PARAM.search(text)
     final = _PAGE_PARAM.search(end)
     if found is None or final is None:
         return []
     first, last_no = int(found.group(2)), int(final.group(2))
-    if last_no <= first or _PAGE_PARAM.sub(r"\g<1>0", text) != _PAGE_PARAM.sub(r"\g<1>0", end):
+    if last_no <= first or page_key(_PAGE_PARAM.sub(r"\g<1>0", text)) != page_key(
+        _PAGE_PARAM.sub(r"\g<1>0", end)
+    ):
         return []
     head, tail = text[: found.start(2)], text[found.end(2) :]
     return [f"{head}{n}{tail}" for n in range(first, min(last_no, first + limit - 1) + 1)]

@@ -71,6 +71,11 @@ class FakeGitHub(SeededState, Faults):
         self.raw_base = raw_base
         # False: raw_url holds the file name as it is (a literal space, non-ASCII)
         self.quote_raw_urls = True
+        # True: the Link targets of pages after the first name ``page`` before the other
+        # parameters (``?page=3&per_page=100``) while the first page's name it last
+        # (``?per_page=100&page=3``), as in real traffic recorded by octokit.rb, whose
+        # client asked for later pages with its query sorted (GitHub repeats the order)
+        self.later_links_page_first = False
         self.requests: list[RecordedRequest] = []
         self.raw_peak_concurrency = 0  # most raw downloads served at once
         self._raw_in_flight = 0
@@ -355,7 +360,10 @@ class FakeGitHub(SeededState, Faults):
                 extra["since"] = since
 
             def link(n: int, rel: str) -> str:
-                params = "&".join(f"{k}={v}" for k, v in {**extra, "page": str(n)}.items())
+                pairs = {**extra, "page": str(n)}
+                if self.later_links_page_first and page > 1:
+                    pairs = {"page": str(n), **extra}
+                params = "&".join(f"{k}={v}" for k, v in pairs.items())
                 return f'<{base}?{params}>; rel="{rel}"'
 
             rels = []
