@@ -1,9 +1,12 @@
-"""Application factory: the service's parts live in one cleanup context."""
+"""Application factory: the service's parts live in one cleanup context; ``serve`` runs
+the application on a socket until a signal."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -32,6 +35,7 @@ from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import observe, problems, request_id, stamp_headers
 from gistcache.web.pages.routes import setup_pages
 from gistcache.web.problems import describe_job_failure
+from gistcache.web.protocol import ProblemRunner
 from gistcache.web.ratelimit import ClientGitHubBudget, ClientRateLimit
 from gistcache.web.render import search_json
 
@@ -150,3 +154,65 @@ def create_app(
     # GitHub's own API for gists, under GitHub Enterprise's base path
     app.add_subapp(GHCOMPAT_PREFIX, create_ghcompat())
     return app
+
+
+# aiohttp closes a connection that has not sent a whole request (line and headers) this
+# long after it opened or after its last answer, and an idle keep-alive one: web.run_app's
+# value. Longer than a load balancer's idle timeout (60 s on most), or the balancer may
+# reuse a connection the server is closing.
+KEEPALIVE_TIMEOUT = 75.0
+
+
+def serve(
+    app: web.Application,
+    sock: socket.socket,
+    *,
+    loop: asyncio.AbstractEventLoop,
+    shutdown_timeout: float,
+) -> None:
+    """Serve ``app`` on ``sock`` in ``loop`` until ``web.GracefulExit`` is raised in it
+    (the command line's signal handler does), as ``web.run_app`` does, but through a
+    runner that answers unparsable requests with a problem (web/protocol.py), which
+    run_app cannot be given. The loop is closed on the way out."""
+
+    async def serve_until_cancelled() -> None:
+        runner = ProblemRunner(
+            app,
+            handle_signals=False,  # the caller's handler raises GracefulExit in the loop
+            # the app's own shutdown waits GISTCACHE_SHUTDOWN_TIMEOUT, then cancels what
+            # runs; aiohttp's wait (twice this, before it cancels anything) is a backstop
+            shutdown_timeout=shutdown_timeout,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
+            access_log=None,
+        )
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock).start()
+            await asyncio.Event().wait()  # until cancelled, after a signal
+        finally:
+            await runner.cleanup()
+
+    asyncio.set_event_loop(loop)
+    main = loop.create_task(serve_until_cancelled())
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        # as run_app: the server's own cleanup first (it drains the requests), then
+        # whatever task is left
+        if not main.done():
+            main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
+        _cancel_all(loop)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))

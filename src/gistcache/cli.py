@@ -425,7 +425,7 @@ def _graceful_exit() -> None:
 
 
 def _serve(settings: Settings) -> int:
-    from gistcache.app import CANCEL_GRACE, Stopping, create_app
+    from gistcache.app import CANCEL_GRACE, Stopping, create_app, serve
 
     try:
         sock = _listen(settings.host, settings.port)
@@ -461,17 +461,7 @@ def _serve(settings: Settings) -> int:
 
     app.on_shutdown.insert(0, watchdog)
     _tune_garbage_collector()
-    web.run_app(
-        app,
-        sock=sock,
-        loop=loop,
-        handle_signals=False,  # stop() above
-        # the app's own shutdown waits GISTCACHE_SHUTDOWN_TIMEOUT, then cancels what runs;
-        # aiohttp's wait (twice this, before it cancels anything) is only a backstop
-        shutdown_timeout=CANCEL_GRACE,
-        access_log=None,
-        print=None,
-    )
+    serve(app, sock, loop=loop, shutdown_timeout=CANCEL_GRACE)
     # Everything is closed by now: the connections, the database, the log (written out).
     # What the interpreter would still do is tear itself down: free, object by object, a
     # heap the memory caches fill to a hundred MB and more (0.3 to 0.8 s measured, more

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,73 @@ async def test_a_job_running_at_sigterm_finishes_after_the_next_start(
                 assert (await resp.json())["total"] == 1
         finally:
             await stop(proc)
+
+
+async def _raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library would send them) and read the answer
+    until the server closes the connection: its status, headers and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+async def test_unparsable_requests_are_problems_that_quote_nothing_and_log_one_line(
+    tmp_path: Path, fake_server: TestServer
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'served.sqlite3'}"
+    proc, port = await start(
+        tmp_path,
+        url,
+        "--no-migrate",
+        github=str(fake_server.make_url("")).rstrip("/"),
+        env={"GISTCACHE_LOG_FORMAT": "text"},
+    )
+    marker = b"SECRETMARKER"
+    requests = {
+        "an over-long request line": b"GET /"
+        + marker
+        + b"a" * 9000
+        + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a malformed header": b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad: \x01" + marker + b"\r\n\r\n",
+        "an over-long header": b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: "
+        + marker * 1000
+        + b"\r\n\r\n",
+        "bad framing": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+        b"Content-Length: 2" + marker + b"\r\n\r\n",
+        "not HTTP at all": marker + b"\x16\x03\x01\r\n\r\n",
+    }
+    ids = []
+    try:
+        for name, request in requests.items():
+            status, headers, body = await _raw_exchange(port, request)
+            assert status == 400, name
+            assert headers["content-type"] == "application/problem+json", name
+            problem = json.loads(body)
+            assert problem["type"] == "urn:gistcache:problem:malformed-request", name
+            assert problem["status"] == 400
+            assert problem["request_id"] == headers["x-request-id"]
+            assert marker not in body, name  # nothing of the input comes back
+            ids.append(problem["request_id"])
+        # and the server goes on serving
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/healthz") as ok,
+        ):
+            assert ok.status == 200
+    finally:
+        code, stderr = await stop(proc)
+    assert code == 0
+    assert "Traceback" not in stderr
+    assert " ERROR " not in stderr
+    assert marker.decode() not in stderr
+    for request_id in ids:  # one line each, naming the request's id
+        [line] = [line for line in stderr.splitlines() if request_id in line]
+        assert " INFO gistcache.web: malformed request from 127.0.0.1 " in line
