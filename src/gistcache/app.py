@@ -32,7 +32,13 @@ from gistcache.web.answers import AnswersInFlight
 from gistcache.web.api.routes import setup_routes
 from gistcache.web.ghcompat.app import GHCOMPAT_PREFIX, create_ghcompat
 from gistcache.web.http import MAX_BODY_BYTES
-from gistcache.web.middleware import observe, problems, request_id, stamp_headers
+from gistcache.web.middleware import (
+    observe,
+    problems,
+    request_id,
+    same_site_writes,
+    stamp_headers,
+)
 from gistcache.web.pages.routes import setup_pages
 from gistcache.web.problems import describe_job_failure
 from gistcache.web.protocol import ProblemRunner
@@ -94,7 +100,7 @@ def create_app(
     in_flight = InFlight()
     # outermost first: shutdown can find every request, the id names it, observe sees
     # the final answer
-    middlewares = [in_flight.middleware, request_id, observe, problems]
+    middlewares = [in_flight.middleware, request_id, observe, problems, same_site_writes]
     if settings.rate_limit is not None:
         limiter = ClientRateLimit(settings.rate_limit, settings.trusted_proxies)
         middlewares.append(limiter.middleware)

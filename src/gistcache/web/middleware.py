@@ -1,6 +1,7 @@
 """The middlewares every request passes, outermost first: ``request_id`` names the
 request, ``observe`` counts it and logs its line, ``problems`` turns any failure into a
-problem+json answer (the client rate limit, in ratelimit.py, runs inside it).
+problem+json answer, ``same_site_writes`` refuses writes a browser sent from another site
+(the client rate limit, in ratelimit.py, runs inside them).
 
 Headers every response carries are set by ``stamp_headers`` when the response is
 prepared, so that a streamed answer, whose headers leave before its handler returns,
@@ -13,12 +14,21 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gistcache.keys import ERROR_RENDERER, METRICS, PAGE_ERRORS, RATE_LIMIT_HEADERS, REQUEST_ID
+from gistcache.keys import (
+    ERROR_RENDERER,
+    METRICS,
+    PAGE_ERRORS,
+    RATE_LIMIT_HEADERS,
+    REQUEST_ID,
+    SETTINGS,
+)
 from gistcache.observability.logs import log_access
+from gistcache.web.ghcompat.links import public_origin
 from gistcache.web.problems import (
     Problem,
     from_http_exception,
@@ -84,6 +94,45 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         elif problem.status in (502, 503, 504):
             log.warning("%s %s [%s]: %s", request.method, request.rel_url.raw_path, rid, exc)
         return render(request, problem)
+
+
+# methods that change nothing: a browser may send them from any site (links, images)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Sec-Fetch-Site values of a request this site's own pages made, or the user did
+# (typed, bookmarked): not "same-site" (another subdomain may be anyone's) nor
+# "cross-site"
+_OWN_FETCH = frozenset({"same-origin", "none"})
+
+
+@web.middleware
+async def same_site_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a write (POST, ...) that a browser sent on another site's behalf: a form or
+    a ``text/plain`` fetch any page can make its visitors send (it needs no CORS
+    preflight), which would spend this server's GitHub budget and queue jobs in their
+    name. Browsers say where a request comes from in ``Sec-Fetch-Site``, older ones in
+    ``Origin``; a client that sends neither (curl, scripts, the GitHub libraries) is not
+    a browser acting for a page, and is served. (As Go's CrossOriginProtection decides.)"""
+    if request.method in SAFE_METHODS or _from_this_site(request):
+        return await handler(request)
+    raise Problem(
+        403,
+        "cross-site-request",
+        "Cross-site request",
+        "a browser sent this request from another site's page: writes are accepted "
+        "from this site's own pages and from clients that are not browsers",
+    )
+
+
+def _from_this_site(request: web.Request) -> bool:
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site.strip().lower() in _OWN_FETCH
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    # an Origin of "null" (a sandboxed frame, a file) names no site: not this one
+    ours = urlsplit(public_origin(request, request.config_dict[SETTINGS].trusted_proxies))
+    return urlsplit(origin.strip()).netloc.lower() == ours.netloc
 
 
 ACCESS_FORMAT = "%s %s route=%s status=%d duration_ms=%.1f request_id=%s cache=%s"

@@ -37,6 +37,7 @@ def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
 
 PROBLEMS: dict[str, Any] = {
     "400": _problem("Invalid input; the problem names the fault"),
+    "403": _problem("A browser sent this write from another site's page (Sec-Fetch-Site, Origin)"),
     "404": _problem("No such user, search or resource"),
     "413": _problem("Request body over 64 KiB"),
     "429": _problem(
@@ -417,7 +418,7 @@ def build_openapi() -> dict[str, Any]:
                             },
                             "content": {"application/json": {"schema": _ref("JobAccepted")}},
                         },
-                        **_problems("400", "404", "413", "429", "500", "502", "503", "504"),
+                        **_problems("400", "403", "404", "413", "429", "500", "502", "503", "504"),
                     },
                 }
             },
