@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gistcache.services.listing import GistService
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
 from tests.support.http import ClientFactory
@@ -263,11 +264,80 @@ async def test_a_users_gists_as_a_table_with_a_search_box(client: Client, fake: 
 
 async def test_the_freshness_words_for_the_script(client: Client) -> None:
     resp = await client.get("/-/freshness?user=octocat")
+    assert resp.status == 404  # nothing cached yet
+    await client.get("/octocat")
+    resp = await client.get("/-/freshness?user=octocat")
     assert resp.status == 200
+    assert resp.headers["Cache-Control"] == "no-store"
     assert await resp.json() == {"text": "checked with GitHub just now"}
+
+
+async def test_the_freshness_words_only_read_the_cache(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    client = await make_client(cache_ttl=60)
+    await client.get("/octocat")
+    asked = len(fake.api_requests())
+    clock.advance(600)  # long stale: a list request would revalidate it
+    resp = await client.get("/-/freshness?user=octocat")
+    assert await resp.json() == {"text": "checked with GitHub 10 minutes ago"}
+    assert len(fake.api_requests()) == asked
+
+    # GitHub failing for a stale list: it is served STALE, and the words say so
+    fake.fail_next(502, times=50)
+    assert (await client.get("/octocat")).headers["X-Cache"] == "STALE"
+    fake.failures.clear()
+    asked = len(fake.api_requests())
+    resp = await client.get("/-/freshness?user=octocat")
+    assert (await resp.json())["text"].startswith("GitHub is unreachable: showing the copy")
+    assert len(fake.api_requests()) == asked
+
+    # a user never listed, or one GitHub does not know, is never looked up
+    resp = await client.get("/-/freshness?user=never-listed")
+    assert resp.status == 404
+    assert resp.content_type == "application/problem+json"
+    problem = await resp.json()
+    assert problem["type"] == "urn:gistcache:problem:not-cached"
+    assert problem["instance"] == "/-/freshness"
+    assert problem["request_id"] == resp.headers["X-Request-ID"]
+    assert len(fake.api_requests()) == asked
+
+    assert (await client.get("/nobody-here")).status == 404
+    asked = len(fake.api_requests())
     resp = await client.get("/-/freshness?user=nobody-here")
     assert resp.status == 404
-    assert "GitHub has no user" in (await resp.json())["error"]
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json())["type"] == "urn:gistcache:problem:user-not-found"
+    assert len(fake.api_requests()) == asked
+
+
+async def test_a_bug_in_the_freshness_words_is_an_opaque_problem(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: GistService, login: str) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(GistService, "last_checked", broken)
+    resp = await client.get("/-/freshness?user=octocat")
+    assert resp.status == 500
+    assert resp.content_type == "application/problem+json"
+    body = await resp.text()
+    assert "secret internals" not in body
+    assert "Traceback" not in body
+
+
+@pytest.mark.parametrize("query", ["", "?user=", "?user=not%20a%20login", "?user=a..b"])
+async def test_the_freshness_words_refuse_a_bad_user_as_a_problem(
+    client: Client, fake: FakeGitHub, query: str
+) -> None:
+    resp = await client.get("/-/freshness" + query)
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    problem = await resp.json()
+    assert problem["type"] == "urn:gistcache:problem:invalid-username"
+    assert problem["parameter"] == "user"
+    assert problem["detail"]
+    assert fake.requests == []
 
 
 async def test_marks_context_and_globs_in_the_servers_rendering(

@@ -33,7 +33,7 @@ from gistcache.store.errors import StoreError
 from gistcache.store.lists import PageOfGists, StoredPage, UserState
 from gistcache.store.sites import Site
 
-__all__ = ["CacheStatus", "Clock", "GistList", "GistService", "UserNotFound", "utcnow"]
+__all__ = ["CacheStatus", "Checked", "Clock", "GistList", "GistService", "UserNotFound", "utcnow"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,15 @@ def _fingerprint(pages: Sequence[StoredPage] | Sequence[PageOfGists]) -> tuple[A
     return tuple((page.url, page.etag) for page in pages)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checked:
+    """How fresh a cached list is, without the list."""
+
+    login: str
+    checked_at: datetime  # when GitHub last sent or confirmed it
+    backing_off: bool  # GitHub failed for the user lately: its list is served STALE
+
+
 class GistService:
     def __init__(
         self,
@@ -151,6 +160,23 @@ class GistService:
         if need_items and not revalidate and any(gist.raw is None for gist in listing.gists):
             listing = await self._listing(login, True)
         return listing
+
+    async def last_checked(self, login: str) -> Checked | None:
+        """When GitHub last sent or confirmed the cached list of ``login``, from the
+        database alone: GitHub is never asked, however old the list (the page asks this
+        after every search). None when no list is cached; raises UserNotFound while
+        GitHub's 404 for the login is remembered."""
+        site = await self.site.id()
+        async with self._sessions() as session:
+            user = await store.get_user(session, site, login.lower())
+        if user is None:
+            return None
+        decision = self._decide(user)
+        if decision is Decision.NOT_FOUND:
+            raise UserNotFound(login)
+        if not user.has_list:
+            return None
+        return Checked(user.login, user.checked_at, decision is Decision.BACK_OFF)
 
     async def login_of(self, github_id: int) -> str | None:
         """The login of the user GitHub numbers ``github_id``, if the cache learnt it from

@@ -248,6 +248,7 @@ def _page_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "freshnessWords",
                 "summary": "How fresh a user's cached list is, in the page's words",
+                "description": "Read from the cache alone: GitHub is never asked.",
                 "tags": ["page"],
                 "parameters": _page_query("user"),
                 "responses": {
@@ -263,21 +264,12 @@ def _page_paths() -> dict[str, Any]:
                             }
                         },
                     },
-                    **{
-                        str(code): {
-                            "description": "What went wrong, in words",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["error"],
-                                        "properties": {"error": {"type": "string"}},
-                                    }
-                                }
-                            },
-                        }
-                        for code in (400, 404, 502, 503, 504)
-                    },
+                    "400": _problem("Not a GitHub login (`parameter`: `user`)"),
+                    "404": _problem(
+                        "No list of the user is cached (`not-cached`), or GitHub has no "
+                        "such user (`user-not-found`, remembered)"
+                    ),
+                    **_problems("429", "500", "503"),
                 },
             }
         },

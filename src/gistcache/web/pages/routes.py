@@ -14,11 +14,13 @@ from gistcache.keys import ASSETS, ERROR_RENDERER, PAGE_ERRORS, REQUEST_ID
 from gistcache.web.pages import views
 from gistcache.web.pages.assets import load_assets
 from gistcache.web.pages.words import SKIP_REASONS, Form, cut_words, marked, plural, when
-from gistcache.web.problems import Problem, from_http_exception
+from gistcache.web.problems import Problem, from_http_exception, problem_response
 
 log = logging.getLogger("gistcache.web")
 
 PREFIX = "/-/"
+# routes the page's script reads: JSON answers, their failures problem+json
+JSON_ROUTES = frozenset({"page-freshness"})
 
 
 def setup_pages(app: web.Application) -> None:
@@ -63,7 +65,9 @@ def http_url(value: str | None) -> str:
 
 def render_problem(request: web.Request, problem: Problem) -> web.Response:
     """A failure met outside the page's own handlers (the client rate limit, say) as a
-    page in words, with the page's headers."""
+    page in words, with the page's headers (as problem+json on a route for the script)."""
+    if request.match_info.route.name in JSON_ROUTES:
+        return problem_response(request, problem)
     return views.page(
         request,
         "error.html",
@@ -80,7 +84,10 @@ def render_problem(request: web.Request, problem: Problem) -> web.Response:
 
 @web.middleware
 async def html_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A failure under ``/-/`` is a page in words (no such page, wrong method, a bug)."""
+    """A failure under ``/-/`` is a page in words (no such page, wrong method, a bug);
+    on a route for the script it is left to the application's problems (render_problem)."""
+    if request.match_info.route.name in JSON_ROUTES:
+        return await handler(request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:

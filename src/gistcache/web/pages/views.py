@@ -16,10 +16,12 @@ from gistcache.web.pages.words import (
     LOGIN_RULE,
     Form,
     FormError,
+    checked_words,
     freshness,
     parse_form,
     trouble,
 )
+from gistcache.web.problems import Problem
 
 CSP = "default-src 'self'"
 
@@ -91,16 +93,26 @@ async def user_gists(request: web.Request) -> web.Response:
 
 async def freshness_words(request: web.Request) -> web.Response:
     """``GET /-/freshness?user=…``: how fresh the cached list is, in the page's words (the
-    script shows it under streamed results)."""
-    service = request.config_dict[SERVICE]
+    script shows it under streamed results). Read from the cache alone, never GitHub;
+    its failures are problems (``routes.JSON_ROUTES``), for the script, not a person."""
+    raw = request.query.get("user", "")
     try:
-        listing = await service.list_gists(_login(request.query.get("user", "")))
-    except Exception as exc:
-        said = trouble(exc, service.clock())
-        if said is None:
-            raise
-        return _json({"error": said.message}, said.status)
-    return _json({"text": freshness(listing, service.clock())}, 200)
+        login = validate_username(raw)
+    except InvalidLogin as exc:
+        raise Problem(
+            400, "invalid-username", "Invalid username", exc.detail, parameter="user"
+        ) from None
+    service = request.config_dict[SERVICE]
+    checked = await service.last_checked(login)
+    if checked is None:
+        raise Problem(
+            404,
+            "not-cached",
+            "Not cached",
+            f"no list of {login} is cached: a search for them caches it",
+        )
+    words = checked_words(checked.checked_at, checked.backing_off, service.clock())
+    return _json({"text": words}, 200)
 
 
 async def static(request: web.Request) -> web.Response:

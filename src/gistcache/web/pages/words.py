@@ -161,9 +161,15 @@ def clock_time(moment: datetime, now: datetime) -> str:
 
 
 def freshness(listing: GistList, now: datetime) -> str:
-    if listing.cache is CacheStatus.STALE:
-        return f"GitHub is unreachable: showing the copy from {clock_time(listing.checked_at, now)}"
-    return f"checked with GitHub {ago(listing.age(now))}"
+    return checked_words(listing.checked_at, listing.cache is CacheStatus.STALE, now)
+
+
+def checked_words(checked_at: datetime, stale: bool, now: datetime) -> str:
+    """How fresh a list GitHub last sent or confirmed at ``checked_at`` is; ``stale``:
+    it is served because GitHub failed."""
+    if stale:
+        return f"GitHub is unreachable: showing the copy from {clock_time(checked_at, now)}"
+    return f"checked with GitHub {ago((now - checked_at).total_seconds())}"
 
 
 def when(moment: datetime) -> str:
