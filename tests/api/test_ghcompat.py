@@ -364,6 +364,76 @@ async def test_rate_limit_headers_and_endpoint_describe_the_clients_github_budge
     assert (await off.json())["message"] == "Rate limiting is not enabled."
 
 
+async def test_rate_limit_answers_in_the_shape_of_the_api_version_asked_for(
+    make_client: ClientFactory,
+) -> None:
+    from githubkit_schemas.v2026_03_10.models import RateLimitOverview as RateLimitOverview2026
+
+    client = await make_client(client_github_budget=parse("3/minute"))
+    for headers in ({}, {"X-GitHub-Api-Version": "2022-11-28"}):
+        resp = await client.get("/api/v3/rate_limit", headers=headers)
+        assert resp.status == 200
+        body = await resp.json()
+        conforms(RateLimitOverview, body)
+        assert body["rate"] == body["resources"]["core"]
+        assert "X-GitHub-Api-Version" in resp.headers.getall("Vary")
+    newest = await client.get("/api/v3/rate_limit", headers={"X-GitHub-Api-Version": "2026-03-10"})
+    assert newest.status == 200
+    body = await newest.json()
+    assert "rate" not in body  # removed in 2026-03-10
+    conforms(RateLimitOverview2026, body)
+    assert body["resources"]["core"]["limit"] == 3
+    assert newest.headers["ETag"] != resp.headers["ETag"]
+
+
+async def test_list_items_take_the_shape_of_the_api_version_asked_for(
+    client: Client, fake: FakeGitHub
+) -> None:
+    from githubkit_schemas.v2026_03_10.models import BaseGist as BaseGist2026
+
+    many_gists(fake, "prolific", 2)
+    old = await (await client.get("/api/v3/users/prolific/gists")).json()
+    assert all("user" in item for item in old)
+    resp = await client.get(
+        "/api/v3/users/prolific/gists", headers={"X-GitHub-Api-Version": "2026-03-10"}
+    )
+    assert resp.status == 200
+    new = await resp.json()
+    assert new == [{k: v for k, v in item.items() if k != "user"} for item in old]
+    conforms(list[BaseGist2026], new)
+    gist = await client.get(
+        f"/api/v3/gists/{new[0]['id']}", headers={"X-GitHub-Api-Version": "2026-03-10"}
+    )
+    assert "user" in await gist.json()  # a single gist keeps it
+    assert len(fake.api_requests()) == 1  # one cached list answers both versions
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v3/rate_limit",
+        "/api/v3/users/octocat/gists",
+        "/api/v3/gists/aa5a315d61ae9438b18d",
+        "/api/v3/nothing-here",
+    ],
+)
+async def test_an_unsupported_api_version_is_githubs_400_on_every_endpoint(
+    make_client: ClientFactory, fake: FakeGitHub, path: str
+) -> None:
+    client = await make_client(client_github_budget=parse("3/minute"))
+    for version in ("v3", "2021-01-01", "x" * 200):
+        resp = await client.get(path, headers={"X-GitHub-Api-Version": version})
+        assert resp.status == 400, (path, version)
+        assert resp.content_type == "application/json"
+        error = await resp.json()
+        conforms(BasicError, error)
+        assert error["status"] == "400"
+        assert f'"{version[:64]}", is not a supported version' in error["message"]
+        assert '"2026-03-10" (most recent), "2022-11-28"' in error["message"]
+        assert "x" * 65 not in error["message"]
+    assert not fake.api_requests()  # refused before anything is asked of GitHub
+
+
 async def test_a_list_cached_before_items_were_kept_is_fetched_for_an_answer(
     make_client: ClientFactory,
     fake: FakeGitHub,

@@ -10,6 +10,7 @@ from gistcache.keys import ERROR_RENDERER, GITHUB_ACCOUNT
 from gistcache.web.ghcompat.errors import render_problem
 from gistcache.web.ghcompat.handlers import PREFIX
 from gistcache.web.ghcompat.routes import setup_routes
+from gistcache.web.ghcompat.versions import HEADER, api_version
 
 GHCOMPAT_PREFIX = PREFIX
 
@@ -30,11 +31,20 @@ async def stamp_rate_limit(request: web.Request, response: web.StreamResponse) -
     response.headers["x-ratelimit-resource"] = "core"
 
 
+async def vary_on_version(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: an answer's shape depends on the API version asked for,
+    so a shared cache must not give one version's answer for another."""
+    response.headers.add("Vary", HEADER)
+
+
 def create_ghcompat() -> web.Application:
-    app = web.Application()
+    # the API version is checked first, on every path (GitHub answers an unsupported one
+    # with a 400 wherever it is sent)
+    app = web.Application(middlewares=[api_version])
     # every failure here (unknown path, wrong method, the client rate limit's 429, a bug)
     # is rendered by the root app's problems middleware through this, in GitHub's shape
     app[ERROR_RENDERER] = render_problem
     app.on_response_prepare.append(stamp_rate_limit)
+    app.on_response_prepare.append(vary_on_version)
     setup_routes(app)
     return app

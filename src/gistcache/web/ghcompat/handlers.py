@@ -35,6 +35,7 @@ from gistcache.services.gists import CONTENT_LIMIT, FileContent
 from gistcache.web.answers import ClientGone, write_pieces
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
+from gistcache.web.ghcompat.versions import V2026_03_10, list_item, version_of
 from gistcache.web.http import cache_headers, etag_matches
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,11 @@ def _rewriter(request: web.Request) -> Rewriter:
     return Rewriter(settings.github_api_url, origin + PREFIX)
 
 
-def _items(gists: Sequence[Gist]) -> list[Any]:
+def _items(gists: Sequence[Gist], version: str) -> list[Any]:
     if any(gist.raw is None for gist in gists):
         # only a STALE list, GitHub failing, can still lack GitHub's items
         raise GitHubUnavailable("GitHub failed, and the cache holds no items of this list yet")
-    return [json.loads(gist.raw) for gist in gists if gist.raw is not None]
+    return [list_item(json.loads(gist.raw), version) for gist in gists if gist.raw is not None]
 
 
 async def list_for_login(request: web.Request) -> web.StreamResponse:
@@ -153,7 +154,8 @@ async def _list(request: web.Request, login: str) -> web.StreamResponse:
         gists = [gist for gist in gists if gist.updated_at >= since]
     last = max(1, math.ceil(len(gists) / per_page))
     rewriter = _rewriter(request)
-    body = _json(rewriter.body(_items(gists[(page - 1) * per_page : page * per_page])))
+    shown = gists[(page - 1) * per_page : page * per_page]
+    body = _json(rewriter.body(_items(shown, version_of(request))))
 
     headers = cache_headers(result, service.clock())
     link = link_header(
@@ -260,5 +262,7 @@ async def rate_limit(request: web.Request) -> web.StreamResponse:
         "remaining": budget.remaining,
         "reset": budget.reset,
     }
-    body = {"resources": {name: one for name in ("core", "search", "graphql")}, "rate": one}
+    body: dict[str, Any] = {"resources": {name: one for name in ("core", "search", "graphql")}}
+    if version_of(request) != V2026_03_10:  # the deprecated copy of core, gone since
+        body["rate"] = one
     return _answer(request, _json(body), {"Cache-Control": "no-cache"})
