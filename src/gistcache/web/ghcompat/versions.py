@@ -50,7 +50,8 @@ async def api_version(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def version_of(request: web.Request) -> str:
-    return request.get(API_VERSION, DEFAULT)
+    version = request.get(API_VERSION)
+    return DEFAULT if version is None else version
 
 
 def list_item(item: Any, version: str) -> Any:
