@@ -95,6 +95,26 @@ async def test_the_stream_tells_progress_matches_and_done_in_order(
     assert len(fake.raw_requests()) == 4
 
 
+async def test_each_progress_event_tells_something_new(client: Client, fake: FakeGitHub) -> None:
+    # downloads that end within one progress interval of the last progress told: the
+    # last counts are told once, on time, before done (the race that told them twice
+    # is lost only some of the time, hence several users)
+    fake.latency = 0.02
+    sizes = sum(len(f"import m{n}\n") for n in range(6))
+    for user in range(8):
+        for n in range(6):
+            fake.add_gist(f"user{user}", {f"f{n}.py": f"import m{n}\n"})
+        resp = await open_stream(client, username=f"user{user}", pattern="import")
+        events = await read_all(resp)
+        progress = [
+            (e["files_done"], e["files_total"], e["bytes"])
+            for e in events
+            if e["event"] == "progress"
+        ]
+        assert len(progress) == len(set(progress)), progress
+        assert progress[-1] == (6, 6, sizes)
+
+
 async def test_a_gist_is_told_as_soon_as_its_own_files_are_in(
     client: Client, fake: FakeGitHub
 ) -> None:

@@ -433,12 +433,13 @@ class _Search:
             for task in fetches:  # a search that stops leaves others' downloads running
                 task.cancel()
             downloads.close()
-        if self._progress_due is not None or self._told != self._progress_event():
-            # the last progress, on time, and waited for (never dropped)
+        # the last progress, on time, waited for (never dropped), and told once: the
+        # timer is stopped first, so that it cannot tell it too while this waits
+        if self._progress_due is not None:
+            self._progress_due.cancel()
+            self._progress_due = None
+        if self._told != self._progress_event():
             await asyncio.sleep(max(0.0, self._last_progress + self._every - self._loop.time()))
-            if self._progress_due is not None:
-                self._progress_due.cancel()
-                self._progress_due = None
             self._told = self._progress_event()
             await self._put(self._told)
         await self._put(SearchDone(self._total, listing))
@@ -459,9 +460,12 @@ class _Search:
             self._progress_due.cancel()
             self._progress_due = None
         self._last_progress = self._loop.time()
-        if not self._events.full():  # else dropped: a later one (or the last) tells more
-            self._told = self._progress_event()
-            self._events.put_nowait(self._told)
+        event = self._progress_event()
+        # dropped when the reader has enough to read (a later one, or the last, tells
+        # more), and when it would tell nothing new
+        if not self._events.full() and event != self._told:
+            self._told = event
+            self._events.put_nowait(event)
 
     def _progress_event(self) -> SearchProgress:
         return SearchProgress(self._files_done, self._files_total, self._bytes)
