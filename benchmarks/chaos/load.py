@@ -32,6 +32,14 @@ SUBMIT_OK = {202, 503}
 POLL_OK = {200, 503}
 RESULT_OK = {200, 409, 404, 502, 503, 504}
 HOSTILE_OK = {400, 404, 405, 413, 414, 431}
+# made-up names from one client: answered as any list not cached (404 while GitHub
+# answers) until the client's GitHub budget is spent (429)
+DRAIN_OK = LIST_OK | {429}
+DRAIN_WORKERS = 4  # the draining client's requests at once
+# the address the draining client's requests come from (the replicas trust the harness
+# as a proxy); every other request comes from an address of its own, as many clients
+DRAIN_CLIENT = "198.51.100.7"
+DRAIN_PREFIX = "drain"
 TERMINAL = ("SUCCESS", "FAILURE")
 # a failed job's problem is documented when it is one of these (README: search jobs)
 JOB_FAILURES = {404, 500, 502, 503, 504}
@@ -96,6 +104,8 @@ class Load:
         self.http: aiohttp.ClientSession | None = None
         self.harness_errors: list[str] = []
         self.in_flight: dict[object, tuple[str, int, str, float]] = {}
+        self._drained = itertools.count()
+        self._addresses = random.Random(seed + 1)  # noqa: S311 - as the workload's
 
     # --- running -------------------------------------------------------------
 
@@ -147,6 +157,7 @@ class Load:
         """One request, recorded; returns the status and the parsed JSON body (or None)."""
         assert self.http is not None
         url = self.replicas[replica] + path
+        headers = {"X-Forwarded-For": self._client_address(), **kwargs.pop("headers", {})}
         start = time.time()
         token = object()
         self.in_flight[token] = (kind, replica, path, start)
@@ -155,7 +166,7 @@ class Load:
         body: Any = None
         problem: str | None = None
         try:
-            async with self.http.request(method, url, **kwargs) as resp:
+            async with self.http.request(method, url, headers=headers, **kwargs) as resp:
                 raw = await resp.read()
                 status = resp.status
                 broke = _contract(resp, raw, ok)
@@ -181,6 +192,9 @@ class Load:
             self.in_flight.pop(token, None)
         self.records.append(Record(kind, replica, start, time.time(), status, broke, path, problem))
         return status, body
+
+    def _client_address(self) -> str:
+        return client_address(self._addresses)
 
     async def _worker(self, n: int) -> None:
         choices: list[tuple[int, Callable[[int], Awaitable[None]]]] = [
@@ -237,7 +251,9 @@ class Load:
         assert self.http is not None
         # the ETag of the answer just recorded is not kept: ask for it again, then send it
         try:
-            async with self.http.get(self.replicas[replica] + f"/{login}") as resp:
+            headers = {"X-Forwarded-For": self._client_address()}
+            url = self.replicas[replica] + f"/{login}"
+            async with self.http.get(url, headers=headers) as resp:
                 etag = resp.headers.get("ETag")
                 await resp.read()
         except (TimeoutError, aiohttp.ClientError):
@@ -393,6 +409,32 @@ class Load:
             method, path, kwargs = self.rng.choice(HOSTILE)
             await self.request("hostile", replica, method, path, ok=HOSTILE_OK, **kwargs)
 
+    async def drain(self, per_replica: int) -> None:
+        """One client naming users and gists nobody has, to spend the shared GitHub budget:
+        ``per_replica`` requests to each replica, a few at a time, past the client's own
+        budget, which must stop it (429) after the documented number of GitHub requests."""
+        todo = [r for r in range(len(self.replicas)) for _ in range(per_replica)]
+        self.rng.shuffle(todo)
+
+        async def one(replica: int) -> None:
+            n = next(self._drained)
+            path = self.rng.choice(
+                [
+                    f"/{DRAIN_PREFIX}-{n}",
+                    f"/api/v1/users/{DRAIN_PREFIX}-{n}/gists",
+                    f"/api/v3/users/{DRAIN_PREFIX}-{n}/gists",
+                    f"/api/v3/gists/{DRAIN_PREFIX}{n}",
+                ]
+            )
+            headers = {"X-Forwarded-For": DRAIN_CLIENT}
+            await self.request("drain", replica, "GET", path, ok=DRAIN_OK, headers=headers)
+
+        async def worker() -> None:
+            while todo and not self._stop.is_set():
+                await one(todo.pop())
+
+        await asyncio.gather(*(worker() for _ in range(DRAIN_WORKERS)))
+
 
 def _hostile() -> list[tuple[str, str, dict[str, Any]]]:
     search = "/api/v1/search"
@@ -436,6 +478,11 @@ HOSTILE = _hostile()
 SLOW_PATTERN = ".*a.{450}c"
 
 
+def client_address(rng: random.Random) -> str:
+    """A client of its own for a request (the replicas' budgets are per client)."""
+    return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+
+
 # --- the contract -------------------------------------------------------------------
 
 
@@ -453,7 +500,16 @@ def _contract(resp: aiohttp.ClientResponse, raw: bytes, ok: set[int]) -> str | N
         if resp.headers.get("Content-Security-Policy") != "default-src 'self'":
             return "a page's error without its Content-Security-Policy"
         return None
-    if resp.status >= 400:
+    if resp.status >= 400 and (path == "/api/v3" or path.startswith("/api/v3/")):
+        # GitHub's own API: its errors are in GitHub's shape, never problem+json
+        error = _json(raw)
+        if resp.content_type != "application/json" or not isinstance(error, dict):
+            return f"a GitHub-shaped error answered as {resp.content_type}"
+        if not {"message", "documentation_url"} <= error.keys():
+            return "a GitHub-shaped error without message or documentation_url"
+        if resp.status in (503, 429) and "Retry-After" not in resp.headers:
+            return f"{resp.status} without Retry-After"
+    elif resp.status >= 400:
         if resp.content_type != PROBLEM:
             return f"error answered as {resp.content_type}, not problem+json"
         try:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from benchmarks.chaos.load import JOB_FAILURES, TERMINAL, JobTrack, Record
+from benchmarks.chaos.load import DRAIN_PREFIX, JOB_FAILURES, TERMINAL, JobTrack, Record
 
 OUTSIDE = "outside the fault windows"
 # answers the README documents at any time, faults or not: a search over its time
@@ -34,8 +34,9 @@ PROMISES = {
     "else `503` with `Retry-After`",
     "GitHub secondary": "no request reaches GitHub until `retry-after` has passed; cached "
     "lists served, else `503` with `Retry-After`",
-    "hostile": "`400`/`404`/`413` problems naming the field; nothing reaches GitHub; other "
-    "clients unaffected",
+    "hostile": "`400`/`404`/`413` problems naming the field; nothing reaches GitHub; a slow "
+    "pattern is answered as any search; one client's made-up names cost GitHub at most its "
+    "budget, then `429`; other clients unaffected",
 }
 
 
@@ -73,6 +74,7 @@ def summarise(
     truth: Mapping[str, Any],
     mutations: Mapping[str, int],
     tail: float,
+    drain_allowed: int,
 ) -> dict[str, Any]:
     def covering(t: float) -> list[dict[str, Any]]:
         return [w for w in windows if w["start"] <= t <= w["end"] + tail]
@@ -185,6 +187,16 @@ def summarise(
         1 for e in fake_log if e["kind"] == "api" and re.search(r"/users/[^/]*[^\w/-]", e["path"])
     )
 
+    drains = [r for r in records if r.kind == "drain"]
+    drain = {
+        "requests": len(drains),
+        "by_status": dict(sorted(Counter(str(r.status) for r in drains).items())),
+        "reached_github": sum(
+            1 for e in fake_log if e["kind"] == "api" and f"/{DRAIN_PREFIX}" in e["path"]
+        ),
+        "allowed": drain_allowed,
+    }
+
     statuses = Counter(str(r.status) for r in records)
     return {
         "profile": dict(profile),
@@ -221,6 +233,7 @@ def summarise(
         },
         "rate_limit_blocks": blocks,
         "hostile_requests_reaching_github": hostile_reached,
+        "drain": drain,
         "truth": dict(truth),
     }
 
@@ -251,6 +264,10 @@ def targets(result: Mapping[str, Any]) -> dict[str, tuple[Any, bool]]:
         "hostile requests reaching GitHub": (
             result["hostile_requests_reaching_github"],
             result["hostile_requests_reaching_github"] == 0,
+        ),
+        "made-up names reaching GitHub beyond the client's budget": (
+            f"{result['drain']['reached_github']} of {result['drain']['allowed']} allowed",
+            result["drain"]["reached_github"] <= result["drain"]["allowed"],
         ),
         "users whose cache differs from GitHub after revalidation": (
             f"{mismatches} of {result['truth']['users']}",

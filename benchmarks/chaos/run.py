@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -28,7 +29,7 @@ import aiohttp
 import asyncpg
 
 from benchmarks.chaos import report
-from benchmarks.chaos.load import LIST_OK, Load, Users
+from benchmarks.chaos.load import LIST_OK, Load, Users, client_address
 from gistcache.testing.postgres import PrivatePostgres, find_bindir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,9 @@ class Profile:
     plain_users: int
     slow_users: int
     paged_gists: int
+    # GitHub requests per client and hour (GISTCACHE_CLIENT_GITHUB_BUDGET): what the
+    # draining client may make reach GitHub on each start of each replica
+    client_budget: int
 
 
 FULL = Profile(
@@ -75,6 +79,7 @@ FULL = Profile(
     plain_users=12,
     slow_users=12,
     paged_gists=230,
+    client_budget=40,
 )
 SMOKE = Profile(
     duration=24,
@@ -93,6 +98,7 @@ SMOKE = Profile(
     plain_users=4,
     slow_users=4,
     paged_gists=120,
+    client_budget=3,
 )
 
 
@@ -123,8 +129,10 @@ class Replica:
         self.log = logdir / f"replica-{index}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
+        self.starts = 0  # each start begins with an empty client budget (it is per process)
 
     async def start(self) -> None:
+        self.starts += 1
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
                 [sys.executable, "-m", "gistcache", "serve", "--no-migrate"],
@@ -225,8 +233,10 @@ class Soak:
             "GISTCACHE_HOST": "127.0.0.1",
             "GISTCACHE_GITHUB_API_URL": self.fake_url,
             "GISTCACHE_CACHE_TTL": "5",
-            # the load comes from one address standing for many clients
-            "GISTCACHE_CLIENT_GITHUB_BUDGET": "off",
+            # the load comes through the harness as a proxy: X-Forwarded-For names a client
+            # of its own for each request, and one draining client (load.DRAIN_CLIENT)
+            "GISTCACHE_TRUSTED_PROXIES": "127.0.0.1/32",
+            "GISTCACHE_CLIENT_GITHUB_BUDGET": f"{self.p.client_budget}/hour",
             "GISTCACHE_MAX_JOBS_PER_CLIENT": "100000",
             "GISTCACHE_NOT_FOUND_TTL": "5",
             "GISTCACHE_GITHUB_TIMEOUT": "2",
@@ -375,8 +385,11 @@ class Soak:
         assert self.load is not None
         window = self._open("hostile burst")
         self.load.hostile.set()
+        # past the client's budget on every replica, however long that takes
+        drain = asyncio.create_task(self.load.drain(self.p.client_budget * 2 + 4))
         await asyncio.sleep(self.p.hostile_window)
         self.load.hostile.clear()
+        await drain
         window.end = time.time()
 
     def schedule(self) -> list[Callable[[], Awaitable[None]]]:
@@ -453,6 +466,7 @@ class Soak:
             truth=truth,
             mutations=self.load.mutations,
             tail=self.p.tail,
+            drain_allowed=self.p.client_budget * sum(r.starts for r in self.replicas),
         )
 
     async def _jobs_in_db(self) -> dict[str, Any]:
@@ -497,7 +511,9 @@ class Soak:
 async def _check_user(
     http: aiohttp.ClientSession, base: str, login: str, truth: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
-    headers = {"Cache-Control": "no-cache"}
+    # a client of its own: the replicas' GitHub budget is per client
+    client = {"X-Forwarded-For": client_address(random.Random(f"{base} {login}"))}  # noqa: S311
+    headers = {"Cache-Control": "no-cache", **client}
     async with http.get(f"{base}/api/v1/users/{login}/gists", headers=headers) as resp:
         if resp.status != 200:
             return {"what": "list", "status": resp.status}
@@ -517,7 +533,7 @@ async def _check_user(
     page = 1
     while True:
         body = {"username": login, "pattern": "^rev-", "per_page": 100, "page": page}
-        async with http.post(f"{base}/api/v1/search", json=body) as resp:
+        async with http.post(f"{base}/api/v1/search", json=body, headers=client) as resp:
             if resp.status != 200:
                 return {"what": "search", "status": resp.status}
             result = await resp.json()

@@ -94,6 +94,14 @@ def test_nothing_reaches_github_during_a_rate_limit_block(smoke: dict[str, Any])
     assert smoke["hostile_requests_reaching_github"] == 0
 
 
+def test_one_clients_made_up_names_cost_github_at_most_its_budget(
+    smoke: dict[str, Any],
+) -> None:
+    drain = smoke["drain"]
+    assert drain["by_status"].get("429", 0) > 0, drain  # past its budget, told to stop
+    assert 0 < drain["reached_github"] <= drain["allowed"], drain
+
+
 def test_the_cache_equals_githubs_truth_once_revalidated(smoke: dict[str, Any]) -> None:
     truth = smoke["truth"]
     assert truth["users"] > 0
