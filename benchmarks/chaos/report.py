@@ -167,7 +167,8 @@ def summarise(
         first = None if told is None else float(told["t"])
         # the block lasts as long as the first answer said: its reset or retry-after
         until = 0.0 if told is None else float(told.get("until", w["end"]))
-        api = [e for e in fake_log if e["kind"] == "api"]
+        # GET /rate_limit costs no budget: a blocked server asks it (once a minute)
+        api = [e for e in fake_log if e["kind"] == "api" and not e["path"].endswith("/rate_limit")]
         late = (
             [] if first is None else [e for e in api if first + RATE_LIMIT_GRACE < e["t"] < until]
         )

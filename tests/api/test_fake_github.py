@@ -15,7 +15,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from githubkit_schemas.v2022_11_28.models import BaseGist, BasicError, GistSimple, PublicUser
+from githubkit_schemas.v2022_11_28.models import (
+    BaseGist,
+    BasicError,
+    GistSimple,
+    PublicUser,
+    RateLimitOverview,
+)
+from githubkit_schemas.v2026_03_10.models import RateLimitOverview as RateLimitOverview2026
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from yarl import URL
 
@@ -106,6 +113,11 @@ async def test_payloads_conform_to_githubs_rest_description(
     user = await (await http.get("/users/octocat")).json()
     conforms(PublicUser, user)
     assert user["public_gists"] == 2  # the seeded gist and the big one
+
+    status = await http.get("/rate_limit")
+    conforms(RateLimitOverview, await status.json())
+    newest = await http.get("/rate_limit", headers={"X-GitHub-Api-Version": "2026-03-10"})
+    conforms(RateLimitOverview2026, await newest.json())
 
 
 LIMIT = 1024 * 1024  # GitHub: "up to one megabyte of content for each file"
@@ -374,6 +386,17 @@ async def test_rate_limit_headers_and_exhaustion(http: aiohttp.ClientSession) ->
     assert over.status == 403
     assert over.headers["x-ratelimit-remaining"] == "0"
     assert "rate limit" in (await over.json())["message"]
+    # GET /rate_limit is answered whatever is left, and spends none
+    for _ in range(2):
+        status = await http.get("/rate_limit")
+        assert status.status == 200
+        body = await status.json()
+        assert body["resources"]["core"]["remaining"] == 0
+        assert body["rate"] == body["resources"]["core"]
+        assert body["resources"]["core"]["used"] == fake_limit
+    bad = await http.get("/rate_limit", headers={"X-GitHub-Api-Version": "v3"})
+    assert bad.status == 400
+    assert "is not a supported version" in (await bad.json())["message"]
     # a token has its own, larger budget
     authed = await http.get("/users/octocat/gists", headers={"Authorization": "Bearer t"})
     assert authed.status == 200

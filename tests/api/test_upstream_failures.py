@@ -273,7 +273,68 @@ async def test_a_spent_rate_limit_stops_all_requests_until_it_resets(
     resp = await client.get("/someone-else")
     await problem(resp, 503, "github-rate-limited")
     assert 3500 < int(resp.headers["Retry-After"]) <= 3600
-    assert len(fake.api_requests()) == 1
+    # the spent budget, then one look at GET /rate_limit (which costs none): still spent
+    assert [r.path for r in fake.api_requests()] == ["/users/octocat/gists", "/rate_limit"]
+
+
+async def test_a_spent_rate_limit_is_lifted_once_github_says_requests_remain(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    one = await make_client()
+    other = await make_client()  # a second server on the same database
+    many_gists(fake, "prolific", 1)
+    fake.exhaust_rate_limit()
+    await problem(await one.get("/octocat"), 503, "github-rate-limited")
+    # the other server asks GET /rate_limit (which costs no budget): still spent
+    await problem(await other.get("/octocat"), 503, "github-rate-limited")
+    assert [r.path for r in fake.api_requests()] == ["/users/octocat/gists", "/rate_limit"]
+
+    # GitHub renews the budget (a fake restarted with --anonymous-limit 5000)
+    fake.anonymous_limit = 5000
+    fake.budgets.clear()
+    # asked again within the minute by any server: GitHub is not asked
+    for client in (one, other, one):
+        resp = await client.get("/octocat")
+        await problem(resp, 503, "github-rate-limited")
+        assert int(resp.headers["Retry-After"]) > 3000
+    assert len(fake.api_requests()) == 2
+
+    clock.advance(61)  # a minute on: one server asks, and the block ends for every one
+    resp = await one.get("/octocat")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "MISS"
+    assert (await other.get("/prolific")).status == 200
+    assert [r.path for r in fake.api_requests()[2:]] == [
+        "/rate_limit",
+        "/users/octocat/gists",
+        "/users/prolific/gists",
+    ]
+
+
+async def test_a_cached_user_served_stale_while_blocked_is_fresh_again_once_lifted(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    many_gists(fake, "prolific", 2)
+    assert (await client.get("/prolific")).headers["X-Cache"] == "MISS"
+    fake.exhaust_rate_limit()
+    clock.advance(61)
+    assert (await client.get("/prolific")).headers["X-Cache"] == "STALE"  # the 403
+    fake.budgets.clear()  # GitHub renews the budget
+    clock.advance(61)
+    resp = await client.get("/prolific")
+    assert resp.headers["X-Cache"] == "REVALIDATED"
+    assert [r.path for r in fake.api_requests()][-2:] == ["/rate_limit", "/users/prolific/gists"]
+
+
+async def test_a_secondary_rate_limit_is_never_lifted_by_get_rate_limit(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    fake.secondary_rate_limit(retry_after=600)
+    await problem(await client.get("/octocat"), 503, "github-rate-limited")
+    clock.advance(61)
+    await problem(await client.get("/octocat"), 503, "github-rate-limited")
+    # GET /rate_limit cannot see a secondary limit: it is not asked
+    assert [r.path for r in fake.api_requests()] == ["/users/octocat/gists"]
 
 
 async def test_the_last_request_of_the_budget_blocks_the_next(
@@ -282,7 +343,7 @@ async def test_the_last_request_of_the_budget_blocks_the_next(
     fake.anonymous_limit = 1  # the first answer says remaining: 0
     assert (await client.get("/octocat")).status == 200
     await problem(await client.get("/someone-else"), 503, "github-rate-limited")
-    assert len(fake.api_requests()) == 1
+    assert [r.path for r in fake.api_requests()] == ["/users/octocat/gists", "/rate_limit"]
 
 
 async def test_the_database_password_never_reaches_logs_or_clients(
@@ -347,12 +408,9 @@ async def test_an_absurd_wait_from_github_is_cut_to_an_hour(
     assert 3500 <= int(resp.headers["Retry-After"]) <= 3600
     site = await client.app[SERVICE].site.id()
     async with client.app[SESSIONS]() as session:
-        until, _ = await get_github_block(session, site, client.app[GITHUB].credential) or (
-            None,
-            0,
-        )
-    assert until is not None
-    assert until.timestamp() <= time.time() + 3600
+        block = await get_github_block(session, site, client.app[GITHUB].credential)
+    assert block is not None
+    assert block.until.timestamp() <= time.time() + 3600
 
 
 async def test_a_shared_block_is_never_shortened(client: Client) -> None:
@@ -365,4 +423,6 @@ async def test_a_shared_block_is_never_shortened(client: Client) -> None:
     async with sessions() as session, session.begin():
         await save_github_block(session, site, "anonymous", sooner, 0)  # another server's news
     async with sessions() as session:
-        assert await get_github_block(session, site, "anonymous") == (later, 0)
+        block = await get_github_block(session, site, "anonymous")
+        assert block is not None
+        assert (block.until, block.strikes) == (later, 0)

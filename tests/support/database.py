@@ -34,6 +34,7 @@ TABLES = {
     "search_jobs",
     "github_blocks",
     "sites",
+    "user_profiles",
 }
 
 

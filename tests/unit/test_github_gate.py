@@ -19,6 +19,9 @@ class Exchange:
         self.shared = shared
         self.loads = 0
         self.saved: list[Block] = []
+        self.probes = 0
+        self.probe_allowed = True
+        self.lifted: list[Block] = []
 
     async def load(self) -> Block | None:
         self.loads += 1
@@ -26,6 +29,13 @@ class Exchange:
 
     async def save(self, block: Block) -> None:
         self.saved.append(block)
+
+    async def claim_probe(self, every: float) -> bool:
+        self.probes += 1
+        return self.probe_allowed
+
+    async def lift(self, block: Block) -> None:
+        self.lifted.append(block)
 
 
 def test_an_open_gate_lets_requests_go() -> None:
@@ -98,3 +108,47 @@ async def test_sharing_adopts_what_others_found_and_saves_only_news() -> None:
     [saved] = exchange.saved  # shared even though the walk failed
     assert saved.strikes == 1
     assert saved == gate.block()
+
+
+async def test_a_spent_block_is_lifted_when_github_says_requests_remain() -> None:
+    answers: list[bool] = []
+
+    async def renewed() -> bool:
+        answers.append(True)
+        return True
+
+    gate = RateLimitGate(renewed=renewed)
+    gate.spent_until(time.time() + 3000)
+    exchange = Exchange(gate.block())
+    exchange.probe_allowed = False  # another server asked less than a minute ago
+    async with gate.shared(exchange):
+        assert gate.blocked_for() > 2990
+    assert (exchange.probes, answers) == (1, [])
+
+    exchange.probe_allowed = True
+    async with gate.shared(exchange):
+        gate.check()  # lifted: requests go
+    assert answers == [True]
+    assert [block.spent for block in exchange.lifted] == [True]
+
+
+async def test_a_secondary_block_is_never_checked_with_github() -> None:
+    async def renewed() -> bool:
+        raise AssertionError("GET /rate_limit cannot see a secondary limit")
+
+    gate = RateLimitGate(renewed=renewed)
+    gate.limited(600, named=True)
+    exchange = Exchange()
+    async with gate.shared(exchange):
+        assert gate.blocked_for() > 590
+    assert exchange.probes == 0
+
+
+async def test_a_block_another_server_lifted_is_lifted_here() -> None:
+    gate = RateLimitGate()
+    exchange = Exchange(Block(time.time() + 3000, 0, spent=True))
+    async with gate.shared(exchange):
+        assert gate.blocked_for() > 2990
+    exchange.shared = None  # another server lifted it
+    async with gate.shared(exchange):
+        gate.check()

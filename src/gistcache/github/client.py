@@ -36,6 +36,7 @@ from gistcache.github.gate import PAYER, RateLimitGate
 from gistcache.github.parse import (
     PageKey,
     RateLimit,
+    core_rate_limit,
     failure,
     json_body,
     names_a_wait,
@@ -134,7 +135,7 @@ class GitHubClient:
         self._max_json_bytes = max_json_bytes
         self.credential = credential_fingerprint(token)
         self.rate_limit: RateLimit | None = None
-        self.gate = RateLimitGate()
+        self.gate = RateLimitGate(renewed=self._budget_renewed)
         self._retries = retries
         self._retry_backoff = retry_backoff
         # the share of GitHub's rate limit kept for revalidating what is cached
@@ -288,6 +289,8 @@ class GitHubClient:
         known = self.rate_limit
         if reserve is None or known is None or known.reset is None or reserve == 0:
             return
+        if known.remaining == 0 and not self.gate.blocked_for():
+            return  # spent, yet the block was lifted: GitHub renewed the budget since
         if known.remaining <= reserve:
             wait = max(1, math.ceil(known.reset.timestamp() - time.time()))
             raise GitHubReserveKept(
@@ -407,9 +410,43 @@ class GitHubClient:
             return _Answer(status, headers, body, following, last)
         error = failure(status, headers, body, time.time())
         if isinstance(error, GitHubRateLimited):
-            wait = self.gate.limited(error.retry_after, named=names_a_wait(headers))
+            wait = self.gate.limited(
+                error.retry_after,
+                named=names_a_wait(headers),
+                spent=headers.get("x-ratelimit-remaining") == "0",
+            )
             raise GitHubRateLimited(str(error), wait)
         raise error
+
+    async def _budget_renewed(self) -> bool:
+        """Whether GitHub's primary budget has requests again, asked of ``GET
+        /rate_limit`` (which GitHub does not count, so it goes out while blocked and is
+        charged to no one). What it says of the budget is recorded; a failure says no."""
+        url = str(self._api.with_path(self._api.path.rstrip("/") + "/rate_limit", encoded=False))
+        try:
+            async with self._session.get(
+                URL(url, encoded=True), headers=self._headers(None), allow_redirects=False
+            ) as resp:
+                raw = await self._read_limited(resp)
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError, GitHubUnavailable) as exc:
+            self._count("rate_limit", "error")
+            log.info("could not ask GitHub whether its rate limit is renewed: %s", exc)
+            return False
+        self._count("rate_limit", str(status))
+        core = core_rate_limit(json_body(raw)) if status == 200 else None
+        if core is None:
+            log.info("GitHub's GET /rate_limit answered %s without a core budget", status)
+            return False
+        self._remember_rate_limit(core)
+        if core.remaining <= 0:
+            return False
+        log.warning(
+            "GitHub's rate limit is renewed (%d of %d requests remain): asking again",
+            core.remaining,
+            core.limit,
+        )
+        return True
 
     def _count(self, kind: str, status: str) -> None:
         if self._metrics is not None:
@@ -429,10 +466,13 @@ class GitHubClient:
         parsed = parse_rate_limit(headers)
         if parsed is None:
             return
+        self._remember_rate_limit(parsed)
+        if parsed.remaining == 0 and parsed.reset is not None:
+            self.gate.spent_until(parsed.reset.timestamp())
+            log.warning("GitHub rate limit spent; no requests until %s", parsed.reset.isoformat())
+
+    def _remember_rate_limit(self, parsed: RateLimit) -> None:
         self.rate_limit = parsed
         if self._metrics is not None:
             reset = parsed.reset.timestamp() if parsed.reset is not None else None
             self._metrics.github_rate_limit(parsed.remaining, reset)
-        if parsed.remaining == 0 and parsed.reset is not None:
-            self.gate.spent_until(parsed.reset.timestamp())
-            log.warning("GitHub rate limit spent; no requests until %s", parsed.reset.isoformat())

@@ -60,6 +60,32 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     )
 
 
+def core_rate_limit(body: Any) -> RateLimit | None:
+    """The core budget in a ``GET /rate_limit`` answer (``resources.core``, in every API
+    version), or None when the body has none that reads as one."""
+    resources = body.get("resources") if isinstance(body, dict) else None
+    core = resources.get("core") if isinstance(resources, dict) else None
+    if not isinstance(core, dict):
+        return None
+    limit, remaining = core.get("limit"), core.get("remaining")
+    if not isinstance(limit, int) or not isinstance(remaining, int):
+        return None
+    if not _whole(limit) or not _whole(remaining):
+        return None
+    used, reset = core.get("used"), core.get("reset")
+    return RateLimit(
+        limit=limit,
+        remaining=remaining,
+        used=used if _whole(used) else None,
+        reset=_instant(reset) if _whole(reset) else None,
+        resource="core",
+    )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**_MAX_DIGITS
+
+
 # more digits than any count or epoch second GitHub sends: a longer number reads as
 # this many nines (int() refuses past 4300 digits, and nothing needs the exact value)
 _MAX_DIGITS = 18

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from gistcache.github.errors import (
     GitHubNotFound,
     GitHubRateLimited,
 )
-from gistcache.github.gate import Block
+from gistcache.github.gate import PROBE_EVERY, Block
 from gistcache.services.memory import HotLists
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as store
@@ -66,10 +67,13 @@ class SharedBlock:
     """GitHub's rate-limit block for one credential, shared through the database with
     every server using it (the gate's BlockExchange)."""
 
-    def __init__(self, sessions: Sessions, site: Site, credential: str) -> None:
+    def __init__(
+        self, sessions: Sessions, site: Site, credential: str, clock: Clock = utcnow
+    ) -> None:
         self._sessions = sessions
         self._site = site
         self._credential = credential
+        self._clock = clock
 
     async def load(self) -> Block | None:
         site = await self._site.id()
@@ -77,17 +81,38 @@ class SharedBlock:
             shared = await store.get_github_block(session, site, self._credential)
         if shared is None:
             return None
-        until, strikes = shared
-        return Block(until.timestamp(), strikes)
+        return Block(shared.until.timestamp(), shared.strikes, shared.spent)
 
     async def save(self, block: Block) -> None:
         until = datetime.fromtimestamp(block.until, UTC)
         try:
             site = await self._site.id()
             async with self._sessions() as session, session.begin():
-                await store.save_github_block(session, site, self._credential, until, block.strikes)
+                await store.save_github_block(
+                    session, site, self._credential, until, block.strikes, spent=block.spent
+                )
         except StoreError as exc:  # this server still knows; the others learn on their own
             log.warning("could not share GitHub's rate limit through the database: %s", exc)
+
+    async def claim_probe(self, every: float) -> bool:
+        try:
+            site = await self._site.id()
+            async with self._sessions() as session, session.begin():
+                return await store.claim_block_probe(
+                    session, site, self._credential, self._clock(), timedelta(seconds=every)
+                )
+        except StoreError as exc:  # unshared, unasked: the block ends at its time
+            log.warning("could not claim the check of GitHub's rate limit: %s", exc)
+            return False
+
+    async def lift(self, block: Block) -> None:
+        until = datetime.fromtimestamp(block.until, UTC)
+        try:
+            site = await self._site.id()
+            async with self._sessions() as session, session.begin():
+                await store.lift_github_block(session, site, self._credential, until)
+        except StoreError as exc:  # the others ask GitHub themselves a minute on
+            log.warning("could not share that GitHub's rate limit is renewed: %s", exc)
 
 
 def _flight(key: str, revalidate: bool) -> str:
@@ -140,7 +165,7 @@ class GistService:
         self._refreshes: SingleFlight[GistList] = SingleFlight()
         self._hot: HotLists[GistList] = HotLists(memory_bytes)
         # GitHub's rate limit for this credential, as every server sharing the database knows it
-        self.shared_block = SharedBlock(sessions, site, github.credential)
+        self.shared_block = SharedBlock(sessions, site, github.credential, clock)
 
     async def close(self) -> None:
         await self._refreshes.close()
@@ -412,7 +437,11 @@ class GistService:
         except GitHubError as exc:
             if user is None or not cached:
                 raise
-            wait = exc.retry_after if isinstance(exc, GitHubRateLimited) else ERROR_BACKOFF
+            wait = ERROR_BACKOFF
+            if isinstance(exc, GitHubRateLimited):
+                # the gate keeps GitHub alone meanwhile; the user is looked at again when a
+                # spent limit may have been lifted (the gate checks every PROBE_EVERY)
+                wait = min(exc.retry_after, math.ceil(PROBE_EVERY))
             retry_at = self.clock() + timedelta(seconds=wait)
             async with self._sessions() as session, session.begin():
                 await store.set_retry_at(session, site, key, retry_at)

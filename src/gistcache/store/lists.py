@@ -6,10 +6,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import case, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.domain.gists import Gist, GistFile
@@ -232,27 +232,46 @@ async def set_retry_at(session: AsyncSession, site: int, login: str, until: date
     await session.execute(update(users).where(*_user(site, login)).values(retry_at=until))
 
 
-async def get_github_block(
-    session: AsyncSession, site: int, credential: str
-) -> tuple[datetime, int] | None:
-    """When GitHub's rate limit lets the credential ask again, and the hint-less strikes."""
+@dataclass(frozen=True, slots=True)
+class StoredBlock:
+    until: datetime  # no API request before it
+    strikes: int  # hint-less secondary limits in a row
+    spent: bool  # the primary limit's block (GET /rate_limit shows its renewal)
+
+
+async def get_github_block(session: AsyncSession, site: int, credential: str) -> StoredBlock | None:
+    """When GitHub's rate limit lets the credential ask again, and what the block is."""
     row = (
         await session.execute(
-            select(github_blocks.c.blocked_until, github_blocks.c.hintless_strikes).where(
-                github_blocks.c.site_id == site, github_blocks.c.credential == credential
-            )
+            select(
+                github_blocks.c.blocked_until,
+                github_blocks.c.hintless_strikes,
+                github_blocks.c.spent,
+            ).where(github_blocks.c.site_id == site, github_blocks.c.credential == credential)
         )
     ).one_or_none()
-    return None if row is None else (row.blocked_until, row.hintless_strikes)
+    if row is None:
+        return None
+    return StoredBlock(row.blocked_until, row.hintless_strikes, bool(row.spent))
 
 
 async def save_github_block(
-    session: AsyncSession, site: int, credential: str, until: datetime, strikes: int
+    session: AsyncSession,
+    site: int,
+    credential: str,
+    until: datetime,
+    strikes: int,
+    *,
+    spent: bool = False,
 ) -> None:
     """Record what this server learnt; a block another server stored meanwhile is never
-    shortened by it."""
+    shortened by it (and keeps its kind unless this one lasts as long or longer)."""
     stmt = dialect_insert(session)(github_blocks).values(
-        site_id=site, credential=credential, blocked_until=until, hintless_strikes=strikes
+        site_id=site,
+        credential=credential,
+        blocked_until=until,
+        hintless_strikes=strikes,
+        spent=spent,
     )
     later = func.greatest if is_postgres(session) else func.max  # SQLite's max of two
     await session.execute(
@@ -261,7 +280,50 @@ async def save_github_block(
             set_={
                 "blocked_until": later(github_blocks.c.blocked_until, stmt.excluded.blocked_until),
                 "hintless_strikes": stmt.excluded.hintless_strikes,
+                "spent": case(
+                    (
+                        stmt.excluded.blocked_until >= github_blocks.c.blocked_until,
+                        stmt.excluded.spent,
+                    ),
+                    else_=github_blocks.c.spent,
+                ),
             },
+        )
+    )
+
+
+async def claim_block_probe(
+    session: AsyncSession, site: int, credential: str, now: datetime, every: timedelta
+) -> bool:
+    """Claim the check with GitHub of the credential's primary block: True when it is
+    one and no server checked in the last ``every`` (then this one does)."""
+    result = await session.execute(
+        update(github_blocks)
+        .where(
+            github_blocks.c.site_id == site,
+            github_blocks.c.credential == credential,
+            github_blocks.c.spent.is_(True),
+            or_(github_blocks.c.probed_at.is_(None), github_blocks.c.probed_at <= now - every),
+        )
+        .values(probed_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def lift_github_block(
+    session: AsyncSession, site: int, credential: str, until: datetime
+) -> None:
+    """End the credential's primary block, or the block that lasted until ``until``
+    (GitHub renewed the budget); a longer secondary one another server learnt since
+    stays."""
+    await session.execute(
+        delete(github_blocks).where(
+            github_blocks.c.site_id == site,
+            github_blocks.c.credential == credential,
+            or_(
+                github_blocks.c.spent.is_(True),
+                github_blocks.c.blocked_until <= until + timedelta(seconds=1),
+            ),
         )
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -130,6 +131,38 @@ github_blocks = Table(
         Integer,
         nullable=False,
         comment="secondary limits in a row that named no wait",
+    ),
+    Column(
+        "spent",
+        Boolean,
+        nullable=False,
+        default=False,
+        server_default=false(),
+        comment="the block is the primary limit spent (GET /rate_limit shows it renewed)",
+    ),
+    Column(
+        "probed_at",
+        UTCDateTime,
+        nullable=True,
+        comment="last time a server asked GET /rate_limit whether it is renewed",
+    ),
+)
+
+# GitHub's users (GET /users/{username}) as /api/v3 serves them, revalidated by ETag.
+user_profiles = Table(
+    "user_profiles",
+    metadata,
+    _site(),
+    Column("login", String(39), primary_key=True, comment="lower-cased login"),
+    Column("body", Text, nullable=False, comment="GitHub's JSON, as it sent it"),
+    Column("etag", Text, nullable=True),
+    Column("credential", String(64), nullable=False, comment="whose ETag it is"),
+    Column("checked_at", UTCDateTime, nullable=False, comment="last time GitHub confirmed it"),
+    Column(
+        "retry_at",
+        UTCDateTime,
+        nullable=True,
+        comment="GitHub failed for this user; serve the cache until then",
     ),
 )
 

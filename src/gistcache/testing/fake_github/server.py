@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,6 +100,7 @@ class FakeGitHub(SeededState, Faults):
         app.router.add_get(p + "/users/{username}/gists", self._list_by_login)
         app.router.add_get(p + "/user/{user_id:[0-9]+}/gists", self._list_by_id)
         app.router.add_get(p + "/gists/{gist_id}", self._get_gist)
+        app.router.add_get(p + "/rate_limit", self._rate_limit)
         app.router.add_get("/gist-raw/{login}/{gist_id}/raw/{revision}/{filename}", self._raw)
         app.router.add_post("/_fake/users/{login}/gists", self._control_add_gist)
         app.router.add_post("/_fake/gists/{gist_id}", self._control_update_gist)
@@ -164,6 +166,11 @@ class FakeGitHub(SeededState, Faults):
             return await handler(request)
 
         budget = self._budget(request.headers.get("Authorization"))
+        if request.path == self.api_prefix + "/rate_limit":
+            # GitHub answers it whatever is left, and counts it against nothing
+            answer = await handler(request)
+            self._rate_headers(answer, budget)
+            return answer
         over = self._over_limit(request, budget)
         if over is not None:
             return over
@@ -316,6 +323,37 @@ class FakeGitHub(SeededState, Faults):
             "updated_at": joined,
         }
         return _conditional(request, body)
+
+    async def _rate_limit(self, request: web.Request) -> web.Response:
+        """``GET /rate_limit``: the credential's budget (every resource but core is
+        untouched here); API version ``2026-03-10`` has no top-level ``rate``, and a
+        version GitHub does not have is a 400, as GitHub answers."""
+        version = request.headers.get("X-GitHub-Api-Version", "").strip() or "2022-11-28"
+        if version not in ("2022-11-28", "2026-03-10"):
+            return github_error(
+                400,
+                f'The version you specified in the "X-GitHub-Api-Version" request header, '
+                f'"{version[:64]}", is not a supported version. The following versions are '
+                'currently supported: "2026-03-10" (most recent), "2022-11-28".',
+                doc="/about-the-rest-api/api-versions",
+            )
+        budget = self._budget(request.headers.get("Authorization"))
+        core = {
+            "limit": budget.limit,
+            "used": budget.used,
+            "remaining": max(0, budget.remaining),
+            "reset": budget.reset,
+        }
+        reset = int(time.time()) + 60
+        resources = {
+            "core": core,
+            "search": {"limit": 10, "used": 0, "remaining": 10, "reset": reset},
+            "graphql": {"limit": 0, "used": 0, "remaining": 0, "reset": reset},
+        }
+        body: dict[str, Any] = {"resources": resources}
+        if version == "2022-11-28":
+            body["rate"] = core
+        return web.json_response(body, headers={"Cache-Control": "no-cache"})
 
     async def _list_by_login(self, request: web.Request) -> web.Response:
         return await self._list(request, self.users.get(request.match_info["username"].lower()))
