@@ -20,6 +20,7 @@ from gistcache.keys import (
     GITHUB,
     JOBS,
     METRICS,
+    PROFILES,
     SEARCHES,
     SERVICE,
     SESSIONS,
@@ -124,6 +125,7 @@ def create_app(
             app[SEARCHES] = c.searches
             app[JOBS] = c.jobs
             app[GISTS] = c.gists
+            app[PROFILES] = c.profiles
             c.jobs.start()
             yield
 

@@ -18,6 +18,7 @@ from gistcache.services.gists import GistReader
 from gistcache.services.jobs import DescribeFailure, RenderSearch, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.memory import ContentMemory
+from gistcache.services.profiles import UserProfiles
 from gistcache.services.retention import ContentBudget
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
@@ -39,6 +40,7 @@ class Components:
     searches: SearchService
     jobs: SearchJobs
     gists: GistReader
+    profiles: UserProfiles  # GitHub's users, for /api/v3
 
 
 @contextlib.asynccontextmanager
@@ -101,6 +103,9 @@ async def components(
             gists = GistReader(
                 sessions, listing, contents, github, site, not_found_ttl=settings.not_found_ttl
             )
+            profiles = UserProfiles(
+                sessions, github, listing, cache_ttl=settings.cache_ttl, clock=clock
+            )
             searches = SearchService(
                 sessions,
                 listing,
@@ -126,10 +131,13 @@ async def components(
                 metrics=metrics,
             )
             try:
-                yield Components(engine, sessions, metrics, github, listing, searches, jobs, gists)
+                yield Components(
+                    engine, sessions, metrics, github, listing, searches, jobs, gists, profiles
+                )
             finally:
                 await jobs.stop()
                 await searches.close()
+                await profiles.close()
                 await listing.close()
     finally:
         await engine.dispose()

@@ -12,6 +12,7 @@ from gistcache.observability.metrics import Metrics
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import SearchJobs
 from gistcache.services.listing import GistService
+from gistcache.services.profiles import UserProfiles
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions
@@ -29,6 +30,7 @@ SERVICE = web.AppKey("service", GistService)
 SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
 GISTS = web.AppKey("gists", GistReader)
+PROFILES = web.AppKey("profiles", UserProfiles)  # GitHub's users, for /api/v3
 METRICS = web.AppKey("metrics", Metrics)
 ASSETS = web.AppKey("assets", Assets)  # the page's static files
 ANSWERS = web.AppKey("answers", AnswersInFlight)  # the bytes large answers hold meanwhile

@@ -15,6 +15,7 @@ from githubkit_schemas.v2022_11_28.models import (
     BaseGist,
     BasicError,
     GistSimple,
+    PublicUser,
     RateLimitOverview,
 )
 from limits import parse
@@ -153,6 +154,79 @@ async def test_etag_is_a_strong_hash_of_the_body_and_answers_304(
     )
     assert unchanged.status == 304
     assert len(fake.api_requests()) == 1  # the list, once: the gist came from it
+
+
+async def test_a_user_is_githubs_user_cached_and_revalidated_like_a_list(
+    client: Client, fake: FakeGitHub, fake_server: TestServer, clock: FakeClock
+) -> None:
+    resp = await client.get("/api/v3/users/OctoCat")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "MISS"
+    body = await resp.json()
+    expected, _ = await _from_fake(fake_server, "/users/octocat")
+    ours = _origin(client.server) + "/api/v3"
+    assert body == _rewritten(expected, _origin(fake_server), ours)
+    assert list(body) == list(expected)  # GitHub's fields, in GitHub's order
+    assert body["url"] == f"{ours}/users/octocat"
+    assert body["html_url"] == "https://github.com/octocat"
+    conforms(PublicUser, body)
+    etag = resp.headers["ETag"]
+    assert resp.headers["Cache-Control"].startswith("public, max-age=")
+
+    del fake.requests[1:]  # the test's own look at the fake
+    hit = await client.get("/api/v3/users/octocat")
+    assert hit.headers["X-Cache"] == "HIT"
+    assert await hit.json() == body
+    assert [r.path for r in fake.api_requests()] == ["/users/octocat"]
+
+    clock.advance(61)  # stale: asked again with If-None-Match, GitHub answers 304
+    again = await client.get("/api/v3/users/octocat", headers={"If-None-Match": etag})
+    assert again.status == 304
+    assert again.headers["X-Cache"] == "REVALIDATED"
+    calls = fake.api_requests()
+    assert [c.status for c in calls] == [200, 304]
+    assert calls[1].headers["If-None-Match"].startswith('W/"')
+
+    fake.add_gist("octocat", {"more.txt": "more\n"})  # public_gists changes
+    clock.advance(61)
+    updated = await client.get("/api/v3/users/octocat")
+    assert updated.headers["X-Cache"] == "UPDATED"
+    assert (await updated.json())["public_gists"] == body["public_gists"] + 1
+    assert updated.headers["ETag"] != etag
+
+
+async def test_an_unknown_user_is_404_and_remembered_with_the_lists(
+    client: Client, fake: FakeGitHub
+) -> None:
+    for path in ("/api/v3/users/nobody", "/api/v3/users/nobody/gists", "/api/v3/users/nobody"):
+        resp = await client.get(path)
+        assert resp.status == 404, path
+        error = await resp.json()
+        conforms(BasicError, error)
+        assert error["message"] == "Not Found"
+    assert [r.path for r in fake.api_requests()] == ["/users/nobody"]  # one 404 for both
+    for path in ("/api/v3/users/not..valid", "/api/v3/users/" + "a" * 40):
+        assert (await client.get(path)).status == 404  # never asked of GitHub
+    assert len(fake.api_requests()) == 1
+
+
+async def test_a_cached_user_is_served_stale_while_github_fails(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    body = await (await client.get("/api/v3/users/octocat")).json()
+    clock.advance(61)
+    fake.fail_next(500, times=10)
+    resp = await client.get("/api/v3/users/octocat")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "STALE"
+    assert "must-revalidate" in resp.headers["Cache-Control"]
+    assert await resp.json() == body
+    asked = len(fake.api_requests())
+    assert (await client.get("/api/v3/users/octocat")).headers["X-Cache"] == "STALE"
+    assert len(fake.api_requests()) == asked  # left alone for a while, as a list is
+    uncached = await client.get("/api/v3/users/someone")
+    assert uncached.status == 502
+    assert (await uncached.json())["status"] == "502"
 
 
 async def test_a_gist_with_its_contents_as_github_gives_it(

@@ -111,6 +111,45 @@ async def test_pygithub(
     _no_token_reached(fake, start)
 
 
+def _pygithub_everyday(base_url: str) -> dict[str, Any]:
+    """PyGithub's everyday call, without ``lazy``: it asks ``GET /users/{login}`` first."""
+    gh = github.Github(
+        base_url=base_url, auth=github.Auth.Token(TOKEN), per_page=PER_PAGE, retry=None
+    )
+    try:
+        user = gh.get_user("prolific")
+        return {
+            "login": user.login,
+            "id": user.id,
+            "public_gists": user.public_gists,
+            "gists_url": user.gists_url.split("/users/")[1],
+            "ids": [g.id for g in user.get_gists()],
+        }
+    finally:
+        gh.close()
+
+
+async def test_pygithub_get_user_without_lazy(
+    client: Client, fake: FakeGitHub, fake_server: TestServer, seeded: list[str]
+) -> None:
+    counter = Counter(fake)
+    direct = await asyncio.to_thread(_pygithub_everyday, _base(fake_server))
+    counter.take()
+    start = len(fake.requests)
+    cached = await asyncio.to_thread(_pygithub_everyday, _base(client.server, "/api/v3"))
+    assert cached == direct
+    assert cached["ids"] == seeded
+    assert counter.take() == (2, 0)  # the user, then one walk of the list
+    again = await asyncio.to_thread(_pygithub_everyday, _base(client.server, "/api/v3"))
+    assert again == direct
+    assert counter.take() == (0, 0)
+    _no_token_reached(fake, start)
+    with pytest.raises(github.UnknownObjectException):
+        await asyncio.to_thread(
+            lambda: github.Github(base_url=_base(client.server, "/api/v3")).get_user("nobody")
+        )
+
+
 # --- githubkit ---------------------------------------------------------------------
 
 

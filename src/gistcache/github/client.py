@@ -89,6 +89,15 @@ class ListPage:
 
 
 @dataclass(frozen=True, slots=True)
+class UserAnswer:
+    """GitHub's answer to ``GET /users/{login}``: the user's JSON, or None when GitHub
+    answered 304 (unchanged since the ETag asked with)."""
+
+    body: dict[str, Any] | None
+    etag: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Answer:
     status: int
     headers: CIMultiDictProxy[str]
@@ -246,6 +255,22 @@ class GitHubClient:
             pages.append(ListPage(url=url, etag=answer.headers.get("etag"), gists=gists))
             url = None if answer.next is None else str(answer.next)
         return pages
+
+    async def user(self, login: str, etag: str | None, *, cached: bool) -> UserAnswer:
+        """GitHub's ``GET /users/{login}``, conditional on ``etag`` when given. One not
+        ``cached`` is not asked for while GitHub's remaining budget is down to the reserve
+        (GitHubReserveKept). GitHubNotFound when GitHub has no such user."""
+        if not cached:
+            self._keep_reserve()
+        path = self._api.path.rstrip("/") + "/users/" + quote(login, safe="")
+        answer = await self._get_json(str(self._api.with_path(path, encoded=False)), etag)
+        if answer.status == 304:
+            if etag is None:
+                raise GitHubUnavailable("GitHub answered 304 to an unconditional request")
+            return UserAnswer(None, answer.headers.get("etag") or etag)
+        if not isinstance(answer.body, dict) or not isinstance(answer.body.get("login"), str):
+            raise GitHubUnavailable("GitHub sent a user that is not a JSON object with a login")
+        return UserAnswer(answer.body, answer.headers.get("etag"))
 
     async def gist_owner(self, gist_id: str) -> str | None:
         """The login of a public gist's owner, asked of ``GET /gists/{id}``; None when

@@ -28,15 +28,23 @@ from aiohttp import web
 from gistcache.domain.errors import InvalidLogin, UserNotFound
 from gistcache.domain.gists import Gist, GistFile, digest, parse_timestamp
 from gistcache.domain.requests import validate_username
-from gistcache.domain.results import GistList
+from gistcache.domain.results import CacheStatus, GistList
 from gistcache.github.errors import GitHubError, GitHubUnavailable
-from gistcache.keys import ANSWERS, GISTS, GITHUB_ACCOUNT, REQUEST_ID, SERVICE, SETTINGS
+from gistcache.keys import (
+    ANSWERS,
+    GISTS,
+    GITHUB_ACCOUNT,
+    PROFILES,
+    REQUEST_ID,
+    SERVICE,
+    SETTINGS,
+)
 from gistcache.services.gists import CONTENT_LIMIT, FileContent
 from gistcache.web.answers import ClientGone, write_pieces
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
 from gistcache.web.ghcompat.versions import V2026_03_10, list_item, version_of
-from gistcache.web.http import cache_headers, etag_matches
+from gistcache.web.http import cache_headers, etag_matches, fresh_cache_control
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ PREFIX = "/api/v3"
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 LIST_DOCS = "/gists/gists#list-gists-for-a-user"
+USER_DOCS = "/users/users#get-a-user"
 # the query parameters a list's Link targets repeat
 PAGING_PARAMS = ("per_page", "page", "since")
 
@@ -111,6 +120,33 @@ def _items(gists: Sequence[Gist], version: str) -> list[Any]:
         # only a STALE list, GitHub failing, can still lack GitHub's items
         raise GitHubUnavailable("GitHub failed, and the cache holds no items of this list yet")
     return [list_item(json.loads(gist.raw), version) for gist in gists if gist.raw is not None]
+
+
+async def get_user(request: web.Request) -> web.StreamResponse:
+    """``GET /users/{username}``: the user as GitHub gives them (PyGithub's
+    ``get_user(login)`` asks it before the user's gists), revalidated like a list."""
+    try:
+        login = validate_username(request.match_info["username"])
+    except InvalidLogin:
+        return github_error(404, "Not Found", doc=USER_DOCS)  # GitHub has no such user
+    try:
+        profile = await request.config_dict[PROFILES].get(login)
+    except UserNotFound:
+        return github_error(404, "Not Found", doc=USER_DOCS)
+    body = _json(_rewriter(request).body(json.loads(profile.body)))
+    now = request.config_dict[SERVICE].clock()
+    if profile.cache is CacheStatus.STALE:
+        headers = {
+            "X-Cache": profile.cache.value,
+            "Age": str(int(profile.age(now))),
+            "Cache-Control": "public, max-age=0, must-revalidate",
+        }
+    else:
+        headers = {
+            "X-Cache": profile.cache.value,
+            "Cache-Control": fresh_cache_control(profile.fresh_for),
+        }
+    return _answer(request, body, headers)
 
 
 async def list_for_login(request: web.Request) -> web.StreamResponse:

@@ -8,6 +8,7 @@ from gistcache.web.ghcompat import handlers
 
 
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/users/{username}", handlers.get_user, name="gh-user")
     app.router.add_get("/users/{username}/gists", handlers.list_for_login, name="gh-user-gists")
     app.router.add_get(
         "/user/{user_id:[0-9]{1,19}}/gists", handlers.list_for_id, name="gh-id-gists"
