@@ -55,6 +55,19 @@ async def test_ranges_of_a_long_line_are_relative_to_its_window(
     assert len(line["text"]) == 500
     assert line["text"] == text[line["column"] - 1 : line["column"] - 1 + 500]
     assert marked(line) == ["needle"]  # the second match lies outside the window
+    # the window is said: where it starts, and how long the line it is cut from is
+    assert line["column"] > 1
+    assert line["line_length"] == len(text)
+
+
+async def test_a_line_listed_whole_has_no_length(client: Client, fake: FakeGitHub) -> None:
+    fake.add_gist("ana", {"a.txt": "x" * 499 + "needle\nneedle" + "y" * 494 + "\n"})
+    f = only_file(await search(client, username="ana", pattern="needle", context=1))
+    cut, whole = f["lines"]
+    assert cut["line_length"] == 505
+    assert (cut["column"], len(cut["text"])) == (6, 500)  # ends where the line ends
+    assert "line_length" not in whole
+    assert len(whole["text"]) == 500
 
 
 async def test_context_lines_surround_listed_lines_and_are_not_repeated(
@@ -88,7 +101,7 @@ async def test_context_is_cut_at_the_files_ends_and_long_context_lines_shortened
     f = only_file(await search(client, username="ana", pattern="hit", context=3))
     first, last = f["lines"]
     assert first["before"] == []
-    assert first["after"] == [{"line_number": 2, "text": "y" * 500}]
+    assert first["after"] == [{"line_number": 2, "text": "y" * 500, "line_length": 2000}]
     assert last["before"] == []  # line 2 was shown as the first line's context
     assert last["after"] == []
 

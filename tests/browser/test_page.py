@@ -39,6 +39,10 @@ STRUCTURE = """(selector) => {
 
 
 async def structure(tab: Tab, selector: str = "#results .gists") -> Any:
+    if selector == "#results":
+        # the script asks for the freshness words once the search is done
+        freshness = tab.page.locator("#results .freshness")
+        await freshness.filter(has_text=re.compile("GitHub")).wait_for()
     return await tab.page.evaluate(STRUCTURE, selector)
 
 
@@ -126,6 +130,75 @@ async def test_context_lines_are_set_apart(tab: Tab, fake: FakeGitHub) -> None:
         "line context",
     ]
     assert await lines.all_text_contents() == ["1one", "2two hit", "3three"]
+
+
+async def server_and_script(open_tab: OpenTab, path: str) -> tuple[Tab, Any]:
+    """The results of ``path`` as the server renders them (JavaScript off) and their
+    markup, which the script's streamed rendering of the same search must equal."""
+    without = await open_tab(java_script_enabled=False)
+    await without.page.goto(path)
+    rendered = await structure(without, "#results")
+    with_js = await open_tab()
+    await with_js.page.goto("/")
+    query = dict(part.split("=", 1) for part in path.split("?", 1)[1].split("&"))
+    await search_with_the_form(
+        with_js, query["user"], query["q"], context=int(query.get("context", "0"))
+    )
+    await finished(with_js)
+    assert await structure(with_js, "#results") == rendered
+    return with_js, rendered
+
+
+async def test_groups_of_lines_apart_are_set_apart(open_tab: OpenTab, fake: FakeGitHub) -> None:
+    text = "".join(f"line {n}{' hit' if n in (3, 5, 12, 14) else ''}\n" for n in range(1, 21))
+    fake.add_gist("grouper", {"a.txt": text, "b.txt": "b hit\n"}, description="groups")
+    tab, _ = await server_and_script(open_tab, "/-/search?user=grouper&q=hit&context=1")
+    rows = tab.page.locator("#results .file").first.locator("li")
+    numbers = await rows.evaluate_all(
+        "(rows) => rows.map((r) => r.classList.contains('gap') ? '--'"
+        " : r.querySelector('.ln').textContent)"
+    )
+    # as grep -C1 prints them: 2-6, then 11-15, -- between
+    assert numbers == ["2", "3", "4", "5", "6", "--", "11", "12", "13", "14", "15"]
+    gap = tab.page.locator("#results li.gap")
+    assert await gap.count() == 1  # never between files, nor before a file's first line
+    assert await gap.text_content() == "⋮lines not shown"
+
+    # without context lines, every listed line stands alone: nothing to set apart
+    tab, _ = await server_and_script(open_tab, "/-/search?user=grouper&q=hit")
+    assert await tab.page.locator("#results li.gap").count() == 0
+    assert await tab.page.locator("#results li.line").count() == 5
+
+
+async def test_a_long_line_shows_where_it_is_cut(open_tab: OpenTab, fake: FakeGitHub) -> None:
+    long = "a" * 1500 + " needle " + "b" * 1500  # listed as a window around its match
+    start = "needle " + "c" * 800  # listed from its start
+    end = "d" * 800 + " needle"  # a window that reaches the line's end
+    context = "e" * 900  # a context line: its first 500 characters
+    text = f"{long}\n{context}\n\n{start}\n\n{end}\n"
+    fake.add_gist("longlines", {"min.js": text}, description="minified")
+    tab, _ = await server_and_script(open_tab, "/-/search?user=longlines&q=needle&context=1")
+    page = tab.page
+    lines = page.locator("#results li.line")
+    # each line's text and its column, when it says one (before its text)
+    codes = await lines.evaluate_all(
+        "(rows) => rows.map((r) => Array.from(r.querySelector('code').childNodes)"
+        ".filter((n) => !n.classList?.contains('column')).map((n) => n.textContent).join(''))"
+    )
+    columns = await lines.evaluate_all(
+        "(rows) => rows.map((r) => r.querySelector('code > .column:first-child')?.textContent"
+        " ?? null)"
+    )
+    window = long[1254 : 1254 + 500]  # centred on the match
+    assert codes[0] == f"…{window}…"
+    assert columns[0] == "column 1255"
+    assert codes[1] == "e" * 500 + "…"  # the context line after it, cut at its end
+    assert columns[1] is None
+    assert codes[3] == start[:500] + "…"  # from its start: cut at its end only
+    assert columns[3] is None
+    assert codes[5] == "…" + end[-500:]  # reaches the end: cut at its start only
+    assert columns[5] == f"column {len(end) - 500 + 1}"
+    assert await lines.nth(0).locator("mark").all_text_contents() == ["needle"]
 
 
 async def test_results_stream_in_with_progress_and_keep_the_lists_order(

@@ -167,6 +167,29 @@ def test_the_command_line_validates_through_the_domain_not_the_web_layer() -> No
     assert not {name for name in imported if name and name.startswith("gistcache.web")}
 
 
+async def test_search_prints_long_lines_whole_and_sets_groups_apart(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    # as grep: the CLI cuts no line to a window (so it has no cut to say), and with
+    # context -- parts groups of lines that do not follow each other
+    long = "x" * 3000 + " needle " + "y" * 3000
+    context = "z" * 900
+    gist = fake.add_gist("vic", {"a.txt": f"a\n{long}\n{context}\nb\nc\nd needle\n"})
+    code, out, err = await run(
+        tmp_path, database_url, fake_server, "search", "vic", "needle", "-C", "1"
+    )
+    assert code == 0, err
+    g = gist.id
+    assert out.splitlines() == [
+        f"{g}/a.txt-1- a",
+        f"{g}/a.txt:2: {long}",
+        f"{g}/a.txt-3- {context}",
+        "--",
+        f"{g}/a.txt-5- c",
+        f"{g}/a.txt:6: d needle",
+    ]
+
+
 async def test_search_context_literal_glob_and_colour(
     tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
 ) -> None:

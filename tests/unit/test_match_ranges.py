@@ -96,11 +96,30 @@ def test_context_is_the_same_however_the_file_is_cut_into_chunks() -> None:
 
     whole = scanned([])
     assert [(h["line_number"], h["before"], h["after"]) for h in whole] == [
-        (3, [(1, "l1"), (2, "l2")], [(4, "l4")]),
-        (5, [], [(6, "l6"), (7, "l7")]),
-        (12, [(10, "l10"), (11, "l11")], [(13, "l13"), (14, "l14")]),
+        (3, [(1, "l1", None), (2, "l2", None)], [(4, "l4", None)]),
+        (5, [], [(6, "l6", None), (7, "l7", None)]),
+        (12, [(10, "l10", None), (11, "l11", None)], [(13, "l13", None), (14, "l14", None)]),
     ]
     ends = [i + 1 for i, byte in enumerate(data) if byte == ord("\n")][:-1]
     for cut in ends:  # every line boundary, one cut at a time
         assert scanned([cut]) == whole, cut
     assert scanned(ends) == whole  # a chunk per line
+
+
+def test_a_long_context_line_says_how_long_it_is_whichever_chunk_it_came_from() -> None:
+    from gistcache.domain.matching import FileHits, scan_chunk
+
+    data = b"0123456789\nhit\nabcdefghij\n"
+    regexp = compile_pattern("hit")
+    find = match_finder(regexp)
+    expected = ([(1, "01234", 10)], [(3, "abcde", 10)])
+    for cut in (0, 11, 15):  # one chunk; the line before, or the hit's, ends the first
+        hits = FileHits(None, 5, find=find, context=1)
+        line = 1
+        for chunk in (data[:cut], data[cut:]):
+            if chunk:
+                scan_chunk(regexp, chunk, line, hits, find)
+                line += chunk.count(b"\n")
+        [listed] = hits.lines
+        assert (listed["before"], listed["after"]) == expected, cut
+        assert "line_length" not in listed  # "hit" is listed whole

@@ -67,7 +67,7 @@ def test_a_long_line_is_cut_to_a_window_holding_its_first_match(public_api_only:
     hits = FileHits(limit=None, chars=9)
     scan_chunk(regexp, data, 1, hits, match_finder(regexp, public_api_only=public_api_only))
     assert hits.lines == [
-        {"line_number": 1, "column": 18, "text": "ñññabczzz"},
+        {"line_number": 1, "column": 18, "text": "ñññabczzz", "line_length": 43},
         {"line_number": 2, "column": 1, "text": "short abc"},
     ]
 

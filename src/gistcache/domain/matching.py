@@ -90,10 +90,12 @@ class FileHits:
 
     A kept line longer than ``chars`` is cut to a window of that many characters around
     its first match; ``column`` says where in the line (1-based, in code points) the
-    listed text starts, so 1 when nothing before it was cut. With a ``find`` each kept
-    line gets ``ranges``: every match on it in code points of the listed text. With
+    listed text starts, so 1 when nothing before it was cut, and ``line_length`` (only
+    on a line that was cut) how long the whole line is. With a ``find`` each kept line
+    gets ``ranges``: every match on it in code points of the listed text. With
     ``context`` each kept line gets ``before`` and ``after``: up to that many lines
-    around it as ``(line_number, text)``, never a line already shown (as grep -C);
+    around it as ``(line_number, text, line_length)`` (``line_length`` None unless the
+    text is cut to its first ``chars``), never a line already shown (as grep -C);
     the chunks' ends must then be told with ``end_chunk`` (``scan_chunk`` does).
     """
 
@@ -115,7 +117,7 @@ class FileHits:
         self._shown = 0  # the last line number shown, listed or as context
         self._new: list[dict[str, Any]] = []  # kept from the current chunk
         self._open: tuple[dict[str, Any], int] | None = None  # after-context going on
-        self._tail: list[tuple[int, str]] = []  # the previous chunks' last lines
+        self._tail: list[tuple[int, str, int | None]] = []  # the previous chunks' last lines
 
     def add(self, line_number: int, data: bytes, start: int, end: int, line_end: int) -> None:
         """Count the line of ``data`` whose first match spans ``start`` to ``end`` and that
@@ -136,6 +138,8 @@ class FileHits:
                 column = _window(first, min(last, len(text)), len(text), self._chars) + 1
                 text = text[column - 1 : column - 1 + self._chars]
             entry: dict[str, Any] = {"line_number": line_number, "column": column, "text": text}
+            if len(text) < length:
+                entry["line_length"] = length
             if self._find is not None:
                 spans = [
                     (min(s, length), min(e, length))
@@ -159,12 +163,12 @@ class FileHits:
             if data.endswith(b"\n"):
                 lines.pop()
             last_line = first_line + len(lines) - 1
-            tail = dict(self._tail)
+            tail = {number: (text, length) for number, text, length in self._tail}
 
-            def text(number: int) -> str:
+            def text(number: int) -> tuple[str, int | None]:
                 if number >= first_line:
                     return self._context_text(lines[number - first_line])
-                return tail.get(number, "")
+                return tail.get(number, ("", None))
 
             if self._open is not None:
                 entry, until = self._open
@@ -173,7 +177,7 @@ class FileHits:
                 if self._new:
                     stop = min(stop, self._new[0]["line_number"] - 1)
                 for number in range(max(first_line, self._shown + 1), stop + 1):
-                    entry["after"].append((number, text(number)))
+                    entry["after"].append((number, *text(number)))
                 self._shown = max(self._shown, stop)
                 if stop == last_line and stop < until and not self._new:
                     self._open = (entry, until)
@@ -181,41 +185,42 @@ class FileHits:
                 number = entry["line_number"]
                 for before in range(max(number - n, self._shown + 1, 1), number):
                     if before >= first_line or before in tail:
-                        entry["before"].append((before, text(before)))
+                        entry["before"].append((before, *text(before)))
                 self._shown = number
                 until = number + n
                 stop = min(until, last_line)
                 if i + 1 < len(self._new):
                     stop = min(stop, self._new[i + 1]["line_number"] - 1)
                 for after in range(number + 1, stop + 1):
-                    entry["after"].append((after, text(after)))
+                    entry["after"].append((after, *text(after)))
                 self._shown = max(number, stop)
                 if i + 1 == len(self._new) and stop == last_line and stop < until:
                     self._open = (entry, until)
             self._new = []
         self._tail = (self._tail + _last_lines(data, first_line, n, self._context_text))[-n:]
 
-    def _context_text(self, raw: bytes) -> str:
-        """A context line as listed lines are: decoded, and a long one cut to its start."""
+    def _context_text(self, raw: bytes) -> tuple[str, int | None]:
+        """A context line as listed lines are: decoded, and a long one cut to its start
+        (then with the whole line's length)."""
         text = raw.decode("utf-8", "replace").removesuffix("\r")
         if self._chars is not None and len(text) > self._chars:
-            text = text[: self._chars]
-        return text
+            return text[: self._chars], len(text)
+        return text, None
 
 
 def _last_lines(
-    data: bytes, first_line: int, n: int, decode: Callable[[bytes], str]
-) -> list[tuple[int, str]]:
+    data: bytes, first_line: int, n: int, decode: Callable[[bytes], tuple[str, int | None]]
+) -> list[tuple[int, str, int | None]]:
     """The last ``n`` lines of a chunk, with their numbers, without splitting all of it."""
     end = len(data) - 1 if data.endswith(b"\n") else len(data)
     if end < 0 or not data:
         return []
     last_line = first_line + data.count(b"\n", 0, end)
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, str, int | None]] = []
     stop = end
     while len(found) < n and stop >= 0:
         start = data.rfind(b"\n", 0, stop) + 1
-        found.append((last_line - len(found), decode(data[start:stop])))
+        found.append((last_line - len(found), *decode(data[start:stop])))
         if start == 0:
             break
         stop = start - 1

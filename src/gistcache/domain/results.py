@@ -98,6 +98,7 @@ class ContextLine:
 
     line_number: int
     text: str
+    line_length: int | None = None  # the whole line's, when ``text`` is cut to its start
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,8 @@ class LineMatch:
     url: str = ""  # the line on GitHub: the gist's html_url + line_anchor(...)
     before: tuple[ContextLine, ...] = ()  # context not already shown by an earlier line
     after: tuple[ContextLine, ...] = ()
+    # the whole line's length when ``text`` is a window of it (a long line), else None
+    line_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

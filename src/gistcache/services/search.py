@@ -587,8 +587,9 @@ def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:
                 line["text"],
                 ranges=tuple(line.get("ranges", ())),
                 url=f"{url}{number}",
-                before=tuple(ContextLine(n, text) for n, text in before) if before else (),
-                after=tuple(ContextLine(n, text) for n, text in after) if after else (),
+                before=tuple(ContextLine(*shown) for shown in before) if before else (),
+                after=tuple(ContextLine(*shown) for shown in after) if after else (),
+                line_length=line.get("line_length"),
             )
         )
     return tuple(made)

@@ -104,7 +104,7 @@ def _file(match: FileMatch) -> schemas.MatchedFile:
 
 
 def _line(line: LineMatch) -> schemas.LineMatch:
-    return {
+    rendered: schemas.LineMatch = {
         "line_number": line.line_number,
         "column": line.column,
         "text": line.text,
@@ -113,10 +113,15 @@ def _line(line: LineMatch) -> schemas.LineMatch:
         "before": [_context(c) for c in line.before] if line.before else [],
         "after": [_context(c) for c in line.after] if line.after else [],
     }
+    if line.line_length is not None:
+        rendered["line_length"] = line.line_length
+    return rendered
 
 
 def _context(line: ContextLine) -> schemas.ContextLine:
-    return {"line_number": line.line_number, "text": line.text}
+    if line.line_length is None:
+        return {"line_number": line.line_number, "text": line.text}
+    return {"line_number": line.line_number, "text": line.text, "line_length": line.line_length}
 
 
 def render_skipped(entry: Skipped) -> schemas.SkippedFile:

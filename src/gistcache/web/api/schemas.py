@@ -129,6 +129,16 @@ class ContextLine(TypedDict):
 
     line_number: Annotated[int, Field(ge=1)]
     text: Annotated[str, Field(max_length=MAX_LINE_CHARS)]
+    line_length: NotRequired[
+        Annotated[
+            int,
+            Field(
+                gt=MAX_LINE_CHARS,
+                description=f"Only on a line longer than {MAX_LINE_CHARS} characters, whose "
+                "text is its start: the whole line's length in characters",
+            ),
+        ]
+    ]
 
 
 @with_config(_answer)
@@ -154,6 +164,17 @@ class LineMatch(TypedDict):
             max_length=MAX_LINE_CHARS,
             description="The line, or the window of it that holds its first match",
         ),
+    ]
+    line_length: NotRequired[
+        Annotated[
+            int,
+            Field(
+                gt=MAX_LINE_CHARS,
+                description=f"Only on a line longer than {MAX_LINE_CHARS} characters, whose "
+                "text is a window of it: the whole line's length in characters (the window "
+                "ends before the line does when column - 1 + the length of text is less)",
+            ),
+        ]
     ]
     ranges: NotRequired[
         Annotated[

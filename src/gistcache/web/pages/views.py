@@ -63,6 +63,7 @@ async def search(request: web.Request) -> web.Response:
         "page": search_request.page,
         "pages": pages,
         "first_index": (search_request.page - 1) * per_page,
+        "context_lines": search_request.context,
         "link": lambda **changes: _search_link(request, form, **changes),
     }
     return page(request, "search.html", context)

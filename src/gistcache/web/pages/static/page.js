@@ -235,11 +235,11 @@ async function search(params, link, live = false) {
   }
   try {
     if (type.startsWith("application/x-ndjson")) {
-      await readStream(response, controller, failed, request.username);
+      await readStream(response, controller, failed, request);
     } else {
       // a server without the stream: the whole answer at once
       const answer = await response.json();
-      answer.matches.forEach((gist, index) => insertGist(index, gist));
+      answer.matches.forEach((gist, index) => insertGist(index, gist, request.context ?? 0));
       for (const entry of answer.skipped) addSkipped(entry);
       finish(answer.total, request.username, answer.cut ?? null);
     }
@@ -248,7 +248,7 @@ async function search(params, link, live = false) {
   }
 }
 
-async function readStream(response, controller, failed, username) {
+async function readStream(response, controller, failed, request) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   let ended = false;
@@ -258,12 +258,12 @@ async function readStream(response, controller, failed, username) {
     if (event.event === "progress") {
       showProgress(`fetched ${event.files_done} of ${event.files_total} files`);
     } else if (event.event === "match") {
-      insertGist(event.index, event.gist);
+      insertGist(event.index, event.gist, request.context ?? 0);
     } else if (event.event === "skipped") {
       addSkipped(event);
     } else if (event.event === "done") {
       ended = true;
-      finish(event.total, username, event.cut ?? null);
+      finish(event.total, request.username, event.cut ?? null);
     } else if (event.event === "error") {
       ended = true;
       failed(event.problem ?? null);
@@ -423,24 +423,52 @@ export function marked(text, ranges) {
   return pieces;
 }
 
-function codeLine(line, kind, url, ranges) {
+// a line; one cut to a window (a long line) says so: an ellipsis at each end where the
+// line goes on, and the column its text starts at (line_length and column count code
+// points, as the text's length does here)
+function codeLine(line, kind, url, ranges, column = 1) {
   const number = String(line.line_number);
   const label = url
     ? el("a", { class: "ln", href: httpUrl(url), "aria-label": `line ${number} on GitHub` }, number)
     : el("span", { class: "ln" }, number);
   const code = el("code");
+  if (column > 1) {
+    code.append(el("span", { class: "column" }, `column ${column}`));
+    code.append(el("span", { class: "elided" }, "…"));
+  }
   for (const [piece, hit] of marked(line.text, ranges)) {
     code.append(hit ? el("mark", {}, piece) : document.createTextNode(piece));
+  }
+  const length = line.line_length ?? 0;
+  if (length && column - 1 + Array.from(line.text).length < length) {
+    code.append(el("span", { class: "elided" }, "…"));
   }
   return el("li", { class: `line ${kind}` }, label, code);
 }
 
-function fileMatch(file) {
+// with context lines, groups of lines that do not follow each other are set apart, as
+// grep -C prints -- between them
+function gap() {
+  return el(
+    "li",
+    { class: "gap" },
+    el("span", { "aria-hidden": "true" }, "⋮"),
+    el("span", { class: "visually-hidden" }, "lines not shown"),
+  );
+}
+
+function fileMatch(file, context) {
   const lines = el("ol", { class: "lines" });
+  let last = null; // the number of the last line shown
   for (const line of file.lines) {
-    for (const c of line.before ?? []) lines.append(codeLine(c, "context", "", []));
-    lines.append(codeLine(line, "match", line.url ?? "", line.ranges ?? []));
-    for (const c of line.after ?? []) lines.append(codeLine(c, "context", "", []));
+    const before = line.before ?? [];
+    const after = line.after ?? [];
+    const first = before.length ? before[0].line_number : line.line_number;
+    if (context > 0 && last !== null && first !== last + 1) lines.append(gap());
+    for (const c of before) lines.append(codeLine(c, "context", "", []));
+    lines.append(codeLine(line, "match", line.url ?? "", line.ranges ?? [], line.column ?? 1));
+    for (const c of after) lines.append(codeLine(c, "context", "", []));
+    last = after.length ? after[after.length - 1].line_number : line.line_number;
   }
   const section = el(
     "section",
@@ -461,7 +489,7 @@ function fileMatch(file) {
   return section;
 }
 
-function gistMatch(gist, index) {
+function gistMatch(gist, index, context) {
   const item = el(
     "li",
     { class: "gist", "data-index": String(index) },
@@ -477,14 +505,14 @@ function gistMatch(gist, index) {
       el("time", { datetime: gist.updated_at }, when(gist.updated_at)),
     ),
   );
-  for (const file of gist.files) item.append(fileMatch(file));
+  for (const file of gist.files) item.append(fileMatch(file, context));
   return item;
 }
 
-function insertGist(index, gist) {
+function insertGist(index, gist, context) {
   const list = results.querySelector(".gists");
   const next = Array.from(list.children).find((item) => Number(item.dataset.index) > index);
-  list.insertBefore(gistMatch(gist, index), next ?? null);
+  list.insertBefore(gistMatch(gist, index, context), next ?? null);
 }
 
 function addSkipped(entry) {
