@@ -229,6 +229,38 @@ async def test_a_cached_user_is_served_stale_while_github_fails(
     assert (await uncached.json())["status"] == "502"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v3/users/prolific/gists",
+        "/api/v3/users/prolific/gists?per_page=2&page=2",
+        "/api/v3/user/{user_id}/gists",
+        "/api/v3/gists/{gist_id}",
+        "/api/v3/users/prolific",
+        "/api/v3/rate_limit",
+    ],
+)
+async def test_a_weak_etag_matches_on_every_endpoint_that_answers_304(
+    make_client: ClientFactory, fake: FakeGitHub, path: str
+) -> None:
+    # caching clients (hishel, which githubkit uses) send back W/"…" for a strong tag
+    client = await make_client(client_github_budget=parse("100/hour"))
+    many_gists(fake, "prolific", 5)
+    listed = await (await client.get("/api/v3/users/prolific/gists")).json()
+    path = path.format(user_id=listed[0]["owner"]["id"], gist_id=listed[0]["id"])
+    first = await client.get(path)
+    assert first.status == 200
+    etag = first.headers["ETag"]
+    assert etag.startswith('"')
+    for offered in (f"W/{etag}", f'"other", W/{etag}'):
+        resp = await client.get(path, headers={"If-None-Match": offered})
+        assert resp.status == 304, offered
+        assert await resp.read() == b""
+        assert resp.headers["ETag"] == etag
+    changed = await client.get(path, headers={"If-None-Match": 'W/"other"'})
+    assert changed.status == 200
+
+
 async def test_a_gist_with_its_contents_as_github_gives_it(
     client: Client, fake: FakeGitHub, fake_server: TestServer
 ) -> None:

@@ -399,6 +399,31 @@ async def test_if_none_match_forms(
     assert await resp.read() == (b"" if status == 304 else await first.read())
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/prolific",
+        "/prolific?page=2&per_page=2",
+        "/api/v1/users/prolific/gists",
+        "/api/v1/users/prolific/gists?per_page=1",
+    ],
+)
+async def test_a_weak_etag_matches_on_every_list_that_answers_304(
+    client: Client, fake: FakeGitHub, path: str
+) -> None:
+    # caching clients (hishel, which githubkit uses) send back W/"…"
+    many_gists(fake, "prolific", 5)
+    first = await client.get(path)
+    etag = first.headers["ETag"]
+    assert not etag.startswith("W/")
+    for offered in (f"W/{etag}", f'"other", W/{etag}'):
+        resp = await client.get(path, headers={"If-None-Match": offered})
+        assert resp.status == 304, offered
+        assert await resp.read() == b""
+    changed = await client.get(path, headers={"If-None-Match": 'W/"other"'})
+    assert changed.status == 200
+
+
 async def test_restart_within_ttl_makes_no_github_call(
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:
