@@ -133,7 +133,7 @@ class SearchService:
         skipped: list[FileSkipped] = []
         done: SearchDone | None = None
         start = (request.page - 1) * request.per_page
-        page = _Page(self.max_answer_bytes, start, start + request.per_page)
+        page = _Page(self.max_answer_bytes, start, start + request.per_page, keep=True)
         events = self.stream(
             request,
             wait=wait,
@@ -191,7 +191,7 @@ class SearchService:
         task = asyncio.create_task(
             self._bounded(request, queue, line_limit, line_chars, progress_every, in_order)
         )
-        page = _Page(answer_limit, 0, None) if answer_limit is not None else None
+        page = _Page(answer_limit, 0, None, keep=False) if answer_limit is not None else None
         getter: asyncio.Future[SearchEvent] | None = None
         try:
             while True:
@@ -249,13 +249,16 @@ class SearchService:
 class _Page:
     """The matches an answer keeps: those from ``start`` (0-based, in the order they
     come) before ``end`` (None: no end), while their weight fits in ``limit`` bytes;
-    ``seen`` counts them all."""
+    ``seen`` counts them all, ``listed`` those let through. With ``keep`` false the
+    matches let through are only counted (a stream hands each on and forgets it)."""
 
-    def __init__(self, limit: int | None, start: int, end: int | None) -> None:
+    def __init__(self, limit: int | None, start: int, end: int | None, *, keep: bool) -> None:
         self._limit = limit
         self._start = start
         self._end = end
+        self._keep = keep
         self.kept: list[GistMatch] = []
+        self.listed = 0
         self.seen = 0
         self._weight = 0
         self._full = False  # the limit was reached: nothing more is kept
@@ -273,12 +276,14 @@ class _Page:
             weight = match_weight(match)
             if self._weight + weight > self._limit:
                 self._full = True
-                if self.kept:
+                if self.listed:
                     return None
                 match = trimmed(match, self._limit)  # alone over the limit: fewer lines
                 self._lines_cut = True
             self._weight += weight
-        self.kept.append(match)
+        self.listed += 1
+        if self._keep:
+            self.kept.append(match)
         return match
 
     def cut(self, request: SearchRequest | None) -> AnswerCut | None:
@@ -286,7 +291,7 @@ class _Page:
         page this is, in the list's order) the page that starts after the last listed."""
         if not self._full or self._limit is None:
             return None
-        listed = len(self.kept)
+        listed = self.listed
         following = self._start + listed  # the first matching gist not listed
         if request is None or following >= self.seen:
             return AnswerCut(self._limit, listed, self._lines_cut)
