@@ -273,3 +273,27 @@ async def test_an_eviction_while_a_search_reads_is_a_skip_then_a_new_download(
     assert answer["total"] == 1
     assert answer["skipped"] == []
     assert len(fake.raw_requests()) == 4
+
+
+async def test_the_heads_kept_of_binary_gists_count_within_the_budget(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    database_url: str,
+    make_engine: EngineFactory,
+) -> None:
+    db = make_engine(database_url, create_async_engine)
+    add_user(fake, "ann", size=300 * KIB)
+    client = await make_client(**BUDGET)
+    await search(client, "ann")  # 600 KiB of ann's text
+    clock.advance(MINUTES_10)
+    picture = b"\x89PNG\r\n\x1a\n\0" + bytes(range(256)) * (3 * KIB)  # 768 KiB, binary
+    gist = fake.add_gist("bob", {"picture.png": picture})
+    resp = await client.get(f"/api/v3/gists/{gist.id}")
+    assert resp.status == 200
+    # the picture's head is kept (and counted): ann's text made room for it
+    assert await cached_users(db) == {"bob"}
+    assert await chunk_bytes(db) == len(picture)
+    async with client.app[SESSIONS]() as session:
+        site = await client.app[SEARCHES]._listing.site.id()
+        assert await store.user_content_bytes(session, site, "bob") == len(picture)

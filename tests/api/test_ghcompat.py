@@ -4,6 +4,7 @@ GitHub's headers; a client's token never leaves gistcache."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -287,6 +288,54 @@ async def test_a_gist_with_its_contents_as_github_gives_it(
     assert await again.json() == body
     assert len(fake.raw_requests()) == 3
     assert len(fake.api_requests()) == api_before
+
+
+PNG = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256)) * 8
+
+
+async def test_a_binary_or_oversized_gist_is_answered_from_the_cache(
+    make_client: ClientFactory, fake: FakeGitHub, fake_server: TestServer, clock: FakeClock
+) -> None:
+    # files over GISTCACHE_MAX_FILE_BYTES are never downloaded whole: only their head
+    client = await make_client(max_file_bytes=2 * 1024 * 1024)
+    huge = "é" * (1536 * 1024) + "\n"  # 3 MiB of text, over the cache's limit
+    gist = fake.add_gist(
+        "octocat", {"logo.png": PNG, "big.png": PNG * 600, "notes.txt": "hi\n", "huge.txt": huge}
+    )
+    resp = await client.get(f"/api/v3/gists/{gist.id}")
+    assert resp.status == 200
+    body = await resp.json()
+    expected, _ = await _from_fake(fake_server, f"/gists/{gist.id}")
+    for name, meta in expected["files"].items():
+        assert body["files"][name] == meta, name  # as GitHub gives each file
+    logo = body["files"]["logo.png"]
+    assert (logo["encoding"], logo["truncated"]) == ("base64", False)
+    assert base64.b64decode(logo["content"]) == PNG
+    big = body["files"]["big.png"]
+    assert big["truncated"] is True
+    assert base64.b64decode(big["content"]) == (PNG * 600)[: 1024 * 1024]
+    assert body["files"]["huge.txt"]["truncated"] is True
+    assert "encoding" not in body["files"]["huge.txt"]
+    conforms(GistSimple, body)
+    raw_first = len(fake.raw_requests())
+    # the three files the cache downloads (huge.txt is over its limit), then the head of
+    # each file it holds no text of
+    assert raw_first == 3 + 3
+    api_first = len(fake.api_requests())
+
+    # a repeat costs GitHub nothing, and GitHub unreachable changes nothing
+    again = await client.get(f"/api/v3/gists/{gist.id}")
+    assert again.headers["X-Cache"] == "HIT"
+    assert await again.json() == body
+    assert (len(fake.raw_requests()), len(fake.api_requests())) == (raw_first, api_first)
+    fake.fail_next(500, times=100)
+    fake.fail_next(500, times=100, kind="raw")
+    clock.advance(61)  # the list is stale too: GitHub fails to revalidate it
+    down = await client.get(f"/api/v3/gists/{gist.id}")
+    assert down.status == 200
+    assert down.headers["X-Cache"] == "STALE"
+    assert await down.json() == body
+    assert len(fake.raw_requests()) == raw_first
 
 
 async def test_a_gist_newer_than_the_cached_list_is_found(client: Client, fake: FakeGitHub) -> None:

@@ -150,6 +150,36 @@ async def test_pygithub_get_user_without_lazy(
         )
 
 
+def _pygithub_gist(base_url: str, gist_id: str) -> dict[str, Any]:
+    gh = github.Github(base_url=base_url, auth=github.Auth.Token(TOKEN), retry=None)
+    try:
+        gist = gh.get_gist(gist_id)
+        return {
+            name: (f.size, f.raw_data.get("truncated"), f.raw_data.get("encoding"), f.content)
+            for name, f in gist.files.items()
+        }
+    finally:
+        gh.close()
+
+
+async def test_pygithub_gets_a_binary_gist_while_github_is_unreachable(
+    client: Client, fake: FakeGitHub, fake_server: TestServer, clock: Any
+) -> None:
+    picture = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256)) * 5000  # 1.2 MiB
+    gist = fake.add_gist("octocat", {"picture.png": picture, "read.me": "a picture\n"})
+    direct = await asyncio.to_thread(_pygithub_gist, _base(fake_server), gist.id)
+    assert direct["picture.png"][1:3] == (True, "base64")
+    cached = await asyncio.to_thread(_pygithub_gist, _base(client.server, "/api/v3"), gist.id)
+    assert cached == direct
+    counter = Counter(fake)
+    fake.fail_next(503, times=100)  # GitHub unreachable: its API and its raw files
+    fake.fail_next(503, times=100, kind="raw")
+    clock.advance(3600)  # the list is stale: it cannot be revalidated
+    down = await asyncio.to_thread(_pygithub_gist, _base(client.server, "/api/v3"), gist.id)
+    assert down == direct
+    assert counter.take()[1] == 0  # no raw download: every file came from the cache
+
+
 # --- githubkit ---------------------------------------------------------------------
 
 

@@ -7,15 +7,23 @@ unknown-user TTL). Each file's contents come from the cache when they are curren
 gist's revision, else they are fetched and cached first (``services.contents``, which
 shares a download under way with searches). Like GitHub, at most ``content_limit``
 bytes of each file are given, with ``truncated`` saying whether that was all of it.
+
+A file the cache holds no text of (binary, or larger than it keeps) has its first
+``content_limit`` bytes downloaded once and kept beside its state (its head, counted
+in the contents' budget): a repeat costs GitHub nothing, and GitHub being unreachable
+changes nothing. A binary one (a NUL byte near its start) is given as GitHub gives it,
+base64 with ``"encoding": "base64"``.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from gistcache.domain.chunking import BINARY_SNIFF_BYTES
 from gistcache.domain.errors import GistNotFound, UserNotFound
 from gistcache.domain.gists import Gist, GistFile
 from gistcache.domain.results import CacheStatus, GistList
@@ -27,6 +35,7 @@ from gistcache.services.memory import UnknownIds
 from gistcache.store import contents as store
 from gistcache.store.contents import TEXT, FileState
 from gistcache.store.engine import Sessions
+from gistcache.store.errors import FileLeftList
 from gistcache.store.sites import Site
 
 # what GitHub's GET /gists/{id} gives of each file, at most
@@ -38,6 +47,7 @@ _GIST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 class FileContent:
     content: str  # at most the limit's bytes of the file, decoded (invalid UTF-8 as U+FFFD)
     truncated: bool  # the file holds more than ``content``
+    encoding: str | None = None  # "base64" for a binary file's (GitHub's "encoding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,7 @@ class GistReader:
         if gist.raw is None:
             raise GitHubUnavailable("GitHub failed, and the cache holds no item of this gist")
         await self._ensure(listing.login, gist)
+        await self._ensure_heads(listing.login, gist)
         return GistContents(gist, listing)
 
     async def _list(self, gist_id: str, owner: str, revalidate: bool) -> GistList:
@@ -124,6 +135,32 @@ class GistReader:
                     f"the contents of {ref.filename!r} could not be fetched ({outcome.value})"
                 )
 
+    async def _ensure_heads(self, login: str, gist: Gist) -> None:
+        """Keep the head of each of the gist's files the cache holds no text of (binary or
+        too large) and no head of yet: downloaded once (raw downloads cost no API budget),
+        counted in the contents' budget, kept until the file changes or is evicted."""
+        site = await self._site.id()
+        async with self._sessions() as session:
+            states = await store.user_files(session, site, login, gist_id=gist.id)
+        headless = [s for s in states if s.status not in (None, TEXT) and not s.chunks]
+        if not headless:
+            return
+        raw_urls = {f.filename: f.raw_url for f in gist.files}
+        downloads = await self._contents.searching(site, login)  # kept from eviction meanwhile
+        try:
+            for state in headless:
+                head = await self._raw_head(raw_urls.get(state.filename))
+                try:
+                    async with self._sessions() as session, session.begin():
+                        stored = await store.install_head(session, state, head)
+                except FileLeftList:
+                    stored = False
+                if stored:
+                    self._contents.budget.installed(len(head))
+            await downloads.finish()  # other users' contents evicted if now over the budget
+        finally:
+            downloads.close()
+
     async def contents(
         self, found: GistContents
     ) -> AsyncGenerator[tuple[GistFile, FileContent], None]:
@@ -135,15 +172,30 @@ class GistReader:
             states = await store.user_files(
                 session, site, found.listing.login, gist_id=found.gist.id
             )
-        text = {state.filename: state for state in states if state.status == TEXT}
+        by_name = {state.filename: state for state in states}
         for f in found.gist.files:
-            state = text.get(f.filename)
-            if state is not None:
+            state = by_name.get(f.filename)
+            if state is not None and state.status == TEXT:
                 data = await self._cached_head(state)
-            else:  # binary, or past the cache's own size limit: read it as it is
-                data = await self._raw_head(f.raw_url)
+            else:  # binary, or past the cache's own size limit: its head, kept by get()
+                data = await self._kept_head(state, f.raw_url)
             size = max(f.size or 0, len(data))
-            yield f, FileContent(_prefix(data, self._limit), size > self._limit)
+            truncated = size > self._limit
+            if b"\0" in data[:BINARY_SNIFF_BYTES]:  # binary, as the cache tells it
+                encoded = base64.b64encode(data[: self._limit]).decode("ascii")
+                yield f, FileContent(encoded, truncated, "base64")
+            else:
+                yield f, FileContent(_prefix(data, self._limit), truncated)
+
+    async def _kept_head(self, state: FileState | None, raw_url: str | None) -> bytes:
+        """A binary or too large file's head from the cache; from its raw URL only when
+        none is kept (its contents changed since ``get``)."""
+        if state is not None and state.chunks:
+            async with self._sessions() as session:
+                head = await store.read_head(session, state)
+            if head is not None:
+                return head
+        return await self._raw_head(raw_url)
 
     async def _cached_head(self, state: FileState) -> bytes:
         """At most just past the limit of a cached text file's bytes (an empty file has

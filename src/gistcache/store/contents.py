@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -263,9 +263,16 @@ async def discard_fetch(session: AsyncSession, ref: FileRef, generation: str) ->
 
 
 def _held_bytes() -> Any:
-    """What a file's cached contents take: its chunks' bytes (rows cached before these
-    were counted hold about the bytes received)."""
-    return func.coalesce(file_contents.c.chunk_bytes, file_contents.c.size)
+    """What a file's cached contents take: its chunks' bytes (text rows cached before
+    these were counted hold about the bytes received); a binary or too large file's, the
+    head kept of it for ``GET /gists/{id}`` (``install_head``), if any."""
+    return case(
+        (
+            file_contents.c.status == TEXT,
+            func.coalesce(file_contents.c.chunk_bytes, file_contents.c.size),
+        ),
+        else_=func.coalesce(file_contents.c.chunk_bytes, 0),
+    )
 
 
 def _of_user(site: int, login: str) -> Any:
@@ -275,10 +282,8 @@ def _of_user(site: int, login: str) -> Any:
 
 
 async def user_content_bytes(session: AsyncSession, site: int, login: str) -> int:
-    """The bytes the user's cached text contents take."""
-    total = await session.scalar(
-        select(func.sum(_held_bytes())).where(_of_user(site, login), file_contents.c.status == TEXT)
-    )
+    """The bytes the user's cached contents take (text, and heads of other files)."""
+    total = await session.scalar(select(func.sum(_held_bytes())).where(_of_user(site, login)))
     return int(total or 0)
 
 
@@ -291,8 +296,9 @@ class UserContents:
 
 
 async def content_usage(session: AsyncSession) -> list[UserContents]:
-    """Every user (of every site) whose text contents are cached, with the bytes they
-    take, the least recently searched first (never searched first of all)."""
+    """Every user (of every site) whose contents are cached (text, or the heads of other
+    files), with the bytes they take, the least recently searched first (never searched
+    first of all)."""
     held = func.sum(_held_bytes()).label("held")
     result = await session.execute(
         select(gists.c.site_id, gists.c.owner_login, users.c.searched_at, held)
@@ -305,7 +311,7 @@ async def content_usage(session: AsyncSession) -> list[UserContents]:
             users,
             (users.c.site_id == gists.c.site_id) & (users.c.login == gists.c.owner_login),
         )
-        .where(file_contents.c.status == TEXT)
+        .where(or_(file_contents.c.status == TEXT, file_contents.c.chunk_bytes > 0))
         .group_by(gists.c.site_id, gists.c.owner_login, users.c.searched_at)
         .order_by(
             users.c.searched_at.is_not(None),
@@ -509,3 +515,56 @@ async def _read(
             )
         )
     return chunks
+
+
+# --- the head of a binary or too large file ------------------------------------------
+
+
+async def install_head(session: AsyncSession, state: FileState, data: bytes) -> bool:
+    """Keep ``data``, the first bytes of a file cached as binary or too large (what
+    ``GET /gists/{id}`` gives of it), as chunk 0 of its current fetch, counted in its
+    ``chunk_bytes``. False when its contents changed meanwhile (or a head is kept
+    already); FileLeftList when it left the list."""
+    changed = await session.execute(
+        update(file_contents)
+        .where(
+            file_contents.c.site_id == state.site,
+            file_contents.c.gist_id == state.gist_id,
+            file_contents.c.filename == state.filename,
+            file_contents.c.generation == state.generation,
+            file_contents.c.status != TEXT,
+            file_contents.c.chunks == 0,
+        )
+        .values(chunks=1, chunk_bytes=len(data))
+    )
+    if getattr(changed, "rowcount", 0) != 1:
+        return False
+    async with _still_listed():
+        await session.execute(
+            file_chunks.insert().values(
+                site_id=state.site,
+                gist_id=state.gist_id,
+                filename=state.filename,
+                generation=state.generation,
+                chunk_no=0,
+                first_line=1,
+                size=len(data),
+                data=data,
+            )
+        )
+    return True
+
+
+async def read_head(session: AsyncSession, state: FileState) -> bytes | None:
+    """The head kept of a binary or too large file (``install_head``), or None when
+    there is none (or its fetch was replaced meanwhile)."""
+    data = await session.scalar(
+        select(file_chunks.c.data).where(
+            file_chunks.c.site_id == state.site,
+            file_chunks.c.gist_id == state.gist_id,
+            file_chunks.c.filename == state.filename,
+            file_chunks.c.generation == state.generation,
+            file_chunks.c.chunk_no == 0,
+        )
+    )
+    return None if data is None else bytes(data)

@@ -3,6 +3,7 @@ payloads, the request log, and the ``/_fake/`` control endpoints."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -234,7 +235,13 @@ class FakeGitHub(SeededState, Faults):
             meta.update(f.fields)
             if full:
                 meta["truncated"] = len(f.content) > API_CONTENT_LIMIT
-                meta["content"] = _content_prefix(f.content)
+                if _binary(f.content):
+                    # GitHub gives a binary file's bytes base64-encoded, and says so
+                    head = f.content[:API_CONTENT_LIMIT]
+                    meta["content"] = base64.b64encode(head).decode("ascii")
+                    meta["encoding"] = "base64"
+                else:
+                    meta["content"] = _content_prefix(f.content)
             files[f.filename] = meta
         if gist.old_format and not full:
             return {**self._old_gist_json(request, gist, files), **gist.fields}
@@ -528,6 +535,11 @@ class FakeGitHub(SeededState, Faults):
                 "users": len(self.users),
             }
         )
+
+
+def _binary(content: bytes) -> bool:
+    """Binary as git tells it: a NUL byte in the first 8,000 bytes."""
+    return b"\0" in content[:8000]
 
 
 def _content_prefix(content: bytes) -> str:

@@ -234,6 +234,7 @@ async def get_gist(request: web.Request) -> web.StreamResponse:
         for n, meta in enumerate(files.values()):
             if isinstance(meta, dict):
                 meta.pop("content", None)
+                meta.pop("encoding", None)  # said again with the contents, for a binary file
                 meta["truncated"] = f"{token}:{n}"
     skeleton = _json(_rewriter(request).body(item))
     headers = cache_headers(found.listing, request.config_dict[SERVICE].clock())
@@ -275,6 +276,8 @@ async def _gist_pieces(
             _, held = await anext(contents)
             yield b"true" if held.truncated else b"false"
             yield b',"content":' + _json(held.content)
+            if held.encoding is not None:  # a binary file's, as GitHub marks it
+                yield b',"encoding":' + _json(held.encoding)
             yield part
 
 
