@@ -288,6 +288,23 @@ async def test_no_page_is_asked_for_twice_when_githubs_links_order_its_query_oth
     assert [c.status for c in fake.api_requests()[3:]] == [304] * 3
 
 
+async def test_a_stale_list_revalidates_when_githubs_links_spell_its_pages_otherwise(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    ids = many_gists(fake, "prolific", 273)
+    await client.get("/prolific")  # pages stored as ?per_page=100&page=N
+    fake.later_links_page_first = True  # now page two links to ?page=3&per_page=100
+    fake.update_gist(ids[150], description="page two changed")
+    clock.advance(61)
+    resp = await client.get("/prolific")
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "UPDATED"
+    body = await resp.json()
+    assert [g["id"] for g in body] == ids
+    assert body[150]["description"] == "page two changed"
+    assert sorted(c.status or 0 for c in fake.api_requests()[3:]) == [200, 304, 304]
+
+
 async def test_a_list_that_shrank_drops_the_answers_for_pages_it_no_longer_has(
     client: Client, fake: FakeGitHub, clock: FakeClock
 ) -> None:

@@ -243,7 +243,8 @@ class GitHubClient:
                 if index is None:
                     raise GitHubUnavailable("GitHub answered 304 to an unconditional request")
                 etag = answer.headers.get("etag") or etag
-                pages.append(ListPage(url=url, etag=etag, gists=None))
+                # the page as the caller knows it, however this walk's link spelt it
+                pages.append(ListPage(url=known[index].url, etag=etag, gists=None))
                 url = known[index + 1].url if index + 1 < len(known) else None
                 continue
             gists = public_gists(answer.body)
