@@ -105,7 +105,7 @@ class Load:
         self.harness_errors: list[str] = []
         self.in_flight: dict[object, tuple[str, int, str, float]] = {}
         self._drained = itertools.count()
-        self._addresses = random.Random(seed + 1)  # noqa: S311 - as the workload's
+        self._addresses = random.Random(seed + 1)  # noqa: S311 - test addresses, not secrets
 
     # --- running -------------------------------------------------------------
 
