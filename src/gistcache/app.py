@@ -27,6 +27,7 @@ from gistcache.keys import (
     SETTINGS,
 )
 from gistcache.observability.logs import queued
+from gistcache.services.jobs import PayerFor
 from gistcache.services.listing import Clock, utcnow
 from gistcache.settings import Settings
 from gistcache.web.answers import AnswersInFlight
@@ -105,9 +106,12 @@ def create_app(
     if settings.rate_limit is not None:
         limiter = ClientRateLimit(settings.rate_limit, settings.trusted_proxies)
         middlewares.append(limiter.middleware)
+    payer_for: PayerFor | None = None
     if settings.client_github_budget is not None:
         budget = ClientGitHubBudget(settings.client_github_budget, settings.trusted_proxies)
         middlewares.append(budget.middleware)
+        # a search job is charged to the client that submitted it, on the same ledger
+        payer_for = budget.account
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(stamp_headers)
     app[SETTINGS] = settings
@@ -116,7 +120,11 @@ def create_app(
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
         async with components(
-            settings, clock, describe_failure=describe_job_failure, render_search=search_json
+            settings,
+            clock,
+            describe_failure=describe_job_failure,
+            render_search=search_json,
+            payer_for=payer_for,
         ) as c:
             app[SESSIONS] = c.sessions
             app[METRICS] = c.metrics

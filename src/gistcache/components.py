@@ -15,7 +15,7 @@ from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
 from gistcache.services.contents import ContentFetcher
 from gistcache.services.gists import GistReader
-from gistcache.services.jobs import DescribeFailure, RenderSearch, SearchJobs
+from gistcache.services.jobs import DescribeFailure, PayerFor, RenderSearch, SearchJobs
 from gistcache.services.listing import Clock, GistService, utcnow
 from gistcache.services.memory import ContentMemory
 from gistcache.services.profiles import UserProfiles
@@ -50,6 +50,7 @@ async def components(
     *,
     describe_failure: DescribeFailure | None = None,
     render_search: RenderSearch | None = None,
+    payer_for: PayerFor | None = None,
 ) -> AsyncIterator[Components]:
     """Everything a request needs; closed in reverse order (job workers are not started:
     they need the web layer's ``render_search``, the JSON of a result, and
@@ -129,6 +130,7 @@ async def components(
                 clock=clock,
                 render=render_search,
                 metrics=metrics,
+                payer_for=payer_for,
             )
             try:
                 yield Components(

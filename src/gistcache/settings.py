@@ -547,13 +547,15 @@ class Settings:
     client_github_budget: RateLimitItem | None = setting(
         parse_limit("300/hour"),
         Budget(),
-        "GitHub API requests one client may cause (a client is an IPv4 address or an IPv6 "
-        "/64): a list not cached counts each of its pages, a gist not cached one, a "
+        "GitHub API requests one client may cause, its search jobs included (a client is "
+        "an IPv4 address or an IPv6 /64): a list not cached counts each of its pages, a "
+        "gist not cached one, a "
         "revalidation each page asked again (none that GitHub answers `304` to a token: "
         "GitHub counts none); cached answers and raw downloads count nothing. Over it, a "
         "request that needs GitHub is a `429` with `Retry-After` (a cached list past its TTL "
         "is served `STALE` instead). Under `/api/v3`, GitHub's `x-ratelimit-*` headers and "
-        "`GET /rate_limit` report it. Per process. `off`: no limit",
+        "`GET /rate_limit` report it. Per process (a job is charged where it runs). `off`: no "
+        "limit",
         shown_default="`300/hour`",
     )
     github_reserve_percent: int = setting(

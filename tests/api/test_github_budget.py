@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from ipaddress import ip_network
+from typing import Any
 
 from limits import parse
 
@@ -12,6 +13,7 @@ from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
 from tests.support.github import many_gists
 from tests.support.http import Client, ClientFactory
+from tests.support.waiting import eventually
 
 
 async def test_unknown_and_secret_gist_ids_are_remembered_for_the_not_found_ttl(
@@ -157,3 +159,55 @@ async def test_a_refresh_stopped_by_its_starters_budget_is_no_429_for_who_joined
     again = await client.get("/prolific", headers=bob)  # on his own budget
     assert again.status == 200
     assert again.headers["X-Cache"] == "MISS"
+
+
+async def _job_outcome(client: Client, job_id: str) -> dict[str, Any]:
+    async def status() -> dict[str, Any]:
+        body: dict[str, Any] = await (await client.get(f"/api/v1/search/{job_id}")).json()
+        return body
+
+    return await eventually(
+        status, lambda body: body["status"] in ("SUCCESS", "FAILURE"), what=f"job {job_id}"
+    )
+
+
+async def test_a_clients_search_jobs_are_charged_to_its_budget(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    fake.add_gist("octocat", {"n.txt": "a needle\n"})
+    client = await make_client(
+        client_github_budget=parse("3/hour"), trusted_proxies=(ip_network("127.0.0.1"),)
+    )
+    alice, bob = _forwarded("203.0.113.7"), _forwarded("198.51.100.1")
+    jobs = []
+    for n in range(6):  # made-up names, each a GitHub request were it not for the budget
+        resp = await client.post(
+            "/api/v1/search",
+            json={"username": f"made-up-{n}", "pattern": "x", "async": True},
+            headers=alice,
+        )
+        assert resp.status == 202
+        jobs.append((await resp.json())["request_id"])
+    outcomes = [(await _job_outcome(client, job_id))["error"] for job_id in jobs]
+    kinds = sorted(error["type"].rsplit(":", 1)[-1] for error in outcomes)
+    assert kinds == ["github-budget-spent"] * 3 + ["user-not-found"] * 3
+    assert len(fake.api_requests()) == 3  # no more than her budget reached GitHub
+    spent = next(e for e in outcomes if e["type"].endswith(":github-budget-spent"))
+    assert spent["status"] == 429
+    assert "at most 3 GitHub API requests per 3600 s" in spent["detail"]
+    refused = jobs[outcomes.index(spent)]
+    result = await client.get(f"/api/v1/search_result/{refused}", headers=alice)
+    assert result.status == 429
+    assert (await result.json())["type"] == "urn:gistcache:problem:github-budget-spent"
+    # her requests see the budget her jobs spent
+    overview = await (await client.get("/api/v3/rate_limit", headers=alice)).json()
+    assert overview["rate"]["used"] == 3
+
+    # another client's job is charged to its own budget, and runs
+    resp = await client.post(
+        "/api/v1/search",
+        json={"username": "octocat", "pattern": "needle", "async": True},
+        headers=bob,
+    )
+    assert (await _job_outcome(client, (await resp.json())["request_id"]))["status"] == "SUCCESS"
+

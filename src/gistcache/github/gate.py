@@ -76,7 +76,8 @@ class Payer(Protocol):
 
 # the payer of the API requests made in this context: set per request by the web layer,
 # inherited by the tasks a request starts (a shared refresh is charged to the request
-# that started it); None for the server's own work, such as search jobs and the CLI
+# that started it), and per search job to the client that submitted it; None for the
+# server's own work, such as the CLI and jobs queued before they recorded a client
 PAYER: ContextVar[Payer | None] = ContextVar("gistcache_github_payer", default=None)
 
 

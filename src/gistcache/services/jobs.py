@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import JobStatus, SearchResult
+from gistcache.github.gate import PAYER, Payer
 from gistcache.observability.metrics import Metrics
 from gistcache.services.listing import Clock
 from gistcache.services.search import SearchService
@@ -67,6 +69,11 @@ class JobQueueFull(Exception):
 # layer makes and the application hands in (a service does not know HTTP)
 RenderSearch = Callable[[SearchResult], dict[str, Any]]
 
+# the account a client's GitHub requests are charged to (the same ledger the web layer
+# charges its requests to), handed in by the application so that a job's search spends
+# its submitter's budget, not GitHub's without a limit
+PayerFor = Callable[[str], Payer]
+
 
 class SearchJobs:
     def __init__(
@@ -87,7 +94,9 @@ class SearchJobs:
         lease_seconds: float = LEASE.total_seconds(),
         max_per_client: int = 20,
         max_queued: int = 1000,
+        payer_for: PayerFor | None = None,
     ) -> None:
+        self._payer_for = payer_for
         self._max_per_client = max_per_client
         self._max_queued = max_queued
         self._progress_every = progress_every
@@ -220,7 +229,8 @@ class SearchJobs:
         log.info("search job %s started (attempt %d)", job.id, job.attempts)
         progress = _ProgressWriter(self._sessions, job.id, token, self._progress_every)
         search = asyncio.create_task(
-            self._searches.search(SearchRequest(**json.loads(job.request)), progress=progress)
+            self._searches.search(SearchRequest(**json.loads(job.request)), progress=progress),
+            context=self._charged_to(job),
         )
         lease = asyncio.create_task(self._keep_lease(job.id, token))
         try:
@@ -259,6 +269,16 @@ class SearchJobs:
             )
         elif recorded:
             log.info("search job %s failed: %s", job.id, problem["detail"])
+
+    def _charged_to(self, job: Job) -> contextvars.Context:
+        """The context a job's search runs in: its GitHub requests charged to the client
+        that submitted it, as they would be had it searched without a job. A job queued
+        before jobs recorded their client (migration 0009) has none, and is charged to
+        no one."""
+        context = contextvars.copy_context()
+        if self._payer_for is not None and job.client is not None:
+            context.run(PAYER.set, self._payer_for(job.client))
+        return context
 
     async def _keep_lease(self, job_id: str, token: str) -> None:
         """Renew the lease until the job ends; return when it was lost."""

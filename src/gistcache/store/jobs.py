@@ -35,6 +35,7 @@ class Job:
     lease_token: str | None
     files_done: int | None = None  # the running search's progress, when known
     files_total: int | None = None
+    client: str | None = None  # who submitted it; None for jobs queued before 0009
 
 
 def _job(row: Row[Any]) -> Job:
@@ -51,6 +52,7 @@ def _job(row: Row[Any]) -> Job:
         lease_token=row.lease_token,
         files_done=row.files_done,
         files_total=row.files_total,
+        client=row.client,
     )
 
 

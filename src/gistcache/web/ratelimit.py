@@ -138,11 +138,16 @@ class ClientGitHubBudget:
         self.ledger = GitHubLedger(limit)
         self._trusted = tuple(trusted_proxies)
 
+    def account(self, client: str) -> ClientAccount:
+        """``client``'s account: what its requests, and the search jobs it submitted,
+        are charged to."""
+        return ClientAccount(self.ledger, client)
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in EXEMPT_PATHS:
             return await handler(request)
-        account = ClientAccount(self.ledger, client_of(request, self._trusted))
+        account = self.account(client_of(request, self._trusted))
         request[GITHUB_ACCOUNT] = account
         charged = PAYER.set(account)
         try:
