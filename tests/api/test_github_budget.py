@@ -211,3 +211,25 @@ async def test_a_clients_search_jobs_are_charged_to_its_budget(
     )
     assert (await _job_outcome(client, (await resp.json())["request_id"]))["status"] == "SUCCESS"
 
+
+async def test_a_request_retried_through_a_github_outage_costs_the_client_one(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    client = await make_client(client_github_budget=parse("3/hour"))
+
+    async def used() -> int:
+        overview = await (await client.get("/api/v3/rate_limit")).json()
+        return int(overview["rate"]["used"])
+
+    fake.fail_next(502, times=3 * 3)  # each request's three attempts fail: an outage
+    for n in range(3):
+        resp = await client.get(f"/made-up-{n}")
+        assert resp.status == 502
+        assert (await resp.json())["type"] == "urn:gistcache:problem:github-unavailable"
+        assert await used() == n + 1
+    assert len(fake.api_requests()) == 9  # GitHub was tried three times for each
+    # GitHub is back; the client's three requests spent its budget, one each
+    over = await client.get("/made-up-3")
+    assert over.status == 429
+    assert (await over.json())["type"] == "urn:gistcache:problem:github-budget-spent"
+    assert len(fake.api_requests()) == 9

@@ -32,7 +32,7 @@ from gistcache.github.errors import (
     GitHubTimeout,
     GitHubUnavailable,
 )
-from gistcache.github.gate import PAYER, RateLimitGate
+from gistcache.github.gate import PAYER, Payer, RateLimitGate
 from gistcache.github.parse import (
     PageKey,
     RateLimit,
@@ -369,10 +369,15 @@ class GitHubClient:
         self, url: str, etag: str | None, *, read: _BodyReader | None = None
     ) -> _Answer:
         """GET with bounded, jittered retries on refused connections and 502/503/504.
-        ``read`` reads a 200's body instead of reading it whole (at most the JSON limit)."""
+        ``read`` reads a 200's body instead of reading it whole (at most the JSON limit).
+
+        The context's payer is charged once for the request, however many attempts it
+        takes: GitHub counts no refused connection and no 502/503/504, so an outage must
+        not cost a client its budget several times over."""
+        payer = PAYER.get()
         for attempt in range(self._retries + 1):
             try:
-                return await self._get_json_once(url, etag, read)
+                return await self._get_json_once(url, etag, read, payer, charge=attempt == 0)
             except GitHubUnavailable as exc:
                 if not exc.retryable or attempt == self._retries:
                     raise
@@ -381,10 +386,17 @@ class GitHubClient:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _get_json_once(self, url: str, etag: str | None, read: _BodyReader | None) -> _Answer:
+    async def _get_json_once(
+        self,
+        url: str,
+        etag: str | None,
+        read: _BodyReader | None,
+        payer: Payer | None,
+        *,
+        charge: bool,
+    ) -> _Answer:
         self.gate.check()
-        payer = PAYER.get()
-        if payer is not None:
+        if payer is not None and charge:
             payer.pay()
         started = time.monotonic()
         try:
