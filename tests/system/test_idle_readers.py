@@ -1,6 +1,7 @@
 """Clients that ask for a large answer and never read it: the server's memory (its
 process's RSS) stays near its resting size while they wait, and is back near it once
-they leave."""
+they leave. Rest is measured after the answer was read whole twice, so that what the
+searches legitimately keep (the cached contents in the memory tier) is in it."""
 
 from __future__ import annotations
 
@@ -119,5 +120,9 @@ async def test_clients_that_never_read_do_not_multiply_answers_in_memory(
     # (the searches' own work, 8 at once, and the two answers admitted)
     figures = f"rest {rest // MB} MB, waiting {waiting // MB} MB, after {after // MB} MB"
     assert waiting - rest < 56 * MB, figures
-    assert after - rest < 56 * MB, figures
+    # once they have left, the memory their answers freed is handed back (malloc_trim
+    # after the last large answer in flight): measured 2-20 MB (search) and 10-13 MB
+    # (gist) above rest, whose own figure varies by some 20 MB between runs; without the
+    # trim 32-37 MB, and with each gist's file kept by its unfinished reader 17-18 MB
+    assert after - rest < 24 * MB, figures
     assert code == 0, stderr

@@ -7,13 +7,17 @@ waits for the transport to drain), and a client that takes nothing for ``stall``
 seconds is disconnected. ``AnswersInFlight`` counts what each large answer holds while
 it is written (a search result: its whole listing; a gist: its largest file) and
 refuses a new one past the bound with ``AnswersBusy`` (a ``503`` with ``Retry-After``).
+Once the last of them is done, the memory they freed is handed back to the system
+(glibc keeps freed memory for the process otherwise; see ``return_freed_memory``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, Iterable, Iterator
+import ctypes
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
+from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +25,31 @@ from gistcache.domain.errors import AnswersBusy
 
 PIECE_BYTES = 64 * 1024  # what is handed to the socket at once
 LARGE_ANSWER_BYTES = 64 * 1024  # smaller answers are not counted: one write each
+# after the last large answer in flight is done, this long (seconds) before the memory
+# freed is handed back: its handler and connection have let go of it by then, and a
+# burst of answers is trimmed once, after it
+TRIM_DELAY = 1.0
+
+
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
+
+
+def return_freed_memory() -> None:
+    """Hand the memory the process freed back to the system. glibc keeps what large
+    answers freed (many small objects, spread over its arenas) for the process's own
+    later use: measured with 8 clients that never read a 6 MB answer, the server stayed
+    32-37 MB above its rest after they left; trimmed, 2-20 MB. A no-op without glibc.
+    Takes milliseconds on a large heap: run it off the loop."""
+    if MALLOC_TRIM is not None:
+        MALLOC_TRIM(0)
 
 
 class AnswersInFlight:
@@ -29,6 +58,8 @@ class AnswersInFlight:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.held = 0
+        self._trim: asyncio.TimerHandle | None = None  # the freed memory handed back then
+        self.trims = 0  # how many times it was
 
     @contextlib.contextmanager
     def hold(self, size: int) -> Iterator[None]:
@@ -45,6 +76,24 @@ class AnswersInFlight:
             yield
         finally:
             self.held -= size
+            if self.held == 0:
+                self._trim_later()
+
+    def _trim_later(self) -> None:
+        """Hand the freed memory back ``TRIM_DELAY`` after the last large answer, unless
+        another is in flight by then (it is handed back after that one)."""
+        if self._trim is not None or MALLOC_TRIM is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def trim() -> None:
+            self._trim = None
+            if self.held == 0:
+                self.trims += 1
+                with contextlib.suppress(RuntimeError):  # the loop is closing: no matter
+                    loop.run_in_executor(None, return_freed_memory)
+
+        self._trim = loop.call_later(TRIM_DELAY, trim)
 
 
 class ClientGone(Exception):
@@ -80,6 +129,11 @@ async def write_pieces(
     except ClientGone:
         _drop(request)
         raise
+    finally:
+        if isinstance(pieces, AsyncGenerator):
+            # what the pieces not written yet hold (a gist's file read for the next
+            # one) is let go now, not whenever the generator is collected
+            await pieces.aclose()
 
 
 def _drop(request: web.Request) -> None:
