@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gistcache.keys import SEARCHES, SESSIONS
@@ -297,3 +300,76 @@ async def test_the_heads_kept_of_binary_gists_count_within_the_budget(
     async with client.app[SESSIONS]() as session:
         site = await client.app[SEARCHES]._listing.site.id()
         assert await store.user_content_bytes(session, site, "bob") == len(picture)
+
+
+async def test_a_search_is_a_reader_before_it_reads_which_files_are_cached(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for login in ("ann", "bob"):
+        add_user(fake, login)
+    client = await make_client(**BUDGET)
+    await search(client, "ann")
+    clock.advance(MINUTES_10)
+    await search(client, "bob")
+    clock.advance(MINUTES_10)
+    budget = client.app[SEARCHES]._contents.budget
+    user_files = store.user_files
+    evicted: list[str] = []
+
+    async def evicting_after(*args: Any, **kwargs: Any) -> Any:
+        # another search's finish() keeps the budget just after this one read its
+        # states: ann, the least recently searched, must not go while her search reads
+        states = await user_files(*args, **kwargs)
+        if not evicted:
+            evicted.append("kept")
+            total, budget.total_bytes = budget.total_bytes, 500 * KIB
+            budget._measured = None
+            try:
+                await budget.keep_within_budget()
+            finally:
+                budget.total_bytes = total
+        return states
+
+    monkeypatch.setattr(store, "user_files", evicting_after)
+    answer = await search(client, "ann")
+    assert answer["skipped"] == []
+    assert answer["total"] == 1
+    assert [f["filename"] for f in answer["matches"][0]["files"]] == ["ann0.txt", "ann1.txt"]
+    assert len(fake.raw_requests()) == 4  # nothing fetched again
+
+
+async def test_a_search_is_answered_when_the_time_it_was_searched_cannot_be_written(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for login in ("lee", "max"):
+        add_user(fake, login, size=2 * KIB)
+    client = await make_client(cache_ttl=86400)
+    for login in ("lee", "max"):
+        await search(client, login)
+    clock.advance(MINUTES_10)
+    record_search = store.record_search
+
+    async def read_only(*args: Any, **kwargs: Any) -> None:
+        raise DBAPIError("UPDATE users", None, Exception("the database is read-only"))
+
+    monkeypatch.setattr(store, "record_search", read_only)
+    caplog.set_level(logging.INFO, logger="gistcache.services.retention")
+    for login in ("lee", "max", "lee"):
+        answer = await search(client, login)
+        assert answer["total"] == 1
+        assert answer["skipped"] == []
+    failed = [r for r in caplog.records if "could not record when users" in r.getMessage()]
+    assert len(failed) == 1  # once when writing began to fail, not per search
+    assert failed[0].levelno == logging.WARNING
+    monkeypatch.setattr(store, "record_search", record_search)
+    clock.advance(MINUTES_10)
+    await search(client, "lee")
+    again = [r for r in caplog.records if "last searched again" in r.getMessage()]
+    assert len(again) == 1

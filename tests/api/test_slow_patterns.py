@@ -1,17 +1,21 @@
 """A pattern RE2 scans slowly: the server answers beside it, its time budget holds even
-inside one chunk, the scan it leaves behind stops, and as a job it fails once; a pattern
-whose compiled program is too large is refused in words."""
+inside one chunk, the scan it leaves behind stops (its search slot held until then), a
+line too long to scan quickly is left out in words, and as a job it fails once; a
+pattern whose compiled program is too large is refused in words."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from gistcache.services import search as search_service
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.database import EngineFactory
@@ -26,17 +30,21 @@ SLOW = ".*a.{450}c"
 BUDGET = 1.0  # seconds: GISTCACHE_SEARCH_TIMEOUT for these tests
 
 
-def a_and_b(size: int) -> str:
-    """Lines of 2,000 random a and b, about ``size`` bytes: one chunk, seconds to scan."""
+def a_and_b(size: int, line: int = 2000) -> str:
+    """Lines of ``line`` random a and b, about ``size`` bytes: one chunk, seconds to scan."""
     rng = random.Random(20)  # noqa: S311 - test data, the same on every run
-    lines = ["".join(rng.choice("ab") for _ in range(2000)) for _ in range(size // 2001)]
+    lines = ["".join(rng.choices("ab", k=line)) for _ in range(size // (line + 1))]
     return "\n".join(lines) + "\n"
 
 
-async def cached_user(client: Client, fake: FakeGitHub) -> None:
+async def cached_user(
+    make_client: ClientFactory, fake: FakeGitHub, text: str | None = None
+) -> None:
     """A user whose one file is in the cache already, so a search spends its budget
-    scanning, not downloading."""
-    fake.add_gist("slow", {"ab.txt": a_and_b(768 * 1024)})
+    scanning, not downloading (brought in by a server of its own, with all the time it
+    needs on a busy machine)."""
+    client = await make_client()
+    fake.add_gist("slow", {"ab.txt": a_and_b(768 * 1024) if text is None else text})
     resp = await client.post("/api/v1/search", json={"username": "slow", "pattern": "c"})
     assert resp.status == 200, await resp.text()
 
@@ -67,7 +75,7 @@ async def test_a_slow_pattern_leaves_the_server_answering_and_runs_out_of_time_o
     make_client: ClientFactory, fake: FakeGitHub
 ) -> None:
     client = await make_client(search_timeout=BUDGET)
-    await cached_user(client, fake)
+    await cached_user(make_client, fake)
 
     async def slow_search() -> tuple[int, dict[str, Any]]:
         resp = await client.post("/api/v1/search", json={"username": "slow", "pattern": SLOW})
@@ -89,6 +97,80 @@ async def test_a_slow_pattern_leaves_the_server_answering_and_runs_out_of_time_o
     assert resp.status == 200
 
 
+async def test_a_scan_out_of_time_over_long_lines_frees_its_thread_within_a_second(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    # lines just under the length a regular expression is run over: each is one call
+    await cached_user(make_client, fake, a_and_b(1024 * 1024, line=30 * 1024))
+    client = await make_client(search_timeout=BUDGET, max_searches=1)
+    resp = await client.post("/api/v1/search", json={"username": "slow", "pattern": SLOW})
+    assert resp.status == 504
+    await asyncio.sleep(1.0)
+    assert await busy_cpu(1.0) < 0.25
+    # the one search slot is free again
+    resp = await client.post("/api/v1/search", json={"username": "slow", "pattern": "c"})
+    assert resp.status == 200
+
+
+async def test_a_regular_expression_is_not_run_over_a_line_over_32_kib_and_says_so(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    long_line = a_and_b(600 * 1024, line=512 * 1024).strip()  # one line
+    matching = "a" + "b" * 450 + "c"  # SLOW matches it
+    text = f"{long_line[:1000]}needle{long_line[1000:]}\n{matching}\n"
+    await cached_user(make_client, fake, text)
+    client = await make_client(search_timeout=BUDGET, max_searches=1)
+
+    async def slow_search() -> tuple[int, dict[str, Any]]:
+        resp = await client.post("/api/v1/search", json={"username": "slow", "pattern": SLOW})
+        return resp.status, await resp.json()
+
+    (status, answer), _, health = await timed(client, slow_search())
+    assert status == 200, answer
+    assert max(health) < 0.25, health
+    [found] = answer["matches"]
+    assert [line["line_number"] for line in found["files"][0]["lines"]] == [2]
+    assert [(s["filename"], s["reason"]) for s in answer["skipped"]] == [("ab.txt", "long_line")]
+    assert await busy_cpu(0.5) < 0.25  # nothing left running
+    # a fixed string is searched in it, however long
+    resp = await client.post("/api/v1/search", json={"username": "slow", "pattern": "needle"})
+    answer = await resp.json()
+    assert [line["line_number"] for line in answer["matches"][0]["files"][0]["lines"]] == [1]
+    assert answer["skipped"] == []
+    page = await client.get("/-/search", params={"user": "slow", "q": "ne+dle"})
+    assert page.status == 200
+    assert "a line over 32 KiB was not searched" in await page.text()
+
+
+async def test_a_search_out_of_time_holds_its_slot_until_its_scan_has_stopped(
+    make_client: ClientFactory, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await cached_user(make_client, fake)
+    client = await make_client(search_timeout=BUDGET, max_searches=1)
+    scanned = search_service._scan_batch
+    finishing = threading.Event()
+
+    def slow_to_stop(*args: Any) -> None:
+        finishing.wait(30)  # a slice that goes on after the search's time is up
+
+    monkeypatch.setattr(search_service, "_scan_batch", slow_to_stop)
+    body = {"username": "slow", "pattern": "c"}
+    resp = await client.post("/api/v1/search", json=body)
+    assert resp.status == 504
+    # the one scanning thread is still busy: a search now is told so at once, rather
+    # than queued behind it until its own time is up
+    resp = await client.post("/api/v1/search", json=body)
+    assert resp.status == 503
+    assert (await resp.json())["type"] == "urn:gistcache:problem:searches-busy"
+    monkeypatch.setattr(search_service, "_scan_batch", scanned)
+    finishing.set()
+
+    async def again() -> int:
+        return (await client.post("/api/v1/search", json=body)).status
+
+    assert await eventually(again, lambda status: status == 200, within=5.0) == 200
+
+
 async def test_a_search_job_out_of_time_fails_once_on_one_server(
     make_client: ClientFactory, fake: FakeGitHub, settings: Any, make_engine: EngineFactory
 ) -> None:
@@ -98,7 +180,7 @@ async def test_a_search_job_out_of_time_fails_once_on_one_server(
         await make_client(search_timeout=BUDGET, search_job_lease=0.6, search_workers=1)
         for _ in range(2)
     ]
-    await cached_user(servers[0], fake)
+    await cached_user(make_client, fake)
 
     async def slow_job() -> dict[str, Any]:
         resp = await servers[0].post(

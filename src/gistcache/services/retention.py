@@ -59,6 +59,7 @@ class ContentBudget:
         self._memory = memory
         self._reading: Counter[UserKey] = Counter()  # users searches of this process read
         self._recorded: OrderedDict[UserKey, datetime] = OrderedDict()
+        self._recording_failed = False  # the last write of searched_at failed (logged)
         self._evicting = asyncio.Lock()
         self._measured: int | None = None  # the cached bytes when last measured, after evicting
         self._measured_at: datetime | None = None
@@ -74,8 +75,12 @@ class ContentBudget:
         """A search begins to read the user's contents: note when (at most every
         ``SEARCHED_AT_STEP``), keep them from eviction until the search's ``close()``,
         and give the search its share of downloads."""
-        await self._record(site, login)
         self._reading[(site, login)] += 1
+        try:
+            await self._record(site, login)
+        except BaseException:
+            self._done_reading(site, login)
+            raise
         return SearchDownloads(self, site, login)
 
     async def _record(self, site: int, login: str) -> None:
@@ -83,8 +88,24 @@ class ContentBudget:
         last = self._recorded.get(key)
         if last is not None and now - last < SEARCHED_AT_STEP:
             return  # written a moment ago: the warm search writes nothing
-        async with self._sessions() as session, session.begin():
-            await store.record_search(session, site, login, now, SEARCHED_AT_STEP)
+        try:
+            async with self._sessions() as session, session.begin():
+                await store.record_search(session, site, login, now, SEARCHED_AT_STEP)
+        except Exception as exc:
+            # best effort: the search reads what is cached all the same (a read-only
+            # database serves warm searches); said once until a write succeeds again,
+            # and tried again for this user only after the step, as a success would be
+            if not self._recording_failed:
+                self._recording_failed = True
+                log.warning(
+                    "could not record when users were last searched (eviction goes by "
+                    "older times meanwhile): %s",
+                    exc,
+                )
+        else:
+            if self._recording_failed:
+                self._recording_failed = False
+                log.info("recording when users were last searched again")
         self._recorded[key] = now
         self._recorded.move_to_end(key)
         while len(self._recorded) > REMEMBERED_SEARCHES:

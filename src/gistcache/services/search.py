@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import threading
@@ -24,6 +25,7 @@ from typing import Any
 from gistcache.domain.errors import SearchesBusy, SearchTimeout
 from gistcache.domain.gists import Gist
 from gistcache.domain.matching import (
+    LONG_LINE_BYTES,
     MAX_LINE_CHARS,
     MAX_LINES_PER_FILE,
     FileHits,
@@ -32,6 +34,7 @@ from gistcache.domain.matching import (
     fixed_text,
     glob_matches,
     line_anchor_prefix,
+    linear_pattern,
     match_finder,
     scan_chunk,
 )
@@ -232,7 +235,9 @@ class SearchService:
         progress_every: float,
         in_order: bool,
     ) -> None:
-        async with self._running:
+        await self._running.acquire()
+        search: _Search | None = None
+        try:
             budget = asyncio.timeout(self._timeout)
             try:
                 async with budget:
@@ -244,6 +249,18 @@ class SearchService:
                 if budget.expired():
                     raise SearchTimeout(self._timeout) from None
                 raise  # a database or network timeout inside the search, not the budget
+        finally:
+            scanning = search.scanning if search is not None else None
+            if scanning is None or scanning.done():
+                self._running.release()
+            else:
+                # the search stopped waiting, but its scanning thread finishes its slice
+                # first: the slot is free only then, so that a search after it is told
+                # the server is busy rather than queued behind it until its time is up
+                loop = asyncio.get_running_loop()
+                scanning.add_done_callback(
+                    lambda _: loop.call_soon_threadsafe(self._running.release)
+                )
 
 
 class _Page:
@@ -326,6 +343,11 @@ class _Search:
         )
         text = fixed_text(request.pattern, ignore_case=request.ignore_case, literal=request.literal)
         self._find: Finder = match_finder(self._regexp, text=text)
+        # a regular expression may take seconds over one long line, a fixed string not
+        self._long_line = (
+            None if linear_pattern(request.pattern, literal=request.literal) else LONG_LINE_BYTES
+        )
+        self.scanning: concurrent.futures.Future[None] | None = None  # the thread's scan
         self._failed: dict[tuple[str, str], Outcome] = {}
         self._states: dict[tuple[str, str], str | None] = {}
         self._files_done = 0
@@ -347,34 +369,43 @@ class _Search:
         listing = await service._listing.list_gists(self._request.username)
         login = listing.login
         site = await service._site.id()
-        async with service._sessions() as session:
-            states = [
-                s for s in await store.user_files(session, site, login) if self._wanted(s.filename)
-            ]
-            missing: list[FileRef] = []
-            if any(state.status is None for state in states):
-                missing = [
-                    ref
-                    for ref in await store.files_without_contents(session, site, login)
-                    if self._wanted(ref.filename)
+        # this search's share of new contents; the user's are not evicted from now on,
+        # so none of the files read next can go before they are scanned
+        downloads = await service._contents.searching(site, login)
+        try:
+            async with service._sessions() as session:
+                states = [
+                    s
+                    for s in await store.user_files(session, site, login)
+                    if self._wanted(s.filename)
                 ]
-        gists = listing.gists
-        index = {gist.id: n for n, gist in enumerate(gists)}
-        self._files_total = sum(1 for g in gists for f in g.files if self._wanted(f.filename))
-        waiting: dict[str, int] = {}  # files each gist still waits for
-        for ref in missing:
-            waiting[ref.gist_id] = waiting.get(ref.gist_id, 0) + 1
-        self._files_done = max(0, self._files_total - len(missing))
-        self._bytes = sum(state.stored_bytes for state in states if state.status is not None)
-        # a user whose contents cannot all be held is read from the database every time
-        # rather than pushing everyone else (and itself) out of memory
-        self._keep = service._memory.holds_whole(
-            sum(state.stored_bytes for state in states if state.status == TEXT)
-            + sum(ref.size or 0 for ref in missing),
-            len(states),
-        )
-        await self._put(SearchStarted(listing, self._files_total))
-        self._progress()
+                missing: list[FileRef] = []
+                if any(state.status is None for state in states):
+                    missing = [
+                        ref
+                        for ref in await store.files_without_contents(session, site, login)
+                        if self._wanted(ref.filename)
+                    ]
+            gists = listing.gists
+            index = {gist.id: n for n, gist in enumerate(gists)}
+            self._files_total = sum(1 for g in gists for f in g.files if self._wanted(f.filename))
+            waiting: dict[str, int] = {}  # files each gist still waits for
+            for ref in missing:
+                waiting[ref.gist_id] = waiting.get(ref.gist_id, 0) + 1
+            self._files_done = max(0, self._files_total - len(missing))
+            self._bytes = sum(state.stored_bytes for state in states if state.status is not None)
+            # a user whose contents cannot all be held is read from the database every time
+            # rather than pushing everyone else (and itself) out of memory
+            self._keep = service._memory.holds_whole(
+                sum(state.stored_bytes for state in states if state.status == TEXT)
+                + sum(ref.size or 0 for ref in missing),
+                len(states),
+            )
+            await self._put(SearchStarted(listing, self._files_total))
+            self._progress()
+        except BaseException:
+            downloads.close()
+            raise
 
         # the downloads start at once; the gists with nothing to wait for are scanned
         # meanwhile, then each other one as soon as its last file is in
@@ -383,8 +414,6 @@ class _Search:
         async def fetch(ref: FileRef) -> None:
             finished.put_nowait((ref, await service._contents.fetch(ref, downloads)))
 
-        # this search's share of new contents; the user's are not evicted meanwhile
-        downloads = await service._contents.searching(site, login)
         fetches = [asyncio.ensure_future(fetch(ref)) for ref in missing]
         unscanned = collections.deque(gists)  # in order: the gists not scanned yet
 
@@ -538,9 +567,10 @@ class _Search:
             return
         stopped = threading.Event()
         try:
-            await self._loop.run_in_executor(
-                self._service._scanners, _scan_batch, self._regexp, self._find, batch, stopped
+            self.scanning = self._service._scanners.submit(
+                _scan_batch, self._regexp, self._find, batch, stopped, self._long_line
             )
+            await asyncio.wrap_future(self.scanning)
         finally:
             stopped.set()
 
@@ -558,6 +588,9 @@ class _Search:
                 await self._put(FileSkipped(index, Skipped(gist.id, f.filename, reason)))
                 continue
             file_hits = hits.pop(key, None)
+            if file_hits is not None and file_hits.long_lines:
+                skip = Skipped(gist.id, f.filename, SkipReason.LONG_LINE)
+                await self._put(FileSkipped(index, skip))
             if file_hits is not None and file_hits.match_count:
                 lines = _lines(gist.html_url + line_anchor_prefix(f.filename), file_hits.lines)
                 matched.append(FileMatch(f, file_hits.match_count, lines))
@@ -568,13 +601,26 @@ class _Search:
 
 
 def _scan_batch(
-    regexp: Any, find: Finder, batch: list[tuple[StoredChunk, FileHits]], stopped: threading.Event
+    regexp: Any,
+    find: Finder,
+    batch: list[tuple[StoredChunk, FileHits]],
+    stopped: threading.Event,
+    long_line: int | None,
 ) -> None:
     """The scanning thread's work: each chunk of ``batch`` into its file's hits, in
-    slices, until ``stopped`` is set (then ``ScanStopped`` ends it)."""
+    slices, until ``stopped`` is set (then ``ScanStopped`` ends it); lines longer than
+    ``long_line`` left unsearched."""
     for chunk, hits in batch:
         assert chunk.data is not None  # noqa: S101 - _scan leaves replaced chunks out
-        scan_chunk(regexp, chunk.data, chunk.first_line, hits, find, stop=stopped.is_set)
+        scan_chunk(
+            regexp,
+            chunk.data,
+            chunk.first_line,
+            hits,
+            find,
+            stop=stopped.is_set,
+            long_line=long_line,
+        )
 
 
 def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:
