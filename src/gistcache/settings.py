@@ -466,14 +466,16 @@ class Settings:
         1024,
         Integer(1),
         "megabytes of file contents the database keeps, for every server and user together: "
-        "past it, after a search brought new contents in, the contents of the users searched "
-        "least recently are deleted (their lists stay; their next search fetches them again)",
+        "past it, after a search (or `/api/v3/gists/{id}`) brought new contents in, the "
+        "contents of the users searched least recently are deleted (their lists stay; their "
+        "next search fetches them again)",
         shown_default="`1024` (1 GiB)",
     )
     search_download_mb: int = setting(
         128,
         Integer(1),
-        "megabytes of new file contents one search may download and keep, and never more "
+        "megabytes of new file contents one search (or `/api/v3/gists/{id}`, which reads "
+        "from GitHub what is past it) may download and keep, and never more "
         "than leaves its user's contents within `GISTCACHE_CONTENT_CACHE_MB`: the files past "
         "it are reported as `download_budget` (a later search fetches more); a file larger "
         "than it is `too_large`. A value over `GISTCACHE_CONTENT_CACHE_MB` counts as that",

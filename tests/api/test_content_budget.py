@@ -4,6 +4,7 @@ stay), and one search downloads at most its share, saying which files it left.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from gistcache.keys import SEARCHES, SESSIONS
+from gistcache.keys import GISTS, SEARCHES, SESSIONS
 from gistcache.store import contents as store
 from gistcache.store.models import file_chunks, file_contents, gists
 from gistcache.testing.fake_github import FakeGitHub
@@ -373,3 +374,82 @@ async def test_a_search_is_answered_when_the_time_it_was_searched_cannot_be_writ
     await search(client, "lee")
     again = [r for r in caplog.records if "last searched again" in r.getMessage()]
     assert len(again) == 1
+
+
+async def gist_answer(client: Client, gist_id: str) -> dict[str, Any]:
+    resp = await client.get(f"/api/v3/gists/{gist_id}")
+    assert resp.status == 200, await resp.text()
+    answer: dict[str, Any] = await resp.json()
+    return answer
+
+
+async def test_gists_read_through_api_v3_alone_keep_the_cached_contents_within_budget(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    database_url: str,
+    make_engine: EngineFactory,
+) -> None:
+    db = make_engine(database_url, create_async_engine)
+    for login in ("ann", "bob", "cid"):
+        add_user(fake, login)
+    client = await make_client(**BUDGET)
+    for login in ("ann", "bob", "cid"):
+        answer = await gist_answer(client, fake.user(login).gists[0].id)
+        assert [f["content"] for f in answer["files"].values()] == [text(200 * KIB)] * 2
+        clock.advance(MINUTES_10)
+    assert await chunk_bytes(db) <= 1 * MIB
+    assert await cached_users(db) == {"bob", "cid"}  # ann's, read first, made room
+
+
+async def test_a_gist_read_through_api_v3_downloads_at_most_a_searchs_share(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    database_url: str,
+    make_engine: EngineFactory,
+) -> None:
+    db = make_engine(database_url, create_async_engine)
+    names = add_user(fake, "dan", files=3, size=400 * KIB)  # 1.2 MiB: the share is 1 MiB
+    client = await make_client(content_cache_mb=4, search_download_mb=1)
+    answer = await gist_answer(client, fake.user("dan").gists[0].id)
+    # the whole answer: the file past the share is read from GitHub, not cached
+    assert list(answer["files"]) == names
+    assert all(f["content"] == text(400 * KIB) for f in answer["files"].values())
+    assert await chunk_bytes(db) <= 1 * MIB
+
+
+async def test_a_gist_answer_being_written_keeps_its_contents_from_eviction(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    database_url: str,
+    make_engine: EngineFactory,
+) -> None:
+    db = make_engine(database_url, create_async_engine)
+    for login in ("ann", "bob", "cid"):
+        add_user(fake, login)
+    client = await make_client(**BUDGET)
+    reader = client.app[GISTS]
+    # the answer stops before it reads its first file's contents, until let go
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    cached_head = reader._cached_head
+
+    async def held_head(state: store.FileState) -> bytes:
+        reading.set()
+        await go_on.wait()
+        data: bytes = await cached_head(state)
+        return data
+
+    reader._cached_head = held_head
+    answer = asyncio.create_task(gist_answer(client, fake.user("ann").gists[0].id))
+    await asyncio.wait_for(reading.wait(), 10)
+    clock.advance(MINUTES_10)
+    # searches of two more users take the cache past its budget meanwhile
+    await search(client, "bob")
+    clock.advance(MINUTES_10)
+    await search(client, "cid")
+    assert await cached_users(db) == {"ann", "cid"}  # bob's went: ann's are being read
+    go_on.set()
+    files = (await answer)["files"]
+    assert [f["content"] for f in files.values()] == [text(200 * KIB)] * 2
+    assert [f["truncated"] for f in files.values()] == [False, False]

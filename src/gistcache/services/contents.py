@@ -121,12 +121,15 @@ class ContentFetcher:
         up, it stops."""
         return self._flights.run(_flight_key(ref), lambda: self._fetch_one(ref, downloads))
 
-    async def ensure(self, files: Sequence[FileRef]) -> AsyncIterator[tuple[FileRef, Outcome]]:
-        """Fetch ``files`` (sharing fetches under way) and yield each with its outcome as
-        soon as it is in, in the order they finish."""
+    async def ensure(
+        self, files: Sequence[FileRef], downloads: SearchDownloads | None = None
+    ) -> AsyncIterator[tuple[FileRef, Outcome]]:
+        """Fetch ``files`` (sharing fetches under way, paid for by ``downloads`` as in
+        ``fetch``) and yield each with its outcome as soon as it is in, in the order
+        they finish."""
 
         async def one(ref: FileRef) -> tuple[FileRef, Outcome]:
-            return ref, await self.fetch(ref)
+            return ref, await self.fetch(ref, downloads)
 
         waiting = [asyncio.ensure_future(one(ref)) for ref in files]
         try:

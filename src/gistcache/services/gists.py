@@ -5,7 +5,9 @@ rules; an id the cache has never listed is looked up on GitHub once, to learn wh
 list to fetch; an id GitHub has no public gist by is remembered as unknown for the
 unknown-user TTL). Each file's contents come from the cache when they are current for the
 gist's revision, else they are fetched and cached first (``services.contents``, which
-shares a download under way with searches). Like GitHub, at most ``content_limit``
+shares a download under way with searches), within the contents budget as a search's
+are (``services.retention``: a download share of its own, the owner's contents kept
+from eviction while they are read, the budget kept after). Like GitHub, at most ``content_limit``
 bytes of each file are given, with ``truncated`` saying whether that was all of it.
 
 A file the cache holds no text of (binary, or larger than it keeps) has its first
@@ -20,18 +22,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gistcache.domain.chunking import BINARY_SNIFF_BYTES
 from gistcache.domain.errors import GistNotFound, UserNotFound
 from gistcache.domain.gists import Gist, GistFile
-from gistcache.domain.results import CacheStatus, GistList
+from gistcache.domain.results import CacheStatus, GistList, SkipReason
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import GitHubNotFound, GitHubUnavailable
 from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import GistService
 from gistcache.services.memory import UnknownIds
+from gistcache.services.retention import SearchDownloads
 from gistcache.store import contents as store
 from gistcache.store.contents import TEXT, FileState
 from gistcache.store.engine import Sessions
@@ -79,12 +82,29 @@ class GistReader:
         # ids GitHub has no public gist by: asked again only after the unknown-user TTL
         self._unknown = UnknownIds(not_found_ttl)
 
-    async def get(self, gist_id: str, *, revalidate: bool = False) -> GistContents:
-        """The public gist ``gist_id`` with its files' contents.
+    @contextlib.asynccontextmanager
+    async def read(self, gist_id: str, *, revalidate: bool = False) -> AsyncIterator[GistContents]:
+        """The public gist ``gist_id`` with its files' contents in the cache, for the
+        block to read (``contents``): meanwhile its owner's contents are kept from
+        eviction, as a search's are. What it downloads is paid for by a share of its own,
+        as a search's (``GISTCACHE_SEARCH_DOWNLOAD_MB``; a file past it is read from
+        GitHub, not cached), and the cached contents are kept within their budget after.
 
         Raises GistNotFound (no such gist, or a secret one), or a GitHubError when
         GitHub fails and the cache cannot answer.
         """
+        found = await self._find(gist_id, revalidate)
+        site = await self._site.id()
+        downloads = await self._contents.searching(site, found.listing.login)
+        try:
+            await self._ensure(site, found.listing.login, found.gist, downloads)
+            await self._ensure_heads(site, found.listing.login, found.gist, downloads)
+            await downloads.finish()  # the cached contents back within their budget
+            yield found
+        finally:
+            downloads.close()
+
+    async def _find(self, gist_id: str, revalidate: bool) -> GistContents:
         if not _GIST_ID.fullmatch(gist_id):
             raise GistNotFound(gist_id)  # never sent to GitHub
         owner = await self._listing.owner_of(gist_id)
@@ -101,8 +121,6 @@ class GistReader:
             raise GistNotFound(gist_id)
         if gist.raw is None:
             raise GitHubUnavailable("GitHub failed, and the cache holds no item of this gist")
-        await self._ensure(listing.login, gist)
-        await self._ensure_heads(listing.login, gist)
         return GistContents(gist, listing)
 
     async def _list(self, gist_id: str, owner: str, revalidate: bool) -> GistList:
@@ -124,42 +142,41 @@ class GistReader:
             raise GistNotFound(gist_id)
         return owner
 
-    async def _ensure(self, login: str, gist: Gist) -> None:
-        """Bring the gist's files' contents into the cache (those not current yet)."""
-        site = await self._site.id()
+    async def _ensure(self, site: int, login: str, gist: Gist, downloads: SearchDownloads) -> None:
+        """Bring the gist's files' contents into the cache (those not current yet, as far
+        as ``downloads`` pays for them: the others are read from GitHub)."""
         async with self._sessions() as session:
             missing = await store.files_without_contents(session, site, login, gist_id=gist.id)
-        async for ref, outcome in self._contents.ensure(missing):
-            if outcome is not None:
+        async for ref, outcome in self._contents.ensure(missing, downloads):
+            if outcome is not None and outcome is not SkipReason.DOWNLOAD_BUDGET:
                 raise GitHubUnavailable(
                     f"the contents of {ref.filename!r} could not be fetched ({outcome.value})"
                 )
 
-    async def _ensure_heads(self, login: str, gist: Gist) -> None:
+    async def _ensure_heads(
+        self, site: int, login: str, gist: Gist, downloads: SearchDownloads
+    ) -> None:
         """Keep the head of each of the gist's files the cache holds no text of (binary or
         too large) and no head of yet: downloaded once (raw downloads cost no API budget),
+        paid for by ``downloads`` (a head past it is not kept: read from GitHub again),
         counted in the contents' budget, kept until the file changes or is evicted."""
-        site = await self._site.id()
         async with self._sessions() as session:
             states = await store.user_files(session, site, login, gist_id=gist.id)
         headless = [s for s in states if s.status not in (None, TEXT) and not s.chunks]
-        if not headless:
-            return
         raw_urls = {f.filename: f.raw_url for f in gist.files}
-        downloads = await self._contents.searching(site, login)  # kept from eviction meanwhile
-        try:
-            for state in headless:
-                head = await self._raw_head(raw_urls.get(state.filename))
-                try:
-                    async with self._sessions() as session, session.begin():
-                        stored = await store.install_head(session, state, head)
-                except FileLeftList:
-                    stored = False
-                if stored:
-                    self._contents.budget.installed(len(head))
-            await downloads.finish()  # other users' contents evicted if now over the budget
-        finally:
-            downloads.close()
+        for state in headless:
+            head = await self._raw_head(raw_urls.get(state.filename))
+            if not await downloads.reserve(len(head)):
+                continue
+            try:
+                async with self._sessions() as session, session.begin():
+                    stored = await store.install_head(session, state, head)
+            except FileLeftList:
+                stored = False
+            if stored:
+                self._contents.budget.installed(len(head))
+            else:
+                downloads.refund(len(head))
 
     async def contents(
         self, found: GistContents

@@ -39,7 +39,7 @@ from gistcache.keys import (
     SERVICE,
     SETTINGS,
 )
-from gistcache.services.gists import CONTENT_LIMIT, FileContent
+from gistcache.services.gists import CONTENT_LIMIT, FileContent, GistContents, GistReader
 from gistcache.web.answers import ClientGone, write_pieces
 from gistcache.web.ghcompat.errors import github_error
 from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
@@ -222,7 +222,15 @@ async def get_gist(request: web.Request) -> web.StreamResponse:
     time as the client takes them. Its ETag is the digest of the body without the
     contents, which the files' raw URLs (their revisions) settle."""
     reader = request.config_dict[GISTS]
-    found = await reader.get(request.match_info["gist_id"])
+    # the owner's contents stay in the cache until the answer is written
+    async with reader.read(request.match_info["gist_id"]) as found:
+        return await _write_gist(request, reader, found)
+
+
+async def _write_gist(
+    request: web.Request, reader: GistReader, found: GistContents
+) -> web.StreamResponse:
+    """The gist's answer (or a 304), its contents read from the cache as it is written."""
     assert found.gist.raw is not None  # noqa: S101 - the reader raises when the item is missing
     item = json.loads(found.gist.raw)
     # each file's "truncated" and "content" stand in the item as a placeholder, unguessable
