@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from gistcache.keys import ANSWERS
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.http import ClientFactory, problem
+from tests.support.waiting import eventually
 
 Client = TestClient[Any, Any]
 LIMIT = 64 * 1024
@@ -138,3 +139,80 @@ async def test_the_page_says_in_words_where_its_results_were_cut(
         "/-/search", params={"user": "wide", "q": "needle", "context": "3"}
     )
     assert "the answer reached" not in await whole.text()
+
+
+async def test_a_large_job_result_is_counted_in_the_bound_in_flight(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    wide_user(fake, "wide", 7)
+    client = await make_client()
+    resp = await client.post(
+        "/api/v1/search",
+        json={"username": "wide", "pattern": "needle", "context": 3, "async": True},
+    )
+    assert resp.status == 202
+    job_id = (await resp.json())["request_id"]
+
+    async def status() -> str:
+        state: str = (await (await client.get(f"/api/v1/search/{job_id}")).json())["status"]
+        return state
+
+    assert await eventually(status, lambda s: s in ("SUCCESS", "FAILURE")) == "SUCCESS"
+    answers = client.app[ANSWERS]
+    with answers.hold(answers.max_bytes):  # as if large answers filled the bound
+        busy = await client.get(f"/api/v1/search_result/{job_id}")
+        body = await problem(busy, 503, "answers-busy")
+        assert "retry" in body["detail"]
+        assert int(busy.headers["Retry-After"]) > 0
+    assert answers.held == 0
+    resp = await client.get(f"/api/v1/search_result/{job_id}")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    result = await resp.json()
+    assert len(result["matches"]) == 7
+    assert result == await search(client, username="wide")
+
+
+async def test_a_large_search_page_is_counted_in_the_bound_in_flight(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    wide_user(fake, "wide", 7)
+    client = await make_client()
+    query = {"user": "wide", "q": "needle", "context": "3"}
+    whole = await client.get("/-/search", params=query)
+    assert whole.status == 200
+    assert whole.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert whole.headers["Content-Security-Policy"] == "default-src 'self'"
+    assert (await whole.text()).count("needle") >= 7 * 20
+    answers = client.app[ANSWERS]
+    with answers.hold(answers.max_bytes):  # as if large answers filled the bound
+        busy = await client.get("/-/search", params=query)
+        assert busy.status == 503
+        assert int(busy.headers["Retry-After"]) > 0
+        assert busy.headers["Content-Type"].startswith("text/html")
+        assert "Too many large answers in flight" in await busy.text()
+        # a small page is never held back
+        small = await client.get("/-/search", params={"user": "wide", "q": "zz"})
+        assert small.status == 200
+    assert answers.held == 0
+
+
+async def test_an_answer_over_control_characters_stays_within_the_limit(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    # each control character takes six bytes in the JSON (\u0001)
+    line = "needle " + "\x01" * 493
+    controls = "".join(f"{line}\n" + "\n".join(["\x02" * 500] * 3) + "\n" for _ in range(20))
+    for n in range(7):
+        fake.add_gist("ctl", {f"c{n}.txt": controls})
+    client = await make_client(max_answer_bytes=LIMIT)
+    resp = await client.post(
+        "/api/v1/search", json={"username": "ctl", "pattern": "needle", "context": 3}
+    )
+    assert resp.status == 200
+    body = await resp.read()
+    assert len(body) <= LIMIT * 1.2
+    answer = json.loads(body)
+    assert answer["total"] == 7
+    assert answer["cut"]["limit_bytes"] == LIMIT
+    assert answer["matches"][0]["files"][0]["lines"][0]["text"].startswith("needle \x01")

@@ -4,6 +4,7 @@ typed result (matches, and what was skipped and why), and a search job's states.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -167,9 +168,24 @@ class SearchResult:
 _GIST_OVERHEAD, _FILE_OVERHEAD, _LINE_OVERHEAD, _CONTEXT_OVERHEAD = 160, 120, 110, 40
 
 
+# what JSON escapes in a string: `"`, `\\` and the control characters
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+# those written as two bytes (\" \\ \b \t \n \f \r); every other one takes six (\u0001)
+_SHORT_ESCAPES = frozenset('"\\\b\t\n\f\r')
+
+
 def _text_bytes(text: str | None) -> int:
-    # UTF-8 length, as the JSON is written (ensure_ascii off); escapes are rare in text
-    return len(text.encode("utf-8", "surrogatepass")) if text else 0
+    """The bytes ``text`` takes as a JSON string's contents, as the answers write it
+    (UTF-8, ensure_ascii off): each escape counted, so that text made of control
+    characters (six bytes each) cannot pass the answer size limit unseen."""
+    if not text:
+        return 0
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if _ESCAPED.search(text) is None:  # the common case: nothing to escape
+        return size
+    for c in _ESCAPED.findall(text):
+        size += 1 if c in _SHORT_ESCAPES else 5
+    return size
 
 
 def line_weight(line: LineMatch) -> int:

@@ -84,11 +84,27 @@ async def search_status(request: web.Request) -> web.Response:
     return _json(schemas.JOB.dump_json(state))
 
 
-async def search_result(request: web.Request) -> web.Response:
+async def search_result(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
     if job.status == SUCCESS and job.result is not None:
-        # the text the job stored, as it was stored (results of older versions too)
-        return web.Response(text=job.result, content_type="application/json")
+        # the text the job stored, as it was stored (results of older versions too); a
+        # large one is counted while it is written, in pieces the client's reading paces
+        body = job.result.encode()
+        del job  # its text: the bytes alone are held while they are written
+        if len(body) <= LARGE_ANSWER_BYTES:
+            return _json(body)
+        with request.app[ANSWERS].hold(len(body)):
+            response = web.StreamResponse(
+                headers={"Content-Type": "application/json; charset=utf-8"}
+            )
+            response.content_length = len(body)
+            try:
+                await write_pieces(
+                    request, response, [body], stall=request.app[SETTINGS].search_timeout
+                )
+            except ClientGone as exc:
+                log.info("search result [%s]: %s", request.get(REQUEST_ID), exc)
+            return response
     if job.status == FAILURE and job.error is not None:
         raise Problem.from_json(json.loads(job.error))
     raise Problem(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 import aiohttp_jinja2
@@ -9,8 +11,10 @@ from aiohttp import web
 
 from gistcache.domain.errors import InvalidLogin
 from gistcache.domain.gists import Gist, format_timestamp
-from gistcache.domain.requests import validate_username
-from gistcache.keys import ASSETS, SEARCHES, SERVICE
+from gistcache.domain.requests import SearchRequest, validate_username
+from gistcache.keys import ANSWERS, ASSETS, REQUEST_ID, SEARCHES, SERVICE, SETTINGS
+from gistcache.services.search import SearchAnswer
+from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, write_pieces
 from gistcache.web.pages.assets import IMMUTABLE
 from gistcache.web.pages.words import (
     LOGIN_RULE,
@@ -23,6 +27,7 @@ from gistcache.web.pages.words import (
 )
 from gistcache.web.problems import Problem
 
+log = logging.getLogger(__name__)
 CSP = "default-src 'self'"
 
 
@@ -31,27 +36,54 @@ async def index(request: web.Request) -> web.Response:
     return page(request, "search.html", {"form": Form(), "answer": None, "trouble": None})
 
 
-async def search(request: web.Request) -> web.Response:
-    """``GET /-/search?user=…&q=…``: the results, rendered here (no JavaScript needed)."""
+async def search(request: web.Request) -> web.StreamResponse:
+    """``GET /-/search?user=…&q=…``: the results, rendered here (no JavaScript needed).
+
+    A large page is counted among the answers in flight while it is written, in pieces
+    that the client's reading paces (``web.answers``)."""
     form = Form.from_query(request.query)
     if form.empty:
         return page(request, "search.html", {"form": form, "answer": None, "trouble": None})
     service = request.config_dict[SERVICE]
-    try:
-        form, search_request = parse_form(request.query)
-        answer = await request.config_dict[SEARCHES].search(search_request, wait=False)
-    except Exception as exc:
-        said = trouble(exc, service.clock(), user=form.user)
-        if said is None:
-            raise
-        headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}
-        return page(
-            request,
-            "search.html",
-            {"form": form, "answer": None, "trouble": said},
-            status=said.status,
-            headers=headers,
-        )
+    with contextlib.ExitStack() as holding:
+        try:
+            form, search_request = parse_form(request.query)
+            answer = await request.config_dict[SEARCHES].search(search_request, wait=False)
+            body = _results_page(request, form, search_request, answer)
+            del answer  # the page alone is held while it is written
+            holding.enter_context(request.config_dict[ANSWERS].hold(len(body)))
+        except Exception as exc:
+            said = trouble(exc, service.clock(), user=form.user)
+            if said is None:
+                raise
+            headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}
+            return page(
+                request,
+                "search.html",
+                {"form": form, "answer": None, "trouble": said},
+                status=said.status,
+                headers=headers,
+            )
+        if len(body) <= LARGE_ANSWER_BYTES:
+            small = web.Response(body=body, content_type="text/html", charset="utf-8")
+            set_page_headers(small)
+            return small
+        response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
+        set_page_headers(response)
+        try:
+            await write_pieces(
+                request, response, [body], stall=request.config_dict[SETTINGS].search_timeout
+            )
+        except ClientGone as exc:
+            log.info("search page [%s]: %s", request.get(REQUEST_ID), exc)
+        return response
+
+
+def _results_page(
+    request: web.Request, form: Form, search_request: SearchRequest, answer: SearchAnswer
+) -> bytes:
+    """The search page with ``answer``'s results."""
+    service = request.config_dict[SERVICE]
     result = answer.result
     per_page = search_request.per_page
     pages = max(1, -(-result.total // per_page))
@@ -66,7 +98,7 @@ async def search(request: web.Request) -> web.Response:
         "context_lines": search_request.context,
         "link": lambda **changes: _search_link(request, form, **changes),
     }
-    return page(request, "search.html", context)
+    return aiohttp_jinja2.render_string("search.html", request, context).encode()
 
 
 async def user_gists(request: web.Request) -> web.Response:
