@@ -167,7 +167,17 @@ async def test_a_client_that_takes_nothing_for_the_search_timeout_is_disconnecte
     sock = await idle_reader(client.port or 0, body, "application/json")
     try:
         await asyncio.sleep(5)  # nothing taken for longer than the search timeout
-        # the server has hung up: what it had written before is there, then the end
+        # the server let the connection go at once (not waiting, socket and buffer held,
+        # to hand its unsent bytes to a reader that never reads)
+        assert client.server.runner is not None
+        assert client.server.runner.server is not None
+        peers = [
+            handler.transport.get_extra_info("peername")
+            for handler in client.server.runner.server.connections
+            if handler.transport is not None
+        ]
+        assert sock.getsockname() not in peers
+        # what it had written before is there, then the end
         taken = await read_to_end(sock, within=10)
     finally:
         sock.close()

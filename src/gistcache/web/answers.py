@@ -137,9 +137,10 @@ async def write_pieces(
 
 
 def _drop(request: web.Request) -> None:
-    """Close the connection: what the client did not take is dropped with it."""
+    """End the connection at once: what the client did not take is dropped with it (a
+    close would wait, holding the socket and its buffer, for a client that never reads)."""
     if request.transport is not None:
-        request.transport.close()
+        request.transport.abort()
 
 
 async def write_sliced(response: web.StreamResponse, piece: bytes, stall: float) -> None:

@@ -101,7 +101,7 @@ async def search_stream(request: web.Request, search: SearchRequest) -> web.Stre
             # take goes with the connection
             log.info("search stream [%s]: %s", request.get(REQUEST_ID), exc)
             if request.transport is not None:
-                request.transport.close()
+                request.transport.abort()  # a close would wait for a reader that never reads
             return response
         except asyncio.CancelledError:
             if not watch.done() or watch.result() is not True:
