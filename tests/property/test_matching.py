@@ -107,9 +107,6 @@ def scanned(
                 find,
                 stop=lambda: False,
                 slice_bytes=slice_bytes,
-                # half the sliced runs cut a slice before a line that straddles its edge
-                # (as the service's do), with no line long enough to be left out
-                long_line=None if slice_bytes % 2 else len(chunk.data) + 1,
             )
     return hits
 

@@ -12,7 +12,6 @@ from gistcache.domain.matching import (
     compile_pattern,
     fixed_text,
     line_ranges,
-    linear_pattern,
     match_finder,
     scan_chunk,
 )
@@ -136,31 +135,6 @@ def test_a_scan_told_to_stop_stops_at_the_next_slice() -> None:
     # three slices of about 1,000 bytes (each ending at a line's end) were scanned
     assert 3 * 1000 // 10 <= hits.match_count < 4 * 1000 // 9
     assert [line["line_number"] for line in hits.lines] == list(range(1, hits.match_count + 1))
-
-
-def test_a_line_longer_than_long_line_is_left_out_and_counted() -> None:
-    long = b"x" * 300 + b" TODO " + b"x" * 300
-    data = b"TODO one\n" + long + b"\nTODO three\nshort\n" + long + b"\nTODO six"
-    hits = FileHits(limit=None, chars=None)
-    scan_chunk(
-        compile_pattern("TO+DO"), data, 1, hits, stop=lambda: False, slice_bytes=64, long_line=500
-    )
-    assert [line["line_number"] for line in hits.lines] == [1, 3, 6]
-    assert hits.long_lines == 2
-    # a long line within the bound is searched, as one slice of its own
-    hits = FileHits(limit=None, chars=None)
-    scan_chunk(
-        compile_pattern("TO+DO"), data, 1, hits, stop=lambda: False, slice_bytes=64, long_line=700
-    )
-    assert [line["line_number"] for line in hits.lines] == [1, 2, 3, 5, 6]
-    assert hits.long_lines == 0
-
-
-def test_only_fixed_strings_count_as_linear_patterns() -> None:
-    assert linear_pattern("TODO")
-    assert linear_pattern("a.*b", literal=True)
-    assert not linear_pattern(".*a.{450}c")
-    assert not linear_pattern("TO+DO")
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,6 @@ MAX_LINE_CHARS = 500
 # scan at DFA speed, (.{20}){35}q or [^\n]{700}Z (5,605) at NFA speed, 50 times slower
 MAX_PROGRAM_SIZE = 4000
 SCAN_SLICE = 32 * 1024  # bytes scanned between two looks at whether to stop
-# a line is one RE2 call (a match never crosses a newline, but may run to the line's
-# end), so a regular expression is not run over a line longer than this: at NFA speed
-# (.*a.{450}c over a and b: 6 s a MiB on a quiet machine, 30 s on a busy one) such a
-# call holds its thread 0.2 s (1 s busy), as a slice does
-LONG_LINE_BYTES = 32 * 1024
 _UNSUPPORTED = ("invalid perl operator", "invalid escape sequence", "bad repetition operator")
 
 
@@ -90,12 +85,6 @@ def _looks_perl_only(pattern: str) -> bool:
     )
 
 
-def linear_pattern(pattern: str, *, literal: bool = False) -> bool:
-    """Whether ``pattern`` is a fixed string (``literal``, or no regex metacharacter):
-    then RE2's DFA (or ``bytes.find``) scans any line at full speed, however long."""
-    return literal or not any(char in _REGEX_SPECIALS for char in pattern)
-
-
 class FileHits:
     """Matching lines of one file: the first ``limit`` kept, all counted.
 
@@ -120,7 +109,6 @@ class FileHits:
     ) -> None:
         self.match_count = 0
         self.lines: list[dict[str, Any]] = []
-        self.long_lines = 0  # lines scan_chunk left unsearched (over its long_line)
         self._limit = limit
         self._chars = chars
         self._find = find
@@ -314,18 +302,13 @@ def scan_chunk(
     *,
     stop: Callable[[], bool] | None = None,
     slice_bytes: int = SCAN_SLICE,
-    long_line: int | None = None,
 ) -> None:
     """Record each line of ``data`` that matches, once, with its line number.
 
     With ``stop``, ``data`` is scanned in slices of about ``slice_bytes`` that end at a
     line's end (a longer line is one slice), and ``stop()`` is asked before each: when
     it answers true, ``ScanStopped`` is raised. RE2 reads past a slice's edges for
-    ``^``, ``$`` and ``\\b``, so the slices find exactly what one scan would.
-
-    With ``long_line`` (and ``stop``), a line longer than ``long_line`` bytes is not
-    searched: it is counted in ``hits.long_lines`` instead, so that no call to ``find``
-    is given more than ``slice_bytes`` or ``long_line`` bytes at once."""
+    ``^``, ``$`` and ``\\b``, so the slices find exactly what one scan would."""
     if find is None:
         find = match_finder(regexp)
     size = len(data)
@@ -341,17 +324,6 @@ def scan_chunk(
                 raise ScanStopped()
             cut = data.find(b"\n", pos + slice_bytes - 1)
             slice_end = size if cut < 0 else cut + 1
-            if long_line is not None and slice_end - pos > slice_bytes:
-                # the slice's last line runs past slice_bytes (the others end before):
-                # the lines before it are a slice, then it is one, unless it is longer
-                # than long_line, when it is gone past unsearched
-                last_start = data.rfind(b"\n", pos, pos + slice_bytes - 1) + 1 or pos
-                if last_start > pos:
-                    slice_end = last_start
-                elif slice_end - pos > long_line:
-                    hits.long_lines += 1
-                    pos = slice_end
-                    continue
         start, stop_at = find(data, pos, slice_end)
         if start < 0 or start > end:
             if slice_end >= size:

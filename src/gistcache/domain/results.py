@@ -91,9 +91,6 @@ class SkipReason(StrEnum):
     # contents had reached the share of the cache one user may hold); a later search
     # fetches more, as far as that share allows
     DOWNLOAD_BUDGET = "download_budget"
-    # a regular expression was not run over a line of the file longer than 32 KiB
-    # (its other lines were searched, and may be listed as matching too)
-    LONG_LINE = "long_line"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from typing import Any
 from gistcache.domain.errors import SearchesBusy, SearchTimeout
 from gistcache.domain.gists import Gist
 from gistcache.domain.matching import (
-    LONG_LINE_BYTES,
     MAX_LINE_CHARS,
     MAX_LINES_PER_FILE,
     FileHits,
@@ -34,7 +33,6 @@ from gistcache.domain.matching import (
     fixed_text,
     glob_matches,
     line_anchor_prefix,
-    linear_pattern,
     match_finder,
     scan_chunk,
 )
@@ -343,10 +341,6 @@ class _Search:
         )
         text = fixed_text(request.pattern, ignore_case=request.ignore_case, literal=request.literal)
         self._find: Finder = match_finder(self._regexp, text=text)
-        # a regular expression may take seconds over one long line, a fixed string not
-        self._long_line = (
-            None if linear_pattern(request.pattern, literal=request.literal) else LONG_LINE_BYTES
-        )
         self.scanning: concurrent.futures.Future[None] | None = None  # the thread's scan
         self._failed: dict[tuple[str, str], Outcome] = {}
         self._states: dict[tuple[str, str], str | None] = {}
@@ -568,7 +562,7 @@ class _Search:
         stopped = threading.Event()
         try:
             self.scanning = self._service._scanners.submit(
-                _scan_batch, self._regexp, self._find, batch, stopped, self._long_line
+                _scan_batch, self._regexp, self._find, batch, stopped
             )
             await asyncio.wrap_future(self.scanning)
         finally:
@@ -588,9 +582,6 @@ class _Search:
                 await self._put(FileSkipped(index, Skipped(gist.id, f.filename, reason)))
                 continue
             file_hits = hits.pop(key, None)
-            if file_hits is not None and file_hits.long_lines:
-                skip = Skipped(gist.id, f.filename, SkipReason.LONG_LINE)
-                await self._put(FileSkipped(index, skip))
             if file_hits is not None and file_hits.match_count:
                 lines = _lines(gist.html_url + line_anchor_prefix(f.filename), file_hits.lines)
                 matched.append(FileMatch(f, file_hits.match_count, lines))
@@ -605,11 +596,9 @@ def _scan_batch(
     find: Finder,
     batch: list[tuple[StoredChunk, FileHits]],
     stopped: threading.Event,
-    long_line: int | None,
 ) -> None:
     """The scanning thread's work: each chunk of ``batch`` into its file's hits, in
-    slices, until ``stopped`` is set (then ``ScanStopped`` ends it); lines longer than
-    ``long_line`` left unsearched."""
+    slices, until ``stopped`` is set (then ``ScanStopped`` ends it)."""
     for chunk, hits in batch:
         assert chunk.data is not None  # noqa: S101 - _scan leaves replaced chunks out
         scan_chunk(
@@ -619,7 +608,6 @@ def _scan_batch(
             hits,
             find,
             stop=stopped.is_set,
-            long_line=long_line,
         )
 
 

@@ -48,8 +48,6 @@ SKIP_REASONS = {
     SkipReason.DOWNLOAD_BUDGET.value: "not fetched: this search downloaded as much as this "
     "server lets one search (or keeps for one user); searching again fetches more, "
     "as far as the server's cache allows",
-    SkipReason.LONG_LINE.value: "a line over 32 KiB was not searched with this regular "
-    "expression (the file's other lines were); a fixed string searches it",
 }
 
 
