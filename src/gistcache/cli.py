@@ -31,7 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gistcache",
         description="List and search GitHub users' public gists through a SQL cache.",
-        epilog="Configuration comes from GISTCACHE_* environment variables (see README).",
+        epilog=(
+            "Configuration comes from GISTCACHE_* environment variables "
+            "(see docs/configuration.md)."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"gistcache {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

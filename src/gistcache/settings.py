@@ -1,8 +1,8 @@
 """Configuration, read once from ``GISTCACHE_*`` environment variables and validated.
 
 Each setting is declared once, as a field of ``Settings``: its default, the parser that
-turns the variable's text into the stored value (with its bounds) and the README's words
-for it. ``from_env`` loops over the fields; ``configuration_table`` renders the README's
+turns the variable's text into the stored value (with its bounds) and the documentation's words
+for it. ``from_env`` loops over the fields; ``configuration_table`` renders docs/configuration.md's
 table from the same declarations (``python -m gistcache.settings`` prints it).
 """
 
@@ -43,7 +43,7 @@ class ConfigError(ValueError):
 
 class Parser(Protocol[T_co]):
     """Turns a variable's (stripped, non-empty) text into its value, or raises ConfigError
-    naming the variable; ``accepts`` tells the README what it takes."""
+    naming the variable; ``accepts`` tells docs/configuration.md what it takes."""
 
     @property
     def accepts(self) -> str: ...
@@ -57,7 +57,7 @@ class Variable:
 
     parse: Parser[Any]
     meaning: str
-    shown_default: str | None = None  # the README's default, when the value alone says too little
+    shown_default: str | None = None  # the documented default, when the value alone says too little
     fallback: str | None = None  # another variable read when this one is unset
 
 
@@ -619,7 +619,7 @@ def env_name(declared: Field[Any]) -> str:
     return PREFIX + declared.name.upper()
 
 
-# Every variable the program reads; the README documents each of them.
+# Every variable the program reads; docs/configuration.md documents each of them.
 VARIABLES = tuple(env_name(f) for f in fields(Settings))
 
 
@@ -638,7 +638,7 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
         if not name.startswith(PREFIX) or name in VARIABLES or NOT_SETTINGS.fullmatch(name):
             continue
         close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.6)
-        hint = f"did you mean {suffixes[close[0]]}?" if close else "see the README's Configuration"
+        hint = f"did you mean {suffixes[close[0]]}?" if close else "see docs/configuration.md"
         told.append(f"{name} is not a setting gistcache reads, and is ignored: {hint}")
     return told
 
@@ -652,7 +652,7 @@ def _shown(value: object) -> str:
 
 
 def configuration_table() -> str:
-    """The README's configuration table, rendered from the declarations."""
+    """docs/configuration.md's table, rendered from the declarations."""
     rows = ["| variable | meaning | accepts | default |", "|---|---|---|---|"]
     for declared in fields(Settings):
         variable = _variable(declared)

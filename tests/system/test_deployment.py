@@ -1,4 +1,4 @@
-"""The container files and the README agree with the settings the program reads."""
+"""The container files and the documentation agree with the settings the program reads."""
 
 from __future__ import annotations
 
@@ -41,12 +41,12 @@ def test_settings_read_exactly_the_documented_variables() -> None:
     env = RecordingEnv({})
     Settings.from_env(env)
     assert env.asked - {"GITHUB_TOKEN"} == set(VARIABLES)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     table_rows = {
         line.split("|")[1].strip() for line in readme.splitlines() if line.startswith("| `")
     }
     for name in VARIABLES:
-        assert f"`{name}`" in table_rows, f"{name} has no row in README's configuration table"
+        assert f"`{name}`" in table_rows, f"{name} has no row in docs/configuration.md's table"
 
 
 def compose(env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def test_compose_takes_the_database_password_from_an_env_file() -> None:
     # the real .env stays out of git and out of the image
     for ignored in (".gitignore", ".dockerignore"):
         assert ".env" in (ROOT / ignored).read_text().splitlines(), ignored
-    assert "cp .env.example .env" in (ROOT / "README.md").read_text()
+    assert "cp .env.example .env" in (ROOT / "docs" / "development.md").read_text()
 
 
 def dockerfile_instructions() -> Iterator[tuple[str, str]]:

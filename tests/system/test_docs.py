@@ -33,7 +33,7 @@ def code_blocks(text: str) -> list[str]:
 
 
 def test_the_command_line_section_works_as_typed() -> None:
-    commands = section(read("README.md"), "Command line")
+    commands = section(read("docs/cli.md"), "Command line")
     [block] = code_blocks(commands)
     lines = [line for line in block.splitlines() if line.strip()]
     assert lines
@@ -51,7 +51,8 @@ def test_the_command_line_section_works_as_typed() -> None:
 def test_every_make_target_the_documents_name_exists() -> None:
     makefile = read("Makefile")
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
-    for name in ("README.md", "CONTRIBUTING.md", "docs/operations.md"):
+    pages = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "docs").glob("*.md"))]
+    for name in ("README.md", "CONTRIBUTING.md", *pages):
         for target in re.findall(r"\bmake ([a-z][a-z-]+)", read(name)):
             assert target in targets, f"{name} names make {target}"
 
@@ -86,19 +87,20 @@ def test_the_sample_at_the_top_is_what_the_fake_serves() -> None:
 
 
 def test_the_readme_tells_what_users_asked_for() -> None:
-    readme = read("README.md")
-    assert f"`page` from 1 to {MAX_PAGE:,}" in readme  # the list's upper bound
-    assert f"`page` at most {MAX_PAGE:,}" in readme  # the search's
-    assert "The answer carries `X-Cache`" in section(readme, "HTTP API")
-    performance = section(readme, "Performance")
+    api = read("docs/api.md")
+    assert f"`page` from 1 to {MAX_PAGE:,}" in api  # the list's upper bound
+    assert f"`page` at most {MAX_PAGE:,}" in api  # the search's
+    assert "The answer carries `X-Cache`" in section(api, "HTTP API")
+    development = read("docs/development.md")
+    performance = section(development, "Performance")
     assert re.search(r"takes about \d+ minutes", performance)
     assert "var/bench-smoke/" in performance
     assert "benchmarks/results/" in performance
-    token = section(readme, "Configuration")
+    token = section(read("docs/configuration.md"), "Configuration")
     assert "### A GitHub token" in token
     assert "no scope" in token
     assert "Personal access tokens" in token
-    tests = section(readme, "Tests")
+    tests = section(development, "Tests")
     assert "the suite creates it" in tests
 
 

@@ -76,11 +76,11 @@ def test_a_bad_database_url_error_does_not_echo_a_password() -> None:
 
 
 def test_the_readme_table_is_the_one_the_declarations_render() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     table = [line for line in section.splitlines() if line.startswith("|")]
     assert "\n".join(table) + "\n" == configuration_table(), (
-        "README's configuration table differs: paste `python -m gistcache.settings`"
+        "docs/configuration.md's table differs: paste `python -m gistcache.settings`"
     )
     assert [row.split(" | ")[0].removeprefix("| ") for row in table[2:]] == [
         f"`{name}`" for name in VARIABLES
@@ -168,7 +168,7 @@ def test_a_misspelt_variable_is_named_with_the_closest_setting() -> None:
         "GISTCACHE_PROT is not a setting gistcache reads, and is ignored: "
         "did you mean GISTCACHE_PORT?",
         "GISTCACHE_SOMETHING_ELSE_ENTIRELY is not a setting gistcache reads, and is ignored: "
-        "see the README's Configuration",
+        "see docs/configuration.md",
     ]
 
 
@@ -205,7 +205,7 @@ def test_every_gistcache_variable_the_project_uses_is_a_setting_or_a_tools_own()
     ]
     mentioned = {m for path in sources for m in re.findall(r"GISTCACHE_\w*\*?", path.read_text())}
     used = {name.rstrip("_") for name in mentioned if not name.endswith("*")}  # not a pattern
-    used.discard("GISTCACHE_PROT")  # the README's example of a misspelling
+    used.discard("GISTCACHE_PROT")  # the documented example of a misspelling
     env = dict.fromkeys(used, "1")
     assert unknown_variables(env) == [], "declare it as a setting, or as a tool's in NOT_SETTINGS"
 
