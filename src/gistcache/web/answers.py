@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
 from typing import Any
 
 from aiohttp import web
 
 from gistcache.domain.errors import AnswersBusy
+
+log = logging.getLogger(__name__)
 
 PIECE_BYTES = 64 * 1024  # what is handed to the socket at once
 LARGE_ANSWER_BYTES = 64 * 1024  # smaller answers are not counted: one write each
@@ -134,6 +137,20 @@ async def write_pieces(
             # what the pieces not written yet hold (a gist's file read for the next
             # one) is let go now, not whenever the generator is collected
             await pieces.aclose()
+
+
+async def send_bytes(
+    request: web.Request, response: web.StreamResponse, body: bytes, *, stall: float, what: str
+) -> web.StreamResponse:
+    """Write ``body``, one large answer made whole, in pieces the client's reading paces;
+    a client that leaves or takes nothing for ``stall`` seconds is one log line, ``what``
+    (the answer and its request id) saying whose."""
+    response.content_length = len(body)
+    try:
+        await write_pieces(request, response, [body], stall=stall)
+    except ClientGone as exc:
+        log.info("%s: %s", what, exc)
+    return response
 
 
 def _drop(request: web.Request) -> None:

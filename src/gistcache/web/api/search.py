@@ -13,7 +13,7 @@ from gistcache.domain.gists import format_timestamp
 from gistcache.domain.results import JobStatus
 from gistcache.keys import ANSWERS, JOBS, REQUEST_ID, SEARCHES, SERVICE, SETTINGS
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
-from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, write_pieces
+from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, send_bytes, write_pieces
 from gistcache.web.api import schemas
 from gistcache.web.api.schemas import parse_search
 from gistcache.web.api.stream import search_stream, wants_stream
@@ -97,14 +97,9 @@ async def search_result(request: web.Request) -> web.StreamResponse:
             response = web.StreamResponse(
                 headers={"Content-Type": "application/json; charset=utf-8"}
             )
-            response.content_length = len(body)
-            try:
-                await write_pieces(
-                    request, response, [body], stall=request.app[SETTINGS].search_timeout
-                )
-            except ClientGone as exc:
-                log.info("search result [%s]: %s", request.get(REQUEST_ID), exc)
-            return response
+            stall = request.app[SETTINGS].search_timeout
+            what = f"search result [{request.get(REQUEST_ID)}]"
+            return await send_bytes(request, response, body, stall=stall, what=what)
     if job.status == FAILURE and job.error is not None:
         raise Problem.from_json(json.loads(job.error))
     raise Problem(

@@ -14,7 +14,7 @@ from gistcache.domain.gists import Gist, format_timestamp
 from gistcache.domain.requests import SearchRequest, validate_username
 from gistcache.keys import ANSWERS, ASSETS, REQUEST_ID, SEARCHES, SERVICE, SETTINGS
 from gistcache.services.search import SearchAnswer
-from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, write_pieces
+from gistcache.web.answers import LARGE_ANSWER_BYTES, send_bytes
 from gistcache.web.pages.assets import IMMUTABLE
 from gistcache.web.pages.words import (
     LOGIN_RULE,
@@ -70,13 +70,9 @@ async def search(request: web.Request) -> web.StreamResponse:
             return small
         response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
         set_page_headers(response)
-        try:
-            await write_pieces(
-                request, response, [body], stall=request.config_dict[SETTINGS].search_timeout
-            )
-        except ClientGone as exc:
-            log.info("search page [%s]: %s", request.get(REQUEST_ID), exc)
-        return response
+        stall = request.config_dict[SETTINGS].search_timeout
+        what = f"search page [{request.get(REQUEST_ID)}]"
+        return await send_bytes(request, response, body, stall=stall, what=what)
 
 
 def _results_page(
