@@ -27,8 +27,8 @@ from typing import Any
 from gistcache.domain.gists import Gist, GistFile
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import FileMatch, GistMatch, LineMatch, SearchResult
+from gistcache.web.api.render import render_search, search_body
 from gistcache.web.api.schemas import parse_search
-from gistcache.web.render import render_search, search_body
 
 BASELINE = "e533387"  # the last revision with domain.requests.parse_search
 ROOT = Path(__file__).resolve().parent.parent

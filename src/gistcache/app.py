@@ -14,25 +14,28 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gistcache.components import components
-from gistcache.keys import (
+from gistcache.domain.clock import Clock, utcnow
+from gistcache.observability.logs import queued
+from gistcache.services.jobs import PayerFor
+from gistcache.settings import Settings
+from gistcache.web.answers import AnswersInFlight
+from gistcache.web.api.render import search_json
+from gistcache.web.api.routes import setup_routes
+from gistcache.web.app_keys import (
     ANSWERS,
+    CLOCK,
     GISTS,
     GITHUB,
     JOBS,
+    LISTING,
     METRICS,
     PROFILES,
     SEARCHES,
-    SERVICE,
     SESSIONS,
     SETTINGS,
 )
-from gistcache.observability.logs import queued
-from gistcache.services.jobs import PayerFor
-from gistcache.services.listing import Clock, utcnow
-from gistcache.settings import Settings
-from gistcache.web.answers import AnswersInFlight
-from gistcache.web.api.routes import setup_routes
-from gistcache.web.ghcompat.app import GHCOMPAT_PREFIX, create_ghcompat
+from gistcache.web.ghcompat.app import create_ghcompat
+from gistcache.web.ghcompat.handlers import GHCOMPAT_PREFIX
 from gistcache.web.http import MAX_BODY_BYTES
 from gistcache.web.middleware import (
     observe,
@@ -45,7 +48,6 @@ from gistcache.web.pages.routes import setup_pages
 from gistcache.web.problems import describe_job_failure
 from gistcache.web.protocol import ProblemRunner
 from gistcache.web.ratelimit import ClientGitHubBudget, ClientRateLimit
-from gistcache.web.render import search_json
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ def create_app(
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(stamp_headers)
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     stopping = stopping or Stopping()
     app[ANSWERS] = AnswersInFlight(settings.answers_in_flight_mb * 1024 * 1024)
 
@@ -129,7 +132,7 @@ def create_app(
             app[SESSIONS] = c.sessions
             app[METRICS] = c.metrics
             app[GITHUB] = c.github
-            app[SERVICE] = c.listing
+            app[LISTING] = c.listing
             app[SEARCHES] = c.searches
             app[JOBS] = c.jobs
             app[GISTS] = c.gists
@@ -160,7 +163,7 @@ def create_app(
         try:
             async with asyncio.timeout(CANCEL_GRACE):
                 await app[JOBS].stop()
-                await asyncio.gather(app[SERVICE].close(), app[SEARCHES].close())
+                await asyncio.gather(app[LISTING].close(), app[SEARCHES].close())
         except TimeoutError:
             log.warning("calls to GitHub did not end within %g s of being cancelled", CANCEL_GRACE)
 

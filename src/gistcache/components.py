@@ -11,12 +11,13 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache import __version__
+from gistcache.domain.clock import Clock, utcnow
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
 from gistcache.services.contents import ContentFetcher
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import DescribeFailure, PayerFor, RenderSearch, SearchJobs
-from gistcache.services.listing import Clock, GistService, utcnow
+from gistcache.services.listing import ListingService
 from gistcache.services.memory import ContentMemory
 from gistcache.services.profiles import UserProfiles
 from gistcache.services.retention import ContentBudget
@@ -36,7 +37,7 @@ class Components:
     sessions: Sessions
     metrics: Metrics
     github: GitHubClient
-    listing: GistService
+    listing: ListingService
     searches: SearchService
     jobs: SearchJobs
     gists: GistReader
@@ -77,7 +78,7 @@ async def components(
                 metrics=metrics,
             )
             site = Site(sessions, settings.github_api_url)
-            listing = GistService(
+            listing = ListingService(
                 sessions,
                 github,
                 site,

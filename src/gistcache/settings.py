@@ -29,7 +29,7 @@ from yarl import URL
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/gistcache.sqlite3"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-PREFIX = "GISTCACHE_"
+ENV_PREFIX = "GISTCACHE_"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -616,7 +616,7 @@ def _variable(declared: Field[Any]) -> Variable:
 
 
 def env_name(declared: Field[Any]) -> str:
-    return PREFIX + declared.name.upper()
+    return ENV_PREFIX + declared.name.upper()
 
 
 # Every variable the program reads; docs/configuration.md documents each of them.
@@ -633,11 +633,11 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     misspelt one is otherwise silently ignored), naming the closest setting."""
     env = os.environ if environ is None else environ
     told = []
-    suffixes = {name.removeprefix(PREFIX): name for name in VARIABLES}
+    suffixes = {name.removeprefix(ENV_PREFIX): name for name in VARIABLES}
     for name in sorted(env):
-        if not name.startswith(PREFIX) or name in VARIABLES or NOT_SETTINGS.fullmatch(name):
+        if not name.startswith(ENV_PREFIX) or name in VARIABLES or NOT_SETTINGS.fullmatch(name):
             continue
-        close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
         hint = f"did you mean {suffixes[close[0]]}?" if close else "see docs/configuration.md"
         told.append(f"{name} is not a setting gistcache reads, and is ignored: {hint}")
     return told

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import GistMatch
-from gistcache.keys import ANSWERS, SEARCHES
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.answers import MALLOC_TRIM, TRIM_DELAY
+from gistcache.web.app_keys import ANSWERS, SEARCHES
 from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]

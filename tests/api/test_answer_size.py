@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from gistcache.keys import ANSWERS
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import ANSWERS
 from tests.support.http import ClientFactory, problem
 from tests.support.waiting import eventually
 

@@ -18,10 +18,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from gistcache.keys import GISTS, SEARCHES, SESSIONS
 from gistcache.store import contents as store
 from gistcache.store.models import file_chunks, file_contents, gists
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import GISTS, SEARCHES, SESSIONS
 from gistcache.web.pages.words import SKIP_REASONS
 from tests.support.clock import FakeClock
 from tests.support.database import EngineFactory

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from gistcache.keys import GITHUB
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import GITHUB
 from tests.support.clock import FakeClock
 
 Client = TestClient[Any, Any]

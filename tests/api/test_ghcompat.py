@@ -1,4 +1,4 @@
-"""The GitHub-compatible API under /api/v3 (issue 13): GitHub's items, paging, Link
+"""The GitHub-compatible API under /api/v3: GitHub's items, paging, Link
 headers and errors, URLs pointing back at gistcache, ETags, the client's rate limit in
 GitHub's headers; a client's token never leaves gistcache."""
 

@@ -1,5 +1,5 @@
 """Three maintained GitHub clients (PyGithub, githubkit, gidgethub) work against
-gistcache's /api/v3 by changing only their base URL (issue 13): each gets what it gets
+gistcache's /api/v3 by changing only their base URL: each gets what it gets
 from the fake GitHub directly, a second run costs GitHub nothing while the cache is
 fresh, and the client's token never reaches GitHub."""
 

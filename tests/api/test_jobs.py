@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
-from gistcache.keys import JOBS, SEARCHES
 from gistcache.store import jobs as store_jobs
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import JOBS, SEARCHES
 from tests.support.clock import FakeClock
 from tests.support.database import EngineFactory
 from tests.support.http import ClientFactory

@@ -1,4 +1,4 @@
-"""The search page over HTTP (issue 11): routes under /-/, server-rendered results that
+"""The search page over HTTP: routes under /-/, server-rendered results that
 need no JavaScript, plain-word errors with the proper status, escaping, the CSP and the
 hashed, immutable assets."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gistcache.services.listing import GistService
+from gistcache.services.listing import ListingService
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
 from tests.support.http import ClientFactory
@@ -314,10 +314,10 @@ async def test_the_freshness_words_only_read_the_cache(
 async def test_a_bug_in_the_freshness_words_is_an_opaque_problem(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(self: GistService, login: str) -> None:
+    async def broken(self: ListingService, login: str) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(GistService, "last_checked", broken)
+    monkeypatch.setattr(ListingService, "last_checked", broken)
     resp = await client.get("/-/freshness?user=octocat")
     assert resp.status == 500
     assert resp.content_type == "application/problem+json"

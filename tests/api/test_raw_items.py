@@ -1,5 +1,5 @@
 """The cache keeps each listed gist's item as GitHub sent it, and the user's numeric id
-(for answers in GitHub's own shape, issue 13); lists cached before that are fetched
+(for answers in GitHub's own shape); lists cached before that are fetched
 again, unconditionally, at their next revalidation."""
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from gistcache.keys import SEARCHES
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import SEARCHES
 from tests.support.http import ClientFactory
 from tests.support.waiting import eventually
 

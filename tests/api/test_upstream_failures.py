@@ -13,11 +13,11 @@ from sqlalchemy import update
 from yarl import URL
 
 from gistcache.github.parse import DEFAULT_RETRY_AFTER
-from gistcache.keys import GITHUB, SERVICE, SESSIONS
 from gistcache.settings import Settings
 from gistcache.store.lists import get_github_block, save_github_block
 from gistcache.store.models import github_blocks
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import GITHUB, LISTING, SESSIONS
 from tests.support.clock import FakeClock
 from tests.support.github import many_gists
 from tests.support.http import ClientFactory, problem
@@ -406,7 +406,7 @@ async def test_an_absurd_wait_from_github_is_cut_to_an_hour(
     resp = await client.get("/octocat")
     await problem(resp, 503, "github-rate-limited")
     assert 3500 <= int(resp.headers["Retry-After"]) <= 3600
-    site = await client.app[SERVICE].site.id()
+    site = await client.app[LISTING].site.id()
     async with client.app[SESSIONS]() as session:
         block = await get_github_block(session, site, client.app[GITHUB].credential)
     assert block is not None
@@ -415,7 +415,7 @@ async def test_an_absurd_wait_from_github_is_cut_to_an_hour(
 
 async def test_a_shared_block_is_never_shortened(client: Client) -> None:
     sessions = client.app[SESSIONS]
-    site = await client.app[SERVICE].site.id()
+    site = await client.app[LISTING].site.id()
     later = datetime.fromtimestamp(time.time() + 600, UTC)
     sooner = datetime.fromtimestamp(time.time() + 60, UTC)
     async with sessions() as session, session.begin():

@@ -1,4 +1,4 @@
-"""Live search on the page (issue 12): once a user's search has completed, their
+"""Live search on the page: once a user's search has completed, their
 contents are cached, and editing the pattern or an option searches again after a pause,
 without GitHub, one search per pause, errors in words in place, never for a user whose
 search has not completed."""

@@ -1,4 +1,4 @@
-"""The search page in a real browser (issue 11): marks, streaming in list order, links
+"""The search page in a real browser: marks, streaming in list order, links
 that reproduce a search, the same results without JavaScript, hostile gists as text,
 errors in words, the keyboard, a narrow screen and axe-core's accessibility rules."""
 

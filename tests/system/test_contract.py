@@ -22,7 +22,7 @@ from schemathesis import GenerationMode, checks
 from gistcache.app import create_app
 from gistcache.settings import Settings
 from gistcache.web.api.openapi import FIXED_PATHS
-from gistcache.web.ghcompat.app import GHCOMPAT_PREFIX
+from gistcache.web.ghcompat.handlers import GHCOMPAT_PREFIX
 from tests.support.database import DATABASES, empty_database
 from tests.support.processes import free_port
 

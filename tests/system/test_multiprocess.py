@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gistcache.keys import SERVICE
+from gistcache.domain.results import CacheStatus
 from gistcache.services import listing
-from gistcache.services.listing import CacheStatus
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import LISTING
 from tests.support.clock import FakeClock
 from tests.support.http import ClientFactory
 
@@ -167,7 +167,7 @@ async def test_a_request_that_read_a_stale_list_just_before_a_refresh_ended_does
 ) -> None:
     # the herd race the benchmark found: a request reads the user (stale), the shared
     # refresh finishes and leaves, then the request starts a refresh of its own
-    service = client.app[SERVICE]
+    service = client.app[LISTING]
     assert (await client.get("/octocat")).headers["X-Cache"] == "MISS"
     clock.advance(61)
     assert (await client.get("/octocat")).headers["X-Cache"] == "REVALIDATED"
@@ -200,7 +200,7 @@ async def test_a_refresh_lease_left_by_a_killed_server_lapses_within_the_lease(
 ) -> None:
     # a server took octocat's refresh lease and was killed before it released it
     dead = await make_client()
-    assert await dead.app[SERVICE]._claim("octocat", "killed-server")
+    assert await dead.app[LISTING]._claim("octocat", "killed-server")
     survivor = await make_client()
     clock.advance(listing.REFRESH_LEASE.total_seconds() + 1)  # not the 120 s it once was
     started = time.monotonic()

@@ -33,7 +33,7 @@ from gistcache.domain.results import (
     SkipReason,
 )
 from gistcache.web.api.openapi import OPENAPI
-from gistcache.web.render import render_search, search_body, search_json
+from gistcache.web.api.render import render_search, search_body, search_json
 
 # JSON Schema (ECMA 262) anchors ^ and $ at the string's ends only: re.fullmatch does
 TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gistcache.domain.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
+from gistcache.domain.clock import Clock
 from gistcache.domain.results import SkipReason
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import ForbiddenRawHost, GitHubError
-from gistcache.services.listing import Clock
 from gistcache.services.retention import ContentBudget, SearchDownloads
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import contents as store

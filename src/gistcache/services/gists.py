@@ -32,7 +32,7 @@ from gistcache.domain.results import CacheStatus, GistList, SkipReason
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import GitHubNotFound, GitHubUnavailable
 from gistcache.services.contents import ContentFetcher
-from gistcache.services.listing import GistService
+from gistcache.services.listing import ListingService
 from gistcache.services.memory import UnknownIds
 from gistcache.services.retention import SearchDownloads
 from gistcache.store import contents as store
@@ -65,7 +65,7 @@ class GistReader:
     def __init__(
         self,
         sessions: Sessions,
-        listing: GistService,
+        listing: ListingService,
         contents: ContentFetcher,
         github: GitHubClient,
         site: Site,

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from gistcache.domain.clock import Clock
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.github.gate import PAYER, Payer
 from gistcache.observability.metrics import Metrics
-from gistcache.services.listing import Clock
 from gistcache.services.search import SearchService
 from gistcache.store import jobs as store
 from gistcache.store.engine import Sessions
@@ -35,7 +35,7 @@ LEASE = timedelta(seconds=60)  # default: a runner that stops renewing loses its
 POLL_SECONDS = 1.0
 PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
-PROGRESS_EVERY = 0.5  # seconds: a running job's progress is stored at most this often
+JOB_PROGRESS_EVERY = 0.5  # seconds: a running job's progress is stored at most this often
 
 # the problem JSON stored for a failure: status 500 (and opaque) for a bug
 DescribeFailure = Callable[[BaseException], dict[str, Any]]
@@ -90,7 +90,7 @@ class SearchJobs:
         poll_seconds: float = POLL_SECONDS,
         purge_seconds: float = PURGE_SECONDS,
         metrics: Metrics | None = None,
-        progress_every: float = PROGRESS_EVERY,
+        progress_every: float = JOB_PROGRESS_EVERY,
         lease_seconds: float = LEASE.total_seconds(),
         max_per_client: int = 20,
         max_queued: int = 1000,

@@ -10,10 +10,11 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gistcache.domain.clock import Clock, utcnow
 from gistcache.domain.errors import UserNotFound
 from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
 from gistcache.domain.gists import Gist
@@ -26,7 +27,7 @@ from gistcache.github.errors import (
     GitHubRateLimited,
 )
 from gistcache.github.gate import PROBE_EVERY, Block
-from gistcache.services.memory import HotLists
+from gistcache.services.memory import ByteLRU
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as store
 from gistcache.store.engine import Sessions
@@ -34,11 +35,7 @@ from gistcache.store.errors import StoreError
 from gistcache.store.lists import PageOfGists, StoredPage, UserState
 from gistcache.store.sites import Site
 
-__all__ = ["CacheStatus", "Checked", "Clock", "GistList", "GistService", "UserNotFound", "utcnow"]
-
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 # seconds a cached user is served STALE after GitHub failed (not rate-limited) for it
 ERROR_BACKOFF = 5
@@ -49,10 +46,6 @@ REFRESH_RENEW_SECONDS = REFRESH_LEASE.total_seconds() / 3
 # the longest a request waits for another process's refresh before making its own
 REFRESH_WAIT = timedelta(seconds=120)
 LEASE_POLL_SECONDS = 0.1
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # how an answer from the cache is labelled, by the policy's decision
@@ -145,7 +138,7 @@ class Checked:
     backing_off: bool  # GitHub failed for the user lately: its list is served STALE
 
 
-class GistService:
+class ListingService:
     def __init__(
         self,
         sessions: Sessions,
@@ -163,7 +156,7 @@ class GistService:
         self._ttls = Ttls(cache=cache_ttl, not_found=not_found_ttl)
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
-        self._hot: HotLists[GistList] = HotLists(memory_bytes)
+        self._hot: ByteLRU[GistList] = ByteLRU(memory_bytes)
         # GitHub's rate limit for this credential, as every server sharing the database knows it
         self.shared_block = SharedBlock(sessions, site, github.credential, clock)
 

@@ -1,5 +1,5 @@
 """This process's memory tiers in front of the database, each bounded in bytes:
-recently served gist lists with their rendered JSON (``HotLists``, so that a fresh
+recently served gist lists with their rendered JSON (``ByteLRU``, so that a fresh
 list is answered without a database round trip) and recently searched files'
 contents (``ContentMemory``, so that a warm search reads no chunk from it); and the
 gist ids GitHub said it has no public gist by (``UnknownIds``, bounded in entries).
@@ -31,7 +31,7 @@ class Weighed(Protocol):
 T = TypeVar("T", bound=Weighed)
 
 
-class HotLists(Generic[T]):
+class ByteLRU(Generic[T]):
     """A least-recently-used map from login to list, holding at most ``max_bytes``."""
 
     def __init__(self, max_bytes: int) -> None:
@@ -140,7 +140,7 @@ class ContentMemory:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.largest = max_bytes // 8
-        self._files: HotLists[_Contents] = HotLists(max_bytes)
+        self._files: ByteLRU[_Contents] = ByteLRU(max_bytes)
 
     def __len__(self) -> int:
         return len(self._files)

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gistcache.domain.clock import Clock
 from gistcache.domain.errors import UserNotFound
 from gistcache.domain.results import CacheStatus
 from gistcache.github.client import GitHubClient
@@ -25,7 +26,7 @@ from gistcache.github.errors import (
     GitHubRateLimited,
 )
 from gistcache.github.gate import PROBE_EVERY
-from gistcache.services.listing import ERROR_BACKOFF, Clock, GistService
+from gistcache.services.listing import ERROR_BACKOFF, ListingService
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as list_store
 from gistcache.store import profiles as store
@@ -51,7 +52,7 @@ class UserProfiles:
         self,
         sessions: Sessions,
         github: GitHubClient,
-        listing: GistService,
+        listing: ListingService,
         *,
         cache_ttl: float,
         clock: Clock,

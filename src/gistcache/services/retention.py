@@ -25,7 +25,7 @@ import logging
 from collections import Counter, OrderedDict
 from datetime import datetime, timedelta
 
-from gistcache.services.listing import Clock
+from gistcache.domain.clock import Clock
 from gistcache.services.memory import ContentMemory
 from gistcache.store import contents as store
 from gistcache.store.engine import Sessions

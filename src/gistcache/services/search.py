@@ -58,7 +58,7 @@ from gistcache.domain.results import (
     trimmed,
 )
 from gistcache.services.contents import ContentFetcher, Outcome
-from gistcache.services.listing import GistService
+from gistcache.services.listing import ListingService
 from gistcache.services.memory import ContentMemory, text_chunks
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState, StoredChunk
@@ -66,7 +66,7 @@ from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
 
 Progress = Callable[[int, int], None]
-PROGRESS_EVERY = 0.1  # seconds: progress events at most this often
+STREAM_PROGRESS_EVERY = 0.1  # seconds: progress events at most this often
 # events a search may have told that its reader has not taken yet: past them the search
 # waits for its reader (a client that does not read holds back its own search only)
 EVENTS_WAITING = 16
@@ -86,7 +86,7 @@ class SearchService:
     def __init__(
         self,
         sessions: Sessions,
-        listing: GistService,
+        listing: ListingService,
         contents: ContentFetcher,
         site: Site,
         *,
@@ -166,7 +166,7 @@ class SearchService:
         wait: bool = True,
         line_limit: int | None = MAX_LINES_PER_FILE,
         line_chars: int | None = MAX_LINE_CHARS,
-        progress_every: float = PROGRESS_EVERY,
+        progress_every: float = STREAM_PROGRESS_EVERY,
         in_order: bool = False,
         answer_limit: int | None = None,
     ) -> AsyncGenerator[SearchEvent, None]:

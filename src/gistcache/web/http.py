@@ -11,10 +11,11 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from gistcache.services.listing import CacheStatus, GistList
+from gistcache.domain.results import CacheStatus, GistList
 from gistcache.web.problems import Problem
 
 MAX_BODY_BYTES = 64 * 1024
+NDJSON = "application/x-ndjson"  # the search stream's media type
 
 
 def wants_revalidation(request: web.Request) -> bool:

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gistcache.keys import (
+from gistcache.observability.logs import log_access
+from gistcache.web.app_keys import (
     ERROR_RENDERER,
     METRICS,
     PAGE_ERRORS,
@@ -27,7 +28,6 @@ from gistcache.keys import (
     REQUEST_ID,
     SETTINGS,
 )
-from gistcache.observability.logs import log_access
 from gistcache.web.ghcompat.links import public_origin
 from gistcache.web.problems import (
     Problem,

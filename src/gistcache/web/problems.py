@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gistcache.keys import REQUEST_ID
 from gistcache.services.failures import describe
+from gistcache.web.app_keys import REQUEST_ID
 
 PROBLEM_TYPE = "application/problem+json"
 

@@ -25,8 +25,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from gistcache.github.errors import ClientBudgetSpent
 from gistcache.github.gate import PAYER
-from gistcache.keys import GITHUB_ACCOUNT, RATE_LIMIT_HEADERS
 from gistcache.settings import Network
+from gistcache.web.app_keys import GITHUB_ACCOUNT, RATE_LIMIT_HEADERS
 from gistcache.web.budget import ClientAccount, GitHubLedger
 from gistcache.web.problems import Problem
 

@@ -7,8 +7,8 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gistcache.keys import JOBS, METRICS, SESSIONS
 from gistcache.store.engine import accepts_writes
+from gistcache.web.app_keys import JOBS, METRICS, SESSIONS
 from gistcache.web.problems import Problem
 
 READY_TIMEOUT = 2.0

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gistcache.domain.gists import digest, render_gists
 from gistcache.domain.results import CacheStatus, GistList
-from gistcache.keys import SERVICE
+from gistcache.web.app_keys import CLOCK, LISTING
 from gistcache.web.http import (
     cache_headers,
     etag_matches,
@@ -24,12 +24,12 @@ async def list_gists(request: web.Request) -> web.StreamResponse:
     username = validate_username(request.match_info["username"])
     # most requests have no query string: no query to parse
     paging = parse_paging(request.query) if request.query_string else None
-    service = request.app[SERVICE]
-    result = await service.list_gists(username, revalidate=wants_revalidation(request))
+    listing = request.app[LISTING]
+    result = await listing.list_gists(username, revalidate=wants_revalidation(request))
     if paging is None:
-        return _whole_list(request, result, service.clock())
+        return _whole_list(request, result, request.app[CLOCK]())
 
-    headers = cache_headers(result, service.clock())
+    headers = cache_headers(result, request.app[CLOCK]())
     items = result.gists
     headers["X-Total-Count"] = str(len(items))
     page, per_page = paging

@@ -11,16 +11,16 @@ from aiohttp import web
 
 from gistcache.domain.gists import format_timestamp
 from gistcache.domain.results import JobStatus
-from gistcache.keys import ANSWERS, JOBS, REQUEST_ID, SEARCHES, SERVICE, SETTINGS
 from gistcache.store.jobs import FAILURE, SUCCESS, Job
 from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, send_bytes, write_pieces
 from gistcache.web.api import schemas
+from gistcache.web.api.render import answer_weight, search_body, search_pieces
 from gistcache.web.api.schemas import parse_search
 from gistcache.web.api.stream import search_stream, wants_stream
+from gistcache.web.app_keys import ANSWERS, CLOCK, JOBS, REQUEST_ID, SEARCHES, SETTINGS
 from gistcache.web.http import cache_headers, prefers_async, read_json
 from gistcache.web.problems import Problem
 from gistcache.web.ratelimit import client_of
-from gistcache.web.render import answer_weight, search_body, search_pieces
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def search(request: web.Request) -> web.StreamResponse:
         )
     answer = await request.app[SEARCHES].search(search_request, wait=False)
     # the searched list's freshness, as for the list itself (STALE when GitHub failed)
-    headers = cache_headers(answer.listing, request.app[SERVICE].clock())
+    headers = cache_headers(answer.listing, request.app[CLOCK]())
     del headers["Cache-Control"]  # a POST answer is not for shared caches
     if answer_weight(answer.result) <= LARGE_ANSWER_BYTES:
         return _json(search_body(answer.result), headers=headers)

@@ -28,15 +28,14 @@ from gistcache.domain.results import (
     SearchProgress,
     SearchStarted,
 )
-from gistcache.keys import REQUEST_ID, SEARCHES, SERVICE, SETTINGS
 from gistcache.web.answers import ClientGone, write_sliced
-from gistcache.web.http import cache_headers
+from gistcache.web.api.render import render_cut, render_gist, render_skipped
+from gistcache.web.app_keys import CLOCK, REQUEST_ID, SEARCHES, SETTINGS
+from gistcache.web.http import NDJSON, cache_headers
 from gistcache.web.problems import internal_error, problem_for
-from gistcache.web.render import render_cut, render_gist, render_skipped
 
 log = logging.getLogger(__name__)
 
-NDJSON = "application/x-ndjson"
 DISCONNECT_POLL = 0.05  # seconds between looks at whether the client is still there
 
 
@@ -79,7 +78,7 @@ async def search_stream(request: web.Request, search: SearchRequest) -> web.Stre
         # the list first: its failures are ordinary problem answers
         first = await anext(events)
         assert isinstance(first, SearchStarted)  # noqa: S101 - stream() begins with it
-        headers = cache_headers(first.listing, request.app[SERVICE].clock())
+        headers = cache_headers(first.listing, request.app[CLOCK]())
         del headers["Cache-Control"]
         response = web.StreamResponse(
             status=200,

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gistcache.keys import ERROR_RENDERER, GITHUB_ACCOUNT
+from gistcache.web.app_keys import ERROR_RENDERER, GITHUB_ACCOUNT
 from gistcache.web.ghcompat.errors import render_problem
-from gistcache.web.ghcompat.handlers import PREFIX
 from gistcache.web.ghcompat.routes import setup_routes
 from gistcache.web.ghcompat.versions import HEADER, api_version
-
-GHCOMPAT_PREFIX = PREFIX
 
 
 async def stamp_rate_limit(request: web.Request, response: web.StreamResponse) -> None:

@@ -30,27 +30,28 @@ from gistcache.domain.gists import Gist, GistFile, digest, parse_timestamp
 from gistcache.domain.requests import validate_username
 from gistcache.domain.results import CacheStatus, GistList
 from gistcache.github.errors import GitHubError, GitHubUnavailable
-from gistcache.keys import (
-    ANSWERS,
-    GISTS,
-    GITHUB_ACCOUNT,
-    PROFILES,
-    REQUEST_ID,
-    SERVICE,
-    SETTINGS,
-)
 from gistcache.services.gists import CONTENT_LIMIT, FileContent, GistContents, GistReader
 from gistcache.web.answers import ClientGone, write_pieces
+from gistcache.web.app_keys import (
+    ANSWERS,
+    CLOCK,
+    GISTS,
+    GITHUB_ACCOUNT,
+    LISTING,
+    PROFILES,
+    REQUEST_ID,
+    SETTINGS,
+)
 from gistcache.web.ghcompat.errors import github_error
-from gistcache.web.ghcompat.links import Rewriter, link_header, public_origin
+from gistcache.web.ghcompat.links import Rewriter, github_link_header, public_origin
 from gistcache.web.ghcompat.versions import V2026_03_10, list_item, version_of
 from gistcache.web.http import cache_headers, etag_matches, fresh_cache_control
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/api/v3"
-DEFAULT_PER_PAGE = 30
-MAX_PER_PAGE = 100
+GHCOMPAT_PREFIX = "/api/v3"
+GITHUB_DEFAULT_PER_PAGE = 30
+GITHUB_MAX_PER_PAGE = 100
 LIST_DOCS = "/gists/gists#list-gists-for-a-user"
 USER_DOCS = "/users/users#get-a-user"
 # the query parameters a list's Link targets repeat
@@ -65,8 +66,8 @@ def _number(raw: str | None, default: int) -> int:
 
 
 def _paging(query: Mapping[str, str]) -> tuple[int, int]:
-    per_page = _number(query.get("per_page"), DEFAULT_PER_PAGE)
-    per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
+    per_page = _number(query.get("per_page"), GITHUB_DEFAULT_PER_PAGE)
+    per_page = GITHUB_DEFAULT_PER_PAGE if per_page < 1 else min(per_page, GITHUB_MAX_PER_PAGE)
     return max(1, _number(query.get("page"), 1)), per_page
 
 
@@ -112,7 +113,7 @@ def _answer(request: web.Request, body: bytes, headers: dict[str, str]) -> web.R
 def _rewriter(request: web.Request) -> Rewriter:
     settings = request.config_dict[SETTINGS]
     origin = public_origin(request, settings.trusted_proxies)
-    return Rewriter(settings.github_api_url, origin + PREFIX)
+    return Rewriter(settings.github_api_url, origin + GHCOMPAT_PREFIX)
 
 
 def _items(gists: Sequence[Gist], version: str) -> list[Any]:
@@ -134,7 +135,7 @@ async def get_user(request: web.Request) -> web.StreamResponse:
     except UserNotFound:
         return github_error(404, "Not Found", doc=USER_DOCS)
     body = _json(_rewriter(request).body(json.loads(profile.body)))
-    now = request.config_dict[SERVICE].clock()
+    now = request.config_dict[CLOCK]()
     if profile.cache is CacheStatus.STALE:
         headers = {
             "X-Cache": profile.cache.value,
@@ -162,7 +163,7 @@ async def list_for_id(request: web.Request) -> web.StreamResponse:
     """``GET /user/{id}/gists``: the form of GitHub's ``Link`` targets. Users are known
     by id once one of their lists was cached (any ``Link`` gistcache gave names one)."""
     user_id = int(request.match_info["user_id"])
-    login = await request.config_dict[SERVICE].login_of(user_id) if user_id < 2**63 else None
+    login = await request.config_dict[LISTING].login_of(user_id) if user_id < 2**63 else None
     if login is None:
         return github_error(404, "Not Found", doc=LIST_DOCS)
     return await _list(request, login)
@@ -180,9 +181,9 @@ async def _list(request: web.Request, login: str) -> web.StreamResponse:
             errors=[{"resource": "Gist", "field": "since", "code": "invalid", "value": exc.raw}],
         )
     page, per_page = _paging(query)
-    service = request.config_dict[SERVICE]
+    listing = request.config_dict[LISTING]
     try:
-        result = await service.list_gists(login, need_items=True)
+        result = await listing.list_gists(login, need_items=True)
     except UserNotFound:
         return github_error(404, "Not Found", doc=LIST_DOCS)
     gists = result.gists
@@ -193,8 +194,8 @@ async def _list(request: web.Request, login: str) -> web.StreamResponse:
     shown = gists[(page - 1) * per_page : page * per_page]
     body = _json(rewriter.body(_items(shown, version_of(request))))
 
-    headers = cache_headers(result, service.clock())
-    link = link_header(
+    headers = cache_headers(result, request.config_dict[CLOCK]())
+    link = github_link_header(
         rewriter.url(_list_url(request, result)),
         [(k, v) for k, v in query.items() if k in PAGING_PARAMS],
         page,
@@ -245,7 +246,7 @@ async def _write_gist(
                 meta.pop("encoding", None)  # said again with the contents, for a binary file
                 meta["truncated"] = f"{token}:{n}"
     skeleton = _json(_rewriter(request).body(item))
-    headers = cache_headers(found.listing, request.config_dict[SERVICE].clock())
+    headers = cache_headers(found.listing, request.config_dict[CLOCK]())
     fingerprint = digest(skeleton.replace(token.encode(), b""))
     if etag_matches(request, fingerprint):
         unchanged = web.Response(status=304, headers=headers)

@@ -71,7 +71,9 @@ class Rewriter:
         return value
 
 
-def link_header(base: str, query: Sequence[tuple[str, str]], page: int, last: int) -> str | None:
+def github_link_header(
+    base: str, query: Sequence[tuple[str, str]], page: int, last: int
+) -> str | None:
     """GitHub's ``Link`` for page ``page`` of ``last``: ``next`` and ``last`` while there is
     a next page, ``first`` and ``prev`` after the first, in that order; None for a list
     of one page. As GitHub does, each target repeats the request's query with ``page``

@@ -10,7 +10,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gistcache.keys import ASSETS, ERROR_RENDERER, PAGE_ERRORS, REQUEST_ID
+from gistcache.web.app_keys import ASSETS, ERROR_RENDERER, PAGE_ERRORS, REQUEST_ID
 from gistcache.web.pages import views
 from gistcache.web.pages.assets import load_assets
 from gistcache.web.pages.words import SKIP_REASONS, Form, cut_words, marked, plural, when
@@ -18,7 +18,7 @@ from gistcache.web.problems import Problem, from_http_exception, problem_respons
 
 log = logging.getLogger("gistcache.web")
 
-PREFIX = "/-/"
+PAGES_PREFIX = "/-/"
 # routes the page's script reads: JSON answers, their failures problem+json
 JSON_ROUTES = frozenset({"page-freshness"})
 
@@ -53,7 +53,7 @@ def setup_pages(app: web.Application) -> None:
     pages.router.add_get("/users/{username}", views.user_gists, name="page-user")
     pages.router.add_get("/freshness", views.freshness_words, name="page-freshness")
     pages.router.add_get("/static/{name}", views.static, name="page-static")
-    app.add_subapp(PREFIX.rstrip("/"), pages)
+    app.add_subapp(PAGES_PREFIX.rstrip("/"), pages)
 
 
 def http_url(value: str | None) -> str:

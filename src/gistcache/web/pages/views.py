@@ -12,9 +12,9 @@ from aiohttp import web
 from gistcache.domain.errors import InvalidLogin
 from gistcache.domain.gists import Gist, format_timestamp
 from gistcache.domain.requests import SearchRequest, validate_username
-from gistcache.keys import ANSWERS, ASSETS, REQUEST_ID, SEARCHES, SERVICE, SETTINGS
 from gistcache.services.search import SearchAnswer
 from gistcache.web.answers import LARGE_ANSWER_BYTES, send_bytes
+from gistcache.web.app_keys import ANSWERS, ASSETS, CLOCK, LISTING, REQUEST_ID, SEARCHES, SETTINGS
 from gistcache.web.pages.assets import IMMUTABLE
 from gistcache.web.pages.words import (
     LOGIN_RULE,
@@ -44,7 +44,6 @@ async def search(request: web.Request) -> web.StreamResponse:
     form = Form.from_query(request.query)
     if form.empty:
         return page(request, "search.html", {"form": form, "answer": None, "trouble": None})
-    service = request.config_dict[SERVICE]
     with contextlib.ExitStack() as holding:
         try:
             form, search_request = parse_form(request.query)
@@ -53,7 +52,7 @@ async def search(request: web.Request) -> web.StreamResponse:
             del answer  # the page alone is held while it is written
             holding.enter_context(request.config_dict[ANSWERS].hold(len(body)))
         except Exception as exc:
-            said = trouble(exc, service.clock(), user=form.user)
+            said = trouble(exc, request.config_dict[CLOCK](), user=form.user)
             if said is None:
                 raise
             headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}
@@ -79,7 +78,6 @@ def _results_page(
     request: web.Request, form: Form, search_request: SearchRequest, answer: SearchAnswer
 ) -> bytes:
     """The search page with ``answer``'s results."""
-    service = request.config_dict[SERVICE]
     result = answer.result
     per_page = search_request.per_page
     pages = max(1, -(-result.total // per_page))
@@ -87,7 +85,7 @@ def _results_page(
         "form": form,
         "answer": result,
         "trouble": None,
-        "freshness": freshness(answer.listing, service.clock()),
+        "freshness": freshness(answer.listing, request.config_dict[CLOCK]()),
         "page": search_request.page,
         "pages": pages,
         "first_index": (search_request.page - 1) * per_page,
@@ -100,21 +98,20 @@ def _results_page(
 async def user_gists(request: web.Request) -> web.Response:
     """``GET /-/users/{username}``: the user's gists as a table, with a search box."""
     raw = request.match_info["username"]
-    service = request.config_dict[SERVICE]
     form = Form(user=raw)
     try:
-        listing = await service.list_gists(_login(raw))
+        found = await request.config_dict[LISTING].list_gists(_login(raw))
     except Exception as exc:
         return _user_trouble(request, form, exc)
-    rows = [_row(gist) for gist in listing.gists]
+    rows = [_row(gist) for gist in found.gists]
     return page(
         request,
         "user.html",
         {
-            "form": Form(user=listing.login),
-            "login": listing.login,
+            "form": Form(user=found.login),
+            "login": found.login,
             "rows": rows,
-            "freshness": freshness(listing, service.clock()),
+            "freshness": freshness(found, request.config_dict[CLOCK]()),
             "trouble": None,
         },
     )
@@ -131,8 +128,8 @@ async def freshness_words(request: web.Request) -> web.Response:
         raise Problem(
             400, "invalid-username", "Invalid username", exc.detail, parameter="user"
         ) from None
-    service = request.config_dict[SERVICE]
-    checked = await service.last_checked(login)
+    listing = request.config_dict[LISTING]
+    checked = await listing.last_checked(login)
     if checked is None:
         raise Problem(
             404,
@@ -140,7 +137,7 @@ async def freshness_words(request: web.Request) -> web.Response:
             "Not cached",
             f"no list of {login} is cached: a search for them caches it",
         )
-    words = checked_words(checked.checked_at, checked.backing_off, service.clock())
+    words = checked_words(checked.checked_at, checked.backing_off, request.config_dict[CLOCK]())
     return _json({"text": words}, 200)
 
 
@@ -157,8 +154,7 @@ async def static(request: web.Request) -> web.Response:
 
 
 def _user_trouble(request: web.Request, form: Form, exc: BaseException) -> web.Response:
-    service = request.config_dict[SERVICE]
-    said = trouble(exc, service.clock(), user=form.user)
+    said = trouble(exc, request.config_dict[CLOCK](), user=form.user)
     if said is None:
         raise exc
     headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}

@@ -1,4 +1,4 @@
-"""Pure parts of issue 11's search: ranges in code points, literal patterns, globs,
+"""The pure parts of a search's line fields: ranges in code points, literal patterns, globs,
 line anchors."""
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gistcache.domain.clock import Clock
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import SearchJobs
-from gistcache.services.listing import GistService
+from gistcache.services.listing import ListingService
 from gistcache.services.profiles import UserProfiles
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", Sessions)
 GITHUB = web.AppKey("github", GitHubClient)
-SERVICE = web.AppKey("service", GistService)
+LISTING = web.AppKey("listing", ListingService)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")  # what every handler reads the time from
 SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
 GISTS = web.AppKey("gists", GistReader)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gistcache.services.memory import CHUNK_OVERHEAD, FILE_OVERHEAD, ContentMemory, HotLists
+from gistcache.services.memory import CHUNK_OVERHEAD, FILE_OVERHEAD, ByteLRU, ContentMemory
 
 
 @dataclass
@@ -17,7 +17,7 @@ class Sized:
 
 
 def test_the_least_recently_used_go_first_when_the_budget_is_spent() -> None:
-    hot: HotLists[Sized] = HotLists(max_bytes=100)
+    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
     for name in "abc":
         hot.put(name, Sized(name, 40))
     assert [hot.get(n) is not None for n in "abc"] == [False, True, True]
@@ -29,7 +29,7 @@ def test_the_least_recently_used_go_first_when_the_budget_is_spent() -> None:
 
 
 def test_replacing_an_entry_counts_only_the_new_one() -> None:
-    hot: HotLists[Sized] = HotLists(max_bytes=100)
+    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
     hot.put("a", Sized("a1", 60))
     hot.put("a", Sized("a2", 30))
     entry = hot.get("a")
@@ -39,7 +39,7 @@ def test_replacing_an_entry_counts_only_the_new_one() -> None:
 
 
 def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_nothing() -> None:
-    hot: HotLists[Sized] = HotLists(max_bytes=100)
+    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
     hot.put("small", Sized("small", 10))
     hot.put("huge", Sized("huge", 101))
     assert hot.get("huge") is None
@@ -48,7 +48,7 @@ def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_nothing() -> Non
 
 
 def test_discard_forgets_an_entry() -> None:
-    hot: HotLists[Sized] = HotLists(max_bytes=100)
+    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
     hot.put("a", Sized("a", 10))
     hot.discard("a")
     hot.discard("never-there")

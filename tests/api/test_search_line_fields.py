@@ -1,4 +1,4 @@
-"""Issue 11's search fields: ranges, line URLs, context lines, literal patterns and the
+"""The search's line fields: ranges, line URLs, context lines, literal patterns and the
 filename glob, through POST /api/v1/search."""
 
 from __future__ import annotations
