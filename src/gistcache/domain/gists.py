@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# a gist id as GitHub makes them (hex today, digits for the oldest), with room to spare;
+# anything else is no gist, and is never sent to GitHub as one
+GIST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+
 
 @dataclass(frozen=True, slots=True)
 class GistFile:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from gistcache.domain.gists import Gist, GistFile, parse_timestamp, storable_text
+from gistcache.domain.gists import GIST_ID, Gist, GistFile, parse_timestamp, storable_text
 from gistcache.github.errors import (
     GitHubError,
     GitHubNotFound,
@@ -26,7 +26,6 @@ DEFAULT_RETRY_AFTER = 60
 # GitHub's windows are an hour: a longer wait is a broken or hostile answer, and would
 # shut every server out of GitHub (the block is shared through the database)
 MAX_RATE_LIMIT_WAIT = 60 * 60
-_GIST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 # what may not stand as it is in a request target's path or query (RFC 3986: pchar,
 # "/" and "?" may), and a "%" that does not begin a %XX escape
 _UNSAFE_IN_TARGET = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
@@ -216,7 +215,7 @@ def parse_gist(item: Any, *, keep_raw: bool = False) -> Gist:
             owner = item.get("user")  # older payloads name the owner only there
         description = item.get("description")
         gist_id, html_url = item["id"], item["html_url"]
-        if not isinstance(gist_id, str) or not _GIST_ID_RE.fullmatch(gist_id):
+        if not isinstance(gist_id, str) or not GIST_ID.fullmatch(gist_id):
             raise ValueError("gist id is not an id")
         html_url = _opt_url(html_url)
         if html_url is None:

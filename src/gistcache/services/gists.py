@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gistcache.domain.chunking import BINARY_SNIFF_BYTES
 from gistcache.domain.errors import GistNotFound, UserNotFound
-from gistcache.domain.gists import Gist, GistFile
+from gistcache.domain.gists import GIST_ID, Gist, GistFile
 from gistcache.domain.results import CacheStatus, GistList, SkipReason
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import GitHubNotFound, GitHubUnavailable
@@ -43,7 +42,6 @@ from gistcache.store.sites import Site
 
 # what GitHub's GET /gists/{id} gives of each file, at most
 CONTENT_LIMIT = 1024 * 1024
-_GIST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +103,7 @@ class GistReader:
             downloads.close()
 
     async def _find(self, gist_id: str, revalidate: bool) -> GistContents:
-        if not _GIST_ID.fullmatch(gist_id):
+        if not GIST_ID.fullmatch(gist_id):
             raise GistNotFound(gist_id)  # never sent to GitHub
         owner = await self._listing.owner_of(gist_id)
         asked = owner is None
@@ -247,6 +245,7 @@ class GistReader:
         return bytes(data)
 
 
+# the fake GitHub keeps its own copy of this cut (_content_prefix): it stays independent
 def _prefix(data: bytes, limit: int) -> str:
     """At most ``limit`` bytes of ``data`` as text, cut (as GitHub does) before a character
     the limit would split."""
