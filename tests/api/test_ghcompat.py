@@ -22,8 +22,8 @@ from githubkit_schemas.v2022_11_28.models import (
 from limits import parse
 
 from gistcache.testing.fake_github import FakeGitHub
-from tests.api.test_fake_github import conforms
 from tests.support.clock import FakeClock
+from tests.support.conformance import conforms
 from tests.support.github import many_gists
 from tests.support.http import ClientFactory
 

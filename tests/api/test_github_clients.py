@@ -18,8 +18,8 @@ from githubkit import GitHub
 from githubkit_schemas.v2022_11_28.models import BaseGist, GistSimple
 
 from gistcache.testing.fake_github import FakeGitHub
-from tests.api.test_fake_github import conforms
 from tests.api.test_ghcompat import _rewritten
+from tests.support.conformance import conforms
 from tests.support.github import many_gists
 
 Client = TestClient[Any, Any]

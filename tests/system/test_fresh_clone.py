@@ -65,7 +65,7 @@ def test_the_fidelity_tests_pass_in_a_clone_with_nothing_beside_it(clone: Path) 
         cwd=clone, env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert Path(where.stdout.strip()).is_relative_to(clone)
-    pytest_args = ["-q", "-p", "no:cacheprovider", "tests/api/test_fake_github.py"]
+    pytest_args = ["-q", "-p", "no:cacheprovider", "tests/fake/test_fake_github.py"]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", *pytest_args],
         cwd=clone, env=env, capture_output=True, text=True, timeout=300, check=False,
