@@ -1,11 +1,12 @@
-"""The OpenAPI 3.1 description of the whole HTTP API, served at /openapi.json: the
-bodies' schemas generated from ``web.api.schemas``, the paths written here (headers such
-as ``X-Cache``, ``Link``, ``Retry-After`` and ``Prefer``, and the login in a path, are
-what generators say badly)."""
+"""The OpenAPI 3.1 description of the whole HTTP API, served at /openapi.json: one row
+per operation in ``OPERATIONS``, the bodies' schemas generated from ``web.api.schemas``.
+The paths are written out because what they say (headers such as ``X-Cache``, ``Link``,
+``Retry-After`` and ``Prefer``, the login in a path, the page's HTML) is what generators
+say badly."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
@@ -58,95 +59,313 @@ def _problems(*codes: str) -> dict[str, Any]:
     return {code: PROBLEMS[code] for code in codes}
 
 
-USERNAME = {
-    "name": "username",
-    "in": "path",
-    "required": True,
-    "description": "A GitHub login (case-insensitive)",
-    "schema": {
-        "type": "string",
-        "pattern": USERNAME_PATTERN,
-        # "-" is the page's (/-/...), and no GitHub login: logins do not begin with "-"
-        "not": {"enum": [*FIXED_PATHS, "-"]},
-    },
-}
+def _content(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {media_type: {"schema": schema}}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return _content("application/json", schema)
+
+
+def _answer(
+    description: str, content: dict[str, Any], headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    if headers:
+        return {"description": description, "headers": headers, "content": content}
+    return {"description": description, "content": content}
+
+
+STRING = {"type": "string"}
+COUNT = {"type": "integer", "minimum": 0}
+DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
+TEXT = _content("text/plain", STRING)
+HTML = _content("text/html", STRING)
+STATUS_JSON = _json({"type": "object", "required": ["status"], "properties": {"status": STRING}})
+
+
+def _param(
+    name: str, where: str, schema: dict[str, Any], description: str | None = None
+) -> dict[str, Any]:
+    """A parameter in the path (always required, as OpenAPI says), query or header."""
+    param: dict[str, Any] = {"name": name, "in": where}
+    if where == "path":
+        param["required"] = True
+    if description is not None:
+        param["description"] = description
+    param["schema"] = schema
+    return param
+
+
+USERNAME = _param(
+    "username",
+    "path",
+    # "-" is the page's (/-/...), and no GitHub login: logins do not begin with "-"
+    {"type": "string", "pattern": USERNAME_PATTERN, "not": {"enum": [*FIXED_PATHS, "-"]}},
+    "A GitHub login (case-insensitive)",
+)
 PAGING = [
-    {
-        "name": "page",
-        "in": "query",
-        "description": "Return one slice of the list, from 1",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-    },
-    {
-        "name": "per_page",
-        "in": "query",
-        "description": "Size of the slice (default 30)",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-    },
+    _param(
+        "page",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        "Return one slice of the list, from 1",
+    ),
+    _param(
+        "per_page",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+        "Size of the slice (default 30)",
+    ),
 ]
-REQUEST_ID = {
-    "name": "request_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
-}
+REQUEST_ID = _param("request_id", "path", {"type": "string", "format": "uuid"})
+PREFER = _param(
+    "Prefer",
+    "header",
+    STRING,
+    "RFC 7240 preferences: respond-async runs the search as a job; others are ignored, "
+    "as the RFC asks",
+)
 
-
-def _list_operation(operation_id: str, summary: str) -> dict[str, Any]:
-    return {
-        "get": {
-            "operationId": operation_id,
-            "summary": summary,
-            "parameters": [
-                USERNAME,
-                *PAGING,
-            ],
-            "responses": {
-                "200": {
-                    "description": "The user's public gists, in GitHub's order",
-                    "headers": {
-                        "X-Cache": {
-                            "description": "How the answer was obtained",
-                            "schema": {
-                                "type": "string",
-                                "enum": [
-                                    "HIT",
-                                    "MISS",
-                                    "REVALIDATED",
-                                    "UPDATED",
-                                    "REFRESHED",
-                                    "STALE",
-                                ],
-                            },
-                        },
-                        "X-Total-Count": {
-                            "description": "Number of gists in the whole list",
-                            "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                        },
-                        "ETag": {"schema": {"type": "string"}},
-                        "Cache-Control": {"schema": {"type": "string"}},
-                        "Link": {
-                            "description": "RFC 8288 links to other slices (with page/per_page)",
-                            "schema": {"type": "string"},
-                        },
-                    },
-                    "content": {
-                        "application/json": {"schema": {"type": "array", "items": _ref("Gist")}}
-                    },
-                },
-                "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
-                **_problems("400", "404", "429", "500", "502", "503", "504"),
-                # /- is the search page's prefix (no GitHub login begins with "-")
-                "404": {
-                    "description": "No such user; for /-, the search page's own 404",
-                    "content": {
-                        **_problems("404")["404"]["content"],
-                        "text/html": {"schema": {"type": "string"}},
-                    },
+LIST_RESPONSES = {
+    "200": _answer(
+        "The user's public gists, in GitHub's order",
+        _json({"type": "array", "items": _ref("Gist")}),
+        {
+            "X-Cache": {
+                "description": "How the answer was obtained",
+                "schema": {
+                    "type": "string",
+                    "enum": ["HIT", "MISS", "REVALIDATED", "UPDATED", "REFRESHED", "STALE"],
                 },
             },
-        }
+            "X-Total-Count": {"description": "Number of gists in the whole list", "schema": DIGITS},
+            "ETag": {"schema": STRING},
+            "Cache-Control": {"schema": STRING},
+            "Link": {
+                "description": "RFC 8288 links to other slices (with page/per_page)",
+                "schema": STRING,
+            },
+        },
+    ),
+    "304": {"description": "Unchanged since the ETag sent in If-None-Match"},
+    **_problems("400"),
+    # /- is the search page's prefix (no GitHub login begins with "-")
+    "404": {
+        "description": "No such user; for /-, the search page's own 404",
+        "content": {**PROBLEMS["404"]["content"], **HTML},
+    },
+    **_problems("429", "500", "502", "503", "504"),
+}
+
+STREAM_DESCRIPTION = (
+    "With Accept: application/x-ndjson: one JSON object a line as the search goes, "
+    "answered once the user's list is known. progress at most every 100 ms; match for "
+    "each matching gist once all its files are in (index: its position in the list); "
+    "skipped; last done (with cut: null, or where the matches told stopped at the answer "
+    "size limit), or error (a problem) when the search failed after the stream began. "
+    "page and per_page do not apply. X-Accel-Buffering: no."
+)
+
+
+def _event(name: str, optional: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
+    """One kind of line of the NDJSON stream: its fields, all required but ``optional``."""
+    return {
+        "type": "object",
+        "required": ["event", *(f for f in fields if f not in optional)],
+        "properties": {"event": {"const": name}, **fields},
     }
+
+
+STREAM_EVENT = {
+    "oneOf": [
+        _event("progress", files_done=COUNT, files_total=COUNT, bytes=COUNT),
+        _event("match", index=COUNT, gist=_ref("MatchedGist")),
+        _event(
+            "skipped",
+            index=COUNT,
+            id=STRING,
+            filename={"type": ["string", "null"]},
+            reason=_ref("SkipReason"),
+        ),
+        _event(
+            "done",
+            ("cut",),
+            total=COUNT,
+            status={"const": "success"},
+            cut={"anyOf": [_ref("AnswerCut"), {"type": "null"}]},
+        ),
+        _event("error", problem=_ref("Problem")),
+    ]
+}
+
+SEARCH_RESPONSES = {
+    "200": _answer(
+        f"The search's answer; with Accept: {NDJSON}, a stream of events. " + STREAM_DESCRIPTION,
+        {**_json(_ref("SearchResult")), **_content(NDJSON, STREAM_EVENT)},
+        {
+            "X-Cache": {"description": "How the searched list was obtained", "schema": STRING},
+            "Age": {"description": "Age of a STALE list, in seconds", "schema": DIGITS},
+        },
+    ),
+    "202": _answer(
+        "Queued as a job",
+        _json(_ref("JobAccepted")),
+        {"Location": {"schema": STRING, "required": True}},
+    ),
+    **_problems("400", "403", "404", "413", "429", "500", "502", "503", "504"),
+}
+
+# what the search page says for each status (all of it HTML)
+PAGE_WORDS = {
+    200: "",
+    400: "A field of the form is wrong, said in words",
+    404: "No such user, or no such page",
+    502: "GitHub failed and nothing is cached",
+    503: "GitHub's rate limit, or too many searches: said with when to try again",
+    504: "GitHub or the search took too long",
+}
+
+
+def _page(description: str, *codes: int) -> dict[str, Any]:
+    """An HTML answer of the search page for each status in ``codes``; ``description``
+    is the 200's."""
+    words = {**PAGE_WORDS, 200: description}
+    return {str(code): {"description": words[code], "content": HTML} for code in codes}
+
+
+PAGE_FAILURES = (400, 404, 502, 503, 504)
+
+# the page's query fields are a form's: strings, checked by the page itself
+PAGE_QUERY = {
+    "user": "The GitHub user whose gists are searched",
+    "q": "The pattern (RE2 syntax)",
+    "i": "1: ignore case",
+    "literal": "1: the pattern is plain text",
+    "context": "Lines before and after each listed line, 0 to 10",
+    "glob": "Only files whose name matches this glob (ignoring case)",
+    "page": "Which page of 100 gists, from 1",
+}
+
+
+def _page_query(*names: str) -> list[dict[str, Any]]:
+    return [_param(name, "query", STRING, PAGE_QUERY[name]) for name in names]
+
+
+FRESHNESS_RESPONSES = {
+    "200": _answer(
+        "The words",
+        _json({"type": "object", "required": ["text"], "properties": {"text": STRING}}),
+    ),
+    "400": _problem("Not a GitHub login (`parameter`: `user`)"),
+    "404": _problem(
+        "No list of the user is cached (`not-cached`), or GitHub has no such user "
+        "(`user-not-found`, remembered)"
+    ),
+    **_problems("429", "500", "503"),
+}
+
+ASSET_RESPONSES = {
+    "200": _answer(
+        "The asset, cached for ever (immutable)",
+        {kind: {"schema": STRING} for kind in ("text/javascript", "text/css", "image/svg+xml")},
+        {"Cache-Control": {"schema": {"const": "public, max-age=31536000, immutable"}}},
+    ),
+    **_page("", 404),
+}
+
+
+class Operation(NamedTuple):
+    """One row of the document's paths: the method on the path, what it is, its input
+    and its answers by status."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    responses: dict[str, Any]
+    parameters: list[dict[str, Any]] | None = None
+    request_body: dict[str, Any] | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+
+
+PAGE = ["page"]  # the search page's operations: HTML for people, under /-/ (never a login)
+
+OPERATIONS = [
+    # method, path, operationId, summary, responses, parameters, and what few have more
+    Operation("get", "/", "searchPage", "The search page",
+              _page("The search form", 200), tags=PAGE),
+    Operation("get", "/-/search", "searchResultsPage",
+              "A search's results rendered as HTML (no JavaScript needed)",
+              _page("The results (or the empty form)", 200, *PAGE_FAILURES),
+              _page_query("user", "q", "i", "literal", "context", "glob", "page"), tags=PAGE),
+    Operation("get", "/-/users/{username}", "userPage",
+              "A user's gists as a table, with a search box",
+              _page("The user's gists", 200, *PAGE_FAILURES),
+              [_param("username", "path", STRING)], tags=PAGE),
+    Operation("get", "/-/freshness", "freshnessWords",
+              "How fresh a user's cached list is, in the page's words",
+              FRESHNESS_RESPONSES, _page_query("user"), tags=PAGE,
+              description="Read from the cache alone: GitHub is never asked."),
+    Operation("get", "/-/static/{name}", "pageAsset",
+              "The page's stylesheet, script and icon, named by a content hash",
+              ASSET_RESPONSES, [_param("name", "path", STRING)], tags=PAGE),
+    Operation("get", "/ping", "ping", "Answers pong",
+              {"200": _answer("pong", TEXT)}),
+    Operation("get", "/healthz", "healthz", "Liveness: 200 while the process runs",
+              {"200": _answer("Alive", STATUS_JSON)}),
+    Operation("get", "/readyz", "readyz",
+              "Readiness: 200 when the database answers and takes writes",
+              {"200": _answer("Ready", STATUS_JSON),
+               "503": _problem("The database does not answer, or is read-only",
+                               retry_after=True)}),
+    Operation("get", "/metrics", "metrics", "Prometheus metrics",
+              {"200": _answer("Metrics", TEXT)}),
+    Operation("get", "/openapi.json", "openapi", "This document",
+              {"200": _answer("OpenAPI 3.1", _json({"type": "object"}))}),
+    Operation("get", "/{username}", "listGists",
+              "A user's public gists (fixed paths take precedence)",
+              LIST_RESPONSES, [USERNAME, *PAGING]),
+    Operation("get", "/api/v1/users/{username}/gists", "listUserGists",
+              "A user's public gists",
+              LIST_RESPONSES, [USERNAME, *PAGING]),
+    Operation("post", "/api/v1/search", "search",
+              "Which of a user's gists contain a pattern (RE2 syntax)",
+              SEARCH_RESPONSES, [PREFER],
+              request_body={"required": True, "content": _json(_ref("SearchRequest"))}),
+    Operation("get", "/api/v1/search/{request_id}", "searchStatus", "A search job's state",
+              {"200": _answer("The job", _json(_ref("Job"))),
+               **_problems("404", "429", "500", "503")},
+              [REQUEST_ID]),
+    Operation("get", "/api/v1/search_result/{request_id}", "searchResult",
+              "A finished search job's answer",
+              {"200": _answer("The same body as a synchronous search",
+                              _json(_ref("SearchResult"))),
+               "409": _problem("The job has not finished", retry_after=True),
+               **_problems("400", "404", "429", "500", "502", "503", "504")},
+              [REQUEST_ID]),
+]  # fmt: skip
+
+
+def _operation(row: Operation) -> dict[str, Any]:
+    """A row as OpenAPI writes an operation (the fields it has, in the usual order)."""
+    fields = {
+        "operationId": row.operation_id,
+        "summary": row.summary,
+        "description": row.description,
+        "tags": row.tags,
+        "parameters": row.parameters,
+        "requestBody": row.request_body,
+        "responses": row.responses,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for row in OPERATIONS:
+        paths.setdefault(row.path, {})[row.method] = _operation(row)
+    return paths
 
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -180,129 +399,7 @@ def component_schemas() -> dict[str, Any]:
     return components
 
 
-def _page(description: str, *codes: int) -> dict[str, Any]:
-    """An HTML answer of the search page for each status in ``codes``."""
-    html = {"text/html": {"schema": {"type": "string"}}}
-    words = {
-        200: description,
-        400: "A field of the form is wrong, said in words",
-        404: "No such user, or no such page",
-        502: "GitHub failed and nothing is cached",
-        503: "GitHub's rate limit, or too many searches: said with when to try again",
-        504: "GitHub or the search took too long",
-    }
-    return {str(code): {"description": words[code], "content": html} for code in codes}
-
-
-def _page_query(*names: str) -> list[dict[str, Any]]:
-    described = {
-        "user": "The GitHub user whose gists are searched",
-        "q": "The pattern (RE2 syntax)",
-        "i": "1: ignore case",
-        "literal": "1: the pattern is plain text",
-        "context": "Lines before and after each listed line, 0 to 10",
-        "glob": "Only files whose name matches this glob (ignoring case)",
-        "page": "Which page of 100 gists, from 1",
-    }
-    return [
-        {"name": n, "in": "query", "description": described[n], "schema": {"type": "string"}}
-        for n in names
-    ]
-
-
-def _page_paths() -> dict[str, Any]:
-    """The search page's routes (HTML for people; the page under /-/ never shadows a
-    login). Its query fields are a form's: strings, checked by the page itself."""
-    return {
-        "/": {
-            "get": {
-                "operationId": "searchPage",
-                "summary": "The search page",
-                "tags": ["page"],
-                "responses": _page("The search form", 200),
-            }
-        },
-        "/-/search": {
-            "get": {
-                "operationId": "searchResultsPage",
-                "summary": "A search's results rendered as HTML (no JavaScript needed)",
-                "tags": ["page"],
-                "parameters": _page_query("user", "q", "i", "literal", "context", "glob", "page"),
-                "responses": _page("The results (or the empty form)", 200, 400, 404, 502, 503, 504),
-            }
-        },
-        "/-/users/{username}": {
-            "get": {
-                "operationId": "userPage",
-                "summary": "A user's gists as a table, with a search box",
-                "tags": ["page"],
-                "parameters": [
-                    {"name": "username", "in": "path", "required": True,
-                     "schema": {"type": "string"}}
-                ],
-                "responses": _page("The user's gists", 200, 400, 404, 502, 503, 504),
-            }
-        },
-        "/-/freshness": {
-            "get": {
-                "operationId": "freshnessWords",
-                "summary": "How fresh a user's cached list is, in the page's words",
-                "description": "Read from the cache alone: GitHub is never asked.",
-                "tags": ["page"],
-                "parameters": _page_query("user"),
-                "responses": {
-                    "200": {
-                        "description": "The words",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["text"],
-                                    "properties": {"text": {"type": "string"}},
-                                }
-                            }
-                        },
-                    },
-                    "400": _problem("Not a GitHub login (`parameter`: `user`)"),
-                    "404": _problem(
-                        "No list of the user is cached (`not-cached`), or GitHub has no "
-                        "such user (`user-not-found`, remembered)"
-                    ),
-                    **_problems("429", "500", "503"),
-                },
-            }
-        },
-        "/-/static/{name}": {
-            "get": {
-                "operationId": "pageAsset",
-                "summary": "The page's stylesheet, script and icon, named by a content hash",
-                "tags": ["page"],
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True,
-                     "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": {
-                        "description": "The asset, cached for ever (immutable)",
-                        "headers": {
-                            "Cache-Control": {
-                                "schema": {"const": "public, max-age=31536000, immutable"}
-                            }
-                        },
-                        "content": {
-                            kind: {"schema": {"type": "string"}}
-                            for kind in ("text/javascript", "text/css", "image/svg+xml")
-                        },
-                    },
-                    **_page("", 404),
-                },
-            }
-        },
-    }  # fmt: skip
-
-
 def build_openapi() -> dict[str, Any]:
-    text = {"text/plain": {"schema": {"type": "string"}}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -313,220 +410,16 @@ def build_openapi() -> dict[str, Any]:
             "The GitHub-compatible endpoints under /api/v3 are not described here: they "
             "are GitHub's own (see GitHub's REST API description), errors in GitHub's shape.",
         },
-        "paths": {
-            **_page_paths(),
-            "/ping": {
-                "get": {
-                    "operationId": "ping",
-                    "summary": "Answers pong",
-                    "responses": {"200": {"description": "pong", "content": text}},
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "operationId": "healthz",
-                    "summary": "Liveness: 200 while the process runs",
-                    "responses": {"200": {"description": "Alive", "content": _status_json()}},
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "operationId": "readyz",
-                    "summary": "Readiness: 200 when the database answers and takes writes",
-                    "responses": {
-                        "200": {"description": "Ready", "content": _status_json()},
-                        "503": _problem(
-                            "The database does not answer, or is read-only", retry_after=True
-                        ),
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "Metrics", "content": text}},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "responses": {
-                        "200": {
-                            "description": "OpenAPI 3.1",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        }
-                    },
-                }
-            },
-            "/{username}": _list_operation(
-                "listGists", "A user's public gists (fixed paths take precedence)"
-            ),
-            "/api/v1/users/{username}/gists": _list_operation(
-                "listUserGists", "A user's public gists"
-            ),
-            "/api/v1/search": {
-                "post": {
-                    "operationId": "search",
-                    "summary": "Which of a user's gists contain a pattern (RE2 syntax)",
-                    "parameters": [
-                        {
-                            "name": "Prefer",
-                            "in": "header",
-                            "description": "RFC 7240 preferences: respond-async runs the "
-                            "search as a job; others are ignored, as the RFC asks",
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("SearchRequest")}},
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "The search's answer; with Accept: "
-                            f"{NDJSON}, a stream of events. " + STREAM_DESCRIPTION,
-                            "headers": {
-                                "X-Cache": {
-                                    "description": "How the searched list was obtained",
-                                    "schema": {"type": "string"},
-                                },
-                                "Age": {
-                                    "description": "Age of a STALE list, in seconds",
-                                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                                },
-                            },
-                            "content": {
-                                "application/json": {"schema": _ref("SearchResult")},
-                                NDJSON: {"schema": _stream_event()},
-                            },
-                        },
-                        "202": {
-                            "description": "Queued as a job",
-                            "headers": {
-                                "Location": {"schema": {"type": "string"}, "required": True}
-                            },
-                            "content": {"application/json": {"schema": _ref("JobAccepted")}},
-                        },
-                        **_problems("400", "403", "404", "413", "429", "500", "502", "503", "504"),
-                    },
-                }
-            },
-            "/api/v1/search/{request_id}": {
-                "get": {
-                    "operationId": "searchStatus",
-                    "summary": "A search job's state",
-                    "parameters": [REQUEST_ID],
-                    "responses": {
-                        "200": {
-                            "description": "The job",
-                            "content": {"application/json": {"schema": _ref("Job")}},
-                        },
-                        **_problems("404", "429", "500", "503"),
-                    },
-                }
-            },
-            "/api/v1/search_result/{request_id}": {
-                "get": {
-                    "operationId": "searchResult",
-                    "summary": "A finished search job's answer",
-                    "parameters": [REQUEST_ID],
-                    "responses": {
-                        "200": {
-                            "description": "The same body as a synchronous search",
-                            "content": {"application/json": {"schema": _ref("SearchResult")}},
-                        },
-                        "409": _problem("The job has not finished", retry_after=True),
-                        **_problems("400", "404", "429", "500", "502", "503", "504"),
-                    },
-                }
-            },
-        },
+        "paths": _paths(),
         "components": {
             "headers": {
                 "Retry-After": {
                     "description": "Seconds to wait before asking again",
-                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    "schema": DIGITS,
                 }
             },
             "schemas": component_schemas(),
         },
-    }
-
-
-STREAM_DESCRIPTION = (
-    "With Accept: application/x-ndjson: one JSON object a line as the search goes, "
-    "answered once the user's list is known. progress at most every 100 ms; match for "
-    "each matching gist once all its files are in (index: its position in the list); "
-    "skipped; last done (with cut: null, or where the matches told stopped at the answer "
-    "size limit), or error (a problem) when the search failed after the stream began. "
-    "page and per_page do not apply. X-Accel-Buffering: no."
-)
-
-
-def _stream_event() -> dict[str, Any]:
-    """One line of the NDJSON stream."""
-    return {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["event", "files_done", "files_total", "bytes"],
-                "properties": {
-                    "event": {"const": "progress"},
-                    "files_done": {"type": "integer", "minimum": 0},
-                    "files_total": {"type": "integer", "minimum": 0},
-                    "bytes": {"type": "integer", "minimum": 0},
-                },
-            },
-            {
-                "type": "object",
-                "required": ["event", "index", "gist"],
-                "properties": {
-                    "event": {"const": "match"},
-                    "index": {"type": "integer", "minimum": 0},
-                    "gist": _ref("MatchedGist"),
-                },
-            },
-            {
-                "type": "object",
-                "required": ["event", "index", "id", "filename", "reason"],
-                "properties": {
-                    "event": {"const": "skipped"},
-                    "index": {"type": "integer", "minimum": 0},
-                    "id": {"type": "string"},
-                    "filename": {"type": ["string", "null"]},
-                    "reason": _ref("SkipReason"),
-                },
-            },
-            {
-                "type": "object",
-                "required": ["event", "total", "status"],
-                "properties": {
-                    "event": {"const": "done"},
-                    "total": {"type": "integer", "minimum": 0},
-                    "status": {"const": "success"},
-                    "cut": {"anyOf": [_ref("AnswerCut"), {"type": "null"}]},
-                },
-            },
-            {
-                "type": "object",
-                "required": ["event", "problem"],
-                "properties": {"event": {"const": "error"}, "problem": _ref("Problem")},
-            },
-        ]
-    }
-
-
-def _status_json() -> dict[str, Any]:
-    return {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["status"],
-                "properties": {"status": {"type": "string"}},
-            }
-        }
     }
 
 
