@@ -16,9 +16,12 @@ __all__ = [
     "GistNotFound",
     "InvalidInput",
     "InvalidLogin",
+    "JobGivenUp",
+    "JobQueueFull",
     "PatternError",
     "SearchTimeout",
     "SearchesBusy",
+    "TooManyJobs",
     "UserNotFound",
 ]
 
@@ -68,3 +71,27 @@ class SearchesBusy(Exception):
 
 class AnswersBusy(Exception):
     """As many bytes of large answers as allowed are being written; this one was not."""
+
+
+class JobGivenUp(Exception):
+    """A job whose runners kept dying was not tried again."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"given up after {attempts} attempts")
+        self.attempts = attempts
+
+
+class TooManyJobs(Exception):
+    """The client has as many jobs waiting or running as one client may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} search jobs of this client are waiting or running")
+        self.limit = limit
+
+
+class JobQueueFull(Exception):
+    """As many jobs as the service queues are waiting or running."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} search jobs are waiting or running")
+        self.limit = limit

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from gistcache.domain.errors import (
     AnswersBusy,
     GistNotFound,
+    JobGivenUp,
+    JobQueueFull,
     PatternError,
     SearchesBusy,
     SearchTimeout,
+    TooManyJobs,
     UserNotFound,
 )
 from gistcache.github.errors import (
@@ -21,7 +24,6 @@ from gistcache.github.errors import (
     GitHubTimeout,
     GitHubUnavailable,
 )
-from gistcache.services.jobs import JobGivenUp, JobQueueFull, TooManyJobs
 from gistcache.store.errors import StoreUnavailable
 
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from gistcache.domain.clock import Clock
+from gistcache.domain.errors import JobGivenUp, JobQueueFull, TooManyJobs
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.github.gate import PAYER, Payer
@@ -39,30 +40,6 @@ JOB_PROGRESS_EVERY = 0.5  # seconds: a running job's progress is stored at most 
 
 # the problem JSON stored for a failure: status 500 (and opaque) for a bug
 DescribeFailure = Callable[[BaseException], dict[str, Any]]
-
-
-class JobGivenUp(Exception):
-    """A job whose runners kept dying was not tried again."""
-
-    def __init__(self, attempts: int) -> None:
-        super().__init__(f"given up after {attempts} attempts")
-        self.attempts = attempts
-
-
-class TooManyJobs(Exception):
-    """The client has as many jobs waiting or running as one client may."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"{limit} search jobs of this client are waiting or running")
-        self.limit = limit
-
-
-class JobQueueFull(Exception):
-    """As many jobs as the service queues are waiting or running."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"{limit} search jobs are waiting or running")
-        self.limit = limit
 
 
 # the stored answer of a finished job: the API's JSON for the result, which the web
