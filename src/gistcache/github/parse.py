@@ -1,9 +1,11 @@
-"""Reading GitHub's answers, with no I/O: gist items into domain Gists (secret ones
-dropped), rate-limit headers and the wait they ask for, error bodies, the next page a
-``Link`` header names, and the request target a raw URL is sent as."""
+"""Reading GitHub's answers, with no I/O: a whole API answer at once (``read_answer``:
+its JSON, the pages its ``Link`` header names, or the GitHubError it means), gist items
+into domain Gists (secret ones dropped), rate-limit headers and the wait they ask for,
+error bodies, and the request target a raw URL is sent as."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from multidict import MultiMapping
 from yarl import URL
 
 from gistcache.domain.gists import GIST_ID, Gist, GistFile, parse_timestamp, storable_text
@@ -29,9 +32,74 @@ MAX_RATE_LIMIT_WAIT = 60 * 60
 # what may not stand as it is in a request target's path or query (RFC 3986: pchar,
 # "/" and "?" may), and a "%" that does not begin a %XX escape
 _UNSAFE_IN_TARGET = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
-# RFC 8288: link-value = "<" URI-Reference ">" *( OWS ";" OWS link-param ), comma-separated
+# RFC 8288: link-value = "<" URI-Reference ">" *( OWS ";" OWS link-param ), comma-separated.
+# Read here rather than by aiohttp's ClientResponse.links, which needs the live response
+# (read_answer reads headers alone), keys a link by its whole rel as written (so that
+# rel="prev next" or rel=NEXT is no "next") and raises ValueError on a target that is no URL
 _LINK_VALUE = re.compile(r"\s*<([^>]*)>([^,]*(?:,(?!\s*<)[^,]*)*)")
 _LINK_PARAM = re.compile(r'\s*([^\s=;,]+)\s*=\s*(?:"([^"]*)"|([^\s";,]*))')
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A 200 or a 304 from GitHub's API, as ``read_answer`` read it."""
+
+    status: int
+    etag: str | None
+    body: Any  # the JSON of a 200; None for a 304
+    next: URL | None  # the Link header's rel="next" on the API's origin (next_page)
+    last: URL | None = None  # its rel="last", likewise; only a hint for asking ahead
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class RateLimitedAnswer(GitHubRateLimited):
+    """An answer that refused a request for GitHub's rate limit, with what the gate
+    needs to block: ``retry_after`` as the answer named it (or the default), whether it
+    ``named`` a wait at all, and whether the primary budget is ``spent`` (rather than a
+    secondary limit hit). The client raises a GitHubRateLimited with the gate's wait."""
+
+    def __init__(self, message: str, retry_after: int, *, named: bool, spent: bool) -> None:
+        super().__init__(message, retry_after)
+        self.named = named
+        self.spent = spent
+
+
+def read_answer(
+    status: int, headers: MultiMapping[str], raw: bytes, url: URL, api: URL, now: float
+) -> Answer:
+    """What GitHub's answer to a GET of ``url`` says, its body ``raw`` as it came.
+
+    A 200 gives its JSON (GitHubUnavailable when it has none) and the pages its
+    ``Link`` header names, on ``api``'s origin only; a 304 gives its ETag alone. Any
+    other status raises the GitHubError it means: a rate limit as RateLimitedAnswer,
+    read at ``now`` (epoch seconds)."""
+    etag = headers.get("etag")
+    if status == 304:
+        return Answer(status, etag, None, None)
+    body = json_body(raw)
+    if status != 200:
+        error = failure(status, headers, body, now)
+        if isinstance(error, GitHubRateLimited):
+            raise RateLimitedAnswer(
+                str(error),
+                error.retry_after,
+                named=names_a_wait(headers),
+                spent=headers.get("x-ratelimit-remaining") == "0",
+            )
+        raise error
+    if body is None:
+        raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
+    links = headers.getall("link", [])
+    following = next_page(links, url, api)
+    last = None
+    if following is not None:
+        # only a hint for asking ahead: a bad one is ignored, not a failure
+        with contextlib.suppress(GitHubUnavailable):
+            last = next_page(links, url, api, rel="last")
+    return Answer(status, etag, body, following, last)
 
 
 @dataclass(frozen=True, slots=True)
