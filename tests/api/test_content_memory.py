@@ -16,15 +16,9 @@ from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
 from tests.support.database import reads_of
 from tests.support.http import ClientFactory
+from tests.support.search import search
 
 Client = TestClient[Any, Any]
-
-
-async def search(client: Client, **body: Any) -> dict[str, Any]:
-    resp = await client.post("/api/v1/search", json=body)
-    assert resp.status == 200, await resp.text()
-    result: dict[str, Any] = await resp.json()
-    return result
 
 
 def chunk_reads() -> contextlib.AbstractContextManager[list[str]]:

@@ -8,15 +8,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from gistcache.testing.fake_github import FakeGitHub
+from tests.support.search import search
 
 Client = TestClient[Any, Any]
-
-
-async def search(client: Client, status: int = 200, **body: Any) -> dict[str, Any]:
-    resp = await client.post("/api/v1/search", json=body)
-    assert resp.status == status, await resp.text()
-    result: dict[str, Any] = await resp.json()
-    return result
 
 
 def only_file(body: dict[str, Any]) -> dict[str, Any]:
