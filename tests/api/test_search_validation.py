@@ -166,7 +166,7 @@ def test_the_documented_search_request_agrees_with_the_validation() -> None:
 
     document = OPENAPI["components"]["schemas"]
     documented = document["SearchRequest"]
-    accepted = {field.alias or name for name, field in schemas.SearchRequest.model_fields.items()}
+    accepted = {field.alias or name for name, field in schemas.SearchBody.model_fields.items()}
     assert set(documented["properties"]) == accepted
     assert set(VALID_BODIES[1]) == accepted
     assert documented["additionalProperties"] is False

@@ -372,13 +372,13 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 # the components and the shapes they are generated from: the request as it is
 # validated, the answers as they are serialised
 COMPONENTS: dict[str, tuple[Any, JsonSchemaMode]] = {
-    "SearchRequest": (schemas.SearchRequest, "validation"),
-    "SearchResult": (schemas.SearchResult, "serialization"),
-    "AnswerCut": (schemas.AnswerCut, "serialization"),
-    "JobAccepted": (schemas.JobAccepted, "serialization"),
-    "Job": (schemas.Job, "serialization"),
-    "Problem": (schemas.Problem, "serialization"),
-    "Gist": (schemas.Gist, "serialization"),
+    "SearchRequest": (schemas.SearchBody, "validation"),
+    "SearchResult": (schemas.SearchResultJSON, "serialization"),
+    "AnswerCut": (schemas.AnswerCutJSON, "serialization"),
+    "JobAccepted": (schemas.JobAcceptedJSON, "serialization"),
+    "Job": (schemas.JobJSON, "serialization"),
+    "Problem": (schemas.ProblemJSON, "serialization"),
+    "Gist": (schemas.GistJSON, "serialization"),
 }
 
 
@@ -388,9 +388,13 @@ def component_schemas() -> dict[str, Any]:
     components: dict[str, Any] = {}
     for name, (shape, mode) in COMPONENTS.items():
         if isinstance(shape, type) and issubclass(shape, BaseModel):
-            schema = shape.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+            schema = shape.model_json_schema(
+                ref_template=REF_TEMPLATE, mode=mode, schema_generator=schemas.PublicNames
+            )
         else:
-            schema = TypeAdapter(shape).json_schema(ref_template=REF_TEMPLATE, mode=mode)
+            schema = TypeAdapter(shape).json_schema(
+                ref_template=REF_TEMPLATE, mode=mode, schema_generator=schemas.PublicNames
+            )
         for nested, definition in schema.pop("$defs", {}).items():
             if components.setdefault(nested, definition) != definition:
                 raise RuntimeError(f"two shapes are called {nested}")

@@ -19,7 +19,7 @@ from gistcache.domain.results import (
 from gistcache.web.api import schemas
 
 
-def render_search(result: SearchResult) -> schemas.SearchResult:
+def render_search(result: SearchResult) -> schemas.SearchResultJSON:
     """A search's answer as ``POST /api/v1/search`` (and a finished job) returns it."""
     return {
         "status": "success",
@@ -32,12 +32,12 @@ def render_search(result: SearchResult) -> schemas.SearchResult:
     }
 
 
-def render_cut(cut: AnswerCut | None) -> schemas.AnswerCut | None:
+def render_cut(cut: AnswerCut | None) -> schemas.AnswerCutJSON | None:
     """Where an answer stopped at the answer size limit (a search's ``cut``, the stream's
     ``done`` event's)."""
     if cut is None:
         return None
-    following: schemas.NextPage | None = None
+    following: schemas.NextPageJSON | None = None
     if cut.next_page is not None and cut.next_per_page is not None:
         following = {"page": cut.next_page, "per_page": cut.next_per_page}
     return {
@@ -79,7 +79,7 @@ def search_json(result: SearchResult) -> dict[str, Any]:
     return values
 
 
-def render_gist(match: GistMatch) -> schemas.MatchedGist:
+def render_gist(match: GistMatch) -> schemas.MatchedGistJSON:
     """One gist of a search's ``matches`` (also a stream's ``match`` event's ``gist``)."""
     gist = match.gist
     return {
@@ -91,7 +91,7 @@ def render_gist(match: GistMatch) -> schemas.MatchedGist:
     }
 
 
-def _file(match: FileMatch) -> schemas.MatchedFile:
+def _file(match: FileMatch) -> schemas.MatchedFileJSON:
     f = match.file
     return {
         "filename": f.filename,
@@ -103,8 +103,8 @@ def _file(match: FileMatch) -> schemas.MatchedFile:
     }
 
 
-def _line(line: LineMatch) -> schemas.LineMatch:
-    rendered: schemas.LineMatch = {
+def _line(line: LineMatch) -> schemas.LineMatchJSON:
+    rendered: schemas.LineMatchJSON = {
         "line_number": line.line_number,
         "column": line.column,
         "text": line.text,
@@ -118,11 +118,11 @@ def _line(line: LineMatch) -> schemas.LineMatch:
     return rendered
 
 
-def _context(line: ContextLine) -> schemas.ContextLine:
+def _context(line: ContextLine) -> schemas.ContextLineJSON:
     if line.line_length is None:
         return {"line_number": line.line_number, "text": line.text}
     return {"line_number": line.line_number, "text": line.text, "line_length": line.line_length}
 
 
-def render_skipped(entry: Skipped) -> schemas.SkippedFile:
+def render_skipped(entry: Skipped) -> schemas.SkippedFileJSON:
     return {"id": entry.gist_id, "filename": entry.filename, "reason": entry.reason}

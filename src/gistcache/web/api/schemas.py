@@ -4,12 +4,15 @@ rendered through them; the list items and problems, described for the OpenAPI do
 (the list's cached bytes are made by the domain, never through these). The input rules
 themselves are the domain's (``domain.requests``): the validators call them.
 
-Class names are the OpenAPI component names; use them as ``schemas.SearchRequest`` where
-the domain has a type of the same name."""
+The wire shapes have names of their own (``SearchBody``, ``SearchResultJSON``,
+``ProblemJSON``, ...), apart from the domain's types they carry; each is named in the
+OpenAPI document by its public name (its title: ``SearchRequest``, ``SearchResult``,
+``Problem``), which ``PublicNames`` gives the nested ones too."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
 from pydantic import (
     MISSING,
@@ -23,6 +26,8 @@ from pydantic import (
     field_validator,
     with_config,
 )
+from pydantic.config import ExtraValues
+from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import ErrorDetails
 from typing_extensions import TypedDict
 
@@ -57,12 +62,12 @@ Username = Annotated[
 ]
 
 
-class SearchRequest(BaseModel):
+class SearchBody(BaseModel):
     """The body of ``POST /api/v1/search``."""
 
     # strict: "5" is no integer, true no page number, 1 no boolean; a field left out
     # takes its default, and null is the value of none of them
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, title="SearchRequest")
 
     username: Username
     # declared before ``pattern`` (and so validated first): its validator compiles
@@ -120,11 +125,30 @@ class SearchRequest(BaseModel):
 # search's answer several times its rendering (see benchmarks/validation.py).
 
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
-_answer = ConfigDict(extra="forbid")
+# each wire shape's name in the OpenAPI document, by its class's name
+PUBLIC_NAMES: dict[str, str] = {SearchBody.__name__: "SearchRequest"}
+_Shape = TypeVar("_Shape", bound=type)
 
 
-@with_config(_answer)
-class ContextLine(TypedDict):
+def _wire(public: str, *, extra: ExtraValues = "forbid") -> Callable[[_Shape], _Shape]:
+    """An answer's shape, named ``public`` in the OpenAPI document."""
+
+    def named(shape: _Shape) -> _Shape:
+        PUBLIC_NAMES[shape.__name__] = public
+        return with_config(ConfigDict(extra=extra, title=public))(shape)
+
+    return named
+
+
+class PublicNames(GenerateJsonSchema):
+    """JSON Schema whose ``$defs`` name each wire shape by its public name."""
+
+    def normalize_name(self, name: str) -> str:
+        return super().normalize_name(PUBLIC_NAMES.get(name, name))
+
+
+@_wire("ContextLine")
+class ContextLineJSON(TypedDict):
     """A line shown around a listed line, as grep -C shows it."""
 
     line_number: Annotated[int, Field(ge=1)]
@@ -141,8 +165,8 @@ class ContextLine(TypedDict):
     ]
 
 
-@with_config(_answer)
-class LineMatch(TypedDict):
+@_wire("LineMatch")
+class LineMatchJSON(TypedDict):
     """A matching line (at most the first few of a file are listed)."""
 
     line_number: Annotated[int, Field(ge=1)]
@@ -198,34 +222,36 @@ class LineMatch(TypedDict):
     ]
     before: NotRequired[
         Annotated[
-            list[ContextLine],
+            list[ContextLineJSON],
             Field(description="Context lines before this one that no earlier line showed"),
         ]
     ]
-    after: NotRequired[Annotated[list[ContextLine], Field(description="Context lines after it")]]
+    after: NotRequired[
+        Annotated[list[ContextLineJSON], Field(description="Context lines after it")]
+    ]
 
 
-@with_config(_answer)
-class MatchedFile(TypedDict):
+@_wire("MatchedFile")
+class MatchedFileJSON(TypedDict):
     filename: str
     language: str | None
     size: int | None
     raw_url: str | None
     match_count: Annotated[int, Field(ge=1, description="Every matching line, even unlisted")]
-    lines: Annotated[list[LineMatch], Field(json_schema_extra={"maxItems": MAX_LINES_PER_FILE})]
+    lines: Annotated[list[LineMatchJSON], Field(json_schema_extra={"maxItems": MAX_LINES_PER_FILE})]
 
 
-@with_config(_answer)
-class MatchedGist(TypedDict):
+@_wire("MatchedGist")
+class MatchedGistJSON(TypedDict):
     id: str
     html_url: str
     description: str | None
     updated_at: Timestamp
-    files: list[MatchedFile]
+    files: list[MatchedFileJSON]
 
 
-@with_config(_answer)
-class SkippedFile(TypedDict):
+@_wire("SkippedFile")
+class SkippedFileJSON(TypedDict):
     """A file (or, with filename null, part of a gist's file list) that was not searched."""
 
     id: Annotated[str, Field(description="The gist's id")]
@@ -233,16 +259,16 @@ class SkippedFile(TypedDict):
     reason: SkipReason
 
 
-@with_config(_answer)
-class NextPage(TypedDict):
+@_wire("NextPage")
+class NextPageJSON(TypedDict):
     """The same search with these values starts with the first gist not listed."""
 
     page: Annotated[int, Field(ge=1)]
     per_page: Annotated[int, Field(ge=1)]
 
 
-@with_config(_answer)
-class AnswerCut(TypedDict):
+@_wire("AnswerCut")
+class AnswerCutJSON(TypedDict):
     """Where an answer stopped at the server's answer size limit (about
     GISTCACHE_MAX_ANSWER_BYTES of matching gists), and how to ask for the rest."""
 
@@ -256,7 +282,7 @@ class AnswerCut(TypedDict):
         ),
     ]
     next: Annotated[
-        NextPage | None,
+        NextPageJSON | None,
         Field(
             description="The page and per_page of the same search that start with the first "
             "gist not listed; null when none follows (or in a stream, which is not in the "
@@ -265,19 +291,19 @@ class AnswerCut(TypedDict):
     ]
 
 
-@with_config(_answer)
-class SearchResult(TypedDict):
+@_wire("SearchResult")
+class SearchResultJSON(TypedDict):
     """A search's answer: one page of the matching gists, in the list's order."""
 
     status: Literal["success"]
     username: str
     pattern: str
     total: Annotated[int, Field(ge=0, description="Matching gists on every page")]
-    matches: list[MatchedGist]
-    skipped: list[SkippedFile]
+    matches: list[MatchedGistJSON]
+    skipped: list[SkippedFileJSON]
     cut: NotRequired[
         Annotated[
-            AnswerCut | None,
+            AnswerCutJSON | None,
             Field(
                 description="null, or where the page stopped at the answer size limit "
                 "(missing only from results of jobs that finished before it was added)"
@@ -286,15 +312,15 @@ class SearchResult(TypedDict):
     ]
 
 
-@with_config(_answer)
-class JobAccepted(TypedDict):
+@_wire("JobAccepted")
+class JobAcceptedJSON(TypedDict):
     """A search queued as a job; its state is at ``Location``."""
 
     request_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
 
 
-@with_config(ConfigDict(extra="allow"))
-class Problem(TypedDict):
+@_wire("Problem", extra="allow")
+class ProblemJSON(TypedDict):
     """An RFC 9457 problem; some carry more: field, fields, parameter, job_status."""
 
     type: str
@@ -305,16 +331,16 @@ class Problem(TypedDict):
     request_id: NotRequired[str]
 
 
-@with_config(_answer)
-class JobProgress(TypedDict):
+@_wire("JobProgress")
+class JobProgressJSON(TypedDict):
     """How far a running (or finished) job's search has come."""
 
     files_done: Annotated[int, Field(ge=0)]
     files_total: Annotated[int, Field(ge=0)]
 
 
-@with_config(_answer)
-class Job(TypedDict):
+@_wire("Job")
+class JobJSON(TypedDict):
     """A search job's state."""
 
     request_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
@@ -322,9 +348,9 @@ class Job(TypedDict):
     created_at: Timestamp
     started_at: Timestamp | None
     finished_at: Timestamp | None
-    error: Annotated[Problem | None, Field(description="The problem of a failed job")]
+    error: Annotated[ProblemJSON | None, Field(description="The problem of a failed job")]
     progress: Annotated[
-        JobProgress | None,
+        JobProgressJSON | None,
         Field(description="Files searched so far; null until the search knows its files"),
     ]
 
@@ -332,8 +358,8 @@ class Job(TypedDict):
 # --- the list (described only: the cached list is served as the domain rendered it) ----
 
 
-@with_config(_answer)
-class GistFile(TypedDict):
+@_wire("GistFile")
+class GistFileJSON(TypedDict):
     filename: str
     language: str | None
     type: str | None
@@ -341,8 +367,8 @@ class GistFile(TypedDict):
     raw_url: str | None
 
 
-@with_config(_answer)
-class Gist(TypedDict):
+@_wire("Gist")
+class GistJSON(TypedDict):
     """A gist as ``domain.gists.Gist.to_json`` renders it."""
 
     id: str
@@ -353,15 +379,15 @@ class Gist(TypedDict):
     updated_at: Timestamp
     comments: Annotated[int, Field(ge=0)]
     owner: str | None
-    files: list[GistFile]
+    files: list[GistFileJSON]
 
 
-SEARCH_RESULT: TypeAdapter[SearchResult] = TypeAdapter(SearchResult)
-MATCHED_GIST: TypeAdapter[MatchedGist] = TypeAdapter(MatchedGist)
-ANSWER_CUT: TypeAdapter[AnswerCut] = TypeAdapter(AnswerCut)
-JOB: TypeAdapter[Job] = TypeAdapter(Job)
-JOB_ACCEPTED: TypeAdapter[JobAccepted] = TypeAdapter(JobAccepted)
-GIST_LIST: TypeAdapter[list[Gist]] = TypeAdapter(list[Gist])
+SEARCH_RESULT: TypeAdapter[SearchResultJSON] = TypeAdapter(SearchResultJSON)
+MATCHED_GIST: TypeAdapter[MatchedGistJSON] = TypeAdapter(MatchedGistJSON)
+ANSWER_CUT: TypeAdapter[AnswerCutJSON] = TypeAdapter(AnswerCutJSON)
+JOB: TypeAdapter[JobJSON] = TypeAdapter(JobJSON)
+JOB_ACCEPTED: TypeAdapter[JobAcceptedJSON] = TypeAdapter(JobAcceptedJSON)
+GIST_LIST: TypeAdapter[list[GistJSON]] = TypeAdapter(list[GistJSON])
 
 
 # --- the body's problems -----------------------------------------------------------------
@@ -386,7 +412,7 @@ def parse_search(body: Any) -> tuple[requests.SearchRequest, bool]:
     job. Of several faults the client is told one: an unknown field, else a value of the
     wrong type, else a broken rule, each in the order of ``SEARCH_FIELDS``."""
     try:
-        model = SearchRequest.model_validate(body)
+        model = SearchBody.model_validate(body)
     except ValidationError as exc:
         fault = _first_fault(exc)
     else:

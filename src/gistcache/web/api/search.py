@@ -69,7 +69,7 @@ async def search(request: web.Request) -> web.StreamResponse:
 
 async def search_status(request: web.Request) -> web.Response:
     job = await _job(request)
-    state: schemas.Job = {
+    state: schemas.JobJSON = {
         "request_id": job.id,
         "status": JobStatus(job.status),
         "created_at": format_timestamp(job.created_at),
