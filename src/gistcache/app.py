@@ -1,17 +1,16 @@
-"""Application factory: the service's parts live in one cleanup context; ``serve`` runs
-the application on a socket until a signal."""
+"""Application factory: the middlewares, the service's parts in one cleanup context, the
+shutdown that drains the requests, and the routes of every surface. ``serve.py`` runs it
+as a process."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gistcache.components import components
 from gistcache.domain.clock import Clock, utcnow
@@ -46,7 +45,6 @@ from gistcache.web.middleware import (
 )
 from gistcache.web.pages.routes import setup_pages
 from gistcache.web.problems import describe_job_failure
-from gistcache.web.protocol import ProblemRunner
 from gistcache.web.ratelimit import ClientGitHubBudget, ClientRateLimit
 
 log = logging.getLogger(__name__)
@@ -71,7 +69,13 @@ class Stopping:
 
 
 class InFlight:
-    """The requests being handled, so that shutdown can wait for them, then cancel them."""
+    """The requests being handled, so that shutdown can wait for them, then cancel them.
+
+    aiohttp waits for the running handlers itself, but only after the app's
+    ``on_shutdown`` has run (``BaseRunner.cleanup``: ``app.shutdown()``, then
+    ``Server.shutdown(timeout)``), and only then cancels them. The app's shutdown must
+    find the requests finished or cancelled before it stops the job workers and the calls
+    to GitHub they share, so it keeps this count of its own."""
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[object]] = set()
@@ -102,9 +106,36 @@ def create_app(
     settings: Settings, *, clock: Clock = utcnow, stopping: Stopping | None = None
 ) -> web.Application:
     in_flight = InFlight()
-    # outermost first: shutdown can find every request, the id names it, observe sees
-    # the final answer
-    middlewares = [in_flight.middleware, request_id, observe, problems, same_site_writes]
+    middlewares, payer_for = _middlewares(settings, in_flight)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    app.on_response_prepare.append(stamp_headers)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[ANSWERS] = AnswersInFlight(settings.answers_in_flight_mb * 1024 * 1024)
+    # the log's queue is the first part started and the last stopped, so that the
+    # shutdown's lines are written
+    app.cleanup_ctx.append(_log_queue)
+    app.cleanup_ctx.append(_parts(settings, clock, payer_for))
+    app.on_shutdown.append(_drain(in_flight, settings.shutdown_timeout, stopping or Stopping()))
+    setup_pages(app)  # / and /-/...: before the API's catch-all /{username}
+    setup_routes(app)
+    # GitHub's own API for gists, under GitHub Enterprise's base path
+    app.add_subapp(GHCOMPAT_PREFIX, create_ghcompat())
+    return app
+
+
+def _middlewares(
+    settings: Settings, in_flight: InFlight
+) -> tuple[list[Middleware], PayerFor | None]:
+    """The middlewares, outermost first (shutdown can find every request, the id names
+    it, observe sees the final answer), and whom a search job is charged to."""
+    middlewares: list[Middleware] = [
+        in_flight.middleware,
+        request_id,
+        observe,
+        problems,
+        same_site_writes,
+    ]
     if settings.rate_limit is not None:
         limiter = ClientRateLimit(settings.rate_limit, settings.trusted_proxies)
         middlewares.append(limiter.middleware)
@@ -114,12 +145,19 @@ def create_app(
         middlewares.append(budget.middleware)
         # a search job is charged to the client that submitted it, on the same ledger
         payer_for = budget.account
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
-    app.on_response_prepare.append(stamp_headers)
-    app[SETTINGS] = settings
-    app[CLOCK] = clock
-    stopping = stopping or Stopping()
-    app[ANSWERS] = AnswersInFlight(settings.answers_in_flight_mb * 1024 * 1024)
+    return middlewares, payer_for
+
+
+async def _log_queue(_app: web.Application) -> AsyncIterator[None]:
+    # log lines are formatted and written by a thread, off the event loop
+    with queued():
+        yield
+
+
+def _parts(
+    settings: Settings, clock: Clock, payer_for: PayerFor | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The service's parts, under the app's keys while it runs, the job workers started."""
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
         async with components(
@@ -140,23 +178,20 @@ def create_app(
             c.jobs.start()
             yield
 
-    async def log_queue(app: web.Application) -> AsyncIterator[None]:
-        # log lines are formatted and written by a thread, off the event loop; the
-        # first part started, the last stopped, so that shutdown's lines are written
-        with queued():
-            yield
+    return parts
 
-    app.cleanup_ctx.append(log_queue)
-    app.cleanup_ctx.append(parts)
+
+def _drain(
+    in_flight: InFlight, shutdown_timeout: float, stopping: Stopping
+) -> Callable[[web.Application], Awaitable[None]]:
+    """The app's shutdown: it runs once the listener is closed, before aiohttp's own
+    (much longer) wait."""
 
     async def drain(app: web.Application) -> None:
-        # runs once the listener is closed, before aiohttp's own (much longer) wait
-        cancelled = await in_flight.drain(stopping.left(settings.shutdown_timeout))
+        cancelled = await in_flight.drain(stopping.left(shutdown_timeout))
         if cancelled:
             log.warning(
-                "cancelled %d request(s) still running after %g s",
-                cancelled,
-                settings.shutdown_timeout,
+                "cancelled %d request(s) still running after %g s", cancelled, shutdown_timeout
             )
         # a running job goes back to the queue; then the calls to GitHub, tasks of their own
         # shared by requests and jobs, are ended too
@@ -167,71 +202,4 @@ def create_app(
         except TimeoutError:
             log.warning("calls to GitHub did not end within %g s of being cancelled", CANCEL_GRACE)
 
-    app.on_shutdown.append(drain)
-    setup_pages(app)  # / and /-/...: before the API's catch-all /{username}
-    setup_routes(app)
-    # GitHub's own API for gists, under GitHub Enterprise's base path
-    app.add_subapp(GHCOMPAT_PREFIX, create_ghcompat())
-    return app
-
-
-# aiohttp closes a connection that has not sent a whole request (line and headers) this
-# long after it opened or after its last answer, and an idle keep-alive one: web.run_app's
-# value. Longer than a load balancer's idle timeout (60 s on most), or the balancer may
-# reuse a connection the server is closing.
-KEEPALIVE_TIMEOUT = 75.0
-
-
-def serve(
-    app: web.Application,
-    sock: socket.socket,
-    *,
-    loop: asyncio.AbstractEventLoop,
-    shutdown_timeout: float,
-) -> None:
-    """Serve ``app`` on ``sock`` in ``loop`` until ``web.GracefulExit`` is raised in it
-    (the command line's signal handler does), as ``web.run_app`` does, but through a
-    runner that answers unparsable requests with a problem (web/protocol.py), which
-    run_app cannot be given. The loop is closed on the way out."""
-
-    async def serve_until_cancelled() -> None:
-        runner = ProblemRunner(
-            app,
-            handle_signals=False,  # the caller's handler raises GracefulExit in the loop
-            # the app's own shutdown waits GISTCACHE_SHUTDOWN_TIMEOUT, then cancels what
-            # runs; aiohttp's wait (twice this, before it cancels anything) is a backstop
-            shutdown_timeout=shutdown_timeout,
-            keepalive_timeout=KEEPALIVE_TIMEOUT,
-            access_log=None,
-        )
-        await runner.setup()
-        try:
-            await web.SockSite(runner, sock).start()
-            await asyncio.Event().wait()  # until cancelled, after a signal
-        finally:
-            await runner.cleanup()
-
-    asyncio.set_event_loop(loop)
-    main = loop.create_task(serve_until_cancelled())
-    try:
-        loop.run_until_complete(main)
-    except (web.GracefulExit, KeyboardInterrupt):
-        pass
-    finally:
-        # as run_app: the server's own cleanup first (it drains the requests), then
-        # whatever task is left
-        if not main.done():
-            main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(main)
-        _cancel_all(loop)
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)
-
-
-def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    return drain

@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
-import signal
-import socket
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
-
 from gistcache import __version__
 from gistcache.domain.gists import format_timestamp
-from gistcache.observability.logs import configure_logging, drain
+from gistcache.observability.logs import configure_logging
 from gistcache.settings import ConfigError, Settings, unknown_variables
 
 log = logging.getLogger("gistcache")
@@ -142,6 +135,7 @@ async def _print_list(parts: Any, args: argparse.Namespace) -> int:
 
 
 async def _print_search(parts: Any, args: argparse.Namespace) -> int:
+    from gistcache.cli_output import Printer, ProgressBar, use_colour
     from gistcache.domain.requests import search_request
     from gistcache.domain.results import (
         FileSkipped,
@@ -160,8 +154,8 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
         literal=args.literal,
         filename=args.glob,
     )
-    bar = _ProgressBar() if sys.stderr.isatty() else None
-    printer = _Printer(_use_colour(args.color), request.context > 0)
+    bar = ProgressBar() if sys.stderr.isatty() else None
+    printer = Printer(use_colour(args.color), request.context > 0)
     # gists come as they are ready; they are printed in the list's order
     ready: dict[int, list[Any]] = {}
     done: set[int] = set()
@@ -190,88 +184,6 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
     if bar is not None:
         bar.clear()
     return 0 if total else 1
-
-
-SGR_MATCH = "\x1b[01;31m\x1b[K"  # bold red, as grep colours a match
-SGR_END = "\x1b[m\x1b[K"
-
-
-def _use_colour(choice: str) -> bool:
-    if choice == "auto":
-        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    return choice == "always"
-
-
-def _coloured(text: str, ranges: Sequence[tuple[int, int]]) -> str:
-    out = []
-    pos = 0
-    for start, end in ranges:
-        if end <= start:
-            continue
-        out.append(text[pos:start])
-        out.append(f"{SGR_MATCH}{text[start:end]}{SGR_END}")
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-class _Printer:
-    """Prints matches as grep does; with context, ``--`` between groups of lines that
-    do not follow each other."""
-
-    def __init__(self, colour: bool, context: bool) -> None:
-        self._colour = colour
-        self._context = context
-        self._last: tuple[str, int] | None = None  # the last line printed: file, number
-
-    def __call__(self, event: Any) -> None:
-        from gistcache.domain.results import FileSkipped
-
-        if isinstance(event, FileSkipped):
-            skipped = event.skipped
-            where = skipped.gist_id + (f"/{skipped.filename}" if skipped.filename else "")
-            print(f"gistcache: skipped {where}: {skipped.reason.value}", file=sys.stderr)
-            return
-        match = event.match
-        for f in match.files:
-            name = f"{match.gist.id}/{f.file.filename}"
-            for line in f.lines:
-                first = line.before[0].line_number if line.before else line.line_number
-                if self._context and self._last is not None and self._last != (name, first - 1):
-                    print("--")
-                for context in line.before:
-                    print(f"{name}-{context.line_number}- {context.text}")
-                text = _coloured(line.text, line.ranges) if self._colour else line.text
-                print(f"{name}:{line.line_number}: {text}")
-                for context in line.after:
-                    print(f"{name}-{context.line_number}- {context.text}")
-                self._last = (name, line.after[-1].line_number if line.after else line.line_number)
-
-
-class _ProgressBar:
-    """``fetching contents [###...] 3/10`` on a terminal's standard error."""
-
-    def __init__(self) -> None:
-        self._shown = False  # on the terminal now
-        self._used = False  # shown at all: there was something to fetch
-
-    def __call__(self, done: int, total: int) -> None:
-        if done >= total and not self._used:
-            return  # nothing to fetch: no bar
-        self._used = True
-        width = 30
-        filled = width * done // total if total else width
-        sys.stderr.write(
-            f"\rfetching contents [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-        )
-        sys.stderr.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self._shown = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -374,104 +286,11 @@ def _reason(exc: BaseException, settings: Settings) -> str:
     return text
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything says the server is up."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-WATCHDOG_MARGIN = 0.9  # past GISTCACHE_SHUTDOWN_TIMEOUT; the promise is one second
-
-
-def _arm_watchdog(seconds: float) -> threading.Timer:
-    """End the process with status 2 after ``seconds`` unless it ended by itself."""
-
-    def expire() -> None:
-        log.error("shutdown still not done after %.1f s: exiting now", seconds)
-        drain()  # the log's queue, written out before the process ends
-        os._exit(2)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
-# objects allocated (less freed) before the youngest generation is collected; Python's
-# default is 700. A search's answer is tens of thousands of short-lived objects, and the
-# default made the collector run over the long-lived ones (lists and contents held in
-# memory) again and again: a quarter of a 100 MB warm search, in the benchmarks.
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def _tune_garbage_collector() -> None:
-    """Collect less often, and leave what start-up made (modules, the app) out of every
-    collection from now on (``gc.freeze``). Reference counting still frees everything
-    that is not in a cycle at once; cycles are found later, not never."""
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-    gc.freeze()
-
-
-def _graceful_exit() -> None:
-    raise web.GracefulExit  # as aiohttp's own signal handler: run_app then shuts down
-
-
 def _serve(settings: Settings) -> int:
-    from gistcache.app import CANCEL_GRACE, Stopping, create_app, serve
+    from gistcache.serve import listen, serve
 
     try:
-        sock = _listen(settings.host, settings.port)
+        sock = listen(settings.host, settings.port)
     except OSError as exc:  # address in use, an address not on this machine
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
-    log.info(
-        "gistcache %s serving on http://%s:%d (GitHub API %s)",
-        __version__,
-        settings.host,
-        settings.port,
-        settings.github_api_url,
-    )
-    stopping = Stopping()
-    app = create_app(settings, stopping=stopping)
-    loop = asyncio.new_event_loop()
-
-    def stop(_signum: int, _frame: object) -> None:
-        # in the main thread as soon as it runs Python again, even while the loop is busy
-        # with a long step: the time counts from here (aiohttp's own handler would run
-        # only once the loop got to it, and its shutdown later still)
-        if stopping.signalled_at is None and not loop.is_closed():
-            stopping.signalled_at = time.monotonic()
-            loop.call_soon_threadsafe(_graceful_exit)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-
-    async def watchdog(_app: web.Application) -> None:
-        # whatever hangs (a database that stopped answering mid-cleanup): the process
-        # still ends within the promised time from the signal, before an orchestrator's
-        # SIGKILL
-        _arm_watchdog(stopping.left(settings.shutdown_timeout + WATCHDOG_MARGIN))
-
-    app.on_shutdown.insert(0, watchdog)
-    _tune_garbage_collector()
-    serve(app, sock, loop=loop, shutdown_timeout=CANCEL_GRACE)
-    # Everything is closed by now: the connections, the database, the log (written out).
-    # What the interpreter would still do is tear itself down: free, object by object, a
-    # heap the memory caches fill to a hundred MB and more (0.3 to 0.8 s measured, more
-    # under load), run atexit hooks and join leftover threads (the default executor's,
-    # one stuck in a DNS lookup) - after the watchdog stopped running, so unbounded.
-    # None of it is needed; the process ends here.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    serve(settings, sock)

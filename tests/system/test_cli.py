@@ -292,7 +292,7 @@ async def test_search_prints_in_list_order_as_gists_come(
 
 
 def test_colour_auto_follows_the_terminal_and_no_color(monkeypatch: Any) -> None:
-    from gistcache import cli
+    from gistcache import cli_output
 
     class Tty:
         def isatty(self) -> bool:
@@ -300,8 +300,8 @@ def test_colour_auto_follows_the_terminal_and_no_color(monkeypatch: Any) -> None
 
     monkeypatch.setattr(sys, "stdout", Tty())
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert cli._use_colour("auto") is True
+    assert cli_output.use_colour("auto") is True
     monkeypatch.setenv("NO_COLOR", "1")
-    assert cli._use_colour("auto") is False
-    assert cli._use_colour("always") is True
-    assert cli._use_colour("never") is False
+    assert cli_output.use_colour("auto") is False
+    assert cli_output.use_colour("always") is True
+    assert cli_output.use_colour("never") is False

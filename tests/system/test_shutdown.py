@@ -213,10 +213,10 @@ def test_a_shutdown_that_hangs_is_ended_by_the_watchdog() -> None:
     """Whatever hangs during the shutdown, the process ends in time, with status 2."""
     script = (
         "import time\n"
-        "from gistcache.cli import _arm_watchdog\n"
+        "from gistcache.serve import arm_watchdog\n"
         "from gistcache.observability.logs import configure_logging\n"
         "configure_logging('INFO')\n"
-        "_arm_watchdog(0.3)\n"
+        "arm_watchdog(0.3)\n"
         "time.sleep(30)  # a cleanup that never ends\n"
     )
     started = time.monotonic()

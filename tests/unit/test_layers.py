@@ -11,7 +11,14 @@ import pytest
 import gistcache
 
 PACKAGE = Path(gistcache.__file__).parent
-TOP = ("gistcache.web", "gistcache.app", "gistcache.cli", "gistcache.web.app_keys")
+TOP = (
+    "gistcache.web",
+    "gistcache.app",
+    "gistcache.serve",
+    "gistcache.cli",
+    "gistcache.cli_output",
+    "gistcache.web.app_keys",
+)
 IO = ("gistcache.services", "gistcache.github", "gistcache.store", "gistcache.components")
 FORBIDDEN = {
     "domain": TOP + IO,
