@@ -23,6 +23,7 @@ from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.github.gate import PAYER, Payer
 from gistcache.observability.metrics import Metrics
+from gistcache.services.lease import Lease
 from gistcache.services.search import SearchService
 from gistcache.store import jobs as store
 from gistcache.store.engine import Sessions
@@ -259,18 +260,14 @@ class SearchJobs:
 
     async def _keep_lease(self, job_id: str, token: str) -> None:
         """Renew the lease until the job ends; return when it was lost."""
-        while True:
-            await asyncio.sleep(self._lease.total_seconds() / 3)
-            try:
-                async with self._sessions() as session, session.begin():
-                    held = await store.extend_lease(
-                        session, job_id, token, self._clock() + self._lease
-                    )
-            except Exception:
-                log.warning("could not renew the lease of search job %s", job_id)
-                continue
-            if not held:
-                return
+        lease = Lease(
+            self._sessions.transaction,
+            renew=lambda session, until: store.extend_lease(session, job_id, token, until),
+            length=self._lease,
+            clock=self._clock,
+            what=f"search job {job_id}",
+        )
+        await lease.kept()
 
     async def _finish(
         self, job_id: str, token: str, *, result: str | None = None, error: str | None = None

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from gistcache.domain.clock import Clock, utcnow
 from gistcache.domain.errors import UserNotFound
 from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
@@ -27,6 +29,7 @@ from gistcache.github.errors import (
     GitHubRateLimited,
 )
 from gistcache.github.gate import PROBE_EVERY, Block
+from gistcache.services.lease import Lease
 from gistcache.services.memory import ByteLRU
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import lists as store
@@ -115,14 +118,6 @@ def _flight(key: str, revalidate: bool) -> str:
 
 # a list's memo entry: the (URL, ETag) of the stored pages it was made from
 _FROM_PAGES = "from-pages"
-
-
-@dataclasses.dataclass
-class _Lease:
-    """The refresh lease this request holds, and whether it was handed back already."""
-
-    owner: str
-    released: bool = False
 
 
 def _fingerprint(pages: Sequence[StoredPage] | Sequence[PageOfGists]) -> tuple[Any, ...]:
@@ -298,9 +293,8 @@ class ListingService:
         connection is held while GitHub answers."""
         site = await self.site.id()
         started = self.clock()
-        owner = uuid.uuid4().hex
-        claimed = await self._claim(key, owner)
-        waited = not claimed
+        lease = self._lease(site, key)
+        waited = not await lease.claim()
         if waited:
             # another process is refreshing this user: serve what is cached, or wait (a
             # client's no-cache always waits, for an answer GitHub has just given)
@@ -310,12 +304,10 @@ class ListingService:
                     gists = [gist for _, gist in await store.load_gists(session, site, key)]
                     return self._result(user, gists, CacheStatus.STALE)
             deadline = time.monotonic() + REFRESH_WAIT.total_seconds()
-            while not claimed and time.monotonic() < deadline:
+            while not lease.held and time.monotonic() < deadline:
                 await asyncio.sleep(LEASE_POLL_SECONDS)
-                claimed = await self._claim(key, owner)
-        renewal = asyncio.create_task(self._keep_lease(key, owner)) if claimed else None
-        lease: _Lease | None = None
-        try:
+                await lease.claim()
+        async with lease:
             async with self._sessions() as session:
                 user = await store.get_user(session, site, key)
                 # a refresh that finished meanwhile (here or in another process) answers
@@ -327,50 +319,23 @@ class ListingService:
                     raise UserNotFound(key)
                 if user is not None and decision is not Decision.REFRESH:
                     return await self._stored(session, site, key, user, _SERVED_AS[decision])
-            lease = _Lease(owner) if claimed else None
             return await self._refresh_claimed(key, user, lease)
-        finally:
-            if renewal is not None:
-                renewal.cancel()
-                await asyncio.gather(renewal, return_exceptions=True)
-            if claimed and not (lease is not None and lease.released):
-                await self._release(key, owner)
 
-    async def _keep_lease(self, key: str, owner: str) -> None:
-        """Renew the user's refresh lease until cancelled (the refresh ended)."""
-        site = await self.site.id()
-        while True:
-            await asyncio.sleep(REFRESH_RENEW_SECONDS)
-            try:
-                async with self._sessions() as session, session.begin():
-                    held = await store.renew_refresh(
-                        session, site, key, owner, self.clock() + REFRESH_LEASE
-                    )
-            except Exception:  # the database hiccupped: the lease may lapse, no more
-                log.warning("could not renew the refresh lease of %s", key)
-                continue
-            if not held:
-                return
-
-    async def _claim(self, key: str, owner: str) -> bool:
-        site = await self.site.id()
-        now = self.clock()
-        async with self._sessions() as session, session.begin():
-            return await store.claim_refresh(session, site, key, owner, now, now + REFRESH_LEASE)
-
-    async def _release(self, key: str, owner: str) -> None:
-        site = await self.site.id()
-        async with self._sessions() as session, session.begin():
-            await store.release_refresh(session, site, key, owner)
-
-    @staticmethod
-    async def _hand_back(session: Any, site: int, key: str, lease: _Lease | None) -> None:
-        """End the refresh lease in the transaction that records the refresh's outcome:
-        one commit on the request's path instead of two. The caller marks the lease
-        released once that transaction has committed; until then (a rollback), the
-        refresh's ``finally`` still hands it back on its own."""
-        if lease is not None:
-            await store.release_refresh(session, site, key, lease.owner)
+    def _lease(self, site: int, key: str, owner: str | None = None) -> Lease[AsyncSession]:
+        """The refresh lease of the user ``key``, under a new owner unless one is named."""
+        holder = owner or uuid.uuid4().hex
+        return Lease(
+            self._sessions.transaction,
+            claim=lambda session, now, until: store.claim_refresh(
+                session, site, key, holder, now, until
+            ),
+            renew=lambda session, until: store.renew_refresh(session, site, key, holder, until),
+            release=lambda session: store.release_refresh(session, site, key, holder),
+            length=REFRESH_LEASE,
+            clock=self.clock,
+            what=f"the refresh of {key}",
+            renew_every=REFRESH_RENEW_SECONDS,
+        )
 
     async def _list_from_github(
         self, key: str, known: list[KnownPage], *, cached: bool
@@ -381,7 +346,7 @@ class ListingService:
             return await self._github.list_user_gists(key, known, cached=cached)
 
     async def _refresh_claimed(
-        self, key: str, user: UserState | None, lease: _Lease | None = None
+        self, key: str, user: UserState | None, lease: Lease[AsyncSession]
     ) -> GistList:
         site = await self.site.id()
         cached = user is not None and user.has_list
@@ -449,11 +414,8 @@ class ListingService:
             and len(walked) == len(usable)
             and all(page.not_modified for page in walked)
         ):
-            async with self._sessions() as session, session.begin():
+            async with lease.handing_back() as session:
                 await store.mark_checked(session, site, key, now)
-                await self._hand_back(session, site, key, lease)
-            if lease is not None:
-                lease.released = True
             state = dataclasses.replace(user, checked_at=now, retry_at=None)
             revalidated = self._result(state, list(known), CacheStatus.REVALIDATED)
             revalidated.memo[_FROM_PAGES] = _fingerprint(pages)
@@ -474,13 +436,10 @@ class ListingService:
             unique = [gist for gist in items if gist.id not in seen]
             seen.update(gist.id for gist in unique)
             fresh_pages.append(PageOfGists(page.url, page.etag, unique))
-        async with self._sessions() as session, session.begin():
+        async with lease.handing_back() as session:
             changed = await store.save_list(
                 session, site, key, self._github.credential, now, fresh_pages
             )
-            await self._hand_back(session, site, key, lease)
-        if lease is not None:
-            lease.released = True
         if not cached:
             status = CacheStatus.MISS
         else:

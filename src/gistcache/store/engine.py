@@ -107,6 +107,13 @@ class Sessions:
                 raise
             raise translated from exc
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed when the block ends, rolled back when
+        it raises."""
+        async with self() as session, session.begin():
+            yield session
+
 
 def create_sessionmaker(engine: AsyncEngine) -> Sessions:
     return Sessions(async_sessionmaker(engine, expire_on_commit=False))
