@@ -91,7 +91,7 @@ def scanned(
     cut: the line cap is above the file's size), each chunk in slices of ``slice_bytes``
     when given."""
     hits = FileHits(limit=None, chars=None)
-    find = match_finder(regexp, public_api_only=public_api, text=text)
+    find = match_finder(regexp, _force_public_api=public_api, text=text)
     stream = chunk_stream(
         pieces([data]), max_bytes=len(data), chunk_bytes=chunk_bytes, max_line_bytes=len(data) + 1
     )
@@ -153,7 +153,7 @@ def check_against_reference(
     hits = scanned(compiled, data, chunk_bytes, public_api, text, slice_bytes)
     assert hits.lines == expected
     assert hits.match_count == len(expected)
-    find = match_finder(compiled, public_api_only=public_api, text=text)
+    find = match_finder(compiled, _force_public_api=public_api, text=text)
     for (start, end), line in zip(line_offsets(data), text_lines, strict=True):
         spans = line_ranges(find, data, start, end)
         assert spans == (reference_spans(reference, line) if reference.search(line) else [])

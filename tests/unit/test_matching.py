@@ -31,7 +31,7 @@ PATTERNS = ["TODO", "^", "$", "^$", "o", "t.o", "[0-9]*", "(?i)todo", "\u00fcber
 def scanned(pattern: str, data: bytes, *, public_api_only: bool) -> list[tuple[int, str]]:
     regexp = compile_pattern(pattern)
     hits = FileHits(limit=None, chars=None)
-    find = match_finder(regexp, public_api_only=public_api_only)
+    find = match_finder(regexp, _force_public_api=public_api_only)
     scan_chunk(regexp, data, 7, hits, find)
     assert hits.match_count == len(hits.lines)
     return [(line["line_number"], line["text"]) for line in hits.lines]
@@ -65,7 +65,7 @@ def test_a_long_line_is_cut_to_a_window_holding_its_first_match(public_api_only:
     data = "ñ".encode() * 20 + b"abc" + b"z" * 20 + b"\nshort abc\n"
     regexp = compile_pattern("abc|z+")
     hits = FileHits(limit=None, chars=9)
-    scan_chunk(regexp, data, 1, hits, match_finder(regexp, public_api_only=public_api_only))
+    scan_chunk(regexp, data, 1, hits, match_finder(regexp, _force_public_api=public_api_only))
     assert hits.lines == [
         {"line_number": 1, "column": 18, "text": "ñññabczzz", "line_length": 43},
         {"line_number": 2, "column": 1, "text": "short abc"},

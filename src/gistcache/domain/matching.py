@@ -254,7 +254,7 @@ def fixed_text(pattern: str, *, ignore_case: bool = False, literal: bool = False
 
 
 def match_finder(
-    regexp: Any, *, public_api_only: bool = False, text: bytes | None = None
+    regexp: Any, *, _force_public_api: bool = False, text: bytes | None = None
 ) -> Finder:
     """A function giving where the next match in ``data[pos:endpos]`` starts and ends,
     or ``(-1, -1)``.
@@ -264,9 +264,12 @@ def match_finder(
     being self-synchronising, a valid text can match only where RE2 would. The
     binding's ``search`` builds a match object per call, which costs more than RE2's
     own scan when most lines match; where the binding exposes RE2's call, it is used
-    directly (the same call ``search`` makes, with the same arguments).
+    directly (the same call ``search`` makes, with the same arguments). That call is
+    private: pyproject.toml holds google-re2 to the versions it was tested with, and
+    ``_force_public_api`` (for the tests alone) takes the public ``search`` so that the
+    tests can check the faster ways give its answers.
     """
-    if text is not None and not public_api_only:
+    if text is not None and not _force_public_api:
         size = len(text)
         find_bytes = bytes.find
 
@@ -277,7 +280,7 @@ def match_finder(
         return find_text
     raw = getattr(regexp, "_regexp", None)
     unanchored = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-    if not public_api_only and unanchored is not None and callable(getattr(raw, "Match", None)):
+    if not _force_public_api and unanchored is not None and callable(getattr(raw, "Match", None)):
         match = raw.Match  # type: ignore[union-attr]
 
         def find(data: bytes, pos: int, endpos: int) -> tuple[int, int]:

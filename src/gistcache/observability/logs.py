@@ -7,6 +7,14 @@ line off the event loop: the loop only appends each record to a queue
 writes it in one write per output. The access log, one line a request, costs the
 loop about a microsecond and no thread switch. (Every 50 ms, the batches of a busy
 server held the interpreter long enough to double the p99 of cached lists.)
+
+Why not the standard library's ``QueueHandler`` and ``QueueListener`` as they come:
+profiled on a cached list at concurrency 64, they cost the loop 19% of its samples
+(each line woke the listener, a GIL hand-off a request) against 2.6% for this
+(docs/performance.md, "Access log (cached list at c=64)" and "Access log, again").
+Benchmark scenario 1 (``benchmarks/scenarios.py``, ``make bench``) serves that list
+with the log at INFO and off: the day the stock pair, swapped in, costs no more there,
+it should replace this module's queue and thread.
 """
 
 from __future__ import annotations
