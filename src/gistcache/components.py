@@ -65,18 +65,7 @@ async def components(
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
             sessions = create_sessionmaker(engine)
-            github = GitHubClient(
-                http,
-                settings.github_api_url,
-                settings.github_token,
-                user_agent=USER_AGENT,
-                max_pages=settings.github_max_pages,
-                raw_hosts=settings.raw_hosts,
-                raw_read_timeout=max(settings.github_timeout, 30.0),
-                retries=settings.github_retries,
-                reserve_percent=settings.github_reserve_percent,
-                metrics=metrics,
-            )
+            github = _github(http, settings, metrics)
             site = Site(sessions, settings.github_api_url)
             listing = ListingService(
                 sessions,
@@ -88,20 +77,7 @@ async def components(
                 clock=clock,
             )
             content_memory = ContentMemory(settings.content_memory_mb * 1024 * 1024)
-            contents = ContentFetcher(
-                sessions,
-                github,
-                clock=clock,
-                fetch_concurrency=settings.fetch_concurrency,
-                max_file_bytes=settings.max_file_bytes,
-                budget=ContentBudget(
-                    sessions,
-                    total_bytes=settings.content_cache_mb * 1024 * 1024,
-                    search_bytes=settings.search_download_mb * 1024 * 1024,
-                    clock=clock,
-                    memory=content_memory,
-                ),
-            )
+            contents = _contents(sessions, github, settings, clock, content_memory)
             gists = GistReader(
                 sessions, listing, contents, github, site, not_found_ttl=settings.not_found_ttl
             )
@@ -144,3 +120,43 @@ async def components(
                 await listing.close()
     finally:
         await engine.dispose()
+
+
+def _github(http: aiohttp.ClientSession, settings: Settings, metrics: Metrics) -> GitHubClient:
+    return GitHubClient(
+        http,
+        settings.github_api_url,
+        settings.github_token,
+        user_agent=USER_AGENT,
+        max_pages=settings.github_max_pages,
+        raw_hosts=settings.raw_hosts,
+        raw_read_timeout=max(settings.github_timeout, 30.0),
+        retries=settings.github_retries,
+        reserve_percent=settings.github_reserve_percent,
+        metrics=metrics,
+    )
+
+
+def _contents(
+    sessions: Sessions,
+    github: GitHubClient,
+    settings: Settings,
+    clock: Clock,
+    memory: ContentMemory,
+) -> ContentFetcher:
+    """The fetcher of files' contents, within the budget of the bytes kept."""
+    budget = ContentBudget(
+        sessions,
+        total_bytes=settings.content_cache_mb * 1024 * 1024,
+        search_bytes=settings.search_download_mb * 1024 * 1024,
+        clock=clock,
+        memory=memory,
+    )
+    return ContentFetcher(
+        sessions,
+        github,
+        clock=clock,
+        fetch_concurrency=settings.fetch_concurrency,
+        max_file_bytes=settings.max_file_bytes,
+        budget=budget,
+    )
