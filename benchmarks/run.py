@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -145,7 +144,9 @@ def server_settings() -> dict[str, Any]:
     defaults = Settings()
     moving = ("log_level", "log_format", "memory_cache_mb", "content_memory_mb",
               "fetch_concurrency", "max_searches", "search_workers")  # fmt: skip
-    shown = {env_name(f): getattr(defaults, f.name) for f in fields(Settings) if f.name in moving}
+    shown = {
+        env_name(name): getattr(defaults, name) for name in Settings.model_fields if name in moving
+    }
     shown["GISTCACHE_FETCH_CONCURRENCY"] = sc.FETCH_CONCURRENCY  # set by the harness
     shown["GISTCACHE_CACHE_TTL"] = f"{LONG_TTL} (stale phases: the smoke or full stale TTL)"
     shown["GISTCACHE_RATE_LIMIT"] = "none"

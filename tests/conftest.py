@@ -9,7 +9,6 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +147,7 @@ async def make_client(settings: Settings, clock: FakeClock) -> AsyncIterator[Cli
     clients: list[TestClient[Any, Any]] = []
 
     async def make(**overrides: Any) -> TestClient[Any, Any]:
-        app = create_app(replace(settings, **overrides), clock=clock)
+        app = create_app(settings.model_copy(update=overrides), clock=clock)
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()
         clients.append(client)

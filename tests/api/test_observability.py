@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +153,9 @@ async def test_a_value_from_outside_cannot_forge_a_line_of_the_text_log(
 async def test_a_streamed_answer_carries_the_request_id_and_is_counted(
     settings: Settings, clock: FakeClock
 ) -> None:
-    app = create_app(replace(settings, rate_limit=RateLimitItemPerMinute(5)), clock=clock)
+    app = create_app(
+        settings.model_copy(update={"rate_limit": RateLimitItemPerMinute(5)}), clock=clock
+    )
 
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()

@@ -62,7 +62,8 @@ def test_no_room_imports_a_layer_above_it(room: str) -> None:
 
 def test_the_list_handler_never_goes_through_the_api_models() -> None:
     # the cached list is served as the domain rendered it, bytes made once per version:
-    # nothing on its way loads pydantic or the models
+    # nothing on its way loads pydantic or the models. The settings are a pydantic model, but
+    # one validated once at start-up: the handler only reads their attributes
     names: set[str] = set()
     todo = ["gistcache.web.api.lists"]
     while todo:
@@ -70,6 +71,8 @@ def test_the_list_handler_never_goes_through_the_api_models() -> None:
         if name in names:
             continue
         names.add(name)
+        if name == "gistcache.settings":
+            continue
         parts = name.split(".")[1:]
         for path in (
             PACKAGE.joinpath(*parts).with_suffix(".py"),
