@@ -281,12 +281,12 @@ Networks = Annotated[
     _from_text(_networks),
     Accepts("comma-separated IP addresses or networks (CIDR)"),
 ]
-RateLimit = Annotated[
+RequestsPerTime = Annotated[
     RateLimitItem | None,
     _from_text(_rate_limit),
     Accepts("requests per time, in the `limits` notation: `120/minute`, `10/second`"),
 ]
-Budget = Annotated[
+RequestsPerTimeOrOff = Annotated[
     RateLimitItem | None,
     _from_text(_budget),
     Accepts("requests per time, in the `limits` notation (`300/hour`), or `off`"),
@@ -477,7 +477,7 @@ class Settings(BaseSettings):
         "that would pass it is a `503` with `Retry-After`. A client that takes nothing of an "
         "answer for `GISTCACHE_SEARCH_TIMEOUT` seconds is disconnected",
     )
-    rate_limit: RateLimit = Field(
+    rate_limit: RequestsPerTime = Field(
         default=None,
         description="requests one client may make, whatever they cost GitHub (see "
         "`GISTCACHE_CLIENT_GITHUB_BUDGET` for that); each answer carries `RateLimit-Limit`, "
@@ -486,7 +486,7 @@ class Settings(BaseSettings):
         "spends none. Unset: no limit",
         json_schema_extra={"shown_default": "none (the compose file sets `120/minute`)"},
     )
-    client_github_budget: Budget = Field(
+    client_github_budget: RequestsPerTimeOrOff = Field(
         default=parse_limit("300/hour"),
         description="GitHub API requests one client may cause, its search jobs included (a "
         "client is an IPv4 address or an IPv6 /64): a list not cached counts each of its pages, "
