@@ -85,8 +85,8 @@ SEARCH_BOUNDS: dict[str, tuple[int, int]] = {
 
 
 def search_request(
-    username: str,
-    pattern: str,
+    username: str | None,
+    pattern: str | None,
     *,
     ignore_case: bool = False,
     page: int = 1,
@@ -96,10 +96,17 @@ def search_request(
     filename: str | None = None,
 ) -> SearchRequest:
     """A search request whose values broke no rule, checked in the order a client is
-    told of them: the username, the pattern, the numbers, the file-name glob. The types
-    are the caller's to ensure (the API's body model, the command line's parser)."""
+    told of them: the username, the pattern, the numbers, the file-name glob. Both the
+    username and the pattern are required: None is one left out. The types are the
+    caller's to ensure (the API's body model, the page's form, the command line's
+    parser)."""
+    if username is None:
+        raise InvalidInput("username", "username is required")
+    login = validate_username(username)
+    if pattern is None:
+        raise _blank_pattern()
     return SearchRequest(
-        validate_username(username),
+        login,
         validate_pattern(pattern, ignore_case=ignore_case, literal=literal),
         ignore_case,
         check_bound("page", page),
@@ -110,18 +117,15 @@ def search_request(
     )
 
 
-def missing(name: str) -> InvalidInput:
-    """The failure of a search without its ``username`` or ``pattern``."""
-    if name == "pattern":
-        return InvalidInput("pattern", "pattern is required and must not be blank")
-    return InvalidInput(name, f"{name} is required")
+def _blank_pattern() -> InvalidInput:
+    return InvalidInput("pattern", "pattern is required and must not be blank")
 
 
 def validate_pattern(raw: str, *, ignore_case: bool = False, literal: bool = False) -> str:
     """A pattern that is not blank, not too long, and that RE2 compiles (else a
     ``PatternError``, a failure of its own)."""
     if not raw.strip():
-        raise missing("pattern")
+        raise _blank_pattern()
     if len(raw) > MAX_PATTERN_LENGTH:
         raise InvalidInput("pattern", f"pattern is longer than {MAX_PATTERN_LENGTH} characters")
     compile_pattern(raw, ignore_case=ignore_case, literal=literal)

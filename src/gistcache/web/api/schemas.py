@@ -1,8 +1,9 @@
-"""The API's typed shapes (pydantic v2): the search request body, validated strictly
-(no coercion, no unknown field, null is no value); the answers of searches and jobs,
-rendered through them; the list items and problems, described for the OpenAPI document
-(the list's cached bytes are made by the domain, never through these). The input rules
-themselves are the domain's (``domain.requests``): the validators call them.
+"""The API's typed shapes (pydantic v2): the search request body, whose shape is
+checked strictly (no coercion, no unknown field, null is no value) before its values go
+to the domain's rules (``domain.requests.search_request``, the page's and the command
+line's too); the answers of searches and jobs, rendered through them; the list items and
+problems, described for the OpenAPI document (the list's cached bytes are made by the
+domain, never through these).
 
 The wire shapes have names of their own (``SearchBody``, ``SearchResultJSON``,
 ``ProblemJSON``, ...), apart from the domain's types they carry; each is named in the
@@ -16,19 +17,15 @@ from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
 from pydantic import (
     MISSING,
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
-    ValidationInfo,
-    field_validator,
     with_config,
 )
 from pydantic.config import ExtraValues
 from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import ErrorDetails
 from typing_extensions import TypedDict
 
 from gistcache.domain import requests
@@ -36,15 +33,11 @@ from gistcache.domain.errors import InvalidInput, InvalidLogin
 from gistcache.domain.matching import MAX_LINE_CHARS, MAX_LINES_PER_FILE, MAX_PATTERN_LENGTH
 from gistcache.domain.requests import (
     GLOB_PATTERN,
-    MAX_CONTEXT,
     MAX_GLOB_LENGTH,
-    MAX_PAGE,
     MAX_PER_PAGE,
     NOT_BLANK_PATTERN,
+    SEARCH_BOUNDS,
     USERNAME_PATTERN,
-    validate_glob,
-    validate_pattern,
-    validate_username,
 )
 from gistcache.domain.results import JobStatus, SkipReason
 from gistcache.web import problems
@@ -52,31 +45,41 @@ from gistcache.web.validation import invalid_username
 
 # --- the request -------------------------------------------------------------------------
 
-Username = Annotated[
-    str,
-    AfterValidator(validate_username),
-    Field(
-        description="A GitHub login (case-insensitive)",
-        json_schema_extra={"pattern": USERNAME_PATTERN},
-    ),
-]
+
+def _bounds(name: str) -> dict[str, Any]:
+    low, high = SEARCH_BOUNDS[name]
+    return {"minimum": low, "maximum": high}
 
 
 class SearchBody(BaseModel):
     """The body of ``POST /api/v1/search``."""
 
+    # its shape only: its values are checked by the domain's rules (search_request, as
+    # the page's and the command line's are), which the document states too (minimum,
+    # pattern ...)
     # strict: "5" is no integer, true no page number, 1 no boolean; a field left out
-    # takes its default, and null is the value of none of them
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, title="SearchRequest")
+    # takes its default, and null is the value of none of them. The username and the
+    # pattern are required by the rules, which tell their absence in the rules' order
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        title="SearchRequest",
+        json_schema_extra={"required": ["username", "pattern"]},
+    )
 
-    username: Username
-    # declared before ``pattern`` (and so validated first): its validator compiles
-    # the pattern with them
+    username: str | MISSING = Field(
+        MISSING,
+        description="A GitHub login (case-insensitive)",
+        json_schema_extra={"pattern": USERNAME_PATTERN},
+    )
+    # the document's order, which is older than the rules' order (SEARCH_FIELDS)
     ignore_case: bool = Field(False, description="Match letters in either case")
     literal: bool = Field(
         False, description="The pattern is a fixed string, not RE2 syntax (as grep -F)"
     )
-    pattern: str = Field(
+    pattern: str | MISSING = Field(
+        MISSING,
         description="RE2 syntax (or a fixed string with literal); must contain a "
         "non-blank character",
         json_schema_extra={
@@ -85,17 +88,20 @@ class SearchBody(BaseModel):
             "pattern": NOT_BLANK_PATTERN,
         },
     )
-    page: int = Field(1, ge=1, le=MAX_PAGE, description="Which page of matching gists, from 1")
+    page: int = Field(
+        1, description="Which page of matching gists, from 1", json_schema_extra=_bounds("page")
+    )
     per_page: int = Field(
-        MAX_PER_PAGE, ge=1, le=MAX_PER_PAGE, description="Matching gists per page"
+        MAX_PER_PAGE,
+        description="Matching gists per page",
+        json_schema_extra=_bounds("per_page"),
     )
     context: int = Field(
         0,
-        ge=0,
-        le=MAX_CONTEXT,
         description="Lines shown before and after each listed line (as grep -C)",
+        json_schema_extra=_bounds("context"),
     )
-    filename: Annotated[str, AfterValidator(validate_glob)] | MISSING = Field(
+    filename: str | MISSING = Field(
         MISSING,
         description="A glob on file names (*.py, test_*, [ab]?.md), case-insensitive; "
         "other files are not searched. Left out: every file",
@@ -106,17 +112,6 @@ class SearchBody(BaseModel):
         alias="async",
         description="Run as a job: 202 with its request id (as Prefer: respond-async)",
     )
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_follows_the_rules(cls, value: str, info: ValidationInfo) -> str:
-        ignore_case, literal = info.data.get("ignore_case"), info.data.get("literal")
-        if ignore_case is None or literal is None:
-            return value  # a flag of the wrong type: that is what the client is told
-        return validate_pattern(value, ignore_case=ignore_case, literal=literal)
-
-    def glob(self) -> str | None:
-        return None if self.filename is MISSING else self.filename
 
 
 # --- the answers -------------------------------------------------------------------------
@@ -410,66 +405,47 @@ _TYPE_NAMES = {"string_type": "a string", "bool_type": "true or false", "int_typ
 def parse_search(body: Any) -> tuple[requests.SearchRequest, bool]:
     """A validated search request (a decoded JSON body) and whether it asked to run as a
     job. Of several faults the client is told one: an unknown field, else a value of the
-    wrong type, else a broken rule, each in the order of ``SEARCH_FIELDS``."""
+    wrong type (in the order of ``SEARCH_FIELDS``), else the first rule broken, in the
+    order the rules are checked."""
     try:
-        model = SearchBody.model_validate(body)
+        shape = SearchBody.model_validate(body)
     except ValidationError as exc:
-        fault = _first_fault(exc)
-    else:
-        request = requests.SearchRequest(
-            model.username,
-            model.pattern,
-            model.ignore_case,
-            model.page,
-            model.per_page,
-            model.context,
-            model.literal,
-            model.glob(),
+        raise _refused(_shape_fault(exc)) from None
+    fields = shape.model_dump(exclude={"run_async"})  # without the fields left out
+    try:
+        request = requests.search_request(
+            fields.pop("username", None), fields.pop("pattern", None), **fields
         )
-        return request, model.run_async
-    if isinstance(fault, InvalidLogin):
+    except InvalidLogin as fault:
         # a body's field, named as every other refused field is
         raise invalid_username(fault, field="username") from None
-    if not isinstance(fault, InvalidInput):
-        raise fault from None  # a PatternError: a failure of its own
+    except InvalidInput as fault:
+        raise _refused(fault) from None
+    return request, shape.run_async
+
+
+def _refused(fault: InvalidInput) -> problems.Problem:
     extra: dict[str, Any] = {}
     if fault.unknown:
         extra["fields"] = list(fault.unknown)
     elif fault.field is not None:
         extra["field"] = fault.field
-    raise problems.Problem(
-        400, "invalid-body", "Invalid search request", fault.detail, **extra
-    ) from None
+    return problems.Problem(400, "invalid-body", "Invalid search request", fault.detail, **extra)
 
 
-def _first_fault(exc: ValidationError) -> ValueError:
-    """The one fault of a refused body the client is told of, in the domain's words
-    (pydantic's own messages and URLs never reach the client)."""
+def _shape_fault(exc: ValidationError) -> InvalidInput:
+    """The one fault of a body of the wrong shape that the client is told of (pydantic's
+    own messages and URLs never reach the client): an unknown field, a body that is no
+    object, or a value of the wrong type."""
     errors = exc.errors(include_url=False)
     unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
         return InvalidInput(None, f"unknown field(s): {', '.join(unknown)}", unknown=unknown)
     if any(not e["loc"] for e in errors):  # the body itself: not an object
         return InvalidInput(None, "the body must be a JSON object")
-
-    def order(error: ErrorDetails) -> tuple[bool, int]:
-        name = str(error["loc"][0])
-        rank = SEARCH_FIELDS.index(name) if name in SEARCH_FIELDS else len(SEARCH_FIELDS)
-        return error["type"] not in _TYPE_NAMES, rank
-
-    error = min(errors, key=order)
+    error = min(errors, key=lambda e: SEARCH_FIELDS.index(str(e["loc"][0])))
     name = str(error["loc"][0])
-    kind = error["type"]
-    if kind in _TYPE_NAMES:
-        return InvalidInput(name, f"{name} must be {_TYPE_NAMES[kind]}")
-    if kind == "missing":
-        return requests.missing(name)
-    cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, ValueError):  # a domain rule's: InvalidInput or PatternError
-        return cause
-    if name in requests.SEARCH_BOUNDS and isinstance(error["input"], int):
-        try:
-            requests.check_bound(name, error["input"])
-        except InvalidInput as broken:
-            return broken
-    return InvalidInput(name, f"{name} is not valid")  # a constraint with no rule: a bug
+    wanted = _TYPE_NAMES.get(error["type"])
+    if wanted is None:  # pragma: no cover - a strict type with no words yet: a bug
+        return InvalidInput(name, f"{name} is not valid")
+    return InvalidInput(name, f"{name} must be {wanted}")
