@@ -181,3 +181,10 @@ async def make_engine() -> AsyncIterator[EngineFactory]:
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+@pytest.fixture
+def engine(settings: Settings, make_engine: EngineFactory) -> AsyncEngine:
+    """An engine on the test's own database, the one its app uses: to look at or change
+    rows behind the service's back."""
+    return make_engine(settings.database_url)

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gistcache.settings import Settings
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
-from tests.support.database import EngineFactory
 
 Client = TestClient[Any, Any]
 SEARCH = json.dumps({"username": "octocat", "pattern": "def"})
@@ -34,10 +33,9 @@ ASYNC_SEARCH = json.dumps({"username": "octocat", "pattern": "def", "async": Tru
 async def test_a_write_a_browser_sends_from_another_site_is_refused(
     client: Client,
     fake: FakeGitHub,
-    settings: Settings,
-    make_engine: EngineFactory,
     headers: dict[str, str],
     content_type: str,
+    engine: AsyncEngine,
 ) -> None:
     for body in (SEARCH, ASYNC_SEARCH):
         resp = await client.post(
@@ -49,7 +47,6 @@ async def test_a_write_a_browser_sends_from_another_site_is_refused(
         assert problem["type"] == "urn:gistcache:problem:cross-site-request"
         assert "another site" in problem["detail"]
     assert fake.requests == []  # nothing reached GitHub
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:  # and no job was queued
         assert await conn.scalar(select(func.count()).select_from(search_jobs)) == 0
 

@@ -20,6 +20,7 @@ from githubkit_schemas.v2022_11_28.models import (
     RateLimitOverview,
 )
 from limits import parse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
@@ -590,11 +591,7 @@ async def test_an_unsupported_api_version_is_githubs_400_on_every_endpoint(
 
 
 async def test_a_list_cached_before_items_were_kept_is_fetched_for_an_answer(
-    make_client: ClientFactory,
-    fake: FakeGitHub,
-    clock: FakeClock,
-    settings: Any,
-    make_engine: Any,
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     from sqlalchemy import update
 
@@ -603,7 +600,6 @@ async def test_a_list_cached_before_items_were_kept_is_fetched_for_an_answer(
     client = await make_client(memory_cache_mb=0)
     many_gists(fake, "prolific", 2)
     assert (await client.get("/prolific")).status == 200
-    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(update(gists).values(raw=None))
         await conn.execute(update(users).values(github_id=None))

@@ -6,11 +6,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.settings import Settings
 from gistcache.store.models import sites
 from gistcache.testing.fake_github import FakeGitHub
-from tests.support.database import EngineFactory, read_only_database
+from tests.support.database import read_only_database
 from tests.support.http import ClientFactory
 
 
@@ -88,12 +89,11 @@ async def test_a_read_only_database_is_a_503_not_a_500(
 
 
 async def test_readyz_does_not_wait_for_another_writer(
-    client: TestClient[Any, Any], settings: Settings, make_engine: EngineFactory
+    client: TestClient[Any, Any], engine: AsyncEngine
 ) -> None:
     # a long transaction holding the write lock (SQLite has one writer at a time) is a
     # busy database, not a read-only one: ready, and at once
     assert (await client.get("/readyz")).status == 200  # the server set the database up
-    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(update(sites).values(api_url=sites.c.api_url))
         resp = await asyncio.wait_for(client.get("/readyz"), timeout=1.5)

@@ -11,13 +11,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.store import jobs as store_jobs
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.app_keys import JOBS, SEARCHES
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory
 from tests.support.http import ClientFactory
 from tests.support.waiting import eventually
 
@@ -50,6 +50,21 @@ async def wait_for(client: Client, job_id: str, *states: str) -> dict[str, Any]:
     return await eventually(
         status, lambda body: body["status"] in states, interval=0.025, what=f"job {job_id} {states}"
     )
+
+
+async def left_by_dead_runners(
+    make_client: ClientFactory, engine: AsyncEngine, clock: FakeClock, **row: Any
+) -> str:
+    """A job submitted to a server that runs none, then marked STARTED with ``row`` and a
+    lease that has just run out, as a runner killed while holding it leaves it; its id."""
+    client = await make_client(search_workers=0)
+    job_id = await submit(client)
+    async with engine.begin() as conn:
+        await conn.execute(
+            search_jobs.update().values(status="STARTED", lease_until=clock(), **row)
+        )
+    clock.advance(1)
+    return job_id
 
 
 async def test_job_lifecycle_and_result(client: Client, alice: str) -> None:
@@ -128,11 +143,7 @@ async def test_a_job_queued_before_a_restart_finishes_after_it(
 
 
 async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
-    make_client: ClientFactory,
-    alice: str,
-    fake: FakeGitHub,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, alice: str, fake: FakeGitHub, engine: AsyncEngine
 ) -> None:
     fake.latency = 0.5  # GitHub is slow: the job is mid-flight when the server stops
     before = await make_client(search_workers=1)
@@ -143,7 +154,6 @@ async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
     fake.latency = 0
     after = await make_client(search_workers=0)
     assert (await wait_for(after, job_id, "PENDING"))["started_at"] is None
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:  # a graceful stop is not a failed attempt
         assert await conn.scalar(select(search_jobs.c.attempts)) == 0
     await after.close()
@@ -152,33 +162,22 @@ async def test_a_job_running_at_shutdown_is_handed_back_and_finished_later(
 
 
 async def test_a_job_whose_runner_died_is_taken_over_after_its_lease(
-    make_client: ClientFactory,
-    alice: str,
-    clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, alice: str, clock: FakeClock, engine: AsyncEngine
 ) -> None:
-    client = await make_client(search_workers=0)
-    job_id = await submit(client)
-    engine = make_engine(settings.database_url)
-    async with engine.begin() as conn:  # as if a process claimed it and was killed
-        await conn.execute(
-            search_jobs.update().values(status="STARTED", started_at=clock(), lease_until=clock())
-        )
-    clock.advance(1)
+    # as if a process claimed it and was killed
+    job_id = await left_by_dead_runners(make_client, engine, clock, started_at=clock())
     runner = await make_client(search_workers=1)
     assert (await wait_for(runner, job_id, "SUCCESS"))["status"] == "SUCCESS"
 
 
 async def test_two_servers_on_one_database_run_each_job_once(
-    make_client: ClientFactory, alice: str, settings: Any, make_engine: EngineFactory
+    make_client: ClientFactory, alice: str, engine: AsyncEngine
 ) -> None:
     first = await make_client(search_workers=0)
     job_ids = [await submit(first) for _ in range(12)]
     servers = [await make_client(search_workers=3) for _ in range(2)]
     for job_id in job_ids:
         await wait_for(servers[0], job_id, "SUCCESS")
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         attempts = (await conn.execute(select(search_jobs.c.attempts))).scalars().all()
     assert sorted(attempts) == [1] * 12
@@ -223,16 +222,14 @@ async def test_a_runner_that_lost_its_lease_drops_its_outcome(
     make_client: ClientFactory,
     alice: str,
     fake: FakeGitHub,
-    settings: Any,
     caplog: pytest.LogCaptureFixture,
-    make_engine: EngineFactory,
+    engine: AsyncEngine,
 ) -> None:
     caplog.set_level(logging.INFO, logger="gistcache.services.jobs")
     fake.latency = 0.3
     client = await make_client(search_workers=1)
     job_id = await submit(client)
     await wait_for(client, job_id, "STARTED")
-    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:  # another server took the job over meanwhile
         await conn.execute(search_jobs.update().values(lease_token="someone-else"))
 
@@ -253,20 +250,10 @@ async def test_a_runner_that_lost_its_lease_drops_its_outcome(
 
 
 async def test_a_job_that_keeps_failing_its_runner_is_given_up(
-    make_client: ClientFactory,
-    alice: str,
-    clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, alice: str, clock: FakeClock, engine: AsyncEngine
 ) -> None:
-    client = await make_client(search_workers=0)
-    job_id = await submit(client)
-    engine = make_engine(settings.database_url)
-    async with engine.begin() as conn:  # three runners died holding it
-        await conn.execute(
-            search_jobs.update().values(status="STARTED", attempts=3, lease_until=clock())
-        )
-    clock.advance(1)
+    # three runners died holding it
+    job_id = await left_by_dead_runners(make_client, engine, clock, attempts=3)
     runner = await make_client(search_workers=1)
     status = await wait_for(runner, job_id, "SUCCESS", "FAILURE")
     assert status["status"] == "FAILURE"
@@ -277,11 +264,7 @@ async def test_a_job_that_keeps_failing_its_runner_is_given_up(
 
 
 async def test_expired_jobs_are_deleted(
-    make_client: ClientFactory,
-    alice: str,
-    clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, alice: str, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     client = await make_client(search_result_ttl=3600)
     done = await submit(client)
@@ -289,19 +272,17 @@ async def test_expired_jobs_are_deleted(
     clock.advance(3601)
     jobs = client.app[JOBS]
     assert await jobs.purge() == 1
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         assert (await conn.execute(select(search_jobs.c.id))).scalars().all() == []
 
 
 async def test_a_stored_result_is_the_text_jobs_always_stored_and_old_ones_are_served_as_stored(
-    client: Client, alice: str, settings: Any, make_engine: EngineFactory
+    client: Client, alice: str, engine: AsyncEngine
 ) -> None:
     import json
 
     job_id = await submit(client)
     await wait_for(client, job_id, "SUCCESS")
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         stored = (await conn.execute(select(search_jobs.c.result))).scalar_one()
     # the text json.dumps(..., ensure_ascii=False) makes, as before the answers were typed
@@ -389,7 +370,7 @@ async def test_the_job_workers_log_a_database_outage_once_when_it_begins_and_end
 
 
 async def test_a_client_may_have_only_so_many_jobs_waiting_on_all_servers(
-    make_client: ClientFactory, alice: str, settings: Any, make_engine: EngineFactory
+    make_client: ClientFactory, alice: str, engine: AsyncEngine
 ) -> None:
     proxies = (ip_network("127.0.0.0/8"),)
     servers = [
@@ -410,7 +391,6 @@ async def test_a_client_may_have_only_so_many_jobs_waiting_on_all_servers(
     # another client is not held back by this one's jobs
     other = {"X-Forwarded-For": "198.51.100.1"}
     assert (await servers[1].post("/api/v1/search", json=body, headers=other)).status == 202
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:  # the refused job was not queued
         assert await conn.scalar(select(func.count()).select_from(search_jobs)) == 3
 
@@ -424,7 +404,7 @@ async def test_a_client_may_have_only_so_many_jobs_waiting_on_all_servers(
 
 
 async def test_the_job_queue_holds_only_so_many_jobs_in_all(
-    make_client: ClientFactory, alice: str, settings: Any, make_engine: EngineFactory
+    make_client: ClientFactory, alice: str, engine: AsyncEngine
 ) -> None:
     client = await make_client(search_workers=0, max_queued_jobs=3)
     for _ in range(3):
@@ -437,6 +417,5 @@ async def test_the_job_queue_holds_only_so_many_jobs_in_all(
     assert "3 search jobs are waiting or running" in problem["detail"]
     # a search without a job is still answered
     assert (await client.post("/api/v1/search", json=QUERY)).status == 200
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(search_jobs)) == 3

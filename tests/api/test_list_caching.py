@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.store.models import gist_files
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory
 from tests.support.github import many_gists
 from tests.support.http import ClientFactory
 
@@ -261,17 +261,12 @@ async def test_restart_within_ttl_makes_no_github_call(
 
 
 async def test_unchanged_gists_are_not_rewritten(
-    make_client: ClientFactory,
-    fake: FakeGitHub,
-    clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     client = await make_client(memory_cache_mb=0)  # every answer read from the database
     ids = many_gists(fake, "prolific", 3)
     await client.get("/prolific")
     # mark the stored files of two gists behind the service's back
-    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(update(gist_files).values(language="MARKER"))
 

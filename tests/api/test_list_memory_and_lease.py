@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.store.models import gist_files, gists
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory, commits, reads_of
+from tests.support.database import commits, reads_of
 from tests.support.github import many_gists
 from tests.support.http import ClientFactory
 
@@ -22,18 +23,13 @@ Client = TestClient[Any, Any]
 
 @pytest.mark.parametrize("memory_mb", [64, 0])
 async def test_a_fresh_list_is_answered_from_memory_without_the_database(
-    make_client: ClientFactory,
-    fake: FakeGitHub,
-    settings: Any,
-    memory_mb: int,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, fake: FakeGitHub, memory_mb: int, engine: AsyncEngine
 ) -> None:
     client = await make_client(memory_cache_mb=memory_mb)
     first = await client.get("/octocat")
     listed = await first.json()
     assert len(listed) == 1
     # empty the cache tables behind the service's back
-    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(delete(gist_files))
         await conn.execute(delete(gists))
@@ -148,9 +144,8 @@ async def test_a_refresh_ends_its_lease_in_the_transaction_that_records_it(
     make_client: ClientFactory,
     fake: FakeGitHub,
     clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
     change: bool,
+    engine: AsyncEngine,
 ) -> None:
     client = await make_client()
     ids = many_gists(fake, "prolific", 150)
@@ -165,7 +160,7 @@ async def test_a_refresh_ends_its_lease_in_the_transaction_that_records_it(
     assert answer.headers["X-Cache"] == ("UPDATED" if change else "REVALIDATED")
     # one commit takes the lease; one records GitHub's answer and hands the lease back
     assert len(committed) == 2
-    assert await leases_held(make_engine(settings.database_url)) == []
+    assert await leases_held(engine) == []
     clock.advance(61)  # and the next refresh can take it at once
     assert (await client.get("/prolific")).headers["X-Cache"] == "REVALIDATED"
 
@@ -174,9 +169,8 @@ async def test_a_refresh_whose_save_fails_still_hands_its_lease_back(
     make_client: ClientFactory,
     fake: FakeGitHub,
     clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
     monkeypatch: pytest.MonkeyPatch,
+    engine: AsyncEngine,
 ) -> None:
     import gistcache.store.lists as lists
 
@@ -193,7 +187,7 @@ async def test_a_refresh_whose_save_fails_still_hands_its_lease_back(
     monkeypatch.setattr(lists, "save_list", broken)
     failed = await client.get("/prolific")
     assert failed.status >= 500
-    assert await leases_held(make_engine(settings.database_url)) == []
+    assert await leases_held(engine) == []
     monkeypatch.setattr(lists, "save_list", save)
     again = await client.get("/prolific")
     assert again.headers["X-Cache"] == "UPDATED"
@@ -204,9 +198,8 @@ async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_o
     make_client: ClientFactory,
     fake: FakeGitHub,
     clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
     monkeypatch: pytest.MonkeyPatch,
+    engine: AsyncEngine,
 ) -> None:
     import gistcache.store.lists as lists
     from gistcache.store.models import list_pages
@@ -214,7 +207,6 @@ async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_o
     many_gists(fake, "prolific", 150)
     await (await make_client()).get("/prolific")
     restarted = await make_client()
-    engine = make_engine(settings.database_url)
     load = lists.load_gists
 
     async def load_while_a_refresh_commits(*args: Any, **kwargs: Any) -> Any:

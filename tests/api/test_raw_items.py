@@ -9,11 +9,11 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.store.models import gists, users
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory
 from tests.support.github import many_gists
 from tests.support.http import ClientFactory
 
@@ -34,11 +34,7 @@ async def _stored(engine: Any, login: str) -> tuple[list[Any], Any]:
 
 
 async def test_each_item_is_stored_as_github_sent_it_and_survives_a_restart(
-    make_client: ClientFactory,
-    fake: FakeGitHub,
-    fake_server: Any,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, fake: FakeGitHub, fake_server: Any, engine: AsyncEngine
 ) -> None:
     many_gists(fake, "prolific", 3)
     fake.add_gist("prolific", {"s.py": "secret\n"}, public=False)
@@ -50,7 +46,6 @@ async def test_each_item_is_stored_as_github_sent_it_and_survives_a_restart(
     async with aiohttp.ClientSession(headers={"User-Agent": "test"}) as direct:
         sent = await (await direct.get(url)).text()
     items = json.loads(sent)  # json keeps the keys in the order they came
-    engine = make_engine(settings.database_url)
     rows, github_id = await _stored(engine, "prolific")
     assert [row.id for row in rows] == [item["id"] for item in items]
     for row, item in zip(rows, items, strict=True):
@@ -67,17 +62,12 @@ async def test_each_item_is_stored_as_github_sent_it_and_survives_a_restart(
 
 
 async def test_a_list_cached_without_items_is_fetched_again_unconditionally(
-    make_client: ClientFactory,
-    fake: FakeGitHub,
-    clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     many_gists(fake, "prolific", 150)  # two pages on GitHub
     client = await make_client(memory_cache_mb=0)
     first = await client.get("/prolific")
     # as a version before 0007 left it: no items, no id
-    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(update(gists).values(raw=None))
         await conn.execute(update(users).values(github_id=None))
@@ -102,11 +92,7 @@ async def test_a_list_cached_without_items_is_fetched_again_unconditionally(
 
 
 async def test_an_empty_list_keeps_the_id_learnt_before(
-    make_client: ClientFactory,
-    fake: FakeGitHub,
-    clock: FakeClock,
-    settings: Any,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     (only,) = many_gists(fake, "brief", 1)
     client = await make_client()
@@ -114,5 +100,5 @@ async def test_an_empty_list_keeps_the_id_learnt_before(
     fake.delete_gist(only)
     clock.advance(61)
     assert await (await client.get("/brief")).json() == []
-    _, github_id = await _stored(make_engine(settings.database_url), "brief")
+    _, github_id = await _stored(engine, "brief")
     assert github_id == fake.user("brief").id

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gistcache.store.models import file_chunks, file_contents
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory
 from tests.support.http import ClientFactory
 from tests.support.search import add_alices_gists, search
 
@@ -61,12 +60,7 @@ async def test_second_search_fetches_nothing_and_a_changed_gist_only_its_changed
 
 
 async def test_a_gist_edited_but_not_its_files_downloads_nothing(
-    client: Client,
-    fake: FakeGitHub,
-    clock: FakeClock,
-    gists: dict[str, str],
-    settings: Any,
-    make_engine: EngineFactory,
+    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str], engine: AsyncEngine
 ) -> None:
     await search(client, username="alice", pattern="x")
     assert len(fake.raw_requests()) == 4
@@ -84,7 +78,7 @@ async def test_a_gist_edited_but_not_its_files_downloads_nothing(
     clock.advance(61)
     await search(client, username="alice", pattern="y")
     assert len(fake.raw_requests()) == 5  # and the reused contents stay current
-    kept = await stored_contents(make_engine(settings.database_url), gists["notes"])
+    kept = await stored_contents(engine, gists["notes"])
     # the deleted file's contents went
     assert kept == {"file_chunks": ["new.txt"], "file_contents": ["new.txt"]}
 
@@ -102,19 +96,14 @@ async def test_contents_survive_a_restart(
 
 
 async def test_gists_that_leave_the_list_take_their_contents(
-    client: Client,
-    fake: FakeGitHub,
-    clock: FakeClock,
-    gists: dict[str, str],
-    settings: Any,
-    make_engine: EngineFactory,
+    client: Client, fake: FakeGitHub, clock: FakeClock, gists: dict[str, str], engine: AsyncEngine
 ) -> None:
     await search(client, username="alice", pattern="x")
     fake.delete_gist(gists["tools"])
     clock.advance(61)
     body = await search(client, username="alice", pattern="requests")
     assert body["total"] == 0
-    kept = await stored_contents(make_engine(settings.database_url), gists["tools"])
+    kept = await stored_contents(engine, gists["tools"])
     assert kept == {"file_chunks": [], "file_contents": []}
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.store.models import search_jobs, users
 from gistcache.testing.fake_github import FakeGitHub
-from tests.support.database import EngineFactory
 
 Client = TestClient[Any, Any]
 
@@ -61,12 +61,7 @@ BAD_BODIES: list[tuple[Any, str]] = [
 
 @pytest.mark.parametrize(("body", "slug"), BAD_BODIES)
 async def test_invalid_requests_are_400_and_change_nothing(
-    client: Client,
-    fake: FakeGitHub,
-    settings: Any,
-    body: Any,
-    slug: str,
-    make_engine: EngineFactory,
+    client: Client, fake: FakeGitHub, body: Any, slug: str, engine: AsyncEngine
 ) -> None:
     if isinstance(body, str):
         resp = await client.post("/api/v1/search", data=body)
@@ -78,7 +73,6 @@ async def test_invalid_requests_are_400_and_change_nothing(
     assert problem["type"] == f"urn:gistcache:problem:{slug}"
     assert problem["detail"]
     assert fake.requests == []
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:  # no job was queued, nothing was cached
         for table in (search_jobs, users):
             assert await conn.scalar(select(func.count()).select_from(table)) == 0

@@ -7,13 +7,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gistcache.settings import Settings
 from gistcache.store.models import file_contents, gist_files, gists
 from gistcache.testing.fake_github import FakeGitHub
 from tests.support.clock import FakeClock
-from tests.support.database import EngineFactory
 from tests.support.http import ClientFactory
 
 Client = TestClient[Any, Any]
@@ -121,11 +120,7 @@ async def test_secret_gists_are_never_searched_nor_downloaded(
 
 
 async def test_secret_gists_an_earlier_version_stored_are_never_served_and_go(
-    make_client: ClientFactory,
-    fake: FakeGitHub,
-    settings: Settings,
-    clock: FakeClock,
-    make_engine: EngineFactory,
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     fake.add_user("owner", token=TOKEN)
     kept = fake.add_gist("owner", {"kept.txt": "needle\n"}).id
@@ -134,7 +129,6 @@ async def test_secret_gists_an_earlier_version_stored_are_never_served_and_go(
     assert [g["id"] for g in await (await first.get("/owner")).json()] == [kept]
 
     # what a version that kept secret gists left in the database: the secret gist too
-    engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         row = (await conn.execute(select(gists).where(gists.c.id == kept))).one()._asdict()
         await conn.execute(insert(gists).values({**row, "id": hidden, "public": False}))

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.services import search as search_service
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
-from tests.support.database import EngineFactory
 from tests.support.http import ClientFactory
 from tests.support.waiting import eventually
 
@@ -142,7 +142,7 @@ async def test_a_search_out_of_time_holds_its_slot_until_its_scan_has_stopped(
 
 
 async def test_a_search_job_out_of_time_fails_once_on_one_server(
-    make_client: ClientFactory, fake: FakeGitHub, settings: Any, make_engine: EngineFactory
+    make_client: ClientFactory, fake: FakeGitHub, engine: AsyncEngine
 ) -> None:
     # two servers on one database, with a lease far shorter than the scan would take:
     # the runner keeps renewing it while the scan runs, so nobody else takes the job
@@ -172,7 +172,6 @@ async def test_a_search_job_out_of_time_fails_once_on_one_server(
     assert took < BUDGET + 1.5, took
     assert max(health) < 0.25, health
     await asyncio.sleep(1.0)  # time for anyone who would take the job over
-    engine = make_engine(settings.database_url)
     async with engine.connect() as conn:
         row = (await conn.execute(select(search_jobs))).one()
     assert (row.status, row.attempts) == ("FAILURE", 1)
