@@ -7,6 +7,7 @@ import pytest
 from gistcache.domain.matching import (
     MAX_PROGRAM_SIZE,
     FileHits,
+    Pattern,
     PatternError,
     ScanStopped,
     compile_pattern,
@@ -15,6 +16,7 @@ from gistcache.domain.matching import (
     match_finder,
     scan_chunk,
 )
+from gistcache.domain.requests import SearchRequest, search_request
 
 TEXTS = [
     b"",
@@ -158,3 +160,32 @@ def test_a_literal_pattern_is_never_too_complex() -> None:
     assert (
         compile_pattern("k" * 1000, literal=True, ignore_case=True).programsize > MAX_PROGRAM_SIZE
     )
+
+
+def test_a_refused_pattern_is_told_in_re2s_words_about_the_pattern_as_written() -> None:
+    with pytest.raises(PatternError) as refused:
+        compile_pattern("(abc")
+    assert str(refused.value) == "invalid regular expression: missing ): (abc"
+
+
+def test_an_unclosed_quote_quotes_the_rest_of_the_pattern_as_re2_says() -> None:
+    # \Q without \E runs to the pattern's end: nothing of the search's own follows it
+    assert scanned("\\Qa.b", b"axb\na.b\n", public_api_only=False) == [(8, "a.b")]
+
+
+def test_a_pattern_is_compiled_once_with_its_finder() -> None:
+    fixed = Pattern.compile("needle")
+    assert fixed.fixed == b"needle"
+    assert fixed.find(b"a needle", 0, 8) == (2, 8)
+    assert Pattern.compile("needle", ignore_case=True).fixed is None
+
+
+def test_a_search_request_carries_the_pattern_its_rules_compiled() -> None:
+    request = search_request("alice", "x|y", ignore_case=True)
+    assert request.compiled is not None
+    assert request.matcher() is request.compiled
+    # a job's request read back is compiled when it is searched
+    stored = SearchRequest(**request.to_json())
+    assert stored == request
+    assert stored.compiled is None
+    assert stored.matcher().regexp.programsize == request.compiled.regexp.programsize

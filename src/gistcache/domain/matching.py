@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import re2
@@ -56,18 +57,12 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = 
     # its slower submatch engines over a long match
     options.never_capture = True
     try:
-        re2.compile(pattern.encode("utf-8"), options=options)  # the pattern alone must be valid
-        # multi-line mode so that ^ and $ anchor at each line, as in grep
-        regexp = re2.compile(f"(?m)(?:{pattern})".encode(), options=options)
-    except re2.error as exc:
-        raw = exc.args[0] if exc.args else ""
-        reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        if any(marker in reason for marker in _UNSUPPORTED) and _looks_perl_only(pattern):
-            raise PatternError(
-                "RE2 syntax does not support backreferences or lookaround "
-                f"(lookahead/lookbehind): {reason}"
-            ) from None
-        raise PatternError(f"invalid regular expression: {reason}") from None
+        # multi-line mode so that ^ and $ anchor at each line, as in grep: a flag of its
+        # own before the pattern, not a group around it (a ")" in the pattern could
+        # close that group early, and a \Q in it would quote the group's end)
+        regexp = re2.compile(f"(?m){pattern}".encode(), options=options)
+    except re2.error:
+        raise _refused(pattern, options) from None
     # a fixed string keeps RE2 fast at any length (a literal is at most 1,000 characters)
     if not literal and regexp.programsize > MAX_PROGRAM_SIZE:
         raise PatternError(
@@ -77,6 +72,23 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False, literal: bool = 
             "is the usual cause"
         )
     return regexp
+
+
+def _refused(pattern: str, options: Any) -> PatternError:
+    """Why RE2 refuses ``pattern``, in its words about the pattern as it was written
+    (compiled again without the flag before it: only a refused pattern pays for that)."""
+    try:
+        re2.compile(pattern.encode("utf-8"), options=options)
+        reason = "RE2 refuses it"  # pragma: no cover - refused with the flag, so alone too
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else ""
+        reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if any(marker in reason for marker in _UNSUPPORTED) and _looks_perl_only(pattern):
+        return PatternError(
+            "RE2 syntax does not support backreferences or lookaround "
+            f"(lookahead/lookbehind): {reason}"
+        )
+    return PatternError(f"invalid regular expression: {reason}")
 
 
 def _looks_perl_only(pattern: str) -> bool:
@@ -294,6 +306,27 @@ def match_finder(
         return (-1, -1) if found is None else (int(found.start()), int(found.end()))
 
     return find_public
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Pattern:
+    """A search's pattern compiled once, for every scan of the search: the RE2 program
+    (``compile_pattern``), the bytes every match is when it is a fixed string
+    (``fixed_text``), and the finder built from them (``match_finder``)."""
+
+    text: str
+    ignore_case: bool
+    literal: bool
+    regexp: Any
+    fixed: bytes | None
+    find: Finder
+
+    @classmethod
+    def compile(cls, text: str, *, ignore_case: bool = False, literal: bool = False) -> Pattern:
+        """``text`` compiled, or the ``PatternError`` saying why RE2 refuses it."""
+        regexp = compile_pattern(text, ignore_case=ignore_case, literal=literal)
+        fixed = fixed_text(text, ignore_case=ignore_case, literal=literal)
+        return cls(text, ignore_case, literal, regexp, fixed, match_finder(regexp, text=fixed))
 
 
 def scan_chunk(

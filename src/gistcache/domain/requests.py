@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gistcache.domain.errors import InvalidInput, InvalidLogin
-from gistcache.domain.matching import MAX_PATTERN_LENGTH, compile_pattern
+from gistcache.domain.matching import MAX_PATTERN_LENGTH, Pattern
 
 MAX_CONTEXT = 10
 MAX_GLOB_LENGTH = 255
@@ -33,6 +33,14 @@ class SearchRequest:
     context: int = 0  # lines before and after each listed line, as grep -C
     literal: bool = False  # the pattern is a fixed string, as grep -F
     filename: str | None = None  # a glob on file names; other files are not searched
+    # the pattern as the rules compiled it (search_request); never stored or compared
+    compiled: Pattern | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    def matcher(self) -> Pattern:
+        """The pattern compiled: by the rules, or now (a request read back from a job)."""
+        if self.compiled is not None:
+            return self.compiled
+        return Pattern.compile(self.pattern, ignore_case=self.ignore_case, literal=self.literal)
 
     def to_json(self) -> dict[str, Any]:
         # a job stores this; SearchRequest(**stored) reads requests stored before a
@@ -105,15 +113,17 @@ def search_request(
     login = validate_username(username)
     if pattern is None:
         raise _blank_pattern()
+    compiled = validate_pattern(pattern, ignore_case=ignore_case, literal=literal)
     return SearchRequest(
         login,
-        validate_pattern(pattern, ignore_case=ignore_case, literal=literal),
+        pattern,
         ignore_case,
         check_bound("page", page),
         check_bound("per_page", per_page),
         check_bound("context", context),
         literal,
         validate_glob(filename),
+        compiled=compiled,
     )
 
 
@@ -121,15 +131,14 @@ def _blank_pattern() -> InvalidInput:
     return InvalidInput("pattern", "pattern is required and must not be blank")
 
 
-def validate_pattern(raw: str, *, ignore_case: bool = False, literal: bool = False) -> str:
+def validate_pattern(raw: str, *, ignore_case: bool = False, literal: bool = False) -> Pattern:
     """A pattern that is not blank, not too long, and that RE2 compiles (else a
-    ``PatternError``, a failure of its own)."""
+    ``PatternError``, a failure of its own), compiled."""
     if not raw.strip():
         raise _blank_pattern()
     if len(raw) > MAX_PATTERN_LENGTH:
         raise InvalidInput("pattern", f"pattern is longer than {MAX_PATTERN_LENGTH} characters")
-    compile_pattern(raw, ignore_case=ignore_case, literal=literal)
-    return raw
+    return Pattern.compile(raw, ignore_case=ignore_case, literal=literal)
 
 
 def check_bound(name: str, value: int) -> int:

@@ -29,11 +29,8 @@ from gistcache.domain.matching import (
     MAX_LINES_PER_FILE,
     FileHits,
     Finder,
-    compile_pattern,
-    fixed_text,
     glob_matches,
     line_anchor_prefix,
-    match_finder,
     scan_chunk,
 )
 from gistcache.domain.requests import SearchRequest
@@ -336,11 +333,9 @@ class _Search:
         self._line_limit = line_limit
         self._line_chars = line_chars
         self._every = progress_every
-        self._regexp = compile_pattern(
-            request.pattern, ignore_case=request.ignore_case, literal=request.literal
-        )
-        text = fixed_text(request.pattern, ignore_case=request.ignore_case, literal=request.literal)
-        self._find: Finder = match_finder(self._regexp, text=text)
+        pattern = request.matcher()
+        self._regexp = pattern.regexp
+        self._find: Finder = pattern.find
         self.scanning: concurrent.futures.Future[None] | None = None  # the thread's scan
         self._failed: dict[tuple[str, str], Outcome] = {}
         self._states: dict[tuple[str, str], str | None] = {}
