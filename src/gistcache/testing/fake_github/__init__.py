@@ -15,8 +15,10 @@ request so tests can count them, and it can be told to fail, stall or rate-limit
 Run it alone for a demo: ``python -m gistcache.testing.fake_github --port 9000``.
 
 The package: ``state`` (users, gists, files, revisions), ``faults`` (latency,
-injected failures, rate limits), ``server`` (the aiohttp app and its control
-endpoints), ``corpus`` (demo and benchmark data) and ``__main__`` (the command line).
+injected failures, rate limits), ``server`` (FakeGitHub: the aiohttp app, the request
+log), ``rest`` (the API's routes), ``payloads`` (their JSON), ``raw`` (raw files),
+``controls`` (the ``/_fake/`` endpoints), ``corpus`` (demo and benchmark data) and
+``__main__`` (the command line).
 """
 
 from __future__ import annotations
@@ -28,15 +30,13 @@ from gistcache.testing.fake_github.corpus import (
     huge_text,
 )
 from gistcache.testing.fake_github.faults import API_DOCS, Budget, Failure, Faults
-from gistcache.testing.fake_github.server import (
+from gistcache.testing.fake_github.payloads import (
     API_CONTENT_LIMIT,
-    DEFAULT_PER_PAGE,
     MAX_LISTED_FILES,
-    MAX_PER_PAGE,
     RAW_NAME_SAFE,
-    FakeGitHub,
-    RecordedRequest,
 )
+from gistcache.testing.fake_github.rest import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from gistcache.testing.fake_github.server import FakeGitHub, RecordedRequest
 from gistcache.testing.fake_github.state import (
     LANGUAGES,
     FakeFile,

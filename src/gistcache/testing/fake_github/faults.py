@@ -97,7 +97,7 @@ class Faults:
 
     def exhaust_rate_limit(self, authorization: str | None = None) -> None:
         """Spend the whole primary budget of one credential (anonymous by default)."""
-        self._budget(authorization).remaining = 0
+        self.budget_for(authorization).remaining = 0
 
     def secondary_rate_limit(self, retry_after: int | None = 60, times: int = 1) -> None:
         """403 for a secondary limit, with ``retry-after`` unless it is None."""
@@ -112,7 +112,9 @@ class Faults:
             headers={} if retry_after is None else {"retry-after": str(retry_after)},
         )
 
-    def _budget(self, authorization: str | None) -> Budget:
+    def budget_for(self, authorization: str | None) -> Budget:
+        """The primary budget of one credential (anonymous without one), a new one once
+        its hour is over."""
         key = authorization or "anonymous"
         budget = self.budgets.get(key)
         if budget is None or budget.reset <= time.time():
@@ -145,7 +147,7 @@ class Faults:
                     return await _cut_off(request, json.dumps(body).encode(), failure.status)
                 resp = web.json_response(body, status=failure.status)
                 if kind == "api":
-                    self._rate_headers(resp, self._budget(request.headers.get("Authorization")))
+                    self._rate_headers(resp, self.budget_for(request.headers.get("Authorization")))
                 resp.headers.update(failure.headers)  # an injected header wins
                 return resp
         return None

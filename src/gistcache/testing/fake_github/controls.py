@@ -1,0 +1,96 @@
+"""The fake GitHub's ``/_fake/`` endpoints, for a fake run as its own process: add, edit
+and delete gists, read what a cache of a user should hold, and count the requests."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from gistcache.testing.fake_github.payloads import timestamp
+
+if TYPE_CHECKING:
+    from gistcache.testing.fake_github.server import FakeGitHub
+
+
+class Controls:
+    def __init__(self, fake: FakeGitHub) -> None:
+        self._fake = fake
+
+    def add_to(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/_fake/users/{login}/gists", self.add_gist)
+        router.add_post("/_fake/gists/{gist_id}", self.update_gist)
+        router.add_delete("/_fake/gists/{gist_id}", self.delete_gist)
+        router.add_get("/_fake/users/{login}/truth", self.truth)
+        router.add_get("/_fake/stats", self.stats)
+
+    async def add_gist(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        gist = self._fake.add_gist(
+            request.match_info["login"],
+            data.get("files", {}),
+            description=data.get("description", ""),
+        )
+        return web.json_response({"id": gist.id}, status=201)
+
+    async def update_gist(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        try:
+            gist = self._fake.update_gist(
+                request.match_info["gist_id"],
+                data.get("files"),
+                description=data.get("description"),
+            )
+        except KeyError:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.json_response({"id": gist.id, "updated_at": timestamp(gist.updated_at)})
+
+    async def delete_gist(self, request: web.Request) -> web.Response:
+        """A real deletion: the gist leaves its owner's list, its id and raw URLs 404."""
+        try:
+            self._fake.delete_gist(request.match_info["gist_id"])
+        except KeyError:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.Response(status=204)
+
+    async def truth(self, request: web.Request) -> web.Response:
+        """What a cache of this user should hold now: their public gists, newest first,
+        and each file's current revision (the git blob sha its raw URL names)."""
+        user = self._fake.users.get(request.match_info["login"].lower())
+        if user is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        payloads = self._fake.payloads(request)
+        gists = sorted((g for g in user.gists if g.public), key=lambda g: g.created_at)
+        body = {
+            "login": user.login,
+            "id": user.id,
+            "gists": [
+                {
+                    "id": gist.id,
+                    "description": gist.description,
+                    "created_at": timestamp(gist.created_at),
+                    "updated_at": timestamp(gist.updated_at),
+                    "files": {
+                        f.filename: {
+                            "revision": f.revision,
+                            "size": len(f.content),
+                            "sha256": hashlib.sha256(f.content).hexdigest(),
+                            "raw_url": payloads.raw_url(gist, f),
+                        }
+                        for f in gist.files.values()
+                    },
+                }
+                for gist in reversed(gists)
+            ],
+        }
+        return web.json_response(body)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "api_requests": len(self._fake.api_requests()),
+                "raw_requests": len(self._fake.raw_requests()),
+                "users": len(self._fake.users),
+            }
+        )

@@ -1,0 +1,191 @@
+"""The fake GitHub's REST routes: a user, a user's gist list (paged by ``Link``, by login
+or by numeric id), one gist in full, and ``GET /rate_limit``; ETags per credential and
+304 on ``If-None-Match``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gistcache.testing.fake_github.faults import github_error
+from gistcache.testing.fake_github.state import FakeUser
+
+if TYPE_CHECKING:
+    from gistcache.testing.fake_github.server import FakeGitHub
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 30
+API_VERSIONS = ("2022-11-28", "2026-03-10")
+
+
+class RestRoutes:
+    """The API's handlers, reading the fake's state (and its settings) per request."""
+
+    def __init__(self, fake: FakeGitHub) -> None:
+        self._fake = fake
+
+    def add_to(self, router: web.UrlDispatcher, prefix: str) -> None:
+        router.add_get(prefix + "/users/{username}", self.get_user)
+        router.add_get(prefix + "/users/{username}/gists", self.list_by_login)
+        router.add_get(prefix + "/user/{user_id:[0-9]+}/gists", self.list_by_id)
+        router.add_get(prefix + "/gists/{gist_id}", self.get_gist)
+        router.add_get(prefix + "/rate_limit", self.rate_limit)
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        user = self._fake.users.get(request.match_info["username"].lower())
+        if user is None:
+            return github_error(404, "Not Found", doc="/users/users#get-a-user")
+        # GET /users/{login} answers a public user: the simple user and the profile
+        public = sum(1 for g in user.gists if g.public)
+        profile = dict.fromkeys(("name", "company", "blog", "location", "email", "bio"))
+        counts = {"public_repos": 0, "public_gists": public, "followers": 0, "following": 0}
+        joined = "2011-01-25T18:44:36Z"
+        body = {
+            **self._fake.payloads(request).user(user),
+            **profile,
+            "hireable": None,
+            **counts,
+            "created_at": joined,
+            "updated_at": joined,
+        }
+        return _conditional(request, body)
+
+    async def rate_limit(self, request: web.Request) -> web.Response:
+        """``GET /rate_limit``: the credential's budget (every resource but core is
+        untouched here); API version ``2026-03-10`` has no top-level ``rate``, and a
+        version GitHub does not have is a 400, as GitHub answers."""
+        version = request.headers.get("X-GitHub-Api-Version", "").strip() or "2022-11-28"
+        if version not in API_VERSIONS:
+            return github_error(
+                400,
+                f'The version you specified in the "X-GitHub-Api-Version" request header, '
+                f'"{version[:64]}", is not a supported version. The following versions are '
+                'currently supported: "2026-03-10" (most recent), "2022-11-28".',
+                doc="/about-the-rest-api/api-versions",
+            )
+        budget = self._fake.budget_for(request.headers.get("Authorization"))
+        core = {
+            "limit": budget.limit,
+            "used": budget.used,
+            "remaining": max(0, budget.remaining),
+            "reset": budget.reset,
+        }
+        reset = int(time.time()) + 60
+        resources = {
+            "core": core,
+            "search": {"limit": 10, "used": 0, "remaining": 10, "reset": reset},
+            "graphql": {"limit": 0, "used": 0, "remaining": 0, "reset": reset},
+        }
+        body: dict[str, Any] = {"resources": resources}
+        if version == "2022-11-28":
+            body["rate"] = core
+        return web.json_response(body, headers={"Cache-Control": "no-cache"})
+
+    async def list_by_login(self, request: web.Request) -> web.Response:
+        user = self._fake.users.get(request.match_info["username"].lower())
+        return await self._list(request, user)
+
+    async def list_by_id(self, request: web.Request) -> web.Response:
+        wanted = int(request.match_info["user_id"])
+        users = self._fake.users.values()
+        return await self._list(request, next((u for u in users if u.id == wanted), None))
+
+    async def _list(self, request: web.Request, user: FakeUser | None) -> web.Response:
+        if user is None:
+            return github_error(404, "Not Found", doc="/gists/gists#list-gists-for-a-user")
+        query = request.query
+        per_page = _int_param(query.get("per_page"), DEFAULT_PER_PAGE)
+        per_page = min(max(per_page, 1), MAX_PER_PAGE)
+        page = max(_int_param(query.get("page"), 1), 1)
+        # with the user's own token GitHub lists their secret gists too
+        own = user.token is not None and _token(request) == user.token
+        gists = [g for g in user.gists if g.public or own]
+        since = query.get("since")
+        if since is not None:
+            try:
+                threshold = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            except ValueError:
+                return github_error(
+                    422, "Validation Failed", doc="/gists/gists#list-gists-for-a-user"
+                )
+            if threshold.tzinfo is None:
+                threshold = threshold.replace(tzinfo=UTC)
+            gists = [g for g in gists if g.updated_at >= threshold]
+        gists.sort(key=lambda g: g.created_at, reverse=True)  # newest first
+        payloads = self._fake.payloads(request)
+        items = gists[(page - 1) * per_page : page * per_page]
+        body = [payloads.gist(g, full=False) for g in items]
+        headers = {}
+        if len(gists) > per_page:
+            base = f"{payloads.api}/user/{user.id}/gists"
+            headers["Link"] = self._links(base, query, page, per_page, len(gists))
+        return _conditional(request, body, headers)
+
+    def _links(
+        self, base: str, query: Mapping[str, str], page: int, per_page: int, total: int
+    ) -> str:
+        """The ``Link`` header of one page of a list GitHub splits into pages, in the
+        ``/user/{id}/gists?page=N`` form GitHub uses."""
+        last = max(1, -(-total // per_page))
+        extra = {"per_page": str(per_page)} if "per_page" in query else {}
+        since = query.get("since")
+        if since is not None:
+            extra["since"] = since
+
+        def link(n: int, rel: str) -> str:
+            pairs = {**extra, "page": str(n)}
+            if self._fake.later_links_page_first and page > 1:
+                pairs = {"page": str(n), **extra}
+            params = "&".join(f"{k}={v}" for k, v in pairs.items())
+            return f'<{base}?{params}>; rel="{rel}"'
+
+        rels = []
+        if page > 1:
+            rels.append(link(min(page - 1, last), "prev"))
+        if page < last:
+            rels.append(link(page + 1, "next"))
+        rels += [link(last, "last"), link(1, "first")]
+        return ", ".join(rels)
+
+    async def get_gist(self, request: web.Request) -> web.Response:
+        try:
+            gist = self._fake.gist(request.match_info["gist_id"])
+        except KeyError:
+            return github_error(404, "Not Found", doc="/gists/gists#get-a-gist")
+        return _conditional(request, self._fake.payloads(request).gist(gist, full=True))
+
+
+def _token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer …`` (or the older ``token …``), if any."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() in ("bearer", "token") else None
+
+
+def _int_param(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError:
+        return default
+
+
+def _conditional(
+    request: web.Request, body: Any, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """200 with a weak ETag that depends on the credential, or 304 when it still matches."""
+    raw = json.dumps(body).encode()
+    digest = hashlib.sha256(raw)
+    digest.update(b"\0" + request.headers.get("Authorization", "").encode())
+    etag = f'W/"{digest.hexdigest()[:40]}"'
+    out = {"ETag": etag, "Cache-Control": "public, max-age=60, s-maxage=60", **(headers or {})}
+    out["Vary"] = "Accept, Authorization, Accept-Encoding"
+    offered = request.headers.get("If-None-Match", "")
+    tags = {tag.strip().removeprefix("W/") for tag in offered.split(",") if tag.strip()}
+    if etag.removeprefix("W/") in tags:
+        return web.Response(status=304, headers=out)
+    return web.Response(body=raw, content_type="application/json", headers=out)
