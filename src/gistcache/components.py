@@ -23,6 +23,7 @@ from gistcache.services.profiles import UserProfiles
 from gistcache.services.retention import ContentBudget
 from gistcache.services.search import SearchService
 from gistcache.settings import Settings
+from gistcache.store.bound import SiteStore
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
 from gistcache.store.sites import Site
 
@@ -67,10 +68,10 @@ async def components(
             sessions = create_sessionmaker(engine)
             github = _github(http, settings, metrics)
             site = Site(sessions, settings.github_api_url)
+            store = SiteStore(sessions, site)
             listing = ListingService(
-                sessions,
+                store,
                 github,
-                site,
                 cache_ttl=settings.cache_ttl,
                 not_found_ttl=settings.not_found_ttl,
                 memory_bytes=settings.memory_cache_mb * 1024 * 1024,
@@ -82,7 +83,7 @@ async def components(
                 sessions, listing, contents, github, site, not_found_ttl=settings.not_found_ttl
             )
             profiles = UserProfiles(
-                sessions, github, listing, cache_ttl=settings.cache_ttl, clock=clock
+                store, github, listing, cache_ttl=settings.cache_ttl, clock=clock
             )
             searches = SearchService(
                 sessions,

@@ -299,7 +299,7 @@ async def test_the_heads_kept_of_binary_gists_count_within_the_budget(
     assert await cached_users(db) == {"bob"}
     assert await chunk_bytes(db) == len(picture)
     async with client.app[SESSIONS]() as session:
-        site = await client.app[SEARCHES]._listing.site.id()
+        site = await client.app[SEARCHES]._listing.store.site.id()
         assert await store.user_content_bytes(session, site, "bob") == len(picture)
 
 

@@ -172,7 +172,7 @@ async def test_a_refresh_whose_save_fails_still_hands_its_lease_back(
     monkeypatch: pytest.MonkeyPatch,
     engine: AsyncEngine,
 ) -> None:
-    import gistcache.store.lists as lists
+    from gistcache.store.users import Users
 
     client = await make_client()
     ids = many_gists(fake, "prolific", 150)
@@ -183,12 +183,12 @@ async def test_a_refresh_whose_save_fails_still_hands_its_lease_back(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the save failed")
 
-    save = lists.save_list
-    monkeypatch.setattr(lists, "save_list", broken)
+    save = Users.save_list
+    monkeypatch.setattr(Users, "save_list", broken)
     failed = await client.get("/prolific")
     assert failed.status >= 500
     assert await leases_held(engine) == []
-    monkeypatch.setattr(lists, "save_list", save)
+    monkeypatch.setattr(Users, "save_list", save)
     again = await client.get("/prolific")
     assert again.headers["X-Cache"] == "UPDATED"
     assert (await again.json())[3]["description"] == "changed"
@@ -201,13 +201,13 @@ async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_o
     monkeypatch: pytest.MonkeyPatch,
     engine: AsyncEngine,
 ) -> None:
-    import gistcache.store.lists as lists
     from gistcache.store.models import list_pages
+    from gistcache.store.users import Users
 
     many_gists(fake, "prolific", 150)
     await (await make_client()).get("/prolific")
     restarted = await make_client()
-    load = lists.load_gists
+    load = Users.gists
 
     async def load_while_a_refresh_commits(*args: Any, **kwargs: Any) -> Any:
         loaded = await load(*args, **kwargs)
@@ -217,9 +217,9 @@ async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_o
 
     async with engine.begin() as conn:
         stored = (await conn.execute(select(list_pages.c.page_no, list_pages.c.etag))).all()
-    monkeypatch.setattr(lists, "load_gists", load_while_a_refresh_commits)
+    monkeypatch.setattr(Users, "gists", load_while_a_refresh_commits)
     assert (await restarted.get("/prolific")).headers["X-Cache"] == "HIT"
-    monkeypatch.setattr(lists, "load_gists", load)
+    monkeypatch.setattr(Users, "gists", load)
     # and a later save puts the first ETags back (a gist made and deleted again):
     # the pages match the ones read before the gists, which were not those pages' gists
     async with engine.begin() as conn:

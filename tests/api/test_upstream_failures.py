@@ -14,7 +14,6 @@ from yarl import URL
 
 from gistcache.github.parse import DEFAULT_RETRY_AFTER
 from gistcache.settings import Settings
-from gistcache.store.lists import get_github_block, save_github_block
 from gistcache.store.models import github_blocks
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.app_keys import GITHUB, LISTING, SESSIONS
@@ -406,23 +405,21 @@ async def test_an_absurd_wait_from_github_is_cut_to_an_hour(
     resp = await client.get("/octocat")
     await problem(resp, 503, "github-rate-limited")
     assert 3500 <= int(resp.headers["Retry-After"]) <= 3600
-    site = await client.app[LISTING].site.id()
-    async with client.app[SESSIONS]() as session:
-        block = await get_github_block(session, site, client.app[GITHUB].credential)
+    async with client.app[LISTING].store.read() as db:
+        block = await db.leases.github_block(client.app[GITHUB].credential)
     assert block is not None
     assert block.until.timestamp() <= time.time() + 3600
 
 
 async def test_a_shared_block_is_never_shortened(client: Client) -> None:
-    sessions = client.app[SESSIONS]
-    site = await client.app[LISTING].site.id()
+    store = client.app[LISTING].store
     later = datetime.fromtimestamp(time.time() + 600, UTC)
     sooner = datetime.fromtimestamp(time.time() + 60, UTC)
-    async with sessions() as session, session.begin():
-        await save_github_block(session, site, "anonymous", later, 2)
-    async with sessions() as session, session.begin():
-        await save_github_block(session, site, "anonymous", sooner, 0)  # another server's news
-    async with sessions() as session:
-        block = await get_github_block(session, site, "anonymous")
+    async with store.write() as db:
+        await db.leases.save_github_block("anonymous", later, 2)
+    async with store.write() as db:
+        await db.leases.save_github_block("anonymous", sooner, 0)  # another server's news
+    async with store.read() as db:
+        block = await db.leases.github_block("anonymous")
         assert block is not None
         assert (block.until, block.strikes) == (later, 0)

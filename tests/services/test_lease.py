@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.services.lease import Lease
-from gistcache.store import lists
+from gistcache.store.bound import SiteSession, SiteStore
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
-from gistcache.store.sites import site_id
+from gistcache.store.sites import Site
 from tests.support.clock import FakeClock
 
 LENGTH = timedelta(seconds=10)
@@ -27,9 +26,8 @@ async def sessions(database_url: str) -> AsyncIterator[Sessions]:
 
 
 @pytest.fixture
-async def site(sessions: Sessions) -> int:
-    async with sessions.transaction() as session:
-        return await site_id(session, "https://api.github.com")
+def store(sessions: Sessions) -> SiteStore:
+    return SiteStore(sessions, Site(sessions, "https://api.github.com"))
 
 
 @pytest.fixture
@@ -38,14 +36,14 @@ def clock() -> FakeClock:
 
 
 def lease(
-    sessions: Sessions, site: int, clock: FakeClock, owner: str, renew_every: float = 60
-) -> Lease[AsyncSession]:
+    store: SiteStore, clock: FakeClock, owner: str, renew_every: float = 60
+) -> Lease[SiteSession]:
     """A refresh lease on the user "u", held under ``owner``."""
     return Lease(
-        sessions.transaction,
-        claim=lambda s, now, until: lists.claim_refresh(s, site, "u", owner, now, until),
-        renew=lambda s, until: lists.renew_refresh(s, site, "u", owner, until),
-        release=lambda s: lists.release_refresh(s, site, "u", owner),
+        store.write,
+        claim=lambda db, now, until: db.leases.claim_refresh("u", owner, now, until),
+        renew=lambda db, until: db.leases.renew_refresh("u", owner, until),
+        release=lambda db: db.leases.release_refresh("u", owner),
         length=LENGTH,
         clock=clock,
         what=f"u for {owner}",
@@ -54,9 +52,9 @@ def lease(
 
 
 async def test_one_holder_at_a_time_until_it_hands_the_lease_back(
-    sessions: Sessions, site: int, clock: FakeClock
+    store: SiteStore, clock: FakeClock
 ) -> None:
-    first, second = lease(sessions, site, clock, "a"), lease(sessions, site, clock, "b")
+    first, second = lease(store, clock, "a"), lease(store, clock, "b")
     assert await first.claim()
     async with first:
         assert not await second.claim()
@@ -66,9 +64,9 @@ async def test_one_holder_at_a_time_until_it_hands_the_lease_back(
 
 
 async def test_an_unrenewed_lease_lapses_after_its_length(
-    sessions: Sessions, site: int, clock: FakeClock
+    store: SiteStore, clock: FakeClock
 ) -> None:
-    first, second = lease(sessions, site, clock, "a"), lease(sessions, site, clock, "b")
+    first, second = lease(store, clock, "a"), lease(store, clock, "b")
     assert await first.claim()  # and its holder died: nobody renews it
     clock.advance(LENGTH.total_seconds() - 1)
     assert not await second.claim()
@@ -77,10 +75,10 @@ async def test_an_unrenewed_lease_lapses_after_its_length(
 
 
 async def test_a_lease_renewed_while_its_work_runs_outlasts_its_first_length(
-    sessions: Sessions, site: int, clock: FakeClock
+    store: SiteStore, clock: FakeClock
 ) -> None:
-    first = lease(sessions, site, clock, "a", renew_every=0.02)
-    second = lease(sessions, site, clock, "b")
+    first = lease(store, clock, "a", renew_every=0.02)
+    second = lease(store, clock, "b")
     assert await first.claim()
     async with first:
         for _ in range(3):
@@ -90,24 +88,22 @@ async def test_a_lease_renewed_while_its_work_runs_outlasts_its_first_length(
     assert await second.claim()
 
 
-async def test_renewal_ends_when_the_lease_was_lost(
-    sessions: Sessions, site: int, clock: FakeClock
-) -> None:
-    first = lease(sessions, site, clock, "a", renew_every=0.02)
+async def test_renewal_ends_when_the_lease_was_lost(store: SiteStore, clock: FakeClock) -> None:
+    first = lease(store, clock, "a", renew_every=0.02)
     assert await first.claim()
     clock.advance(LENGTH.total_seconds() + 1)
-    assert await lease(sessions, site, clock, "b").claim()  # taken over meanwhile
+    assert await lease(store, clock, "b").claim()  # taken over meanwhile
     await asyncio.wait_for(first.kept(), 5)
 
 
 async def test_a_lease_handed_back_with_the_work_commits_once(
-    sessions: Sessions, site: int, clock: FakeClock
+    store: SiteStore, clock: FakeClock
 ) -> None:
-    first, second = lease(sessions, site, clock, "a"), lease(sessions, site, clock, "b")
+    first, second = lease(store, clock, "a"), lease(store, clock, "b")
     assert await first.claim()
     async with first:
-        async with first.handing_back() as session:
-            await lists.set_retry_at(session, site, "u", clock())
+        async with first.handing_back() as db:
+            await db.users.set_retry_at("u", clock())
             assert first.held  # not before the work's commit
         assert not first.held
         assert await second.claim()
@@ -115,9 +111,9 @@ async def test_a_lease_handed_back_with_the_work_commits_once(
 
 
 async def test_a_hand_back_rolled_back_with_the_work_leaves_the_lease_to_the_block(
-    sessions: Sessions, site: int, clock: FakeClock
+    store: SiteStore, clock: FakeClock
 ) -> None:
-    first, second = lease(sessions, site, clock, "a"), lease(sessions, site, clock, "b")
+    first, second = lease(store, clock, "a"), lease(store, clock, "b")
     assert await first.claim()
 
     async def work_whose_save_fails() -> None:

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gistcache.domain.gists import Gist, GistFile
 from gistcache.store import contents
 from gistcache.store.engine import create_engine, create_sessionmaker
-from gistcache.store.lists import PageOfGists, save_list
 from gistcache.store.sites import site_id
+from gistcache.store.users import PageOfGists, Users
 from tests.support.database import EngineFactory
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -56,9 +56,7 @@ async def stored(
         async with session.begin():
             site = await site_id(session, "https://api.github.com")
             elsewhere = await site_id(session, "https://ghe.example.com/api/v3")
-            await save_list(
-                session,
-                site,
+            await Users(session, site).save_list(
                 "u",
                 "anonymous",
                 NOW,
@@ -68,13 +66,11 @@ async def stored(
                     )
                 ],
             )
-            await save_list(
-                session, site, "other", "anonymous", NOW, [PageOfGists("p", None, [gist("x", "a")])]
+            await Users(session, site).save_list(
+                "other", "anonymous", NOW, [PageOfGists("p", None, [gist("x", "a")])]
             )
             # the same login and gist id on another GitHub are another user's and gist
-            await save_list(
-                session,
-                elsewhere,
+            await Users(session, elsewhere).save_list(
                 "u",
                 "anonymous",
                 NOW,

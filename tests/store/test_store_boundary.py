@@ -16,9 +16,9 @@ from gistcache.domain.gists import Gist, GistFile
 from gistcache.store import contents
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
 from gistcache.store.errors import FileLeftList, StoreError, StoreUnavailable
-from gistcache.store.lists import PageOfGists, save_list
 from gistcache.store.models import sites
 from gistcache.store.sites import site_id
+from gistcache.store.users import PageOfGists, Users
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -36,7 +36,9 @@ async def listed(sessions: Sessions) -> int:
     gist = Gist("g1", "https://gist.github.com/g1", None, True, NOW, NOW, 0, "u", files)
     async with sessions() as session, session.begin():
         site = await site_id(session, "https://api.github.com")
-        await save_list(session, site, "u", "anonymous", NOW, [PageOfGists("p", None, [gist])])
+        await Users(session, site).save_list(
+            "u", "anonymous", NOW, [PageOfGists("p", None, [gist])]
+        )
     return site
 
 

@@ -201,7 +201,7 @@ async def test_a_refresh_lease_left_by_a_killed_server_lapses_within_the_lease(
     # a server took octocat's refresh lease and was killed before it released it
     dead = await make_client()
     service = dead.app[LISTING]
-    assert await service._lease(await service.site.id(), "octocat", "killed-server").claim()
+    assert await service._lease("octocat", "killed-server").claim()
     survivor = await make_client()
     clock.advance(listing.REFRESH_LEASE.total_seconds() + 1)  # not the 120 s it once was
     started = time.monotonic()

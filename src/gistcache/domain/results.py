@@ -24,6 +24,11 @@ class CacheStatus(StrEnum):
     STALE = "STALE"  # GitHub failed, the cached list was served anyway
 
 
+# which version of a user's stored pages a list was read from: GitHub's ETag of each
+# page, by its URL
+PagesFingerprint = tuple[tuple[str, str | None], ...]
+
+
 class _Rendering:
     """The list's JSON, made once and shared by the copies of a GistList, and what
     callers derive once from this version of the list (``GistList.memo``)."""

@@ -10,11 +10,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.domain.clock import Clock, utcnow
 from gistcache.domain.errors import UserNotFound
@@ -32,11 +28,9 @@ from gistcache.github.gate import PROBE_EVERY, Block
 from gistcache.services.lease import Lease
 from gistcache.services.memory import ByteLRU
 from gistcache.services.singleflight import SingleFlight
-from gistcache.store import lists as store
-from gistcache.store.engine import Sessions
+from gistcache.store.bound import SiteSession, SiteStore
 from gistcache.store.errors import StoreError
-from gistcache.store.lists import PageOfGists, StoredPage, UserState
-from gistcache.store.sites import Site
+from gistcache.store.users import PageOfGists, UserState, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +57,14 @@ class SharedBlock:
     """GitHub's rate-limit block for one credential, shared through the database with
     every server using it (the gate's BlockExchange)."""
 
-    def __init__(
-        self, sessions: Sessions, site: Site, credential: str, clock: Clock = utcnow
-    ) -> None:
-        self._sessions = sessions
-        self._site = site
+    def __init__(self, store: SiteStore, credential: str, clock: Clock = utcnow) -> None:
+        self._store = store
         self._credential = credential
         self._clock = clock
 
     async def load(self) -> Block | None:
-        site = await self._site.id()
-        async with self._sessions() as session:
-            shared = await store.get_github_block(session, site, self._credential)
+        async with self._store.read() as db:
+            shared = await db.leases.github_block(self._credential)
         if shared is None:
             return None
         return Block(shared.until.timestamp(), shared.strikes, shared.spent)
@@ -82,20 +72,18 @@ class SharedBlock:
     async def save(self, block: Block) -> None:
         until = datetime.fromtimestamp(block.until, UTC)
         try:
-            site = await self._site.id()
-            async with self._sessions() as session, session.begin():
-                await store.save_github_block(
-                    session, site, self._credential, until, block.strikes, spent=block.spent
+            async with self._store.write() as db:
+                await db.leases.save_github_block(
+                    self._credential, until, block.strikes, spent=block.spent
                 )
         except StoreError as exc:  # this server still knows; the others learn on their own
             log.warning("could not share GitHub's rate limit through the database: %s", exc)
 
     async def claim_probe(self, every: float) -> bool:
         try:
-            site = await self._site.id()
-            async with self._sessions() as session, session.begin():
-                return await store.claim_block_probe(
-                    session, site, self._credential, self._clock(), timedelta(seconds=every)
+            async with self._store.write() as db:
+                return await db.leases.claim_block_probe(
+                    self._credential, self._clock(), timedelta(seconds=every)
                 )
         except StoreError as exc:  # unshared, unasked: the block ends at its time
             log.warning("could not claim the check of GitHub's rate limit: %s", exc)
@@ -104,9 +92,8 @@ class SharedBlock:
     async def lift(self, block: Block) -> None:
         until = datetime.fromtimestamp(block.until, UTC)
         try:
-            site = await self._site.id()
-            async with self._sessions() as session, session.begin():
-                await store.lift_github_block(session, site, self._credential, until)
+            async with self._store.write() as db:
+                await db.leases.lift_github_block(self._credential, until)
         except StoreError as exc:  # the others ask GitHub themselves a minute on
             log.warning("could not share that GitHub's rate limit is renewed: %s", exc)
 
@@ -118,10 +105,6 @@ def _flight(key: str, revalidate: bool) -> str:
 
 # a list's memo entry: the (URL, ETag) of the stored pages it was made from
 _FROM_PAGES = "from-pages"
-
-
-def _fingerprint(pages: Sequence[StoredPage] | Sequence[PageOfGists]) -> tuple[Any, ...]:
-    return tuple((page.url, page.etag) for page in pages)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,24 +119,22 @@ class Checked:
 class ListingService:
     def __init__(
         self,
-        sessions: Sessions,
+        store: SiteStore,
         github: GitHubClient,
-        site: Site,
         *,
         cache_ttl: float,
         not_found_ttl: float,
         memory_bytes: int = 0,
         clock: Clock = utcnow,
     ) -> None:
-        self._sessions = sessions
+        self.store = store
         self._github = github
-        self.site = site
         self._ttls = Ttls(cache=cache_ttl, not_found=not_found_ttl)
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
         self._hot: ByteLRU[GistList] = ByteLRU(memory_bytes)
         # GitHub's rate limit for this credential, as every server sharing the database knows it
-        self.shared_block = SharedBlock(sessions, site, github.credential, clock)
+        self.shared_block = SharedBlock(store, github.credential, clock)
 
     async def close(self) -> None:
         await self._refreshes.close()
@@ -179,9 +160,8 @@ class ListingService:
         database alone: GitHub is never asked, however old the list (the page asks this
         after every search). None when no list is cached; raises UserNotFound while
         GitHub's 404 for the login is remembered."""
-        site = await self.site.id()
-        async with self._sessions() as session:
-            user = await store.get_user(session, site, login.lower())
+        async with self.store.read() as db:
+            user = await db.users.get(login.lower())
         if user is None:
             return None
         decision = self._decide(user)
@@ -194,15 +174,13 @@ class ListingService:
     async def login_of(self, github_id: int) -> str | None:
         """The login of the user GitHub numbers ``github_id``, if the cache learnt it from
         one of their lists (GitHub's ``Link`` headers name users by id)."""
-        site = await self.site.id()
-        async with self._sessions() as session:
-            return await store.login_of(session, site, github_id)
+        async with self.store.read() as db:
+            return await db.users.login_of(github_id)
 
     async def owner_of(self, gist_id: str) -> str | None:
         """Whose cached list holds the public gist ``gist_id``, if anyone's."""
-        site = await self.site.id()
-        async with self._sessions() as session:
-            return await store.owner_of(session, site, gist_id)
+        async with self.store.read() as db:
+            return await db.users.owner_of(gist_id)
 
     async def _listing(self, login: str, revalidate: bool) -> GistList:
         key = login.lower()
@@ -237,32 +215,26 @@ class ListingService:
         return listing
 
     async def _list_gists(self, login: str, key: str, revalidate: bool) -> GistList:
-        site = await self.site.id()
-        async with self._sessions() as session:
-            user = await store.get_user(session, site, key)
+        async with self.store.read() as db:
+            user = await db.users.get(key)
             decision = self._decide(user, revalidate=revalidate)
             if decision is Decision.NOT_FOUND:
                 raise UserNotFound(login)  # even for no-cache: random names stay cheap
             if user is not None and decision is not Decision.REFRESH:
-                return await self._stored(session, site, key, user, _SERVED_AS[decision])
+                return await self._stored(db, key, user, _SERVED_AS[decision])
         return await self._refreshes.run(
             _flight(key, revalidate), lambda: self._refresh(key, revalidate)
         )
 
     async def _stored(
-        self, session: Any, site: int, key: str, user: UserState, cache: CacheStatus
+        self, db: SiteSession, key: str, user: UserState, cache: CacheStatus
     ) -> GistList:
-        """The stored list, marked with the pages it was stored from when the pages read
-        before and after its gists agree (each statement sees its own snapshot: a refresh
-        committing in between would pair these gists with other pages). For the two
-        reads to agree around a change, two refreshes would have to commit between
-        them, and refreshes take turns under the lease, each a GitHub round trip long."""
-        pages = await store.get_pages(session, site, key)
-        gists = [gist for _, gist in await store.load_gists(session, site, key)]
-        result = self._result(user, gists, cache)
-        after = await store.get_pages(session, site, key)
-        if _fingerprint(after) == _fingerprint(pages):
-            result.memo[_FROM_PAGES] = _fingerprint(pages)
+        """The stored list, marked with the pages it was stored from when its gists are
+        known to be those pages' (``Users.read_list``)."""
+        stored = await db.users.read_list(key)
+        result = self._result(user, stored.listed(), cache)
+        if stored.fingerprint is not None:
+            result.memo[_FROM_PAGES] = stored.fingerprint
         return result
 
     def _decide(
@@ -291,25 +263,24 @@ class ListingService:
         """Refresh from GitHub under the user's refresh lease, so that processes sharing
         one database run one refresh of a user at a time. No transaction or database
         connection is held while GitHub answers."""
-        site = await self.site.id()
         started = self.clock()
-        lease = self._lease(site, key)
+        lease = self._lease(key)
         waited = not await lease.claim()
         if waited:
             # another process is refreshing this user: serve what is cached, or wait (a
             # client's no-cache always waits, for an answer GitHub has just given)
-            async with self._sessions() as session:
-                user = await store.get_user(session, site, key)
+            async with self.store.read() as db:
+                user = await db.users.get(key)
                 if user is not None and user.has_list and not revalidate:
-                    gists = [gist for _, gist in await store.load_gists(session, site, key)]
+                    gists = [gist for _, gist in await db.users.gists(key)]
                     return self._result(user, gists, CacheStatus.STALE)
             deadline = time.monotonic() + REFRESH_WAIT.total_seconds()
             while not lease.held and time.monotonic() < deadline:
                 await asyncio.sleep(LEASE_POLL_SECONDS)
                 await lease.claim()
         async with lease:
-            async with self._sessions() as session:
-                user = await store.get_user(session, site, key)
+            async with self.store.read() as db:
+                user = await db.users.get(key)
                 # a refresh that finished meanwhile (here or in another process) answers
                 # for us; one that failed leaves GitHub alone for a while
                 decision = self._decide(
@@ -318,19 +289,17 @@ class ListingService:
                 if decision is Decision.NOT_FOUND:
                     raise UserNotFound(key)
                 if user is not None and decision is not Decision.REFRESH:
-                    return await self._stored(session, site, key, user, _SERVED_AS[decision])
+                    return await self._stored(db, key, user, _SERVED_AS[decision])
             return await self._refresh_claimed(key, user, lease)
 
-    def _lease(self, site: int, key: str, owner: str | None = None) -> Lease[AsyncSession]:
+    def _lease(self, key: str, owner: str | None = None) -> Lease[SiteSession]:
         """The refresh lease of the user ``key``, under a new owner unless one is named."""
         holder = owner or uuid.uuid4().hex
         return Lease(
-            self._sessions.transaction,
-            claim=lambda session, now, until: store.claim_refresh(
-                session, site, key, holder, now, until
-            ),
-            renew=lambda session, until: store.renew_refresh(session, site, key, holder, until),
-            release=lambda session: store.release_refresh(session, site, key, holder),
+            self.store.write,
+            claim=lambda db, now, until: db.leases.claim_refresh(key, holder, now, until),
+            renew=lambda db, until: db.leases.renew_refresh(key, holder, until),
+            release=lambda db: db.leases.release_refresh(key, holder),
             length=REFRESH_LEASE,
             clock=self.clock,
             what=f"the refresh of {key}",
@@ -346,24 +315,26 @@ class ListingService:
             return await self._github.list_user_gists(key, known, cached=cached)
 
     async def _refresh_claimed(
-        self, key: str, user: UserState | None, lease: Lease[AsyncSession]
+        self, key: str, user: UserState | None, lease: Lease[SiteSession]
     ) -> GistList:
-        site = await self.site.id()
         cached = user is not None and user.has_list
         stored: list[tuple[int, Gist]] | None = None
-        held: GistList | None = None
-        async with self._sessions() as session:
-            pages = await store.get_pages(session, site, key) if cached else []
-            # a copy in memory read from the database (only those are marked) is the
-            # stored list when it was read from pages with the ETags the database holds
-            # now (GitHub's fingerprints of their contents; and refreshes of a user take
-            # turns under the lease, so none is saved meanwhile): then the stored gists
-            # are read only if GitHub sends a page again
-            held = self._hot.get(key) if cached else None
-            if held is not None and held.memo.get(_FROM_PAGES) != _fingerprint(pages):
+        pages = []
+        # a copy in memory read from the database (only those are marked) is the stored
+        # list when it was read from pages with the ETags the database holds now
+        # (GitHub's fingerprints of their contents; and refreshes of a user take turns
+        # under the lease, so none is saved meanwhile): then the stored gists are read
+        # only if GitHub sends a page again
+        held = self._hot.get(key) if cached else None
+        marked = held.memo.get(_FROM_PAGES) if held is not None else None
+        if cached:
+            async with self.store.read() as db:
+                read = await db.users.read_list(
+                    key, unless=marked if isinstance(marked, tuple) else None
+                )
+            pages, stored = read.pages, read.gists
+            if stored is not None:
                 held = None
-            if cached and held is None:
-                stored = await store.load_gists(session, site, key)
         known = held.gists if held is not None else [gist for _, gist in stored or ()]
         # ETags belong to the credential that earned them; after a token change, start over;
         # and a list cached before GitHub's items were kept is asked for unconditionally, so
@@ -387,10 +358,8 @@ class ListingService:
             # back-off is recorded (GitHub did not fail; other clients may ask)
             return self._result(user, list(known), CacheStatus.STALE)
         except GitHubNotFound:
-            async with self._sessions() as session, session.begin():
-                await store.save_not_found(
-                    session, site, key, self._github.credential, self.clock()
-                )
+            async with self.store.write() as db:
+                await db.users.save_not_found(key, self._github.credential, self.clock())
             raise UserNotFound(key) from None
         except GitHubError as exc:
             if user is None or not cached:
@@ -401,8 +370,8 @@ class ListingService:
                 # spent limit may have been lifted (the gate checks every PROBE_EVERY)
                 wait = min(exc.retry_after, math.ceil(PROBE_EVERY))
             retry_at = self.clock() + timedelta(seconds=wait)
-            async with self._sessions() as session, session.begin():
-                await store.set_retry_at(session, site, key, retry_at)
+            async with self.store.write() as db:
+                await db.users.set_retry_at(key, retry_at)
             log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
             state = dataclasses.replace(user, retry_at=retry_at)
             return self._result(state, list(known), CacheStatus.STALE)
@@ -414,16 +383,16 @@ class ListingService:
             and len(walked) == len(usable)
             and all(page.not_modified for page in walked)
         ):
-            async with lease.handing_back() as session:
-                await store.mark_checked(session, site, key, now)
+            async with lease.handing_back() as db:
+                await db.users.mark_checked(key, now)
             state = dataclasses.replace(user, checked_at=now, retry_at=None)
             revalidated = self._result(state, list(known), CacheStatus.REVALIDATED)
-            revalidated.memo[_FROM_PAGES] = _fingerprint(pages)
+            revalidated.memo[_FROM_PAGES] = fingerprint(pages)
             return revalidated
 
         if cached and stored is None and any(page.not_modified for page in walked):
-            async with self._sessions() as session:  # the pages GitHub did not send again
-                stored = await store.load_gists(session, site, key)
+            async with self.store.read() as db:  # the pages GitHub did not send again
+                stored = await db.users.gists(key)
         page_no_of = {p.url: p.page_no for p in usable}
         by_page: dict[int, list[Gist]] = {}
         for page_no, gist in stored or ():
@@ -436,10 +405,8 @@ class ListingService:
             unique = [gist for gist in items if gist.id not in seen]
             seen.update(gist.id for gist in unique)
             fresh_pages.append(PageOfGists(page.url, page.etag, unique))
-        async with lease.handing_back() as session:
-            changed = await store.save_list(
-                session, site, key, self._github.credential, now, fresh_pages
-            )
+        async with lease.handing_back() as db:
+            changed = await db.users.save_list(key, self._github.credential, now, fresh_pages)
         if not cached:
             status = CacheStatus.MISS
         else:

@@ -28,9 +28,7 @@ from gistcache.github.errors import (
 from gistcache.github.gate import PROBE_EVERY
 from gistcache.services.listing import ERROR_BACKOFF, ListingService
 from gistcache.services.singleflight import SingleFlight
-from gistcache.store import lists as list_store
-from gistcache.store import profiles as store
-from gistcache.store.engine import Sessions
+from gistcache.store.bound import SiteStore
 from gistcache.store.profiles import StoredProfile
 
 log = logging.getLogger(__name__)
@@ -50,14 +48,14 @@ class Profile:
 class UserProfiles:
     def __init__(
         self,
-        sessions: Sessions,
+        store: SiteStore,
         github: GitHubClient,
         listing: ListingService,
         *,
         cache_ttl: float,
         clock: Clock,
     ) -> None:
-        self._sessions = sessions
+        self._store = store
         self._github = github
         self._listing = listing
         self._ttl = cache_ttl
@@ -72,16 +70,15 @@ class UserProfiles:
         nothing is cached."""
         key = login.lower()
         await self._listing.last_checked(key)  # UserNotFound while GitHub's 404 is remembered
-        site = await self._listing.site.id()
-        async with self._sessions() as session:
-            stored = await store.get_profile(session, site, key)
+        async with self._store.read() as db:
+            stored = await db.profiles.get(key)
         now = self._clock()
         if stored is not None:
             if self._fresh_for(stored, now) > 0:
                 return self._profile(stored, CacheStatus.HIT, now)
             if stored.retry_at is not None and now < stored.retry_at:
                 return self._profile(stored, CacheStatus.STALE, now)
-        return await self._flights.run(key, lambda: self._refresh(site, key, stored))
+        return await self._flights.run(key, lambda: self._refresh(key, stored))
 
     def _fresh_for(self, stored: StoredProfile, now: datetime) -> float:
         return self._ttl - (now - stored.checked_at).total_seconds()
@@ -90,7 +87,7 @@ class UserProfiles:
         fresh = 0.0 if cache is CacheStatus.STALE else max(0.0, self._fresh_for(stored, now))
         return Profile(stored.body, cache, stored.checked_at, fresh)
 
-    async def _refresh(self, site: int, key: str, stored: StoredProfile | None) -> Profile:
+    async def _refresh(self, key: str, stored: StoredProfile | None) -> Profile:
         # ETags belong to the credential that earned them
         etag = (
             stored.etag
@@ -105,11 +102,9 @@ class UserProfiles:
                 raise
             return self._profile(stored, CacheStatus.STALE, self._clock())
         except GitHubNotFound:
-            async with self._sessions() as session, session.begin():
-                await list_store.save_not_found(
-                    session, site, key, self._github.credential, self._clock()
-                )
-                await store.delete_profile(session, site, key)
+            async with self._store.write() as db:
+                await db.users.save_not_found(key, self._github.credential, self._clock())
+                await db.profiles.delete(key)
             raise UserNotFound(key) from None
         except GitHubError as exc:
             if stored is None:
@@ -118,8 +113,8 @@ class UserProfiles:
             if isinstance(exc, GitHubRateLimited):
                 wait = min(exc.retry_after, int(PROBE_EVERY))
             until = self._clock() + timedelta(seconds=wait)
-            async with self._sessions() as session, session.begin():
-                await store.set_profile_retry_at(session, site, key, until)
+            async with self._store.write() as db:
+                await db.profiles.set_retry_at(key, until)
             log.warning(
                 "serving user %s from the cache for %d s: GitHub failed (%s)", key, wait, exc
             )
@@ -128,15 +123,13 @@ class UserProfiles:
         now = self._clock()
         if answer.body is None:  # 304: unchanged
             assert stored is not None  # noqa: S101 - only a stored user is asked conditionally
-            async with self._sessions() as session, session.begin():
-                await store.mark_profile_checked(session, site, key, answer.etag, now)
+            async with self._store.write() as db:
+                await db.profiles.mark_checked(key, answer.etag, now)
             confirmed = StoredProfile(key, stored.body, answer.etag, stored.credential, now, None)
             return self._profile(confirmed, CacheStatus.REVALIDATED, now)
         body = json.dumps(answer.body, separators=(",", ":"))
-        async with self._sessions() as session, session.begin():
-            await store.save_profile(
-                session, site, key, body, answer.etag, self._github.credential, now
-            )
+        async with self._store.write() as db:
+            await db.profiles.save(key, body, answer.etag, self._github.credential, now)
         if stored is None:
             cache = CacheStatus.MISS
         else:

@@ -61,7 +61,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def accepts_writes(session: AsyncSession) -> bool:
+async def _accepts_writes(session: AsyncSession) -> bool:
     """Whether the database would take a write now, found without writing and without
     waiting for a writer; a database that does not answer raises, as any statement does.
 
@@ -113,6 +113,12 @@ class Sessions:
         it raises."""
         async with self() as session, session.begin():
             yield session
+
+    async def accepts_writes(self) -> bool:
+        """Whether the database answers and would take a write now (readiness): raises a
+        StoreError when it does not answer."""
+        async with self() as session:
+            return await _accepts_writes(session)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> Sessions:

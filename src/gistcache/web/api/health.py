@@ -7,7 +7,6 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gistcache.store.engine import accepts_writes
 from gistcache.web.app_keys import JOBS, METRICS, SESSIONS
 from gistcache.web.problems import Problem
 
@@ -41,8 +40,8 @@ async def readyz(request: web.Request) -> web.Response:
     standby after a failover, a file that cannot be written) fails every request that
     stores anything, so a server on it must not get traffic."""
     try:
-        async with asyncio.timeout(READY_TIMEOUT), request.app[SESSIONS]() as session:
-            writable = await accepts_writes(session)
+        async with asyncio.timeout(READY_TIMEOUT):
+            writable = await request.app[SESSIONS].accepts_writes()
     except Exception as exc:
         raise _not_ready("the cache database is not answering") from exc
     if not writable:
