@@ -1,41 +1,33 @@
 """Use case: list a user's gists through the cache, by the freshness policy
-(``domain.freshness``): refreshes shared within the process, and across processes
-under a per-user lease in the database."""
+(``domain.freshness``): the lists this process served lately in memory, refreshes
+shared within the process, and across processes under a per-user lease in the
+database (``services.lease``); the refresh itself is ``services.refresh``'s."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
-import math
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from gistcache.domain.clock import Clock, utcnow
 from gistcache.domain.errors import UserNotFound
 from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
 from gistcache.domain.gists import Gist
 from gistcache.domain.results import CacheStatus, GistList
-from gistcache.github.client import GitHubClient, KnownPage, ListPage
-from gistcache.github.errors import (
-    ClientBudgetSpent,
-    GitHubError,
-    GitHubNotFound,
-    GitHubRateLimited,
-)
-from gistcache.github.gate import PROBE_EVERY, Block
+from gistcache.github.client import GitHubClient
 from gistcache.services.lease import Lease
 from gistcache.services.memory import ByteLRU
+from gistcache.services.refresh import NOTHING_KNOWN, Known, ListRefresher, Refreshed
+from gistcache.services.shared_block import SharedBlock
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store.bound import SiteSession, SiteStore
-from gistcache.store.errors import StoreError
-from gistcache.store.users import PageOfGists, UserState, fingerprint
+from gistcache.store.users import UserState
 
 log = logging.getLogger(__name__)
 
-# seconds a cached user is served STALE after GitHub failed (not rate-limited) for it
-ERROR_BACKOFF = 5
 # a user's refresh lease: renewed every REFRESH_RENEW_SECONDS while the refresh runs,
 # so a process that died mid-refresh (kill -9) holds it at most this long
 REFRESH_LEASE = timedelta(seconds=10)
@@ -51,51 +43,6 @@ _SERVED_AS = {Decision.SERVE: CacheStatus.HIT, Decision.BACK_OFF: CacheStatus.ST
 
 def _cached(user: UserState) -> Cached:
     return Cached(not_found=user.not_found, checked_at=user.checked_at, retry_at=user.retry_at)
-
-
-class SharedBlock:
-    """GitHub's rate-limit block for one credential, shared through the database with
-    every server using it (the gate's BlockExchange)."""
-
-    def __init__(self, store: SiteStore, credential: str, clock: Clock = utcnow) -> None:
-        self._store = store
-        self._credential = credential
-        self._clock = clock
-
-    async def load(self) -> Block | None:
-        async with self._store.read() as db:
-            shared = await db.leases.github_block(self._credential)
-        if shared is None:
-            return None
-        return Block(shared.until.timestamp(), shared.strikes, shared.spent)
-
-    async def save(self, block: Block) -> None:
-        until = datetime.fromtimestamp(block.until, UTC)
-        try:
-            async with self._store.write() as db:
-                await db.leases.save_github_block(
-                    self._credential, until, block.strikes, spent=block.spent
-                )
-        except StoreError as exc:  # this server still knows; the others learn on their own
-            log.warning("could not share GitHub's rate limit through the database: %s", exc)
-
-    async def claim_probe(self, every: float) -> bool:
-        try:
-            async with self._store.write() as db:
-                return await db.leases.claim_block_probe(
-                    self._credential, self._clock(), timedelta(seconds=every)
-                )
-        except StoreError as exc:  # unshared, unasked: the block ends at its time
-            log.warning("could not claim the check of GitHub's rate limit: %s", exc)
-            return False
-
-    async def lift(self, block: Block) -> None:
-        until = datetime.fromtimestamp(block.until, UTC)
-        try:
-            async with self._store.write() as db:
-                await db.leases.lift_github_block(self._credential, until)
-        except StoreError as exc:  # the others ask GitHub themselves a minute on
-            log.warning("could not share that GitHub's rate limit is renewed: %s", exc)
 
 
 def _flight(key: str, revalidate: bool) -> str:
@@ -135,6 +82,7 @@ class ListingService:
         self._hot: ByteLRU[GistList] = ByteLRU(memory_bytes)
         # GitHub's rate limit for this credential, as every server sharing the database knows it
         self.shared_block = SharedBlock(store, github.credential, clock)
+        self._refresher = ListRefresher(store, github, self.shared_block, clock)
 
     async def close(self) -> None:
         await self._refreshes.close()
@@ -306,119 +254,33 @@ class ListingService:
             renew_every=REFRESH_RENEW_SECONDS,
         )
 
-    async def _list_from_github(
-        self, key: str, known: list[KnownPage], *, cached: bool
-    ) -> list[ListPage]:
-        """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit with
-        every server using this database: none asks while another found the limit spent."""
-        async with self._github.gate.shared(self.shared_block):
-            return await self._github.list_user_gists(key, known, cached=cached)
-
     async def _refresh_claimed(
         self, key: str, user: UserState | None, lease: Lease[SiteSession]
     ) -> GistList:
-        cached = user is not None and user.has_list
-        stored: list[tuple[int, Gist]] | None = None
-        pages = []
-        # a copy in memory read from the database (only those are marked) is the stored
-        # list when it was read from pages with the ETags the database holds now
-        # (GitHub's fingerprints of their contents; and refreshes of a user take turns
-        # under the lease, so none is saved meanwhile): then the stored gists are read
-        # only if GitHub sends a page again
-        held = self._hot.get(key) if cached else None
+        known = await self._known(key, user)
+        refreshed = await self._refresher.refresh(key, user, known, lease)
+        return self._refreshed(refreshed)
+
+    async def _known(self, key: str, user: UserState | None) -> Known:
+        """What the cache holds of the list before it is refreshed. A copy in memory read
+        from the database (only those are marked) is the stored list when it was read
+        from pages with the ETags the database holds now (GitHub's fingerprints of their
+        contents; and refreshes of a user take turns under the lease, so none is saved
+        meanwhile): then the stored gists are read only if GitHub sends a page again."""
+        if user is None or not user.has_list:
+            return NOTHING_KNOWN
+        held = self._hot.get(key)
         marked = held.memo.get(_FROM_PAGES) if held is not None else None
-        if cached:
-            async with self.store.read() as db:
-                read = await db.users.read_list(
-                    key, unless=marked if isinstance(marked, tuple) else None
-                )
-            pages, stored = read.pages, read.gists
-            if stored is not None:
-                held = None
-        known = held.gists if held is not None else [gist for _, gist in stored or ()]
-        # ETags belong to the credential that earned them; after a token change, start over;
-        # and a list cached before GitHub's items were kept is asked for unconditionally, so
-        # that GitHub sends them
-        usable = (
-            pages
-            if user is not None
-            and user.credential == self._github.credential
-            and all(gist.raw is not None for gist in known)
-            else []
-        )
-
-        try:
-            walked = await self._list_from_github(
-                key, [KnownPage(p.url, p.etag) for p in usable], cached=cached
+        async with self.store.read() as db:
+            stored = await db.users.read_list(
+                key, unless=marked if isinstance(marked, tuple) else None
             )
-        except ClientBudgetSpent:
-            if user is None or not cached:
-                raise
-            # this client may ask GitHub no more for now: the cached list answers, and no
-            # back-off is recorded (GitHub did not fail; other clients may ask)
-            return self._result(user, list(known), CacheStatus.STALE)
-        except GitHubNotFound:
-            async with self.store.write() as db:
-                await db.users.save_not_found(key, self._github.credential, self.clock())
-            raise UserNotFound(key) from None
-        except GitHubError as exc:
-            if user is None or not cached:
-                raise
-            wait = ERROR_BACKOFF
-            if isinstance(exc, GitHubRateLimited):
-                # the gate keeps GitHub alone meanwhile; the user is looked at again when a
-                # spent limit may have been lifted (the gate checks every PROBE_EVERY)
-                wait = min(exc.retry_after, math.ceil(PROBE_EVERY))
-            retry_at = self.clock() + timedelta(seconds=wait)
-            async with self.store.write() as db:
-                await db.users.set_retry_at(key, retry_at)
-            log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
-            state = dataclasses.replace(user, retry_at=retry_at)
-            return self._result(state, list(known), CacheStatus.STALE)
+        if stored.gists is None and held is not None:
+            return Known(stored.pages, held.gists, None, stored.fingerprint)
+        return Known(stored.pages, stored.listed(), stored.gists, stored.fingerprint)
 
-        now = self.clock()
-        if (
-            user is not None
-            and cached
-            and len(walked) == len(usable)
-            and all(page.not_modified for page in walked)
-        ):
-            async with lease.handing_back() as db:
-                await db.users.mark_checked(key, now)
-            state = dataclasses.replace(user, checked_at=now, retry_at=None)
-            revalidated = self._result(state, list(known), CacheStatus.REVALIDATED)
-            revalidated.memo[_FROM_PAGES] = fingerprint(pages)
-            return revalidated
-
-        if cached and stored is None and any(page.not_modified for page in walked):
-            async with self.store.read() as db:  # the pages GitHub did not send again
-                stored = await db.users.gists(key)
-        page_no_of = {p.url: p.page_no for p in usable}
-        by_page: dict[int, list[Gist]] = {}
-        for page_no, gist in stored or ():
-            by_page.setdefault(page_no, []).append(gist)
-        # GitHub may repeat an item when the list shifts during the walk: keep the first
-        seen: set[str] = set()
-        fresh_pages = []
-        for page in walked:
-            items = page.gists if page.gists is not None else by_page.get(page_no_of[page.url], [])
-            unique = [gist for gist in items if gist.id not in seen]
-            seen.update(gist.id for gist in unique)
-            fresh_pages.append(PageOfGists(page.url, page.etag, unique))
-        async with lease.handing_back() as db:
-            changed = await db.users.save_list(key, self._github.credential, now, fresh_pages)
-        if not cached:
-            status = CacheStatus.MISS
-        else:
-            # REVALIDATED is GitHub's 304 alone; this walk had pages sent again in full
-            # (all of them after a token change, which makes it ask unconditionally)
-            status = CacheStatus.UPDATED if changed else CacheStatus.REFRESHED
-        gists = [gist for page in fresh_pages for gist in page.gists]
-        github_id = next((gist.owner_id for gist in gists if gist.owner_id is not None), None)
-        if github_id is None and user is not None:
-            github_id = user.github_id
-        state = UserState(key, False, self._github.credential, now, now, github_id=github_id)
-        # not marked: what was saved can differ from GitHub's parse (files of one name
-        # kept once, a gist listed under another owner), so the next revalidation reads
-        # the stored list once and marks that
-        return self._result(state, gists, status)
+    def _refreshed(self, refreshed: Refreshed) -> GistList:
+        result = self._result(refreshed.user, refreshed.gists, refreshed.cache)
+        if refreshed.fingerprint is not None:
+            result.memo[_FROM_PAGES] = refreshed.fingerprint
+        return result

@@ -26,7 +26,8 @@ from gistcache.github.errors import (
     GitHubRateLimited,
 )
 from gistcache.github.gate import PROBE_EVERY
-from gistcache.services.listing import ERROR_BACKOFF, ListingService
+from gistcache.services.listing import ListingService
+from gistcache.services.refresh import ERROR_BACKOFF
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store.bound import SiteStore
 from gistcache.store.profiles import StoredProfile

@@ -1,0 +1,203 @@
+"""A user's list refreshed from GitHub, under the refresh lease its caller holds: GitHub
+asked with the ETags of the pages the cache holds, the pages it answered 304 merged
+with the gists the cache holds for them, the outcome saved (the lease handed back in
+the same commit) and labelled. When to refresh is the listing service's decision."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gistcache.domain.clock import Clock
+from gistcache.domain.errors import UserNotFound
+from gistcache.domain.gists import Gist
+from gistcache.domain.results import CacheStatus, PagesFingerprint
+from gistcache.github.client import GitHubClient
+from gistcache.github.errors import (
+    ClientBudgetSpent,
+    GitHubError,
+    GitHubNotFound,
+    GitHubRateLimited,
+)
+from gistcache.github.gate import PROBE_EVERY
+from gistcache.github.pages import KnownPage, ListPage
+from gistcache.services.lease import Lease
+from gistcache.services.shared_block import SharedBlock
+from gistcache.store.bound import SiteSession, SiteStore
+from gistcache.store.users import PageOfGists, StoredPage, UserState
+
+log = logging.getLogger(__name__)
+
+# seconds a cached user is served STALE after GitHub failed (not rate-limited) for it
+ERROR_BACKOFF = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the cache holds of a user's list as its refresh starts."""
+
+    pages: list[StoredPage]  # with the ETags GitHub gave them
+    gists: Sequence[Gist]  # in GitHub's order
+    # the stored gists, each with its page; None when ``gists`` is a copy in memory
+    paged: list[tuple[int, Gist]] | None = None
+    fingerprint: PagesFingerprint | None = None  # the pages' version, when ``gists`` is it
+
+
+NOTHING_KNOWN = Known([], [])
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """What a refresh made of the list: the user's state after it, their gists, how
+    they were obtained, and the stored pages' version when the gists are known to be it."""
+
+    user: UserState
+    gists: list[Gist]
+    cache: CacheStatus
+    fingerprint: PagesFingerprint | None = None
+
+
+class ListRefresher:
+    def __init__(
+        self, store: SiteStore, github: GitHubClient, shared_block: SharedBlock, clock: Clock
+    ) -> None:
+        self._store = store
+        self._github = github
+        self._shared_block = shared_block
+        self._clock = clock
+
+    async def refresh(
+        self, key: str, user: UserState | None, known: Known, lease: Lease[SiteSession]
+    ) -> Refreshed:
+        """Refresh the list of ``key`` (lower-cased) from GitHub. Raises UserNotFound, or
+        a GitHubError when GitHub fails and nothing is cached; when something is, GitHub
+        failing serves it STALE (and GitHub is left alone for a while)."""
+        usable = self._usable(user, known)
+        try:
+            walked = await self._walk(key, usable, cached=user is not None and user.has_list)
+        except ClientBudgetSpent:
+            if user is None or not user.has_list:
+                raise
+            # this client may ask GitHub no more for now: the cached list answers, and no
+            # back-off is recorded (GitHub did not fail; other clients may ask)
+            return Refreshed(user, list(known.gists), CacheStatus.STALE)
+        except GitHubNotFound:
+            async with self._store.write() as db:
+                await db.users.save_not_found(key, self._github.credential, self._clock())
+            raise UserNotFound(key) from None
+        except GitHubError as exc:
+            if user is None or not user.has_list:
+                raise
+            return await self._backed_off(key, user, known, exc)
+        if (
+            user is not None
+            and user.has_list
+            and len(walked) == len(usable)
+            and all(page.not_modified for page in walked)
+        ):
+            return await self._confirmed(key, user, known, lease)
+        pages = await self._merged(key, walked, usable, known)
+        return await self._saved(key, user, pages, lease)
+
+    def _usable(self, user: UserState | None, known: Known) -> list[StoredPage]:
+        """The known pages whose ETags GitHub is asked with. ETags belong to the
+        credential that earned them: after a token change, the walk starts over; and a
+        list cached before GitHub's items were kept is asked for unconditionally, so
+        that GitHub sends them."""
+        if (
+            user is not None
+            and user.credential == self._github.credential
+            and all(gist.raw is not None for gist in known.gists)
+        ):
+            return known.pages
+        return []
+
+    async def _walk(self, key: str, usable: list[StoredPage], *, cached: bool) -> list[ListPage]:
+        """Walk the user's list on GitHub, sharing what is learnt of GitHub's rate limit
+        with every server using this database: none asks while another found the limit
+        spent."""
+        known = [KnownPage(page.url, page.etag) for page in usable]
+        async with self._github.gate.shared(self._shared_block):
+            return await self._github.list_user_gists(key, known, cached=cached)
+
+    async def _backed_off(
+        self, key: str, user: UserState, known: Known, exc: GitHubError
+    ) -> Refreshed:
+        """GitHub failed for a cached user: every server serves the cache for a while."""
+        wait = ERROR_BACKOFF
+        if isinstance(exc, GitHubRateLimited):
+            # the gate keeps GitHub alone meanwhile; the user is looked at again when a
+            # spent limit may have been lifted (the gate checks every PROBE_EVERY)
+            wait = min(exc.retry_after, math.ceil(PROBE_EVERY))
+        retry_at = self._clock() + timedelta(seconds=wait)
+        async with self._store.write() as db:
+            await db.users.set_retry_at(key, retry_at)
+        log.warning("serving %s from the cache for %d s: GitHub failed (%s)", key, wait, exc)
+        state = dataclasses.replace(user, retry_at=retry_at)
+        return Refreshed(state, list(known.gists), CacheStatus.STALE)
+
+    async def _confirmed(
+        self, key: str, user: UserState, known: Known, lease: Lease[SiteSession]
+    ) -> Refreshed:
+        """GitHub answered 304 for every page: the known list is current."""
+        now = self._clock()
+        async with lease.handing_back() as db:
+            await db.users.mark_checked(key, now)
+        state = dataclasses.replace(user, checked_at=now, retry_at=None)
+        return Refreshed(state, list(known.gists), CacheStatus.REVALIDATED, known.fingerprint)
+
+    async def _merged(
+        self, key: str, walked: list[ListPage], usable: list[StoredPage], known: Known
+    ) -> list[PageOfGists]:
+        """GitHub's pages as the list stands now: a page answered 304 holds the stored
+        gists of that page. GitHub may repeat an item when the list shifts during the
+        walk: the first is kept."""
+        paged = known.paged
+        if paged is None and any(page.not_modified for page in walked):
+            async with self._store.read() as db:  # the pages GitHub did not send again
+                paged = await db.users.gists(key)
+        page_no_of = {page.url: page.page_no for page in usable}
+        by_page: dict[int, list[Gist]] = {}
+        for page_no, gist in paged or ():
+            by_page.setdefault(page_no, []).append(gist)
+        seen: set[str] = set()
+        pages = []
+        for page in walked:
+            items = page.gists if page.gists is not None else by_page.get(page_no_of[page.url], [])
+            unique = [gist for gist in items if gist.id not in seen]
+            seen.update(gist.id for gist in unique)
+            pages.append(PageOfGists(page.url, page.etag, unique))
+        return pages
+
+    async def _saved(
+        self,
+        key: str,
+        user: UserState | None,
+        pages: list[PageOfGists],
+        lease: Lease[SiteSession],
+    ) -> Refreshed:
+        """The list GitHub sent (some or all of it again) saved, the lease handed back in
+        the same commit, and labelled."""
+        now = self._clock()
+        credential = self._github.credential
+        async with lease.handing_back() as db:
+            changed = await db.users.save_list(key, credential, now, pages)
+        if user is None or not user.has_list:
+            status = CacheStatus.MISS
+        else:
+            # REVALIDATED is GitHub's 304 alone; this walk had pages sent again in full
+            # (all of them after a token change, which makes it ask unconditionally)
+            status = CacheStatus.UPDATED if changed else CacheStatus.REFRESHED
+        gists = [gist for page in pages for gist in page.gists]
+        github_id = next((gist.owner_id for gist in gists if gist.owner_id is not None), None)
+        if github_id is None and user is not None:
+            github_id = user.github_id
+        state = UserState(key, False, credential, now, now, github_id=github_id)
+        # not marked: what was saved can differ from GitHub's parse (files of one name
+        # kept once, a gist listed under another owner), so the next revalidation reads
+        # the stored list once and marks that
+        return Refreshed(state, gists, status)
