@@ -44,7 +44,6 @@ from gistcache.web.middleware import (
     stamp_headers,
 )
 from gistcache.web.pages.routes import setup_pages
-from gistcache.web.problems import describe_job_failure
 from gistcache.web.ratelimit import ClientGitHubBudget, ClientRateLimit
 
 log = logging.getLogger(__name__)
@@ -160,13 +159,7 @@ def _parts(
     """The service's parts, under the app's keys while it runs, the job workers started."""
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
-        async with components(
-            settings,
-            clock,
-            describe_failure=describe_job_failure,
-            render_search=search_json,
-            payer_for=payer_for,
-        ) as c:
+        async with components(settings, clock, payer_for=payer_for) as c:
             app[SESSIONS] = c.sessions
             app[METRICS] = c.metrics
             app[GITHUB] = c.github
@@ -175,7 +168,7 @@ def _parts(
             app[JOBS] = c.jobs
             app[GISTS] = c.gists
             app[PROFILES] = c.profiles
-            c.jobs.start()
+            c.jobs.start(render=search_json)
             yield
 
     return parts

@@ -16,7 +16,7 @@ from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
 from gistcache.services.contents import ContentFetcher
 from gistcache.services.gists import GistReader
-from gistcache.services.jobs import DescribeFailure, PayerFor, RenderSearch, SearchJobs
+from gistcache.services.jobs import PayerFor, SearchJobs
 from gistcache.services.listing import ListingService
 from gistcache.services.memory import ContentMemory
 from gistcache.services.profiles import UserProfiles
@@ -50,13 +50,10 @@ async def components(
     settings: Settings,
     clock: Clock = utcnow,
     *,
-    describe_failure: DescribeFailure | None = None,
-    render_search: RenderSearch | None = None,
     payer_for: PayerFor | None = None,
 ) -> AsyncIterator[Components]:
     """Everything a request needs; closed in reverse order (job workers are not started:
-    they need the web layer's ``render_search``, the JSON of a result, and
-    ``describe_failure``, the problem JSON of a failure, to store their outcomes)."""
+    they need the web layer's JSON of a result, which ``SearchJobs.start`` takes)."""
     metrics = Metrics()
     engine = create_engine(settings.database_url)
     log.info("cache database: %s", settings.safe_database_url)
@@ -99,14 +96,12 @@ async def components(
                 sessions,
                 searches,
                 site,
-                describe_failure=describe_failure,
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 lease_seconds=settings.search_job_lease,
                 max_per_client=settings.max_jobs_per_client,
                 max_queued=settings.max_queued_jobs,
                 clock=clock,
-                render=render_search,
                 metrics=metrics,
                 payer_for=payer_for,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from ipaddress import ip_network
@@ -81,6 +82,43 @@ async def test_job_lifecycle_and_result(client: Client, alice: str) -> None:
     assert [m["id"] for m in result["matches"]] == [alice]
     sync = await (await client.post("/api/v1/search", json=QUERY)).json()
     assert result == sync
+
+
+async def test_a_job_that_failed_before_an_upgrade_reads_as_it_did(
+    make_client: ClientFactory, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    # the previous version stored a failed job's problem JSON; a job that failed just
+    # before the upgrade is read after it, beside one that fails after it
+    client = await make_client(search_workers=0)
+    before = await submit(client, username="nobody")
+    problem = {
+        "type": "urn:gistcache:problem:user-not-found",
+        "title": "User not found",
+        "status": 404,
+        "detail": "GitHub has no user by this login",
+    }
+    async with engine.begin() as conn:
+        await conn.execute(
+            search_jobs.update()
+            .where(search_jobs.c.id == before)
+            .values(status="FAILURE", finished_at=clock(), error=json.dumps(problem))
+        )
+    runner = await make_client(search_workers=1)
+    after = await submit(runner, username="nobody")
+    await wait_for(runner, after, "FAILURE")
+
+    for job_id in (before, after):
+        status = await wait_for(runner, job_id, "FAILURE")
+        assert status["error"] == problem
+        result = await runner.get(f"/api/v1/search_result/{job_id}")
+        assert result.status == 404
+        assert result.content_type == "application/problem+json"
+        assert "Retry-After" not in result.headers
+        assert await result.json() == {
+            **problem,
+            "instance": f"/api/v1/search_result/{job_id}",
+            "request_id": result.headers["X-Request-ID"],
+        }
 
 
 async def test_prefer_respond_async_makes_a_job(client: Client, alice: str) -> None:
@@ -279,8 +317,6 @@ async def test_expired_jobs_are_deleted(
 async def test_a_stored_result_is_the_text_jobs_always_stored_and_old_ones_are_served_as_stored(
     client: Client, alice: str, engine: AsyncEngine
 ) -> None:
-    import json
-
     job_id = await submit(client)
     await wait_for(client, job_id, "SUCCESS")
     async with engine.connect() as conn:

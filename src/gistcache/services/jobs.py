@@ -2,8 +2,8 @@
 server process claim them one at a time, so several processes sharing one database
 never run a job twice, and a job survives a restart.
 
-A failed job stores the problem JSON of its failure; what a failure means to a client
-is the web layer's to say, so the service is handed a ``describe_failure`` function."""
+A failed job stores its failure as the use cases describe it (``services.failures``);
+what that means to a client is said when the job is read."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 from gistcache.domain.clock import Clock
@@ -23,12 +24,13 @@ from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.github.gate import PAYER, Payer
 from gistcache.observability.metrics import Metrics
+from gistcache.services.failures import Failure, describe
 from gistcache.services.lease import Lease
-from gistcache.services.search import SearchService
+from gistcache.services.search import SearchAnswer, SearchService
 from gistcache.store import jobs as store
 from gistcache.store.engine import Sessions
 from gistcache.store.errors import StoreUnavailable
-from gistcache.store.jobs import Job
+from gistcache.store.jobs import JobRow
 from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,8 @@ PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
 JOB_PROGRESS_EVERY = 0.5  # seconds: a running job's progress is stored at most this often
 
-# the problem JSON stored for a failure: status 500 (and opaque) for a bug
-DescribeFailure = Callable[[BaseException], dict[str, Any]]
-
-
 # the stored answer of a finished job: the API's JSON for the result, which the web
-# layer makes and the application hands in (a service does not know HTTP)
+# layer makes and hands to ``SearchJobs.start`` (a service does not know HTTP)
 RenderSearch = Callable[[SearchResult], dict[str, Any]]
 
 # the account a client's GitHub requests are charged to (the same ledger the web layer
@@ -52,19 +50,53 @@ RenderSearch = Callable[[SearchResult], dict[str, Any]]
 # its submitter's budget, not GitHub's without a limit
 PayerFor = Callable[[str], Payer]
 
+# what a job failed by a bug stores: nothing of the bug reaches a client
+UNEXPECTED = Failure("internal-error", "Internal Server Error", "the search failed unexpectedly")
+
+
+@dataclass(frozen=True, slots=True)
+class FilesSearched:
+    """How far a job's search has come."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A search job as its submitter sees it."""
+
+    job_id: str
+    status: JobStatus
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: FilesSearched | None  # None until the search knows the files it covers
+    failure: Failure | None  # why a FAILURE failed
+    result: str | None  # a SUCCESS's answer: the JSON text the job stored
+
 
 class SearchJobs:
+    """Submit, read and run search jobs.
+
+    A finished job's answer is stored as the API's JSON text, made once by the web
+    layer's ``render`` (handed to ``start``: only running workers need it), and served as
+    stored. Rendering it at each read instead would cost the event loop about 140 ms per
+    MB of answer (measured: 2.2 s for 15.7 MB, against 14 ms to encode the stored text),
+    hold the typed result (several times its JSON) while it is written, and could not
+    serve the answers older versions stored. A failed job stores its ``Failure``: what it
+    means to a client is said when the job is read.
+    """
+
     def __init__(
         self,
         sessions: Sessions,
         searches: SearchService,
         site: Site,
         *,
-        describe_failure: DescribeFailure | None = None,
         workers: int,
         result_ttl: float,
         clock: Clock,
-        render: RenderSearch | None = None,
         poll_seconds: float = POLL_SECONDS,
         purge_seconds: float = PURGE_SECONDS,
         metrics: Metrics | None = None,
@@ -81,11 +113,9 @@ class SearchJobs:
         self._sessions = sessions
         self._searches = searches
         self._site = site
-        self._describe_failure = describe_failure
         self._workers = workers
         self._result_ttl = timedelta(seconds=result_ttl)
         self._clock = clock
-        self._render = render
         self._poll = poll_seconds
         self._purge_every = purge_seconds
         self._wake = asyncio.Event()
@@ -101,10 +131,10 @@ class SearchJobs:
             return await store.count_by_status(session)
 
     async def submit(self, request: SearchRequest, client: str | None = None) -> str:
-        """Queue the search; raises TooManyJobs when ``client`` has as many jobs waiting
-        or running as one client may, JobQueueFull when everyone together has. (Two
-        submissions at the same moment may both pass the count: the bounds are held to
-        within the submissions in flight, which is what they are for.)"""
+        """Queue the search and return its job's id; raises TooManyJobs when ``client``
+        has as many jobs waiting or running as one client may, JobQueueFull when everyone
+        together has. (Two submissions at the same moment may both pass the count: the
+        bounds are held to within the submissions in flight, which is what they are for.)"""
         job_id = str(uuid.uuid4())
         site = await self._site.id()
         async with self._sessions() as session, session.begin():
@@ -119,24 +149,31 @@ class SearchJobs:
         self._wake.set()
         return job_id
 
-    async def get(self, job_id: str) -> Job | None:
+    async def get(self, job_id: str) -> JobView | None:
         """The job, or None when there is no such job or its result expired."""
         async with self._sessions() as session:
-            job = await store.get_job(session, await self._site.id(), job_id)
-        if job is None or self._expired(job):
+            row = await store.get_job(session, await self._site.id(), job_id)
+        if row is None or self._expired(row):
             return None
-        return job
+        return _view(row)
 
-    def _expired(self, job: Job) -> bool:
-        return job.finished_at is not None and job.finished_at + self._result_ttl < self._clock()
+    def _expired(self, row: JobRow) -> bool:
+        return row.finished_at is not None and row.finished_at + self._result_ttl < self._clock()
 
-    def start(self) -> None:
-        """Start the workers, and the janitor that deletes expired jobs."""
-        if self._workers and (self._render is None or self._describe_failure is None):
-            raise RuntimeError("search jobs cannot run without a way to render their outcomes")
+    def start(self, render: RenderSearch) -> None:
+        """Start the workers, which store a finished search's answer as ``render`` makes
+        it, and the janitor that deletes expired jobs."""
+        runner = _JobRunner(
+            self._searches,
+            render,
+            progress_every=self._progress_every,
+            metrics=self._metrics,
+            payer_for=self._payer_for,
+        )
         self._tasks.append(asyncio.create_task(self._janitor(), name="search-janitor"))
         for n in range(self._workers):
-            self._tasks.append(asyncio.create_task(self._work(), name=f"search-worker-{n}"))
+            worker = self._work(runner)
+            self._tasks.append(asyncio.create_task(worker, name=f"search-worker-{n}"))
 
     async def stop(self) -> None:
         """Stop the workers; a job they were running goes back to the queue."""
@@ -160,13 +197,13 @@ class SearchJobs:
                 log.warning("could not purge expired search jobs", exc_info=True)
             await asyncio.sleep(self._purge_every)
 
-    async def _work(self) -> None:
+    async def _work(self, runner: _JobRunner) -> None:
         while True:
             try:
-                job = await self._claim()
+                claim = await self._claim()
                 self._database_answers()
-                if job is not None:
-                    await self._run(job)
+                if claim is not None:
+                    await runner.run(claim)
                     continue
             except StoreUnavailable as exc:  # the worker waits, then carries on
                 self._database_failed(exc)
@@ -187,68 +224,104 @@ class SearchJobs:
             self._database_away = False
             log.warning("search jobs resume: the cache database answers again")
 
-    async def _claim(self) -> tuple[Job, str] | None:
+    async def _claim(self) -> _Claim | None:
         now = self._clock()
         token = str(uuid.uuid4())
         async with self._sessions() as session, session.begin():
-            job = await store.claim_job(
+            row = await store.claim_job(
                 session, await self._site.id(), now, now + self._lease, token
             )
-        return None if job is None else (job, token)
+        return None if row is None else _Claim(self._sessions, row, token, self._clock, self._lease)
 
-    async def _run(self, claim: tuple[Job, str]) -> None:
-        job, token = claim
+
+class _JobRunner:
+    """Run a claimed job to its outcome: its search, charged to its submitter, while its
+    lease is renewed and its progress stored; then its answer or failure recorded."""
+
+    def __init__(
+        self,
+        searches: SearchService,
+        render: RenderSearch,
+        *,
+        progress_every: float,
+        metrics: Metrics | None,
+        payer_for: PayerFor | None,
+    ) -> None:
+        self._searches = searches
+        self._render = render
+        self._progress_every = progress_every
+        self._metrics = metrics
+        self._payer_for = payer_for
+
+    async def run(self, claim: _Claim) -> None:
+        job = claim.job
         if job.attempts > MAX_ATTEMPTS:
-            log.error("search job %s given up after %d attempts", job.id, MAX_ATTEMPTS)
-            assert self._describe_failure is not None  # noqa: S101 - start() set it; for mypy
-            given_up = self._describe_failure(JobGivenUp(MAX_ATTEMPTS))
-            await self._finish(job.id, token, error=json.dumps(given_up))
+            log.error("search job %s given up after %d attempts", job.job_id, MAX_ATTEMPTS)
+            await self._finish(claim, failure=describe(JobGivenUp(MAX_ATTEMPTS)) or UNEXPECTED)
             return
-        log.info("search job %s started (attempt %d)", job.id, job.attempts)
-        progress = _ProgressWriter(self._sessions, job.id, token, self._progress_every)
+        log.info("search job %s started (attempt %d)", job.job_id, job.attempts)
+        progress = _ProgressWriter(claim, self._progress_every)
+        search = await self._search(claim, progress)
+        if search is None:
+            return
+        await progress.close()  # the last counts, before the outcome
+        await self._record(claim, search)
+
+    async def _search(
+        self, claim: _Claim, progress: _ProgressWriter
+    ) -> asyncio.Task[SearchAnswer] | None:
+        """Run the job's search while its lease is renewed: the finished search, or None
+        when the lease was lost (another runner has the job now)."""
+        request = SearchRequest(**json.loads(claim.job.request))
         search = asyncio.create_task(
-            self._searches.search(SearchRequest(**json.loads(job.request)), progress=progress),
-            context=self._charged_to(job),
+            self._searches.search(request, progress=progress), context=self._charged_to(claim.job)
         )
-        lease = asyncio.create_task(self._keep_lease(job.id, token))
+        lease = asyncio.create_task(claim.keep())
         try:
             await asyncio.wait({search, lease}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # shutdown: the job goes back to the queue
-            search.cancel()
-            lease.cancel()
             progress.cancel()
-            await asyncio.gather(search, lease, return_exceptions=True)
+            await _cancel(search, lease)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._release(job.id, token))
+                await asyncio.shield(claim.release())
             raise
-        lease.cancel()
-        if not search.done():  # the lease was lost: another runner has the job now
-            search.cancel()
+        if not search.done():  # the lease was lost
             progress.cancel()
-            await asyncio.gather(search, lease, return_exceptions=True)
-            log.warning("search job %s: lease lost, stopped", job.id)
-            return
-        await asyncio.gather(lease, return_exceptions=True)
-        await progress.close()  # the last counts, before the outcome
+            await _cancel(search, lease)
+            log.warning("search job %s: lease lost, stopped", claim.job.job_id)
+            return None
+        await _cancel(lease)
+        return search
+
+    async def _record(self, claim: _Claim, search: asyncio.Task[SearchAnswer]) -> None:
+        job_id = claim.job.job_id
         exc = search.exception()
         if exc is None:
-            assert self._render is not None  # noqa: S101 - start() set it; for mypy
-            result: SearchResult = search.result().result
-            body = self._render(result)
-            if await self._finish(job.id, token, result=json.dumps(body, ensure_ascii=False)):
-                log.info("search job %s finished: %d matches", job.id, result.total)
+            result = search.result().result
+            answer = json.dumps(self._render(result), ensure_ascii=False)
+            if await self._finish(claim, result=answer):
+                log.info("search job %s finished: %d matches", job_id, result.total)
             return
-        assert self._describe_failure is not None  # noqa: S101 - start() set it; for mypy
-        problem = self._describe_failure(exc)
-        recorded = await self._finish(job.id, token, error=json.dumps(problem))
-        if problem["status"] == 500:  # a bug: logged even when the outcome was dropped
-            log.error(
-                "search job %s failed%s", job.id, "" if recorded else " (dropped)", exc_info=exc
-            )
+        failure = describe(exc)
+        recorded = await self._finish(claim, failure=failure or UNEXPECTED)
+        if failure is None:  # a bug: logged even when the outcome was dropped
+            dropped = "" if recorded else " (dropped)"
+            log.error("search job %s failed%s", job_id, dropped, exc_info=exc)
         elif recorded:
-            log.info("search job %s failed: %s", job.id, problem["detail"])
+            log.info("search job %s failed: %s", job_id, failure.detail)
 
-    def _charged_to(self, job: Job) -> contextvars.Context:
+    async def _finish(
+        self, claim: _Claim, *, result: str | None = None, failure: Failure | None = None
+    ) -> bool:
+        """Record the outcome; False when the lease was lost and the outcome dropped."""
+        error = None if failure is None else _failure_json(failure)
+        recorded = await claim.finish(result=result, error=error)
+        if recorded and self._metrics is not None:
+            status = JobStatus.FAILURE if failure is not None else JobStatus.SUCCESS
+            self._metrics.search_jobs_finished.labels(status.value).inc()
+        return recorded
+
+    def _charged_to(self, job: JobRow) -> contextvars.Context:
         """The context a job's search runs in: its GitHub requests charged to the client
         that submitted it, as they would be had it searched without a job. A job queued
         before jobs recorded their client (migration 0009) has none, and is charged to
@@ -258,32 +331,49 @@ class SearchJobs:
             context.run(PAYER.set, self._payer_for(job.client))
         return context
 
-    async def _keep_lease(self, job_id: str, token: str) -> None:
-        """Renew the lease until the job ends; return when it was lost."""
-        lease = Lease(
-            self._sessions.transaction,
-            renew=lambda session, until: store.extend_lease(session, job_id, token, until),
-            length=self._lease,
-            clock=self._clock,
-            what=f"search job {job_id}",
-        )
-        await lease.kept()
 
-    async def _finish(
-        self, job_id: str, token: str, *, result: str | None = None, error: str | None = None
-    ) -> bool:
+class _Claim:
+    """A job this runner claimed, and what only the claim's holder may do with it: renew
+    its lease, store its progress, record its outcome, hand it back to the queue."""
+
+    def __init__(
+        self, sessions: Sessions, job: JobRow, token: str, clock: Clock, lease: timedelta
+    ) -> None:
+        self.job = job
+        self._sessions = sessions
+        self._token = token
+        self._clock = clock
+        self._lease = Lease(
+            sessions.transaction,
+            renew=lambda session, until: store.extend_lease(session, job.job_id, token, until),
+            length=lease,
+            clock=clock,
+            what=f"search job {job.job_id}",
+        )
+
+    async def keep(self) -> None:
+        """Renew the lease until the job ends; return when it was lost."""
+        await self._lease.kept()
+
+    async def set_progress(self, files_done: int, files_total: int) -> None:
+        async with self._sessions.transaction() as session:
+            await store.set_progress(session, self.job.job_id, self._token, files_done, files_total)
+
+    async def finish(self, *, result: str | None, error: str | None) -> bool:
         """Record the outcome; False when the lease was lost and the outcome dropped."""
         for attempt in range(3):
             try:
-                async with self._sessions() as session, session.begin():
+                async with self._sessions.transaction() as session:
                     held = await store.finish_job(
-                        session, job_id, token, self._clock(), result=result, error=error
+                        session,
+                        self.job.job_id,
+                        self._token,
+                        self._clock(),
+                        result=result,
+                        error=error,
                     )
                 if not held:
-                    log.warning("search job %s: lease lost, outcome dropped", job_id)
-                elif self._metrics is not None:
-                    state = JobStatus.FAILURE if error is not None else JobStatus.SUCCESS
-                    self._metrics.search_jobs_finished.labels(state.value).inc()
+                    log.warning("search job %s: lease lost, outcome dropped", self.job.job_id)
                 return held
             except Exception:
                 if attempt == 2:
@@ -291,20 +381,18 @@ class SearchJobs:
                 await asyncio.sleep(0.5 * (attempt + 1))
         return False  # not reached: the last attempt returns or raises
 
-    async def _release(self, job_id: str, token: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await store.release_job(session, job_id, token)
-        log.info("search job %s handed back to the queue", job_id)
+    async def release(self) -> None:
+        async with self._sessions.transaction() as session:
+            await store.release_job(session, self.job.job_id, self._token)
+        log.info("search job %s handed back to the queue", self.job.job_id)
 
 
 class _ProgressWriter:
     """Store a running job's progress (files done of files total) as it is told, at most
     every ``every`` seconds, and the last counts on ``close``."""
 
-    def __init__(self, sessions: Sessions, job_id: str, token: str, every: float) -> None:
-        self._sessions = sessions
-        self._job_id = job_id
-        self._token = token
+    def __init__(self, claim: _Claim, every: float) -> None:
+        self._claim = claim
         self._every = every
         self._latest: tuple[int, int] | None = None
         self._written: tuple[int, int] | None = None
@@ -325,10 +413,9 @@ class _ProgressWriter:
         if value is None or value == self._written:
             return
         try:
-            async with self._sessions() as session, session.begin():
-                await store.set_progress(session, self._job_id, self._token, *value)
+            await self._claim.set_progress(*value)
         except Exception:
-            log.warning("could not store the progress of search job %s", self._job_id)
+            log.warning("could not store the progress of search job %s", self._claim.job.job_id)
             return
         self._written = value
 
@@ -341,3 +428,40 @@ class _ProgressWriter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._write()
+
+
+async def _cancel(*tasks: asyncio.Task[Any]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _view(row: JobRow) -> JobView:
+    progress = None
+    if row.files_total is not None:
+        progress = FilesSearched(row.files_done or 0, row.files_total)
+    return JobView(
+        job_id=row.job_id,
+        status=JobStatus(row.status),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        progress=progress,
+        failure=None if row.error is None else _stored_failure(row.error),
+        result=row.result,
+    )
+
+
+def _failure_json(failure: Failure) -> str:
+    return json.dumps(asdict(failure))
+
+
+def _stored_failure(text: str) -> Failure:
+    """The failure ``_failure_json`` stored, or the problem JSON of an older version."""
+    stored = json.loads(text)
+    if "type" in stored:
+        # stored before jobs kept the failure itself: the problem JSON the API answered
+        # with, whose type ends in the kind (and whose status is the kind's)
+        kind = str(stored["type"]).rsplit(":", 1)[-1]
+        return Failure(kind, stored["title"], stored["detail"], field=stored.get("field"))
+    return Failure(**{f.name: stored[f.name] for f in fields(Failure) if f.name in stored})

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -22,38 +22,32 @@ FAILURE = JobStatus.FAILURE.value
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
-    id: str
+class JobRow:
+    """A search job as stored (its status one of ``JobStatus``'s values)."""
+
+    job_id: str
     status: str
-    request: str
+    request: str  # the search as JSON
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    error: str | None
-    result: str | None
+    error: str | None  # a failed job's failure as JSON (older versions: its problem JSON)
+    result: str | None  # a finished job's answer as JSON
     attempts: int
-    lease_token: str | None
-    files_done: int | None = None  # the running search's progress, when known
-    files_total: int | None = None
-    client: str | None = None  # who submitted it; None for jobs queued before 0009
+    files_done: int | None  # the running search's progress, when known
+    files_total: int | None
+    client: str | None  # who submitted it; None for jobs queued before 0009
 
 
-def _job(row: Row[Any]) -> Job:
-    return Job(
-        id=row.id,
-        status=row.status,
-        request=row.request,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        error=row.error,
-        result=row.result,
-        attempts=row.attempts,
-        lease_token=row.lease_token,
-        files_done=row.files_done,
-        files_total=row.files_total,
-        client=row.client,
-    )
+# the columns a JobRow is made of, named as its fields
+_ROW = (
+    search_jobs.c.id.label("job_id"),
+    *(search_jobs.c[f.name] for f in fields(JobRow) if f.name != "job_id"),
+)
+
+
+def _job(row: Row[Any]) -> JobRow:
+    return JobRow(**row._mapping)
 
 
 async def create_job(
@@ -90,11 +84,11 @@ async def count_unfinished(session: AsyncSession, site: int, client: str | None)
     return (int(row[1]) if client is not None else 0), int(row[0])
 
 
-async def get_job(session: AsyncSession, site: int, job_id: str) -> Job | None:
+async def get_job(session: AsyncSession, site: int, job_id: str) -> JobRow | None:
     """The job, if it searches the site's GitHub (another site's jobs are not ours)."""
     row = (
         await session.execute(
-            select(search_jobs).where(search_jobs.c.id == job_id, search_jobs.c.site_id == site)
+            select(*_ROW).where(search_jobs.c.id == job_id, search_jobs.c.site_id == site)
         )
     ).one_or_none()
     return None if row is None else _job(row)
@@ -102,7 +96,7 @@ async def get_job(session: AsyncSession, site: int, job_id: str) -> Job | None:
 
 async def claim_job(
     session: AsyncSession, site: int, now: datetime, lease_until: datetime, token: str
-) -> Job | None:
+) -> JobRow | None:
     """Take the site's oldest job that is waiting, or whose runner's lease ran out.
 
     ``token`` names this claim: only its holder can renew or finish the job.
@@ -134,7 +128,7 @@ async def claim_job(
                 files_done=None,  # a new attempt starts over
                 files_total=None,
             )
-            .returning(*search_jobs.c)
+            .returning(*_ROW)
         )
     ).one_or_none()
     return None if row is None else _job(row)

@@ -1,6 +1,5 @@
 """Problems (RFC 9457): the errors a client can act on, how domain failures map to them,
-and their problem+json rendering. The search jobs store a failed job's problem through
-``describe_job_failure``, which the application hands them."""
+and their problem+json rendering."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gistcache.services.failures import describe
+from gistcache.services.failures import Failure, describe
 from gistcache.web.app_keys import REQUEST_ID
 
 PROBLEM_TYPE = "application/problem+json"
@@ -46,17 +45,6 @@ class Problem(Exception):
             **self.extra,
         }
 
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> Problem:
-        known = {"type", "title", "status", "detail"}
-        return cls(
-            int(body["status"]),
-            str(body["type"]).rsplit(":", 1)[-1],
-            str(body["title"]),
-            str(body["detail"]),
-            **{k: v for k, v in body.items() if k not in known},
-        )
-
 
 # the HTTP status of each kind of failure
 STATUS = {
@@ -83,8 +71,11 @@ def problem_for(exc: BaseException) -> Problem | None:
     if isinstance(exc, Problem):
         return exc
     failure = describe(exc)
-    if failure is None:
-        return None
+    return None if failure is None else failure_problem(failure)
+
+
+def failure_problem(failure: Failure) -> Problem:
+    """The problem a described failure means to a client."""
     headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
     extra = {"field": failure.field} if failure.field is not None else {}
     return Problem(
@@ -95,12 +86,6 @@ def problem_for(exc: BaseException) -> Problem | None:
 def internal_error(detail: str) -> Problem:
     """The opaque problem of a bug: nothing internal reaches the client."""
     return Problem(500, "internal-error", "Internal Server Error", detail)
-
-
-def describe_job_failure(exc: BaseException) -> dict[str, Any]:
-    """The problem JSON a failed search job stores; an opaque 500 for a bug."""
-    problem = problem_for(exc) or internal_error("the search failed unexpectedly")
-    return problem.to_json()
 
 
 def problem_response(request: web.Request, problem: Problem) -> web.Response:

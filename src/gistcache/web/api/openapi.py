@@ -117,7 +117,12 @@ PAGING = [
         "Size of the slice (default 30)",
     ),
 ]
-REQUEST_ID = _param("request_id", "path", {"type": "string", "format": "uuid"})
+JOB_ID = _param(
+    "job_id",
+    "path",
+    {"type": "string", "format": "uuid"},
+    "The search job's id: the request_id its 202 answered with",
+)
 PREFER = _param(
     "Prefer",
     "header",
@@ -333,17 +338,17 @@ OPERATIONS = [
               "Which of a user's gists contain a pattern (RE2 syntax)",
               SEARCH_RESPONSES, [PREFER],
               request_body={"required": True, "content": _json(_ref("SearchRequest"))}),
-    Operation("get", "/api/v1/search/{request_id}", "searchStatus", "A search job's state",
+    Operation("get", "/api/v1/search/{job_id}", "searchStatus", "A search job's state",
               {"200": _answer("The job", _json(_ref("Job"))),
                **_problems("404", "429", "500", "503")},
-              [REQUEST_ID]),
-    Operation("get", "/api/v1/search_result/{request_id}", "searchResult",
+              [JOB_ID]),
+    Operation("get", "/api/v1/search_result/{job_id}", "searchResult",
               "A finished search job's answer",
               {"200": _answer("The same body as a synchronous search",
                               _json(_ref("SearchResult"))),
                "409": _problem("The job has not finished", retry_after=True),
                **_problems("400", "404", "429", "500", "502", "503", "504")},
-              [REQUEST_ID]),
+              [JOB_ID]),
 ]  # fmt: skip
 
 

@@ -15,8 +15,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/openapi.json", openapi.document, name="openapi")
     app.router.add_get("/api/v1/users/{username}/gists", lists.list_gists, name="user-gists")
     app.router.add_post("/api/v1/search", search.search, name="search")
-    app.router.add_get("/api/v1/search/{request_id}", search.search_status, name="search-status")
-    app.router.add_get(
-        "/api/v1/search_result/{request_id}", search.search_result, name="search-result"
-    )
+    app.router.add_get("/api/v1/search/{job_id}", search.search_status, name="search-status")
+    app.router.add_get("/api/v1/search_result/{job_id}", search.search_result, name="search-result")
     app.router.add_get("/{username}", lists.list_gists, name="user")

@@ -307,11 +307,22 @@ class SearchResultJSON(TypedDict):
     ]
 
 
+# a job's id; named request_id in the answers since jobs began (the HTTP request's own
+# id is X-Request-ID, and a problem's request_id)
+JobId = Annotated[
+    str,
+    Field(
+        description="The search job's id (not the X-Request-ID of the request that queued it)",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+
+
 @_wire("JobAccepted")
 class JobAcceptedJSON(TypedDict):
     """A search queued as a job; its state is at ``Location``."""
 
-    request_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+    request_id: JobId
 
 
 @_wire("Problem", extra="allow")
@@ -338,7 +349,7 @@ class JobProgressJSON(TypedDict):
 class JobJSON(TypedDict):
     """A search job's state."""
 
-    request_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+    request_id: JobId
     status: JobStatus
     created_at: Timestamp
     started_at: Timestamp | None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
+from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from aiohttp import web
 
 from gistcache.domain.gists import format_timestamp
 from gistcache.domain.results import JobStatus
-from gistcache.store.jobs import FAILURE, SUCCESS, Job
+from gistcache.services.failures import Failure
+from gistcache.services.jobs import JobView
 from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, send_bytes, write_pieces
 from gistcache.web.api import schemas
 from gistcache.web.api.render import answer_weight, search_body, search_pieces
@@ -19,7 +21,7 @@ from gistcache.web.api.schemas import parse_search
 from gistcache.web.api.stream import search_stream, wants_stream
 from gistcache.web.app_keys import ANSWERS, CLOCK, JOBS, REQUEST_ID, SEARCHES, SETTINGS
 from gistcache.web.http import cache_headers, prefers_async, read_json
-from gistcache.web.problems import Problem
+from gistcache.web.problems import Problem, failure_problem
 from gistcache.web.ratelimit import client_of
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ async def search(request: web.Request) -> web.StreamResponse:
         client = client_of(request, request.app[SETTINGS].trusted_proxies)
         job_id = await request.app[JOBS].submit(search_request, client)
         return _json(
+            # the job's id, under its public name (X-Request-ID is this HTTP request's)
             schemas.JOB_ACCEPTED.dump_json({"request_id": job_id}),
             status=202,
             headers={
@@ -70,23 +73,23 @@ async def search(request: web.Request) -> web.StreamResponse:
 async def search_status(request: web.Request) -> web.Response:
     job = await _job(request)
     state: schemas.JobJSON = {
-        "request_id": job.id,
-        "status": JobStatus(job.status),
+        "request_id": job.job_id,
+        "status": job.status,
         "created_at": format_timestamp(job.created_at),
         "started_at": _timestamp(job.started_at),
         "finished_at": _timestamp(job.finished_at),
-        "error": json.loads(job.error) if job.error else None,
+        "error": None if job.failure is None else _problem_json(job.failure),
         # null until the search knows how many files it covers
         "progress": None
-        if job.files_total is None
-        else {"files_done": job.files_done or 0, "files_total": job.files_total},
+        if job.progress is None
+        else {"files_done": job.progress.done, "files_total": job.progress.total},
     }
     return _json(schemas.JOB.dump_json(state))
 
 
 async def search_result(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
-    if job.status == SUCCESS and job.result is not None:
+    if job.status is JobStatus.SUCCESS and job.result is not None:
         # the text the job stored, as it was stored (results of older versions too); a
         # large one is counted while it is written, in pieces the client's reading paces
         body = job.result.encode()
@@ -100,20 +103,21 @@ async def search_result(request: web.Request) -> web.StreamResponse:
             stall = request.app[SETTINGS].search_timeout
             what = f"search result [{request.get(REQUEST_ID)}]"
             return await send_bytes(request, response, body, stall=stall, what=what)
-    if job.status == FAILURE and job.error is not None:
-        raise Problem.from_json(json.loads(job.error))
+    if job.status is JobStatus.FAILURE and job.failure is not None:
+        # no Retry-After: the wait a failure asks for counts from when the job failed
+        raise failure_problem(replace(job.failure, retry_after=None))
     raise Problem(
         409,
         "search-not-finished",
         "Search not finished",
-        f"the search is {job.status}; ask again later",
-        job_status=job.status,
+        f"the search is {job.status.value}; ask again later",
+        job_status=job.status.value,
         headers={"Retry-After": "1"},
     )
 
 
-async def _job(request: web.Request) -> Job:
-    raw = request.match_info["request_id"]
+async def _job(request: web.Request) -> JobView:
+    raw = request.match_info["job_id"]
     try:
         job_id = str(uuid.UUID(raw))
     except ValueError:
@@ -128,6 +132,11 @@ def _json(body: bytes, *, status: int = 200, headers: dict[str, str] | None = No
     return web.Response(
         body=body, status=status, headers=headers, content_type="application/json", charset="utf-8"
     )
+
+
+def _problem_json(failure: Failure) -> schemas.ProblemJSON:
+    """A failed job's ``error``: the problem its result answers with, as JSON."""
+    return cast("schemas.ProblemJSON", failure_problem(failure).to_json())
 
 
 def _timestamp(value: datetime | None) -> str | None:
