@@ -57,6 +57,18 @@ def test_every_make_target_the_documents_name_exists() -> None:
             assert target in targets, f"{name} names make {target}"
 
 
+def test_contributings_test_map_names_every_test_file_and_only_real_ones() -> None:
+    """ "Where is the test for…" stays a true map: a new test file gets a row, a moved one
+    its new path."""
+    table = section(read("CONTRIBUTING.md"), "Where is the test for…")
+    named = set(re.findall(r"`([a-z]+/test_[a-z0-9_]+\.py)`", table))
+    on_disk = {
+        p.relative_to(ROOT / "tests").as_posix() for p in (ROOT / "tests").rglob("test_*.py")
+    }
+    assert named - on_disk == set(), "named but missing"
+    assert on_disk - named == set(), "test files the map does not name"
+
+
 def test_the_fakes_options_in_the_readme_exist_and_its_limit_is_told() -> None:
     readme = read("README.md")
     done = subprocess.run(
