@@ -57,7 +57,7 @@ async def test_a_user_gone_from_github_leaves_no_copy_in_memory(
 async def test_a_revalidation_that_changes_nothing_does_not_render_the_list_again(
     client: Client, fake: FakeGitHub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gistcache.domain.results as results
+    import gistcache.services.memory as memory
     from gistcache.domain.gists import render_gists as render
 
     renders: list[int] = []
@@ -66,7 +66,7 @@ async def test_a_revalidation_that_changes_nothing_does_not_render_the_list_agai
         renders.append(len(gists))
         return render(gists)
 
-    monkeypatch.setattr(results, "render_gists", counted)
+    monkeypatch.setattr(memory, "render_gists", counted)
     many_gists(fake, "prolific", 150)
     first = await client.get("/prolific")
     assert renders == [150]

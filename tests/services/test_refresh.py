@@ -12,17 +12,18 @@ from typing import Any, cast
 import pytest
 
 from gistcache.domain.gists import Gist, GistFile
-from gistcache.domain.results import CacheStatus
+from gistcache.domain.results import CacheStatus, GistList
 from gistcache.github.client import GitHubClient
 from gistcache.github.pages import KnownPage, ListPage
 from gistcache.services.lease import Lease
-from gistcache.services.refresh import Known, ListRefresher
+from gistcache.services.refresh import ListRefresher, Refreshed
 from gistcache.services.shared_block import SharedBlock
 from gistcache.store.bound import SiteSession, SiteStore
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
 from gistcache.store.sites import Site
 from gistcache.store.users import PageOfGists, UserState
 from tests.support.clock import FakeClock
+from tests.support.database import reads_of
 
 CREDENTIAL = "anonymous"
 PAGE_1, PAGE_2 = (
@@ -85,10 +86,12 @@ async def stored(store: SiteStore, clock: FakeClock, *pages: Sequence[Gist]) -> 
     return user
 
 
-async def known(store: SiteStore) -> Known:
+async def in_memory(store: SiteStore, clock: FakeClock) -> GistList:
+    """The stored list as the listing service holds it in memory once it read it."""
     async with store.read() as db:
         read = await db.users.read_list("u")
-    return Known(read.pages, read.listed(), read.gists, read.fingerprint)
+    assert read.fingerprint is not None
+    return GistList("u", read.listed(), CacheStatus.HIT, clock(), 60, None, read.fingerprint)
 
 
 def claimed(store: SiteStore, clock: FakeClock) -> Lease[SiteSession]:
@@ -104,15 +107,19 @@ def claimed(store: SiteStore, clock: FakeClock) -> Lease[SiteSession]:
 
 
 async def refresh(
-    store: SiteStore, clock: FakeClock, github: GitHubAnswering, user: UserState, before: Known
-) -> tuple[Any, Lease[SiteSession]]:
+    store: SiteStore,
+    clock: FakeClock,
+    github: GitHubAnswering,
+    user: UserState,
+    held: GistList | None = None,
+) -> tuple[Refreshed, Lease[SiteSession]]:
     refresher = ListRefresher(
         store, cast(GitHubClient, github), SharedBlock(store, CREDENTIAL, clock), clock
     )
     lease = claimed(store, clock)
     assert await lease.claim()
     async with lease:
-        return await refresher.refresh("u", user, before, lease), lease
+        return await refresher.refresh("u", user, lease, held), lease
 
 
 async def stored_ids(store: SiteStore) -> list[str]:
@@ -124,7 +131,6 @@ async def test_a_page_answered_304_keeps_the_stored_gists_of_that_page(
     store: SiteStore, clock: FakeClock
 ) -> None:
     user = await stored(store, clock, [gist("a"), gist("b")], [gist("c"), gist("d")])
-    before = await known(store)
     clock.advance(61)
     github = GitHubAnswering(
         [
@@ -132,7 +138,7 @@ async def test_a_page_answered_304_keeps_the_stored_gists_of_that_page(
             ListPage(PAGE_2, '"e2-new"', [gist("c", "changed"), gist("e")]),
         ]
     )
-    refreshed, lease = await refresh(store, clock, github, user, before)
+    refreshed, lease = await refresh(store, clock, github, user)
     assert github.asked == [[KnownPage(PAGE_1, '"e1"'), KnownPage(PAGE_2, '"e2"')]]
     assert refreshed.cache is CacheStatus.UPDATED
     assert [(g.id, g.description) for g in refreshed.gists] == [
@@ -148,19 +154,25 @@ async def test_a_page_answered_304_keeps_the_stored_gists_of_that_page(
     assert not lease.held  # handed back with the save
 
 
-async def test_a_list_known_from_memory_reads_the_stored_gists_of_a_page_answered_304(
+async def test_a_list_held_in_memory_is_merged_with_the_stored_gists_of_a_page_answered_304(
     store: SiteStore, clock: FakeClock
 ) -> None:
     user = await stored(store, clock, [gist("a"), gist("b")], [gist("c")])
-    read = await known(store)
-    from_memory = Known(read.pages, read.gists, None, read.fingerprint)  # no page numbers
-    github = GitHubAnswering(
-        [
-            ListPage(PAGE_1, '"e1-new"', [gist("a", "changed"), gist("b")]),
-            ListPage(PAGE_2, '"e2"', None),
-        ]
-    )
-    refreshed, _ = await refresh(store, clock, github, user, from_memory)
+    held = await in_memory(store, clock)
+    github = GitHubAnswering([ListPage(PAGE_1, '"e1"', None), ListPage(PAGE_2, '"e2"', None)])
+    with reads_of("gist_files") as reads:
+        refreshed, _ = await refresh(store, clock, github, user, held)
+    assert refreshed.cache is CacheStatus.REVALIDATED
+    assert [g.id for g in refreshed.gists] == ["a", "b", "c"]
+    assert reads == []  # the copy held is the stored list: nothing read but its pages
+
+    github.pages = [
+        ListPage(PAGE_1, '"e1-new"', [gist("a", "changed"), gist("b")]),
+        ListPage(PAGE_2, '"e2"', None),
+    ]
+    with reads_of("gist_files") as reads:
+        refreshed, _ = await refresh(store, clock, github, user, held)
+    assert reads  # page two's stored gists, which the copy in memory does not tell apart
     assert [(g.id, g.description) for g in refreshed.gists] == [
         ("a", "changed"),
         ("b", ""),
@@ -173,7 +185,6 @@ async def test_a_gist_github_lists_twice_as_its_list_shifts_is_kept_once(
     store: SiteStore, clock: FakeClock
 ) -> None:
     user = await stored(store, clock, [gist("a"), gist("b")], [gist("c")])
-    before = await known(store)
     # a gist made between the two pages' requests pushed "b" onto page two
     github = GitHubAnswering(
         [
@@ -181,13 +192,13 @@ async def test_a_gist_github_lists_twice_as_its_list_shifts_is_kept_once(
             ListPage(PAGE_2, '"e2-new"', [gist("b"), gist("c")]),
         ]
     )
-    refreshed, _ = await refresh(store, clock, github, user, before)
+    refreshed, _ = await refresh(store, clock, github, user)
     assert [g.id for g in refreshed.gists] == ["new", "a", "b", "c"]
     github.pages = [
         ListPage(PAGE_1, '"e1-newer"', [gist("a"), gist("b")]),
         ListPage(PAGE_2, '"e2-newer"', [gist("b"), gist("c")]),  # "b" again, one page on
     ]
-    refreshed, _ = await refresh(store, clock, github, refreshed.user, await known(store))
+    refreshed, _ = await refresh(store, clock, github, refreshed.user)
     assert [g.id for g in refreshed.gists] == ["a", "b", "c"]
     assert await stored_ids(store) == ["a", "b", "c"]
 
@@ -196,13 +207,13 @@ async def test_a_list_github_confirms_page_by_page_is_revalidated_not_saved(
     store: SiteStore, clock: FakeClock
 ) -> None:
     user = await stored(store, clock, [gist("a")], [gist("b")])
-    before = await known(store)
     clock.advance(61)
     github = GitHubAnswering([ListPage(PAGE_1, '"e1"', None), ListPage(PAGE_2, '"e2"', None)])
-    refreshed, lease = await refresh(store, clock, github, user, before)
+    refreshed, lease = await refresh(store, clock, github, user)
     assert refreshed.cache is CacheStatus.REVALIDATED
     assert [g.id for g in refreshed.gists] == ["a", "b"]
-    assert refreshed.fingerprint == before.fingerprint  # still the stored pages' list
+    # still the stored pages' list
+    assert refreshed.fingerprint == ((PAGE_1, '"e1"'), (PAGE_2, '"e2"'))
     async with store.read() as db:
         after = await db.users.get("u")
     assert after is not None

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gistcache.domain.results import CacheStatus
-from gistcache.services import listing
+from gistcache.services import refresh
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.app_keys import LISTING
 from tests.support.clock import FakeClock
@@ -201,9 +201,9 @@ async def test_a_refresh_lease_left_by_a_killed_server_lapses_within_the_lease(
     # a server took octocat's refresh lease and was killed before it released it
     dead = await make_client()
     service = dead.app[LISTING]
-    assert await service._lease("octocat", "killed-server").claim()
+    assert await refresh.refresh_lease(service.store, "octocat", clock, "killed-server").claim()
     survivor = await make_client()
-    clock.advance(listing.REFRESH_LEASE.total_seconds() + 1)  # not the 120 s it once was
+    clock.advance(refresh.REFRESH_LEASE.total_seconds() + 1)  # not the 120 s it once was
     started = time.monotonic()
     resp = await survivor.get("/octocat")
     assert (resp.status, resp.headers["X-Cache"]) == (200, "MISS")
@@ -217,14 +217,14 @@ async def test_a_refresh_longer_than_its_lease_keeps_it(
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(listing, "REFRESH_RENEW_SECONDS", 0.05)
+    monkeypatch.setattr(refresh, "REFRESH_RENEW_SECONDS", 0.05)
     first, second = await make_client(), await make_client()
     assert (await first.get("/octocat")).headers["X-Cache"] == "MISS"
     clock.advance(61)
     fake.latency = 1.0
     refreshing = asyncio.ensure_future(first.get("/octocat"))
     await asyncio.sleep(0.3)  # the first server holds the lease and renews it
-    clock.advance(listing.REFRESH_LEASE.total_seconds() + 1)  # past the lease it first took
+    clock.advance(refresh.REFRESH_LEASE.total_seconds() + 1)  # past the lease it first took
     await asyncio.sleep(0.2)  # renewed from the clock's new time
     forced = await second.get("/octocat", headers={"Cache-Control": "no-cache"})
     assert (await refreshing).headers["X-Cache"] == "REVALIDATED"

@@ -3,13 +3,12 @@ typed result (matches, and what was skipped and why), and a search job's states.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from gistcache.domain.gists import Gist, GistFile, digest, render_gists
+from gistcache.domain.gists import Gist, GistFile
 from gistcache.domain.requests import SearchRequest
 
 
@@ -29,18 +28,6 @@ class CacheStatus(StrEnum):
 PagesFingerprint = tuple[tuple[str, str | None], ...]
 
 
-class _Rendering:
-    """The list's JSON, made once and shared by the copies of a GistList, and what
-    callers derive once from this version of the list (``GistList.memo``)."""
-
-    __slots__ = ("body", "digest", "memo")
-
-    def __init__(self) -> None:
-        self.body: bytes | None = None
-        self.digest = ""
-        self.memo: dict[str, object] = {}
-
-
 @dataclass(frozen=True, slots=True)
 class GistList:
     """A user's public gists, in GitHub's order, and how fresh they are."""
@@ -51,36 +38,13 @@ class GistList:
     checked_at: datetime
     fresh_for: float  # seconds until the list should be revalidated; 0 when stale
     github_id: int | None = None  # the user's numeric id on GitHub, when known
-    _rendering: _Rendering = field(default_factory=_Rendering, compare=False, repr=False)
+    # the stored pages these gists are known to be (read from the database, or confirmed
+    # by GitHub's 304s), else None: a refresh of a list held in memory then reads no
+    # stored gist unless GitHub sends a page again
+    pages_fingerprint: PagesFingerprint | None = field(default=None, compare=False)
 
     def age(self, now: datetime) -> float:
         return max(0.0, (now - self.checked_at).total_seconds())
-
-    def rendered(self) -> tuple[bytes, str]:
-        """The whole list as the API's JSON array, and its digest."""
-        rendering = self._rendering
-        if rendering.body is None:
-            rendering.body = render_gists(self.gists)
-            rendering.digest = digest(rendering.body)
-        return rendering.body, rendering.digest
-
-    def rendered_as(self, other: GistList) -> GistList:
-        """This list, sharing ``other``'s JSON and memo: for a version of the list whose
-        gists are ``other``'s (a revalidation GitHub answered with 304s), so that it is
-        not rendered again."""
-        return dataclasses.replace(self, _rendering=other._rendering)
-
-    @property
-    def memo(self) -> dict[str, object]:
-        """A place for what this version of the list decides once (the web layer keeps
-        the headers of its fresh answer here); shared by every copy of the version."""
-        return self._rendering.memo
-
-    def weight(self) -> int:
-        # the JSON, and the parsed gists: measured at about twice the JSON again; and
-        # GitHub's own items, kept as they came
-        raw = sum(len(gist.raw) for gist in self.gists if gist.raw is not None)
-        return 3 * len(self.rendered()[0]) + raw
 
 
 class SkipReason(StrEnum):

@@ -9,18 +9,17 @@ import asyncio
 import dataclasses
 import logging
 import time
-import uuid
 from datetime import datetime, timedelta
 
 from gistcache.domain.clock import Clock, utcnow
 from gistcache.domain.errors import UserNotFound
 from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
 from gistcache.domain.gists import Gist
-from gistcache.domain.results import CacheStatus, GistList
+from gistcache.domain.results import CacheStatus, GistList, PagesFingerprint
 from gistcache.github.client import GitHubClient
 from gistcache.services.lease import Lease
-from gistcache.services.memory import ByteLRU
-from gistcache.services.refresh import NOTHING_KNOWN, Known, ListRefresher, Refreshed
+from gistcache.services.memory import ListMemory, RenderedList
+from gistcache.services.refresh import ListRefresher, refresh_lease
 from gistcache.services.shared_block import SharedBlock
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store.bound import SiteSession, SiteStore
@@ -28,10 +27,6 @@ from gistcache.store.users import UserState
 
 log = logging.getLogger(__name__)
 
-# a user's refresh lease: renewed every REFRESH_RENEW_SECONDS while the refresh runs,
-# so a process that died mid-refresh (kill -9) holds it at most this long
-REFRESH_LEASE = timedelta(seconds=10)
-REFRESH_RENEW_SECONDS = REFRESH_LEASE.total_seconds() / 3
 # the longest a request waits for another process's refresh before making its own
 REFRESH_WAIT = timedelta(seconds=120)
 LEASE_POLL_SECONDS = 0.1
@@ -48,10 +43,6 @@ def _cached(user: UserState) -> Cached:
 def _flight(key: str, revalidate: bool) -> str:
     # a client's no-cache must reach GitHub: it never joins a refresh that may not
     return key + "\0revalidate" if revalidate else key
-
-
-# a list's memo entry: the (URL, ETag) of the stored pages it was made from
-_FROM_PAGES = "from-pages"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,7 +70,7 @@ class ListingService:
         self._ttls = Ttls(cache=cache_ttl, not_found=not_found_ttl)
         self.clock = clock
         self._refreshes: SingleFlight[GistList] = SingleFlight()
-        self._hot: ByteLRU[GistList] = ByteLRU(memory_bytes)
+        self._memory = ListMemory(memory_bytes)
         # GitHub's rate limit for this credential, as every server sharing the database knows it
         self.shared_block = SharedBlock(store, github.credential, clock)
         self._refresher = ListRefresher(store, github, self.shared_block, clock)
@@ -98,10 +89,18 @@ class ListingService:
         when GitHub fails, may still lack them).
         Raises UserNotFound, or a GitHubError when GitHub fails and nothing is cached.
         """
-        listing = await self._listing(login, revalidate)
+        listing, _ = await self._listing(login, revalidate)
         if need_items and not revalidate and any(gist.raw is None for gist in listing.gists):
-            listing = await self._listing(login, True)
+            listing, _ = await self._listing(login, True)
         return listing
+
+    async def list_rendered(self, login: str, *, revalidate: bool = False) -> RenderedList:
+        """The user's public gists as :meth:`list_gists` gives them, with their JSON:
+        made once per version of the list while the memory tier holds it."""
+        listing, rendered = await self._listing(login, revalidate)
+        if rendered is None:
+            return RenderedList.of(listing)
+        return RenderedList(listing, rendered.body, rendered.etag)
 
     async def last_checked(self, login: str) -> Checked | None:
         """When GitHub last sent or confirmed the cached list of ``login``, from the
@@ -130,37 +129,28 @@ class ListingService:
         async with self.store.read() as db:
             return await db.users.owner_of(gist_id)
 
-    async def _listing(self, login: str, revalidate: bool) -> GistList:
+    async def _listing(self, login: str, revalidate: bool) -> tuple[GistList, RenderedList | None]:
+        """The list, and its rendering when the memory tier holds one."""
         key = login.lower()
         if not revalidate:
-            hot = self._hot.get(key)
-            if hot is not None:
+            held = self._memory.get(key)
+            if held is not None:
                 now = self.clock()
-                kept = Cached(not_found=False, checked_at=hot.checked_at)
+                kept = Cached(not_found=False, checked_at=held.listing.checked_at)
                 if decide(kept, self._ttls, now) is Decision.SERVE:
-                    left = self._ttls.cache - hot.age(now)
-                    return dataclasses.replace(hot, cache=CacheStatus.HIT, fresh_for=left)
+                    left = self._ttls.cache - held.listing.age(now)
+                    hit = dataclasses.replace(held.listing, cache=CacheStatus.HIT, fresh_for=left)
+                    return hit, held
         # a refresh of this user under way answers for everyone, without a database read
         running = self._refreshes.joined(_flight(key, revalidate))
         try:
             listing = await (running or self._list_gists(login, key, revalidate))
         except UserNotFound:
-            self._hot.discard(key)  # the user is gone from GitHub: so is the copy here
+            self._memory.discard(key)  # the user is gone from GitHub: so is the copy here
             raise
-        if listing.cache is not CacheStatus.STALE and self._hot.max_bytes:
-            held = self._hot.get(key)
-            if held is None or held.checked_at <= listing.checked_at:  # never an older copy
-                if held is not None and held.gists == listing.gists:
-                    # nothing changed (GitHub answered 304): the held copy's JSON serves;
-                    # rendering 300 gists again took longer than the round trip
-                    pages = listing.memo.get(_FROM_PAGES)
-                    listing = listing.rendered_as(held)
-                    if pages is None:
-                        listing.memo.pop(_FROM_PAGES, None)  # not known: not claimed
-                    else:
-                        listing.memo[_FROM_PAGES] = pages
-                self._hot.put(key, listing)
-        return listing
+        if listing.cache is CacheStatus.STALE:
+            return listing, None
+        return listing, self._memory.keep(key, listing)
 
     async def _list_gists(self, login: str, key: str, revalidate: bool) -> GistList:
         async with self.store.read() as db:
@@ -180,10 +170,7 @@ class ListingService:
         """The stored list, marked with the pages it was stored from when its gists are
         known to be those pages' (``Users.read_list``)."""
         stored = await db.users.read_list(key)
-        result = self._result(user, stored.listed(), cache)
-        if stored.fingerprint is not None:
-            result.memo[_FROM_PAGES] = stored.fingerprint
-        return result
+        return self._result(user, stored.listed(), cache, stored.fingerprint)
 
     def _decide(
         self,
@@ -202,17 +189,23 @@ class ListingService:
             refreshed_since=refreshed_since,
         )
 
-    def _result(self, user: UserState, gists: list[Gist], cache: CacheStatus) -> GistList:
+    def _result(
+        self,
+        user: UserState,
+        gists: list[Gist],
+        cache: CacheStatus,
+        pages: PagesFingerprint | None = None,
+    ) -> GistList:
         left = fresh_for(_cached(user), self._ttls, self.clock())
         remaining = 0.0 if cache is CacheStatus.STALE else max(0.0, left)
-        return GistList(user.login, gists, cache, user.checked_at, remaining, user.github_id)
+        return GistList(user.login, gists, cache, user.checked_at, remaining, user.github_id, pages)
 
     async def _refresh(self, key: str, revalidate: bool = False) -> GistList:
         """Refresh from GitHub under the user's refresh lease, so that processes sharing
         one database run one refresh of a user at a time. No transaction or database
         connection is held while GitHub answers."""
         started = self.clock()
-        lease = self._lease(key)
+        lease = refresh_lease(self.store, key, self.clock)
         waited = not await lease.claim()
         if waited:
             # another process is refreshing this user: serve what is cached, or wait (a
@@ -240,47 +233,11 @@ class ListingService:
                     return await self._stored(db, key, user, _SERVED_AS[decision])
             return await self._refresh_claimed(key, user, lease)
 
-    def _lease(self, key: str, owner: str | None = None) -> Lease[SiteSession]:
-        """The refresh lease of the user ``key``, under a new owner unless one is named."""
-        holder = owner or uuid.uuid4().hex
-        return Lease(
-            self.store.write,
-            claim=lambda db, now, until: db.leases.claim_refresh(key, holder, now, until),
-            renew=lambda db, until: db.leases.renew_refresh(key, holder, until),
-            release=lambda db: db.leases.release_refresh(key, holder),
-            length=REFRESH_LEASE,
-            clock=self.clock,
-            what=f"the refresh of {key}",
-            renew_every=REFRESH_RENEW_SECONDS,
-        )
-
     async def _refresh_claimed(
         self, key: str, user: UserState | None, lease: Lease[SiteSession]
     ) -> GistList:
-        known = await self._known(key, user)
-        refreshed = await self._refresher.refresh(key, user, known, lease)
-        return self._refreshed(refreshed)
-
-    async def _known(self, key: str, user: UserState | None) -> Known:
-        """What the cache holds of the list before it is refreshed. A copy in memory read
-        from the database (only those are marked) is the stored list when it was read
-        from pages with the ETags the database holds now (GitHub's fingerprints of their
-        contents; and refreshes of a user take turns under the lease, so none is saved
-        meanwhile): then the stored gists are read only if GitHub sends a page again."""
-        if user is None or not user.has_list:
-            return NOTHING_KNOWN
-        held = self._hot.get(key)
-        marked = held.memo.get(_FROM_PAGES) if held is not None else None
-        async with self.store.read() as db:
-            stored = await db.users.read_list(
-                key, unless=marked if isinstance(marked, tuple) else None
-            )
-        if stored.gists is None and held is not None:
-            return Known(stored.pages, held.gists, None, stored.fingerprint)
-        return Known(stored.pages, stored.listed(), stored.gists, stored.fingerprint)
-
-    def _refreshed(self, refreshed: Refreshed) -> GistList:
-        result = self._result(refreshed.user, refreshed.gists, refreshed.cache)
-        if refreshed.fingerprint is not None:
-            result.memo[_FROM_PAGES] = refreshed.fingerprint
-        return result
+        held = self._memory.get(key)
+        refreshed = await self._refresher.refresh(
+            key, user, lease, held.listing if held is not None else None
+        )
+        return self._result(refreshed.user, refreshed.gists, refreshed.cache, refreshed.fingerprint)

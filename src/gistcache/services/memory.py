@@ -1,8 +1,8 @@
 """This process's memory tiers in front of the database, each bounded in bytes:
-recently served gist lists with their rendered JSON (``ByteLRU``, so that a fresh
-list is answered without a database round trip) and recently searched files'
-contents (``ContentMemory``, so that a warm search reads no chunk from it); and the
-gist ids GitHub said it has no public gist by (``UnknownIds``, bounded in entries).
+recently served gist lists with their rendered JSON (``ListMemory``, so that a fresh
+list is answered without a database round trip or a rendering) and recently searched
+files' contents (``ContentMemory``, so that a warm search reads no chunk from it); and
+the gist ids GitHub said it has no public gist by (``UnknownIds``, bounded in entries).
 
 The database stays the cache of record: a list here is used only while it is fresh
 by the same rule (``GISTCACHE_CACHE_TTL`` from ``checked_at``), and every refresh
@@ -15,11 +15,14 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gistcache.domain.gists import digest, render_gists
+from gistcache.domain.results import GistList
 from gistcache.store import contents as store
 from gistcache.store.contents import TEXT, FileState, StoredChunk
 
@@ -32,7 +35,8 @@ T = TypeVar("T", bound=Weighed)
 
 
 class ByteLRU(Generic[T]):
-    """A least-recently-used map from login to list, holding at most ``max_bytes``."""
+    """A least-recently-used map from key to value, holding at most ``max_bytes`` by
+    the values' own weight."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -68,6 +72,58 @@ class ByteLRU(Generic[T]):
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._bytes -= entry[1]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedList:
+    """A list with its JSON, made once per version of the list: the API's array and its
+    digest (the entity tag of the whole list's answer)."""
+
+    listing: GistList
+    body: bytes
+    etag: str  # unquoted
+
+    @classmethod
+    def of(cls, listing: GistList) -> RenderedList:
+        body = render_gists(listing.gists)
+        return cls(listing, body, digest(body))
+
+    def weight(self) -> int:
+        # the JSON, and the parsed gists: measured at about twice the JSON again; and
+        # GitHub's own items, kept as they came
+        raw = sum(len(gist.raw) for gist in self.listing.gists if gist.raw is not None)
+        return 3 * len(self.body) + raw
+
+
+class ListMemory:
+    """The lists this process served lately, rendered, at most ``max_bytes`` (least
+    recently used first out), by lower-cased login."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._lists: ByteLRU[RenderedList] = ByteLRU(max_bytes)
+
+    def get(self, key: str) -> RenderedList | None:
+        return self._lists.get(key)
+
+    def keep(self, key: str, listing: GistList) -> RenderedList | None:
+        """Hold ``listing`` in place of the copy held, unless that one is newer; the
+        rendering held, or None when nothing is (no memory, or an older ``listing``)."""
+        if not self._lists.max_bytes:
+            return None
+        held = self._lists.get(key)
+        if held is not None and held.listing.checked_at > listing.checked_at:
+            return None  # never an older copy
+        if held is not None and held.listing.gists == listing.gists:
+            # nothing changed (GitHub answered 304): the held copy's JSON serves;
+            # rendering 300 gists again took longer than the round trip
+            rendered = RenderedList(listing, held.body, held.etag)
+        else:
+            rendered = RenderedList.of(listing)
+        self._lists.put(key, rendered)
+        return rendered
+
+    def discard(self, key: str) -> None:
+        self._lists.discard(key)
 
 
 class UnknownIds:

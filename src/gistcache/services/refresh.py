@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +16,7 @@ from datetime import timedelta
 from gistcache.domain.clock import Clock
 from gistcache.domain.errors import UserNotFound
 from gistcache.domain.gists import Gist
-from gistcache.domain.results import CacheStatus, PagesFingerprint
+from gistcache.domain.results import CacheStatus, GistList, PagesFingerprint
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import (
     ClientBudgetSpent,
@@ -34,10 +35,32 @@ log = logging.getLogger(__name__)
 
 # seconds a cached user is served STALE after GitHub failed (not rate-limited) for it
 ERROR_BACKOFF = 5
+# a user's refresh lease: renewed every REFRESH_RENEW_SECONDS while the refresh runs,
+# so a process that died mid-refresh (kill -9) holds it at most this long
+REFRESH_LEASE = timedelta(seconds=10)
+REFRESH_RENEW_SECONDS = REFRESH_LEASE.total_seconds() / 3
+
+
+def refresh_lease(
+    store: SiteStore, key: str, clock: Clock, owner: str | None = None
+) -> Lease[SiteSession]:
+    """The lease under which the user ``key``'s list is refreshed, by one process at a
+    time among those sharing the database; held by a new owner unless one is named."""
+    holder = owner or uuid.uuid4().hex
+    return Lease(
+        store.write,
+        claim=lambda db, now, until: db.leases.claim_refresh(key, holder, now, until),
+        renew=lambda db, until: db.leases.renew_refresh(key, holder, until),
+        release=lambda db: db.leases.release_refresh(key, holder),
+        length=REFRESH_LEASE,
+        clock=clock,
+        what=f"the refresh of {key}",
+        renew_every=REFRESH_RENEW_SECONDS,
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class Known:
+class _Known:
     """What the cache holds of a user's list as its refresh starts."""
 
     pages: list[StoredPage]  # with the ETags GitHub gave them
@@ -47,7 +70,7 @@ class Known:
     fingerprint: PagesFingerprint | None = None  # the pages' version, when ``gists`` is it
 
 
-NOTHING_KNOWN = Known([], [])
+_NOTHING_KNOWN = _Known([], [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +94,17 @@ class ListRefresher:
         self._clock = clock
 
     async def refresh(
-        self, key: str, user: UserState | None, known: Known, lease: Lease[SiteSession]
+        self,
+        key: str,
+        user: UserState | None,
+        lease: Lease[SiteSession],
+        held: GistList | None = None,
     ) -> Refreshed:
-        """Refresh the list of ``key`` (lower-cased) from GitHub. Raises UserNotFound, or
-        a GitHubError when GitHub fails and nothing is cached; when something is, GitHub
-        failing serves it STALE (and GitHub is left alone for a while)."""
+        """Refresh the list of ``key`` (lower-cased) from GitHub; ``user`` is what the
+        database holds of them, ``held`` a copy of their list in memory. Raises
+        UserNotFound, or a GitHubError when GitHub fails and nothing is cached; when
+        something is, GitHub failing serves it STALE (and GitHub is left alone a while)."""
+        known = await self._known(key, user, held)
         usable = self._usable(user, known)
         try:
             walked = await self._walk(key, usable, cached=user is not None and user.has_list)
@@ -103,7 +132,22 @@ class ListRefresher:
         pages = await self._merged(key, walked, usable, known)
         return await self._saved(key, user, pages, lease)
 
-    def _usable(self, user: UserState | None, known: Known) -> list[StoredPage]:
+    async def _known(self, key: str, user: UserState | None, held: GistList | None) -> _Known:
+        """What the cache holds of the list. A copy in memory read from the database
+        (only those are marked with its pages) is the stored list when it was read from
+        pages with the ETags the database holds now (GitHub's fingerprints of their
+        contents; and refreshes of a user take turns under the lease, so none is saved
+        meanwhile): then the stored gists are read only if GitHub sends a page again."""
+        if user is None or not user.has_list:
+            return _NOTHING_KNOWN
+        marked = held.pages_fingerprint if held is not None else None
+        async with self._store.read() as db:
+            stored = await db.users.read_list(key, unless=marked)
+        if stored.gists is None and held is not None:
+            return _Known(stored.pages, held.gists, None, stored.fingerprint)
+        return _Known(stored.pages, stored.listed(), stored.gists, stored.fingerprint)
+
+    def _usable(self, user: UserState | None, known: _Known) -> list[StoredPage]:
         """The known pages whose ETags GitHub is asked with. ETags belong to the
         credential that earned them: after a token change, the walk starts over; and a
         list cached before GitHub's items were kept is asked for unconditionally, so
@@ -125,7 +169,7 @@ class ListRefresher:
             return await self._github.list_user_gists(key, known, cached=cached)
 
     async def _backed_off(
-        self, key: str, user: UserState, known: Known, exc: GitHubError
+        self, key: str, user: UserState, known: _Known, exc: GitHubError
     ) -> Refreshed:
         """GitHub failed for a cached user: every server serves the cache for a while."""
         wait = ERROR_BACKOFF
@@ -141,7 +185,7 @@ class ListRefresher:
         return Refreshed(state, list(known.gists), CacheStatus.STALE)
 
     async def _confirmed(
-        self, key: str, user: UserState, known: Known, lease: Lease[SiteSession]
+        self, key: str, user: UserState, known: _Known, lease: Lease[SiteSession]
     ) -> Refreshed:
         """GitHub answered 304 for every page: the known list is current."""
         now = self._clock()
@@ -151,7 +195,7 @@ class ListRefresher:
         return Refreshed(state, list(known.gists), CacheStatus.REVALIDATED, known.fingerprint)
 
     async def _merged(
-        self, key: str, walked: list[ListPage], usable: list[StoredPage], known: Known
+        self, key: str, walked: list[ListPage], usable: list[StoredPage], known: _Known
     ) -> list[PageOfGists]:
         """GitHub's pages as the list stands now: a page answered 304 holds the stored
         gists of that page. GitHub may repeat an item when the list shifts during the

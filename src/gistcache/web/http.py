@@ -43,25 +43,16 @@ def cache_headers(result: GistList, now: datetime) -> dict[str, str]:
     return {"X-Cache": result.cache.value, "Cache-Control": fresh_cache_control(result.fresh_for)}
 
 
-_FRESH_HEADERS = "web.fresh_headers"
-
-
-def whole_list_headers(result: GistList) -> dict[str, str]:
+def whole_list_headers(result: GistList, etag: str) -> dict[str, str]:
     """The headers every whole-list answer of this version of the list carries, with its
-    entity tag and body decided: made once per version (and cache status), then copied.
-    ``Cache-Control`` (and ``Age``) count down with time: :func:`cache_headers`."""
-    key = f"{_FRESH_HEADERS}:{result.cache.value}"
-    made = result.memo.get(key)
-    if made is None:
-        fingerprint = result.rendered()[1]
-        made = result.memo[key] = {
-            "X-Cache": result.cache.value,
-            "X-Total-Count": str(len(result.gists)),
-            "Content-Type": "application/json",
-            "ETag": f'"{fingerprint}"',
-        }
-    assert isinstance(made, dict)  # noqa: S101 - the memo holds what this function put
-    return made
+    entity tag (``etag``, unquoted). ``Cache-Control`` (and ``Age``) count down with time:
+    :func:`cache_headers`."""
+    return {
+        "X-Cache": result.cache.value,
+        "X-Total-Count": str(len(result.gists)),
+        "Content-Type": "application/json",
+        "ETag": f'"{etag}"',
+    }
 
 
 def fresh_cache_control(fresh_for: float) -> str:

@@ -7,7 +7,8 @@ from datetime import datetime
 from aiohttp import web
 
 from gistcache.domain.gists import digest, render_gists
-from gistcache.domain.results import CacheStatus, GistList
+from gistcache.domain.results import CacheStatus
+from gistcache.services.memory import RenderedList
 from gistcache.web.app_keys import CLOCK, LISTING
 from gistcache.web.http import (
     cache_headers,
@@ -25,10 +26,12 @@ async def list_gists(request: web.Request) -> web.StreamResponse:
     # most requests have no query string: no query to parse
     paging = parse_paging(request.query) if request.query_string else None
     listing = request.app[LISTING]
-    result = await listing.list_gists(username, revalidate=wants_revalidation(request))
+    revalidate = wants_revalidation(request)
     if paging is None:
-        return _whole_list(request, result, request.app[CLOCK]())
+        rendered = await listing.list_rendered(username, revalidate=revalidate)
+        return _whole_list(request, rendered, request.app[CLOCK]())
 
+    result = await listing.list_gists(username, revalidate=revalidate)
     headers = cache_headers(result, request.app[CLOCK]())
     items = result.gists
     headers["X-Total-Count"] = str(len(items))
@@ -47,11 +50,11 @@ async def list_gists(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _whole_list(request: web.Request, result: GistList, now: datetime) -> web.Response:
-    """The whole list: its body, entity tag and headers were decided once for this
-    version (``whole_list_headers``); only the countdown of its freshness is new."""
-    body, fingerprint = result.rendered()
-    headers = dict(whole_list_headers(result))
+def _whole_list(request: web.Request, rendered: RenderedList, now: datetime) -> web.Response:
+    """The whole list: its body and entity tag were made once for this version (while
+    the memory tier holds it); only the countdown of its freshness is new."""
+    result, fingerprint = rendered.listing, rendered.etag
+    headers = whole_list_headers(result, fingerprint)
     if result.cache is CacheStatus.STALE:
         headers.update(cache_headers(result, now))
     else:
@@ -59,4 +62,4 @@ def _whole_list(request: web.Request, result: GistList, now: datetime) -> web.Re
     if request.if_none_match is not None and etag_matches(request, fingerprint):
         del headers["Content-Type"]
         return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers=headers)
+    return web.Response(body=rendered.body, headers=headers)
