@@ -93,9 +93,8 @@ async def components(
                 max_answer_bytes=settings.max_answer_bytes,
             )
             jobs = SearchJobs(
-                sessions,
+                store,
                 searches,
-                site,
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 lease_seconds=settings.search_job_lease,

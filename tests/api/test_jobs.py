@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gistcache.store import jobs as store_jobs
+from gistcache.store.jobs import Jobs
 from gistcache.store.models import search_jobs
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.app_keys import JOBS, SEARCHES
@@ -378,7 +378,7 @@ async def test_the_job_workers_log_a_database_outage_once_when_it_begins_and_end
 ) -> None:
     caplog.set_level(logging.INFO, logger="gistcache.services.jobs")
     client = await make_client(search_workers=2)
-    claim_job = store_jobs.claim_job
+    claim = Jobs.claim
     refused = 0
 
     async def unreachable(*args: Any, **kwargs: Any) -> Any:
@@ -386,14 +386,14 @@ async def test_the_job_workers_log_a_database_outage_once_when_it_begins_and_end
         refused += 1
         raise sa_exc.OperationalError("UPDATE search_jobs", {}, ConnectionRefusedError("refused"))
 
-    monkeypatch.setattr(store_jobs, "claim_job", unreachable)
+    monkeypatch.setattr(Jobs, "claim", unreachable)
 
     async def attempts() -> int:
         return refused
 
     # each worker tried several times while the database was away
     await eventually(attempts, lambda n: n >= 6, what="six refused claims")
-    monkeypatch.setattr(store_jobs, "claim_job", claim_job)
+    monkeypatch.setattr(Jobs, "claim", claim)
     job_id = await submit(client)
     assert (await wait_for(client, job_id, "SUCCESS"))["status"] == "SUCCESS"
 

@@ -27,11 +27,11 @@ from gistcache.observability.metrics import Metrics
 from gistcache.services.failures import Failure, describe
 from gistcache.services.lease import Lease
 from gistcache.services.search import SearchAnswer, SearchService
-from gistcache.store import jobs as store
+from gistcache.store import jobs
+from gistcache.store.bound import SiteStore
 from gistcache.store.engine import Sessions
 from gistcache.store.errors import StoreUnavailable
 from gistcache.store.jobs import JobRow
-from gistcache.store.sites import Site
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,8 @@ class SearchJobs:
 
     def __init__(
         self,
-        sessions: Sessions,
+        store: SiteStore,
         searches: SearchService,
-        site: Site,
         *,
         workers: int,
         result_ttl: float,
@@ -110,9 +109,9 @@ class SearchJobs:
         self._max_per_client = max_per_client
         self._max_queued = max_queued
         self._progress_every = progress_every
-        self._sessions = sessions
+        self._store = store
+        self._sessions = store.sessions
         self._searches = searches
-        self._site = site
         self._workers = workers
         self._result_ttl = timedelta(seconds=result_ttl)
         self._clock = clock
@@ -128,7 +127,7 @@ class SearchJobs:
 
     async def count_by_status(self) -> dict[str, int]:
         async with self._sessions() as session:
-            return await store.count_by_status(session)
+            return await jobs.count_by_status(session)
 
     async def submit(self, request: SearchRequest, client: str | None = None) -> str:
         """Queue the search and return its job's id; raises TooManyJobs when ``client``
@@ -136,23 +135,20 @@ class SearchJobs:
         together has. (Two submissions at the same moment may both pass the count: the
         bounds are held to within the submissions in flight, which is what they are for.)"""
         job_id = str(uuid.uuid4())
-        site = await self._site.id()
-        async with self._sessions() as session, session.begin():
-            mine, everyone = await store.count_unfinished(session, site, client)
+        async with self._store.write() as db:
+            mine, everyone = await db.jobs.count_unfinished(client)
             if mine >= self._max_per_client:
                 raise TooManyJobs(self._max_per_client)
             if everyone >= self._max_queued:
                 raise JobQueueFull(self._max_queued)
-            await store.create_job(
-                session, site, job_id, json.dumps(request.to_json()), self._clock(), client
-            )
+            await db.jobs.create(job_id, json.dumps(request.to_json()), self._clock(), client)
         self._wake.set()
         return job_id
 
     async def get(self, job_id: str) -> JobView | None:
         """The job, or None when there is no such job or its result expired."""
-        async with self._sessions() as session:
-            row = await store.get_job(session, await self._site.id(), job_id)
+        async with self._store.read() as db:
+            row = await db.jobs.get(job_id)
         if row is None or self._expired(row):
             return None
         return _view(row)
@@ -185,7 +181,7 @@ class SearchJobs:
     async def purge(self) -> int:
         """Delete the jobs that finished longer than the result TTL ago."""
         async with self._sessions() as session, session.begin():
-            return await store.delete_finished_before(session, self._clock() - self._result_ttl)
+            return await jobs.delete_finished_before(session, self._clock() - self._result_ttl)
 
     async def _janitor(self) -> None:
         while True:
@@ -227,10 +223,8 @@ class SearchJobs:
     async def _claim(self) -> _Claim | None:
         now = self._clock()
         token = str(uuid.uuid4())
-        async with self._sessions() as session, session.begin():
-            row = await store.claim_job(
-                session, await self._site.id(), now, now + self._lease, token
-            )
+        async with self._store.write() as db:
+            row = await db.jobs.claim(now, now + self._lease, token)
         return None if row is None else _Claim(self._sessions, row, token, self._clock, self._lease)
 
 
@@ -345,7 +339,7 @@ class _Claim:
         self._clock = clock
         self._lease = Lease(
             sessions.transaction,
-            renew=lambda session, until: store.extend_lease(session, job.job_id, token, until),
+            renew=lambda session, until: jobs.extend_lease(session, job.job_id, token, until),
             length=lease,
             clock=clock,
             what=f"search job {job.job_id}",
@@ -357,14 +351,14 @@ class _Claim:
 
     async def set_progress(self, files_done: int, files_total: int) -> None:
         async with self._sessions.transaction() as session:
-            await store.set_progress(session, self.job.job_id, self._token, files_done, files_total)
+            await jobs.set_progress(session, self.job.job_id, self._token, files_done, files_total)
 
     async def finish(self, *, result: str | None, error: str | None) -> bool:
         """Record the outcome; False when the lease was lost and the outcome dropped."""
         for attempt in range(3):
             try:
                 async with self._sessions.transaction() as session:
-                    held = await store.finish_job(
+                    held = await jobs.finish_job(
                         session,
                         self.job.job_id,
                         self._token,
@@ -383,7 +377,7 @@ class _Claim:
 
     async def release(self) -> None:
         async with self._sessions.transaction() as session:
-            await store.release_job(session, self.job.job_id, self._token)
+            await jobs.release_job(session, self.job.job_id, self._token)
         log.info("search job %s handed back to the queue", self.job.job_id)
 
 

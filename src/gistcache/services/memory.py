@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.domain.gists import digest, render_gists
 from gistcache.domain.results import GistList
-from gistcache.store import contents as store
+from gistcache.store import contents
 from gistcache.store.contents import TEXT, FileState, StoredChunk
 
 
@@ -255,7 +255,7 @@ async def text_chunks(
     """Every chunk of the text files among ``files``, in the order of ``files`` and each
     file's chunks in order (a search tells a gist as soon as its chunks are read): those
     whose current revision is in ``memory`` from there, the runs of others between them
-    from the database (``store.stream_text_chunks``). With ``keep``, a file read whole
+    from the database (``contents.stream_text_chunks``). With ``keep``, a file read whole
     from the database, of a size ``memory`` keeps, is kept for the next search."""
     run: list[FileState] = []
     for state in files:
@@ -281,7 +281,7 @@ async def _from_database(
 ) -> AsyncGenerator[StoredChunk, None]:
     wanted = {state.key: state for state in rest if keep and memory.keeps(state.stored_bytes)}
     collecting: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
-    async with contextlib.aclosing(store.stream_text_chunks(session, rest)) as chunks:
+    async with contextlib.aclosing(contents.stream_text_chunks(session, rest)) as chunks:
         async for chunk in chunks:
             key = (chunk.gist_id, chunk.filename)
             whole = wanted.get(key)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.engine import Sessions
+from gistcache.store.jobs import Jobs
 from gistcache.store.leases import Leases
 from gistcache.store.profiles import Profiles
 from gistcache.store.sites import Site
@@ -19,10 +20,10 @@ from gistcache.store.users import Users
 
 class SiteSession:
     """One session on the site's rows: ``users`` (the list cache), ``leases`` (refresh
-    leases, GitHub blocks) and ``profiles`` (GitHub's users); ``session`` and ``site``
-    for the statements that take them."""
+    leases, GitHub blocks), ``profiles`` (GitHub's users) and ``jobs`` (the search job
+    queue); ``session`` and ``site`` for the statements that take them."""
 
-    __slots__ = ("leases", "profiles", "session", "site", "users")
+    __slots__ = ("jobs", "leases", "profiles", "session", "site", "users")
 
     def __init__(self, session: AsyncSession, site: int) -> None:
         self.session = session
@@ -30,6 +31,7 @@ class SiteSession:
         self.users = Users(session, site)
         self.leases = Leases(session, site)
         self.profiles = Profiles(session, site)
+        self.jobs = Jobs(session, site)
 
 
 class SiteStore:

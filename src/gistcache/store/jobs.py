@@ -1,5 +1,5 @@
-"""Repository functions for search jobs. Claiming is atomic: on PostgreSQL with
-``FOR UPDATE SKIP LOCKED``, on SQLite through its single writer."""
+"""The search jobs' queue. Claiming is atomic: on PostgreSQL with ``FOR UPDATE SKIP
+LOCKED``, on SQLite through its single writer. In the caller's session and transaction."""
 
 from __future__ import annotations
 
@@ -50,88 +50,87 @@ def _job(row: Row[Any]) -> JobRow:
     return JobRow(**row._mapping)
 
 
-async def create_job(
-    session: AsyncSession,
-    site: int,
-    job_id: str,
-    request: str,
-    now: datetime,
-    client: str | None = None,
-) -> None:
-    await session.execute(
-        search_jobs.insert().values(
-            id=job_id,
-            site_id=site,
-            status=PENDING,
-            request=request,
-            created_at=now,
-            attempts=0,
-            client=client,
-        )
-    )
+class Jobs:
+    """The site's queue of search jobs, in one session: what is queued, read and claimed
+    is this site's (another site's jobs are not ours). What the holder of a claim does
+    with its job is keyed on the job and the claim's token alone: the functions below."""
 
+    def __init__(self, session: AsyncSession, site: int) -> None:
+        self._session = session
+        self._site = site
 
-async def count_unfinished(session: AsyncSession, site: int, client: str | None) -> tuple[int, int]:
-    """How many of the site's jobs are waiting or running: ``client``'s (0 for None), and
-    everyone's."""
-    row = (
-        await session.execute(
-            select(func.count(), func.count().filter(search_jobs.c.client == client)).where(
-                search_jobs.c.site_id == site, search_jobs.c.status.in_((PENDING, STARTED))
+    async def create(
+        self, job_id: str, request: str, now: datetime, client: str | None = None
+    ) -> None:
+        await self._session.execute(
+            search_jobs.insert().values(
+                id=job_id,
+                site_id=self._site,
+                status=PENDING,
+                request=request,
+                created_at=now,
+                attempts=0,
+                client=client,
             )
         )
-    ).one()
-    return (int(row[1]) if client is not None else 0), int(row[0])
 
-
-async def get_job(session: AsyncSession, site: int, job_id: str) -> JobRow | None:
-    """The job, if it searches the site's GitHub (another site's jobs are not ours)."""
-    row = (
-        await session.execute(
-            select(*_ROW).where(search_jobs.c.id == job_id, search_jobs.c.site_id == site)
-        )
-    ).one_or_none()
-    return None if row is None else _job(row)
-
-
-async def claim_job(
-    session: AsyncSession, site: int, now: datetime, lease_until: datetime, token: str
-) -> JobRow | None:
-    """Take the site's oldest job that is waiting, or whose runner's lease ran out.
-
-    ``token`` names this claim: only its holder can renew or finish the job.
-    """
-    candidate = (
-        select(search_jobs.c.id)
-        .where(
-            search_jobs.c.site_id == site,
-            or_(
-                search_jobs.c.status == PENDING,
-                (search_jobs.c.status == STARTED) & (search_jobs.c.lease_until < now),
-            ),
-        )
-        .order_by(search_jobs.c.created_at)
-        .limit(1)
-    )
-    if is_postgres(session):
-        candidate = candidate.with_for_update(skip_locked=True)
-    row = (
-        await session.execute(
-            update(search_jobs)
-            .where(search_jobs.c.id == candidate.scalar_subquery())
-            .values(
-                status=STARTED,
-                started_at=now,
-                lease_until=lease_until,
-                lease_token=token,
-                attempts=search_jobs.c.attempts + 1,
-                files_done=None,  # a new attempt starts over
-                files_total=None,
+    async def count_unfinished(self, client: str | None) -> tuple[int, int]:
+        """How many jobs are waiting or running: ``client``'s (0 for None), and
+        everyone's."""
+        row = (
+            await self._session.execute(
+                select(func.count(), func.count().filter(search_jobs.c.client == client)).where(
+                    search_jobs.c.site_id == self._site,
+                    search_jobs.c.status.in_((PENDING, STARTED)),
+                )
             )
-            .returning(*_ROW)
+        ).one()
+        return (int(row[1]) if client is not None else 0), int(row[0])
+
+    async def get(self, job_id: str) -> JobRow | None:
+        row = (
+            await self._session.execute(
+                select(*_ROW).where(search_jobs.c.id == job_id, search_jobs.c.site_id == self._site)
+            )
+        ).one_or_none()
+        return None if row is None else _job(row)
+
+    async def claim(self, now: datetime, lease_until: datetime, token: str) -> JobRow | None:
+        """Take the oldest job that is waiting, or whose runner's lease ran out.
+
+        ``token`` names this claim: only its holder can renew or finish the job.
+        """
+        candidate = (
+            select(search_jobs.c.id)
+            .where(
+                search_jobs.c.site_id == self._site,
+                or_(
+                    search_jobs.c.status == PENDING,
+                    (search_jobs.c.status == STARTED) & (search_jobs.c.lease_until < now),
+                ),
+            )
+            .order_by(search_jobs.c.created_at)
+            .limit(1)
         )
-    ).one_or_none()
-    return None if row is None else _job(row)
+        if is_postgres(self._session):
+            candidate = candidate.with_for_update(skip_locked=True)
+        row = (
+            await self._session.execute(
+                update(search_jobs)
+                .where(search_jobs.c.id == candidate.scalar_subquery())
+                .values(
+                    status=STARTED,
+                    started_at=now,
+                    lease_until=lease_until,
+                    lease_token=token,
+                    attempts=search_jobs.c.attempts + 1,
+                    files_done=None,  # a new attempt starts over
+                    files_total=None,
+                )
+                .returning(*_ROW)
+            )
+        ).one_or_none()
+        return None if row is None else _job(row)
 
 
 def _held(job_id: str, token: str) -> tuple[Any, ...]:
