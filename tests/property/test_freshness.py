@@ -4,8 +4,8 @@ not), refreshes in another process that a request waits for. Whatever happened, 
 is answered from the cache as fresh (HIT) only within its TTL, and GitHub is never
 asked while it is being left alone for the user.
 
-The model stores what ``services.listing`` stores for each outcome (see its
-``_refresh_claimed``): a list or a 304 sets ``checked_at`` and clears ``retry_at``, a 404
+The model stores what the list refresh stores for each outcome (see
+``services.refresh.ListRefresher``): a list or a 304 sets ``checked_at`` and clears ``retry_at``, a 404
 remembers the user as unknown, a failure with a list cached sets ``retry_at`` (and
 stores nothing when no list is cached)."""
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gistcache.domain.freshness import Cached, Decision, Ttls, decide, fresh_for
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-ERROR_BACKOFF = 5.0  # services.listing's wait after a failure that named none
+ERROR_BACKOFF = 5.0  # services.refresh's wait after a failure that named none
 
 
 @dataclass(frozen=True)
