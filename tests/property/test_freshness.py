@@ -5,9 +5,9 @@ is answered from the cache as fresh (HIT) only within its TTL, and GitHub is nev
 asked while it is being left alone for the user.
 
 The model stores what the list refresh stores for each outcome (see
-``services.refresh.ListRefresher``): a list or a 304 sets ``checked_at`` and clears ``retry_at``, a 404
-remembers the user as unknown, a failure with a list cached sets ``retry_at`` (and
-stores nothing when no list is cached)."""
+``services.refresh.ListRefresher``): a list or a 304 sets ``checked_at`` and clears
+``retry_at``, a 404 remembers the user as unknown, a failure with a list cached sets
+``retry_at`` (and stores nothing when no list is cached)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from datetime import datetime, timedelta
 
@@ -24,8 +23,6 @@ from gistcache.services.shared_block import SharedBlock
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store.bound import SiteSession, SiteStore
 from gistcache.store.users import UserState
-
-log = logging.getLogger(__name__)
 
 # the longest a request waits for another process's refresh before making its own
 REFRESH_WAIT = timedelta(seconds=120)
