@@ -96,7 +96,6 @@ def _verbosity(parser: argparse.ArgumentParser) -> None:
 
 async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
     from gistcache.components import components
-    from gistcache.domain.errors import InvalidInput, InvalidLogin
     from gistcache.services.failures import describe
 
     try:
@@ -108,11 +107,8 @@ async def _offline_command(args: argparse.Namespace, settings: Settings) -> int:
         # the reader went away (| head): stop quietly, as grep does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except InvalidInput as exc:  # the rules the API applies, in the words it uses
-        what = "invalid username" if isinstance(exc, InvalidLogin) else "invalid search request"
-        print(f"gistcache: {what}: {exc.detail}", file=sys.stderr)
-        return 2
     except Exception as exc:
+        # known by its kind: the rules the API applies and what failed, in its words
         failure = describe(exc)
         if failure is None:
             raise

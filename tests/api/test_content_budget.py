@@ -22,7 +22,7 @@ from gistcache.store import contents as store
 from gistcache.store.models import file_chunks, file_contents, gists
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.app_keys import GISTS, SEARCHES, SESSIONS
-from gistcache.web.pages.words import SKIP_REASONS
+from gistcache.web.pages.text import SKIP_REASONS
 from tests.support.clock import FakeClock
 from tests.support.database import EngineFactory
 from tests.support.http import ClientFactory

@@ -24,7 +24,7 @@ from gistcache.domain.requests import (
     validate_username,
 )
 from gistcache.web.api.schemas import SEARCH_FIELDS, parse_search
-from gistcache.web.problems import Problem
+from gistcache.web.problems import problem_for
 
 LOGIN_CHARACTERS = string.ascii_letters + string.digits + "-_"
 # near misses: non-ASCII letters and digits, whitespace, a newline at the end, separators
@@ -189,14 +189,15 @@ def outcome(body: Any) -> tuple[SearchRequest, bool] | InvalidInput | PatternErr
         return parse_search(body)
     except PatternError as failure:
         return failure
-    except Problem as caught:
-        problem = caught
+    except InvalidInput as caught:
+        problem = problem_for(caught)
+    assert problem is not None
     assert problem.status == 400
-    if problem.slug == "invalid-username":
-        return InvalidInput(problem.extra["field"], problem.detail)
-    assert problem.slug == "invalid-body"
-    unknown = problem.extra.get("fields", ())
-    return InvalidInput(problem.extra.get("field"), problem.detail, unknown=unknown)
+    if problem.kind == "invalid-username":
+        return InvalidInput(problem.members["field"], problem.detail)
+    assert problem.kind == "invalid-body"
+    unknown = problem.members.get("fields", ())
+    return InvalidInput(problem.members.get("field"), problem.detail, unknown=unknown)
 
 
 @given(body=BODIES)

@@ -12,8 +12,8 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
+from gistcache.domain.requests import MAX_PAGE
 from gistcache.testing.fake_github import FakeGitHub
-from gistcache.web.validation import MAX_PAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 

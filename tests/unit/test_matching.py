@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from gistcache.domain.errors import PatternError
 from gistcache.domain.matching import (
     MAX_PROGRAM_SIZE,
     FileHits,
     Pattern,
-    PatternError,
     ScanStopped,
     compile_pattern,
     fixed_text,

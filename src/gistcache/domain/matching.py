@@ -22,6 +22,8 @@ from typing import Any
 
 import re2
 
+from gistcache.domain.errors import PatternError
+
 MAX_PATTERN_LENGTH = 1000
 MAX_LINES_PER_FILE = 20
 MAX_LINE_CHARS = 500
@@ -30,10 +32,6 @@ MAX_LINE_CHARS = 500
 MAX_PROGRAM_SIZE = 4000
 SCAN_SLICE = 32 * 1024  # bytes scanned between two looks at whether to stop
 _UNSUPPORTED = ("invalid perl operator", "invalid escape sequence", "bad repetition operator")
-
-
-class PatternError(ValueError):
-    """The pattern is not one RE2 accepts; the message says why."""
 
 
 class ScanStopped(Exception):

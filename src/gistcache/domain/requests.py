@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gistcache.domain.errors import InvalidInput, InvalidLogin
+from gistcache.domain.errors import InvalidInput, InvalidLogin, InvalidParameter
 from gistcache.domain.matching import MAX_PATTERN_LENGTH, Pattern
 
 MAX_CONTEXT = 10
@@ -67,7 +67,8 @@ def validate_username(raw: object) -> str:
 
 
 def parse_paging(query: Mapping[str, str]) -> tuple[int, int] | None:
-    """``(page, per_page)`` when the client asked for one slice, else None for the whole list."""
+    """``(page, per_page)`` when the client asked for one slice, else None for the whole
+    list; ``InvalidParameter`` naming the query parameter that broke its rule."""
     if "page" not in query and "per_page" not in query:
         return None
     page = _bounded_int(query, "page", 1, 1, MAX_PAGE)
@@ -80,7 +81,7 @@ def _bounded_int(query: Mapping[str, str], name: str, default: int, low: int, hi
     if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not low <= int(raw) <= high:
-        raise InvalidInput(name, f"{name} must be an integer from {low} to {high}")
+        raise InvalidParameter(name, f"{name} must be an integer from {low} to {high}")
     return int(raw)
 
 

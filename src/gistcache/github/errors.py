@@ -1,6 +1,11 @@
-"""What can go wrong asking GitHub: the GitHubError family."""
+"""What can go wrong asking GitHub: the GitHubError family. Those a client is told of
+declare their kind (``domain.errors.FailureKind``) and title; the others are bugs."""
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+from gistcache.domain.errors import FailureKind
 
 
 class GitHubError(Exception):
@@ -10,9 +15,15 @@ class GitHubError(Exception):
 class GitHubNotFound(GitHubError):
     """GitHub answered 404."""
 
+    kind: ClassVar[FailureKind] = FailureKind.USER_NOT_FOUND
+    title: ClassVar[str] = "User not found"
+
 
 class GitHubRateLimited(GitHubError):
     """GitHub refused us for rate limiting; try again after ``retry_after`` seconds."""
+
+    kind: ClassVar[FailureKind] = FailureKind.GITHUB_RATE_LIMITED
+    title: ClassVar[str] = "GitHub rate limit reached"
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
@@ -22,6 +33,9 @@ class GitHubRateLimited(GitHubError):
 class GitHubUnavailable(GitHubError):
     """GitHub failed: a 5xx, a refused connection, or a body we cannot use."""
 
+    kind: ClassVar[FailureKind] = FailureKind.GITHUB_UNAVAILABLE
+    title: ClassVar[str] = "GitHub failed"
+
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable  # a refused connection or a 502/503/504
@@ -29,6 +43,9 @@ class GitHubUnavailable(GitHubError):
 
 class GitHubTimeout(GitHubError):
     """GitHub did not answer in time."""
+
+    kind: ClassVar[FailureKind] = FailureKind.GITHUB_TIMEOUT
+    title: ClassVar[str] = "GitHub timed out"
 
 
 class ForbiddenRawHost(GitHubError):
@@ -39,6 +56,9 @@ class GitHubReserveKept(GitHubError):
     """GitHub's remaining rate limit is down to the reserve kept for revalidating what is
     cached, and this request is for something not cached; try again after
     ``retry_after`` seconds (GitHub's reset)."""
+
+    kind: ClassVar[FailureKind] = FailureKind.GITHUB_RESERVE
+    title: ClassVar[str] = "GitHub budget reserved"
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
@@ -51,6 +71,9 @@ class ClientBudgetSpent(Exception):
     gistcache's own limit, not GitHub's: no GitHubError, so that nothing is backed off
     for other clients. ``payer`` is the account that was refused (a request that shared
     another client's refresh can tell the refusal was not its own)."""
+
+    kind: ClassVar[FailureKind] = FailureKind.GITHUB_BUDGET_SPENT
+    title: ClassVar[str] = "GitHub budget spent"
 
     def __init__(self, limit: int, window: int, retry_after: int, payer: object) -> None:
         super().__init__(f"at most {limit} GitHub API requests per {window} s")

@@ -14,12 +14,12 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from gistcache.domain.clock import Clock
-from gistcache.domain.errors import JobGivenUp, JobQueueFull, TooManyJobs
+from gistcache.domain.errors import FailureKind, JobGivenUp, JobQueueFull, TooManyJobs
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.github.gate import PAYER, Payer
@@ -51,7 +51,9 @@ RenderSearch = Callable[[SearchResult], dict[str, Any]]
 PayerFor = Callable[[str], Payer]
 
 # what a job failed by a bug stores: nothing of the bug reaches a client
-UNEXPECTED = Failure("internal-error", "Internal Server Error", "the search failed unexpectedly")
+UNEXPECTED = Failure(
+    FailureKind.INTERNAL_ERROR, "Internal Server Error", "the search failed unexpectedly"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +458,9 @@ def _stored_failure(text: str) -> Failure:
     if "type" in stored:
         # stored before jobs kept the failure itself: the problem JSON the API answered
         # with, whose type ends in the kind (and whose status is the kind's)
-        kind = str(stored["type"]).rsplit(":", 1)[-1]
-        return Failure(kind, stored["title"], stored["detail"], field=stored.get("field"))
-    return Failure(**{f.name: stored[f.name] for f in fields(Failure) if f.name in stored})
+        stored["kind"] = str(stored["type"]).rsplit(":", 1)[-1]
+    # older versions named the input at fault on its own, not among the members
+    field = stored.get("field")
+    members = stored.get("members") or ({"field": field} if field is not None else {})
+    kind = FailureKind(stored["kind"])
+    return Failure(kind, stored["title"], stored["detail"], stored.get("retry_after"), members)

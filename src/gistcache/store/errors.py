@@ -1,8 +1,14 @@
-"""The store's own failures: what leaves the store instead of SQLAlchemy's exceptions."""
+"""The store's own failures: what leaves the store instead of SQLAlchemy's exceptions.
+An outage is told to clients (its kind, ``domain.errors.FailureKind``); the others are
+bugs."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sqlalchemy import exc as sa_exc
+
+from gistcache.domain.errors import FailureKind
 
 
 class StoreError(Exception):
@@ -11,6 +17,9 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The database is lost or unreachable, as opposed to a bug in a statement."""
+
+    kind: ClassVar[FailureKind] = FailureKind.DATABASE_UNAVAILABLE
+    title: ClassVar[str] = "Database unavailable"
 
 
 class FileLeftList(StoreError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from gistcache.web.budget import ClientAccount
 from gistcache.web.pages.assets import Assets
 
 if TYPE_CHECKING:
-    from gistcache.web.problems import Problem
+    from gistcache.web.problems import Renderer
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", Sessions)
@@ -37,13 +36,9 @@ METRICS = web.AppKey("metrics", Metrics)
 ASSETS = web.AppKey("assets", Assets)  # the page's static files
 ANSWERS = web.AppKey("answers", AnswersInFlight)  # the bytes large answers hold meanwhile
 
-# how a (sub-)application renders a failure its middleware did not see; default problem+json
-ERROR_RENDERER: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web.AppKey(
-    "error_renderer"
-)
-
-# how the page's own root route ("/", on the root app) renders a failure
-PAGE_ERRORS: web.AppKey[Callable[[web.Request, Problem], web.Response]] = web.AppKey("page_errors")
+# how a (sub-)application renders the failures the root's problems middleware catches on
+# its routes: problem+json when it names none
+ERROR_RENDERER: web.AppKey[Renderer] = web.AppKey("error_renderer")
 
 # per request, set by the middlewares and read when the response is prepared
 REQUEST_ID = web.RequestKey("request_id", str)

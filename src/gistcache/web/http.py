@@ -12,7 +12,7 @@ from aiohttp import web
 from yarl import URL
 
 from gistcache.domain.results import CacheStatus, GistList
-from gistcache.web.problems import Problem
+from gistcache.web.failures import BodyTooLarge, MalformedJSON
 
 MAX_BODY_BYTES = 64 * 1024
 NDJSON = "application/x-ndjson"  # the search stream's media type
@@ -106,13 +106,8 @@ async def read_json(request: web.Request) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise Problem(400, "invalid-json", "Malformed JSON", "the body is not valid JSON") from None
+        raise MalformedJSON("the body is not valid JSON") from None
 
 
-def _too_large() -> Problem:
-    return Problem(
-        413,
-        "body-too-large",
-        "Request body too large",
-        f"a request body may hold at most {MAX_BODY_BYTES} bytes",
-    )
+def _too_large() -> BodyTooLarge:
+    return BodyTooLarge(f"a request body may hold at most {MAX_BODY_BYTES} bytes")

@@ -13,24 +13,17 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gistcache.observability.logs import log_access
-from gistcache.web.app_keys import (
-    ERROR_RENDERER,
-    METRICS,
-    PAGE_ERRORS,
-    RATE_LIMIT_HEADERS,
-    REQUEST_ID,
-    SETTINGS,
-)
+from gistcache.web.app_keys import ERROR_RENDERER, METRICS, RATE_LIMIT_HEADERS, REQUEST_ID, SETTINGS
+from gistcache.web.failures import CrossSiteRequest
 from gistcache.web.ghcompat.links import public_origin
 from gistcache.web.problems import (
-    Problem,
+    Renderer,
     from_http_exception,
     internal_error,
     problem_for,
@@ -61,10 +54,8 @@ async def stamp_headers(request: web.Request, response: web.StreamResponse) -> N
     response.headers.update(request.get(RATE_LIMIT_HEADERS, {}))
 
 
-def _renderer(request: web.Request) -> Callable[[web.Request, Problem], web.Response]:
+def _renderer(request: web.Request) -> Renderer:
     """How the innermost application the request was routed to renders failures."""
-    if request.match_info.route.name == "page" and PAGE_ERRORS in request.app:
-        return request.app[PAGE_ERRORS]
     for app in reversed(request.match_info.apps):
         render = app.get(ERROR_RENDERER)
         if render is not None:
@@ -74,8 +65,9 @@ def _renderer(request: web.Request) -> Callable[[web.Request, Problem], web.Resp
 
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render any failure as a problem (or as the sub-application answering the request
-    renders its failures); nothing internal reaches the client."""
+    """The one catch-all: any failure becomes a problem, which the sub-application the
+    request was routed to renders (problem+json unless it says otherwise); a bug is
+    logged with the request id and answered with an opaque 500."""
     render = _renderer(request)
     try:
         return await handler(request)
@@ -114,12 +106,9 @@ async def same_site_writes(request: web.Request, handler: Handler) -> web.Stream
     a browser acting for a page, and is served. (As Go's CrossOriginProtection decides.)"""
     if request.method in SAFE_METHODS or _from_this_site(request):
         return await handler(request)
-    raise Problem(
-        403,
-        "cross-site-request",
-        "Cross-site request",
+    raise CrossSiteRequest(
         "a browser sent this request from another site's page: writes are accepted "
-        "from this site's own pages and from clients that are not browsers",
+        "from this site's own pages and from clients that are not browsers"
     )
 
 

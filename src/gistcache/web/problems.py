@@ -1,114 +1,108 @@
-"""Problems (RFC 9457): the errors a client can act on, how domain failures map to them,
-and their problem+json rendering."""
+"""Problems (RFC 9457): a failure as an HTTP answer tells it, its status from the one
+table (``web.failures.STATUS``), and its problem+json body and rendering."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from gistcache.domain.errors import FailureKind
 from gistcache.services.failures import Failure, describe
 from gistcache.web.app_keys import REQUEST_ID
+from gistcache.web.failures import STATUS
 
 PROBLEM_TYPE = "application/problem+json"
 
 
-class Problem(Exception):
-    """An error a client can act on; rendered as problem+json by the middleware."""
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A failure as an HTTP answer tells it: what every renderer draws."""
 
-    def __init__(
-        self,
-        status: int,
-        slug: str,
-        title: str,
-        detail: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.headers = dict(headers or {})
-        self.extra = extra
+    status: int
+    kind: FailureKind
+    title: str
+    detail: str
+    retry_after: int | None = None  # seconds worth waiting before trying again
+    members: Mapping[str, Any] = field(default_factory=dict)  # RFC 9457's extensions
+    allow: Sequence[str] = ()  # the methods the resource takes (a 405's)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        if self.allow:
+            headers["Allow"] = ", ".join(sorted(self.allow))
+        return headers
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": f"urn:gistcache:problem:{self.slug}",
+            "type": f"urn:gistcache:problem:{self.kind}",
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
-            **self.extra,
+            **self.members,
         }
 
 
-# the HTTP status of each kind of failure
-STATUS = {
-    "internal-error": 500,
-    "search-timeout": 504,
-    "searches-busy": 503,
-    "too-many-jobs": 429,
-    "job-queue-full": 503,
-    "answers-busy": 503,
-    "invalid-pattern": 400,
-    "user-not-found": 404,
-    "gist-not-found": 404,
-    "github-rate-limited": 503,
-    "github-budget-spent": 429,
-    "github-reserve": 503,
-    "github-timeout": 504,
-    "github-unavailable": 502,
-    "database-unavailable": 503,
-}
+# how a (sub-)application draws a problem: problem+json, the page's HTML, GitHub's shape
+Renderer = Callable[[web.Request, Problem], web.Response]
+
+
+def failure_problem(failure: Failure) -> Problem:
+    """The problem a described failure is to a client."""
+    return Problem(
+        STATUS[failure.kind],
+        failure.kind,
+        failure.title,
+        failure.detail,
+        failure.retry_after,
+        failure.members,
+    )
 
 
 def problem_for(exc: BaseException) -> Problem | None:
     """The problem a failure means to a client, or None for a bug."""
-    if isinstance(exc, Problem):
-        return exc
     failure = describe(exc)
     return None if failure is None else failure_problem(failure)
 
 
-def failure_problem(failure: Failure) -> Problem:
-    """The problem a described failure means to a client."""
-    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
-    extra = {"field": failure.field} if failure.field is not None else {}
-    return Problem(
-        STATUS[failure.kind], failure.kind, failure.title, failure.detail, headers=headers, **extra
-    )
-
-
 def internal_error(detail: str) -> Problem:
     """The opaque problem of a bug: nothing internal reaches the client."""
-    return Problem(500, "internal-error", "Internal Server Error", detail)
+    return Problem(500, FailureKind.INTERNAL_ERROR, "Internal Server Error", detail)
 
 
-def problem_response(request: web.Request, problem: Problem) -> web.Response:
+def problem_body(request: web.Request, problem: Problem) -> dict[str, Any]:
+    """The problem's JSON for this request: where it happened and the request's id."""
     body = {**problem.to_json(), "instance": request.path}
     request_id = request.get(REQUEST_ID)
     if request_id:
         body["request_id"] = request_id
+    return body
+
+
+def problem_response(request: web.Request, problem: Problem) -> web.Response:
+    """The problem as problem+json: the renderer of every application that names none."""
     return web.Response(
         status=problem.status,
-        body=json.dumps(body).encode(),
+        body=json.dumps(problem_body(request, problem)).encode(),
         content_type=PROBLEM_TYPE,
         headers=problem.headers,
     )
 
 
 def from_http_exception(exc: web.HTTPException) -> Problem:
-    """aiohttp's own errors (no such route, method not allowed, ...) as problems."""
-    headers = {}
-    if isinstance(exc, web.HTTPMethodNotAllowed):
-        headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status, "http-error")
-    detail = {
-        404: "no such resource",
-        405: "this method is not allowed here",
-    }.get(exc.status, exc.reason)
-    return Problem(exc.status, slug, exc.reason, detail, headers=headers)
+    """aiohttp's own errors (no such route, method not allowed, ...) as problems, with
+    the status aiohttp gave them."""
+    allow = tuple(exc.allowed_methods) if isinstance(exc, web.HTTPMethodNotAllowed) else ()
+    if exc.status == 404:
+        kind, detail = FailureKind.NOT_FOUND, "no such resource"
+    elif exc.status == 405:
+        kind, detail = FailureKind.METHOD_NOT_ALLOWED, "this method is not allowed here"
+    else:
+        kind, detail = FailureKind.HTTP_ERROR, exc.reason
+    return Problem(exc.status, kind, exc.reason, detail, allow=allow)

@@ -22,6 +22,7 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooL
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from gistcache.domain.errors import FailureKind
 from gistcache.web.problems import PROBLEM_TYPE, Problem, internal_error
 
 log = logging.getLogger("gistcache.web")
@@ -36,7 +37,7 @@ def protocol_problem(exc: BaseException | None, status: int, max_line: int) -> P
         detail = "the request is not HTTP: its method is not a valid token"
     else:
         detail = "the request is not valid HTTP/1.1 (its request line, headers or framing)"
-    return Problem(status, "malformed-request", "Bad Request", detail)
+    return Problem(status, FailureKind.MALFORMED_REQUEST, "Bad Request", detail)
 
 
 class ProblemRequestHandler(RequestHandler):

@@ -28,7 +28,7 @@ from gistcache.github.gate import PAYER
 from gistcache.settings import Network
 from gistcache.web.app_keys import GITHUB_ACCOUNT, RATE_LIMIT_HEADERS
 from gistcache.web.budget import ClientAccount, GitHubLedger
-from gistcache.web.problems import Problem
+from gistcache.web.failures import SharedRefreshStopped, TooManyRequests
 
 # liveness, readiness and metrics must answer whatever a client does
 EXEMPT_PATHS = frozenset({"/ping", "/healthz", "/readyz", "/metrics"})
@@ -118,13 +118,10 @@ class ClientRateLimit:
             "RateLimit-Reset": str(reset),
         }
         if not allowed:
-            raise Problem(
-                429,
-                "too-many-requests",
-                "Too many requests",
+            raise TooManyRequests(
                 f"at most {self._limit.amount} requests per {self._limit.get_expiry()} s "
                 "are allowed from one client",
-                headers={"Retry-After": str(max(1, reset))},
+                retry_after=max(1, reset),
             )
         return await handler(request)
 
@@ -156,12 +153,9 @@ class ClientGitHubBudget:
             if exc.payer is account:
                 raise
             # the refresh this request joined was another client's, stopped by its budget
-            raise Problem(
-                503,
-                "shared-refresh-stopped",
-                "Try again",
+            raise SharedRefreshStopped(
                 "the refresh of this list that another request had started was stopped; try again",
-                headers={"Retry-After": "1"},
+                retry_after=1,
             ) from exc
         finally:
             PAYER.reset(charged)

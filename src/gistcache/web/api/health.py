@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gistcache.web.app_keys import JOBS, METRICS, SESSIONS
-from gistcache.web.problems import Problem
+from gistcache.web.failures import NotReady
 
 READY_TIMEOUT = 2.0
 
@@ -49,5 +49,5 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-def _not_ready(detail: str) -> Problem:
-    return Problem(503, "not-ready", "Not ready", detail, headers={"Retry-After": "5"})
+def _not_ready(detail: str) -> NotReady:
+    return NotReady(detail, retry_after=5)

@@ -7,6 +7,7 @@ from datetime import datetime
 from aiohttp import web
 
 from gistcache.domain.gists import digest, render_gists
+from gistcache.domain.requests import parse_paging, validate_username
 from gistcache.domain.results import CacheStatus
 from gistcache.services.memory import RenderedList
 from gistcache.web.app_keys import CLOCK, LISTING
@@ -18,7 +19,6 @@ from gistcache.web.http import (
     wants_revalidation,
     whole_list_headers,
 )
-from gistcache.web.validation import parse_paging, validate_username
 
 
 async def list_gists(request: web.Request) -> web.StreamResponse:

@@ -13,10 +13,9 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
 from gistcache import __version__
-from gistcache.domain.requests import USERNAME_PATTERN
+from gistcache.domain.requests import MAX_PAGE, MAX_PER_PAGE, USERNAME_PATTERN
 from gistcache.web.api import schemas
 from gistcache.web.http import NDJSON
-from gistcache.web.validation import MAX_PAGE, MAX_PER_PAGE
 
 FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json"]
 

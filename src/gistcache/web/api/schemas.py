@@ -40,8 +40,6 @@ from gistcache.domain.requests import (
     USERNAME_PATTERN,
 )
 from gistcache.domain.results import JobStatus, SkipReason
-from gistcache.web import problems
-from gistcache.web.validation import invalid_username
 
 # --- the request -------------------------------------------------------------------------
 
@@ -421,7 +419,7 @@ def parse_search(body: Any) -> tuple[requests.SearchRequest, bool]:
     try:
         shape = SearchBody.model_validate(body)
     except ValidationError as exc:
-        raise _refused(_shape_fault(exc)) from None
+        raise _shape_fault(exc) from None
     fields = shape.model_dump(exclude={"run_async"})  # without the fields left out
     try:
         request = requests.search_request(
@@ -429,19 +427,8 @@ def parse_search(body: Any) -> tuple[requests.SearchRequest, bool]:
         )
     except InvalidLogin as fault:
         # a body's field, named as every other refused field is
-        raise invalid_username(fault, field="username") from None
-    except InvalidInput as fault:
-        raise _refused(fault) from None
+        raise InvalidLogin(fault.field, fault.detail, given_as="field") from None
     return request, shape.run_async
-
-
-def _refused(fault: InvalidInput) -> problems.Problem:
-    extra: dict[str, Any] = {}
-    if fault.unknown:
-        extra["fields"] = list(fault.unknown)
-    elif fault.field is not None:
-        extra["field"] = fault.field
-    return problems.Problem(400, "invalid-body", "Invalid search request", fault.detail, **extra)
 
 
 def _shape_fault(exc: ValidationError) -> InvalidInput:

@@ -20,8 +20,9 @@ from gistcache.web.api.render import answer_weight, search_body, search_pieces
 from gistcache.web.api.schemas import parse_search
 from gistcache.web.api.stream import search_stream, wants_stream
 from gistcache.web.app_keys import ANSWERS, CLOCK, JOBS, REQUEST_ID, SEARCHES, SETTINGS
+from gistcache.web.failures import SearchNotFinished, SearchNotFound
 from gistcache.web.http import cache_headers, prefers_async, read_json
-from gistcache.web.problems import Problem, failure_problem
+from gistcache.web.problems import failure_problem, problem_response
 from gistcache.web.ratelimit import client_of
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,11 @@ async def search_result(request: web.Request) -> web.StreamResponse:
             return await send_bytes(request, response, body, stall=stall, what=what)
     if job.status is JobStatus.FAILURE and job.failure is not None:
         # no Retry-After: the wait a failure asks for counts from when the job failed
-        raise failure_problem(replace(job.failure, retry_after=None))
-    raise Problem(
-        409,
-        "search-not-finished",
-        "Search not finished",
+        return problem_response(request, failure_problem(replace(job.failure, retry_after=None)))
+    raise SearchNotFinished(
         f"the search is {job.status.value}; ask again later",
+        retry_after=1,
         job_status=job.status.value,
-        headers={"Retry-After": "1"},
     )
 
 
@@ -124,7 +122,7 @@ async def _job(request: web.Request) -> JobView:
         job_id = ""
     job = await request.app[JOBS].get(job_id) if job_id == raw.lower() else None
     if job is None:
-        raise Problem(404, "search-not-found", "No such search", "no search has this request id")
+        raise SearchNotFound("no search has this request id")
     return job
 
 

@@ -32,7 +32,7 @@ from gistcache.web.answers import ClientGone, write_sliced
 from gistcache.web.api.render import render_cut, render_gist, render_skipped
 from gistcache.web.app_keys import CLOCK, REQUEST_ID, SEARCHES, SETTINGS
 from gistcache.web.http import NDJSON, cache_headers
-from gistcache.web.problems import internal_error, problem_for
+from gistcache.web.problems import internal_error, problem_body, problem_for
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,8 @@ async def _write_events(
             problem = internal_error("the search failed unexpectedly")
         elif problem.status in (502, 503, 504):
             log.warning("search stream [%s]: %s", request.get(REQUEST_ID), exc)
-        body = {**problem.to_json(), "instance": request.path}
-        rid = request.get(REQUEST_ID)
-        if rid:
-            body["request_id"] = rid
-        await write_sliced(response, _line({"event": "error", "problem": body}), stall)
+        event = {"event": "error", "problem": problem_body(request, problem)}
+        await write_sliced(response, _line(event), stall)
 
 
 async def _watch_client(request: web.Request, writer: asyncio.Task[Any]) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gistcache.web.app_keys import ERROR_RENDERER, GITHUB_ACCOUNT
-from gistcache.web.ghcompat.errors import render_problem
+from gistcache.web.ghcompat.errors import render_in_github_shape
 from gistcache.web.ghcompat.routes import setup_routes
 from gistcache.web.ghcompat.versions import HEADER, api_version
 
@@ -40,7 +40,7 @@ def create_ghcompat() -> web.Application:
     app = web.Application(middlewares=[api_version])
     # every failure here (unknown path, wrong method, the client rate limit's 429, a bug)
     # is rendered by the root app's problems middleware through this, in GitHub's shape
-    app[ERROR_RENDERER] = render_problem
+    app[ERROR_RENDERER] = render_in_github_shape
     app.on_response_prepare.append(stamp_rate_limit)
     app.on_response_prepare.append(vary_on_version)
     setup_routes(app)

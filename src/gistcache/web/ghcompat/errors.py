@@ -5,15 +5,12 @@ failure of the GitHub-compatible API (never problem+json: GitHub's clients read
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from gistcache.web.problems import Problem
-
-log = logging.getLogger("gistcache.web")
 
 DOCS = "https://docs.github.com/rest"
 # GitHub's words for the statuses whose message is always the same
@@ -48,7 +45,7 @@ def github_error(
     )
 
 
-def render_problem(request: web.Request, problem: Problem) -> web.Response:
+def render_in_github_shape(request: web.Request, problem: Problem) -> web.Response:
     """A problem (gistcache's own description of a failure) in GitHub's error shape: the
     status and headers (``Retry-After``, ``Allow``) stay, the words become GitHub's."""
     if problem.status == 429:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gistcache.settings import Network
-from gistcache.web.problems import Problem
+from gistcache.web.failures import InvalidHost
 from gistcache.web.ratelimit import is_trusted
 
 # the URLs of other places than the API, left as GitHub wrote them even when they share
@@ -42,7 +42,7 @@ def public_origin(request: web.Request, trusted: Sequence[Network]) -> str:
             scheme = proto
         host = _last(request, "X-Forwarded-Host") or host
     if not _HOST.fullmatch(host):
-        raise Problem(400, "invalid-host", "Bad Request", "the Host header is not a host name")
+        raise InvalidHost("the Host header is not a host name")
     return f"{scheme}://{host.lower()}"
 
 

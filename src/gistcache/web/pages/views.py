@@ -15,17 +15,11 @@ from gistcache.domain.requests import SearchRequest, validate_username
 from gistcache.services.search import SearchAnswer
 from gistcache.web.answers import LARGE_ANSWER_BYTES, send_bytes
 from gistcache.web.app_keys import ANSWERS, ASSETS, CLOCK, LISTING, REQUEST_ID, SEARCHES, SETTINGS
+from gistcache.web.failures import NotCached
 from gistcache.web.pages.assets import IMMUTABLE
-from gistcache.web.pages.words import (
-    LOGIN_RULE,
-    Form,
-    FormError,
-    checked_words,
-    freshness,
-    parse_form,
-    trouble,
-)
-from gistcache.web.problems import Problem
+from gistcache.web.pages.failures import failure_message
+from gistcache.web.pages.form import LOGIN_RULE, Form, FormError, parse_form
+from gistcache.web.pages.text import checked_words, freshness
 
 log = logging.getLogger(__name__)
 CSP = "default-src 'self'"
@@ -33,7 +27,7 @@ CSP = "default-src 'self'"
 
 async def index(request: web.Request) -> web.Response:
     """``GET /``: the empty search form."""
-    return page(request, "search.html", {"form": Form(), "answer": None, "trouble": None})
+    return page(request, "search.html", {"form": Form(), "answer": None, "failure": None})
 
 
 async def search(request: web.Request) -> web.StreamResponse:
@@ -43,7 +37,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     that the client's reading paces (``web.answers``)."""
     form = Form.from_query(request.query)
     if form.empty:
-        return page(request, "search.html", {"form": form, "answer": None, "trouble": None})
+        return page(request, "search.html", {"form": form, "answer": None, "failure": None})
     with contextlib.ExitStack() as holding:
         try:
             form, search_request = parse_form(request.query)
@@ -52,17 +46,7 @@ async def search(request: web.Request) -> web.StreamResponse:
             del answer  # the page alone is held while it is written
             holding.enter_context(request.config_dict[ANSWERS].hold(len(body)))
         except Exception as exc:
-            said = trouble(exc, request.config_dict[CLOCK](), user=form.user)
-            if said is None:
-                raise
-            headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}
-            return page(
-                request,
-                "search.html",
-                {"form": form, "answer": None, "trouble": said},
-                status=said.status,
-                headers=headers,
-            )
+            return _failure_page(request, "search.html", {"form": form, "answer": None}, exc)
         if len(body) <= LARGE_ANSWER_BYTES:
             small = web.Response(body=body, content_type="text/html", charset="utf-8")
             set_page_headers(small)
@@ -84,7 +68,7 @@ def _results_page(
     context = {
         "form": form,
         "answer": result,
-        "trouble": None,
+        "failure": None,
         "freshness": freshness(answer.listing, request.config_dict[CLOCK]()),
         "page": search_request.page,
         "pages": pages,
@@ -102,7 +86,8 @@ async def user_gists(request: web.Request) -> web.Response:
     try:
         found = await request.config_dict[LISTING].list_gists(_login(raw))
     except Exception as exc:
-        return _user_trouble(request, form, exc)
+        context = {"form": form, "login": form.user, "rows": None}
+        return _failure_page(request, "user.html", context, exc)
     rows = [_row(gist) for gist in found.gists]
     return page(
         request,
@@ -112,7 +97,7 @@ async def user_gists(request: web.Request) -> web.Response:
             "login": found.login,
             "rows": rows,
             "freshness": freshness(found, request.config_dict[CLOCK]()),
-            "trouble": None,
+            "failure": None,
         },
     )
 
@@ -125,18 +110,11 @@ async def freshness_words(request: web.Request) -> web.Response:
     try:
         login = validate_username(raw)
     except InvalidLogin as exc:
-        raise Problem(
-            400, "invalid-username", "Invalid username", exc.detail, parameter="user"
-        ) from None
+        raise InvalidLogin("user", exc.detail, given_as="parameter") from None
     listing = request.config_dict[LISTING]
     checked = await listing.last_checked(login)
     if checked is None:
-        raise Problem(
-            404,
-            "not-cached",
-            "Not cached",
-            f"no list of {login} is cached: a search for them caches it",
-        )
+        raise NotCached(f"no list of {login} is cached: a search for them caches it")
     words = checked_words(checked.checked_at, checked.backing_off, request.config_dict[CLOCK]())
     return _json({"text": words}, 200)
 
@@ -153,17 +131,17 @@ async def static(request: web.Request) -> web.Response:
     )
 
 
-def _user_trouble(request: web.Request, form: Form, exc: BaseException) -> web.Response:
-    said = trouble(exc, request.config_dict[CLOCK](), user=form.user)
+def _failure_page(
+    request: web.Request, template: str, context: dict[str, Any], exc: Exception
+) -> web.Response:
+    """``template`` (its ``form`` as filled) telling what ``exc`` means to a person, with
+    the status and the wait of the API's answer; a bug is raised again."""
+    said = failure_message(exc, request.config_dict[CLOCK](), user=context["form"].user)
     if said is None:
         raise exc
     headers = {"Retry-After": str(said.retry_after)} if said.retry_after else {}
     return page(
-        request,
-        "user.html",
-        {"form": form, "login": form.user, "rows": None, "trouble": said},
-        status=said.status,
-        headers=headers,
+        request, template, {**context, "failure": said}, status=said.status, headers=headers
     )
 
 

@@ -298,7 +298,7 @@ function showTrouble(problem) {
   let title = problem?.title ?? "The search failed";
   let detail = problem?.detail ?? "The search did not finish. Press Enter to try again.";
   if (problem?.type === "urn:gistcache:problem:invalid-pattern") {
-    // as words.py's trouble() puts it on the server's page
+    // as pages/failures.py's problem_message() puts it on the server's page
     title = "RE2 does not accept this pattern";
     detail = `${problem.detail}. Tick “literal” to search for the text as it is.`;
   }
@@ -350,7 +350,7 @@ function clearResults() {
   progress.textContent = "";
 }
 
-// the page's words of web/pages/words.py cut_words
+// the page's words of web/pages/text.py cut_words
 function cutWords(cut) {
   const size = `${Number((cut.limit_bytes / (1024 * 1024)).toPrecision(3))} MiB`;
   const shown = cut.lines_cut

@@ -1,0 +1,122 @@
+"""The HTTP status of every kind of failure (one table, checked complete by a test), and
+the failures the web layer finds itself, before or beside any use case."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from gistcache.domain.errors import FailureKind
+
+STATUS: dict[FailureKind, int] = {
+    FailureKind.INVALID_USERNAME: 400,
+    FailureKind.INVALID_QUERY: 400,
+    FailureKind.INVALID_BODY: 400,
+    FailureKind.INVALID_PATTERN: 400,
+    FailureKind.INVALID_JSON: 400,
+    FailureKind.BODY_TOO_LARGE: 413,
+    FailureKind.MALFORMED_REQUEST: 400,
+    FailureKind.INVALID_HOST: 400,
+    FailureKind.CROSS_SITE_REQUEST: 403,
+    FailureKind.NOT_FOUND: 404,
+    FailureKind.METHOD_NOT_ALLOWED: 405,
+    # aiohttp's own refusals other than 404 and 405 keep the status aiohttp gave them
+    # (web.problems.from_http_exception): this is the one they have in the document
+    FailureKind.HTTP_ERROR: 400,
+    FailureKind.USER_NOT_FOUND: 404,
+    FailureKind.GIST_NOT_FOUND: 404,
+    FailureKind.SEARCH_NOT_FOUND: 404,
+    FailureKind.SEARCH_NOT_FINISHED: 409,
+    FailureKind.NOT_CACHED: 404,
+    FailureKind.TOO_MANY_REQUESTS: 429,
+    FailureKind.GITHUB_BUDGET_SPENT: 429,
+    FailureKind.SHARED_REFRESH_STOPPED: 503,
+    FailureKind.TOO_MANY_JOBS: 429,
+    FailureKind.JOB_QUEUE_FULL: 503,
+    FailureKind.SEARCHES_BUSY: 503,
+    FailureKind.ANSWERS_BUSY: 503,
+    FailureKind.SEARCH_TIMEOUT: 504,
+    FailureKind.GITHUB_RATE_LIMITED: 503,
+    FailureKind.GITHUB_RESERVE: 503,
+    FailureKind.GITHUB_TIMEOUT: 504,
+    FailureKind.GITHUB_UNAVAILABLE: 502,
+    FailureKind.DATABASE_UNAVAILABLE: 503,
+    FailureKind.NOT_READY: 503,
+    FailureKind.INTERNAL_ERROR: 500,
+}
+
+
+class WebFailure(Exception):
+    """A failure of the web layer's own: its words (``detail``), how long to wait
+    before trying again, and the ``members`` its problem adds (RFC 9457 extensions)."""
+
+    kind: ClassVar[FailureKind]
+    title: ClassVar[str]
+
+    def __init__(self, detail: str, *, retry_after: int | None = None, **members: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+        self.members = members
+
+
+class MalformedJSON(WebFailure):
+    kind = FailureKind.INVALID_JSON
+    title = "Malformed JSON"
+
+
+class BodyTooLarge(WebFailure):
+    kind = FailureKind.BODY_TOO_LARGE
+    title = "Request body too large"
+
+
+class InvalidHost(WebFailure):
+    """The ``Host`` header (or a trusted proxy's ``X-Forwarded-Host``) is no host name."""
+
+    kind = FailureKind.INVALID_HOST
+    title = "Bad Request"
+
+
+class CrossSiteRequest(WebFailure):
+    """A browser sent a write on another site's behalf."""
+
+    kind = FailureKind.CROSS_SITE_REQUEST
+    title = "Cross-site request"
+
+
+class TooManyRequests(WebFailure):
+    """The client sent more requests than it may in a window."""
+
+    kind = FailureKind.TOO_MANY_REQUESTS
+    title = "Too many requests"
+
+
+class SharedRefreshStopped(WebFailure):
+    """The refresh a request joined was another client's, stopped by that client's
+    budget of GitHub requests."""
+
+    kind = FailureKind.SHARED_REFRESH_STOPPED
+    title = "Try again"
+
+
+class SearchNotFound(WebFailure):
+    kind = FailureKind.SEARCH_NOT_FOUND
+    title = "No such search"
+
+
+class SearchNotFinished(WebFailure):
+    kind = FailureKind.SEARCH_NOT_FINISHED
+    title = "Search not finished"
+
+
+class NotCached(WebFailure):
+    """What is asked for is read from the cache alone, and the cache has none of it."""
+
+    kind = FailureKind.NOT_CACHED
+    title = "Not cached"
+
+
+class NotReady(WebFailure):
+    """The server should get no traffic yet (its database does not take writes)."""
+
+    kind = FailureKind.NOT_READY
+    title = "Not ready"
