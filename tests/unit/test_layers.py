@@ -1,5 +1,6 @@
 """The layers import downwards only: the web layer (and the app and CLI above it) is
-never imported from below, and the pure parts import no I/O layer."""
+never imported from below, the pure parts import no I/O layer, and the web layer reaches
+GitHub and the store through the services (but for the names it is allowed)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,34 @@ def test_no_room_imports_a_layer_above_it(room: str) -> None:
         for name in imported(path)
         if _under(name, FORBIDDEN[room])
     }
+    assert not wrong
+
+
+# What the web layer names of GitHub's and the store's modules, and why; everything else
+# of them it reaches through the services
+WEB_MAY_NAME = {
+    # the resources the application holds, typed (readiness asks SESSIONS itself whether
+    # the database takes writes: it is about the database, not a use case)
+    "web/app_keys.py": ("gistcache.github.client", "gistcache.store.engine"),
+    # a client's budget of GitHub requests is charged at GitHub's gate (PAYER) and refuses
+    # with ClientBudgetSpent, which the services catch too
+    "web/budget.py": ("gistcache.github.errors",),
+    "web/ratelimit.py": ("gistcache.github.errors", "gistcache.github.gate"),
+    # a gist's answer begun is broken off when GitHub fails while it is written
+    "web/ghcompat/handlers.py": ("gistcache.github.errors",),
+}
+
+
+def test_the_web_reaches_github_and_the_store_through_the_services() -> None:
+    wrong: set[str] = set()
+    for path in sorted((PACKAGE / "web").rglob("*.py")):
+        name = str(path.relative_to(PACKAGE))
+        wrong.update(
+            f"{name} imports {module}"
+            for module in imported(path)
+            if _under(module, ("gistcache.github", "gistcache.store"))
+            and not _under(module, WEB_MAY_NAME.get(name, ()))
+        )
     assert not wrong
 
 
