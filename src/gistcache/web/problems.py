@@ -73,7 +73,8 @@ def problem_for(exc: BaseException) -> Problem | None:
 
 def internal_error(detail: str) -> Problem:
     """The opaque problem of a bug: nothing internal reaches the client."""
-    return Problem(500, FailureKind.INTERNAL_ERROR, "Internal Server Error", detail)
+    kind = FailureKind.INTERNAL_ERROR
+    return Problem(STATUS[kind], kind, "Internal Server Error", detail)
 
 
 def problem_body(request: web.Request, problem: Problem) -> dict[str, Any]:
