@@ -61,6 +61,52 @@ def test_no_room_imports_a_layer_above_it(room: str) -> None:
     assert not wrong
 
 
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """What a file imports when it runs: not what it names under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            node.body = []
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_house_has_no_circle() -> None:
+    """No module imports, through others, a module that imports it: not even for type hints,
+    but in the fake GitHub, whose route classes name the server that owns them in
+    annotations only."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        testing = name.startswith("gistcache.testing.")
+        found = _runtime_imports(path) if testing else imported(path)
+        graph[name] = {n for n in found if n in modules and n != name}
+
+    def reaches(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(graph[start])
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(graph[name])
+        return seen
+
+    circles = {name for name in graph if name in reaches(name)}
+    assert not circles
+
+
 # What the web layer names of GitHub's and the store's modules, and why; everything else
 # of them it reaches through the services
 WEB_MAY_NAME = {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from gistcache.domain.clock import Clock
@@ -18,10 +16,8 @@ from gistcache.settings import Settings
 from gistcache.store.engine import Sessions
 from gistcache.web.answers import AnswersInFlight
 from gistcache.web.budget import ClientAccount
+from gistcache.web.failures import Renderer
 from gistcache.web.pages.assets import Assets
-
-if TYPE_CHECKING:
-    from gistcache.web.problems import Renderer
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", Sessions)

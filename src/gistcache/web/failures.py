@@ -1,9 +1,14 @@
-"""The HTTP status of every kind of failure (one table, checked complete by a test), and
-the failures the web layer finds itself, before or beside any use case."""
+"""The HTTP status of every kind of failure (one table, checked complete by a test), the
+``Problem`` every renderer draws, and the failures the web layer finds itself, before or
+beside any use case."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from aiohttp import web
 
 from gistcache.domain.errors import FailureKind
 
@@ -43,6 +48,41 @@ STATUS: dict[FailureKind, int] = {
     FailureKind.NOT_READY: 503,
     FailureKind.INTERNAL_ERROR: 500,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A failure as an HTTP answer tells it: what every renderer draws."""
+
+    status: int
+    kind: FailureKind
+    title: str
+    detail: str
+    retry_after: int | None = None  # seconds worth waiting before trying again
+    members: Mapping[str, Any] = field(default_factory=dict)  # RFC 9457's extensions
+    allow: Sequence[str] = ()  # the methods the resource takes (a 405's)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        if self.allow:
+            headers["Allow"] = ", ".join(sorted(self.allow))
+        return headers
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": f"urn:gistcache:problem:{self.kind}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.members,
+        }
+
+
+# how a (sub-)application draws a problem: problem+json, the page's HTML, GitHub's shape
+Renderer = Callable[[web.Request, Problem], web.Response]
 
 
 class WebFailure(Exception):

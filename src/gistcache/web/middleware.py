@@ -20,10 +20,9 @@ from aiohttp.typedefs import Handler
 
 from gistcache.observability.logs import log_access
 from gistcache.web.app_keys import ERROR_RENDERER, METRICS, RATE_LIMIT_HEADERS, REQUEST_ID, SETTINGS
-from gistcache.web.failures import CrossSiteRequest
+from gistcache.web.failures import CrossSiteRequest, Renderer
 from gistcache.web.ghcompat.links import public_origin
 from gistcache.web.problems import (
-    Renderer,
     from_http_exception,
     internal_error,
     problem_for,

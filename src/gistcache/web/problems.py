@@ -4,8 +4,6 @@ table (``web.failures.STATUS``), and its problem+json body and rendering."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -13,44 +11,9 @@ from aiohttp import web
 from gistcache.domain.errors import FailureKind
 from gistcache.services.failures import Failure, describe
 from gistcache.web.app_keys import REQUEST_ID
-from gistcache.web.failures import STATUS
+from gistcache.web.failures import STATUS, Problem
 
 PROBLEM_TYPE = "application/problem+json"
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A failure as an HTTP answer tells it: what every renderer draws."""
-
-    status: int
-    kind: FailureKind
-    title: str
-    detail: str
-    retry_after: int | None = None  # seconds worth waiting before trying again
-    members: Mapping[str, Any] = field(default_factory=dict)  # RFC 9457's extensions
-    allow: Sequence[str] = ()  # the methods the resource takes (a 405's)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        headers = {}
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(self.retry_after)
-        if self.allow:
-            headers["Allow"] = ", ".join(sorted(self.allow))
-        return headers
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": f"urn:gistcache:problem:{self.kind}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            **self.members,
-        }
-
-
-# how a (sub-)application draws a problem: problem+json, the page's HTML, GitHub's shape
-Renderer = Callable[[web.Request, Problem], web.Response]
 
 
 def failure_problem(failure: Failure) -> Problem:

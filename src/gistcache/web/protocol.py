@@ -23,7 +23,8 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gistcache.domain.errors import FailureKind
-from gistcache.web.problems import PROBLEM_TYPE, Problem, internal_error
+from gistcache.web.failures import Problem
+from gistcache.web.problems import PROBLEM_TYPE, internal_error
 
 log = logging.getLogger("gistcache.web")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gistcache.web.problems import Problem
+from gistcache.web.failures import Problem
 
 DOCS = "https://docs.github.com/rest"
 # GitHub's words for the statuses whose message is always the same

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gistcache.domain.errors import FailureKind
+from gistcache.web.failures import Problem
 from gistcache.web.pages.form import FormError
 from gistcache.web.pages.text import clock_time, duration
-from gistcache.web.problems import Problem, problem_for
+from gistcache.web.problems import problem_for
 
 
 @dataclass(frozen=True, slots=True)

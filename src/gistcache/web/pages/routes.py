@@ -9,12 +9,13 @@ from aiohttp import web
 from aiohttp.web import UrlMappingMatchInfo
 
 from gistcache.web.app_keys import ASSETS, CLOCK, ERROR_RENDERER
+from gistcache.web.failures import Problem
 from gistcache.web.pages import views
 from gistcache.web.pages.assets import load_assets
 from gistcache.web.pages.failures import problem_message
 from gistcache.web.pages.form import Form
 from gistcache.web.pages.text import SKIP_REASONS, cut_words, marked, plural, when
-from gistcache.web.problems import Problem, problem_response
+from gistcache.web.problems import problem_response
 
 PAGES_PREFIX = "/-/"
 # routes the page's script reads: JSON answers, their failures problem+json
