@@ -291,6 +291,57 @@ async def test_etags_differ_per_credential_and_answer_304(
     assert cross.status == 200
 
 
+@pytest.mark.parametrize(
+    "write",
+    [
+        "update_gist",
+        "add_gist",
+        "delete_gist",
+        "gist attribute",
+        "gist's fields",
+        "file's fields",
+        "user attribute",
+        "a plain dict put in place, then written",
+        "quote_raw_urls",
+    ],
+)
+async def test_a_page_the_fake_keeps_is_made_again_after_any_write_to_its_data(
+    fake: FakeGitHub, http: aiohttp.ClientSession, write: str
+) -> None:
+    gist = fake.add_gist("keeper", {"a.txt": "a\n"})
+    fake.add_gist("keeper", {"b.txt": "b\n"})
+    first = await http.get("/users/keeper/gists")
+    etag, body = first.headers["ETag"], await first.json()
+    kept = await http.get("/users/keeper/gists", headers={"If-None-Match": etag})
+    assert kept.status == 304
+    if write == "update_gist":
+        fake.update_gist(gist.id, description="new")
+    elif write == "add_gist":
+        fake.add_gist("keeper", {"c.txt": "c\n"})
+    elif write == "delete_gist":
+        fake.delete_gist(gist.id)
+    elif write == "gist attribute":
+        gist.description = "written directly"
+    elif write == "gist's fields":
+        gist.fields["html_url"] = "https://gist.github.com/elsewhere"
+    elif write == "file's fields":
+        gist.files["a.txt"].fields["language"] = "Odd"
+    elif write == "user attribute":
+        fake.user("keeper").id = 4242
+    elif write == "a plain dict put in place, then written":
+        plain: dict[str, Any] = {}
+        gist.fields = plain
+        await http.get("/users/keeper/gists")  # made with the plain dict: not kept
+        plain["html_url"] = "https://gist.github.com/elsewhere"
+    else:
+        fake.quote_raw_urls = False
+        gist.files["a.txt"] = type(gist.files["a.txt"])("a b.txt", b"a\n")
+    after = await http.get("/users/keeper/gists", headers={"If-None-Match": etag})
+    assert after.status == 200
+    assert after.headers["ETag"] != etag
+    assert await after.json() != body
+
+
 async def test_secret_gists_are_listed_to_their_owners_token_alone(
     fake: FakeGitHub, http: aiohttp.ClientSession
 ) -> None:

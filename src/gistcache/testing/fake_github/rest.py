@@ -1,6 +1,8 @@
 """The fake GitHub's REST routes: a user, a user's gist list (paged by ``Link``, by login
 or by numeric id), one gist in full, and ``GET /rate_limit``; ETags per credential and
-304 on ``If-None-Match``."""
+304 on ``If-None-Match``. A page of a list is kept as made (its JSON and the digest its
+ETags start from) until the fake's data changes, so that a conditional request costs the
+fake no JSON nor hashing of the page: a benchmark measures gistcache, not the fake."""
 
 from __future__ import annotations
 
@@ -8,13 +10,15 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from gistcache.testing.fake_github.faults import github_error
-from gistcache.testing.fake_github.state import FakeUser
+from gistcache.testing.fake_github.payloads import Payloads
+from gistcache.testing.fake_github.state import Changes, FakeGist, FakeUser, watched
 
 if TYPE_CHECKING:
     from gistcache.testing.fake_github.server import FakeGitHub
@@ -22,6 +26,23 @@ if TYPE_CHECKING:
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
 API_VERSIONS = ("2022-11-28", "2026-03-10")
+KEPT_PAGES = 256  # the most pages kept at once: the oldest made goes first
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One page of a list as made when the fake's data changed ``count`` times."""
+
+    count: int
+    user: FakeUser  # the user it was made for (its key holds the user's id())
+    raw: bytes
+    digest: Any  # the hash of ``raw``, the start of every credential's ETag
+    total: int  # how many gists the whole list has (for the Link header)
+
+
+# what else a page's JSON depends on: its user, the URLs it names, whether the token is
+# the user's own, ``since``, the page and its size
+_PageKey = tuple[int, Payloads, bool, str | None, int, int]
 
 
 class RestRoutes:
@@ -29,6 +50,7 @@ class RestRoutes:
 
     def __init__(self, fake: FakeGitHub) -> None:
         self._fake = fake
+        self._pages: dict[_PageKey, _Page] = {}
 
     def add_to(self, router: web.UrlDispatcher, prefix: str) -> None:
         router.add_get(prefix + "/users/{username}", self.get_user)
@@ -54,7 +76,7 @@ class RestRoutes:
             "created_at": joined,
             "updated_at": joined,
         }
-        return _conditional(request, body)
+        return _json_conditional(request, body)
 
     async def rate_limit(self, request: web.Request) -> web.Response:
         """``GET /rate_limit``: the credential's budget (every resource but core is
@@ -105,8 +127,26 @@ class RestRoutes:
         page = max(_int_param(query.get("page"), 1), 1)
         # with the user's own token GitHub lists their secret gists too
         own = user.token is not None and _token(request) == user.token
+        payloads = self._fake.payloads(request)
+        key = (id(user), payloads, own, query.get("since"), page, per_page)
+        made = self._pages.get(key)
+        if made is None or made.count != Changes.count or made.user is not user:
+            made_now = self._page(user, key)
+            if not isinstance(made_now, _Page):
+                return made_now
+            made = made_now
+        headers = {}
+        if made.total > per_page:
+            base = f"{payloads.api}/user/{user.id}/gists"
+            headers["Link"] = self._links(base, query, page, per_page, made.total)
+        return _conditional(request, made.raw, made.digest, headers)
+
+    def _page(self, user: FakeUser, key: _PageKey) -> _Page | web.Response:
+        """The page ``key`` names made now, and kept when every container of the data it
+        is made of counts its changes."""
+        _, payloads, own, since, page, per_page = key
+        count = Changes.count
         gists = [g for g in user.gists if g.public or own]
-        since = query.get("since")
         if since is not None:
             try:
                 threshold = datetime.fromisoformat(since.replace("Z", "+00:00"))
@@ -118,14 +158,14 @@ class RestRoutes:
                 threshold = threshold.replace(tzinfo=UTC)
             gists = [g for g in gists if g.updated_at >= threshold]
         gists.sort(key=lambda g: g.created_at, reverse=True)  # newest first
-        payloads = self._fake.payloads(request)
         items = gists[(page - 1) * per_page : page * per_page]
-        body = [payloads.gist(g, full=False) for g in items]
-        headers = {}
-        if len(gists) > per_page:
-            base = f"{payloads.api}/user/{user.id}/gists"
-            headers["Link"] = self._links(base, query, page, per_page, len(gists))
-        return _conditional(request, body, headers)
+        raw = json.dumps([payloads.gist(g, full=False) for g in items]).encode()
+        made = _Page(count, user, raw, hashlib.sha256(raw), len(gists))
+        if watched(user.gists) and all(_all_watched(g) for g in items):
+            if len(self._pages) >= KEPT_PAGES:
+                del self._pages[next(iter(self._pages))]
+            self._pages[key] = made
+        return made
 
     def _links(
         self, base: str, query: Mapping[str, str], page: int, per_page: int, total: int
@@ -158,7 +198,7 @@ class RestRoutes:
             gist = self._fake.gist(request.match_info["gist_id"])
         except KeyError:
             return github_error(404, "Not Found", doc="/gists/gists#get-a-gist")
-        return _conditional(request, self._fake.payloads(request).gist(gist, full=True))
+        return _json_conditional(request, self._fake.payloads(request).gist(gist, full=True))
 
 
 def _token(request: web.Request) -> str | None:
@@ -174,12 +214,24 @@ def _int_param(raw: str | None, default: int) -> int:
         return default
 
 
-def _conditional(
-    request: web.Request, body: Any, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    """200 with a weak ETag that depends on the credential, or 304 when it still matches."""
+def _all_watched(gist: FakeGist) -> bool:
+    files = gist.files
+    return (
+        watched(gist.fields) and watched(files) and all(watched(f.fields) for f in files.values())
+    )
+
+
+def _json_conditional(request: web.Request, body: Any) -> web.Response:
     raw = json.dumps(body).encode()
-    digest = hashlib.sha256(raw)
+    return _conditional(request, raw, hashlib.sha256(raw))
+
+
+def _conditional(
+    request: web.Request, raw: bytes, digest: Any, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """200 with a weak ETag that depends on the credential, or 304 when it still matches;
+    ``digest`` is the hash of ``raw``, which the ETag continues (on a copy)."""
+    digest = digest.copy()
     digest.update(b"\0" + request.headers.get("Authorization", "").encode())
     etag = f'W/"{digest.hexdigest()[:40]}"'
     out = {"ETag": etag, "Cache-Control": "public, max-age=60, s-maxage=60", **(headers or {})}

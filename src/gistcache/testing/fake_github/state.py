@@ -7,7 +7,11 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, SupportsIndex, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
 
 LANGUAGES = {
     ".py": ("Python", "application/x-python"),
@@ -20,14 +24,129 @@ LANGUAGES = {
 }
 
 
+class Changes:
+    """How many times any fake's data changed, by its own methods or by a test writing
+    to it directly: what was made of the data at one count is still right at that count
+    (the routes keep the pages they made). Shared by every fake in the process: another
+    fake's change costs a page made again, never an outdated one."""
+
+    count = 0
+
+    @classmethod
+    def note(cls) -> None:
+        cls.count += 1
+
+
+class WatchedDict(dict[K, V]):
+    """A dict of the fake's data that counts its changes (tests write to them directly)."""
+
+    def __setitem__(self, key: K, value: V) -> None:
+        Changes.note()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: K) -> None:
+        Changes.note()
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> WatchedDict[K, V]:  # type: ignore[override,misc]
+        Changes.note()
+        return super().__ior__(other)
+
+    def pop(self, *args: Any) -> Any:
+        Changes.note()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[K, V]:
+        Changes.note()
+        return super().popitem()
+
+    def clear(self) -> None:
+        Changes.note()
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        Changes.note()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: K, default: Any = None) -> Any:
+        Changes.note()
+        return super().setdefault(key, default)
+
+
+class WatchedList(list[T]):
+    """A list of the fake's data that counts its changes."""
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        Changes.note()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        Changes.note()
+        super().__delitem__(index)
+
+    def __iadd__(self, other: Any) -> WatchedList[T]:  # type: ignore[override,misc]
+        Changes.note()
+        return super().__iadd__(other)
+
+    def __imul__(self, count: SupportsIndex) -> WatchedList[T]:
+        Changes.note()
+        return super().__imul__(count)
+
+    def append(self, item: T) -> None:
+        Changes.note()
+        super().append(item)
+
+    def extend(self, items: Any) -> None:
+        Changes.note()
+        super().extend(items)
+
+    def insert(self, index: SupportsIndex, item: T) -> None:
+        Changes.note()
+        super().insert(index, item)
+
+    def remove(self, item: T) -> None:
+        Changes.note()
+        super().remove(item)
+
+    def pop(self, index: SupportsIndex = -1) -> T:
+        Changes.note()
+        return super().pop(index)
+
+    def clear(self) -> None:
+        Changes.note()
+        super().clear()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        Changes.note()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        Changes.note()
+        super().reverse()
+
+
+class _Watched:
+    """A dataclass of the fake's data whose attribute writes are counted."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        Changes.note()
+        object.__setattr__(self, name, value)
+
+
+def watched(value: object) -> bool:
+    """Whether every change to ``value`` (a container of the fake's data) is counted:
+    one a test put in place itself is a plain dict or list."""
+    return type(value) in (WatchedDict, WatchedList)
+
+
 @dataclass
-class FakeFile:
+class FakeFile(_Watched):
     filename: str
     content: bytes
     revision: str = field(init=False)
     # fields of the file's JSON sent as given, over what the fake makes of the file (an
     # odd ``language`` or ``raw_url``, such as one holding a lone surrogate)
-    fields: dict[str, Any] = field(default_factory=dict, init=False)
+    fields: dict[str, Any] = field(default_factory=WatchedDict, init=False)
 
     def __post_init__(self) -> None:
         # stands for the sha GitHub puts in a raw URL: it names this content, so an
@@ -52,10 +171,10 @@ def _suffix(filename: str) -> str:
 
 
 @dataclass
-class FakeUser:
+class FakeUser(_Watched):
     login: str
     id: int
-    gists: list[FakeGist] = field(default_factory=list)
+    gists: list[FakeGist] = field(default_factory=WatchedList)
     token: str | None = None  # the user's own token: their list then shows secret gists too
 
 
@@ -70,7 +189,7 @@ class FakeRevision:
 
 
 @dataclass
-class FakeGist:
+class FakeGist(_Watched):
     id: str
     owner: FakeUser
     description: str | None
@@ -80,9 +199,9 @@ class FakeGist:
     files: dict[str, FakeFile]
     comments: int = 0
     old_format: bool = False  # listed in the 2012 shape: the owner only in ``user``
-    history: list[FakeRevision] = field(default_factory=list)  # oldest first
+    history: list[FakeRevision] = field(default_factory=WatchedList)  # oldest first
     # fields of the gist's JSON sent as given, over what the fake makes (an odd html_url)
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=WatchedDict)
 
     def commit(self, before: Mapping[str, FakeFile], when: datetime) -> None:
         """Record a revision going from the files ``before`` to the current ones."""
@@ -107,7 +226,7 @@ class GitHubState:
     """Users and gists by login; the fake's clock moves one second per change."""
 
     def __init__(self) -> None:
-        self.users: dict[str, FakeUser] = {}
+        self.users: dict[str, FakeUser] = WatchedDict()
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
         self._next_user_id = 1000
 
@@ -157,7 +276,9 @@ class GitHubState:
             public=public,
             created_at=now,
             updated_at=now,
-            files={name: FakeFile(name, _bytes(content)) for name, content in files.items()},
+            files=WatchedDict(
+                (name, FakeFile(name, _bytes(content))) for name, content in files.items()
+            ),
             comments=comments,
             old_format=old_format,
         )
