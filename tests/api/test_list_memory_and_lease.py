@@ -4,6 +4,7 @@ in the transaction that records the refresh, even when it fails."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -232,3 +233,91 @@ async def test_a_list_read_while_its_pages_changed_is_not_taken_for_the_stored_o
         again = await restarted.get("/prolific")
         assert again.status == 200
         assert reads  # not marked: the stored list is read again
+
+
+def slow_check_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording a check takes a while: the answer comes well before it (its correctness
+    does not depend on how long; the wait only leaves a wrong order the time to show)."""
+    from gistcache.store.users import Users
+
+    mark = Users.mark_checked
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await mark(*args, **kwargs)
+
+    monkeypatch.setattr(Users, "mark_checked", slow)
+
+
+async def stale_search(client: Client, clock: FakeClock) -> str:
+    """A search of prolific's stale list, which GitHub confirms: its X-Cache."""
+    clock.advance(61)
+    answer = await client.post("/api/v1/search", json={"username": "prolific", "pattern": "9"})
+    assert answer.status == 200, await answer.text()
+    return answer.headers["X-Cache"]
+
+
+async def test_a_stale_search_records_githubs_304_after_its_answer_and_before_the_next_read(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: AsyncEngine,
+) -> None:
+    slow_check_record(monkeypatch)
+    many_gists(fake, "prolific", 150)
+    client = await make_client(memory_cache_mb=0)  # the next answer reads the database
+    await client.post("/api/v1/search", json={"username": "prolific", "pattern": "9"})
+    asked = len(fake.api_requests())
+    assert await stale_search(client, clock) == "REVALIDATED"
+    assert len(fake.api_requests()) == asked + 2  # the list's two pages, conditionally
+    # this process reads the check it answered with: not stale, no lease in the way
+    assert (await client.get("/prolific")).headers["X-Cache"] == "HIT"
+    assert await leases_held(engine) == []
+    assert len(fake.api_requests()) == asked + 2
+
+
+async def test_a_check_recorded_after_the_answer_that_fails_still_hands_the_lease_back(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: AsyncEngine,
+) -> None:
+    from gistcache.store.users import Users
+
+    many_gists(fake, "prolific", 150)
+    client = await make_client(memory_cache_mb=0)
+    await client.post("/api/v1/search", json={"username": "prolific", "pattern": "9"})
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the write failed")
+
+    mark = Users.mark_checked
+    monkeypatch.setattr(Users, "mark_checked", broken)
+    assert await stale_search(client, clock) == "REVALIDATED"  # answered all the same
+    monkeypatch.setattr(Users, "mark_checked", mark)
+    # the check was lost: GitHub is asked once more, at once, and no lease is in the way
+    assert (await client.get("/prolific")).headers["X-Cache"] == "REVALIDATED"
+    assert await leases_held(engine) == []
+
+
+async def test_a_server_stopping_right_after_a_stale_search_records_its_check_first(
+    make_client: ClientFactory,
+    fake: FakeGitHub,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: AsyncEngine,
+) -> None:
+    slow_check_record(monkeypatch)
+    many_gists(fake, "prolific", 150)
+    client = await make_client()
+    await client.post("/api/v1/search", json={"username": "prolific", "pattern": "9"})
+    assert await stale_search(client, clock) == "REVALIDATED"
+    await client.close()
+    assert await leases_held(engine) == []
+    monkeypatch.undo()
+    asked = len(fake.api_requests())
+    restarted = await make_client()
+    assert (await restarted.get("/prolific")).headers["X-Cache"] == "HIT"
+    assert len(fake.api_requests()) == asked

@@ -6,6 +6,7 @@ database (``services.lease``); the refresh itself is ``services.refresh``'s."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from gistcache.domain.results import CacheStatus, GistList, PagesFingerprint
 from gistcache.github.client import GitHubClient
 from gistcache.services.lease import Lease
 from gistcache.services.memory import ListMemory, RenderedList
-from gistcache.services.refresh import ListRefresher, refresh_lease
+from gistcache.services.refresh import Afterwards, ListRefresher, refresh_lease
 from gistcache.services.shared_block import SharedBlock
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store.bound import SiteSession, SiteStore
@@ -71,12 +72,19 @@ class ListingService:
         # GitHub's rate limit for this credential, as every server sharing the database knows it
         self.shared_block = SharedBlock(store, github.credential, clock)
         self._refresher = ListRefresher(store, github, self.shared_block, clock)
+        self._afterwards = Afterwards()
 
     async def close(self) -> None:
         await self._refreshes.close()
+        await self._afterwards.close()
 
     async def list_gists(
-        self, login: str, *, revalidate: bool = False, need_items: bool = False
+        self,
+        login: str,
+        *,
+        revalidate: bool = False,
+        need_items: bool = False,
+        answer_first: bool = False,
     ) -> GistList:
         """The user's public gists, from the cache while fresh, else refreshed from GitHub.
 
@@ -84,9 +92,12 @@ class ListingService:
         ``need_items``: the caller needs GitHub's own item of every gist (``Gist.raw``); a
         list cached before items were kept is then fetched again at once (a STALE one,
         when GitHub fails, may still lack them).
+        ``answer_first``: the caller has more to do before its answer; when GitHub
+        confirms a stale list, the commit that records it is made meanwhile, not before
+        returning (this process waits for it before it reads the user again).
         Raises UserNotFound, or a GitHubError when GitHub fails and nothing is cached.
         """
-        listing, _ = await self._listing(login, revalidate)
+        listing, _ = await self._listing(login, revalidate, answer_first)
         if need_items and not revalidate and any(gist.raw is None for gist in listing.gists):
             listing, _ = await self._listing(login, True)
         return listing
@@ -104,6 +115,7 @@ class ListingService:
         database alone: GitHub is never asked, however old the list (the page asks this
         after every search). None when no list is cached; raises UserNotFound while
         GitHub's 404 for the login is remembered."""
+        await self._afterwards.settled(login.lower())
         async with self.store.read() as db:
             user = await db.users.get(login.lower())
         if user is None:
@@ -126,7 +138,9 @@ class ListingService:
         async with self.store.read() as db:
             return await db.users.owner_of(gist_id)
 
-    async def _listing(self, login: str, revalidate: bool) -> tuple[GistList, RenderedList | None]:
+    async def _listing(
+        self, login: str, revalidate: bool, answer_first: bool = False
+    ) -> tuple[GistList, RenderedList | None]:
         """The list, and its rendering when the memory tier holds one."""
         key = login.lower()
         if not revalidate:
@@ -141,7 +155,7 @@ class ListingService:
         # a refresh of this user under way answers for everyone, without a database read
         running = self._refreshes.joined(_flight(key, revalidate))
         try:
-            listing = await (running or self._list_gists(login, key, revalidate))
+            listing = await (running or self._list_gists(login, key, revalidate, answer_first))
         except UserNotFound:
             self._memory.discard(key)  # the user is gone from GitHub: so is the copy here
             raise
@@ -149,7 +163,10 @@ class ListingService:
             return listing, None
         return listing, self._memory.keep(key, listing)
 
-    async def _list_gists(self, login: str, key: str, revalidate: bool) -> GistList:
+    async def _list_gists(
+        self, login: str, key: str, revalidate: bool, answer_first: bool
+    ) -> GistList:
+        await self._afterwards.settled(key)
         async with self.store.read() as db:
             user = await db.users.get(key)
             decision = self._decide(user, revalidate=revalidate)
@@ -158,7 +175,7 @@ class ListingService:
             if user is not None and decision is not Decision.REFRESH:
                 return await self._stored(db, key, user, _SERVED_AS[decision])
         return await self._refreshes.run(
-            _flight(key, revalidate), lambda: self._refresh(key, revalidate)
+            _flight(key, revalidate), lambda: self._refresh(key, revalidate, answer_first)
         )
 
     async def _stored(
@@ -197,10 +214,13 @@ class ListingService:
         remaining = 0.0 if cache is CacheStatus.STALE else max(0.0, left)
         return GistList(user.login, gists, cache, user.checked_at, remaining, user.github_id, pages)
 
-    async def _refresh(self, key: str, revalidate: bool = False) -> GistList:
+    async def _refresh(
+        self, key: str, revalidate: bool = False, answer_first: bool = False
+    ) -> GistList:
         """Refresh from GitHub under the user's refresh lease, so that processes sharing
         one database run one refresh of a user at a time. No transaction or database
         connection is held while GitHub answers."""
+        await self._afterwards.settled(key)
         started = self.clock()
         lease = refresh_lease(self.store, key, self.clock)
         waited = not await lease.claim()
@@ -216,7 +236,8 @@ class ListingService:
             while not lease.held and time.monotonic() < deadline:
                 await asyncio.sleep(LEASE_POLL_SECONDS)
                 await lease.claim()
-        async with lease:
+        async with contextlib.AsyncExitStack() as leaving:
+            await leaving.enter_async_context(lease)
             async with self.store.read() as db:
                 user = await db.users.get(key)
                 # a refresh that finished meanwhile (here or in another process) answers
@@ -228,13 +249,25 @@ class ListingService:
                     raise UserNotFound(key)
                 if user is not None and decision is not Decision.REFRESH:
                     return await self._stored(db, key, user, _SERVED_AS[decision])
-            return await self._refresh_claimed(key, user, lease)
+            return await self._refresh_claimed(key, user, lease, leaving, answer_first)
 
     async def _refresh_claimed(
-        self, key: str, user: UserState | None, lease: Lease[SiteSession]
+        self,
+        key: str,
+        user: UserState | None,
+        lease: Lease[SiteSession],
+        leaving: contextlib.AsyncExitStack,
+        answer_first: bool,
     ) -> GistList:
         held = self._memory.get(key)
         refreshed = await self._refresher.refresh(
-            key, user, lease, held.listing if held is not None else None
+            key,
+            user,
+            lease,
+            held.listing if held is not None else None,
+            answer_first=answer_first,
         )
+        if refreshed.owed is not None:
+            # the lease is left once that commit is made (it hands the lease back)
+            self._afterwards.start(key, refreshed.owed, leaving.pop_all())
         return self._result(refreshed.user, refreshed.gists, refreshed.cache, refreshed.fingerprint)

@@ -1,15 +1,22 @@
 """A user's list refreshed from GitHub, under the refresh lease its caller holds: GitHub
 asked with the ETags of the pages the cache holds, the pages it answered 304 merged
 with the gists the cache holds for them, the outcome saved (the lease handed back in
-the same commit) and labelled. When to refresh is the listing service's decision."""
+the same commit) and labelled. When to refresh is the listing service's decision.
+
+When GitHub confirmed every page, the commit that records the check and hands the lease
+back may be left for after the answer (:class:`Afterwards`): nothing GitHub said is lost
+if the process dies before it, the check time alone (the lease then lapses within its
+length, and the next request revalidates once more)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -82,6 +89,47 @@ class Refreshed:
     gists: list[Gist]
     cache: CacheStatus
     fingerprint: PagesFingerprint | None = None
+    # the commit still owed when the caller chose to answer first (it hands the lease back)
+    owed: Callable[[], Awaitable[None]] | None = None
+
+
+class Afterwards:
+    """The commits refreshes left until after their answers, one at a time per user: each
+    runs as its own task, then leaves the refresh's lease (its ``then``). ``settled(key)``
+    waits for the user's, so that this process reads what it answered; ``close()`` waits
+    for all of them (at shutdown)."""
+
+    def __init__(self) -> None:
+        self._owed: dict[str, asyncio.Task[None]] = {}
+
+    def start(
+        self, key: str, write: Callable[[], Awaitable[None]], then: contextlib.AsyncExitStack
+    ) -> None:
+        task = asyncio.ensure_future(self._run(key, write, then))
+        self._owed[key] = task
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    async def settled(self, key: str) -> None:
+        task = self._owed.get(key)
+        if task is not None:
+            await asyncio.wait({task})  # a caller that gives up does not cancel the write
+
+    async def close(self) -> None:
+        if self._owed:
+            await asyncio.wait(list(self._owed.values()))
+
+    async def _run(
+        self, key: str, write: Callable[[], Awaitable[None]], then: contextlib.AsyncExitStack
+    ) -> None:
+        async with then:  # the lease: handed back by the write, or else when it failed
+            try:
+                await write()
+            except Exception:
+                log.exception("could not record the check of %s GitHub confirmed", key)
+
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._owed.get(key) is task:
+            del self._owed[key]
 
 
 class ListRefresher:
@@ -99,11 +147,14 @@ class ListRefresher:
         user: UserState | None,
         lease: Lease[SiteSession],
         held: GistList | None = None,
+        *,
+        answer_first: bool = False,
     ) -> Refreshed:
         """Refresh the list of ``key`` (lower-cased) from GitHub; ``user`` is what the
         database holds of them, ``held`` a copy of their list in memory. Raises
         UserNotFound, or a GitHubError when GitHub fails and nothing is cached; when
-        something is, GitHub failing serves it STALE (and GitHub is left alone a while)."""
+        something is, GitHub failing serves it STALE (and GitHub is left alone a while).
+        ``answer_first``: a list GitHub confirmed is returned with its commit ``owed``."""
         known = await self._known(key, user, held)
         usable = self._usable(user, known)
         try:
@@ -128,7 +179,11 @@ class ListRefresher:
             and len(walked) == len(usable)
             and all(page.not_modified for page in walked)
         ):
-            return await self._confirmed(key, user, known, lease)
+            confirmed, record = self._confirmed(key, user, known, lease)
+            if answer_first:
+                return dataclasses.replace(confirmed, owed=record)
+            await record()
+            return confirmed
         pages = await self._merged(key, walked, usable, known)
         return await self._saved(key, user, pages, lease)
 
@@ -184,15 +239,20 @@ class ListRefresher:
         state = dataclasses.replace(user, retry_at=retry_at)
         return Refreshed(state, list(known.gists), CacheStatus.STALE)
 
-    async def _confirmed(
+    def _confirmed(
         self, key: str, user: UserState, known: _Known, lease: Lease[SiteSession]
-    ) -> Refreshed:
-        """GitHub answered 304 for every page: the known list is current."""
+    ) -> tuple[Refreshed, Callable[[], Awaitable[None]]]:
+        """GitHub answered 304 for every page: the known list is current, checked now;
+        and the commit that records it and hands the lease back."""
         now = self._clock()
-        async with lease.handing_back() as db:
-            await db.users.mark_checked(key, now)
+
+        async def record() -> None:
+            async with lease.handing_back() as db:
+                await db.users.mark_checked(key, now)
+
         state = dataclasses.replace(user, checked_at=now, retry_at=None)
-        return Refreshed(state, list(known.gists), CacheStatus.REVALIDATED, known.fingerprint)
+        confirmed = Refreshed(state, list(known.gists), CacheStatus.REVALIDATED, known.fingerprint)
+        return confirmed, record
 
     async def _merged(
         self, key: str, walked: list[ListPage], usable: list[StoredPage], known: _Known

@@ -355,7 +355,7 @@ class _Search:
 
     async def run(self) -> None:
         service = self._service
-        listing = await service._listing.list_gists(self._request.username)
+        listing = await service._listing.list_gists(self._request.username, answer_first=True)
         login = listing.login
         site = await service._site.id()
         # this search's share of new contents; the user's are not evicted from now on,
