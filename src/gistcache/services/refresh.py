@@ -100,13 +100,15 @@ class Afterwards:
     for all of them (at shutdown)."""
 
     def __init__(self) -> None:
-        self._owed: dict[str, asyncio.Task[None]] = {}
+        self._owed: dict[str, asyncio.Task[None]] = {}  # the latest of each user
+        self._running: set[asyncio.Task[None]] = set()
 
     def start(
         self, key: str, write: Callable[[], Awaitable[None]], then: contextlib.AsyncExitStack
     ) -> None:
         task = asyncio.ensure_future(self._run(key, write, then))
         self._owed[key] = task
+        self._running.add(task)
         task.add_done_callback(lambda done: self._finished(key, done))
 
     async def settled(self, key: str) -> None:
@@ -115,19 +117,20 @@ class Afterwards:
             await asyncio.wait({task})  # a caller that gives up does not cancel the write
 
     async def close(self) -> None:
-        if self._owed:
-            await asyncio.wait(list(self._owed.values()))
+        if self._running:
+            await asyncio.wait(list(self._running))
 
     async def _run(
         self, key: str, write: Callable[[], Awaitable[None]], then: contextlib.AsyncExitStack
     ) -> None:
-        async with then:  # the lease: handed back by the write, or else when it failed
-            try:
+        try:
+            async with then:  # the lease: handed back by the write, or else when it failed
                 await write()
-            except Exception:
-                log.exception("could not record the check of %s GitHub confirmed", key)
+        except Exception:
+            log.exception("could not record the check of %s that GitHub confirmed", key)
 
     def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
         if self._owed.get(key) is task:
             del self._owed[key]
 
