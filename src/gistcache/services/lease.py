@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -64,6 +65,15 @@ class Lease(Generic[Tx]):
         now = self._clock()
         async with self._transaction() as tx:
             self.held = await self._claim(tx, now, now + self._length)
+        return self.held
+
+    async def wait(self, seconds: float, poll: float) -> bool:
+        """Claim it as soon as its holder lets it go (or it lapses), trying every ``poll``
+        seconds for at most ``seconds``; whether it is held."""
+        deadline = time.monotonic() + seconds
+        while not self.held and time.monotonic() < deadline:
+            await asyncio.sleep(poll)
+            await self.claim()
         return self.held
 
     async def kept(self) -> None:

@@ -5,10 +5,8 @@ database (``services.lease``); the refresh itself is ``services.refresh``'s."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-import time
 from datetime import datetime, timedelta
 
 from gistcache.domain.clock import Clock, utcnow
@@ -232,10 +230,7 @@ class ListingService:
                 if user is not None and user.has_list and not revalidate:
                     gists = [gist for _, gist in await db.users.gists(key)]
                     return self._result(user, gists, CacheStatus.STALE)
-            deadline = time.monotonic() + REFRESH_WAIT.total_seconds()
-            while not lease.held and time.monotonic() < deadline:
-                await asyncio.sleep(LEASE_POLL_SECONDS)
-                await lease.claim()
+            await lease.wait(REFRESH_WAIT.total_seconds(), LEASE_POLL_SECONDS)
         async with contextlib.AsyncExitStack() as leaving:
             await leaving.enter_async_context(lease)
             async with self.store.read() as db:
