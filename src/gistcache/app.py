@@ -8,9 +8,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Middleware
 
 from gistcache.components import components
 from gistcache.domain.clock import Clock, utcnow
@@ -36,13 +37,7 @@ from gistcache.web.app_keys import (
 from gistcache.web.ghcompat.app import create_ghcompat
 from gistcache.web.ghcompat.handlers import GHCOMPAT_PREFIX
 from gistcache.web.http import MAX_BODY_BYTES
-from gistcache.web.middleware import (
-    observe,
-    problems,
-    request_id,
-    same_site_writes,
-    stamp_headers,
-)
+from gistcache.web.middleware import front_door, stamp_headers
 from gistcache.web.pages.routes import setup_pages
 from gistcache.web.ratelimit import ClientGitHubBudget, ClientRateLimit
 
@@ -77,23 +72,13 @@ class InFlight:
     to GitHub they share, so it keeps this count of its own."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[object]] = set()
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - a handler always runs in a task
-            return await handler(request)
-        self._tasks.add(task)
-        try:
-            return await handler(request)
-        finally:
-            self._tasks.discard(task)
+        # filled and emptied by the outermost middleware (web.middleware.front_door)
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     async def drain(self, grace: float) -> int:
         """Wait up to ``grace`` seconds for the running requests; cancel those still running
         and return how many there were."""
-        pending = {t for t in self._tasks if not t.done()}
+        pending = {t for t in self.tasks if not t.done()}
         if pending and grace > 0:
             _, pending = await asyncio.wait(pending, timeout=grace)
         for task in pending:
@@ -126,15 +111,10 @@ def create_app(
 def _middlewares(
     settings: Settings, in_flight: InFlight
 ) -> tuple[list[Middleware], PayerFor | None]:
-    """The middlewares, outermost first (shutdown can find every request, the id names
-    it, observe sees the final answer), and whom a search job is charged to."""
-    middlewares: list[Middleware] = [
-        in_flight.middleware,
-        request_id,
-        observe,
-        problems,
-        same_site_writes,
-    ]
+    """The middlewares, outermost first (the front door: the request counted for the
+    shutdown, its id, the cross-site check, problems, metrics and the access log; then
+    the client limits, whose refusals it renders), and whom a search job is charged to."""
+    middlewares: list[Middleware] = [front_door(in_flight.tasks)]
     if settings.rate_limit is not None:
         limiter = ClientRateLimit(settings.rate_limit, settings.trusted_proxies)
         middlewares.append(limiter.middleware)

@@ -1,7 +1,10 @@
-"""The middlewares every request passes, outermost first: ``request_id`` names the
-request, ``observe`` counts it and logs its line, ``problems`` turns any failure into a
-problem+json answer, ``same_site_writes`` refuses writes a browser sent from another site
-(the client rate limit, in ratelimit.py, runs inside them).
+"""The middleware every request passes first, in one layer: ``front_door`` counts the
+request among those running (for the shutdown's drain), names it (its id), refuses a
+write a browser sent from another site, turns any failure into a problem answer, and
+counts and logs the answer. One layer, not one per concern: each layer is a coroutine and
+a partial aiohttp calls through on every request, which the cached list (a few
+microseconds of its own) paid five times over (docs/performance.md). The client rate
+limit and GitHub budget (ratelimit.py) run inside it.
 
 Headers every response carries are set by ``stamp_headers`` when the response is
 prepared, so that a streamed answer, whose headers leave before its handler returns,
@@ -9,14 +12,16 @@ carries them too."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gistcache.observability.logs import log_access
 from gistcache.web.app_keys import ERROR_RENDERER, METRICS, RATE_LIMIT_HEADERS, REQUEST_ID, SETTINGS
@@ -36,13 +41,42 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 
 
-@web.middleware
-async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give each request an id: the client's ``X-Request-ID`` if sane, else a new one."""
+def front_door(running: set[asyncio.Task[Any]]) -> Middleware:
+    """The one outermost middleware; ``running`` holds the tasks of the requests being
+    handled while they are (``app.InFlight``)."""
+
+    @web.middleware
+    async def front(request: web.Request, handler: Handler) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:  # always: a handler runs in a task
+            running.add(task)
+        try:
+            request[REQUEST_ID] = _request_id(request)
+            started = time.perf_counter()
+            try:
+                if request.method not in SAFE_METHODS and not _from_this_site(request):
+                    raise CrossSiteRequest(CROSS_SITE_DETAIL)
+                response = await handler(request)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                response = _renderer(request)(request, from_http_exception(exc))
+            except Exception as exc:
+                response = _problem(request, exc)
+            _observe(request, response, time.perf_counter() - started)
+            return response
+        finally:
+            if task is not None:
+                running.discard(task)
+
+    return front
+
+
+def _request_id(request: web.Request) -> str:
+    """The client's ``X-Request-ID`` if sane, else a new one."""
     offered = request.headers.get("X-Request-ID", "")
     # a new id: 128 random bits in 32 hex digits, as uuid4().hex but without the object
-    request[REQUEST_ID] = offered if _REQUEST_ID_RE.fullmatch(offered) else secrets.token_hex(16)
-    return await handler(request)
+    return offered if _REQUEST_ID_RE.fullmatch(offered) else secrets.token_hex(16)
 
 
 async def stamp_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -62,29 +96,18 @@ def _renderer(request: web.Request) -> Renderer:
     return problem_response
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _problem(request: web.Request, exc: Exception) -> web.StreamResponse:
     """The one catch-all: any failure becomes a problem, which the sub-application the
     request was routed to renders (problem+json unless it says otherwise); a bug is
     logged with the request id and answered with an opaque 500."""
-    render = _renderer(request)
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return render(request, from_http_exception(exc))
-    except Exception as exc:
-        rid = request.get(REQUEST_ID)
-        problem = problem_for(exc)
-        if problem is None:
-            log.exception(
-                "unhandled error in %s %s [%s]", request.method, request.rel_url.raw_path, rid
-            )
-            problem = internal_error("an unexpected error occurred")
-        elif problem.status in (502, 503, 504):
-            log.warning("%s %s [%s]: %s", request.method, request.rel_url.raw_path, rid, exc)
-        return render(request, problem)
+    rid, path = request.get(REQUEST_ID), request.rel_url.raw_path
+    problem = problem_for(exc)
+    if problem is None:  # called in the except clause: the traceback is logged
+        log.exception("unhandled error in %s %s [%s]", request.method, path, rid)
+        problem = internal_error("an unexpected error occurred")
+    elif problem.status in (502, 503, 504):
+        log.warning("%s %s [%s]: %s", request.method, path, rid, exc)
+    return _renderer(request)(request, problem)
 
 
 # methods that change nothing: a browser may send them from any site (links, images)
@@ -95,20 +118,16 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OWN_FETCH = frozenset({"same-origin", "none"})
 
 
-@web.middleware
-async def same_site_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse a write (POST, ...) that a browser sent on another site's behalf: a form or
-    a ``text/plain`` fetch any page can make its visitors send (it needs no CORS
-    preflight), which would spend this server's GitHub budget and queue jobs in their
-    name. Browsers say where a request comes from in ``Sec-Fetch-Site``, older ones in
-    ``Origin``; a client that sends neither (curl, scripts, the GitHub libraries) is not
-    a browser acting for a page, and is served. (As Go's CrossOriginProtection decides.)"""
-    if request.method in SAFE_METHODS or _from_this_site(request):
-        return await handler(request)
-    raise CrossSiteRequest(
-        "a browser sent this request from another site's page: writes are accepted "
-        "from this site's own pages and from clients that are not browsers"
-    )
+# A write (POST, ...) that a browser sent on another site's behalf is refused: a form or
+# a ``text/plain`` fetch any page can make its visitors send (it needs no CORS
+# preflight), which would spend this server's GitHub budget and queue jobs in their
+# name. Browsers say where a request comes from in ``Sec-Fetch-Site``, older ones in
+# ``Origin``; a client that sends neither (curl, scripts, the GitHub libraries) is not
+# a browser acting for a page, and is served. (As Go's CrossOriginProtection decides.)
+CROSS_SITE_DETAIL = (
+    "a browser sent this request from another site's page: writes are accepted "
+    "from this site's own pages and from clients that are not browsers"
+)
 
 
 def _from_this_site(request: web.Request) -> bool:
@@ -126,16 +145,12 @@ def _from_this_site(request: web.Request) -> bool:
 ACCESS_FORMAT = "%s %s route=%s status=%d duration_ms=%.1f request_id=%s cache=%s"
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _observe(request: web.Request, response: web.StreamResponse, duration: float) -> None:
     """Count the request in the metrics and log one access line for it (the line is
     formatted and written off the event loop: observability.logs.queued)."""
-    started = time.perf_counter()
-    response = await handler(request)
     resource = request.match_info.route.resource
     # unmatched paths share one label: random URLs must not grow the metrics
     route = resource.canonical if resource is not None else "unmatched"
-    duration = time.perf_counter() - started
     cache = response.headers.get("X-Cache")
     metrics = request.app.get(METRICS)
     # any token is a method to aiohttp: unknown ones share a label, as paths do
@@ -166,4 +181,3 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             (request.method, path, route, status, duration_ms, rid, cache or "-"),
             fields,
         )
-    return response
