@@ -152,6 +152,25 @@ def test_access_lines_are_queued_as_values_and_written_as_records_would_be(
     assert json.loads(output.getvalue().splitlines()[-1])["message"] == "GET /again status=404"
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_access_lines_written_from_their_values_read_as_their_records(
+    output: io.StringIO, fmt: str
+) -> None:
+    logs.configure_logging("INFO", fmt)
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logs._Output)]
+    access = logs._Access(
+        logging.getLogger("gistcache.access"),
+        "GET %s status=%d duration_ms=%.1f cache=%s",
+        ("/odd\nname", 200, 0.25, "-"),
+        {"status": 200, "path": "/odd\nname", "cache": None},
+    )
+    quick = logs._quick_access_line(handler)
+    assert quick is not None
+    assert quick(access) == handler.format(access.record())
+    handler.addFilter(lambda record: True)  # a filter must see a record
+    assert logs._quick_access_line(handler) is None
+
+
 def test_an_outputs_level_and_filters_hold_for_queued_lines(output: io.StringIO) -> None:
     (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logs._Output)]
     handler.setLevel(logging.WARNING)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -29,7 +30,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler
 from types import TracebackType
@@ -189,7 +190,7 @@ class _Access:
     """An access line as the loop leaves it: when, and the values; the listener makes
     the ``LogRecord`` (its constructor was a third of the loop's cost of a line)."""
 
-    __slots__ = ("args", "created", "fields", "logger", "msg")
+    __slots__ = ("_record", "args", "created", "fields", "logger", "msg")
 
     def __init__(self, logger: logging.Logger, msg: str, args: tuple[Any, ...], fields: Any):
         self.created = time.time()
@@ -197,9 +198,12 @@ class _Access:
         self.msg = msg
         self.args = args
         self.fields = fields
+        self._record: logging.LogRecord | None = None
 
     def record(self) -> logging.LogRecord:
-        record = self.logger.makeRecord(
+        if self._record is not None:  # one record for every output that needs it
+            return self._record
+        record = self._record = self.logger.makeRecord(
             self.logger.name, logging.INFO, __file__, 0, self.msg, self.args, None,
             extra={"fields": self.fields},
         )  # fmt: skip
@@ -243,36 +247,93 @@ class _Listener:
     def _write(self, items: list[Any]) -> None:
         if not items:
             return
-        records = []
-        for item in items:
-            try:
-                records.append(item.record() if isinstance(item, _Access) else item)
-            except Exception:  # a line that cannot be made must not end the thread
-                sys.stderr.write("gistcache: an access line could not be logged\n")
         for handler in self._outputs:
-            # as Handler.handle decides, less its lock per line: level, then filters
-            wanted = [r for r in records if r.levelno >= handler.level and handler.filter(r)]
             stream = getattr(handler, "stream", None)
+            quick = _quick_access_line(handler) if stream is not None else None
+            wanted, lines = [], []
+            for item in items:
+                if quick is not None and isinstance(item, _Access):
+                    with contextlib.suppress(Exception):  # else the record's way reports it
+                        lines.append(quick(item))
+                        continue
+                record = _record_of(item)
+                # as Handler.handle decides, less its lock per line: level, then filters
+                if record is None or record.levelno < handler.level or not handler.filter(record):
+                    continue
+                wanted.append(record)
+                if stream is not None:
+                    try:
+                        lines.append(handler.format(record))
+                    except Exception:
+                        handler.handleError(record)
             if stream is None:  # not a stream: one record at a time, as logging does
                 for record in wanted:
                     handler.handle(record)
-                continue
-            lines = []
-            for record in wanted:
-                try:
-                    lines.append(handler.format(record))
-                except Exception:
-                    handler.handleError(record)
-            if not lines:
-                continue
-            handler.acquire()
-            try:
-                stream.write("\n".join(lines) + "\n")
-                handler.flush()
-            except Exception:
-                handler.handleError(wanted[-1])
-            finally:
-                handler.release()
+            elif lines:
+                _write_lines(handler, stream, lines, wanted)
+
+
+def _record_of(item: Any) -> logging.LogRecord | None:
+    try:
+        return item.record() if isinstance(item, _Access) else item
+    except Exception:  # a line that cannot be made must not end the thread
+        sys.stderr.write("gistcache: an access line could not be logged\n")
+        return None
+
+
+def _write_lines(
+    handler: logging.Handler, stream: Any, lines: list[str], records: list[logging.LogRecord]
+) -> None:
+    handler.acquire()
+    try:
+        stream.write("\n".join(lines) + "\n")
+        handler.flush()
+    except Exception:
+        handler.handleError(records[-1] if records else logging.makeLogRecord({}))
+    finally:
+        handler.release()
+
+
+def _quick_access_line(handler: logging.Handler) -> Callable[[_Access], str] | None:
+    """How to write an access line for ``handler`` straight from its values, as its
+    formatter would write its record: for the two formats of :func:`configure_logging`,
+    when no filter may look at the record. Making the ``LogRecord`` and formatting it
+    was most of the listener's time, which it spends holding the interpreter the event
+    loop needs (docs/performance.md, the cached list)."""
+    if handler.filters or handler.level > logging.INFO:
+        return None
+    if type(handler.formatter) is TextFormatter:
+        return _text_access_line
+    if type(handler.formatter) is JsonFormatter:
+        return _json_access_line
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _local_second(second: int) -> str:
+    return time.strftime(logging.Formatter.default_time_format, time.localtime(second))
+
+
+def _text_access_line(access: _Access) -> str:
+    """``TextFormatter().format(access.record())``, without the record."""
+    second = int(access.created)
+    msecs = int((access.created - second) * 1000)
+    message = access.msg % access.args
+    level = logging.getLevelName(logging.INFO)
+    return one_line(f"{_local_second(second)},{msecs:03d} {level} {access.logger.name}: {message}")
+
+
+def _json_access_line(access: _Access) -> str:
+    """``JsonFormatter().format(access.record())``, without the record."""
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(access.created, UTC).isoformat(timespec="milliseconds"),
+        "level": logging.getLevelName(logging.INFO),
+        "logger": access.logger.name,
+        "message": access.msg % access.args,
+    }
+    if isinstance(access.fields, dict):
+        entry.update(access.fields)
+    return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 # where the loop leaves access lines while :func:`queued` runs (None: log them as usual)
