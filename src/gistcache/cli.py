@@ -140,6 +140,7 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
         SearchDone,
         SearchProgress,
     )
+    from gistcache.services.search import EVERY_LINE
 
     # the API's own rules, so that the CLI refuses what the API refuses
     request = search_request(
@@ -157,8 +158,7 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
     done: set[int] = set()
     next_index = 0
     total = 0
-    # every matching line, whole, as grep prints them
-    events = parts.searches.stream(request, line_limit=None, line_chars=None)
+    events = parts.searches.stream(request, options=EVERY_LINE)
     async with contextlib.aclosing(events):
         async for event in events:
             if isinstance(event, SearchProgress) and bar is not None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from gistcache.store import contents as store
 from gistcache.store.models import file_chunks, file_contents, gists
 from gistcache.testing.fake_github import FakeGitHub
-from gistcache.web.app_keys import GISTS, SEARCHES, SESSIONS
+from gistcache.web.app_keys import GISTS, LISTING, SEARCHES, SESSIONS
 from gistcache.web.pages.text import SKIP_REASONS
 from tests.support.clock import FakeClock
 from tests.support.database import EngineFactory
@@ -100,7 +100,7 @@ async def test_the_least_recently_searched_users_contents_make_room_and_their_li
     fake.update_gist(ann_gist, description="edited")
     listed = await client.get("/ann", headers={"Cache-Control": "no-cache"})
     assert listed.headers["X-Cache"] == "UPDATED"
-    memory = client.app[SEARCHES]._memory
+    memory = client.app[SEARCHES]._sources.memory
     assert len(memory) == 4  # ann's and bob's files
 
     answer = await search(client, "cid")
@@ -263,7 +263,7 @@ async def test_an_eviction_while_a_search_reads_is_a_skip_then_a_new_download(
     await search(client, "kim")
     sessions = client.app[SESSIONS]
     # the states a search read just before another request evicted the user's contents
-    site = await client.app[SEARCHES]._site.id()
+    site = await client.app[LISTING].store.site.id()
     async with sessions() as session:
         states = await store.user_files(session, site, "kim")
     async with sessions() as session, session.begin():
@@ -299,7 +299,7 @@ async def test_the_heads_kept_of_binary_gists_count_within_the_budget(
     assert await cached_users(db) == {"bob"}
     assert await chunk_bytes(db) == len(picture)
     async with client.app[SESSIONS]() as session:
-        site = await client.app[SEARCHES]._listing.store.site.id()
+        site = await client.app[LISTING].store.site.id()
         assert await store.user_content_bytes(session, site, "bob") == len(picture)
 
 

@@ -7,6 +7,11 @@ search as it goes, as typed events: a gist is told as soon as all its files are 
 while the others are still downloading. ``search`` is the same search gathered into
 one typed ``SearchResult``. How either is shown (JSON, NDJSON, lines on a terminal) is
 the caller's.
+
+A search runs in its reader's task, as an async generator: it goes on when its reader
+asks for the next event, so a reader that does not read holds its search back. Its
+scans run in a thread of their own (RE2 releases the GIL), its downloads in tasks
+shared with the other searches that want the same files (``services.contents``).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import itertools
 import threading
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -54,9 +60,10 @@ from gistcache.domain.results import (
     match_weight,
     trimmed,
 )
-from gistcache.services.contents import ContentFetcher, Outcome
+from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import ListingService
 from gistcache.services.memory import ContentMemory, text_chunks
+from gistcache.services.retention import SearchDownloads
 from gistcache.store import contents as store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState, StoredChunk
 from gistcache.store.engine import Sessions
@@ -64,19 +71,46 @@ from gistcache.store.sites import Site
 
 Progress = Callable[[int, int], None]
 STREAM_PROGRESS_EVERY = 0.1  # seconds: progress events at most this often
-# events a search may have told that its reader has not taken yet: past them the search
-# waits for its reader (a client that does not read holds back its own search only)
-EVENTS_WAITING = 16
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# a search hands on what it has ready in groups of at most this many events, and lets
+# the event loop's other tasks run between two: telling a batch of gists (a megabyte's,
+# hundreds of them) at once would hold the loop for tens of milliseconds
+EVENTS_AT_ONCE = 16
 # the chunks read are handed to a scanning thread together, up to this many bytes
 # (more when one chunk is larger): a thread hop per batch, not per chunk
 SCAN_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How much of each matching file a search lists: its first ``line_limit`` matching
+    lines (None: all), each cut to ``line_chars`` characters around its first match
+    (None: whole). Every matching line is counted either way."""
+
+    line_limit: int | None = MAX_LINES_PER_FILE
+    line_chars: int | None = MAX_LINE_CHARS
+
+
+EVERY_LINE = ScanOptions(line_limit=None, line_chars=None)  # as grep prints them
+
+
+@dataclass(frozen=True, slots=True)
 class SearchAnswer:
     result: SearchResult
     listing: GistList  # the list it searched, and how it was obtained (HIT, STALE ...)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """What a search reads (the list, the stored and downloaded contents, the memory
+    tier) and where it scans: handed to each search by its service."""
+
+    sessions: Sessions
+    listing: ListingService
+    contents: ContentFetcher
+    site: Site
+    memory: ContentMemory
+    scanners: ThreadPoolExecutor
 
 
 class SearchService:
@@ -92,38 +126,39 @@ class SearchService:
         content_memory: ContentMemory | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
-        self._sessions = sessions
-        self._listing = listing
         self._contents = contents
-        self._site = site
         self._timeout = timeout
-        self._running = asyncio.Semaphore(max_searches)
-        self._memory = content_memory if content_memory is not None else ContentMemory(0)
+        self._slots = _Slots(max_searches)
         self.max_answer_bytes = max_answer_bytes
-        # RE2 releases the GIL: scans run here, off the event loop, one per search at a
-        # time (a scan its search left behind stops at its next slice)
-        self._scanners = ThreadPoolExecutor(max_searches, thread_name_prefix="gistcache-scan")
+        self._sources = _Sources(
+            sessions,
+            listing,
+            contents,
+            site,
+            content_memory if content_memory is not None else ContentMemory(0),
+            # RE2 releases the GIL: scans run here, off the event loop, one per search
+            # at a time (a scan its search left behind stops at its next slice)
+            ThreadPoolExecutor(max_searches, thread_name_prefix="gistcache-scan"),
+        )
 
     async def close(self) -> None:
         """End the downloads still running (at shutdown), and the scanning threads."""
         await self._contents.close()
-        self._scanners.shutdown(wait=False, cancel_futures=True)
+        self._sources.scanners.shutdown(wait=False, cancel_futures=True)
 
     async def search(
         self,
         request: SearchRequest,
         *,
-        wait: bool = True,
+        queue_if_busy: bool = True,
         progress: Progress | None = None,
-        line_limit: int | None = MAX_LINES_PER_FILE,
-        line_chars: int | None = MAX_LINE_CHARS,
+        options: ScanOptions = ScanOptions(),
     ) -> SearchAnswer:
         """The search's answer, within the time budget and the concurrency bound.
 
         Raises PatternError, UserNotFound, GitHubError, SearchTimeout, or SearchesBusy
-        when ``wait`` is false and every search slot is taken. ``line_limit`` and
-        ``line_chars`` cap the lines listed per file (None: all). ``progress`` is told
-        ``(files_done, files_total)`` as files come in.
+        when every search slot is taken and ``queue_if_busy`` is false. ``progress`` is
+        told ``(files_done, files_total)`` as files come in.
 
         Only the page's matches are kept (the others are counted), and only while they
         fit in ``max_answer_bytes``: the answer says where it was cut (``cut``).
@@ -133,12 +168,7 @@ class SearchService:
         start = (request.page - 1) * request.per_page
         page = _Page(self.max_answer_bytes, start, start + request.per_page, keep=True)
         events = self.stream(
-            request,
-            wait=wait,
-            line_limit=line_limit,
-            line_chars=line_chars,
-            progress_every=0,
-            in_order=True,
+            request, queue_if_busy=queue_if_busy, options=options, progress_every=0, in_order=True
         )
         async with contextlib.aclosing(events):
             async for event in events:
@@ -160,16 +190,16 @@ class SearchService:
         self,
         request: SearchRequest,
         *,
-        wait: bool = True,
-        line_limit: int | None = MAX_LINES_PER_FILE,
-        line_chars: int | None = MAX_LINE_CHARS,
+        queue_if_busy: bool = True,
+        options: ScanOptions = ScanOptions(),
         progress_every: float = STREAM_PROGRESS_EVERY,
         in_order: bool = False,
         answer_limit: int | None = None,
     ) -> AsyncGenerator[SearchEvent, None]:
         """The search as it goes: ``SearchStarted`` (once the list is known), then
         ``SearchProgress`` (at most every ``progress_every`` seconds), ``GistFound`` and
-        ``FileSkipped`` as gists are ready, last ``SearchDone``; or the failure raised.
+        ``FileSkipped`` as gists are ready, last ``SearchDone``; or the failure raised
+        (``SearchesBusy`` at once when every slot is taken and not ``queue_if_busy``).
 
         Gists come as they are ready (cached ones first), or with ``in_order`` in the
         list's order (a gist is scanned once those before it are). With ``answer_limit``
@@ -177,85 +207,69 @@ class SearchService:
         weight reaches it (a first one alone over it loses lines), and ``SearchDone``
         says so in ``cut``; the others are still counted.
 
-        The search runs as a task of its own within the time budget and the
-        concurrency bound, and waits while ``EVENTS_WAITING`` events wait for this
-        iterator: a reader that does not read holds its search back, and its time
-        budget still runs. Closing the iterator early cancels it, and with it every
-        download no other search waits for.
+        The search goes on only while its reader asks for events, and holds one of the
+        ``max_searches`` slots until it ends. Its time budget runs from when it has a
+        slot; every step it takes is within it (``SearchTimeout`` when it runs out),
+        never the reader's own work between two events: a reader that stops reading is
+        the reader's to let go. Closing the iterator early stops the search, and with it
+        every download no other search waits for.
         """
-        if not wait and self._running.locked():
+        if not queue_if_busy and self._slots.full():
             raise SearchesBusy()
-        queue: asyncio.Queue[SearchEvent] = asyncio.Queue(EVENTS_WAITING)
-        task = asyncio.create_task(
-            self._bounded(request, queue, line_limit, line_chars, progress_every, in_order)
-        )
+        search = _Search(self._sources, request, options, progress_every, in_order)
         page = _Page(answer_limit, 0, None, keep=False) if answer_limit is not None else None
-        getter: asyncio.Future[SearchEvent] | None = None
+        await self._slots.take()
         try:
-            while True:
-                if not queue.empty():
-                    event = queue.get_nowait()
-                elif task.done():
-                    task.result()  # the search's failure, if it failed
-                    return
-                else:
-                    getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait((getter, task), return_when=asyncio.FIRST_COMPLETED)
-                    if not getter.done():
-                        getter.cancel()
-                        continue  # the task ended: what it left in the queue comes first
-                    event, getter = getter.result(), None
-                if page is not None:
-                    if isinstance(event, GistFound):
-                        match = page.add(event.match)
-                        if match is None:
-                            continue
-                        event = GistFound(event.index, match)
-                    elif isinstance(event, SearchDone):
-                        event = dataclasses.replace(event, cut=page.cut(None))
-                yield event
+            deadline = asyncio.get_running_loop().time() + self._timeout
+            async with contextlib.aclosing(search.events()) as steps:
+                while (ready := await self._step(steps, deadline)) is not None:
+                    for event in ready:
+                        told = page.limit(event) if page is not None else event
+                        if told is not None:
+                            yield told
+                    await asyncio.sleep(0)  # the loop's other tasks' turn
         finally:
-            if getter is not None and not getter.done():
-                getter.cancel()
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            self._slots.give_back(search.scanning)
 
-    async def _bounded(
-        self,
-        request: SearchRequest,
-        events: asyncio.Queue[SearchEvent],
-        line_limit: int | None,
-        line_chars: int | None,
-        progress_every: float,
-        in_order: bool,
-    ) -> None:
-        await self._running.acquire()
-        search: _Search | None = None
+    async def _step(
+        self, steps: AsyncIterator[list[SearchEvent]], deadline: float
+    ) -> list[SearchEvent] | None:
+        """The search's next events (None: it has ended), within its time budget.
+
+        The budget is a scope around each step, not around the ``yield`` that hands the
+        event on: there it would cancel whatever the reader does meanwhile (its write to
+        a slow client, say) instead of the search."""
+        budget = asyncio.timeout_at(deadline)
         try:
-            budget = asyncio.timeout(self._timeout)
-            try:
-                async with budget:
-                    search = _Search(
-                        self, request, events, line_limit, line_chars, progress_every, in_order
-                    )
-                    await search.run()
-            except TimeoutError:
-                if budget.expired():
-                    raise SearchTimeout(self._timeout) from None
-                raise  # a database or network timeout inside the search, not the budget
-        finally:
-            scanning = search.scanning if search is not None else None
-            if scanning is None or scanning.done():
-                self._running.release()
-            else:
-                # the search stopped waiting, but its scanning thread finishes its slice
-                # first: the slot is free only then, so that a search after it is told
-                # the server is busy rather than queued behind it until its time is up
-                loop = asyncio.get_running_loop()
-                scanning.add_done_callback(
-                    lambda _: loop.call_soon_threadsafe(self._running.release)
-                )
+            async with budget:
+                return await anext(steps, None)
+        except TimeoutError:
+            if budget.expired():
+                raise SearchTimeout(self._timeout) from None
+            raise  # a database or network timeout inside the search, not the budget
+
+
+class _Slots:
+    """At most ``size`` searches at a time. A search's slot is free once it has ended
+    and its scanning thread too: a search out of time holds it while its thread finishes
+    its slice, so that a search after it is told the server is busy (``SearchesBusy``)
+    rather than queued behind it until its own time is up."""
+
+    def __init__(self, size: int) -> None:
+        self._free = asyncio.Semaphore(size)
+
+    def full(self) -> bool:
+        return self._free.locked()
+
+    async def take(self) -> None:
+        await self._free.acquire()
+
+    def give_back(self, scanning: concurrent.futures.Future[None] | None) -> None:
+        if scanning is None or scanning.done():
+            self._free.release()
+            return
+        loop = asyncio.get_running_loop()
+        scanning.add_done_callback(lambda _: loop.call_soon_threadsafe(self._free.release))
 
 
 class _Page:
@@ -298,6 +312,16 @@ class _Page:
             self.kept.append(match)
         return match
 
+    def limit(self, event: SearchEvent) -> SearchEvent | None:
+        """A stream's ``event`` within the limit: a match as kept (None: left out), the
+        end with where the answer was cut."""
+        if isinstance(event, GistFound):
+            match = self.add(event.match)
+            return None if match is None else GistFound(event.index, match)
+        if isinstance(event, SearchDone):
+            return dataclasses.replace(event, cut=self.cut(None))
+        return event
+
     def cut(self, request: SearchRequest | None) -> AnswerCut | None:
         """Where the answer stopped at the limit, if it did; with ``request`` (whose
         page this is, in the list's order) the page that starts after the last listed."""
@@ -313,277 +337,407 @@ class _Page:
         return AnswerCut(self._limit, listed, self._lines_cut, following // per_page + 1, per_page)
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What a search knows before it scans: the list, the states of the files it
+    searches, those with no contents cached, and whether what it reads is kept."""
+
+    listing: GistList
+    site: int
+    downloads: SearchDownloads  # its share of new contents
+    states: list[FileState]
+    missing: list[FileRef]
+    keep: bool  # the contents read from the database are kept in memory
+    index: dict[str, int]  # each gist's place in the list
+
+
+async def _plan(sources: _Sources, username: str, wanted: Callable[[str], bool]) -> _Plan:
+    """List the user's gists and read their files' states (of the files ``wanted``)."""
+    listing = await sources.listing.list_gists(username, answer_first=True)
+    site = await sources.site.id()
+    # this search's share of new contents; the user's are not evicted from now on,
+    # so none of the files read next can go before they are scanned
+    downloads = await sources.contents.searching(site, listing.login)
+    try:
+        async with sources.sessions() as session:
+            states = [
+                s
+                for s in await store.user_files(session, site, listing.login)
+                if wanted(s.filename)
+            ]
+            missing: list[FileRef] = []
+            if any(state.status is None for state in states):
+                missing = [
+                    ref
+                    for ref in await store.files_without_contents(session, site, listing.login)
+                    if wanted(ref.filename)
+                ]
+    except BaseException:
+        downloads.close()
+        raise
+    # a user whose contents cannot all be held is read from the database every time
+    # rather than pushing everyone else (and itself) out of memory
+    keep = sources.memory.holds_whole(
+        sum(state.stored_bytes for state in states if state.status == TEXT)
+        + sum(ref.size or 0 for ref in missing),
+        len(states),
+    )
+    index = {gist.id: n for n, gist in enumerate(listing.gists)}
+    return _Plan(listing, site, downloads, states, missing, keep, index)
+
+
+class _Progress:
+    """How far a search has come, told at most every ``every`` seconds and only when
+    it says something new; the last is always told, on time."""
+
+    def __init__(self, every: float, files_total: int, files_done: int, nbytes: int) -> None:
+        self._every = every
+        self._loop = asyncio.get_running_loop()
+        self.files_total = files_total
+        self.files_done = files_done
+        self.bytes = nbytes
+        self._last = -float("inf")  # when the last was told
+        self._told: SearchProgress | None = None
+
+    def now(self) -> SearchProgress:
+        return SearchProgress(self.files_done, self.files_total, self.bytes)
+
+    def wait(self) -> float | None:
+        """Seconds until the progress is to be told (0: now); None: it has no news."""
+        if self.now() == self._told:
+            return None
+        return max(0.0, self._last + self._every - self._loop.time())
+
+    def tell(self) -> SearchProgress:
+        self._last = self._loop.time()
+        self._told = self.now()
+        return self._told
+
+    def due(self) -> SearchProgress | None:
+        """The progress to tell now, if it is time and it has news."""
+        return self.tell() if self.wait() == 0 else None
+
+
+class _Waiting:
+    """The gists a search waits for files of, and (in order) those it has not scanned."""
+
+    def __init__(self, gists: Sequence[Gist], missing: Sequence[FileRef], in_order: bool):
+        self._gists = gists
+        self._in_order = in_order
+        self._files = collections.Counter(ref.gist_id for ref in missing)
+        self._unscanned = collections.deque(gists)
+
+    def ready(self) -> list[Gist]:
+        """The gists to scan before any file comes in."""
+        if self._in_order:
+            return self._next_in_order()
+        return [gist for gist in self._gists if gist.id not in self._files]
+
+    def arrived(self, gist_id: str) -> bool:
+        """One file of ``gist_id`` is in: whether it was the last."""
+        self._files[gist_id] -= 1
+        return not self._files[gist_id]
+
+    def due(self, complete: Sequence[str]) -> list[Gist]:
+        """The gists to scan now: those ``complete``, or in order, the ones not scanned
+        yet up to the first still waiting for a file."""
+        if self._in_order:
+            return self._next_in_order()
+        ids = set(complete)
+        return [gist for gist in self._gists if gist.id in ids]
+
+    def _next_in_order(self) -> list[Gist]:
+        ready = []
+        while self._unscanned and not self._files.get(self._unscanned[0].id):
+            ready.append(self._unscanned.popleft())
+        return ready
+
+
 class _Search:
-    """One run of a search, sending its events to ``events`` (waiting for room)."""
+    """One run of a search, as the events it tells (``events``)."""
 
     def __init__(
         self,
-        service: SearchService,
+        sources: _Sources,
         request: SearchRequest,
-        events: asyncio.Queue[SearchEvent],
-        line_limit: int | None,
-        line_chars: int | None,
+        options: ScanOptions,
         progress_every: float,
         in_order: bool,
     ) -> None:
-        self._service = service
+        self._sources = sources
         self._request = request
-        self._events = events
+        self._progress_every = progress_every
         self._in_order = in_order
-        self._line_limit = line_limit
-        self._line_chars = line_chars
-        self._every = progress_every
-        pattern = request.matcher()
-        self._regexp = pattern.regexp
-        self._find: Finder = pattern.find
-        self.scanning: concurrent.futures.Future[None] | None = None  # the thread's scan
-        self._failed: dict[tuple[str, str], Outcome] = {}
-        self._states: dict[tuple[str, str], str | None] = {}
-        self._files_done = 0
-        self._files_total = 0
-        self._bytes = 0
-        self._total = 0
-        self._keep = True
-        self._loop = asyncio.get_running_loop()
-        self._last_progress = -float("inf")
-        self._progress_due: asyncio.TimerHandle | None = None
-        self._told: SearchProgress | None = None  # the last progress put in ``events``
+        self._scanner = _Scanner(sources, request, options, self._wanted)
+
+    @property
+    def scanning(self) -> concurrent.futures.Future[None] | None:
+        """The scanning thread's latest work (its slot is free once that is done)."""
+        return self._scanner.scanning
 
     def _wanted(self, filename: str) -> bool:
         glob = self._request.filename
         return glob is None or glob_matches(glob, filename)
 
-    async def run(self) -> None:
-        service = self._service
-        listing = await service._listing.list_gists(self._request.username, answer_first=True)
-        login = listing.login
-        site = await service._site.id()
-        # this search's share of new contents; the user's are not evicted from now on,
-        # so none of the files read next can go before they are scanned
-        downloads = await service._contents.searching(site, login)
+    async def events(self) -> AsyncGenerator[list[SearchEvent], None]:
+        """The search's events, in steps: those ready at once (at most EVENTS_AT_ONCE)."""
+        plan = await _plan(self._sources, self._request.username, self._wanted)
         try:
-            async with service._sessions() as session:
-                states = [
-                    s
-                    for s in await store.user_files(session, site, login)
-                    if self._wanted(s.filename)
-                ]
-                missing: list[FileRef] = []
-                if any(state.status is None for state in states):
-                    missing = [
-                        ref
-                        for ref in await store.files_without_contents(session, site, login)
-                        if self._wanted(ref.filename)
-                    ]
-            gists = listing.gists
-            index = {gist.id: n for n, gist in enumerate(gists)}
-            self._files_total = sum(1 for g in gists for f in g.files if self._wanted(f.filename))
-            waiting: dict[str, int] = {}  # files each gist still waits for
-            for ref in missing:
-                waiting[ref.gist_id] = waiting.get(ref.gist_id, 0) + 1
-            self._files_done = max(0, self._files_total - len(missing))
-            self._bytes = sum(state.stored_bytes for state in states if state.status is not None)
-            # a user whose contents cannot all be held is read from the database every time
-            # rather than pushing everyone else (and itself) out of memory
-            self._keep = service._memory.holds_whole(
-                sum(state.stored_bytes for state in states if state.status == TEXT)
-                + sum(ref.size or 0 for ref in missing),
-                len(states),
+            gists = plan.listing.gists
+            total = sum(1 for g in gists for f in g.files if self._wanted(f.filename))
+            progress = _Progress(
+                self._progress_every,
+                total,
+                max(0, total - len(plan.missing)),
+                sum(state.stored_bytes for state in plan.states if state.status is not None),
             )
-            await self._put(SearchStarted(listing, self._files_total))
-            self._progress()
-        except BaseException:
-            downloads.close()
-            raise
+            yield [SearchStarted(plan.listing, total), progress.tell()]
+            async with contextlib.aclosing(self._as_files_come(plan, progress)) as steps:
+                async for ready in steps:
+                    yield ready
+            await plan.downloads.finish()  # the cached contents back within their budget
+        finally:
+            plan.downloads.close()
+        # the last progress, on time, and told once
+        wait = progress.wait()
+        if wait is not None:
+            await asyncio.sleep(wait)
+            yield [progress.tell()]
+        yield [SearchDone(self._scanner.total, plan.listing)]
 
-        # the downloads start at once; the gists with nothing to wait for are scanned
-        # meanwhile, then each other one as soon as its last file is in
-        finished: asyncio.Queue[tuple[FileRef, Outcome]] = asyncio.Queue()
+    async def _as_files_come(
+        self, plan: _Plan, progress: _Progress
+    ) -> AsyncGenerator[list[SearchEvent], None]:
+        """The downloads start at once; the gists with nothing to wait for are scanned
+        meanwhile, then each other one as soon as its last file is in. The progress is
+        told when it falls due (at the latest once the scan under way is over)."""
+        waiting = _Waiting(plan.listing.gists, plan.missing, self._in_order)
+        finished: asyncio.Queue[tuple[FileRef, SkipReason | None]] = asyncio.Queue()
+        contents = self._sources.contents
 
         async def fetch(ref: FileRef) -> None:
-            finished.put_nowait((ref, await service._contents.fetch(ref, downloads)))
+            finished.put_nowait((ref, await contents.fetch(ref, plan.downloads)))
 
-        fetches = [asyncio.ensure_future(fetch(ref)) for ref in missing]
-        unscanned = collections.deque(gists)  # in order: the gists not scanned yet
-
-        def due(complete: list[str]) -> list[Gist]:
-            """The gists to scan now: those ``complete``, or in order, the ones not
-            scanned yet up to the first still waiting for a file."""
-            if not self._in_order:
-                ids = set(complete)
-                return [gist for gist in gists if gist.id in ids]
-            ready = []
-            while unscanned and not waiting.get(unscanned[0].id):
-                ready.append(unscanned.popleft())
-            return ready
-
+        fetches = [asyncio.ensure_future(fetch(ref)) for ref in plan.missing]
         try:
-            if self._in_order:
-                ready = due([])
-            else:
-                ready = [gist for gist in gists if gist.id not in waiting]
-            ready_ids = {gist.id for gist in ready}
-            await self._scan(ready, [s for s in states if s.gist_id in ready_ids], index)
-            left = len(missing)
+            ready = waiting.ready()
+            ids = {gist.id for gist in ready}
+            states = [state for state in plan.states if state.gist_id in ids]
+            async with contextlib.aclosing(self._scanner.scan(ready, states, plan)) as steps:
+                async for told in steps:
+                    yield told
+            left = len(plan.missing)
             while left:
-                # every file in by now, then the gists they completed, scanned together
-                batch = [await finished.get()]
-                while not finished.empty():
-                    batch.append(finished.get_nowait())
+                batch = await _arrived(finished, progress.wait())
+                if not batch:  # none within the wait: the progress is due
+                    yield [progress.tell()]
+                    continue
                 left -= len(batch)
-                complete: list[str] = []
-                for ref, outcome in batch:
-                    if outcome is not None:
-                        self._failed[(ref.gist_id, ref.filename)] = outcome
-                    self._files_done += 1
-                    self._bytes += ref.size or 0
-                    waiting[ref.gist_id] -= 1
-                    if not waiting[ref.gist_id]:
-                        complete.append(ref.gist_id)
-                self._progress()
-                scan = due(complete)
-                if scan:
-                    ids = [gist.id for gist in scan]
-                    async with service._sessions() as session:
-                        fresh = await store.user_files(session, site, login, ids)
-                    await self._scan(scan, [s for s in fresh if self._wanted(s.filename)], index)
-            await downloads.finish()  # the cached contents back within their budget
-        except BaseException:
-            if self._progress_due is not None:
-                self._progress_due.cancel()
-            raise
+                complete = self._count_in(batch, progress, waiting)
+                due = progress.due()
+                if due is not None:
+                    yield [due]
+                async with contextlib.aclosing(self._scan(plan, waiting.due(complete))) as steps:
+                    async for told in steps:
+                        yield told
         finally:
             for task in fetches:  # a search that stops leaves others' downloads running
                 task.cancel()
-            downloads.close()
-        # the last progress, on time, waited for (never dropped), and told once: the
-        # timer is stopped first, so that it cannot tell it too while this waits
-        if self._progress_due is not None:
-            self._progress_due.cancel()
-            self._progress_due = None
-        if self._told != self._progress_event():
-            await asyncio.sleep(max(0.0, self._last_progress + self._every - self._loop.time()))
-            self._told = self._progress_event()
-            await self._put(self._told)
-        await self._put(SearchDone(self._total, listing))
 
-    async def _put(self, event: SearchEvent) -> None:
-        await self._events.put(event)  # waits while the reader has enough to read
-
-    def _progress(self) -> None:
-        """Tell the progress now, or when ``progress_every`` since the last has passed."""
-        wait = self._last_progress + self._every - self._loop.time()
-        if wait <= 0:
-            self._send_progress()
-        elif self._progress_due is None:
-            self._progress_due = self._loop.call_later(wait, self._send_progress)
-
-    def _send_progress(self) -> None:
-        if self._progress_due is not None:
-            self._progress_due.cancel()
-            self._progress_due = None
-        self._last_progress = self._loop.time()
-        event = self._progress_event()
-        # dropped when the reader has enough to read (a later one, or the last, tells
-        # more), and when it would tell nothing new
-        if not self._events.full() and event != self._told:
-            self._told = event
-            self._events.put_nowait(event)
-
-    def _progress_event(self) -> SearchProgress:
-        return SearchProgress(self._files_done, self._files_total, self._bytes)
+    def _count_in(
+        self,
+        batch: list[tuple[FileRef, SkipReason | None]],
+        progress: _Progress,
+        waiting: _Waiting,
+    ) -> list[str]:
+        """Count the files of ``batch`` in (and why those that could not be had were
+        not); the gists whose last file they were."""
+        complete = []
+        for ref, skip in batch:
+            if skip is not None:
+                self._scanner.failed[(ref.gist_id, ref.filename)] = skip
+            progress.files_done += 1
+            progress.bytes += ref.size or 0
+            if waiting.arrived(ref.gist_id):
+                complete.append(ref.gist_id)
+        return complete
 
     async def _scan(
-        self, gists: Sequence[Gist], states: Sequence[FileState], index: dict[str, int]
+        self, plan: _Plan, gists: list[Gist]
+    ) -> AsyncGenerator[list[SearchEvent], None]:
+        """Scan ``gists``, whose files are all in, with their files' states read again."""
+        if not gists:
+            return
+        async with self._sources.sessions() as session:
+            fresh = await store.user_files(
+                session, plan.site, plan.listing.login, [gist.id for gist in gists]
+            )
+        async with contextlib.aclosing(self._scanner.scan(gists, fresh, plan)) as steps:
+            async for told in steps:
+                yield told
+
+
+async def _arrived(
+    finished: asyncio.Queue[tuple[FileRef, SkipReason | None]], wait: float | None
+) -> list[tuple[FileRef, SkipReason | None]]:
+    """Every download in by now, once one is (none when ``wait`` seconds pass first)."""
+    try:
+        async with asyncio.timeout(wait):
+            batch = [await finished.get()]
+    except TimeoutError:
+        return []
+    while not finished.empty():
+        batch.append(finished.get_nowait())
+    return batch
+
+
+class _Scanner:
+    """Scans a search's cached chunks in a scanning thread, and tells each gist once
+    its chunks are scanned."""
+
+    def __init__(
+        self,
+        sources: _Sources,
+        request: SearchRequest,
+        options: ScanOptions,
+        wanted: Callable[[str], bool],
     ) -> None:
+        self._sources = sources
+        self._options = options
+        self._context = request.context
+        self._wanted = wanted
+        pattern = request.matcher()
+        self._regexp = pattern.regexp
+        self._find: Finder = pattern.find
+        self.scanning: concurrent.futures.Future[None] | None = None  # the thread's scan
+        self.failed: dict[tuple[str, str], SkipReason] = {}  # files that could not be had
+        self._states: dict[tuple[str, str], str | None] = {}
+        self.total = 0  # matching gists told
+
+    async def scan(
+        self, gists: Sequence[Gist], states: Sequence[FileState], plan: _Plan
+    ) -> AsyncGenerator[list[SearchEvent], None]:
         """Scan the cached chunks of ``gists`` (whose files are all in) and tell each gist
-        as soon as its last chunk is scanned."""
+        as soon as its last chunk is scanned (in groups of EVENTS_AT_ONCE)."""
         if not gists:
             return
         for state in states:
             self._states[state.key] = state.status
         hits: dict[tuple[str, str], FileHits] = {}
         ids = {gist.id for gist in gists}
-        order = iter(gists)
-        next_gist: Gist | None = next(order, None)
-        batch: list[tuple[StoredChunk, FileHits]] = []
-        batch_bytes = 0
-        read: list[Gist] = []  # gists whose chunks are all in the batch or scanned before
-        async with self._service._sessions() as session:
+        batch = _Batch(gists)
+        async with self._sources.sessions() as session:
             # closed before the session even when the loop stops early: its read-ahead
             # must not outlive the session
             # memory first, then the database, in the files' order
-            reader = text_chunks(self._service._memory, session, states, keep=self._keep)
-            async with contextlib.aclosing(reader) as chunks:
-                async for chunk in chunks:
+            reader = text_chunks(self._sources.memory, session, states, keep=plan.keep)
+            async with contextlib.aclosing(reader) as reading:
+                async for chunk in reading:
                     if chunk.gist_id not in ids:
                         continue
-                    # chunks come in list order: the gists before this one are read
-                    while next_gist is not None and next_gist.id != chunk.gist_id:
-                        read.append(next_gist)
-                        next_gist = next(order, None)
+                    batch.reach(chunk.gist_id)
                     key = (chunk.gist_id, chunk.filename)
                     if chunk.data is None:  # replaced by a newer fetch while we read
-                        self._failed.setdefault(key, SkipReason.UNAVAILABLE)
+                        self.failed.setdefault(key, SkipReason.UNAVAILABLE)
                         continue
                     file_hits = hits.get(key)
                     if file_hits is None:
-                        file_hits = hits[key] = FileHits(
-                            self._line_limit,
-                            self._line_chars,
-                            find=self._find,
-                            context=self._request.context,
-                        )
-                    batch.append((chunk, file_hits))
-                    batch_bytes += len(chunk.data)
-                    if batch_bytes >= SCAN_BATCH_BYTES:
-                        await self._scan_batch(batch)
-                        batch, batch_bytes = [], 0
-                        for gist in read:
-                            await self._tell(gist, index[gist.id], hits)
-                        read = []
-        await self._scan_batch(batch)
-        for gist in read:
-            await self._tell(gist, index[gist.id], hits)
-        while next_gist is not None:
-            await self._tell(next_gist, index[next_gist.id], hits)
-            next_gist = next(order, None)
+                        file_hits = hits[key] = self._hits()
+                    batch.add(chunk, file_hits)
+                    if batch.bytes >= SCAN_BATCH_BYTES:
+                        chunks, done = batch.take()
+                        await self._scan_in_thread(chunks)
+                        for told in _groups(self._tell(done, plan.index, hits)):
+                            yield told
+        chunks, done = batch.take(last=True)
+        await self._scan_in_thread(chunks)
+        for told in _groups(self._tell(done, plan.index, hits)):
+            yield told
 
-    async def _scan_batch(self, batch: list[tuple[StoredChunk, FileHits]]) -> None:
-        """Scan ``batch`` in a scanning thread; when this search stops waiting for it (its
-        time is up, or it was cancelled), the thread stops at its next slice."""
-        if not batch:
+    def _hits(self) -> FileHits:
+        line_limit, line_chars = self._options.line_limit, self._options.line_chars
+        return FileHits(line_limit, line_chars, find=self._find, context=self._context)
+
+    async def _scan_in_thread(self, chunks: list[tuple[StoredChunk, FileHits]]) -> None:
+        """Scan ``chunks`` in a scanning thread. When this search stops waiting for it
+        (its time is up, or it was closed), the thread stops at its next slice."""
+        if not chunks:
             return
         stopped = threading.Event()
         try:
-            self.scanning = self._service._scanners.submit(
-                _scan_batch, self._regexp, self._find, batch, stopped
+            self.scanning = self._sources.scanners.submit(
+                _scan_batch, self._regexp, self._find, chunks, stopped
             )
             await asyncio.wrap_future(self.scanning)
         finally:
             stopped.set()
 
-    async def _tell(self, gist: Gist, index: int, hits: dict[tuple[str, str], FileHits]) -> None:
-        if gist.truncated:
-            skip = Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED)
-            await self._put(FileSkipped(index, skip))
-        matched: list[FileMatch] = []
-        for f in gist.files:
-            if not self._wanted(f.filename):
-                continue
-            key = (gist.id, f.filename)
-            reason = self._failed.get(key) or _skip_reason(self._states.get(key))
-            if reason is not None:
-                await self._put(FileSkipped(index, Skipped(gist.id, f.filename, reason)))
-                continue
-            file_hits = hits.pop(key, None)
-            if file_hits is not None and file_hits.match_count:
-                lines = _lines(gist.html_url + line_anchor_prefix(f.filename), file_hits.lines)
-                matched.append(FileMatch(f, file_hits.match_count, lines))
-        if matched:
-            self._total += 1
-            await self._put(GistFound(index, GistMatch(gist, tuple(matched))))
-        await self._put(GistSearched(index))
+    def _tell(
+        self, gists: list[Gist], index: dict[str, int], hits: dict[tuple[str, str], FileHits]
+    ) -> Iterator[SearchEvent]:
+        """Each of ``gists`` (scanned) as events, made as they are asked for."""
+        for gist in gists:
+            at = index[gist.id]
+            if gist.truncated:
+                yield FileSkipped(at, Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED))
+            matched: list[FileMatch] = []
+            for f in gist.files:
+                if not self._wanted(f.filename):
+                    continue
+                key = (gist.id, f.filename)
+                reason = self.failed.get(key) or _skip_reason(self._states.get(key))
+                if reason is not None:
+                    yield FileSkipped(at, Skipped(gist.id, f.filename, reason))
+                    continue
+                file_hits = hits.pop(key, None)
+                if file_hits is not None and file_hits.match_count:
+                    url = gist.html_url + line_anchor_prefix(f.filename)
+                    matched.append(
+                        FileMatch(f, file_hits.match_count, _lines(url, file_hits.lines))
+                    )
+            if matched:
+                self.total += 1
+                yield GistFound(at, GistMatch(gist, tuple(matched)))
+            yield GistSearched(at)
+
+
+class _Batch:
+    """The chunks read for one hand-over to the scanning thread, and the gists whose
+    chunks are all among them or scanned before (to be told once they are scanned)."""
+
+    def __init__(self, gists: Sequence[Gist]) -> None:
+        self._order = iter(gists)
+        self._next: Gist | None = next(self._order, None)
+        self._chunks: list[tuple[StoredChunk, FileHits]] = []
+        self._read: list[Gist] = []
+        self.bytes = 0
+
+    def reach(self, gist_id: str) -> None:
+        """Chunks come in list order: the gists before ``gist_id`` are read."""
+        while self._next is not None and self._next.id != gist_id:
+            self._read.append(self._next)
+            self._next = next(self._order, None)
+
+    def add(self, chunk: StoredChunk, hits: FileHits) -> None:
+        assert chunk.data is not None  # noqa: S101 - the reader leaves replaced chunks out
+        self._chunks.append((chunk, hits))
+        self.bytes += len(chunk.data)
+
+    def take(self, *, last: bool = False) -> tuple[list[tuple[StoredChunk, FileHits]], list[Gist]]:
+        """The chunks to scan, and the gists complete once they are (``last``: all)."""
+        if last:
+            while self._next is not None:
+                self._read.append(self._next)
+                self._next = next(self._order, None)
+        taken = (self._chunks, self._read)
+        self._chunks, self._read, self.bytes = [], [], 0
+        return taken
+
+
+def _groups(events: Iterator[SearchEvent]) -> Iterator[list[SearchEvent]]:
+    """``events`` in lists of at most EVENTS_AT_ONCE, each made when it is asked for."""
+    while group := list(itertools.islice(events, EVENTS_AT_ONCE)):
+        yield group
 
 
 def _scan_batch(
@@ -595,7 +749,7 @@ def _scan_batch(
     """The scanning thread's work: each chunk of ``batch`` into its file's hits, in
     slices, until ``stopped`` is set (then ``ScanStopped`` ends it)."""
     for chunk, hits in batch:
-        assert chunk.data is not None  # noqa: S101 - _scan leaves replaced chunks out
+        assert chunk.data is not None  # noqa: S101 - _Batch leaves replaced chunks out
         scan_chunk(
             regexp,
             chunk.data,

@@ -48,7 +48,7 @@ async def search(request: web.Request) -> web.StreamResponse:
                 "Preference-Applied": "respond-async",
             },
         )
-    answer = await request.app[SEARCHES].search(search_request, wait=False)
+    answer = await request.app[SEARCHES].search(search_request, queue_if_busy=False)
     # the searched list's freshness, as for the list itself (STALE when GitHub failed)
     headers = cache_headers(answer.listing, request.app[CLOCK]())
     del headers["Cache-Control"]  # a POST answer is not for shared caches

@@ -73,7 +73,7 @@ def _line(body: dict[str, Any]) -> bytes:
 
 async def search_stream(request: web.Request, search: SearchRequest) -> web.StreamResponse:
     searches = request.app[SEARCHES]
-    events = searches.stream(search, wait=False, answer_limit=searches.max_answer_bytes)
+    events = searches.stream(search, queue_if_busy=False, answer_limit=searches.max_answer_bytes)
     async with contextlib.aclosing(events):
         # the list first: its failures are ordinary problem answers
         first = await anext(events)

@@ -41,7 +41,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     with contextlib.ExitStack() as holding:
         try:
             form, search_request = parse_form(request.query)
-            answer = await request.config_dict[SEARCHES].search(search_request, wait=False)
+            answer = await request.config_dict[SEARCHES].search(search_request, queue_if_busy=False)
             body = _results_page(request, form, search_request, answer)
             del answer  # the page alone is held while it is written
             holding.enter_context(request.config_dict[ANSWERS].hold(len(body)))
