@@ -171,6 +171,10 @@ async def _serve_until_cancelled(
         shutdown_timeout=shutdown_timeout,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
         access_log=None,
+        # a client that goes away cancels its handler (a search stream stops, and the
+        # downloads only it wanted), as aiohttp's test server does too; the work
+        # handlers share (list refreshes, downloads others wait for) runs shielded
+        handler_cancellation=True,
     )
     await runner.setup()
     try:

@@ -36,8 +36,6 @@ from gistcache.web.problems import internal_error, problem_body, problem_for
 
 log = logging.getLogger(__name__)
 
-DISCONNECT_POLL = 0.05  # seconds between looks at whether the client is still there
-
 
 def wants_stream(request: web.Request) -> bool:
     """Whether the client's ``Accept`` names NDJSON."""
@@ -90,9 +88,6 @@ async def search_stream(request: web.Request, search: SearchRequest) -> web.Stre
             },
         )
         await response.prepare(request)
-        writer = asyncio.current_task()
-        assert writer is not None  # noqa: S101 - a handler runs in a task
-        watch = asyncio.create_task(_watch_client(request, writer))
         try:
             await _write_events(request, response, events, request.app[SETTINGS].search_timeout)
         except ClientGone as exc:
@@ -102,20 +97,15 @@ async def search_stream(request: web.Request, search: SearchRequest) -> web.Stre
             if request.transport is not None:
                 request.transport.abort()  # a close would wait for a reader that never reads
             return response
-        except asyncio.CancelledError:
-            if not watch.done() or watch.result() is not True:
-                raise  # not the client leaving: shutdown
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            log.info("search stream [%s]: the client went away", request.get(REQUEST_ID))
-            return response
         except ConnectionError:
             log.info("search stream [%s]: the client went away", request.get(REQUEST_ID))
             return response
-        finally:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when its client's connection closes (the
+            # server runs with handler_cancellation): the search stops with it
+            if request.transport is None or request.transport.is_closing():
+                log.info("search stream [%s]: the client went away", request.get(REQUEST_ID))
+            raise
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response
@@ -142,14 +132,3 @@ async def _write_events(
             log.warning("search stream [%s]: %s", request.get(REQUEST_ID), exc)
         event = {"event": "error", "problem": problem_body(request, problem)}
         await write_sliced(response, _line(event), stall)
-
-
-async def _watch_client(request: web.Request, writer: asyncio.Task[Any]) -> bool:
-    """Cancel ``writer`` when the client's connection closes (aiohttp does not cancel a
-    handler by itself); True when it did."""
-    while True:
-        await asyncio.sleep(DISCONNECT_POLL)
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            writer.cancel()
-            return True
