@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gistcache.domain.results import SkipReason
-from gistcache.services.contents import INSTALL_BATCH, Installs, Outcome, _Install
+from gistcache.services.contents import INSTALL_BATCH, Installs, _Install
 from gistcache.store.contents import TEXT, FileRef
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
@@ -24,7 +24,7 @@ def job(name: str) -> _Install:
 async def test_installs_arriving_together_share_transactions_in_key_order() -> None:
     batches: list[list[str]] = []
 
-    async def run(batch: Sequence[_Install]) -> list[Outcome]:
+    async def run(batch: Sequence[_Install]) -> list[SkipReason | None]:
         batches.append([j.ref.gist_id for j in batch])
         await asyncio.sleep(0)
         return [None] * len(batch)
@@ -41,7 +41,7 @@ async def test_installs_arriving_together_share_transactions_in_key_order() -> N
 async def test_a_failing_batch_is_retried_file_by_file() -> None:
     sizes: list[int] = []
 
-    async def run(batch: Sequence[_Install]) -> list[Outcome]:
+    async def run(batch: Sequence[_Install]) -> list[SkipReason | None]:
         sizes.append(len(batch))
         if any(j.ref.gist_id == "gist-bad" for j in batch):
             raise RuntimeError("the database refused it")
@@ -61,7 +61,7 @@ async def test_a_failing_batch_is_retried_file_by_file() -> None:
 async def test_close_cancels_what_waits() -> None:
     started = asyncio.Event()
 
-    async def run(batch: Sequence[_Install]) -> list[Outcome]:
+    async def run(batch: Sequence[_Install]) -> list[SkipReason | None]:
         started.set()
         await asyncio.sleep(3600)
         return [None] * len(batch)

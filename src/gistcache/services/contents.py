@@ -3,8 +3,12 @@ no API budget), cut into line-aligned chunks, install as the file's current cont
 
 Each file is fetched by one flight at a time in this process, keyed on the file's
 revision (site, gist, filename, the gist's ``updated_at`` and the raw URL): searches
-that miss overlapping files share the overlap and fetch the rest on their own, and
-``ensure`` hands each file back as soon as it is in, so a caller can go on with it.
+that miss overlapping files share the overlap and fetch the rest on their own
+(``SingleFlight`` says why that is worth its tasks), and ``ensure`` hands each file back
+as soon as it is in, so a caller can go on with it. A fetch answers None when the file's
+contents are in the cache (text, binary or too large: its stored state says which), else
+the ``SkipReason`` it could not be had for. Downloaded files are installed several to a
+transaction (``Installs``, whose docstring has the measurement).
 """
 
 from __future__ import annotations
@@ -39,10 +43,6 @@ log = logging.getLogger(__name__)
 DOWNLOAD_BACKOFF = timedelta(seconds=30)
 DOWNLOAD_BACKOFF_MAX = timedelta(minutes=10)
 MAX_FAILED_DOWNLOADS = 10_000  # files remembered at once; the oldest are forgotten first
-
-# what became of one file: None when its contents are in the cache (text, binary or too
-# large: the stored state says which), else why it could not be had
-Outcome = SkipReason | None
 
 
 class FailedDownloads:
@@ -100,7 +100,7 @@ class ContentFetcher:
         self._max_file_bytes = min(max_file_bytes, budget.search_bytes)
         self._background: set[asyncio.Task[None]] = set()
         # a download nobody waits for any more (its searches gave up) is stopped
-        self._flights: SingleFlight[Outcome] = SingleFlight(abandon=True)
+        self._flights: SingleFlight[SkipReason | None] = SingleFlight(abandon=True)
         self._failed_downloads = FailedDownloads(clock)
         self._installs = Installs(self._install_batch)
 
@@ -114,7 +114,9 @@ class ContentFetcher:
         """A search begins to read the user's contents (see ``ContentBudget.searching``)."""
         return await self.budget.searching(site, login)
 
-    def fetch(self, ref: FileRef, downloads: SearchDownloads | None = None) -> Awaitable[Outcome]:
+    def fetch(
+        self, ref: FileRef, downloads: SearchDownloads | None = None
+    ) -> Awaitable[SkipReason | None]:
         """The file's fetch: joined when one is under way in this process, else begun,
         paid for by ``downloads`` (a search's share; None: no bound). It runs on when
         the caller gives up, for the others that wait for it; when the last caller gives
@@ -123,12 +125,12 @@ class ContentFetcher:
 
     async def ensure(
         self, files: Sequence[FileRef], downloads: SearchDownloads | None = None
-    ) -> AsyncIterator[tuple[FileRef, Outcome]]:
+    ) -> AsyncIterator[tuple[FileRef, SkipReason | None]]:
         """Fetch ``files`` (sharing fetches under way, paid for by ``downloads`` as in
         ``fetch``) and yield each with its outcome as soon as it is in, in the order
         they finish."""
 
-        async def one(ref: FileRef) -> tuple[FileRef, Outcome]:
+        async def one(ref: FileRef) -> tuple[FileRef, SkipReason | None]:
             return ref, await self.fetch(ref, downloads)
 
         waiting = [asyncio.ensure_future(one(ref)) for ref in files]
@@ -139,7 +141,9 @@ class ContentFetcher:
             for task in waiting:  # a caller that stops early leaves others' fetches running
                 task.cancel()
 
-    async def _fetch_one(self, ref: FileRef, downloads: SearchDownloads | None) -> Outcome:
+    async def _fetch_one(
+        self, ref: FileRef, downloads: SearchDownloads | None
+    ) -> SkipReason | None:
         try:
             return await self._fetch_file(ref, downloads)
         except Exception:
@@ -148,7 +152,9 @@ class ContentFetcher:
             log.exception("storing %s/%s failed", ref.gist_id, ref.filename)
             return SkipReason.UNAVAILABLE
 
-    async def _fetch_file(self, ref: FileRef, downloads: SearchDownloads | None) -> Outcome:
+    async def _fetch_file(
+        self, ref: FileRef, downloads: SearchDownloads | None
+    ) -> SkipReason | None:
         """Store one file's contents; return why it could not be fetched, or None.
 
         With ``downloads``, the search's share of new contents pays for it: the file's
@@ -177,7 +183,7 @@ class ContentFetcher:
                 downloads.refund(fetch.reserved - fetch.kept)
         return outcome
 
-    async def _download(self, fetch: _Fetch) -> Outcome:
+    async def _download(self, fetch: _Fetch) -> SkipReason | None:
         ref, generation = fetch.ref, fetch.generation
         assert ref.raw_url is not None  # noqa: S101 - checked by the caller; for mypy
         size = 0
@@ -270,7 +276,7 @@ class ContentFetcher:
         chunks: int = 0,
         last: Chunk | None = None,
         chunk_bytes: int = 0,
-    ) -> Outcome:
+    ) -> SkipReason | None:
         """Make this fetch the file's contents, in one transaction with its last chunk,
         shared with the other files whose installs wait meanwhile (``Installs``)."""
         try:
@@ -280,10 +286,10 @@ class ContentFetcher:
         except FileLeftList:
             return SkipReason.CHANGED  # the file left the list while it was downloading
 
-    async def _install_batch(self, batch: Sequence[_Install]) -> list[Outcome]:
+    async def _install_batch(self, batch: Sequence[_Install]) -> list[SkipReason | None]:
         """Install every file of ``batch`` in one transaction, locking them in key order
         (so that two processes installing overlapping batches cannot deadlock)."""
-        outcomes: list[Outcome] = []
+        outcomes: list[SkipReason | None] = []
         async with self._sessions() as session, session.begin():
             for job in batch:
                 # concurrent installers of one file queue up here instead of deadlocking
@@ -381,15 +387,17 @@ class Installs:
     own. A caller that stops waiting leaves its install to finish.
     """
 
-    def __init__(self, run: Callable[[Sequence[_Install]], Awaitable[list[Outcome]]]) -> None:
+    def __init__(
+        self, run: Callable[[Sequence[_Install]], Awaitable[list[SkipReason | None]]]
+    ) -> None:
         self._run = run
-        self._waiting: list[tuple[_Install, asyncio.Future[Outcome]]] = []
+        self._waiting: list[tuple[_Install, asyncio.Future[SkipReason | None]]] = []
         self._room = asyncio.Semaphore(INSTALLS_WAITING)
         self._worker: asyncio.Task[None] | None = None
 
-    async def install(self, job: _Install) -> Outcome:
+    async def install(self, job: _Install) -> SkipReason | None:
         async with self._room:
-            done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            done: asyncio.Future[SkipReason | None] = asyncio.get_running_loop().create_future()
             self._waiting.append((job, done))
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.create_task(self._drain())
@@ -425,7 +433,9 @@ class Installs:
             for (_, done), outcome in zip(batch, outcomes, strict=True):
                 self._settle(done, outcome)
 
-    async def _one_by_one(self, batch: list[tuple[_Install, asyncio.Future[Outcome]]]) -> None:
+    async def _one_by_one(
+        self, batch: list[tuple[_Install, asyncio.Future[SkipReason | None]]]
+    ) -> None:
         for job, done in batch:
             try:
                 (outcome,) = await self._run([job])
@@ -439,8 +449,8 @@ class Installs:
 
     @staticmethod
     def _settle(
-        done: asyncio.Future[Outcome],
-        outcome: Outcome = None,
+        done: asyncio.Future[SkipReason | None],
+        outcome: SkipReason | None = None,
         *,
         exception: BaseException | None = None,
     ) -> None:

@@ -16,6 +16,11 @@ class SingleFlight(Generic[T]):
     disconnects) does not cancel it for the others. With ``abandon`` the call is
     cancelled when the last of its callers gives up (nobody is left to want it);
     without, it runs on to its end.
+
+    Why it is worth its task per call: 200 requests for one stale user make one request
+    to GitHub, not 200 (benchmark scenario 2, the thundering herd, in
+    docs/performance.md), and searches that miss the same files download each once
+    (tests/api/test_content_sharing.py counts the raw downloads).
     """
 
     def __init__(self, *, abandon: bool = False) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,6 +79,20 @@ def _listed_files() -> Any:
     return (gists.c.site_id == gist_files.c.site_id) & (gists.c.id == gist_files.c.gist_id)
 
 
+def _user_files(site: int, login: str, gist_id: str | None, *columns: Any) -> Select[Any]:
+    """``columns`` of the user's listed files (of ``gist_id`` only, when given), each
+    joined with its current contents if it has any, in list order."""
+    stmt = (
+        select(*columns)
+        .select_from(gist_files)
+        .join(gists, _listed_files())
+        .outerjoin(file_contents, _current_contents())
+        .where(gists.c.site_id == site, gists.c.owner_login == login, gists.c.public.is_(True))
+        .order_by(gists.c.position, gist_files.c.position)
+    )
+    return stmt if gist_id is None else stmt.where(gists.c.id == gist_id)
+
+
 async def user_files(
     session: AsyncSession,
     site: int,
@@ -89,24 +103,16 @@ async def user_files(
 ) -> list[FileState]:
     """The user's listed files in list order (those of ``gist_ids``, or of ``gist_id``,
     only, if given), each with the state of its current contents, in one statement."""
-    stmt = (
-        select(
-            gist_files.c.gist_id,
-            gist_files.c.filename,
-            file_contents.c.status,
-            file_contents.c.generation,
-            file_contents.c.size.label("stored_bytes"),
-            file_contents.c.chunks,
-        )
-        .join(gists, _listed_files())
-        .outerjoin(file_contents, _current_contents())
-        .where(
-            gists.c.site_id == site,
-            gists.c.owner_login == login,
-            gists.c.public.is_(True),
-            *(() if gist_id is None else (gists.c.id == gist_id,)),
-        )
-        .order_by(gists.c.position, gist_files.c.position)
+    stmt = _user_files(
+        site,
+        login,
+        gist_id,
+        gist_files.c.gist_id,
+        gist_files.c.filename,
+        file_contents.c.status,
+        file_contents.c.generation,
+        file_contents.c.size.label("stored_bytes"),
+        file_contents.c.chunks,
     )
     if gist_ids is not None:
         stmt = stmt.where(gists.c.id.in_(sorted(set(gist_ids))))
@@ -123,25 +129,17 @@ async def files_without_contents(
     session: AsyncSession, site: int, login: str, *, gist_id: str | None = None
 ) -> list[FileRef]:
     """The user's files (of ``gist_id`` only, when given) with no current contents cached."""
-    result = await session.execute(
-        select(
-            gist_files.c.gist_id,
-            gist_files.c.filename,
-            gists.c.updated_at,
-            gist_files.c.raw_url,
-            gist_files.c.size,
-        )
-        .join(gists, _listed_files())
-        .outerjoin(file_contents, _current_contents())
-        .where(
-            gists.c.site_id == site,
-            gists.c.owner_login == login,
-            gists.c.public.is_(True),
-            file_contents.c.gist_id.is_(None),
-            *(() if gist_id is None else (gists.c.id == gist_id,)),
-        )
-        .order_by(gists.c.position, gist_files.c.position)
+    stmt = _user_files(
+        site,
+        login,
+        gist_id,
+        gist_files.c.gist_id,
+        gist_files.c.filename,
+        gists.c.updated_at,
+        gist_files.c.raw_url,
+        gist_files.c.size,
     )
+    result = await session.execute(stmt.where(file_contents.c.gist_id.is_(None)))
     return [FileRef(site, r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
 
 
