@@ -52,12 +52,12 @@ def _bounds(name: str) -> dict[str, Any]:
 class SearchBody(BaseModel):
     """The body of ``POST /api/v1/search``."""
 
-    # its shape only: its values are checked by the domain's rules (search_request, as
-    # the page's and the command line's are), which the document states too (minimum,
+    # the shape only (strict: "5" is no integer, true no page number, 1 no boolean; a
+    # field left out takes its default, and null is the value of none of them). The
+    # values are the domain's rules' to check (search_request, as for the page and the
+    # command line), the username's and the pattern's presence too, so that every fault
+    # is told in the rules' order; the document states the rules (required, minimum,
     # pattern ...)
-    # strict: "5" is no integer, true no page number, 1 no boolean; a field left out
-    # takes its default, and null is the value of none of them. The username and the
-    # pattern are required by the rules, which tell their absence in the rules' order
     model_config = ConfigDict(
         strict=True,
         extra="forbid",
