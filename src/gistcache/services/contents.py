@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import uuid
@@ -102,7 +103,7 @@ class ContentFetcher:
         # a download nobody waits for any more (its searches gave up) is stopped
         self._flights: SingleFlight[SkipReason | None] = SingleFlight(abandon=True)
         self._failed_downloads = FailedDownloads(clock)
-        self._installs = Installs(self._install_batch)
+        self._installs = Installs(functools.partial(_install_batch, sessions, budget))
 
     async def close(self) -> None:
         await self._flights.close()
@@ -184,66 +185,34 @@ class ContentFetcher:
         return outcome
 
     async def _download(self, fetch: _Fetch) -> SkipReason | None:
-        ref, generation = fetch.ref, fetch.generation
-        assert ref.raw_url is not None  # noqa: S101 - checked by the caller; for mypy
-        size = 0
-
-        async def counted(url: str) -> AsyncIterator[bytes]:
-            nonlocal size
-            async for piece in self._github.iter_raw(url):
-                size += len(piece)
-                yield piece
-
-        stored = 0  # bytes of the chunks
         async with self._slots:
             try:
-                # each chunk is written when the next one arrives, so that a small
-                # file, the common case, has its only chunk installed with its state
-                pending: Chunk | None = None
-                stream = chunk_stream(counted(ref.raw_url), max_bytes=self._max_file_bytes)
-                async with contextlib.aclosing(stream) as chunked:
-                    async for chunk in chunked:
-                        stored += len(chunk.data)
-                        await fetch.pay(stored)
-                        if pending is not None:
-                            fetch.wrote = True
-                            async with self._sessions() as session, session.begin():
-                                await store.add_chunk(
-                                    session,
-                                    ref,
-                                    generation,
-                                    pending.number,
-                                    pending.first_line,
-                                    pending.data,
-                                )
-                        pending = chunk
-                status, chunks = TEXT, (pending.number + 1 if pending is not None else 0)
-            except BinaryContent:
-                status, chunks, pending = BINARY, 0, None
-            except ContentTooLarge:
-                status, chunks, pending = TOO_LARGE, 0, None
+                status = await self._receive(fetch)
+            except (BinaryContent, ContentTooLarge) as exc:
+                status = BINARY if isinstance(exc, BinaryContent) else TOO_LARGE
+                fetch.last, fetch.chunks = None, 0
             except GitHubError as exc:
-                log.warning("could not fetch %s/%s: %s", ref.gist_id, ref.filename, exc)
+                log.warning("could not fetch %s/%s: %s", *fetch.names, exc)
                 if isinstance(exc, ForbiddenRawHost):
                     return SkipReason.FORBIDDEN_HOST
-                self._failed_downloads.failed(ref)
+                self._failed_downloads.failed(fetch.ref)
                 return SkipReason.UNAVAILABLE
             except FileLeftList:
                 return SkipReason.CHANGED  # the file left the list while it was downloading
             except _OverShare:
                 log.debug("stopped fetching %s/%s: over the search's share", *fetch.names)
                 return SkipReason.DOWNLOAD_BUDGET
-        chunk_bytes = stored if status == TEXT else 0
         # installed outside the download slot: the next download starts meanwhile; from
         # here its chunks are the install's (it may commit even if this fetch is cancelled)
+        chunk_bytes = fetch.stored if status == TEXT else 0
         fetch.installing = True
         outcome = await self._install(
-            ref,
-            generation,
+            fetch.ref,
+            fetch.generation,
             status,
-            size=size,
-            chunks=chunks,
-            last=pending,
+            size=fetch.size,
+            chunks=fetch.chunks,
+            last=fetch.last,
             chunk_bytes=chunk_bytes,
         )
         if outcome is None:
@@ -251,6 +220,39 @@ class ContentFetcher:
         else:
             fetch.installing = False  # refused: the file left the list, chunks and all
         return outcome
+
+    async def _receive(self, fetch: _Fetch) -> str:
+        """Download the file in chunks (TEXT, else BinaryContent or ContentTooLarge).
+        Each chunk is written when the next one arrives, so that a small file, the
+        common case, has its only chunk (``fetch.last``) installed with its state."""
+        ref = fetch.ref
+        assert ref.raw_url is not None  # noqa: S101 - checked by the caller; for mypy
+
+        async def counted(url: str) -> AsyncIterator[bytes]:
+            async for piece in self._github.iter_raw(url):
+                fetch.size += len(piece)
+                yield piece
+
+        stream = chunk_stream(counted(ref.raw_url), max_bytes=self._max_file_bytes)
+        async with contextlib.aclosing(stream) as chunked:
+            async for chunk in chunked:
+                fetch.stored += len(chunk.data)
+                await fetch.pay(fetch.stored)
+                written = fetch.last
+                if written is not None:
+                    fetch.wrote = True
+                    async with self._sessions() as session, session.begin():
+                        await store.add_chunk(
+                            session,
+                            ref,
+                            fetch.generation,
+                            written.number,
+                            written.first_line,
+                            written.data,
+                        )
+                fetch.last = chunk
+        fetch.chunks = fetch.last.number + 1 if fetch.last is not None else 0
+        return TEXT
 
     def _discard(self, ref: FileRef, generation: str) -> None:
         """Delete a fetch's chunks in the background (also when the fetch was cancelled)."""
@@ -286,40 +288,43 @@ class ContentFetcher:
         except FileLeftList:
             return SkipReason.CHANGED  # the file left the list while it was downloading
 
-    async def _install_batch(self, batch: Sequence[_Install]) -> list[SkipReason | None]:
-        """Install every file of ``batch`` in one transaction, locking them in key order
-        (so that two processes installing overlapping batches cannot deadlock)."""
-        outcomes: list[SkipReason | None] = []
-        async with self._sessions() as session, session.begin():
-            for job in batch:
-                # concurrent installers of one file queue up here instead of deadlocking
-                if not await store.lock_file(session, job.ref):
-                    outcomes.append(SkipReason.CHANGED)  # the file left the list meanwhile
-                    continue
-                if job.last is not None:
-                    await store.add_chunk(
-                        session,
-                        job.ref,
-                        job.generation,
-                        job.last.number,
-                        job.last.first_line,
-                        job.last.data,
-                    )
-                await store.install_contents(
+
+async def _install_batch(
+    sessions: Sessions, budget: ContentBudget, batch: Sequence[_Install]
+) -> list[SkipReason | None]:
+    """Install every file of ``batch`` in one transaction, locking them in key order
+    (so that two processes installing overlapping batches cannot deadlock)."""
+    outcomes: list[SkipReason | None] = []
+    async with sessions() as session, session.begin():
+        for job in batch:
+            # concurrent installers of one file queue up here instead of deadlocking
+            if not await store.lock_file(session, job.ref):
+                outcomes.append(SkipReason.CHANGED)  # the file left the list meanwhile
+                continue
+            if job.last is not None:
+                await store.add_chunk(
                     session,
                     job.ref,
                     job.generation,
-                    status=job.status,
-                    size=job.size,
-                    chunks=job.chunks,
-                    now=job.now,
-                    chunk_bytes=job.chunk_bytes,
+                    job.last.number,
+                    job.last.first_line,
+                    job.last.data,
                 )
-                outcomes.append(None)
-        for job, outcome in zip(batch, outcomes, strict=True):
-            if outcome is None:  # committed
-                self.budget.installed(job.chunk_bytes)
-        return outcomes
+            await store.install_contents(
+                session,
+                job.ref,
+                job.generation,
+                status=job.status,
+                size=job.size,
+                chunks=job.chunks,
+                now=job.now,
+                chunk_bytes=job.chunk_bytes,
+            )
+            outcomes.append(None)
+    for job, outcome in zip(batch, outcomes, strict=True):
+        if outcome is None:  # committed
+            budget.installed(job.chunk_bytes)
+    return outcomes
 
 
 class _OverShare(Exception):
@@ -335,6 +340,10 @@ class _Fetch:
     downloads: SearchDownloads | None
     reserved: int  # of the search's share
     kept: int = 0  # bytes of the share its installed chunks hold
+    size: int = 0  # bytes downloaded
+    stored: int = 0  # bytes of its chunks
+    chunks: int = 0
+    last: Chunk | None = None  # its last chunk, written with its state at the install
     wrote: bool = False  # some of its chunks are in the database
     installing: bool = False  # handed to the install: its chunks are not ours to drop
 
