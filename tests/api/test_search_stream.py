@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -223,8 +224,9 @@ async def test_page_and_per_page_do_not_apply_to_the_stream(
 
 
 async def test_a_client_that_goes_away_stops_the_downloads_it_alone_wanted(
-    make_client: ClientFactory, fake: FakeGitHub
+    make_client: ClientFactory, fake: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gistcache.access")
     for n in range(5, 0, -1):  # f1 first in the list
         fake.add_gist("alice", {f"f{n}.txt": "needle\n"})
     fake.add_gist("bob", {"b.txt": "needle\n"})
@@ -248,6 +250,13 @@ async def test_a_client_that_goes_away_stops_the_downloads_it_alone_wanted(
     # what was not fetched is fetched by the next search that wants it
     plain = await client.post("/api/v1/search", json={"username": "alice", "pattern": "needle"})
     assert (await plain.json())["total"] == 5
+    # the stream broken off is still one access line, told as nginx tells it
+    told = [
+        r.fields["status"]  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.name == "gistcache.access" and r.fields["request_id"] == "stream-1"  # type: ignore[attr-defined]
+    ]
+    assert told == [499]
 
 
 async def test_a_download_shared_with_another_search_goes_on(

@@ -63,7 +63,13 @@ def front_door(running: set[asyncio.Task[Any]]) -> Middleware:
                 response = _renderer(request)(request, from_http_exception(exc))
             except Exception as exc:
                 response = _problem(request, exc)
-            _observe(request, response, time.perf_counter() - started)
+            except asyncio.CancelledError:
+                # the client went away (aiohttp cancels its handler) or shutdown cancelled
+                # the request: still one access line and one count, as nginx's 499
+                _observe(request, CLIENT_CLOSED, None, time.perf_counter() - started)
+                raise
+            duration = time.perf_counter() - started
+            _observe(request, response.status, response.headers.get("X-Cache"), duration)
             return response
         finally:
             if task is not None:
@@ -142,20 +148,20 @@ def _from_this_site(request: web.Request) -> bool:
     return urlsplit(origin.strip()).netloc.lower() == ours.netloc
 
 
+# the status told of a request whose handler was cancelled before it answered (nginx's)
+CLIENT_CLOSED = 499
 ACCESS_FORMAT = "%s %s route=%s status=%d duration_ms=%.1f request_id=%s cache=%s"
 
 
-def _observe(request: web.Request, response: web.StreamResponse, duration: float) -> None:
+def _observe(request: web.Request, status: int, cache: str | None, duration: float) -> None:
     """Count the request in the metrics and log one access line for it (the line is
     formatted and written off the event loop: observability.logs.queued)."""
     resource = request.match_info.route.resource
     # unmatched paths share one label: random URLs must not grow the metrics
     route = resource.canonical if resource is not None else "unmatched"
-    cache = response.headers.get("X-Cache")
     metrics = request.app.get(METRICS)
     # any token is a method to aiohttp: unknown ones share a label, as paths do
     method = request.method if request.method in KNOWN_METHODS else "other"
-    status = response.status
     if metrics is not None:
         requests, latency = metrics.http_children(method, route, status)
         requests.inc()
