@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from gistcache.store import contents as store
+from gistcache.store import contents as content_store
 from gistcache.store.models import file_chunks, file_contents, gists
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.app_keys import GISTS, LISTING, SEARCHES, SESSIONS
@@ -265,12 +265,12 @@ async def test_an_eviction_while_a_search_reads_is_a_skip_then_a_new_download(
     # the states a search read just before another request evicted the user's contents
     site = await client.app[LISTING].store.site.id()
     async with sessions() as session:
-        states = await store.user_files(session, site, "kim")
+        states = await content_store.user_files(session, site, "kim")
     async with sessions() as session, session.begin():
-        evicted = await store.evict_contents(session, site, "kim")
+        evicted = await content_store.evict_contents(session, site, "kim")
     assert sorted(e.filename for e in evicted) == ["kim0.txt", "kim1.txt"]
     async with sessions() as session:
-        read = [c async for c in store.stream_text_chunks(session, states)]
+        read = [c async for c in content_store.stream_text_chunks(session, states)]
     assert [c.data for c in read] == [None, None]  # gone, as when a newer fetch replaced it
     # the next search fetches them again
     answer = await search(client, "kim")
@@ -300,7 +300,7 @@ async def test_the_heads_kept_of_binary_gists_count_within_the_budget(
     assert await chunk_bytes(db) == len(picture)
     async with client.app[SESSIONS]() as session:
         site = await client.app[LISTING].store.site.id()
-        assert await store.user_content_bytes(session, site, "bob") == len(picture)
+        assert await content_store.user_content_bytes(session, site, "bob") == len(picture)
 
 
 async def test_a_search_is_a_reader_before_it_reads_which_files_are_cached(
@@ -317,7 +317,7 @@ async def test_a_search_is_a_reader_before_it_reads_which_files_are_cached(
     await search(client, "bob")
     clock.advance(MINUTES_10)
     budget = client.app[SEARCHES]._contents.budget
-    user_files = store.user_files
+    user_files = content_store.user_files
     evicted: list[str] = []
 
     async def evicting_after(*args: Any, **kwargs: Any) -> Any:
@@ -334,7 +334,7 @@ async def test_a_search_is_a_reader_before_it_reads_which_files_are_cached(
                 budget.total_bytes = total
         return states
 
-    monkeypatch.setattr(store, "user_files", evicting_after)
+    monkeypatch.setattr(content_store, "user_files", evicting_after)
     answer = await search(client, "ann")
     assert answer["skipped"] == []
     assert answer["total"] == 1
@@ -355,12 +355,12 @@ async def test_a_search_is_answered_when_the_time_it_was_searched_cannot_be_writ
     for login in ("lee", "max"):
         await search(client, login)
     clock.advance(MINUTES_10)
-    record_search = store.record_search
+    record_search = content_store.record_search
 
     async def read_only(*args: Any, **kwargs: Any) -> None:
         raise DBAPIError("UPDATE users", None, Exception("the database is read-only"))
 
-    monkeypatch.setattr(store, "record_search", read_only)
+    monkeypatch.setattr(content_store, "record_search", read_only)
     caplog.set_level(logging.INFO, logger="gistcache.services.retention")
     for login in ("lee", "max", "lee"):
         answer = await search(client, login)
@@ -369,7 +369,7 @@ async def test_a_search_is_answered_when_the_time_it_was_searched_cannot_be_writ
     failed = [r for r in caplog.records if "could not record when users" in r.getMessage()]
     assert len(failed) == 1  # once when writing began to fail, not per search
     assert failed[0].levelno == logging.WARNING
-    monkeypatch.setattr(store, "record_search", record_search)
+    monkeypatch.setattr(content_store, "record_search", record_search)
     clock.advance(MINUTES_10)
     await search(client, "lee")
     again = [r for r in caplog.records if "last searched again" in r.getMessage()]
@@ -434,7 +434,7 @@ async def test_a_gist_answer_being_written_keeps_its_contents_from_eviction(
     reading, go_on = asyncio.Event(), asyncio.Event()
     cached_head = reader._cached_head
 
-    async def held_head(state: store.FileState) -> bytes:
+    async def held_head(state: content_store.FileState) -> bytes:
         reading.set()
         await go_on.wait()
         data: bytes = await cached_head(state)

@@ -32,7 +32,7 @@ from gistcache.github.client import GitHubClient
 from gistcache.github.errors import ForbiddenRawHost, GitHubError
 from gistcache.services.retention import ContentBudget, SearchDownloads
 from gistcache.services.singleflight import SingleFlight
-from gistcache.store import contents as store
+from gistcache.store import contents as content_store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
 from gistcache.store.engine import Sessions
 from gistcache.store.errors import FileLeftList
@@ -242,7 +242,7 @@ class ContentFetcher:
                 if written is not None:
                     fetch.wrote = True
                     async with self._sessions() as session, session.begin():
-                        await store.add_chunk(
+                        await content_store.add_chunk(
                             session,
                             ref,
                             fetch.generation,
@@ -260,7 +260,7 @@ class ContentFetcher:
         async def discard() -> None:
             try:
                 async with self._sessions() as session, session.begin():
-                    await store.discard_fetch(session, ref, generation)
+                    await content_store.discard_fetch(session, ref, generation)
             except Exception as exc:  # left for the file's next install to delete
                 log.warning("could not drop a fetch's chunks of %s/%s: %s", *_names(ref), exc)
 
@@ -298,11 +298,11 @@ async def _install_batch(
     async with sessions() as session, session.begin():
         for job in batch:
             # concurrent installers of one file queue up here instead of deadlocking
-            if not await store.lock_file(session, job.ref):
+            if not await content_store.lock_file(session, job.ref):
                 outcomes.append(SkipReason.CHANGED)  # the file left the list meanwhile
                 continue
             if job.last is not None:
-                await store.add_chunk(
+                await content_store.add_chunk(
                     session,
                     job.ref,
                     job.generation,
@@ -310,7 +310,7 @@ async def _install_batch(
                     job.last.first_line,
                     job.last.data,
                 )
-            await store.install_contents(
+            await content_store.install_contents(
                 session,
                 job.ref,
                 job.generation,

@@ -34,7 +34,7 @@ from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import ListingService
 from gistcache.services.memory import UnknownIds
 from gistcache.services.retention import SearchDownloads
-from gistcache.store import contents as store
+from gistcache.store import contents as content_store
 from gistcache.store.contents import TEXT, FileState
 from gistcache.store.engine import Sessions
 from gistcache.store.errors import FileLeftList
@@ -144,7 +144,9 @@ class GistReader:
         """Bring the gist's files' contents into the cache (those not current yet, as far
         as ``downloads`` pays for them: the others are read from GitHub)."""
         async with self._sessions() as session:
-            missing = await store.files_without_contents(session, site, login, gist_id=gist.id)
+            missing = await content_store.files_without_contents(
+                session, site, login, gist_id=gist.id
+            )
         async for ref, outcome in self._contents.ensure(missing, downloads):
             if outcome is not None and outcome is not SkipReason.DOWNLOAD_BUDGET:
                 raise GitHubUnavailable(
@@ -159,7 +161,7 @@ class GistReader:
         paid for by ``downloads`` (a head past it is not kept: read from GitHub again),
         counted in the contents' budget, kept until the file changes or is evicted."""
         async with self._sessions() as session:
-            states = await store.user_files(session, site, login, gist_id=gist.id)
+            states = await content_store.user_files(session, site, login, gist_id=gist.id)
         headless = [s for s in states if s.status not in (None, TEXT) and not s.chunks]
         raw_urls = {f.filename: f.raw_url for f in gist.files}
         for state in headless:
@@ -168,7 +170,7 @@ class GistReader:
                 continue
             try:
                 async with self._sessions() as session, session.begin():
-                    stored = await store.install_head(session, state, head)
+                    stored = await content_store.install_head(session, state, head)
             except FileLeftList:
                 stored = False
             if stored:
@@ -184,7 +186,7 @@ class GistReader:
         GitHubUnavailable when a file's contents changed while being read."""
         site = await self._site.id()
         async with self._sessions() as session:
-            states = await store.user_files(
+            states = await content_store.user_files(
                 session, site, found.listing.login, gist_id=found.gist.id
             )
         by_name = {state.filename: state for state in states}
@@ -207,7 +209,7 @@ class GistReader:
         none is kept (its contents changed since ``get``)."""
         if state is not None and state.chunks:
             async with self._sessions() as session:
-                head = await store.read_head(session, state)
+                head = await content_store.read_head(session, state)
             if head is not None:
                 return head
         return await self._raw_head(raw_url)
@@ -217,7 +219,7 @@ class GistReader:
         no chunk)."""
         data = bytearray()
         async with self._sessions() as session:
-            chunks = store.stream_text_chunks(session, [state])
+            chunks = content_store.stream_text_chunks(session, [state])
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     if chunk.data is None:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from gistcache.domain.clock import Clock
 from gistcache.services.memory import ContentMemory
-from gistcache.store import contents as store
+from gistcache.store import contents as content_store
 from gistcache.store.engine import Sessions
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class ContentBudget:
             return  # written a moment ago: the warm search writes nothing
         try:
             async with self._sessions() as session, session.begin():
-                await store.record_search(session, site, login, now, SEARCHED_AT_STEP)
+                await content_store.record_search(session, site, login, now, SEARCHED_AT_STEP)
         except Exception as exc:
             # best effort: the search reads what is cached all the same (a read-only
             # database serves warm searches); said once until a write succeeds again,
@@ -140,7 +140,7 @@ class ContentBudget:
                 return
             self._unmeasured = 0
             async with self._sessions() as session:
-                usage = await store.content_usage(session)
+                usage = await content_store.content_usage(session)
             held = sum(user.bytes for user in usage)
             for user in usage:
                 if held <= self.total_bytes:
@@ -148,7 +148,7 @@ class ContentBudget:
                 if (user.site, user.login) in self._reading:
                     continue
                 async with self._sessions() as session, session.begin():
-                    evicted = await store.evict_contents(session, user.site, user.login)
+                    evicted = await content_store.evict_contents(session, user.site, user.login)
                 if self._memory is not None:
                     for revision in evicted:
                         self._memory.forget(
@@ -203,7 +203,9 @@ class SearchDownloads:
             async with self._sizing:
                 if self._left is None:
                     async with self._budget._sessions() as session:
-                        held = await store.user_content_bytes(session, self._site, self._login)
+                        held = await content_store.user_content_bytes(
+                            session, self._site, self._login
+                        )
                     budget = self._budget
                     self._left = max(0, min(budget.search_bytes, budget.total_bytes - held))
         if nbytes > self._left:

@@ -64,7 +64,7 @@ from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import ListingService
 from gistcache.services.memory import ContentMemory, text_chunks
 from gistcache.services.retention import SearchDownloads
-from gistcache.store import contents as store
+from gistcache.store import contents as content_store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState, StoredChunk
 from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
@@ -362,14 +362,16 @@ async def _plan(sources: _Sources, username: str, wanted: Callable[[str], bool])
         async with sources.sessions() as session:
             states = [
                 s
-                for s in await store.user_files(session, site, listing.login)
+                for s in await content_store.user_files(session, site, listing.login)
                 if wanted(s.filename)
             ]
             missing: list[FileRef] = []
             if any(state.status is None for state in states):
                 missing = [
                     ref
-                    for ref in await store.files_without_contents(session, site, listing.login)
+                    for ref in await content_store.files_without_contents(
+                        session, site, listing.login
+                    )
                     if wanted(ref.filename)
                 ]
     except BaseException:
@@ -569,7 +571,7 @@ class _Search:
         if not gists:
             return
         async with self._sources.sessions() as session:
-            fresh = await store.user_files(
+            fresh = await content_store.user_files(
                 session, plan.site, plan.listing.login, [gist.id for gist in gists]
             )
         async with contextlib.aclosing(self._scanner.scan(gists, fresh, plan)) as steps:
