@@ -265,9 +265,9 @@ async def test_an_eviction_while_a_search_reads_is_a_skip_then_a_new_download(
     # the states a search read just before another request evicted the user's contents
     site = await client.app[LISTING].store.site.id()
     async with sessions() as session:
-        states = await content_store.user_files(session, site, "kim")
+        states = await content_store.Contents(session, site).user_files("kim")
     async with sessions() as session, session.begin():
-        evicted = await content_store.evict_contents(session, site, "kim")
+        evicted = await content_store.Contents(session, site).evict_contents("kim")
     assert sorted(e.filename for e in evicted) == ["kim0.txt", "kim1.txt"]
     async with sessions() as session:
         read = [c async for c in content_store.stream_text_chunks(session, states)]
@@ -300,7 +300,8 @@ async def test_the_heads_kept_of_binary_gists_count_within_the_budget(
     assert await chunk_bytes(db) == len(picture)
     async with client.app[SESSIONS]() as session:
         site = await client.app[LISTING].store.site.id()
-        assert await content_store.user_content_bytes(session, site, "bob") == len(picture)
+        held = await content_store.Contents(session, site).user_content_bytes("bob")
+        assert held == len(picture)
 
 
 async def test_a_search_is_a_reader_before_it_reads_which_files_are_cached(
@@ -317,7 +318,7 @@ async def test_a_search_is_a_reader_before_it_reads_which_files_are_cached(
     await search(client, "bob")
     clock.advance(MINUTES_10)
     budget = client.app[SEARCHES]._contents.budget
-    user_files = content_store.user_files
+    user_files = content_store.Contents.user_files
     evicted: list[str] = []
 
     async def evicting_after(*args: Any, **kwargs: Any) -> Any:
@@ -334,7 +335,7 @@ async def test_a_search_is_a_reader_before_it_reads_which_files_are_cached(
                 budget.total_bytes = total
         return states
 
-    monkeypatch.setattr(content_store, "user_files", evicting_after)
+    monkeypatch.setattr(content_store.Contents, "user_files", evicting_after)
     answer = await search(client, "ann")
     assert answer["skipped"] == []
     assert answer["total"] == 1
@@ -355,12 +356,12 @@ async def test_a_search_is_answered_when_the_time_it_was_searched_cannot_be_writ
     for login in ("lee", "max"):
         await search(client, login)
     clock.advance(MINUTES_10)
-    record_search = content_store.record_search
+    record_search = content_store.Contents.record_search
 
     async def read_only(*args: Any, **kwargs: Any) -> None:
         raise DBAPIError("UPDATE users", None, Exception("the database is read-only"))
 
-    monkeypatch.setattr(content_store, "record_search", read_only)
+    monkeypatch.setattr(content_store.Contents, "record_search", read_only)
     caplog.set_level(logging.INFO, logger="gistcache.services.retention")
     for login in ("lee", "max", "lee"):
         answer = await search(client, login)
@@ -369,7 +370,7 @@ async def test_a_search_is_answered_when_the_time_it_was_searched_cannot_be_writ
     failed = [r for r in caplog.records if "could not record when users" in r.getMessage()]
     assert len(failed) == 1  # once when writing began to fail, not per search
     assert failed[0].levelno == logging.WARNING
-    monkeypatch.setattr(content_store, "record_search", record_search)
+    monkeypatch.setattr(content_store.Contents, "record_search", record_search)
     clock.advance(MINUTES_10)
     await search(client, "lee")
     again = [r for r in caplog.records if "last searched again" in r.getMessage()]

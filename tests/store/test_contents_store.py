@@ -91,7 +91,7 @@ async def test_chunks_come_back_in_list_order_whatever_the_batch_size(
 ) -> None:
     session, site = stored
     monkeypatch.setattr(contents, "BATCH_BYTES", batch_bytes)
-    files = await contents.user_files(session, site, "u")
+    files = await contents.Contents(session, site).user_files("u")
     got = [
         (c.gist_id, c.filename, c.first_line, c.data)
         async for c in contents.stream_text_chunks(session, files)
@@ -107,13 +107,13 @@ async def test_a_reader_that_stops_early_leaves_no_read_running(
 ) -> None:
     session, site = stored
     monkeypatch.setattr(contents, "BATCH_BYTES", 1)  # a batch per chunk: one is always read ahead
-    files = await contents.user_files(session, site, "u")
+    files = await contents.Contents(session, site).user_files("u")
     async with contextlib.aclosing(contents.stream_text_chunks(session, files)) as chunks:
         async for chunk in chunks:
             assert chunk.data == b"a1\n"
             break
     # the session can be used at once: nothing of the reader's is still running on it
-    assert [f.key for f in await contents.user_files(session, site, "u")] == [
+    assert [f.key for f in await contents.Contents(session, site).user_files("u")] == [
         ("g1", "a"),
         ("g2", "big"),
         ("g2", "b"),

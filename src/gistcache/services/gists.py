@@ -95,8 +95,8 @@ class GistReader:
         site = await self._site.id()
         downloads = await self._contents.searching(site, found.listing.login)
         try:
-            await self._ensure(site, found.listing.login, found.gist, downloads)
-            await self._ensure_heads(site, found.listing.login, found.gist, downloads)
+            await self._ensure(found.listing.login, found.gist, downloads)
+            await self._ensure_heads(found.listing.login, found.gist, downloads)
             await downloads.finish()  # the cached contents back within their budget
             yield found
         finally:
@@ -140,28 +140,24 @@ class GistReader:
             raise GistNotFound(gist_id)
         return owner
 
-    async def _ensure(self, site: int, login: str, gist: Gist, downloads: SearchDownloads) -> None:
+    async def _ensure(self, login: str, gist: Gist, downloads: SearchDownloads) -> None:
         """Bring the gist's files' contents into the cache (those not current yet, as far
         as ``downloads`` pays for them: the others are read from GitHub)."""
-        async with self._sessions() as session:
-            missing = await content_store.files_without_contents(
-                session, site, login, gist_id=gist.id
-            )
+        async with self._listing.store.read() as db:
+            missing = await db.contents.files_without_contents(login, gist_id=gist.id)
         async for ref, outcome in self._contents.ensure(missing, downloads):
             if outcome is not None and outcome is not SkipReason.DOWNLOAD_BUDGET:
                 raise GitHubUnavailable(
                     f"the contents of {ref.filename!r} could not be fetched ({outcome.value})"
                 )
 
-    async def _ensure_heads(
-        self, site: int, login: str, gist: Gist, downloads: SearchDownloads
-    ) -> None:
+    async def _ensure_heads(self, login: str, gist: Gist, downloads: SearchDownloads) -> None:
         """Keep the head of each of the gist's files the cache holds no text of (binary or
         too large) and no head of yet: downloaded once (raw downloads cost no API budget),
         paid for by ``downloads`` (a head past it is not kept: read from GitHub again),
         counted in the contents' budget, kept until the file changes or is evicted."""
-        async with self._sessions() as session:
-            states = await content_store.user_files(session, site, login, gist_id=gist.id)
+        async with self._listing.store.read() as db:
+            states = await db.contents.user_files(login, gist_id=gist.id)
         headless = [s for s in states if s.status not in (None, TEXT) and not s.chunks]
         raw_urls = {f.filename: f.raw_url for f in gist.files}
         for state in headless:
@@ -184,11 +180,8 @@ class GistReader:
         """Each file of the gist with its contents (at most the limit of it), in the
         gist's order, one at a time: a gist of 300 large files is never held whole.
         GitHubUnavailable when a file's contents changed while being read."""
-        site = await self._site.id()
-        async with self._sessions() as session:
-            states = await content_store.user_files(
-                session, site, found.listing.login, gist_id=found.gist.id
-            )
+        async with self._listing.store.read() as db:
+            states = await db.contents.user_files(found.listing.login, gist_id=found.gist.id)
         by_name = {state.filename: state for state in states}
         for f in found.gist.files:
             state = by_name.get(f.filename)

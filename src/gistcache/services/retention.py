@@ -90,7 +90,9 @@ class ContentBudget:
             return  # written a moment ago: the warm search writes nothing
         try:
             async with self._sessions() as session, session.begin():
-                await content_store.record_search(session, site, login, now, SEARCHED_AT_STEP)
+                await content_store.Contents(session, site).record_search(
+                    login, now, SEARCHED_AT_STEP
+                )
         except Exception as exc:
             # best effort: the search reads what is cached all the same (a read-only
             # database serves warm searches); said once until a write succeeds again,
@@ -148,7 +150,9 @@ class ContentBudget:
                 if (user.site, user.login) in self._reading:
                     continue
                 async with self._sessions() as session, session.begin():
-                    evicted = await content_store.evict_contents(session, user.site, user.login)
+                    evicted = await content_store.Contents(session, user.site).evict_contents(
+                        user.login
+                    )
                 if self._memory is not None:
                     for revision in evicted:
                         self._memory.forget(
@@ -203,8 +207,8 @@ class SearchDownloads:
             async with self._sizing:
                 if self._left is None:
                     async with self._budget._sessions() as session:
-                        held = await content_store.user_content_bytes(
-                            session, self._site, self._login
+                        held = await content_store.Contents(session, self._site).user_content_bytes(
+                            self._login
                         )
                     budget = self._budget
                     self._left = max(0, min(budget.search_bytes, budget.total_bytes - held))

@@ -64,7 +64,6 @@ from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import ListingService
 from gistcache.services.memory import ContentMemory, text_chunks
 from gistcache.services.retention import SearchDownloads
-from gistcache.store import contents as content_store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState, StoredChunk
 from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
@@ -343,7 +342,6 @@ class _Plan:
     searches, those with no contents cached, and whether what it reads is kept."""
 
     listing: GistList
-    site: int
     downloads: SearchDownloads  # its share of new contents
     states: list[FileState]
     missing: list[FileRef]
@@ -359,19 +357,13 @@ async def _plan(sources: _Sources, username: str, wanted: Callable[[str], bool])
     # so none of the files read next can go before they are scanned
     downloads = await sources.contents.searching(site, listing.login)
     try:
-        async with sources.sessions() as session:
-            states = [
-                s
-                for s in await content_store.user_files(session, site, listing.login)
-                if wanted(s.filename)
-            ]
+        async with sources.listing.store.read() as db:
+            states = [s for s in await db.contents.user_files(listing.login) if wanted(s.filename)]
             missing: list[FileRef] = []
             if any(state.status is None for state in states):
                 missing = [
                     ref
-                    for ref in await content_store.files_without_contents(
-                        session, site, listing.login
-                    )
+                    for ref in await db.contents.files_without_contents(listing.login)
                     if wanted(ref.filename)
                 ]
     except BaseException:
@@ -385,7 +377,7 @@ async def _plan(sources: _Sources, username: str, wanted: Callable[[str], bool])
         len(states),
     )
     index = {gist.id: n for n, gist in enumerate(listing.gists)}
-    return _Plan(listing, site, downloads, states, missing, keep, index)
+    return _Plan(listing, downloads, states, missing, keep, index)
 
 
 class _Progress:
@@ -570,10 +562,8 @@ class _Search:
         """Scan ``gists``, whose files are all in, with their files' states read again."""
         if not gists:
             return
-        async with self._sources.sessions() as session:
-            fresh = await content_store.user_files(
-                session, plan.site, plan.listing.login, [gist.id for gist in gists]
-            )
+        async with self._sources.listing.store.read() as db:
+            fresh = await db.contents.user_files(plan.listing.login, [gist.id for gist in gists])
         async with contextlib.aclosing(self._scanner.scan(gists, fresh, plan)) as steps:
             async for told in steps:
                 yield told

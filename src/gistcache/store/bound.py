@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gistcache.store.contents import Contents
 from gistcache.store.engine import Sessions
 from gistcache.store.jobs import Jobs
 from gistcache.store.leases import Leases
@@ -20,10 +21,11 @@ from gistcache.store.users import Users
 
 class SiteSession:
     """One session on the site's rows: ``users`` (the list cache), ``leases`` (refresh
-    leases, GitHub blocks), ``profiles`` (GitHub's users) and ``jobs`` (the search job
-    queue); ``session`` and ``site`` for the statements that take them."""
+    leases, GitHub blocks), ``profiles`` (GitHub's users), ``jobs`` (the search job
+    queue) and ``contents`` (the users' cached contents); ``session`` and ``site`` for
+    the statements that take them."""
 
-    __slots__ = ("jobs", "leases", "profiles", "session", "site", "users")
+    __slots__ = ("contents", "jobs", "leases", "profiles", "session", "site", "users")
 
     def __init__(self, session: AsyncSession, site: int) -> None:
         self.session = session
@@ -32,6 +34,7 @@ class SiteSession:
         self.leases = Leases(session, site)
         self.profiles = Profiles(session, site)
         self.jobs = Jobs(session, site)
+        self.contents = Contents(session, site)
 
 
 class SiteStore:

@@ -93,56 +93,6 @@ def _user_files(site: int, login: str, gist_id: str | None, *columns: Any) -> Se
     return stmt if gist_id is None else stmt.where(gists.c.id == gist_id)
 
 
-async def user_files(
-    session: AsyncSession,
-    site: int,
-    login: str,
-    gist_ids: Sequence[str] | None = None,
-    *,
-    gist_id: str | None = None,
-) -> list[FileState]:
-    """The user's listed files in list order (those of ``gist_ids``, or of ``gist_id``,
-    only, if given), each with the state of its current contents, in one statement."""
-    stmt = _user_files(
-        site,
-        login,
-        gist_id,
-        gist_files.c.gist_id,
-        gist_files.c.filename,
-        file_contents.c.status,
-        file_contents.c.generation,
-        file_contents.c.size.label("stored_bytes"),
-        file_contents.c.chunks,
-    )
-    if gist_ids is not None:
-        stmt = stmt.where(gists.c.id.in_(sorted(set(gist_ids))))
-    result = await session.execute(stmt)
-    return [
-        FileState(
-            site, r.gist_id, r.filename, r.status, r.generation, r.stored_bytes or 0, r.chunks or 0
-        )
-        for r in result
-    ]
-
-
-async def files_without_contents(
-    session: AsyncSession, site: int, login: str, *, gist_id: str | None = None
-) -> list[FileRef]:
-    """The user's files (of ``gist_id`` only, when given) with no current contents cached."""
-    stmt = _user_files(
-        site,
-        login,
-        gist_id,
-        gist_files.c.gist_id,
-        gist_files.c.filename,
-        gists.c.updated_at,
-        gist_files.c.raw_url,
-        gist_files.c.size,
-    )
-    result = await session.execute(stmt.where(file_contents.c.gist_id.is_(None)))
-    return [FileRef(site, r.gist_id, r.filename, r.updated_at, r.raw_url, r.size) for r in result]
-
-
 async def lock_file(session: AsyncSession, ref: FileRef) -> bool:
     """Lock the file's row for this transaction (PostgreSQL; SQLite has one writer anyway).
 
@@ -279,12 +229,6 @@ def _of_user(site: int, login: str) -> Any:
     )
 
 
-async def user_content_bytes(session: AsyncSession, site: int, login: str) -> int:
-    """The bytes the user's cached contents take (text, and heads of other files)."""
-    total = await session.scalar(select(func.sum(_held_bytes())).where(_of_user(site, login)))
-    return int(total or 0)
-
-
 @dataclass(frozen=True, slots=True)
 class UserContents:
     site: int
@@ -329,61 +273,136 @@ class Evicted:
     generation: str
 
 
-async def evict_contents(session: AsyncSession, site: int, login: str) -> list[Evicted]:
-    """Drop every cached content of the user's files (its list stays), in the caller's
-    transaction; return the revisions dropped.
+class Contents:
+    """The cached contents of one site's users over one session (``db.contents``); the
+    statements not bound to a site (fetches, installs, reads of chunks) are the module's
+    functions."""
 
-    Safe beside installs and readers: on PostgreSQL the user's files are locked first,
-    in the order installs lock them (so neither waits for the other in a circle); a
-    row is dropped with the chunks of the fetch it names, so a file is either cached
-    whole or not at all, and chunks a fetch under way writes (not yet installed) are
-    left to it. A reader that read a file's state before this commits finds its
-    chunks gone, as when a newer fetch replaced them.
-    """
-    if is_postgres(session):
-        await session.execute(
-            select(gist_files.c.gist_id)
+    __slots__ = ("session", "site")
+
+    def __init__(self, session: AsyncSession, site: int) -> None:
+        self.session = session
+        self.site = site
+
+    async def user_files(
+        self,
+        login: str,
+        gist_ids: Sequence[str] | None = None,
+        *,
+        gist_id: str | None = None,
+    ) -> list[FileState]:
+        """The user's listed files in list order (those of ``gist_ids``, or of ``gist_id``,
+        only, if given), each with the state of its current contents, in one statement."""
+        stmt = _user_files(
+            self.site,
+            login,
+            gist_id,
+            gist_files.c.gist_id,
+            gist_files.c.filename,
+            file_contents.c.status,
+            file_contents.c.generation,
+            file_contents.c.size.label("stored_bytes"),
+            file_contents.c.chunks,
+        )
+        if gist_ids is not None:
+            stmt = stmt.where(gists.c.id.in_(sorted(set(gist_ids))))
+        result = await self.session.execute(stmt)
+        return [
+            FileState(
+                self.site,
+                r.gist_id,
+                r.filename,
+                r.status,
+                r.generation,
+                r.stored_bytes or 0,
+                r.chunks or 0,
+            )
+            for r in result
+        ]
+
+    async def files_without_contents(
+        self, login: str, *, gist_id: str | None = None
+    ) -> list[FileRef]:
+        """The user's files (of ``gist_id`` only, when given) with no current contents cached."""
+        stmt = _user_files(
+            self.site,
+            login,
+            gist_id,
+            gist_files.c.gist_id,
+            gist_files.c.filename,
+            gists.c.updated_at,
+            gist_files.c.raw_url,
+            gist_files.c.size,
+        )
+        result = await self.session.execute(stmt.where(file_contents.c.gist_id.is_(None)))
+        return [
+            FileRef(self.site, r.gist_id, r.filename, r.updated_at, r.raw_url, r.size)
+            for r in result
+        ]
+
+    async def user_content_bytes(self, login: str) -> int:
+        """The bytes the user's cached contents take (text, and heads of other files)."""
+        total = await self.session.scalar(
+            select(func.sum(_held_bytes())).where(_of_user(self.site, login))
+        )
+        return int(total or 0)
+
+    async def evict_contents(self, login: str) -> list[Evicted]:
+        """Drop every cached content of the user's files (its list stays), in the caller's
+        transaction; return the revisions dropped.
+
+        Safe beside installs and readers: on PostgreSQL the user's files are locked first,
+        in the order installs lock them (so neither waits for the other in a circle); a
+        row is dropped with the chunks of the fetch it names, so a file is either cached
+        whole or not at all, and chunks a fetch under way writes (not yet installed) are
+        left to it. A reader that read a file's state before this commits finds its
+        chunks gone, as when a newer fetch replaced them.
+        """
+        if is_postgres(self.session):
+            await self.session.execute(
+                select(gist_files.c.gist_id)
+                .where(
+                    gist_files.c.site_id == self.site,
+                    gist_files.c.gist_id.in_(
+                        select(gists.c.id).where(
+                            gists.c.site_id == self.site, gists.c.owner_login == login
+                        )
+                    ),
+                )
+                # installs lock files in Python's order of their names: code points, as "C"
+                .order_by(gist_files.c.gist_id.collate("C"), gist_files.c.filename.collate("C"))
+                .with_for_update()
+            )
+        dropped = await self.session.execute(
+            delete(file_contents)
+            .where(_of_user(self.site, login))
+            .returning(
+                file_contents.c.gist_id, file_contents.c.filename, file_contents.c.generation
+            )
+        )
+        evicted = [Evicted(self.site, r.gist_id, r.filename, r.generation) for r in dropped]
+        for part in in_chunks(evicted):
+            await self.session.execute(
+                delete(file_chunks).where(
+                    file_chunks.c.site_id == self.site,
+                    file_chunks.c.gist_id.in_(sorted({e.gist_id for e in part})),
+                    file_chunks.c.generation.in_(sorted({e.generation for e in part})),
+                )
+            )
+        return evicted
+
+    async def record_search(self, login: str, now: datetime, step: timedelta) -> None:
+        """Note that a search read the user's contents now, unless one was noted less than
+        ``step`` ago (a warm search then writes nothing)."""
+        await self.session.execute(
+            update(users)
             .where(
-                gist_files.c.site_id == site,
-                gist_files.c.gist_id.in_(
-                    select(gists.c.id).where(gists.c.site_id == site, gists.c.owner_login == login)
-                ),
+                users.c.site_id == self.site,
+                users.c.login == login,
+                (users.c.searched_at.is_(None)) | (users.c.searched_at < now - step),
             )
-            # installs lock files in Python's order of their names: code points, as "C"
-            .order_by(gist_files.c.gist_id.collate("C"), gist_files.c.filename.collate("C"))
-            .with_for_update()
+            .values(searched_at=now)
         )
-    dropped = await session.execute(
-        delete(file_contents)
-        .where(_of_user(site, login))
-        .returning(file_contents.c.gist_id, file_contents.c.filename, file_contents.c.generation)
-    )
-    evicted = [Evicted(site, r.gist_id, r.filename, r.generation) for r in dropped]
-    for part in in_chunks(evicted):
-        await session.execute(
-            delete(file_chunks).where(
-                file_chunks.c.site_id == site,
-                file_chunks.c.gist_id.in_(sorted({e.gist_id for e in part})),
-                file_chunks.c.generation.in_(sorted({e.generation for e in part})),
-            )
-        )
-    return evicted
-
-
-async def record_search(
-    session: AsyncSession, site: int, login: str, now: datetime, step: timedelta
-) -> None:
-    """Note that a search read the user's contents now, unless one was noted less than
-    ``step`` ago (a warm search then writes nothing)."""
-    await session.execute(
-        update(users)
-        .where(
-            users.c.site_id == site,
-            users.c.login == login,
-            (users.c.searched_at.is_(None)) | (users.c.searched_at < now - step),
-        )
-        .values(searched_at=now)
-    )
 
 
 async def stream_text_chunks(
