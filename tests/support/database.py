@@ -35,6 +35,12 @@ TABLES = {
     "github_blocks",
     "sites",
     "user_profiles",
+    "watches",
+    "watch_users",
+    "watch_gists",
+    "watch_events",
+    "webhook_deliveries",
+    "webhook_attempts",
 }
 
 

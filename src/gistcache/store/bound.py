@@ -17,15 +17,17 @@ from gistcache.store.leases import Leases
 from gistcache.store.profiles import Profiles
 from gistcache.store.sites import Site
 from gistcache.store.users import Users
+from gistcache.store.watches import Watches
 
 
 class SiteSession:
     """One session on the site's rows: ``users`` (the list cache), ``leases`` (refresh
     leases, GitHub blocks), ``profiles`` (GitHub's users), ``jobs`` (the search job
-    queue) and ``contents`` (the users' cached contents); ``session`` and ``site`` for
+    queue), ``contents`` (the users' cached contents) and ``watches`` (saved searches,
+    their events and deliveries); ``session`` and ``site`` for
     the statements that take them."""
 
-    __slots__ = ("contents", "jobs", "leases", "profiles", "session", "site", "users")
+    __slots__ = ("contents", "jobs", "leases", "profiles", "session", "site", "users", "watches")
 
     def __init__(self, session: AsyncSession, site: int) -> None:
         self.session = session
@@ -35,6 +37,7 @@ class SiteSession:
         self.profiles = Profiles(session, site)
         self.jobs = Jobs(session, site)
         self.contents = Contents(session, site)
+        self.watches = Watches(session, site)
 
 
 class SiteStore:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.types import TypeDecorator
@@ -265,4 +266,101 @@ search_jobs = Table(
     Column("files_total", Integer, nullable=True, comment="files the search covers"),
     Column("client", String(64), nullable=True, comment="who asked for it, for its bound"),
     Index("ix_search_jobs_status_created_at", "status", "created_at"),
+)
+
+# Watches: saved searches the poller re-runs (services.watches), each owned by the API
+# token that made it (``owner`` is a digest of it, never the token).
+watches = Table(
+    "watches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _site(key=False),
+    Column("owner", String(64), nullable=False, comment="SHA-256 of the API token that made it"),
+    Column("search", Text, nullable=False, comment="the pattern and its options as JSON"),
+    Column("org", String(39), nullable=True, comment="an organisation's public members"),
+    Column("interval", Integer, nullable=False, comment="seconds between two runs"),
+    Column("report_existing", Boolean, nullable=False, comment="the baseline is reported"),
+    Column("feed_token", String(64), nullable=False, comment="reads the feed and the events"),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", Text, nullable=True, comment="signs the webhook's bodies"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_run_at", UTCDateTime, nullable=False),
+    Column("last_run_at", UTCDateTime, nullable=True),
+    Column("paused_until", UTCDateTime, nullable=True, comment="GitHub's rate limit blocks it"),
+    Column("last_error", Text, nullable=True, comment="why the last run fell short"),
+    Column("runs", Integer, nullable=False, comment="runs recorded"),
+    Column("lease_until", UTCDateTime, nullable=True, comment="a running poller's claim"),
+    Column("lease_token", String(36), nullable=True, comment="who holds the claim"),
+    Index("ix_watches_owner", "owner"),
+    Index("ix_watches_next_run_at", "next_run_at"),
+)
+
+# The users a watch searches (given, or its organisation's members as last seen).
+watch_users = Table(
+    "watch_users",
+    metadata,
+    Column("watch_id", String(36), ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True),
+    Column("login", String(39), primary_key=True, comment="lower-cased login"),
+    Column("position", Integer, nullable=False),
+    Column("baselined", Boolean, nullable=False, comment="a run recorded its baseline"),
+)
+
+# Each watched gist's revision (its updated_at) as the last run saw it: a gist is searched
+# again only when it is new or this moved.
+watch_gists = Table(
+    "watch_gists",
+    metadata,
+    Column("watch_id", String(36), ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True),
+    Column("gist_id", String(64), primary_key=True),
+    Column("login", String(39), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Match events: one per (watch, gist, revision), whatever runs saw it.
+watch_events = Table(
+    "watch_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("watch_id", String(36), ForeignKey("watches.id", ondelete="CASCADE"), nullable=False),
+    Column("gist_id", String(64), nullable=False),
+    Column("revision", String(32), nullable=False, comment="the gist's updated_at"),
+    Column("login", String(39), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("baseline", Boolean, nullable=False, comment="recorded by the first run, not told"),
+    Column("body", Text, nullable=False, comment="the match as JSON"),
+    UniqueConstraint("watch_id", "gist_id", "revision", name="uq_watch_events_key"),
+    Index("ix_watch_events_watch_id_id", "watch_id", "id"),
+)
+
+# One webhook delivery per event told, tried until it succeeds or its time runs out.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True, comment="the delivery id header"),
+    Column("watch_id", String(36), ForeignKey("watches.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Integer, ForeignKey("watch_events.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False, comment="pending, delivered or failed"),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True, comment="a sender's claim"),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_watch_id", "watch_id"),
+)
+
+# Every attempt of a delivery, as the deliveries endpoint lists it.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "delivery_id",
+        String(36),
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("attempt", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status_code", Integer, nullable=True, comment="the receiver's answer"),
+    Column("error", Text, nullable=True, comment="why no answer, or a refused address"),
+    Column("duration_ms", Integer, nullable=False),
 )
