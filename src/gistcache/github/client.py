@@ -1,6 +1,6 @@
 """GitHub as the services ask it: a user's gist list (every page), a user, a gist's
-owner, and raw files, over one injected ``ClientSession``; and the reserve of GitHub's
-budget kept for what is cached.
+owner, raw files and (with a token) batches of files' texts over GraphQL, over one
+injected ``ClientSession``; and the reserve of GitHub's budget kept for what is cached.
 
 The requests go out through :mod:`~gistcache.github.transport` (headers, retries, the
 :class:`~gistcache.github.gate.RateLimitGate`), lists are walked by
@@ -24,6 +24,8 @@ from yarl import URL
 
 from gistcache.github.errors import GitHubReserveKept, GitHubUnavailable
 from gistcache.github.gate import RateLimitGate
+from gistcache.github.graphql import graphql_endpoint
+from gistcache.github.graphql_transport import GraphQLTransport
 from gistcache.github.pages import KnownPage, ListPage, walk_list
 from gistcache.github.parse import RateLimit
 from gistcache.github.raw import Origin, RawFiles
@@ -69,6 +71,7 @@ class GitHubClient:
         retries: int = 2,
         retry_backoff: float = 0.25,
         reserve_percent: int = 0,
+        graphql: bool = True,
         metrics: Metrics | None = None,
     ) -> None:
         api = URL(api_url.rstrip("/"))
@@ -90,6 +93,12 @@ class GitHubClient:
             read_timeout=raw_read_timeout,
             metrics=metrics,
         )
+        # files' texts in batches, with a token only: GraphQL answers no one without
+        self.graphql: GraphQLTransport | None = None
+        if graphql and token:
+            self.graphql = GraphQLTransport(
+                session, graphql_endpoint(api), token, user_agent=user_agent, metrics=metrics
+            )
         self._max_pages = max_pages
         # the share of GitHub's rate limit kept for revalidating what is cached
         self._reserve_percent = reserve_percent

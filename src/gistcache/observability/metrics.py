@@ -37,7 +37,7 @@ class Metrics:
         )
         self.github_requests = Counter(
             "gistcache_github_requests",
-            "Requests sent to GitHub, by kind (api, raw) and status (or error, timeout)",
+            "Requests sent to GitHub, by kind (api, graphql, raw) and status (or error, timeout)",
             ["kind", "status"],
             registry=self.registry,
         )
@@ -52,6 +52,16 @@ class Metrics:
         self.github_rate_reset = Gauge(
             "gistcache_github_rate_limit_reset_timestamp_seconds",
             "When GitHub's current rate-limit window ends (Unix time)",
+            registry=None,
+        )
+        self.github_graphql_points = Counter(
+            "gistcache_github_graphql_points",
+            "Points of GitHub's GraphQL rate limit spent, as each answer's rateLimit.cost said",
+            registry=self.registry,
+        )
+        self.github_graphql_rate_remaining = Gauge(
+            "gistcache_github_graphql_rate_limit_remaining",
+            "GitHub GraphQL points left in the current window, as GitHub last said",
             registry=None,
         )
         self.fetched_bytes = Counter(
@@ -77,6 +87,10 @@ class Metrics:
         self._said(self.github_rate_remaining, remaining)
         if reset is not None:
             self._said(self.github_rate_reset, reset)
+
+    def github_graphql_remaining(self, remaining: int) -> None:
+        """What GitHub's last GraphQL answer said of its points (a budget apart)."""
+        self._said(self.github_graphql_rate_remaining, remaining)
 
     def _said(self, gauge: Gauge, value: float) -> None:
         gauge.set(value)
