@@ -5,13 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+# GitHub's GraphQL schema for the fake's /graphql (pinned, checked, downloaded once here;
+# see src/gistcache/testing/fake_github/schema.py)
+SCHEMA_PIN := src/gistcache/testing/fake_github/schema.py
+SCHEMA := $(VENV)/.installed-graphql-schema
 FAKE_PORT ?= 9000
 
 .DEFAULT_GOAL := help
 .PHONY: help install run fake migrate test lint audit format bench bench-smoke screenshot chaos chaos-smoke lock clean
 
 help:
-	@echo "make install  create ./.venv from the hash-pinned lock files (other targets do it when needed)"
+	@echo "make install  create ./.venv from the hash-pinned lock files, and GitHub's GraphQL schema for the"
+	@echo "              fake (pinned, checked; other targets do it when needed)"
 	@echo "make run      serve on :8080 (applies migrations first)"
 	@echo "make fake     run the offline fake GitHub on :$(FAKE_PORT); 60 anonymous requests an hour,"
 	@echo "              as GitHub: FAKE_ARGS=\"--anonymous-limit 5000\" raises it"
@@ -38,18 +43,22 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-install: $(STAMP)
+$(SCHEMA): $(STAMP) $(SCHEMA_PIN)
+	$(BIN)/python -m gistcache.testing.fake_github.schema
+	@touch $@
+
+install: $(STAMP) $(SCHEMA)
 
 run: $(STAMP)
 	$(BIN)/gistcache serve
 
-fake: $(STAMP)
+fake: $(STAMP) $(SCHEMA)
 	$(BIN)/python -m gistcache.testing.fake_github --port $(FAKE_PORT) $(FAKE_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/gistcache migrate
 
-test: $(STAMP)
+test: $(STAMP) $(SCHEMA)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -68,19 +77,19 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(STAMP) $(SCHEMA)
 	$(BIN)/python -m benchmarks.run --docs docs/performance.md $(BENCH_ARGS)
 
-bench-smoke: $(STAMP)
+bench-smoke: $(STAMP) $(SCHEMA)
 	$(BIN)/python -m benchmarks.run --smoke --out var/bench-smoke $(BENCH_ARGS)
 
-screenshot: $(STAMP)
+screenshot: $(STAMP) $(SCHEMA)
 	$(BIN)/python scripts/screenshot.py
 
-chaos: $(STAMP)
+chaos: $(STAMP) $(SCHEMA)
 	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
-chaos-smoke: $(STAMP)
+chaos-smoke: $(STAMP) $(SCHEMA)
 	$(BIN)/python -m benchmarks.chaos --smoke --out var/chaos-smoke $(CHAOS_ARGS)
 
 # requirements-build.lock: the wheel's build tools (setuptools, wheel) for the image

@@ -10,13 +10,16 @@ contents (cut at 1 MiB, ``truncated``) and the gist's ``history``. As on GitHub,
 user's list includes their secret gists (``"public": false``) when the request
 carries that user's own token, and a gist may be given in the 2012 item shape (its
 owner only in ``user``). It records every
-request so tests can count them, and it can be told to fail, stall or rate-limit.
+request so tests can count them, and it can be told to fail, stall or rate-limit. Its
+``POST /graphql`` runs queries against GitHub's published GraphQL schema (see
+``graphql``).
 
 Run it alone for a demo: ``python -m gistcache.testing.fake_github --port 9000``.
 
 The package: ``state`` (users, gists, files, revisions), ``faults`` (latency,
 injected failures, rate limits), ``server`` (FakeGitHub: the aiohttp app, the request
-log), ``rest`` (the API's routes), ``payloads`` (their JSON), ``raw`` (raw files),
+log), ``rest`` (the API's routes), ``payloads`` (their JSON), ``graphql`` (the GraphQL
+API), ``schema`` (GitHub's GraphQL schema, pinned), ``raw`` (raw files),
 ``controls`` (the ``/_fake/`` endpoints), ``corpus`` (demo and benchmark data) and
 ``__main__`` (the command line).
 """

@@ -1,11 +1,14 @@
 """What the fake GitHub can be told to do wrong: stall, fail, cut a body off, run
-out of its rate-limit budget (primary, per credential) or hit a secondary limit."""
+out of its rate-limit budget (primary, per credential) or hit a secondary limit; and the
+limits it keeps itself: GraphQL's budget in points (an hour's and a minute's) and the raw
+host's hourly budget of downloads."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +16,14 @@ from typing import Any
 from aiohttp import web
 
 API_DOCS = "https://docs.github.com/rest"
+GRAPHQL_DOCS = "https://docs.github.com/graphql"
+# what GitHub writes when a GraphQL query failed on its side (a timeout most often); the
+# request id in it is GitHub's, made up here
+GRAPHQL_TIMEOUT_MESSAGE = (
+    "Something went wrong while executing your query. This may be the result of a timeout, "
+    "or it could be a GitHub bug. Please include `0400:3B5A:5E6F4C:6E3C5B:65A1B2C3` when "
+    "reporting this issue."
+)
 
 
 @dataclass
@@ -40,6 +51,54 @@ class Budget:
         return self.limit - self.remaining
 
 
+@dataclass
+class GraphQLFault:
+    """An injected GraphQL answer for the next ``times`` requests to ``/graphql``: ``kind``
+    is "rate_limited" (200, ``RATE_LIMITED``), "timeout" (``status``, 502 unless told,
+    with GitHub's "Something went wrong" error), "secondary" (``status``, 403 unless told,
+    with ``retry-after``), "slow" (the real answer after ``delay`` seconds) or "partial"
+    (the real answer with the nodes of ``node_ids`` null, each with an error)."""
+
+    kind: str
+    times: int = 1
+    status: int | None = None
+    delay: float = 0.0
+    retry_after: int | None = 60
+    node_ids: frozenset[str] = frozenset()
+    error_type: str | None = None  # the ``type`` of a partial answer's errors
+
+
+GRAPHQL_FAULTS = ("rate_limited", "timeout", "secondary", "slow", "partial")
+
+
+@dataclass
+class RawLimit:
+    """The raw host's own limit: ``per_hour`` downloads, then 429 with ``Retry-After`` to
+    every download for ``block_seconds`` (GitHub's raw host blocks clients it considers
+    abusive for about half an hour), then a new hour."""
+
+    per_hour: int
+    block_seconds: int = 1800
+    used: int = 0
+    hour_ends: float = 0.0
+    blocked_until: float = 0.0
+    refused: int = 0  # downloads answered 429
+
+    def admit(self, now: float) -> int | None:
+        """None when a download may go ahead (and counts it), else the seconds to wait."""
+        if now < self.blocked_until:
+            self.refused += 1
+            return max(1, int(self.blocked_until - now + 0.999))
+        if now >= self.hour_ends:
+            self.used, self.hour_ends = 0, now + 3600
+        if self.used >= self.per_hour:
+            self.blocked_until = now + self.block_seconds
+            self.refused += 1
+            return self.block_seconds
+        self.used += 1
+        return None
+
+
 class Faults:
     """The fake's latency, injected failures and rate-limit budgets."""
 
@@ -50,6 +109,9 @@ class Faults:
         token_limit: int = 5000,
         latency: float = 0.0,
         rate_limit_status: int = 403,
+        graphql_limit: int = 5000,
+        graphql_points_per_minute: int = 2000,
+        raw_hourly_limit: int | None = None,
     ) -> None:
         self.anonymous_limit = anonymous_limit
         self.token_limit = token_limit
@@ -57,6 +119,16 @@ class Faults:
         self.rate_limit_status = rate_limit_status
         self.failures: list[Failure] = []
         self.budgets: dict[str, Budget] = {}
+        # GraphQL's primary budget in points an hour per token, and its secondary limit
+        # in points a minute (a sliding minute of what each token spent)
+        self.graphql_limit = graphql_limit
+        self.graphql_points_per_minute = graphql_points_per_minute
+        self.graphql_budgets: dict[str, Budget] = {}
+        self.graphql_minutes: dict[str, deque[tuple[float, int]]] = {}
+        self.graphql_faults: list[GraphQLFault] = []
+        self.graphql_points = 0  # points charged, over all tokens
+        # None: the raw host takes any number of downloads
+        self.raw_limit = None if raw_hourly_limit is None else RawLimit(raw_hourly_limit)
         # raw downloads of these file names wait (recorded, unanswered) until released
         self.raw_holds: dict[str, asyncio.Event] = {}
         # the next raw download of these file names stops after this many bytes of the
@@ -111,6 +183,65 @@ class Faults:
             },
             headers={} if retry_after is None else {"retry-after": str(retry_after)},
         )
+
+    def graphql_fault(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        delay: float = 0.0,
+        retry_after: int | None = 60,
+        node_ids: frozenset[str] | set[str] | list[str] = frozenset(),
+        error_type: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` GraphQL requests with a fault (see GraphQLFault)."""
+        if kind not in GRAPHQL_FAULTS:
+            raise ValueError(f"unknown GraphQL fault {kind!r}; one of {GRAPHQL_FAULTS}")
+        self.graphql_faults.append(
+            GraphQLFault(kind, times, status, delay, retry_after, frozenset(node_ids), error_type)
+        )
+
+    def next_graphql_fault(self) -> GraphQLFault | None:
+        """The fault the next GraphQL request meets, if any (counted as met)."""
+        if not self.graphql_faults:
+            return None
+        fault = self.graphql_faults[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            self.graphql_faults.pop(0)
+        return fault
+
+    def exhaust_graphql_budget(self, token: str) -> None:
+        """Spend the whole GraphQL budget (points an hour) of one token."""
+        self.graphql_budget_for(token).remaining = 0
+
+    def graphql_budget_for(self, token: str) -> Budget:
+        """A token's GraphQL budget in points, a new one once its hour is over."""
+        budget = self.graphql_budgets.get(token)
+        if budget is None or budget.reset <= time.time():
+            limit = self.graphql_limit
+            budget = Budget(limit, limit, int(time.time()) + 3600)
+            self.graphql_budgets[token] = budget
+        return budget
+
+    def graphql_minute_wait(self, token: str, cost: int, now: float) -> int | None:
+        """None when ``cost`` more points fit in the token's last minute (and counts
+        them), else the seconds until they would."""
+        spent = self.graphql_minutes.setdefault(token, deque())
+        while spent and spent[0][0] <= now - 60:
+            spent.popleft()
+        total = sum(points for _, points in spent)
+        if total + cost > self.graphql_points_per_minute:
+            freed, wait = total, 1.0
+            for when, points in spent:
+                freed -= points
+                wait = when + 60 - now
+                if freed + cost <= self.graphql_points_per_minute:
+                    break
+            return max(1, int(wait + 0.999))
+        spent.append((now, cost))
+        return None
 
     def budget_for(self, authorization: str | None) -> Budget:
         """The primary budget of one credential (anonymous without one), a new one once

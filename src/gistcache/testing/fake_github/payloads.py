@@ -18,6 +18,18 @@ MAX_LISTED_FILES = 300
 RAW_NAME_SAFE = "!$&'()*+,;=:@"
 
 
+GIST_NODE_PREFIX = "G_fake"  # a gist's node_id (its GraphQL id): this and its REST id
+USER_NODE_PREFIX = "U_fake"  # a user's: this and their numeric id
+
+
+def gist_node_id(gist: FakeGist) -> str:
+    return GIST_NODE_PREFIX + gist.id
+
+
+def user_node_id(user: FakeUser) -> str:
+    return f"{USER_NODE_PREFIX}{user.id}"
+
+
 def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -44,7 +56,7 @@ class Payloads:
         return {
             "login": login,
             "id": user.id,
-            "node_id": f"U_fake{user.id}",
+            "node_id": user_node_id(user),
             "avatar_url": f"https://avatars.githubusercontent.com/u/{user.id}?v=4",
             "gravatar_id": "",
             "url": f"{api}/users/{login}",
@@ -77,7 +89,7 @@ class Payloads:
             "forks_url": f"{api}/gists/{gist.id}/forks",
             "commits_url": f"{api}/gists/{gist.id}/commits",
             "id": gist.id,
-            "node_id": f"G_fake{gist.id}",
+            "node_id": gist_node_id(gist),
             "git_pull_url": f"https://gist.github.com/{gist.id}.git",
             "git_push_url": f"https://gist.github.com/{gist.id}.git",
             "html_url": f"https://gist.github.com/{gist.id}",
@@ -112,7 +124,7 @@ class Payloads:
         meta.update(f.fields)
         if full:
             meta["truncated"] = len(f.content) > API_CONTENT_LIMIT
-            if _binary(f.content):
+            if binary(f.content):
                 # GitHub gives a binary file's bytes base64-encoded, and says so
                 head = f.content[:API_CONTENT_LIMIT]
                 meta["content"] = base64.b64encode(head).decode("ascii")
@@ -163,7 +175,7 @@ class Payloads:
         }
 
 
-def _binary(content: bytes) -> bool:
+def binary(content: bytes) -> bool:
     """Binary as git tells it: a NUL byte in the first 8,000 bytes."""
     return b"\0" in content[:8000]
 

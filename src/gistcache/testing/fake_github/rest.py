@@ -79,8 +79,8 @@ class RestRoutes:
         return _json_conditional(request, body)
 
     async def rate_limit(self, request: web.Request) -> web.Response:
-        """``GET /rate_limit``: the credential's budget (every resource but core is
-        untouched here); API version ``2026-03-10`` has no top-level ``rate``, and a
+        """``GET /rate_limit``: the credential's budgets (core's, and GraphQL's in points;
+        search is untouched here); API version ``2026-03-10`` has no top-level ``rate``, and a
         version GitHub does not have is a 400, as GitHub answers."""
         version = request.headers.get("X-GitHub-Api-Version", "").strip() or "2022-11-28"
         if version not in API_VERSIONS:
@@ -99,10 +99,21 @@ class RestRoutes:
             "reset": budget.reset,
         }
         reset = int(time.time()) + 60
+        # GraphQL's budget in points is the token's (none without one, as GitHub says)
+        token = _token(request)
+        graphql = {"limit": 0, "used": 0, "remaining": 0, "reset": reset}
+        if token is not None:
+            points = self._fake.graphql_budget_for(token)
+            graphql = {
+                "limit": points.limit,
+                "used": points.used,
+                "remaining": max(0, points.remaining),
+                "reset": points.reset,
+            }
         resources = {
             "core": core,
             "search": {"limit": 10, "used": 0, "remaining": 10, "reset": reset},
-            "graphql": {"limit": 0, "used": 0, "remaining": 0, "reset": reset},
+            "graphql": graphql,
         }
         body: dict[str, Any] = {"resources": resources}
         if version == "2022-11-28":

@@ -1,9 +1,11 @@
-"""The fake GitHub's aiohttp application: its routes (REST in ``rest``, raw files in
-``raw``, the ``/_fake/`` controls in ``controls``), the request log, and the checks every
-request meets first (latency, ``User-Agent``, injected failures, the rate limit)."""
+"""The fake GitHub's aiohttp application: its routes (REST in ``rest``, GraphQL in
+``graphql``, raw files in ``raw``, the ``/_fake/`` controls in ``controls``), the request
+log, and the checks every request meets first (latency, ``User-Agent``, injected
+failures, the rate limit; the raw host's own limit)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,6 +15,12 @@ from aiohttp.typedefs import Handler
 from gistcache.testing.fake_github.controls import Controls
 from gistcache.testing.fake_github.corpus import SeededState
 from gistcache.testing.fake_github.faults import Faults, github_error
+from gistcache.testing.fake_github.graphql import (
+    DEFAULT_FLOOR,
+    DEFAULT_PER_FILE,
+    GraphQLRoutes,
+    graphql_path,
+)
 from gistcache.testing.fake_github.payloads import Payloads
 from gistcache.testing.fake_github.raw import RAW_ROUTE, serve_raw
 from gistcache.testing.fake_github.rest import RestRoutes
@@ -24,7 +32,7 @@ class RecordedRequest:
     path: str
     query: str
     headers: Mapping[str, str]
-    kind: str  # "api", "raw" or "control"
+    kind: str  # "api" (REST), "graphql", "raw" or "control"
     status: int | None = None  # what the fake answered
     target: str = ""  # the path and query as they came on the request line, still encoded
 
@@ -41,7 +49,17 @@ class FakeGitHub(SeededState, Faults):
         latency: float = 0.0,
         raw_base: str | None = None,
         rate_limit_status: int = 403,
+        graphql_limit: int = 5000,
+        graphql_points_per_minute: int = 2000,
+        graphql_floor: float = DEFAULT_FLOOR,
+        graphql_per_file: float = DEFAULT_PER_FILE,
+        graphql_time_model: bool | None = None,
+        raw_hourly_limit: int | None = None,
     ) -> None:
+        """``graphql_time_model``: whether a GraphQL answer takes ``graphql_floor`` plus
+        ``graphql_per_file`` for each file whose text it holds (seconds, after the
+        latency); by default when ``latency`` is on. ``raw_hourly_limit``: the raw host's
+        downloads an hour before it answers 429 (None: no limit)."""
         SeededState.__init__(self)
         Faults.__init__(
             self,
@@ -49,8 +67,15 @@ class FakeGitHub(SeededState, Faults):
             token_limit=token_limit,
             latency=latency,
             rate_limit_status=rate_limit_status,
+            graphql_limit=graphql_limit,
+            graphql_points_per_minute=graphql_points_per_minute,
+            raw_hourly_limit=raw_hourly_limit,
         )
+        self.graphql_floor = graphql_floor
+        self.graphql_per_file = graphql_per_file
+        self._graphql_time_model = graphql_time_model
         self.api_prefix = api_prefix.rstrip("/")
+        self.graphql_path = graphql_path(self.api_prefix)
         self.raw_base = raw_base
         # False: raw_url holds the file name as it is (a literal space, non-ASCII)
         self.quote_raw_urls = True
@@ -65,10 +90,20 @@ class FakeGitHub(SeededState, Faults):
         self.api_peak_concurrency = 0  # most API requests served at once
         self._api_in_flight = 0
 
+    @property
+    def graphql_time_model(self) -> bool:
+        if self._graphql_time_model is None:
+            return self.latency > 0
+        return self._graphql_time_model
+
     # --- inspection --------------------------------------------------------
 
     def api_requests(self, path_contains: str = "") -> list[RecordedRequest]:
+        """The REST API's requests (GraphQL's are graphql_requests)."""
         return [r for r in self.requests if r.kind == "api" and path_contains in r.path]
+
+    def graphql_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.kind == "graphql"]
 
     def raw_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.kind == "raw"]
@@ -84,6 +119,7 @@ class FakeGitHub(SeededState, Faults):
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=1 << 30)
         RestRoutes(self).add_to(app.router, self.api_prefix)
+        GraphQLRoutes(self).add_to(app.router, self.api_prefix)
         app.router.add_get(RAW_ROUTE, self._raw)
         Controls(self).add_to(app.router)
         return app
@@ -99,6 +135,8 @@ class FakeGitHub(SeededState, Faults):
             if path.startswith("/_fake/")
             else "raw"
             if path.startswith("/gist-raw/")
+            else "graphql"
+            if path == self.graphql_path
             else "api"
         )
         record = RecordedRequest(
@@ -113,7 +151,7 @@ class FakeGitHub(SeededState, Faults):
         if kind == "raw":
             self._raw_in_flight += 1
             self.raw_peak_concurrency = max(self.raw_peak_concurrency, self._raw_in_flight)
-        elif kind == "api":
+        elif kind in ("api", "graphql"):
             self._api_in_flight += 1
             self.api_peak_concurrency = max(self.api_peak_concurrency, self._api_in_flight)
         try:
@@ -124,7 +162,7 @@ class FakeGitHub(SeededState, Faults):
         finally:
             if kind == "raw":
                 self._raw_in_flight -= 1
-            elif kind == "api":
+            elif kind in ("api", "graphql"):
                 self._api_in_flight -= 1
         record.status = response.status
         return response
@@ -145,7 +183,14 @@ class FakeGitHub(SeededState, Faults):
         if failed is not None:
             return failed
         if kind == "raw":
+            wait = None if self.raw_limit is None else self.raw_limit.admit(time.time())
+            if wait is not None:
+                return web.Response(
+                    status=429, text="429: Too Many Requests", headers={"Retry-After": str(wait)}
+                )
             return await handler(request)
+        if kind == "graphql":
+            return await handler(request)  # its budget is in points: see graphql
 
         budget = self.budget_for(request.headers.get("Authorization"))
         if request.path == self.api_prefix + "/rate_limit":
