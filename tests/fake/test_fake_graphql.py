@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gistcache.testing.fake_github import FakeGitHub
+from gistcache.testing.fake_github import FakeGitHub, main
 from gistcache.testing.fake_github.graphql import TEXT_LIMIT
 
 UA = {"User-Agent": "fidelity-test"}
@@ -290,3 +290,200 @@ async def test_the_graphql_endpoint_of_an_enterprise_base(
     finally:
         await server.close()
     assert len(ghe.graphql_requests()) == 1
+
+
+class Waits:
+    """The fake's waits, recorded instead of waited."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+async def test_told_rate_limited_it_answers_so_once_and_spends_nothing(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.graphql_fault("rate_limited")
+    resp, body = await ask(http, "{ viewer { login } }")
+    assert resp.status == 200
+    assert body["errors"][0]["type"] == "RATE_LIMITED"
+    assert resp.headers["x-ratelimit-remaining"] == "0"
+    resp, body = await ask(http, "{ viewer { login } }")
+    assert body["data"]["viewer"]["login"]
+    assert resp.headers["x-ratelimit-remaining"] == "4999"
+
+
+async def test_told_to_time_out_it_answers_githubs_502_or_200(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.graphql_fault("timeout")
+    fake.graphql_fault("timeout", status=200)
+    for status in (502, 200):
+        resp, body = await ask(http, "{ viewer { login } }")
+        assert resp.status == status
+        assert body["data"] is None
+        assert body["errors"][0]["message"].startswith(
+            "Something went wrong while executing your query. This may be the result of a timeout"
+        )
+    resp, body = await ask(http, "{ viewer { login } }")
+    assert resp.status == 200
+    assert body["data"]["viewer"]["login"]
+
+
+async def test_told_partial_it_answers_the_other_nodes_and_an_error_per_null(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    one = fake.add_gist("ada", {"a.py": "one\n"})
+    two = fake.add_gist("ada", {"b.py": "two\n"})
+    ids = [node_id(fake, one.id), node_id(fake, two.id)]
+    fake.graphql_fault("partial", node_ids=[ids[1]])
+    resp, body = await ask(http, GISTS, {"ids": ids})
+    assert resp.status == 200
+    nodes = body["data"]["nodes"]
+    assert nodes[0]["files"][0]["text"] == "one\n"
+    assert nodes[1] is None
+    assert [e["path"] for e in body["errors"]] == [["nodes", 1]]
+    _, body = await ask(http, GISTS, {"ids": ids})
+    assert "errors" not in body
+
+
+async def test_a_secondary_limit_is_403_or_429_with_retry_after(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.graphql_fault("secondary", retry_after=30)
+    fake.graphql_fault("secondary", status=429, retry_after=None)
+    resp, body = await ask(http, "{ viewer { login } }")
+    assert resp.status == 403
+    assert resp.headers["retry-after"] == "30"
+    assert body["message"].startswith("You have exceeded a secondary rate limit.")
+    resp, body = await ask(http, "{ viewer { login } }")
+    assert resp.status == 429
+    assert "retry-after" not in resp.headers
+    assert fake.graphql_points == 0
+
+
+async def test_points_a_minute_past_the_limit_are_a_secondary_limit() -> None:
+    fake = FakeGitHub(graphql_points_per_minute=2)
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(base_url=server.make_url("/"), headers=UA) as http:
+            for _ in range(2):
+                resp, _ = await ask(http, "{ viewer { login } }")
+                assert resp.status == 200
+            resp, body = await ask(http, "{ viewer { login } }")
+            assert resp.status == 403
+            assert 1 <= int(resp.headers["retry-after"]) <= 60
+            assert "secondary rate limit" in body["message"]
+            # another token's minute is its own
+            other = {"Authorization": "bearer other"}
+            resp, _ = await ask(http, "{ viewer { login } }", headers=other)
+            assert resp.status == 200
+    finally:
+        await server.close()
+    assert fake.graphql_points == 3  # the refused request was charged nothing
+
+
+async def test_told_slow_it_answers_late_and_whole(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    waits = Waits()
+    fake.sleep = waits
+    fake.graphql_fault("slow", delay=7.5)
+    _, body = await ask(http, "{ viewer { login } }")
+    assert body["data"]["viewer"]["login"]
+    assert waits.seconds == [7.5]
+
+
+async def test_the_time_model_is_a_floor_and_a_cost_per_text_and_githubs_cap() -> None:
+    fake = FakeGitHub(latency=0.05, graphql_floor=0.3, graphql_per_file=0.02)
+    waits = Waits()
+    fake.sleep = waits
+    texts = fake.add_gist("ada", {"a.py": "a\n", "b.py": "b\n", "c.bin": b"\0"})
+    many = fake.add_gist("ada", {f"f{n}.txt": "x\n" for n in range(10)})
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(base_url=server.make_url("/"), headers=UA) as http:
+            await ask(http, GISTS, {"ids": [f"G_fake{texts.id}"]})
+            # the latency, then 0.3 s and 2 texts (the binary file has none)
+            assert waits.seconds == [0.05, pytest.approx(0.34)]
+            fake.graphql_per_file = 1.0  # 10 texts: 10.3 s, past GitHub's 10-second cap
+            waits.seconds.clear()
+            resp, body = await ask(http, GISTS, {"ids": [f"G_fake{many.id}"]})
+            assert resp.status == 502
+            assert body["errors"][0]["message"].startswith("Something went wrong")
+            assert waits.seconds == [0.05, 10.0]
+    finally:
+        await server.close()
+    # without latency (the tests' fake) there is no time model
+    assert FakeGitHub().graphql_time_model is False
+    assert FakeGitHub(latency=0.05, graphql_time_model=False).graphql_time_model is False
+
+
+async def test_the_raw_host_refuses_past_its_hourly_budget_with_retry_after() -> None:
+    fake = FakeGitHub(raw_hourly_limit=2, raw_block_seconds=600)
+    gist = fake.add_gist("ada", {"a.py": "a\n"})
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(base_url=server.make_url("/"), headers=UA) as http:
+            items = await (await http.get("/users/ada/gists")).json()
+            raw_url = items[0]["files"]["a.py"]["raw_url"]
+            for _ in range(2):
+                assert (await http.get(raw_url)).status == 200
+            refused = await http.get(raw_url)
+            assert refused.status == 429
+            assert refused.headers["Retry-After"] == "600"
+            again = await http.get(raw_url)
+            assert again.status == 429
+            assert 1 <= int(again.headers["Retry-After"]) <= 600
+            stats = await (await http.get("/_fake/stats")).json()
+    finally:
+        await server.close()
+    assert stats["raw_requests"] == 4
+    assert stats["raw_refused"] == 2
+    assert gist.id in raw_url
+
+
+async def test_faults_can_be_set_over_http_and_the_stats_count_graphql(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    resp = await http.post("/_fake/graphql/faults", json={"kind": "timeout", "times": 2})
+    assert resp.status == 204
+    for _ in range(2):
+        resp, _ = await ask(http, "{ viewer { login } }")
+        assert resp.status == 502
+    resp, _ = await ask(http, "{ viewer { login } }")
+    assert resp.status == 200
+    wrongs: list[Any] = [{"kind": "explode"}, {"kind": "timeout", "times": 0}, [], {"times": 1}]
+    for wrong in wrongs:
+        resp = await http.post("/_fake/graphql/faults", json=wrong)
+        assert resp.status == 422
+    assert fake.graphql_faults == []
+    stats = await (await http.get("/_fake/stats")).json()
+    assert stats["graphql_requests"] == 3
+    assert stats["graphql_points"] == 1  # the timeouts were charged nothing
+    assert stats["api_requests"] == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--graphql-limit", "0"],
+        ["--graphql-points-per-minute", "0"],
+        ["--graphql-floor-ms", "-1"],
+        ["--graphql-per-file-ms", "-5"],
+        ["--raw-hourly-limit", "-1"],
+        ["--raw-block-seconds", "0"],
+    ],
+)
+def test_the_command_line_refuses_a_limit_or_time_that_cannot_be(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert argv[0] in capsys.readouterr().err

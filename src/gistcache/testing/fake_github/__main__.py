@@ -8,6 +8,8 @@ import logging
 from aiohttp import web
 
 from gistcache.testing.fake_github.corpus import huge_text
+from gistcache.testing.fake_github.graphql import DEFAULT_FLOOR, DEFAULT_PER_FILE
+from gistcache.testing.fake_github.schema import SchemaMissing, github_schema
 from gistcache.testing.fake_github.server import FakeGitHub
 
 
@@ -34,6 +36,50 @@ def main(argv: list[str] | None = None) -> None:
         "--token-limit", type=int, default=5000, metavar="N", help="API requests an hour per token"
     )
     parser.add_argument(
+        "--graphql-limit",
+        type=int,
+        default=5000,
+        metavar="POINTS",
+        help="GraphQL points an hour per token (default 5000, as GitHub)",
+    )
+    parser.add_argument(
+        "--graphql-points-per-minute",
+        type=int,
+        default=2000,
+        metavar="POINTS",
+        help="GraphQL points a minute per token before a secondary limit (default 2000)",
+    )
+    parser.add_argument(
+        "--graphql-floor-ms",
+        type=float,
+        default=DEFAULT_FLOOR * 1000,
+        metavar="MS",
+        help="with --latency: what a GraphQL answer takes over the latency (default "
+        f"{DEFAULT_FLOOR * 1000:g})",
+    )
+    parser.add_argument(
+        "--graphql-per-file-ms",
+        type=float,
+        default=DEFAULT_PER_FILE * 1000,
+        metavar="MS",
+        help="with --latency: what each file's text adds to a GraphQL answer (default "
+        f"{DEFAULT_PER_FILE * 1000:g})",
+    )
+    parser.add_argument(
+        "--raw-hourly-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="raw downloads an hour before the raw host answers 429 (default: no limit)",
+    )
+    parser.add_argument(
+        "--raw-block-seconds",
+        type=int,
+        default=1800,
+        metavar="S",
+        help="how long the raw host then refuses every download (default 1800)",
+    )
+    parser.add_argument(
         "--huge-file-mb",
         type=int,
         default=0,
@@ -51,11 +97,25 @@ def main(argv: list[str] | None = None) -> None:
     bulk = [_bulk_spec(parser, spec) for spec in args.bulk_user]
     if args.anonymous_limit < 1 or args.token_limit < 1:
         parser.error("--anonymous-limit and --token-limit want at least 1")
+    if args.graphql_limit < 1 or args.graphql_points_per_minute < 1:
+        parser.error("--graphql-limit and --graphql-points-per-minute want at least 1")
+    if args.graphql_floor_ms < 0 or args.graphql_per_file_ms < 0:
+        parser.error("--graphql-floor-ms and --graphql-per-file-ms want 0 or more")
+    if (args.raw_hourly_limit is not None and args.raw_hourly_limit < 0) or (
+        args.raw_block_seconds < 1
+    ):
+        parser.error("--raw-hourly-limit wants 0 or more, --raw-block-seconds at least 1")
     fake = FakeGitHub(
         latency=args.latency,
         api_prefix=args.api_prefix,
         anonymous_limit=args.anonymous_limit,
         token_limit=args.token_limit,
+        graphql_limit=args.graphql_limit,
+        graphql_points_per_minute=args.graphql_points_per_minute,
+        graphql_floor=args.graphql_floor_ms / 1000,
+        graphql_per_file=args.graphql_per_file_ms / 1000,
+        raw_hourly_limit=args.raw_hourly_limit,
+        raw_block_seconds=args.raw_block_seconds,
     )
     fake.seed_octocat()
     fake.seed_ada()
@@ -65,6 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     for login, gists, files, size in bulk:
         fake.seed_bulk_user(login, gists, files, size)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s fake-github: %(message)s")
+    try:
+        github_schema()  # built now (about 1.5 s), not on the first GraphQL request
+    except SchemaMissing as missing:
+        logging.getLogger("fake-github").warning("%s; /graphql answers 500 until then", missing)
     logging.getLogger("fake-github").info(
         "serving %d users on http://%s:%d%s", len(fake.users), args.host, args.port, args.api_prefix
     )

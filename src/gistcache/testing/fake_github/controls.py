@@ -1,5 +1,6 @@
 """The fake GitHub's ``/_fake/`` endpoints, for a fake run as its own process: add, edit
-and delete gists, read what a cache of a user should hold, and count the requests."""
+and delete gists, read what a cache of a user should hold, count the requests, and tell
+the GraphQL API to fail (``POST /_fake/graphql/faults``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gistcache.testing.fake_github.faults import GRAPHQL_FAULTS
 from gistcache.testing.fake_github.payloads import timestamp
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ class Controls:
         router.add_delete("/_fake/gists/{gist_id}", self.delete_gist)
         router.add_get("/_fake/users/{login}/truth", self.truth)
         router.add_get("/_fake/stats", self.stats)
+        router.add_post("/_fake/graphql/faults", self.graphql_fault)
 
     async def add_gist(self, request: web.Request) -> web.Response:
         data = await request.json()
@@ -87,10 +90,56 @@ class Controls:
         return web.json_response(body)
 
     async def stats(self, request: web.Request) -> web.Response:
+        """Counts since the fake started: REST API requests, GraphQL requests and the
+        points they were charged, raw downloads and those the raw host refused (429)."""
+        fake = self._fake
+        raw_limit = fake.raw_limit
         return web.json_response(
             {
-                "api_requests": len(self._fake.api_requests()),
-                "raw_requests": len(self._fake.raw_requests()),
-                "users": len(self._fake.users),
+                "api_requests": len(fake.api_requests()),
+                "graphql_requests": len(fake.graphql_requests()),
+                "graphql_points": fake.graphql_points,
+                "raw_requests": len(fake.raw_requests()),
+                "raw_refused": 0 if raw_limit is None else raw_limit.refused,
+                "users": len(fake.users),
             }
         )
+
+    async def graphql_fault(self, request: web.Request) -> web.Response:
+        """``{"kind": "rate_limited" | "timeout" | "secondary" | "slow" | "partial",
+        "times": 1, "status": …, "delay": seconds, "retry_after": seconds or null,
+        "node_ids": […], "error_type": …}``: the next GraphQL requests' answer (see
+        faults.GraphQLFault); 422 for anything else, and nothing changes."""
+        try:
+            data = await request.json()
+            kind = data["kind"]
+            if kind not in GRAPHQL_FAULTS:
+                raise ValueError(kind)
+            times = int(data.get("times", 1))
+            status = data.get("status")
+            retry_after = data.get("retry_after", 60)
+            node_ids = data.get("node_ids", [])
+            error_type = data.get("error_type")
+            if (
+                times < 1
+                or (status is not None and not 100 <= int(status) <= 599)
+                or not isinstance(node_ids, list)
+                or not all(isinstance(n, str) for n in node_ids)
+                or (error_type is not None and not isinstance(error_type, str))
+            ):
+                raise ValueError(data)
+            self._fake.graphql_fault(
+                kind,
+                times=times,
+                status=None if status is None else int(status),
+                delay=float(data.get("delay", 0.0)),
+                retry_after=None if retry_after is None else int(retry_after),
+                node_ids=node_ids,
+                error_type=error_type,
+            )
+        except (ValueError, KeyError, TypeError):
+            return web.json_response(
+                {"message": f"want a JSON object with kind one of {list(GRAPHQL_FAULTS)}"},
+                status=422,
+            )
+        return web.Response(status=204)

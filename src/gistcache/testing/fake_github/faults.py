@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +112,7 @@ class Faults:
         graphql_limit: int = 5000,
         graphql_points_per_minute: int = 2000,
         raw_hourly_limit: int | None = None,
+        raw_block_seconds: int = 1800,
     ) -> None:
         self.anonymous_limit = anonymous_limit
         self.token_limit = token_limit
@@ -128,7 +129,12 @@ class Faults:
         self.graphql_faults: list[GraphQLFault] = []
         self.graphql_points = 0  # points charged, over all tokens
         # None: the raw host takes any number of downloads
-        self.raw_limit = None if raw_hourly_limit is None else RawLimit(raw_hourly_limit)
+        self.raw_limit = (
+            None if raw_hourly_limit is None else RawLimit(raw_hourly_limit, raw_block_seconds)
+        )
+        # how the fake waits (its latency, a slow answer, the GraphQL time model): tests
+        # put a recorder here to see the waits without waiting
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         # raw downloads of these file names wait (recorded, unanswered) until released
         self.raw_holds: dict[str, asyncio.Event] = {}
         # the next raw download of these file names stops after this many bytes of the
@@ -257,7 +263,7 @@ class Faults:
     async def _stall(self) -> None:
         """The latency every API request waits before it is answered."""
         if self.latency:
-            await asyncio.sleep(self.latency)
+            await self.sleep(self.latency)
 
     async def _injected_failure(self, request: web.Request, kind: str) -> web.StreamResponse | None:
         """The answer of the first injected failure matching ``request``, if any."""

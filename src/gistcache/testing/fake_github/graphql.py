@@ -29,7 +29,6 @@ What it models of GitHub (docs/development.md, "The fake's GraphQL", says why ea
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -577,9 +576,9 @@ class GraphQLRoutes:
         if fake.graphql_time_model:
             spent = fake.graphql_floor + fake.graphql_per_file * context.text_files
             if spent > EXECUTION_CAP:
-                await asyncio.sleep(EXECUTION_CAP)
+                await fake.sleep(EXECUTION_CAP)
                 return _timeout(502)
-            await asyncio.sleep(spent)
+            await fake.sleep(spent)
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
             out["errors"] = [github_error_entry(e) for e in result.errors]
@@ -587,7 +586,7 @@ class GraphQLRoutes:
 
     async def _fault(self, fault: GraphQLFault, token: str, budget: Budget) -> web.Response | None:
         if fault.delay:
-            await asyncio.sleep(fault.delay)
+            await self._fake.sleep(fault.delay)
         if fault.kind == "rate_limited":
             viewer = next((u for u in self._fake.users.values() if u.token == token), None)
             answer = _rate_limited(token, viewer)

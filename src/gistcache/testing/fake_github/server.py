@@ -55,11 +55,13 @@ class FakeGitHub(SeededState, Faults):
         graphql_per_file: float = DEFAULT_PER_FILE,
         graphql_time_model: bool | None = None,
         raw_hourly_limit: int | None = None,
+        raw_block_seconds: int = 1800,
     ) -> None:
         """``graphql_time_model``: whether a GraphQL answer takes ``graphql_floor`` plus
         ``graphql_per_file`` for each file whose text it holds (seconds, after the
         latency); by default when ``latency`` is on. ``raw_hourly_limit``: the raw host's
-        downloads an hour before it answers 429 (None: no limit)."""
+        downloads an hour before it answers 429 with ``Retry-After`` to every download
+        for ``raw_block_seconds`` (None: no limit)."""
         SeededState.__init__(self)
         Faults.__init__(
             self,
@@ -70,6 +72,7 @@ class FakeGitHub(SeededState, Faults):
             graphql_limit=graphql_limit,
             graphql_points_per_minute=graphql_points_per_minute,
             raw_hourly_limit=raw_hourly_limit,
+            raw_block_seconds=raw_block_seconds,
         )
         self.graphql_floor = graphql_floor
         self.graphql_per_file = graphql_per_file
