@@ -102,11 +102,14 @@ async def test_a_query_github_would_refuse_fails_against_the_schema(
     assert "data" not in body
     assert body["errors"][0]["message"] == "Field 'content' doesn't exist on type 'GistFile'"
     assert body["errors"][0]["extensions"]["code"] == "undefinedField"
-    # a wrong argument, a wrong variable type, bad syntax
+    # a wrong argument, a wrong variable type, bad syntax, a variable missing, two
+    # operations and no name
     for query, variables in [
         ("{ viewer { login(size: 3) } }", None),
         ("query($ids: [Int!]!) { nodes(ids: $ids) { id } }", {"ids": [1]}),
         ("{ viewer { login }", None),
+        ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {}),  # a variable missing
+        ("query a { viewer { login } } query b { viewer { login } }", None),  # which one?
     ]:
         resp, body = await ask(http, query, variables)
         assert resp.status == 200

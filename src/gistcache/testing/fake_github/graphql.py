@@ -29,6 +29,7 @@ What it models of GitHub (docs/development.md, "The fake's GraphQL", says why ea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -457,6 +458,21 @@ def github_error_entry(error: GraphQLError) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _checked(query: str) -> tuple[graphql.DocumentNode | None, tuple[dict[str, Any], ...]]:
+    """A query parsed and validated against the schema (a client sends the same few
+    queries again and again: each is checked once), or the errors that refuse it."""
+    schema = github_schema()
+    try:
+        document = graphql.parse(query)
+    except GraphQLError as error:
+        return None, (github_error_entry(error),)
+    invalid = graphql.validate(schema, document)
+    if invalid:
+        return None, tuple(github_error_entry(e) for e in invalid)
+    return document, ()
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=json.dumps(body).encode(),
@@ -526,23 +542,24 @@ class GraphQLRoutes:
             schema = github_schema()
         except SchemaMissing as missing:
             return _json({"message": str(missing)}, status=500)
+        document, refused = _checked(query)
+        if document is None:
+            return _json(_errors(*refused))
+        operation = graphql.get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f'No operation named "{operation_name}"'
+                if operation_name
+                else "An operation name is required"
+            )
+            return _json(_errors({"message": message}))
+        coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
+        if isinstance(coerced, list):  # the variables' errors: refused before it runs
+            return _json(_errors(*(github_error_entry(e) for e in coerced)))
         try:
-            document = graphql.parse(query)
+            costs = plan(schema, document, operation, coerced)
         except GraphQLError as error:
             return _json(_errors(github_error_entry(error)))
-        invalid = graphql.validate(schema, document)
-        if invalid:
-            return _json(_errors(*(github_error_entry(e) for e in invalid)))
-        operation = graphql.get_operation_ast(document, operation_name)
-        costs = _Plan()
-        if operation is not None:
-            coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
-            if not isinstance(coerced, list):  # a list: the variables' errors, which
-                # execution reports as GitHub does
-                try:
-                    costs = plan(schema, document, operation, coerced)
-                except GraphQLError as error:
-                    return _json(_errors(github_error_entry(error)))
         if costs.errors:
             return _json(_errors(*costs.errors, data=costs.null_data))
         fault = fake.next_graphql_fault()
