@@ -86,7 +86,9 @@ MAX_NODES = 500_000  # the most nodes a query may ask for
 EXECUTION_CAP = 10.0  # seconds: GitHub stops a request that takes longer
 # the time model's defaults (seconds): one file costs 0.30 + 0.02 = 320 ms here, plus the
 # fake's latency (30 ms for GitHub's raw figure): about 350 ms against 30 ms for the raw
-# download of the same file, as GitHub's MCP server measured
+# download of the same file, as GitHub's MCP server measured; and 100 gists of two or
+# three files about 5.4 s, as `gh gist list --include-content` takes (27 s for 446 gists,
+# 100 a request). docs/development.md says more.
 DEFAULT_FLOOR = 0.30
 DEFAULT_PER_FILE = 0.02
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".ico", ".svg"})
