@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select, update
+from sqlalchemy import Select, and_, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -192,6 +192,109 @@ async def install_contents(
             ],
             ["site_id", "gist_id", "filename"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NewContents:
+    """A fetch to install as its file's contents (``install_files``): what
+    ``install_contents`` takes, with the fetch's last chunk when it is written at the
+    install (``last_chunk``: its number, first line and data)."""
+
+    ref: FileRef
+    generation: str
+    status: str
+    size: int
+    chunks: int
+    now: datetime
+    chunk_bytes: int = 0
+    last_chunk: tuple[int, int, bytes] | None = None
+
+
+async def install_files(session: AsyncSession, files: Sequence[NewContents]) -> list[bool]:
+    """Install every fetch of ``files`` as ``install_contents`` does one, together, in
+    four statements whatever their number (a file's lock, chunk, clean-up and state
+    each cost a round trip when made one file at a time). Whether each was installed:
+    False for a file no longer listed, whose fetch is left alone.
+
+    On PostgreSQL the files are locked first, in key order (the files' (site, gist id,
+    file name), names compared by code point), as ``evict_contents`` locks them: two
+    transactions installing or evicting overlapping files cannot deadlock. Two fetches
+    of one file in ``files``: the later one wins. Raises FileLeftList when a file leaves
+    the list meanwhile (SQLite, which locks no rows)."""
+    if not files:
+        return []
+    keys = sorted({(f.ref.site, f.ref.gist_id, f.ref.filename) for f in files})
+    of_files = tuple_(gist_files.c.site_id, gist_files.c.gist_id, gist_files.c.filename)
+    stmt = select(gist_files.c.site_id, gist_files.c.gist_id, gist_files.c.filename).where(
+        of_files.in_(keys)
+    )
+    if is_postgres(session):
+        stmt = stmt.order_by(
+            gist_files.c.site_id,
+            gist_files.c.gist_id.collate("C"),
+            gist_files.c.filename.collate("C"),
+        ).with_for_update()
+    listed = {(r.site_id, r.gist_id, r.filename) for r in await session.execute(stmt)}
+    installed = [(f.ref.site, f.ref.gist_id, f.ref.filename) in listed for f in files]
+    latest = {
+        (f.ref.site, f.ref.gist_id, f.ref.filename): f
+        for f, ok in zip(files, installed, strict=True)
+        if ok
+    }
+    if not latest:
+        return installed
+    going = list(latest.values())
+    chunks = [
+        {
+            "site_id": f.ref.site,
+            "gist_id": f.ref.gist_id,
+            "filename": f.ref.filename,
+            "generation": f.generation,
+            "chunk_no": f.last_chunk[0],
+            "first_line": f.last_chunk[1],
+            "size": len(f.last_chunk[2]),
+            "data": f.last_chunk[2],
+        }
+        for f in files
+        if f.last_chunk is not None and (f.ref.site, f.ref.gist_id, f.ref.filename) in listed
+    ]
+    async with _still_listed():
+        if chunks:
+            await session.execute(file_chunks.insert(), chunks)
+        # every other fetch's chunks of these files go; a fetch that found its file
+        # binary or too large part-way drops what it wrote too (generations are unique
+        # to one fetch of one file)
+        kept = sorted(f.generation for f in going if f.status == TEXT)
+        await session.execute(
+            delete(file_chunks).where(
+                tuple_(file_chunks.c.site_id, file_chunks.c.gist_id, file_chunks.c.filename).in_(
+                    sorted(latest)
+                ),
+                *((file_chunks.c.generation.not_in(kept),) if kept else ()),
+            )
+        )
+        await upsert(
+            session,
+            file_contents,
+            [
+                {
+                    "site_id": f.ref.site,
+                    "gist_id": f.ref.gist_id,
+                    "filename": f.ref.filename,
+                    "updated_at": f.ref.updated_at,
+                    "raw_url": f.ref.raw_url,
+                    "status": f.status,
+                    "size": f.size,
+                    "chunks": f.chunks,
+                    "generation": f.generation,
+                    "fetched_at": f.now,
+                    "chunk_bytes": f.chunk_bytes if f.status == TEXT else 0,
+                }
+                for f in going
+            ],
+            ["site_id", "gist_id", "filename"],
+        )
+    return installed
 
 
 async def discard_fetch(session: AsyncSession, ref: FileRef, generation: str) -> None:
