@@ -1,6 +1,7 @@
 """GISTCACHE_CONTENT_MEMORY_MB: a warm search reads its contents from this process's
-memory, keyed on each file's stored revision, so it reads no chunk from the database
-and is never answered from a copy of contents that are no longer current."""
+memory, each held with the revision it was fetched for, so it reads no chunk (and, with
+its list fresh and every file held, nothing at all) from the database and is never
+answered from a copy of contents that are no longer current."""
 
 from __future__ import annotations
 
@@ -133,3 +134,64 @@ async def test_a_user_larger_than_the_memory_is_read_from_the_database_and_evict
         small = await search(client, username="carol", pattern="TODO")
     assert reads == []  # still held: the larger user pushed nothing out
     assert small["total"] == 1
+
+
+@contextlib.contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine sends meanwhile."""
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+
+
+async def test_a_fresh_warm_search_held_in_memory_sends_no_statement(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for n in range(3):
+        fake.add_gist("carol", {f"f{n}.py": f"x = {n}\n# TODO {n}\n", "empty.txt": ""})
+    fake.add_gist("carol", {"logo.png": b"\x89PNG\r\n\x1a\n\x00\x00 TODO", "n.md": "TODO\n"})
+    fake.add_gist("carol", {"big.txt": "TODO " * 400})
+    client = await make_client(content_memory_mb=8, max_file_bytes=1000)
+    cold = await search(client, username="carol", pattern="TODO")
+    assert sorted((s["filename"], s["reason"]) for s in cold["skipped"]) == [
+        ("big.txt", "too_large"),
+        ("logo.png", "binary"),
+    ]
+    with statements() as sent:
+        warm = await search(client, username="carol", pattern="TODO")
+        other = await search(client, username="carol", pattern=r"x = [0-9]", context=1)
+    assert sent == []  # neither the files' states nor a chunk, nor any write
+    assert warm == cold  # the same matches, and the same skips from what memory holds
+    assert sorted(found(other)) == [(f"f{n}.py", 1, f"x = {n}") for n in range(3)]
+    assert len(fake.raw_requests()) == 8  # each file fetched once (big.txt: never, by its size)
+
+
+async def test_a_file_edited_upstream_is_not_answered_from_its_copy_in_memory(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    gist = fake.add_gist("carol", {"a.py": "old  # TODO\n", "b.py": "kept  # TODO\n"})
+    client = await make_client(content_memory_mb=8)
+    await search(client, username="carol", pattern="TODO")
+    with statements() as sent:
+        await search(client, username="carol", pattern="TODO")  # held: nothing read
+    assert sent == []
+    fetched = len(fake.raw_requests())
+
+    # a.py edited: its raw URL and the gist's updated_at change; b.py's URL stays
+    fake.update_gist(gist.id, {"a.py": "new  # TODO\n"})
+    clock.advance(61)  # the list is stale: the refresh brings the new revision in
+    after = await search(client, username="carol", pattern="TODO")
+    assert sorted(found(after)) == [("a.py", 1, "new  # TODO"), ("b.py", 1, "kept  # TODO")]
+    # only a.py fetched again: b.py's copy is current for its unchanged raw URL
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.raw_requests()[fetched:]] == ["a.py"]
+    with statements() as sent:
+        again = await search(client, username="carol", pattern="TODO")
+    assert sent == []  # both held again, for the new revision
+    assert again == after

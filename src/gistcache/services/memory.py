@@ -6,22 +6,23 @@ the gist ids GitHub said it has no public gist by (``UnknownIds``, bounded in en
 
 The database stays the cache of record: a list here is used only while it is fresh
 by the same rule (``GISTCACHE_CACHE_TTL`` from ``checked_at``), and every refresh
-this process makes replaces it; contents are keyed on the stored revision the
-database names as current, so a copy here is never served for another.
+this process makes replaces it; contents are held with the revision they were fetched
+for and served only for a list that names that revision (by the store's rule), so a
+copy here is never served for another.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gistcache.domain.gists import digest, render_gists
+from gistcache.domain.gists import Gist, digest, render_gists
 from gistcache.domain.results import GistList
 from gistcache.store import contents
 from gistcache.store.contents import TEXT, FileState, StoredChunk
@@ -32,6 +33,7 @@ class Weighed(Protocol):
 
 
 T = TypeVar("T", bound=Weighed)
+Wanted = Callable[[str], bool]  # whether a search wants a file, by its name
 
 
 class ByteLRU(Generic[T]):
@@ -167,11 +169,14 @@ FILE_OVERHEAD = 300
 
 
 class _Contents:
-    """One file's text chunks as the scan takes them: ``(first_line, data)``."""
+    """One file's cached contents as the scan takes them, ``(first_line, data)`` chunks
+    (none for a binary, too large or empty file), and the state they were read with:
+    the revision they were fetched for, and their fetch's generation."""
 
-    __slots__ = ("bytes", "chunks")
+    __slots__ = ("bytes", "chunks", "state")
 
-    def __init__(self, chunks: list[tuple[int, bytes]]) -> None:
+    def __init__(self, state: FileState, chunks: list[tuple[int, bytes]]) -> None:
+        self.state = state
         self.chunks = chunks
         self.bytes = FILE_OVERHEAD + sum(len(data) + CHUNK_OVERHEAD for _, data in chunks)
 
@@ -181,16 +186,20 @@ class _Contents:
 
 class ContentMemory:
     """Recently searched files' contents, in this process's memory, at most ``max_bytes``
-    (least recently used first out), so that a warm search reads no chunk from the
-    database.
+    (least recently used first out), so that a warm search reads nothing from the
+    database: neither a chunk nor the files' states.
 
-    An entry is keyed on the file's stored revision: its site, gist id, filename and
-    the fetch generation that the database names as current. A new fetch of the file
-    has a new generation, so a copy here can never be served for contents it is not:
-    the database stays the store of record and says, on every search, which revision
-    is current. Files larger than ``max_bytes / 8`` are not kept (one huge file would
-    push out everything else, and reading it whole into memory is what the chunked
-    reads avoid).
+    An entry is a file's (site, gist id, filename) and holds the revision its contents
+    were fetched for (the gist's updated_at then, and the file's raw URL) with the
+    fetch's generation. It is current for a listed file by the store's own rule: the
+    gist's updated_at is the one fetched for, or the file's raw URL the one fetched
+    from (the URL names the contents' revision). A search whose list (fresh, from the
+    list memory) finds every file current here reads nothing from the database; one
+    that reads the states from the database uses an entry only for the generation the
+    database names. Binary and too large files are held too (without contents), so
+    that they need no read either. Files larger than ``max_bytes / 8`` are not kept
+    (one huge file would push out everything else, and reading it whole into memory
+    is what the chunked reads avoid).
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -206,8 +215,8 @@ class ContentMemory:
         return self._files.size
 
     @staticmethod
-    def _key(site: int, gist_id: str, filename: str, generation: str) -> str:
-        return f"{site}\0{gist_id}\0{filename}\0{generation}"
+    def _key(site: int, gist_id: str, filename: str) -> str:
+        return f"{site}\0{gist_id}\0{filename}"
 
     def keeps(self, stored_bytes: int) -> bool:
         """Whether a file of this size would be kept."""
@@ -222,32 +231,49 @@ class ContentMemory:
         are read from the database and not kept."""
         return self.max_bytes > 0 and stored_bytes + files * FILE_OVERHEAD <= self.max_bytes
 
-    def get(
-        self, site: int, gist_id: str, filename: str, generation: str
-    ) -> list[tuple[int, bytes]] | None:
-        found = self._files.get(self._key(site, gist_id, filename, generation))
-        return None if found is None else found.chunks
+    def get(self, state: FileState) -> list[tuple[int, bytes]] | None:
+        """The chunks of the file's fetch ``state.generation``, if held."""
+        found = self._files.get(self._key(state.site, state.gist_id, state.filename))
+        if found is None or found.state.generation != state.generation:
+            return None
+        return found.chunks
 
-    def put(
-        self,
-        site: int,
-        gist_id: str,
-        filename: str,
-        generation: str,
-        chunks: list[tuple[int, bytes]],
-    ) -> None:
-        if self.max_bytes:
-            self._files.put(self._key(site, gist_id, filename, generation), _Contents(chunks))
+    def current(self, site: int, gists: Sequence[Gist], wanted: Wanted) -> list[FileState] | None:
+        """The states of the files of ``gists`` that are ``wanted``, in list order, when
+        every one is held current for its listed revision; None when one is not."""
+        files = self._files
+        states = []
+        for gist in gists:
+            prefix = f"{site}\0{gist.id}\0"
+            for f in gist.files:
+                if not wanted(f.filename):
+                    continue
+                found = files.get(prefix + f.filename)
+                if found is None or not found.state.current_for(gist.updated_at, f.raw_url):
+                    return None
+                states.append(found.state)
+        return states
+
+    def put(self, state: FileState, chunks: list[tuple[int, bytes]]) -> None:
+        """Hold ``chunks``, all of the file's fetch ``state.generation`` (none for a file
+        with no text to scan)."""
+        if self.max_bytes and state.generation is not None and state.updated_at is not None:
+            key = self._key(state.site, state.gist_id, state.filename)
+            self._files.put(key, _Contents(state, chunks))
 
     def forget(self, site: int, gist_id: str, filename: str, generation: str) -> None:
-        """Drop a revision the database no longer holds (evicted): no search would be
-        served it (none names it current any more), but it would hold memory."""
-        self._files.discard(self._key(site, gist_id, filename, generation))
+        """Drop a revision the database no longer holds (evicted): a search that reads
+        the states would not use it (none names it current any more), and one that
+        does not must not serve what the database has let go."""
+        key = self._key(site, gist_id, filename)
+        found = self._files.get(key)
+        if found is not None and found.state.generation == generation:
+            self._files.discard(key)
 
 
 async def text_chunks(
     memory: ContentMemory,
-    session: AsyncSession,
+    sessions: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]],
     files: Sequence[FileState],
     *,
     keep: bool = True,
@@ -255,25 +281,35 @@ async def text_chunks(
     """Every chunk of the text files among ``files``, in the order of ``files`` and each
     file's chunks in order (a search tells a gist as soon as its chunks are read): those
     whose current revision is in ``memory`` from there, the runs of others between them
-    from the database (``contents.stream_text_chunks``). With ``keep``, a file read whole
-    from the database, of a size ``memory`` keeps, is kept for the next search."""
-    run: list[FileState] = []
-    for state in files:
-        if state.status != TEXT or state.generation is None or not state.chunks:
-            continue
-        kept = memory.get(state.site, state.gist_id, state.filename, state.generation)
-        if kept is None:
-            run.append(state)
-            continue
-        if run:
+    from the database (``contents.stream_text_chunks``, in a session of ``sessions``
+    opened at the first such run: none when memory holds them all). With ``keep``, a
+    file read whole from the database, of a size ``memory`` keeps, is kept for the next
+    search, and so is a file with nothing to scan (binary, too large, or empty)."""
+    async with contextlib.AsyncExitStack() as stack:
+        session: AsyncSession | None = None
+        run: list[FileState] = []
+        for state in files:
+            if state.status != TEXT or state.generation is None or not state.chunks:
+                if keep and state.status is not None and memory.get(state) is None:
+                    memory.put(state, [])
+                continue
+            kept = memory.get(state)
+            if kept is None:
+                run.append(state)
+                continue
+            if run:
+                if session is None:
+                    session = await stack.enter_async_context(sessions())
+                async for chunk in _from_database(memory, session, run, keep):
+                    yield chunk
+                run = []
+            for first_line, data in kept:
+                yield StoredChunk(state.gist_id, state.filename, first_line, data)
+        if run:  # the last run of files, from the database (none: no chunk query at all)
+            if session is None:
+                session = await stack.enter_async_context(sessions())
             async for chunk in _from_database(memory, session, run, keep):
                 yield chunk
-            run = []
-        for first_line, data in kept:
-            yield StoredChunk(state.gist_id, state.filename, first_line, data)
-    if run:  # the last run of files, from the database (none: no chunk query at all)
-        async for chunk in _from_database(memory, session, run, keep):
-            yield chunk
 
 
 async def _from_database(
@@ -293,7 +329,6 @@ async def _from_database(
                     got = collecting.setdefault(key, [])
                     got.append((chunk.first_line, chunk.data))
                     if len(got) == whole.chunks:
-                        assert whole.generation is not None  # noqa: S101 - TEXT has one
-                        memory.put(whole.site, whole.gist_id, whole.filename, whole.generation, got)
+                        memory.put(whole, got)
                         del collecting[key], wanted[key]
             yield chunk

@@ -356,6 +356,11 @@ async def _plan(sources: _Sources, username: str, wanted: Callable[[str], bool])
     # this search's share of new contents; the user's are not evicted from now on,
     # so none of the files read next can go before they are scanned
     downloads = await sources.contents.searching(site, listing.login)
+    # every file held in memory, current for the list's revision: nothing to read
+    held = sources.memory.current(site, listing.gists, wanted)
+    if held is not None:
+        index = {gist.id: n for n, gist in enumerate(listing.gists)}
+        return _Plan(listing, downloads, held, [], True, index)
     try:
         async with sources.listing.store.read() as db:
             states = [s for s in await db.contents.user_files(listing.login) if wanted(s.filename)]
@@ -618,29 +623,28 @@ class _Scanner:
         hits: dict[tuple[str, str], FileHits] = {}
         ids = {gist.id for gist in gists}
         batch = _Batch(gists)
-        async with self._sources.sessions() as session:
-            # closed before the session even when the loop stops early: its read-ahead
-            # must not outlive the session
-            # memory first, then the database, in the files' order
-            reader = text_chunks(self._sources.memory, session, states, keep=plan.keep)
-            async with contextlib.aclosing(reader) as reading:
-                async for chunk in reading:
-                    if chunk.gist_id not in ids:
-                        continue
-                    batch.reach(chunk.gist_id)
-                    key = (chunk.gist_id, chunk.filename)
-                    if chunk.data is None:  # replaced by a newer fetch while we read
-                        self.failed.setdefault(key, SkipReason.UNAVAILABLE)
-                        continue
-                    file_hits = hits.get(key)
-                    if file_hits is None:
-                        file_hits = hits[key] = self._hits()
-                    batch.add(chunk, file_hits)
-                    if batch.bytes >= SCAN_BATCH_BYTES:
-                        chunks, done = batch.take()
-                        await self._scan_in_thread(chunks)
-                        for told in _groups(self._tell(done, plan.index, hits)):
-                            yield told
+        # closed even when the loop stops early: its read-ahead must not outlive
+        # its session; memory first, then the database, in the files' order
+        memory, sessions = self._sources.memory, self._sources.sessions
+        reader = text_chunks(memory, sessions, states, keep=plan.keep)
+        async with contextlib.aclosing(reader) as reading:
+            async for chunk in reading:
+                if chunk.gist_id not in ids:
+                    continue
+                batch.reach(chunk.gist_id)
+                key = (chunk.gist_id, chunk.filename)
+                if chunk.data is None:  # replaced by a newer fetch while we read
+                    self.failed.setdefault(key, SkipReason.UNAVAILABLE)
+                    continue
+                file_hits = hits.get(key)
+                if file_hits is None:
+                    file_hits = hits[key] = self._hits()
+                batch.add(chunk, file_hits)
+                if batch.bytes >= SCAN_BATCH_BYTES:
+                    chunks, done = batch.take()
+                    await self._scan_in_thread(chunks)
+                    for told in _groups(self._tell(done, plan.index, hits)):
+                        yield told
         chunks, done = batch.take(last=True)
         await self._scan_in_thread(chunks)
         for told in _groups(self._tell(done, plan.index, hits)):

@@ -55,10 +55,24 @@ class FileState:
     generation: str | None  # the fetch whose chunks are current
     stored_bytes: int  # bytes received, when cached
     chunks: int
+    # the revision the cached contents were fetched for: the gist's updated_at then, and
+    # the file's raw URL (None when nothing is cached); ``current_for`` says whether
+    # they are current for a listed revision, by the rule the store reads them by
+    updated_at: datetime | None = None
+    raw_url: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.gist_id, self.filename)
+
+    def current_for(self, updated_at: datetime, raw_url: str | None) -> bool:
+        """Whether these contents are current for a file listed with ``raw_url`` in a
+        gist updated at ``updated_at`` (``_current_contents``, in Python)."""
+        if self.updated_at is None:
+            return False
+        return self.updated_at == updated_at or (
+            self.raw_url is not None and self.raw_url == raw_url
+        )
 
 
 def _current_contents() -> Any:
@@ -406,6 +420,8 @@ class Contents:
             file_contents.c.generation,
             file_contents.c.size.label("stored_bytes"),
             file_contents.c.chunks,
+            file_contents.c.updated_at.label("fetched_for"),
+            file_contents.c.raw_url.label("fetched_from"),
         )
         if gist_ids is not None:
             stmt = stmt.where(gists.c.id.in_(sorted(set(gist_ids))))
@@ -419,6 +435,8 @@ class Contents:
                 r.generation,
                 r.stored_bytes or 0,
                 r.chunks or 0,
+                r.fetched_for,
+                r.fetched_from,
             )
             for r in result
         ]
