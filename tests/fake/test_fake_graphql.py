@@ -490,3 +490,20 @@ def test_the_command_line_refuses_a_limit_or_time_that_cannot_be(
         main(argv)
     assert exited.value.code == 2
     assert argv[0] in capsys.readouterr().err
+
+
+async def test_files_of_a_revision_named_by_the_gists_history(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    gist = fake.add_gist("ada", {"a.py": "first\n"})
+    fake.update_gist(gist.id, {"a.py": "second\n"})
+    full = await (await http.get(f"/gists/{gist.id}")).json()
+    newest, oldest = (entry["version"] for entry in full["history"])
+    query = """query($id: ID!, $oid: GitObjectID) {
+      node(id: $id) { ... on Gist { files(oid: $oid) { name text } } } }"""
+    texts = []
+    for oid in (oldest, newest, None, "0" * 40):
+        _, body = await ask(http, query, {"id": node_id(fake, gist.id), "oid": oid})
+        files = body["data"]["node"]["files"]
+        texts.append(None if files is None else [f["text"] for f in files])
+    assert texts == [["first\n"], ["second\n"], ["second\n"], None]

@@ -34,6 +34,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -196,13 +197,15 @@ class _Gist:
         self.owner = _user(gist.owner)
 
     def files(self, limit: int = 10, oid: str | None = None) -> list[_File] | None:
-        files = list(self._gist.files.values())
-        history = self._gist.history
-        # oid: a revision of the gist (a version of its history); the fake keeps only the
-        # newest whole, and answers null for any other rather than make one up
-        if oid is not None and (not history or oid != history[-1].version):
-            return None
-        return [_File(f, self._request) for f in files[: max(limit, 0)]]
+        files: Mapping[str, FakeFile] = self._gist.files
+        if oid is not None:
+            # a revision of the gist (a version of its history): its files then, and
+            # null for an oid that is none of the gist's revisions
+            revision = next((r for r in self._gist.history if r.version == oid), None)
+            if revision is None:
+                return None
+            files = revision.files
+        return [_File(f, self._request) for f in list(files.values())[: max(limit, 0)]]
 
 
 class _RateLimit:

@@ -186,6 +186,8 @@ class FakeRevision:
     committed_at: datetime
     additions: int
     deletions: int
+    # the gist's files at this revision (GraphQL's ``files(oid:)`` gives them)
+    files: Mapping[str, FakeFile] = field(default_factory=dict)
 
 
 @dataclass
@@ -219,7 +221,7 @@ class FakeGist(_Watched):
         )
         # a file name may hold a lone surrogate (JSON can carry one): hash it as it is
         version = hashlib.sha1(_utf8(seed), usedforsecurity=False).hexdigest()
-        self.history.append(FakeRevision(version, when, additions, deletions))
+        self.history.append(FakeRevision(version, when, additions, deletions, dict(self.files)))
 
 
 class GitHubState:
