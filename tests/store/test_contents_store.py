@@ -119,3 +119,77 @@ async def test_a_reader_that_stops_early_leaves_no_read_running(
         ("g2", "b"),
         ("g3", "c"),
     ]
+
+
+async def test_a_user_read_in_many_round_trips_gets_every_chunk_in_order(
+    database_url: str, make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty-five files of one to three chunks, at most four chunks a round trip: every
+    chunk comes back once, in list order, each file's in order."""
+    monkeypatch.setattr(contents, "BATCH_ROWS", 4)
+    engine = make_engine(database_url, create_engine)
+    sessions = create_sessionmaker(engine)
+    names = {f"g{n:02d}": [f"f{m}" for m in range(1 + n % 2)] for n in range(30)}
+    expected = []
+    async with sessions() as session:
+        async with session.begin():
+            site = await site_id(session, "https://api.github.com")
+            gists = [gist(gist_id, *filenames) for gist_id, filenames in names.items()]
+            await Users(session, site).save_list(
+                "many", "anonymous", NOW, [PageOfGists("p", None, gists)]
+            )
+            for n, (gist_id, filenames) in enumerate(names.items()):
+                for filename in filenames:
+                    parts = [f"{gist_id}/{filename}/{c}\n" for c in range(1 + (n % 3))]
+                    await store_file(session, site, gist_id, filename, parts)
+                    expected += [
+                        (gist_id, filename, c + 1, part.encode()) for c, part in enumerate(parts)
+                    ]
+        files = await contents.Contents(session, site).user_files("many")
+        got = [
+            (c.gist_id, c.filename, c.first_line, c.data)
+            async for c in contents.stream_text_chunks(session, files)
+        ]
+    assert len(expected) > 4 * 20  # more than twenty round trips
+    assert got == expected
+
+
+async def test_files_of_two_sites_read_together_get_their_own_sites_chunks(
+    stored: tuple[AsyncSession, int],
+) -> None:
+    """The same gist id, filename and generation on two GitHubs: each file's chunks are
+    its own site's."""
+    session, site = stored
+    elsewhere = await site_id(session, "https://ghe.example.com/api/v3")
+    here = await contents.Contents(session, site).user_files("u", gist_id="g1")
+    there = await contents.Contents(session, elsewhere).user_files("u", gist_id="g1")
+    assert [(f.site, f.generation) for f in here + there] == [
+        (site, "g1-a"),
+        (elsewhere, "g1-a"),
+    ]
+    got = [c.data async for c in contents.stream_text_chunks(session, [*here, *there])]
+    assert got == [b"a1\n", b"another site's\n"]
+
+
+async def test_a_file_replaced_after_its_state_was_read_comes_back_without_data(
+    stored: tuple[AsyncSession, int],
+) -> None:
+    session, site = stored
+    files = await contents.Contents(session, site).user_files("u")
+    # a newer fetch of g2/b is installed after the search read the states
+    ref = contents.FileRef(site, "g2", "b", NOW, None, None)
+    await contents.add_chunk(session, ref, "newer", 0, 1, b"replaced\n")
+    await contents.install_contents(
+        session, ref, "newer", status=contents.TEXT, size=9, chunks=1, now=NOW
+    )
+    got = [
+        (c.gist_id, c.filename, c.data)
+        async for c in contents.stream_text_chunks(session, files)
+        if c.gist_id != "g2" or c.filename != "big"
+    ]
+    assert got == [
+        ("g1", "a", b"a1\n"),
+        ("g2", "b", None),
+        ("g2", "b", None),
+        ("g3", "c", b"c1\n"),
+    ]

@@ -10,7 +10,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import (
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -567,6 +581,9 @@ _DATA_COLUMNS = (
     file_chunks.c.data,
 )
 
+_VARCHARS = ARRAY(String)
+_TEXTS = ARRAY(Text)
+
 Batch = tuple[Any, list[tuple["FileState", int]]]  # a statement, and the chunks it reads
 
 
@@ -575,10 +592,12 @@ async def _plan(session: AsyncSession, files: Sequence[FileState]) -> list[Batch
     group: list[FileState] = []
     group_bytes = group_chunks = 0
 
+    postgres = is_postgres(session)
+
     def close_group() -> None:
         nonlocal group, group_bytes, group_chunks
         if group:
-            batches.append(_whole_files(group))
+            batches.append(_whole_files(group, postgres))
         group, group_bytes, group_chunks = [], 0, 0
 
     for state in files:
@@ -588,8 +607,10 @@ async def _plan(session: AsyncSession, files: Sequence[FileState]) -> list[Batch
             close_group()
             batches.extend(await _large_file(session, state))
             continue
-        if group_bytes + state.stored_bytes > BATCH_BYTES or (
-            group_chunks + state.chunks > BATCH_ROWS
+        if (
+            group_bytes + state.stored_bytes > BATCH_BYTES
+            or group_chunks + state.chunks > BATCH_ROWS
+            or (group and group[0].site != state.site)
         ):
             close_group()
         group.append(state)
@@ -599,15 +620,38 @@ async def _plan(session: AsyncSession, files: Sequence[FileState]) -> list[Batch
     return batches
 
 
-def _whole_files(files: list[FileState]) -> Batch:
-    """Every chunk of ``files`` (of one site): generations are unique to one fetch of one
-    file, so the site and gist ids (the primary key's prefix) and generations pick
-    exactly these."""
-    stmt = select(*_DATA_COLUMNS).where(
-        file_chunks.c.site_id.in_(sorted({f.site for f in files})),
-        file_chunks.c.gist_id.in_(sorted({f.gist_id for f in files})),
-        file_chunks.c.generation.in_(sorted({f.generation for f in files if f.generation})),
-    )
+def _whole_files(files: list[FileState], postgres: bool) -> Batch:
+    """Every chunk of ``files`` (of one site each: a batch never mixes sites).
+
+    PostgreSQL is handed each file's whole key as three arrays (one parameter each, so
+    the statement is compiled once, not once per list of values), which it plans as one
+    primary-key lookup per file. Given lists of gist ids and generations instead, with
+    no statistics yet (a fresh table, autovacuum off) it looked up the site's prefix of
+    the key alone and filtered every chunk of the site, in every batch: the cost of a
+    batch grew with everything cached for the site. SQLite walks the key by the site
+    and each gist id; generations are unique to one fetch of one file, so they pick
+    exactly these files' chunks among their gists'.
+    """
+    site = files[0].site
+    if postgres:
+        keys = (
+            func.unnest(
+                literal([f.gist_id for f in files], _VARCHARS),
+                literal([f.filename for f in files], _TEXTS),
+                literal([f.generation for f in files], _VARCHARS),
+            )
+            .table_valued("gist_id", "filename", "generation")
+            .render_derived()
+        )
+        wanted: Any = tuple_(
+            file_chunks.c.gist_id, file_chunks.c.filename, file_chunks.c.generation
+        ).in_(select(keys.c.gist_id, keys.c.filename, keys.c.generation))
+    else:
+        wanted = and_(
+            file_chunks.c.gist_id.in_(sorted({f.gist_id for f in files})),
+            file_chunks.c.generation.in_(sorted({f.generation for f in files if f.generation})),
+        )
+    stmt = select(*_DATA_COLUMNS).where(file_chunks.c.site_id == site, wanted)
     return stmt, [(f, n) for f in files for n in range(f.chunks)]
 
 
