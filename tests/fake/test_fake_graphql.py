@@ -4,6 +4,9 @@ what the real one will meet."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +15,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from gistcache.testing.fake_github import FakeGitHub, main
+from gistcache.testing.fake_github import graphql as fake_graphql
 from gistcache.testing.fake_github.graphql import TEXT_LIMIT
+from gistcache.testing.fake_github.schema import SchemaMissing
 
 UA = {"User-Agent": "fidelity-test"}
 TOKEN = {"Authorization": "bearer t0ken"}
@@ -507,3 +512,39 @@ async def test_files_of_a_revision_named_by_the_gists_history(
         files = body["data"]["node"]["files"]
         texts.append(None if files is None else [f["text"] for f in files])
     assert texts == [["first\n"], ["second\n"], ["second\n"], None]
+
+
+async def test_the_command_line_fake_answers_graphql_while_it_builds_the_schema() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gistcache.testing.fake_github", "--port", str(port),
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", headers=UA) as http:
+            for _ in range(200):
+                try:
+                    listed = await (await http.get("/users/octocat/gists")).json()
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            _, body = await ask(http, GISTS, {"ids": [listed[0]["node_id"]]})
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert body["data"]["nodes"][0]["files"][0]["name"] == "hello_world.rb"
+
+
+async def test_without_the_installed_schema_graphql_says_to_run_make_install(
+    fake: FakeGitHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing() -> None:
+        raise SchemaMissing("GitHub's GraphQL schema is not installed at X: run `make install`")
+
+    monkeypatch.setattr(fake_graphql, "github_schema", missing)
+    resp, body = await ask(http, "{ viewer { login } }")
+    assert resp.status == 500
+    assert "make install" in body["message"]
+    assert fake.graphql_points == 0

@@ -22,6 +22,7 @@ import hashlib
 import io
 import sys
 import tarfile
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -48,9 +49,19 @@ class SchemaMissing(RuntimeError):
     pass
 
 
-@functools.cache
+_building = threading.Lock()
+
+
 def github_schema() -> graphql.GraphQLSchema:
-    """The pinned schema, built once per process (about 1.5 s).
+    """The pinned schema, built once per process (about 1.5 s; a thread may build it
+    ahead, as the command line does, and a request meanwhile waits for that build)."""
+    with _building:
+        return _build()
+
+
+@functools.cache
+def _build() -> graphql.GraphQLSchema:
+    """The schema itself.
 
     Built with ``assume_valid``: GitHub's SDL defines two fields of
     ``EnterpriseOwnerInfo`` twice (identically) and marks some interface fields
