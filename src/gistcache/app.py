@@ -33,6 +33,7 @@ from gistcache.web.app_keys import (
     SEARCHES,
     SESSIONS,
     SETTINGS,
+    WATCHES,
 )
 from gistcache.web.ghcompat.app import create_ghcompat
 from gistcache.web.ghcompat.handlers import GHCOMPAT_PREFIX
@@ -148,7 +149,10 @@ def _parts(
             app[JOBS] = c.jobs
             app[GISTS] = c.gists
             app[PROFILES] = c.profiles
+            app[WATCHES] = c.watches
             c.jobs.start(render=search_json)
+            if settings.api_tokens:  # without them there are no watches to run
+                c.watches.start()
             yield
 
     return parts
@@ -171,6 +175,7 @@ def _drain(
         try:
             async with asyncio.timeout(CANCEL_GRACE):
                 await app[JOBS].stop()
+                await app[WATCHES].stop()
                 await asyncio.gather(app[LISTING].close(), app[SEARCHES].close())
         except TimeoutError:
             log.warning("calls to GitHub did not end within %g s of being cancelled", CANCEL_GRACE)

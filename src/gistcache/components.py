@@ -22,6 +22,7 @@ from gistcache.services.memory import ContentMemory
 from gistcache.services.profiles import UserProfiles
 from gistcache.services.retention import ContentBudget
 from gistcache.services.search import SearchService
+from gistcache.services.watches import WatchService
 from gistcache.settings import Settings
 from gistcache.store.bound import SiteStore
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
@@ -43,6 +44,7 @@ class Components:
     jobs: SearchJobs
     gists: GistReader
     profiles: UserProfiles  # GitHub's users, for /api/v3
+    watches: WatchService
 
 
 @contextlib.asynccontextmanager
@@ -53,7 +55,8 @@ async def components(
     payer_for: PayerFor | None = None,
 ) -> AsyncIterator[Components]:
     """Everything a request needs; closed in reverse order (job workers are not started:
-    they need the web layer's JSON of a result, which ``SearchJobs.start`` takes)."""
+        they need the web layer's JSON of a result, which ``SearchJobs.start`` takes; nor is
+    the watches' poller, which the application starts when API tokens are set)."""
     metrics = Metrics()
     engine = create_engine(settings.database_url)
     log.info("cache database: %s", settings.safe_database_url)
@@ -104,11 +107,28 @@ async def components(
                 metrics=metrics,
                 payer_for=payer_for,
             )
+            watches = WatchService(
+                store,
+                searches,
+                clock=clock,
+                metrics=metrics,
+                event_ttl=settings.watch_event_ttl,
+            )
             try:
                 yield Components(
-                    engine, sessions, metrics, github, listing, searches, jobs, gists, profiles
+                    engine,
+                    sessions,
+                    metrics,
+                    github,
+                    listing,
+                    searches,
+                    jobs,
+                    gists,
+                    profiles,
+                    watches,
                 )
             finally:
+                await watches.stop()
                 await jobs.stop()
                 await searches.close()
                 await profiles.close()

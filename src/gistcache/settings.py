@@ -218,6 +218,28 @@ def _networks(raw: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def _tokens(raw: str) -> tuple[str, ...]:
+    tokens = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if any(len(token) < 16 or not token.isprintable() or " " in token for token in tokens):
+        raise ValueError("must list tokens of 16 or more printable characters, without spaces")
+    return tokens
+
+
+def _hosts_or_networks(raw: str) -> tuple[str, ...]:
+    """Host names (lower-cased) and IP addresses or networks (kept as CIDR text)."""
+    entries = []
+    for part in (p.strip().lower() for p in raw.split(",") if p.strip()):
+        try:
+            entries.append(str(ipaddress.ip_network(part, strict=False)))
+            continue
+        except ValueError:
+            pass
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", part):
+            raise ValueError(f"must list host names, IP addresses or networks, got {part!r}")
+        entries.append(part)
+    return tuple(entries)
+
+
 def _rate_limit(raw: str) -> RateLimitItem:
     try:
         limit = parse_limit(raw)
@@ -290,6 +312,18 @@ RequestsPerTimeOrOff = Annotated[
     RateLimitItem | None,
     _from_text(_budget),
     Accepts("requests per time, in the `limits` notation (`300/hour`), or `off`"),
+]
+Tokens = Annotated[
+    tuple[str, ...],
+    NoDecode,
+    _from_text(_tokens),
+    Accepts("comma-separated tokens, 16 or more characters each"),
+]
+HostsOrNetworks = Annotated[
+    tuple[str, ...],
+    NoDecode,
+    _from_text(_hosts_or_networks),
+    Accepts("comma-separated host names, IP addresses or networks (CIDR)"),
 ]
 MigrationsFolder = Annotated[
     Path | None, _from_text(_migrations_folder), Accepts("folder with `env.py` and `versions/`")
@@ -506,6 +540,33 @@ class Settings(BaseSettings):
         "lists already cached: once GitHub's remaining budget is down to it, users and gists "
         "not cached are refused with a `503` and `Retry-After` (GitHub's reset) while cached "
         "lists are still revalidated; `0` keeps none",
+    )
+    api_tokens: Tokens = Field(
+        default=(),
+        repr=False,
+        description="bearer tokens that may manage watches (`Authorization: Bearer <token>`; "
+        "a watch belongs to the token that made it); never logged or shown. Unset: the "
+        "watches API answers `404` and no watch runs",
+        json_schema_extra={"shown_default": "none (watches off)"},
+    )
+    webhook_allow: HostsOrNetworks = Field(
+        default=(),
+        description="where watches' webhooks may go besides public `https` addresses: a host "
+        "named here may be `http`, and an address in a network named here (or a named host's "
+        "address) may be loopback, private or link-local, which are refused otherwise "
+        "(checked on the address connected to)",
+        json_schema_extra={"shown_default": "none"},
+    )
+    webhook_retry_for: PositiveSeconds = Field(
+        default=3600.0,
+        description="seconds a webhook delivery is retried for (after 10 s, then doubling up to "
+        "10 min between attempts) before it is given up",
+        json_schema_extra={"shown_default": "`3600` (1 h)"},
+    )
+    watch_event_ttl: PositiveSeconds = Field(
+        default=30 * 86400.0,
+        description="seconds a watch's events and their webhook deliveries are kept",
+        json_schema_extra={"shown_default": "`2592000` (30 days)"},
     )
     trusted_proxies: Networks = Field(
         default=(),

@@ -46,6 +46,8 @@ class FailureKind(StrEnum):
     MALFORMED_REQUEST = "malformed-request"
     INVALID_HOST = "invalid-host"
     CROSS_SITE_REQUEST = "cross-site-request"
+    UNAUTHORIZED = "unauthorized"  # no API token where one is needed
+    FORBIDDEN = "forbidden"  # an API token that is not one of the server's
     # what it asks for
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
@@ -55,6 +57,7 @@ class FailureKind(StrEnum):
     SEARCH_NOT_FOUND = "search-not-found"
     SEARCH_NOT_FINISHED = "search-not-finished"
     NOT_CACHED = "not-cached"
+    WATCH_NOT_FOUND = "watch-not-found"
     # the limits one client, or all of them, meet
     TOO_MANY_REQUESTS = "too-many-requests"
     GITHUB_BUDGET_SPENT = "github-budget-spent"

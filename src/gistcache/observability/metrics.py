@@ -81,6 +81,25 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.watch_runs = Counter(
+            "gistcache_watch_runs",
+            "Watch runs this process recorded, by outcome (ok, partial, paused, lost)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.watch_events = Counter(
+            "gistcache_watch_events",
+            "Match events watches recorded here, by kind (told, baseline)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.webhook_attempts = Counter(
+            "gistcache_webhook_attempts",
+            "Webhook delivery attempts this process made, by outcome (delivered, retry, "
+            "failed, refused)",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def github_rate_limit(self, remaining: int, reset: float | None) -> None:
         """What GitHub's last answer said of its rate limit."""

@@ -12,6 +12,7 @@ from gistcache.services.jobs import SearchJobs
 from gistcache.services.listing import ListingService
 from gistcache.services.profiles import UserProfiles
 from gistcache.services.search import SearchService
+from gistcache.services.watches import WatchService
 from gistcache.settings import Settings
 from gistcache.store.engine import Sessions
 from gistcache.web.answers import AnswersInFlight
@@ -28,6 +29,7 @@ SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
 GISTS = web.AppKey("gists", GistReader)
 PROFILES = web.AppKey("profiles", UserProfiles)  # GitHub's users, for /api/v3
+WATCHES = web.AppKey("watches", WatchService)
 METRICS = web.AppKey("metrics", Metrics)
 ASSETS = web.AppKey("assets", Assets)  # the page's static files
 ANSWERS = web.AppKey("answers", AnswersInFlight)  # the bytes large answers hold meanwhile

@@ -22,6 +22,8 @@ STATUS: dict[FailureKind, int] = {
     FailureKind.MALFORMED_REQUEST: 400,
     FailureKind.INVALID_HOST: 400,
     FailureKind.CROSS_SITE_REQUEST: 403,
+    FailureKind.UNAUTHORIZED: 401,
+    FailureKind.FORBIDDEN: 403,
     FailureKind.NOT_FOUND: 404,
     FailureKind.METHOD_NOT_ALLOWED: 405,
     # aiohttp's own refusals other than 404 and 405 keep the status aiohttp gave them
@@ -32,6 +34,7 @@ STATUS: dict[FailureKind, int] = {
     FailureKind.SEARCH_NOT_FOUND: 404,
     FailureKind.SEARCH_NOT_FINISHED: 409,
     FailureKind.NOT_CACHED: 404,
+    FailureKind.WATCH_NOT_FOUND: 404,
     FailureKind.TOO_MANY_REQUESTS: 429,
     FailureKind.GITHUB_BUDGET_SPENT: 429,
     FailureKind.SHARED_REFRESH_STOPPED: 503,
@@ -69,6 +72,8 @@ class Problem:
             headers["Retry-After"] = str(self.retry_after)
         if self.allow:
             headers["Allow"] = ", ".join(sorted(self.allow))
+        if self.kind is FailureKind.UNAUTHORIZED:
+            headers["WWW-Authenticate"] = 'Bearer realm="gistcache"'
         return headers
 
     def to_json(self) -> dict[str, Any]:
@@ -160,3 +165,32 @@ class NotReady(WebFailure):
 
     kind = FailureKind.NOT_READY
     title = "Not ready"
+
+
+class Unauthorized(WebFailure):
+    """The watches API was asked without ``Authorization: Bearer <token>``."""
+
+    kind = FailureKind.UNAUTHORIZED
+    title = "API token required"
+
+
+class Forbidden(WebFailure):
+    """The bearer token given is none of ``GISTCACHE_API_TOKENS``."""
+
+    kind = FailureKind.FORBIDDEN
+    title = "Unknown API token"
+
+
+class WatchesOff(WebFailure):
+    """No API token is configured: the watches API is not there."""
+
+    kind = FailureKind.NOT_FOUND
+    title = "Not Found"
+
+
+class WatchNotFound(WebFailure):
+    """No watch by this id for this token (another token's is not there for it), or a
+    feed token that is not the watch's."""
+
+    kind = FailureKind.WATCH_NOT_FOUND
+    title = "No such watch"

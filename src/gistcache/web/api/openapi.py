@@ -36,7 +36,11 @@ def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
 
 PROBLEMS: dict[str, Any] = {
     "400": _problem("Invalid input; the problem names the fault"),
-    "403": _problem("A browser sent this write from another site's page (Sec-Fetch-Site, Origin)"),
+    "401": _problem("No API token given (watches): `Authorization: Bearer <token>`"),
+    "403": _problem(
+        "A browser sent this write from another site's page (Sec-Fetch-Site, Origin), or the "
+        "API token is not one of the server's"
+    ),
     "404": _problem("No such user, search or resource"),
     "413": _problem("Request body over 64 KiB"),
     "429": _problem(
@@ -278,6 +282,81 @@ ASSET_RESPONSES = {
 }
 
 
+WATCH_ID = _param("watch_id", "path", STRING, "The watch's id")
+FEED_TOKEN = _param(
+    "token", "query", STRING, "The watch's feed token (from its feed_url): no API token needed"
+)
+AUTH = _param("Authorization", "header", STRING, "Bearer <one of GISTCACHE_API_TOKENS>")
+NULLABLE_TEXT = {"type": ["string", "null"]}
+WATCH = {
+    "type": "object",
+    "required": ["id", "usernames", "org", "pattern", "interval", "feed_url", "events_url"],
+    "properties": {
+        "id": STRING,
+        "usernames": {"type": ["array", "null"], "items": STRING},
+        "org": NULLABLE_TEXT,
+        "pattern": STRING,
+        "ignore_case": {"type": "boolean"},
+        "literal": {"type": "boolean"},
+        "filename": NULLABLE_TEXT,
+        "context": COUNT,
+        "interval": COUNT,
+        "report_existing": {"type": "boolean"},
+        "webhook": {
+            "type": ["object", "null"],
+            "properties": {"url": STRING},
+        },
+        "feed_url": STRING,
+        "events_url": STRING,
+        "created_at": STRING,
+        "next_run_at": STRING,
+        "last_run_at": NULLABLE_TEXT,
+        "paused_until": NULLABLE_TEXT,
+        "last_error": NULLABLE_TEXT,
+        "runs": COUNT,
+    },
+}
+WATCH_REQUEST = {
+    "type": "object",
+    "required": ["pattern"],
+    "description": "Exactly one of usernames, username and org; docs/watches.md",
+    "properties": {
+        "usernames": {"type": "array", "items": STRING, "minItems": 1, "maxItems": 100},
+        "username": STRING,
+        "org": STRING,
+        "pattern": STRING,
+        "ignore_case": {"type": "boolean"},
+        "literal": {"type": "boolean"},
+        "filename": STRING,
+        "context": {"type": "integer", "minimum": 0, "maximum": 10},
+        "interval": {"type": "integer", "minimum": 60, "maximum": 86400},
+        "report_existing": {"type": "boolean"},
+        "webhook": {
+            "type": "object",
+            "required": ["url", "secret"],
+            "properties": {"url": STRING, "secret": STRING},
+        },
+    },
+}
+DELIVERIES = _json(
+    {
+        "type": "object",
+        "required": ["deliveries"],
+        "properties": {"deliveries": {"type": "array", "items": {"type": "object"}}},
+    }
+)
+WATCH_PROBLEMS = {
+    "401": PROBLEMS["401"],
+    "403": PROBLEMS["403"],
+    "404": _problem("No such watch for this token; every path when no API token is configured"),
+    **_problems("429", "500", "503"),
+}
+FEED_PROBLEMS = {
+    "404": _problem("No such watch, or not its feed token; or no API token is configured"),
+    **_problems("429", "500", "503"),
+}
+
+
 class Operation(NamedTuple):
     """One row of the document's paths: the method on the path, what it is, its input
     and its answers by status."""
@@ -348,6 +427,29 @@ OPERATIONS = [
                "409": _problem("The job has not finished", retry_after=True),
                **_problems("400", "404", "429", "500", "502", "503", "504")},
               [JOB_ID]),
+    Operation("post", "/api/v1/watches", "createWatch",
+              "Watch a search: re-run it on its own and tell each new match once",
+              {"201": _answer("The watch", _json(WATCH),
+                              {"Location": {"schema": STRING, "required": True}}),
+               **_problems("400", "413"), **WATCH_PROBLEMS},
+              [AUTH], request_body={"required": True, "content": _json(WATCH_REQUEST)}),
+    Operation("get", "/api/v1/watches", "listWatches", "This token's watches",
+              {"200": _answer("The watches", _json({
+                  "type": "object", "required": ["watches"],
+                  "properties": {"watches": {"type": "array", "items": WATCH}}})),
+               **WATCH_PROBLEMS},
+              [AUTH]),
+    Operation("get", "/api/v1/watches/{watch_id}", "getWatch", "A watch",
+              {"200": _answer("The watch", _json(WATCH)), **WATCH_PROBLEMS},
+              [WATCH_ID, AUTH]),
+    Operation("delete", "/api/v1/watches/{watch_id}", "deleteWatch",
+              "Stop a watch and forget its events",
+              {"204": {"description": "Deleted"}, **WATCH_PROBLEMS},
+              [WATCH_ID, AUTH]),
+    Operation("get", "/api/v1/watches/{watch_id}/deliveries", "watchDeliveries",
+              "A watch's webhook deliveries, newest first, each with its attempts",
+              {"200": _answer("The deliveries", DELIVERIES), **WATCH_PROBLEMS},
+              [WATCH_ID, AUTH]),
 ]  # fmt: skip
 
 

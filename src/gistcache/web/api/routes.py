@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gistcache.web.api import health, lists, openapi, search
+from gistcache.web.api import health, lists, openapi, search, watches
 
 
 def setup_routes(app: web.Application) -> None:
@@ -17,4 +17,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/search", search.search, name="search")
     app.router.add_get("/api/v1/search/{job_id}", search.search_status, name="search-status")
     app.router.add_get("/api/v1/search_result/{job_id}", search.search_result, name="search-result")
+    app.router.add_post("/api/v1/watches", watches.create, name="watches-create")
+    app.router.add_get("/api/v1/watches", watches.list_watches, name="watches")
+    app.router.add_get("/api/v1/watches/{watch_id}", watches.get, name="watch")
+    app.router.add_delete("/api/v1/watches/{watch_id}", watches.delete, name="watch-delete")
+    app.router.add_get(
+        "/api/v1/watches/{watch_id}/deliveries", watches.deliveries, name="watch-deliveries"
+    )
     app.router.add_get("/{username}", lists.list_gists, name="user")

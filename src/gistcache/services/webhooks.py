@@ -1,0 +1,86 @@
+"""Where a watch's webhook may go: ``https``, or ``http`` to a host named in
+``GISTCACHE_WEBHOOK_ALLOW``; and never to a loopback, private, link-local, reserved or
+metadata address unless that address (or its network, or the host's name) is named
+there. A URL is checked when the watch is made; the address is checked again on every
+attempt, as connected to after DNS (services.delivery)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from yarl import URL
+
+from gistcache.domain.errors import InvalidInput
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class WebhookPolicy:
+    """``GISTCACHE_WEBHOOK_ALLOW``: host names, and IP addresses or networks."""
+
+    def __init__(self, allow: Sequence[str]) -> None:
+        self._hosts: set[str] = set()
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in allow:
+            try:
+                self._networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self._hosts.add(entry.lower())
+
+    def check_url(self, url: str) -> None:
+        """``InvalidInput`` (field ``webhook``) for a URL no delivery may go to."""
+        parsed = URL(url)
+        host = (parsed.host or "").lower()
+        if parsed.scheme != "https" and not self._named(host):
+            raise InvalidInput(
+                "webhook", "webhook.url must be https, or http to a host in GISTCACHE_WEBHOOK_ALLOW"
+            )
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return  # a name: its addresses are checked when connecting
+        refused = self.refuses(address, host)
+        if refused is not None:
+            raise InvalidInput("webhook", f"webhook.url names {refused}")
+
+    def _named(self, host: str) -> bool:
+        if host in self._hosts:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+    def refuses(self, address: Address, host: str) -> str | None:
+        """Why a delivery may not connect to ``address`` (reached by the name ``host``),
+        or None when it may."""
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if host.lower() in self._hosts or any(address in net for net in self._networks):
+            return None
+        kind = _special(address)
+        return None if kind is None else f"a {kind} address ({address})"
+
+
+# cloud providers' instance metadata services
+METADATA = (
+    ipaddress.ip_network("169.254.169.254/32"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+    ipaddress.ip_network("100.100.100.200/32"),
+)
+
+
+def _special(address: Address) -> str | None:
+    if any(address in network for network in METADATA if network.version == address.version):
+        return "metadata"
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_private or address.is_reserved or address.is_multicast:
+        return "private"
+    if address.is_unspecified or not address.is_global:
+        return "non-public"
+    return None

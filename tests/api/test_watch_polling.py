@@ -1,0 +1,128 @@
+"""Watches' runs, driven by the test (the poller of each app is stopped): the baseline is
+recorded and not told, a gist new or edited to match is told once, the same revision
+never twice, an edit that still matches again, and two servers racing on one database
+report once. A rate-limited run pauses the watch; the change is told once it resumes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gistcache.services.watches import WatchService
+from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import WATCHES
+from tests.support.clock import FakeClock
+from tests.support.http import ClientFactory
+
+Client = TestClient[Any, Any]
+TOKEN = "alpha-token-0123456789"
+MINE = {"Authorization": f"Bearer {TOKEN}"}
+INTERVAL = 300
+
+
+async def started(make_client: ClientFactory) -> Client:
+    client = await make_client(api_tokens=(TOKEN,))
+    await client.app[WATCHES].stop()  # the test runs the watches itself
+    return client
+
+
+async def watch(client: Client, **extra: Any) -> str:
+    body = {"usernames": ["alice"], "pattern": "needle", "interval": INTERVAL, **extra}
+    resp = await client.post("/api/v1/watches", json=body, headers=MINE)
+    assert resp.status == 201
+    watch_id: str = (await resp.json())["id"]
+    return watch_id
+
+
+async def told(service: WatchService, watch_id: str) -> list[tuple[str, str]]:
+    return [(e.gist_id, e.revision) for e in await service.events(watch_id)]
+
+
+@pytest.fixture
+def hay(fake: FakeGitHub) -> str:
+    fake.add_gist("alice", {"old.txt": "an old needle\n"})
+    return fake.add_gist("alice", {"hay.txt": "hay\n"}).id
+
+
+async def test_baseline_then_each_new_matching_revision_is_told_once(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, hay: str
+) -> None:
+    client = await started(make_client)
+    service = client.app[WATCHES]
+    watch_id = await watch(client)
+
+    first = await service.run_due()
+    assert [(r.watch_id, r.told, r.baseline) for r in first] == [(watch_id, (), 1)]
+    assert await told(service, watch_id) == []  # the needle already there is the baseline
+    assert await service.run_due() == []  # not due again before its interval
+
+    fake.update_gist(hay, {"hay.txt": "hay and a needle\n"})
+    clock.advance(INTERVAL)
+    second = await service.run_due()
+    assert len(second[0].told) == 1
+    revision = fake.gist(hay).updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert await told(service, watch_id) == [(hay, revision)]
+
+    clock.advance(INTERVAL)  # nothing changed: nothing told
+    assert (await service.run_due())[0].told == ()
+
+    fake.update_gist(hay, {"hay.txt": "hay, a needle and another needle\n"})
+    clock.advance(INTERVAL)
+    assert len((await service.run_due())[0].told) == 1  # edited and matching: told again
+    fake.update_gist(hay, {"hay.txt": "hay alone\n"})
+    clock.advance(INTERVAL)
+    assert (await service.run_due())[0].told == ()  # edited not to match
+    new = fake.add_gist("alice", {"n.py": "# needle\n"}).id
+    clock.advance(INTERVAL)
+    assert len((await service.run_due())[0].told) == 1
+    events = await told(service, watch_id)
+    assert [gist for gist, _ in events] == [hay, hay, new]
+    assert len(set(events)) == 3
+
+    body = await (await client.get(f"/api/v1/watches/{watch_id}", headers=MINE)).json()
+    assert body["runs"] == 6
+    assert body["last_error"] is None
+
+
+async def test_report_existing_tells_the_baseline(
+    make_client: ClientFactory, fake: FakeGitHub, hay: str
+) -> None:
+    client = await started(make_client)
+    watch_id = await watch(client, report_existing=True)
+    [report] = await client.app[WATCHES].run_due()
+    assert (len(report.told), report.baseline) == (1, 0)
+    assert len(await told(client.app[WATCHES], watch_id)) == 1
+
+
+async def test_two_servers_racing_report_once(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, hay: str
+) -> None:
+    one = await started(make_client)
+    two = await started(make_client)
+    watch_id = await watch(one)
+    await one.app[WATCHES].run_due()
+    fake.update_gist(hay, {"hay.txt": "a needle\n"})
+    clock.advance(INTERVAL)
+    reports = await asyncio.gather(one.app[WATCHES].run_due(), two.app[WATCHES].run_due())
+    runs = [report for batch in reports for report in batch]
+    assert sum(len(report.told) for report in runs) == 1
+    assert len(await told(one.app[WATCHES], watch_id)) == 1
+
+
+async def test_a_run_that_fails_for_a_user_loses_no_change(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, hay: str
+) -> None:
+    client = await started(make_client)
+    service = client.app[WATCHES]
+    watch_id = await watch(client, usernames=["alice", "nobody-here"])
+    [first] = await service.run_due()
+    assert first.failed == ("nobody-here",)
+    body = await (await client.get(f"/api/v1/watches/{watch_id}", headers=MINE)).json()
+    assert "nobody-here" in body["last_error"]
+    fake.update_gist(hay, {"hay.txt": "a needle\n"})
+    clock.advance(INTERVAL)
+    [second] = await service.run_due()
+    assert len(second.told) == 1
