@@ -273,7 +273,9 @@ async def test_a_spent_budget_answers_rate_limited_with_200(
     resp, body = await ask(http, "{ viewer { login } }")
     assert resp.status == 200
     assert "data" not in body
-    assert body["errors"][0]["type"] == "RATE_LIMITED"
+    # as GitHub answers it now (its docs say RATE_LIMITED: see the next test)
+    assert body["errors"][0]["type"] == "RATE_LIMIT"
+    assert body["errors"][0]["code"] == "graphql_rate_limit"
     assert body["errors"][0]["message"].startswith("API rate limit already exceeded for user ID")
     assert resp.headers["x-ratelimit-remaining"] == "0"
     # another token has its own
@@ -314,10 +316,12 @@ async def test_told_rate_limited_it_answers_so_once_and_spends_nothing(
     fake: FakeGitHub, http: aiohttp.ClientSession
 ) -> None:
     fake.graphql_fault("rate_limited")
-    resp, body = await ask(http, "{ viewer { login } }")
-    assert resp.status == 200
-    assert body["errors"][0]["type"] == "RATE_LIMITED"
-    assert resp.headers["x-ratelimit-remaining"] == "0"
+    fake.graphql_fault("rate_limited", error_type="RATE_LIMITED")
+    for kind in ("RATE_LIMIT", "RATE_LIMITED"):
+        resp, body = await ask(http, "{ viewer { login } }")
+        assert resp.status == 200
+        assert body["errors"][0]["type"] == kind
+        assert resp.headers["x-ratelimit-remaining"] == "0"
     resp, body = await ask(http, "{ viewer { login } }")
     assert body["data"]["viewer"]["login"]
     assert resp.headers["x-ratelimit-remaining"] == "4999"
@@ -548,3 +552,19 @@ async def test_without_the_installed_schema_graphql_says_to_run_make_install(
     assert resp.status == 500
     assert "make install" in body["message"]
     assert fake.graphql_points == 0
+
+
+async def test_the_documented_rate_limited_type_when_told() -> None:
+    fake = FakeGitHub(graphql_limit=1, graphql_rate_limit_type="RATE_LIMITED")
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(base_url=server.make_url("/"), headers=UA) as http:
+            first, _ = await ask(http, "{ viewer { login } }")
+            assert first.headers["x-ratelimit-remaining"] == "0"
+            resp, body = await ask(http, "{ viewer { login } }")
+    finally:
+        await server.close()
+    assert resp.status == 200
+    assert body["errors"][0]["type"] == "RATE_LIMITED"
+    assert resp.headers["x-ratelimit-remaining"] == "0"

@@ -51,6 +51,13 @@ def main(argv: list[str] | None = None) -> None:
         help="GraphQL points a minute per token before a secondary limit (default 2000)",
     )
     parser.add_argument(
+        "--graphql-rate-limit-type",
+        choices=("RATE_LIMIT", "RATE_LIMITED"),
+        default="RATE_LIMIT",
+        help="the type of GraphQL's error for a spent budget: RATE_LIMIT (what GitHub "
+        "answers now, the default) or RATE_LIMITED (what its docs say)",
+    )
+    parser.add_argument(
         "--graphql-floor-ms",
         type=float,
         default=DEFAULT_FLOOR * 1000,
@@ -113,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         token_limit=args.token_limit,
         graphql_limit=args.graphql_limit,
         graphql_points_per_minute=args.graphql_points_per_minute,
+        graphql_rate_limit_type=args.graphql_rate_limit_type,
         graphql_floor=args.graphql_floor_ms / 1000,
         graphql_per_file=args.graphql_per_file_ms / 1000,
         raw_hourly_limit=args.raw_hourly_limit,

@@ -54,7 +54,8 @@ class Budget:
 @dataclass
 class GraphQLFault:
     """An injected GraphQL answer for the next ``times`` requests to ``/graphql``: ``kind``
-    is "rate_limited" (200, ``RATE_LIMITED``), "timeout" (``status``, 502 unless told,
+    is "rate_limited" (200, GitHub's rate-limit error of type ``error_type``, else the
+    fake's ``graphql_rate_limit_type``), "timeout" (``status``, 502 unless told,
     with GitHub's "Something went wrong" error), "secondary" (``status``, 403 unless told,
     with ``retry-after``), "slow" (the real answer after ``delay`` seconds) or "partial"
     (the real answer with the nodes of ``node_ids`` null, each with an error)."""
@@ -65,7 +66,7 @@ class GraphQLFault:
     delay: float = 0.0
     retry_after: int | None = 60
     node_ids: frozenset[str] = frozenset()
-    error_type: str | None = None  # the ``type`` of a partial answer's errors
+    error_type: str | None = None  # the ``type`` of a partial or rate-limited answer's error
 
 
 GRAPHQL_FAULTS = ("rate_limited", "timeout", "secondary", "slow", "partial")
@@ -111,6 +112,7 @@ class Faults:
         rate_limit_status: int = 403,
         graphql_limit: int = 5000,
         graphql_points_per_minute: int = 2000,
+        graphql_rate_limit_type: str = "RATE_LIMIT",
         raw_hourly_limit: int | None = None,
         raw_block_seconds: int = 1800,
     ) -> None:
@@ -124,6 +126,10 @@ class Faults:
         # in points a minute (a sliding minute of what each token spent)
         self.graphql_limit = graphql_limit
         self.graphql_points_per_minute = graphql_points_per_minute
+        # the ``type`` of GitHub's error for a spent GraphQL budget: "RATE_LIMIT" (with
+        # ``code: graphql_rate_limit``) is what GitHub answers since 2026 (githubkit
+        # issue 271); "RATE_LIMITED" is what its docs and Octokit's throttling plugin say
+        self.graphql_rate_limit_type = graphql_rate_limit_type
         self.graphql_budgets: dict[str, Budget] = {}
         self.graphql_minutes: dict[str, deque[tuple[float, int]]] = {}
         self.graphql_faults: list[GraphQLFault] = []

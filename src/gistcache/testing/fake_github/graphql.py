@@ -12,7 +12,9 @@ What it models of GitHub (docs/development.md, "The fake's GraphQL", says why ea
   (each connection one request per parent it is asked of), divided by 100, rounded, at
   least 1; it is charged against the token's own budget (5,000 points an hour, separate
   from REST's) and a minute's (2,000 points), with ``x-ratelimit-*`` headers of resource
-  ``graphql``; a spent hour answers 200 with a ``RATE_LIMITED`` error, a spent minute 403
+  ``graphql``; a spent hour answers 200 with GitHub's rate-limit error (``type``
+  ``RATE_LIMIT``, ``code`` ``graphql_rate_limit``, as GitHub answers now; the documented
+  ``RATE_LIMITED`` when told), a spent minute 403
   with ``retry-after`` (GitHub's secondary limit);
 - what it resolves: ``node(id:)``/``nodes(ids:)`` on the REST items' ``node_id`` (gists
   and users), a Gist's fields and ``files(limit:, oid:)`` (10 files unless told, as the
@@ -575,7 +577,7 @@ class GraphQLRoutes:
         viewer = next((u for u in fake.users.values() if u.token == token), None)
         cost = costs.cost
         if budget.remaining < cost:
-            return _rate_limited(token, viewer)
+            return _rate_limited(token, viewer, fake.graphql_rate_limit_type)
         wait = fake.graphql_minute_wait(token, cost, time.monotonic())
         if wait is not None:
             return _secondary(403, wait)
@@ -611,7 +613,8 @@ class GraphQLRoutes:
             await self._fake.sleep(fault.delay)
         if fault.kind == "rate_limited":
             viewer = next((u for u in self._fake.users.values() if u.token == token), None)
-            answer = _rate_limited(token, viewer)
+            kind = fault.error_type or self._fake.graphql_rate_limit_type
+            answer = _rate_limited(token, viewer, kind)
             # this answer says the hour is spent; the token's budget itself is left alone
             _rate_headers(answer, Budget(budget.limit, 0, budget.reset))
             return answer
@@ -622,12 +625,13 @@ class GraphQLRoutes:
         return None  # slow: the real answer, late
 
 
-def _rate_limited(token: str, viewer: FakeUser | None) -> web.Response:
+def _rate_limited(token: str, viewer: FakeUser | None, kind: str) -> web.Response:
     number = viewer.id if viewer is not None else _token_number(token)
     return _json(
         _errors(
             {
-                "type": "RATE_LIMITED",
+                "type": kind,
+                "code": "graphql_rate_limit",
                 "message": f"API rate limit already exceeded for user ID {number}.",
             }
         )

@@ -51,6 +51,7 @@ class FakeGitHub(SeededState, Faults):
         rate_limit_status: int = 403,
         graphql_limit: int = 5000,
         graphql_points_per_minute: int = 2000,
+        graphql_rate_limit_type: str = "RATE_LIMIT",
         graphql_floor: float = DEFAULT_FLOOR,
         graphql_per_file: float = DEFAULT_PER_FILE,
         graphql_time_model: bool | None = None,
@@ -71,6 +72,7 @@ class FakeGitHub(SeededState, Faults):
             rate_limit_status=rate_limit_status,
             graphql_limit=graphql_limit,
             graphql_points_per_minute=graphql_points_per_minute,
+            graphql_rate_limit_type=graphql_rate_limit_type,
             raw_hourly_limit=raw_hourly_limit,
             raw_block_seconds=raw_block_seconds,
         )
