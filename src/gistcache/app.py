@@ -15,6 +15,7 @@ from aiohttp.typedefs import Middleware
 
 from gistcache.components import components
 from gistcache.domain.clock import Clock, utcnow
+from gistcache.mcp.http import setup_mcp
 from gistcache.observability.logs import queued
 from gistcache.services.jobs import PayerFor
 from gistcache.settings import Settings
@@ -102,6 +103,8 @@ def create_app(
     app.cleanup_ctx.append(_log_queue)
     app.cleanup_ctx.append(_parts(settings, clock, payer_for))
     app.on_shutdown.append(_drain(in_flight, settings.shutdown_timeout, stopping or Stopping()))
+    # the Model Context Protocol at /mcp: its transport starts after the parts above
+    setup_mcp(app)
     setup_pages(app)  # / and /-/...: before the API's catch-all /{username}
     setup_routes(app)
     # GitHub's own API for gists, under GitHub Enterprise's base path

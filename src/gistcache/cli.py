@@ -1,4 +1,4 @@
-"""Command line: ``gistcache serve | migrate | list | search``."""
+"""Command line: ``gistcache serve | migrate | list | search | mcp``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
         "terminal and NO_COLOR is not set",
     )
     _verbosity(search)
+    commands.add_parser(
+        "mcp",
+        help="serve the Model Context Protocol on stdin and stdout (for an agent that runs "
+        "gistcache as a local command; see docs/mcp.md)",
+    )
     return parser
 
 
@@ -204,7 +209,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     if args.command in ("list", "search"):
         return asyncio.run(_offline_command(args, settings))
+    if args.command == "mcp":
+        return _serve_mcp(settings)
     return _serve(settings)
+
+
+def _serve_mcp(settings: Settings) -> int:
+    from gistcache.mcp.stdio import serve_stdio
+
+    asyncio.run(serve_stdio(settings))
+    return 0
 
 
 def _fail(message: str) -> int:

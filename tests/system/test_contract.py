@@ -20,6 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from gistcache.app import create_app
+from gistcache.mcp.http import MCP_PATH
 from gistcache.settings import Settings
 from gistcache.web.api.openapi import FIXED_PATHS
 from gistcache.web.ghcompat.handlers import GHCOMPAT_PREFIX
@@ -132,7 +133,9 @@ def served_routes() -> set[tuple[str, str]]:
     """Every (method, path) the app's router answers, HEAD aside (aiohttp adds it to
     each GET), in the document's spelling; the GitHub-compatible API under /api/v3 left
     out on purpose: it is GitHub's API, described by GitHub's own OpenAPI document (its
-    answers are checked against that description in tests/api/test_github_clients.py)."""
+    answers are checked against that description in tests/api/test_github_clients.py);
+    and /mcp, which speaks the Model Context Protocol, whose tools describe themselves
+    (tools/list; tests/api/test_mcp.py)."""
     app = create_app(Settings.from_env({}))
     return {
         (route.method.lower(), route.resource.canonical)
@@ -140,6 +143,7 @@ def served_routes() -> set[tuple[str, str]]:
         if route.resource is not None
         and route.method != "HEAD"
         and not route.resource.canonical.startswith(GHCOMPAT_PREFIX + "/")
+        and route.resource.canonical != MCP_PATH
     }
 
 

@@ -19,6 +19,7 @@ TOP = (
     "gistcache.cli",
     "gistcache.cli_output",
     "gistcache.web.app_keys",
+    "gistcache.mcp",
 )
 IO = ("gistcache.services", "gistcache.github", "gistcache.store", "gistcache.components")
 FORBIDDEN = {
@@ -28,6 +29,16 @@ FORBIDDEN = {
     "store": (*TOP, "gistcache.services", "gistcache.github", "gistcache.components"),
     "services": (*TOP, "gistcache.components"),
     "components.py": TOP,
+    # the MCP server is one more front end, as the page is: it reaches GitHub and the store
+    # through the services, and is served by the app and the CLI, never the other way
+    "mcp": (
+        "gistcache.app",
+        "gistcache.serve",
+        "gistcache.cli",
+        "gistcache.cli_output",
+        "gistcache.github",
+        "gistcache.store",
+    ),
 }
 
 

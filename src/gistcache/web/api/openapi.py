@@ -17,7 +17,8 @@ from gistcache.domain.requests import MAX_PAGE, MAX_PER_PAGE, USERNAME_PATTERN
 from gistcache.web.api import schemas
 from gistcache.web.http import NDJSON
 
-FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json"]
+# paths the catch-all /{username} never reaches: fixed routes of their own (/mcp: the MCP server)
+FIXED_PATHS = ["ping", "healthz", "readyz", "metrics", "openapi.json", "mcp"]
 
 
 def _ref(name: str) -> dict[str, str]:
