@@ -15,6 +15,7 @@ gives grep's line semantics while RE2 scans a slice at C speed.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,30 +138,35 @@ class FileHits:
             return
         self._last_line = line_number
         self.match_count += 1
-        if self._limit is None or len(self.lines) < self._limit:
-            line_start = data.rfind(b"\n", 0, start) + 1
-            text = data[line_start:line_end].decode("utf-8", "replace").removesuffix("\r")
-            length = len(text)
-            column = 1
-            if self._chars is not None and len(text) > self._chars:
-                first = len(data[line_start:start].decode("utf-8", "replace"))
-                last = first + len(data[start:end].decode("utf-8", "replace"))
-                column = _window(first, min(last, len(text)), len(text), self._chars) + 1
-                text = text[column - 1 : column - 1 + self._chars]
-            entry: dict[str, Any] = {"line_number": line_number, "column": column, "text": text}
-            if len(text) < length:
-                entry["line_length"] = length
-            if self._find is not None:
-                spans = [
-                    (min(s, length), min(e, length))
-                    for s, e in line_ranges(self._find, data, line_start, line_end)
-                ]
-                entry["ranges"] = window_ranges(spans, column - 1, len(text))
-            if self._context:
-                entry["before"] = []
-                entry["after"] = []
-                self._new.append(entry)
-            self.lines.append(entry)
+        if self._limit is not None and len(self.lines) >= self._limit:
+            return
+        line_start = data.rfind(b"\n", 0, start) + 1
+        text = data[line_start:line_end].decode("utf-8", "replace").removesuffix("\r")
+        length = len(text)
+        column = 1
+        chars = self._chars
+        cut = chars is not None and length > chars
+        if chars is not None and cut:
+            first = len(data[line_start:start].decode("utf-8", "replace"))
+            last = first + len(data[start:end].decode("utf-8", "replace"))
+            column = _window(first, min(last, length), length, chars) + 1
+            text = text[column - 1 : column - 1 + chars]
+        entry: dict[str, Any] = {"line_number": line_number, "column": column, "text": text}
+        if cut:
+            entry["line_length"] = length
+        if self._find is not None:
+            # the line's first match is the one found: its search is not made again
+            spans = [
+                (s if s < length else length, e if e < length else length)
+                for s, e in line_ranges(self._find, data, line_start, line_end, (start, end))
+            ]
+            # a whole line holds every span (each cut to its length) as it is
+            entry["ranges"] = window_ranges(spans, column - 1, len(text)) if cut else spans
+        if self._context:
+            entry["before"] = []
+            entry["after"] = []
+            self._new.append(entry)
+        self.lines.append(entry)
 
     def end_chunk(self, data: bytes, first_line: int) -> None:
         """Fill in the context of the lines kept from ``data`` (a chunk whose first line
@@ -374,9 +380,17 @@ def scan_chunk(
     hits.end_chunk(data, first_line)
 
 
-def line_ranges(find: Finder, data: bytes, line_start: int, line_end: int) -> list[tuple[int, int]]:
+def line_ranges(
+    find: Finder,
+    data: bytes,
+    line_start: int,
+    line_end: int,
+    first: tuple[int, int] | None = None,
+) -> list[tuple[int, int]]:
     """Every match on the line ``data[line_start:line_end]`` as ``[start, end)`` pairs in
-    code points of the line's text, left to right and non-overlapping, as RE2 finds them."""
+    code points of the line's text, left to right and non-overlapping, as RE2 finds them.
+    ``first``: the line's first match, when the caller found it already (in bytes of
+    ``data``)."""
     line = data[line_start:line_end]
     ascii_only = line.isascii()  # then a code point is a byte: nothing to decode
     spans: list[tuple[int, int]] = []
@@ -384,7 +398,10 @@ def line_ranges(find: Finder, data: bytes, line_start: int, line_end: int) -> li
     while pos <= line_end:
         # within the line only: a search to the end of the chunk would scan on to the
         # next matching line, again for every kept line
-        start, stop = find(data, pos, line_end)
+        if first is not None:
+            (start, stop), first = first, None
+        else:
+            start, stop = find(data, pos, line_end)
         if start < 0 or start > line_end:
             break
         if ascii_only:
@@ -437,6 +454,7 @@ def line_anchor(filename: str, line_number: int) -> str:
     return f"{line_anchor_prefix(filename)}{line_number}"
 
 
+@functools.lru_cache(maxsize=4096)  # a search makes one per matching file, every time
 def line_anchor_prefix(filename: str) -> str:
     """``line_anchor`` without the line number: ``#file-<name>-L``."""
     return f"#file-{_NOT_ANCHOR_CHAR.sub('-', filename.lower())}-L"

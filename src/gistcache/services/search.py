@@ -769,11 +769,11 @@ def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:
                 number,
                 line["column"],
                 line["text"],
-                ranges=tuple(line.get("ranges", ())),
-                url=f"{url}{number}",
-                before=tuple(ContextLine(*shown) for shown in before) if before else (),
-                after=tuple(ContextLine(*shown) for shown in after) if after else (),
-                line_length=line.get("line_length"),
+                tuple(line["ranges"]) if "ranges" in line else (),
+                f"{url}{number}",
+                tuple([ContextLine(*shown) for shown in before]) if before else (),
+                tuple([ContextLine(*shown) for shown in after]) if after else (),
+                line.get("line_length"),
             )
         )
     return tuple(made)
