@@ -22,6 +22,7 @@ from gistcache.services.memory import ContentMemory
 from gistcache.services.profiles import UserProfiles
 from gistcache.services.retention import ContentBudget
 from gistcache.services.search import SearchService
+from gistcache.services.shared_block import SharedBlock
 from gistcache.services.watches import WatchService
 from gistcache.settings import Settings
 from gistcache.store.bound import SiteStore
@@ -78,7 +79,9 @@ async def components(
                 clock=clock,
             )
             content_memory = ContentMemory(settings.content_memory_mb * 1024 * 1024)
-            contents = _contents(sessions, github, settings, clock, content_memory)
+            # GraphQL's rate limit is a budget apart from REST's: its block is shared apart
+            graphql_block = SharedBlock(store, "graphql:" + github.credential, clock)
+            contents = _contents(sessions, github, settings, clock, content_memory, graphql_block)
             gists = GistReader(
                 sessions, listing, contents, github, site, not_found_ttl=settings.not_found_ttl
             )
@@ -148,6 +151,7 @@ def _github(http: aiohttp.ClientSession, settings: Settings, metrics: Metrics) -
         raw_read_timeout=max(settings.github_timeout, 30.0),
         retries=settings.github_retries,
         reserve_percent=settings.github_reserve_percent,
+        graphql=settings.graphql,
         metrics=metrics,
     )
 
@@ -158,6 +162,7 @@ def _contents(
     settings: Settings,
     clock: Clock,
     memory: ContentMemory,
+    graphql_block: SharedBlock,
 ) -> ContentFetcher:
     """The fetcher of files' contents, within the budget of the bytes kept."""
     budget = ContentBudget(
@@ -174,4 +179,5 @@ def _contents(
         fetch_concurrency=settings.fetch_concurrency,
         max_file_bytes=settings.max_file_bytes,
         budget=budget,
+        graphql_block=graphql_block,
     )

@@ -256,6 +256,13 @@ def _budget(raw: str) -> RateLimitItem | None:
     return None if raw.lower() == "off" else _rate_limit(raw)
 
 
+def _on_off(raw: str) -> bool:
+    word = raw.lower()
+    if word not in ("on", "off"):
+        raise ValueError(f"must be on or off, got {raw!r}")
+    return word == "on"
+
+
 def _migrations_folder(raw: str) -> Path:
     folder = Path(raw)
     if not (folder / "env.py").is_file() or not (folder / "versions").is_dir():
@@ -325,6 +332,7 @@ HostsOrNetworks = Annotated[
     _from_text(_hosts_or_networks),
     Accepts("comma-separated host names, IP addresses or networks (CIDR)"),
 ]
+OnOff = Annotated[bool, _from_text(_on_off), Accepts("`on` or `off`")]
 MigrationsFolder = Annotated[
     Path | None, _from_text(_migrations_folder), Accepts("folder with `env.py` and `versions/`")
 ]
@@ -359,6 +367,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(f"{ENV_PREFIX}GITHUB_TOKEN", "GITHUB_TOKEN"),  # in order
         repr=False,
         description="optional GitHub token (falls back to `GITHUB_TOKEN`); never logged or shown",
+    )
+    graphql: OnOff = Field(
+        default=True,
+        description="with a token, the files a search downloads come in batches from GitHub's "
+        "GraphQL API (`/graphql` of the API base; `https://HOST/api/graphql` for "
+        "`https://HOST/api/v3`), those it cannot give whole from their raw URLs; "
+        "docs/github-api.md says what it costs. `off`, or no token: every file from its raw URL",
+        json_schema_extra={"shown_default": "`on`"},
     )
     host: ListenHost = Field(
         default="0.0.0.0",  # noqa: S104 - a service in a container listens on every interface

@@ -97,10 +97,23 @@ def test_batches_follow_the_list_within_the_byte_bound() -> None:
 
 def test_batches_are_bounded_in_gists_and_files() -> None:
     gists = [gist(n, ("a.txt", 10), ("b.txt", 10)) for n in range(7)]
-    plan = plan_batches(gists, max_gists=3)
+    plan = plan_batches(gists, max_gists=3, at_once=1)
     assert [len(batch.gists) for batch in plan.batches] == [3, 3, 1]
-    plan = plan_batches(gists, max_files=5)
+    plan = plan_batches(gists, max_files=5, at_once=1)
     assert [batch.files for batch in plan.batches] == [4, 4, 4, 2]
+
+
+def test_files_are_spread_over_batches_that_run_side_by_side() -> None:
+    many = [gist(n, ("a.txt", 10)) for n in range(40)]
+    assert [batch.files for batch in plan_batches(many).batches] == [4] * 10
+    assert [batch.files for batch in plan_batches(many, at_once=3).batches] == [14, 14, 12]
+    # no batch of fewer than MIN_BATCH_FILES files only to run more at once
+    assert [batch.files for batch in plan_batches(many[:12]).batches] == [4, 4, 4]
+    assert [batch.files for batch in plan_batches(many[:3]).batches] == [3]
+    # at least as many as the bounds need, in list order
+    plan = plan_batches(many, max_files=5, at_once=2)
+    assert [batch.files for batch in plan.batches] == [5] * 8
+    assert [g for batch in plan.batches for g in batch.gists] == many
 
 
 def test_what_a_batch_cannot_give_whole_is_left_to_raw_downloads() -> None:

@@ -36,15 +36,23 @@ from gistcache.github.parse import (
 
 # A batch's bounds. Its answer is the texts of its files: a megabyte of text is an
 # answer GitHub builds well inside its 10-second cap and a client reads in a moment,
-# and 10 MB of a user's files are ten batches, which run side by side. ``nodes`` takes
-# at most 100 ids. A file larger than FILE_BYTES, or a gist with more files than
-# GIST_FILES, comes from its raw URL (one download is as cheap for it, and GitHub cuts
-# large texts: ``isTruncated``).
+# and 10 MB of a user's files are ten batches. ``nodes`` takes at most 100 ids. A
+# GraphQL request takes longer the more texts it returns (a floor of about 300 ms,
+# then some 20 ms a file): 100 files stay near two seconds. A file larger than
+# FILE_BYTES, or a gist with more files than GIST_FILES, comes from its raw URL (one
+# download is as cheap for it, and GitHub cuts large texts: ``isTruncated``).
 BATCH_BYTES = 1024 * 1024
 BATCH_GISTS = 100
-BATCH_FILES = 300
+BATCH_FILES = 100
 GIST_FILES = 30
 FILE_BYTES = 256 * 1024
+# batches in flight at once, per process. A GraphQL request is slower than a raw
+# download (about 350 ms against 30 ms for one file), so batches save time only side
+# by side: a search's files are spread over at least this many batches (of at least
+# MIN_BATCH_FILES files each), so that they come in one round. GitHub asks for no
+# more than 100 concurrent requests, and 2,000 points a minute (a batch costs one).
+BATCHES_AT_ONCE = 10
+MIN_BATCH_FILES = 4
 
 QUERY = """\
 query GistTexts($ids: [ID!]!, $files: Int!) {
@@ -143,15 +151,16 @@ def plan_batches(
     max_bytes: int = BATCH_BYTES,
     max_gists: int = BATCH_GISTS,
     max_files: int = BATCH_FILES,
+    at_once: int = BATCHES_AT_ONCE,
 ) -> Plan:
     """Batches of the askable ``gists`` in their order (so that the first gists of a
     list come in first), each within ``max_bytes`` of listed sizes, ``max_gists`` gists
-    and ``max_files`` files; a gist never split. A gist alone over a bound is left out,
-    with the gists that are not askable."""
-    batches: list[Batch] = []
+    and ``max_files`` files, a gist never split; and as many as the bounds need, but
+    at least ``at_once`` while each has MIN_BATCH_FILES files, the files spread evenly
+    over them (they run side by side). A gist alone over a bound is left out, with the
+    gists that are not askable."""
+    asked: list[GistAsked] = []
     left: list[GistAsked] = []
-    current: list[GistAsked] = []
-    nbytes = nfiles = 0
     seen: set[str] = set()
     for gist in gists:
         if (
@@ -163,6 +172,29 @@ def plan_batches(
             left.append(gist)
             continue
         seen.add(gist.node_id)
+        asked.append(gist)
+    files = sum(len(gist.files) for gist in asked)
+    nbytes = sum(gist.bytes for gist in asked)
+    count = max(
+        -(-nbytes // max_bytes),
+        -(-files // max_files),
+        -(-len(asked) // max_gists),
+        min(at_once, files // MIN_BATCH_FILES),
+        1,
+    )
+    share = -(-files // count)  # files per batch, spread evenly
+    return Plan(_pack(asked, max_bytes, max_gists, max_files, share), left)
+
+
+def _pack(
+    gists: Sequence[GistAsked], max_bytes: int, max_gists: int, max_files: int, share: int
+) -> list[Batch]:
+    """``gists`` in order into batches within the bounds, each closed once it holds
+    ``share`` files."""
+    batches: list[Batch] = []
+    current: list[GistAsked] = []
+    nbytes = nfiles = 0
+    for gist in gists:
         if current and (
             nbytes + gist.bytes > max_bytes
             or nfiles + len(gist.files) > max_files
@@ -173,9 +205,12 @@ def plan_batches(
         current.append(gist)
         nbytes += gist.bytes
         nfiles += len(gist.files)
+        if nfiles >= share:
+            batches.append(Batch(tuple(current)))
+            current, nbytes, nfiles = [], 0, 0
     if current:
         batches.append(Batch(tuple(current)))
-    return Plan(batches, left)
+    return batches
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,17 +18,13 @@ from yarl import URL
 
 from gistcache.github.errors import GitHubRateLimited, GitHubTimeout, GitHubUnavailable
 from gistcache.github.gate import RateLimitGate
-from gistcache.github.graphql import Batch, BatchAnswer, read_batch
+from gistcache.github.graphql import BATCHES_AT_ONCE, Batch, BatchAnswer, read_batch
 from gistcache.github.parse import RateLimit, RateLimitedAnswer, parse_rate_limit
 from gistcache.github.transport import count_request
 from gistcache.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-# batches in flight at once, per process: one GraphQL request takes far longer than a
-# raw download, so batches save time only side by side; GitHub asks for no more than
-# 100 concurrent requests in all, and 2,000 points a minute
-BATCHES_AT_ONCE = 4
 # an answer is a batch's texts (BATCH_BYTES, escaped as JSON) and little more
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 

@@ -27,9 +27,12 @@ from typing import Any
 
 from gistcache.domain.chunking import BinaryContent, Chunk, ContentTooLarge, chunk_stream
 from gistcache.domain.clock import Clock
+from gistcache.domain.gists import Gist
 from gistcache.domain.results import SkipReason
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import ForbiddenRawHost, GitHubError
+from gistcache.github.gate import BlockExchange
+from gistcache.github.graphql import Batch, GistAsked, gist_node_id, plan_batches
 from gistcache.services.retention import ContentBudget, SearchDownloads
 from gistcache.services.singleflight import SingleFlight
 from gistcache.store import contents as content_store
@@ -91,6 +94,7 @@ class ContentFetcher:
         fetch_concurrency: int,
         max_file_bytes: int,
         budget: ContentBudget,
+        graphql_block: BlockExchange | None = None,
     ) -> None:
         self._sessions = sessions
         self._github = github
@@ -104,6 +108,8 @@ class ContentFetcher:
         self._flights: SingleFlight[SkipReason | None] = SingleFlight(abandon=True)
         self._failed_downloads = FailedDownloads(clock)
         self._installs = Installs(functools.partial(_install_batch, sessions, budget))
+        # where GraphQL's rate-limit block is shared with the other servers
+        self._graphql_block = graphql_block
 
     async def close(self) -> None:
         await self._flights.close()
@@ -124,6 +130,78 @@ class ContentFetcher:
         up, it stops."""
         return self._flights.run(_flight_key(ref), lambda: self._fetch_one(ref, downloads))
 
+    def fetch_many(
+        self,
+        refs: Sequence[FileRef],
+        gists: Sequence[Gist],
+        downloads: SearchDownloads | None = None,
+    ) -> list[Awaitable[SkipReason | None]]:
+        """Each of ``refs``' fetch, in their order, as ``fetch`` gives it; with GitHub's
+        GraphQL API (a token), the files of the ``gists`` (the list they are of) that a
+        batch can give are asked for in batches, several gists to a request, and each
+        flight takes its text from its batch, or downloads the file from its raw URL
+        when the batch did not give it whole."""
+        batches = self._batches(refs, gists)
+        return [
+            self._flights.run(
+                _flight_key(ref),
+                functools.partial(self._fetch_one, ref, downloads, batches.get(_flight_key(ref))),
+            )
+            for ref in refs
+        ]
+
+    def _batches(self, refs: Sequence[FileRef], gists: Sequence[Gist]) -> dict[str, _BatchRun]:
+        """The batch each file not yet under way is to come in (by flight key)."""
+        graphql = self._github.graphql
+        if graphql is None:
+            return {}
+        wanted: dict[str, list[FileRef]] = {}
+        for ref in refs:
+            if self._flights.joined(_flight_key(ref)) is None:
+                wanted.setdefault(ref.gist_id, []).append(ref)
+        asked = []
+        for gist in gists:
+            files = wanted.get(gist.id)
+            node = gist_node_id(gist.raw) if files else None
+            if files is None or node is None or gist.truncated:
+                continue
+            revision = files[0].updated_at
+            if any(ref.updated_at != revision for ref in files):
+                continue
+            listed = tuple((f.filename, f.size) for f in gist.files)
+            asked.append(GistAsked(node, gist.id, revision, listed))
+        runs: dict[str, _BatchRun] = {}
+        for batch in plan_batches(asked).batches:
+            run = _BatchRun(functools.partial(self._ask_batch, batch))
+            for one in batch.gists:
+                runs.update((_flight_key(ref), run) for ref in wanted[one.gist_id])
+        return runs
+
+    async def _ask_batch(self, batch: Batch) -> dict[tuple[str, str], str]:
+        """The texts ``batch`` gives, behind GraphQL's gate shared with the other
+        servers; none when it fails (its files then come from their raw URLs)."""
+        graphql = self._github.graphql
+        assert graphql is not None  # noqa: S101 - batches are planned only with it
+        try:
+            if self._graphql_block is None:
+                answer = await graphql.texts(batch)
+            else:
+                async with graphql.gate.shared(self._graphql_block):
+                    answer = await graphql.texts(batch)
+        except GitHubError as exc:
+            log.info("a GraphQL batch of %d files failed (%s): raw downloads", batch.files, exc)
+            return {}
+        except Exception:
+            log.exception("a GraphQL batch of %d files failed: raw downloads", batch.files)
+            return {}
+        if answer.moved or answer.lacking:
+            log.debug(
+                "a GraphQL batch left %d files to raw downloads (%d gists changed meanwhile)",
+                answer.lacking,
+                answer.moved,
+            )
+        return answer.texts
+
     async def ensure(
         self, files: Sequence[FileRef], downloads: SearchDownloads | None = None
     ) -> AsyncIterator[tuple[FileRef, SkipReason | None]]:
@@ -143,10 +221,10 @@ class ContentFetcher:
                 task.cancel()
 
     async def _fetch_one(
-        self, ref: FileRef, downloads: SearchDownloads | None
+        self, ref: FileRef, downloads: SearchDownloads | None, batch: _BatchRun | None = None
     ) -> SkipReason | None:
         try:
-            return await self._fetch_file(ref, downloads)
+            return await self._fetch_file(ref, downloads, batch)
         except Exception:
             # one file's failure must not sink the others; a lost database
             # shows again, as a whole, when the search reads the chunks
@@ -154,9 +232,11 @@ class ContentFetcher:
             return SkipReason.UNAVAILABLE
 
     async def _fetch_file(
-        self, ref: FileRef, downloads: SearchDownloads | None
+        self, ref: FileRef, downloads: SearchDownloads | None, batch: _BatchRun | None = None
     ) -> SkipReason | None:
-        """Store one file's contents; return why it could not be fetched, or None.
+        """Store one file's contents; return why it could not be fetched, or None. With
+        a ``batch``, its text comes from the batch when the batch gives it whole, else
+        from the raw URL, as without.
 
         With ``downloads``, the search's share of new contents pays for it: the file's
         listed size before it starts, and whatever its chunks hold beyond that as they
@@ -176,7 +256,8 @@ class ContentFetcher:
             return SkipReason.DOWNLOAD_BUDGET
         fetch = _Fetch(ref, generation, downloads, reserved)
         try:
-            outcome = await self._download(fetch)
+            text = await batch.text(ref) if batch is not None else None
+            outcome = await self._download(fetch, text)
         finally:
             if fetch.wrote and not fetch.installing:
                 self._discard(ref, generation)  # chunks nothing will ever install
@@ -184,10 +265,10 @@ class ContentFetcher:
                 downloads.refund(fetch.reserved - fetch.kept)
         return outcome
 
-    async def _download(self, fetch: _Fetch) -> SkipReason | None:
+    async def _download(self, fetch: _Fetch, text: str | None = None) -> SkipReason | None:
         async with self._slots:
             try:
-                status = await self._receive(fetch)
+                status = await self._receive(fetch, text)
             except (BinaryContent, ContentTooLarge) as exc:
                 status = BINARY if isinstance(exc, BinaryContent) else TOO_LARGE
                 fetch.last, fetch.chunks = None, 0
@@ -221,15 +302,17 @@ class ContentFetcher:
             fetch.installing = False  # refused: the file left the list, chunks and all
         return outcome
 
-    async def _receive(self, fetch: _Fetch) -> str:
-        """Download the file in chunks (TEXT, else BinaryContent or ContentTooLarge).
-        Each chunk is written when the next one arrives, so that a small file, the
-        common case, has its only chunk (``fetch.last``) installed with its state."""
+    async def _receive(self, fetch: _Fetch, text: str | None = None) -> str:
+        """Download the file in chunks (TEXT, else BinaryContent or ContentTooLarge), or
+        cut its ``text`` (from a GraphQL batch) into the same chunks. Each chunk is
+        written when the next one arrives, so that a small file, the common case, has
+        its only chunk (``fetch.last``) installed with its state."""
         ref = fetch.ref
         assert ref.raw_url is not None  # noqa: S101 - checked by the caller; for mypy
 
         async def counted(url: str) -> AsyncIterator[bytes]:
-            async for piece in self._github.iter_raw(url):
+            source = self._github.iter_raw(url) if text is None else _whole(text)
+            async for piece in source:
                 fetch.size += len(piece)
                 yield piece
 
@@ -321,6 +404,40 @@ async def _install_batch(
             budget.installed(job.chunk_bytes)
         outcomes.append(None if done else SkipReason.CHANGED)
     return outcomes
+
+
+async def _whole(text: str) -> AsyncIterator[bytes]:
+    """A text a batch gave, as the one piece of its file's bytes."""
+    yield text.encode()
+
+
+class _BatchRun:
+    """One GraphQL batch, asked for once the first of its files' flights waits for it,
+    its texts handed to each of them; given up when every flight waiting for it did."""
+
+    def __init__(self, ask: Callable[[], Awaitable[dict[tuple[str, str], str]]]) -> None:
+        self._ask = ask
+        self._task: asyncio.Task[dict[tuple[str, str], str]] | None = None
+        self._waiting = 0
+
+    async def text(self, ref: FileRef) -> str | None:
+        """The file's text, when the batch gave it whole; None: download it."""
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._ask())
+        task = self._task
+        self._waiting += 1
+        try:
+            texts = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                if self._waiting == 1 and not task.done():
+                    task.cancel()  # the last flight waiting for it gave up
+                raise
+            return None  # given up by the others before this flight waited: download
+        finally:
+            self._waiting -= 1
+        return texts.get((ref.gist_id, ref.filename))
 
 
 class _OverShare(Exception):

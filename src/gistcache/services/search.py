@@ -23,7 +23,14 @@ import contextlib
 import dataclasses
 import itertools
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -514,10 +521,15 @@ class _Search:
         finished: asyncio.Queue[tuple[FileRef, SkipReason | None]] = asyncio.Queue()
         contents = self._sources.contents
 
-        async def fetch(ref: FileRef) -> None:
-            finished.put_nowait((ref, await contents.fetch(ref, plan.downloads)))
+        async def fetch(ref: FileRef, flight: Awaitable[SkipReason | None]) -> None:
+            finished.put_nowait((ref, await flight))
 
-        fetches = [asyncio.ensure_future(fetch(ref)) for ref in plan.missing]
+        # with GraphQL, the files of many gists come in one request (services.contents)
+        flights = contents.fetch_many(plan.missing, plan.listing.gists, plan.downloads)
+        fetches = [
+            asyncio.ensure_future(fetch(ref, flight))
+            for ref, flight in zip(plan.missing, flights, strict=True)
+        ]
         try:
             ready = waiting.ready()
             ids = {gist.id for gist in ready}
