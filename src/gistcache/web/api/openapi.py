@@ -451,6 +451,19 @@ OPERATIONS = [
               "A watch's webhook deliveries, newest first, each with its attempts",
               {"200": _answer("The deliveries", DELIVERIES), **WATCH_PROBLEMS},
               [WATCH_ID, AUTH]),
+    Operation("get", "/api/v1/watches/{watch_id}/feed.atom", "watchFeed",
+              "A watch's latest 50 events as an Atom feed (RFC 4287), newest first",
+              {"200": _answer("The feed", _content("application/atom+xml", STRING)),
+               **FEED_PROBLEMS},
+              [WATCH_ID, FEED_TOKEN]),
+    Operation("get", "/api/v1/watches/{watch_id}/events", "watchEvents",
+              "A watch's events as Server-Sent Events, resumable with Last-Event-ID",
+              {"200": _answer("The stream: id, event: match, data: the event's JSON; a "
+                              "comment line every 15 s",
+                              _content("text/event-stream", STRING)),
+               **FEED_PROBLEMS},
+              [WATCH_ID, FEED_TOKEN,
+               _param("Last-Event-ID", "header", DIGITS, "Resume after this event")]),
 ]  # fmt: skip
 
 

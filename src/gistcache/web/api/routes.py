@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gistcache.web.api import health, lists, openapi, search, watches
+from gistcache.web.api import feeds, health, lists, openapi, search, watches
 
 
 def setup_routes(app: web.Application) -> None:
@@ -24,4 +24,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(
         "/api/v1/watches/{watch_id}/deliveries", watches.deliveries, name="watch-deliveries"
     )
+    app.router.add_get("/api/v1/watches/{watch_id}/feed.atom", feeds.feed, name="watch-feed")
+    app.router.add_get("/api/v1/watches/{watch_id}/events", feeds.events, name="watch-events")
     app.router.add_get("/{username}", lists.list_gists, name="user")
