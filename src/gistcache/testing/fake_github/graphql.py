@@ -1,12 +1,12 @@
 """The fake GitHub's GraphQL API: ``POST /graphql`` (``/api/graphql`` behind an Enterprise
 ``/api/v3`` prefix), checked and executed against GitHub's published schema (``schema``).
 
-What it models of GitHub (docs/development.md, "The fake's GraphQL", says why each):
+What it models of GitHub (docs/development.md, "The fake's GraphQL API", says why):
 
 - a token is required: 401 and GitHub's JSON message without one;
 - a query is parsed and validated against the schema: a field GitHub does not have, a
   wrong argument or type fails as on GitHub (HTTP 200, ``errors``, no ``data``);
-- connections need ``first``/``last`` (1-100), a query at most 500,000 nodes and
+- connections need ``first``/``last`` (at most 100), a query at most 500,000 nodes and
   ``nodes(ids:)`` at most 100 ids, with GitHub's error types;
 - the cost in points is GitHub's published rule: the requests a query's connections need
   (each connection one request per parent it is asked of), divided by 100, rounded, at
@@ -14,14 +14,15 @@ What it models of GitHub (docs/development.md, "The fake's GraphQL", says why ea
   from REST's) and a minute's (2,000 points), with ``x-ratelimit-*`` headers of resource
   ``graphql``; a spent hour answers 200 with GitHub's rate-limit error (``type``
   ``RATE_LIMIT``, ``code`` ``graphql_rate_limit``, as GitHub answers now; the documented
-  ``RATE_LIMITED`` when told), a spent minute 403
-  with ``retry-after`` (GitHub's secondary limit);
+  ``RATE_LIMITED`` when told), a spent minute 403 with ``retry-after`` (GitHub's
+  secondary limit);
 - what it resolves: ``node(id:)``/``nodes(ids:)`` on the REST items' ``node_id`` (gists
   and users), a Gist's fields and ``files(limit:, oid:)`` (10 files unless told, as the
-  schema's default says), a GistFile's, ``rateLimit`` and ``viewer``. An id it cannot
-  resolve, a deleted gist or another user's secret gist is null with a ``NOT_FOUND``
-  error at its path. A field of the schema the fake does not model fails with an error
-  that says so, never a made-up value;
+  schema's default says; ``oid`` a revision of the gist's history), a GistFile's,
+  ``rateLimit`` and ``viewer``. An id it cannot resolve, a deleted gist or another
+  user's secret gist is null with a ``NOT_FOUND`` error at its path. A field of the
+  schema the fake does not model fails with an error that says so, never a made-up
+  value;
 - ``text`` is null for a binary file (git's rule: a NUL in the first 8,000 bytes) and
   cut at TEXT_LIMIT bytes with ``isTruncated``; ``text(truncate: n)`` gives at most n
   characters of that;
