@@ -359,6 +359,16 @@ async def test_told_partial_it_answers_the_other_nodes_and_an_error_per_null(
     assert [e["path"] for e in body["errors"]] == [["nodes", 1]]
     _, body = await ask(http, GISTS, {"ids": ids})
     assert "errors" not in body
+    # a file's text alone, over HTTP
+    fault = {"kind": "partial", "file_names": ["b.py"], "error_type": "SERVICE_UNAVAILABLE"}
+    assert (await http.post("/_fake/graphql/faults", json=fault)).status == 204
+    _, body = await ask(http, GISTS, {"ids": ids})
+    assert body["data"]["nodes"][0]["files"][0]["text"] == "one\n"
+    assert body["data"]["nodes"][1]["files"][0]["name"] == "b.py"
+    assert body["data"]["nodes"][1]["files"][0]["text"] is None
+    assert [(e["type"], e["path"]) for e in body["errors"]] == [
+        ("SERVICE_UNAVAILABLE", ["nodes", 1, "files", 0, "text"])
+    ]
 
 
 async def test_a_secondary_limit_is_403_or_429_with_retry_after(

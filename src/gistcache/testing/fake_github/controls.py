@@ -108,8 +108,9 @@ class Controls:
     async def graphql_fault(self, request: web.Request) -> web.Response:
         """``{"kind": "rate_limited" | "timeout" | "secondary" | "slow" | "partial",
         "times": 1, "status": …, "delay": seconds, "retry_after": seconds or null,
-        "node_ids": […], "error_type": …}``: the next GraphQL requests' answer (see
-        faults.GraphQLFault); 422 for anything else, and nothing changes."""
+        "node_ids": […], "file_names": […], "error_type": …}``: the next GraphQL
+        requests' answer (see faults.GraphQLFault); 422 for anything else, and nothing
+        changes."""
         try:
             data = await request.json()
             kind = data["kind"]
@@ -119,12 +120,15 @@ class Controls:
             status = data.get("status")
             retry_after = data.get("retry_after", 60)
             node_ids = data.get("node_ids", [])
+            file_names = data.get("file_names", [])
             error_type = data.get("error_type")
             if (
                 times < 1
                 or (status is not None and not 100 <= int(status) <= 599)
                 or not isinstance(node_ids, list)
                 or not all(isinstance(n, str) for n in node_ids)
+                or not isinstance(file_names, list)
+                or not all(isinstance(n, str) for n in file_names)
                 or (error_type is not None and not isinstance(error_type, str))
             ):
                 raise ValueError(data)
@@ -135,6 +139,7 @@ class Controls:
                 delay=float(data.get("delay", 0.0)),
                 retry_after=None if retry_after is None else int(retry_after),
                 node_ids=node_ids,
+                file_names=file_names,
                 error_type=error_type,
             )
         except (ValueError, KeyError, TypeError):

@@ -58,7 +58,8 @@ class GraphQLFault:
     fake's ``graphql_rate_limit_type``), "timeout" (``status``, 502 unless told,
     with GitHub's "Something went wrong" error), "secondary" (``status``, 403 unless told,
     with ``retry-after``), "slow" (the real answer after ``delay`` seconds) or "partial"
-    (the real answer with the nodes of ``node_ids`` null, each with an error)."""
+    (the real answer with the nodes of ``node_ids`` null, and the ``text`` of the files
+    named in ``file_names`` null, each with an error at its path)."""
 
     kind: str
     times: int = 1
@@ -66,6 +67,7 @@ class GraphQLFault:
     delay: float = 0.0
     retry_after: int | None = 60
     node_ids: frozenset[str] = frozenset()
+    file_names: frozenset[str] = frozenset()
     error_type: str | None = None  # the ``type`` of a partial or rate-limited answer's error
 
 
@@ -206,12 +208,22 @@ class Faults:
         retry_after: int | None = 60,
         node_ids: frozenset[str] | set[str] | list[str] = frozenset(),
         error_type: str | None = None,
+        file_names: frozenset[str] | set[str] | list[str] = frozenset(),
     ) -> None:
         """Answer the next ``times`` GraphQL requests with a fault (see GraphQLFault)."""
         if kind not in GRAPHQL_FAULTS:
             raise ValueError(f"unknown GraphQL fault {kind!r}; one of {GRAPHQL_FAULTS}")
         self.graphql_faults.append(
-            GraphQLFault(kind, times, status, delay, retry_after, frozenset(node_ids), error_type)
+            GraphQLFault(
+                kind,
+                times,
+                status,
+                delay,
+                retry_after,
+                frozenset(node_ids),
+                frozenset(file_names),
+                error_type,
+            )
         )
 
     def next_graphql_fault(self) -> GraphQLFault | None:

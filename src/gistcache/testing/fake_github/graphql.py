@@ -122,6 +122,7 @@ class _Request:
     cost: int
     node_count: int
     failing: frozenset[str] = frozenset()  # node ids a "partial" fault answers null
+    failing_files: frozenset[str] = frozenset()  # file names whose text it answers null
     partial_type: str | None = None
     text_files: int = 0  # files whose text the answer holds (the time model's count)
 
@@ -172,7 +173,11 @@ class _File:
     def text(self, truncate: int | None = None) -> str | None:
         if self._binary:
             return None
-        self._request.text_files += 1
+        request = self._request
+        if self.name in request.failing_files:
+            kind = request.partial_type
+            raise GraphQLError(GRAPHQL_TIMEOUT_MESSAGE, extensions={"type": kind} if kind else None)
+        request.text_files += 1
         content = self._file.content
         cut = min(len(content), TEXT_LIMIT)
         # back up over UTF-8 continuation bytes when the next byte starts no character
@@ -587,6 +592,7 @@ class GraphQLRoutes:
         context = _Request(fake, viewer, token, budget, cost, costs.nodes)
         if fault is not None:  # partial
             context.failing, context.partial_type = fault.node_ids, fault.error_type
+            context.failing_files = fault.file_names
         result = graphql.execute(
             schema,
             document,
