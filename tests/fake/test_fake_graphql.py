@@ -95,6 +95,10 @@ async def test_nodes_give_gists_files_with_their_text_and_the_rest_items_node_id
     ]
     # the name in the raw URL is the encoded name
     assert listed[0]["files"]["a b.py"]["raw_url"].endswith("/a%20b.py")
+    # what was asked is recorded, for tests of the batches a client sends
+    (recorded,) = fake.graphql_requests()
+    assert recorded.body == {"query": GISTS, "variables": {"ids": [listed[0]["node_id"]]}}
+    assert recorded.status == 200
 
 
 async def test_a_query_github_would_refuse_fails_against_the_schema(

@@ -77,7 +77,7 @@ from gistcache.testing.fake_github.schema import SchemaMissing, github_schema
 from gistcache.testing.fake_github.state import FakeFile, FakeGist, FakeUser
 
 if TYPE_CHECKING:
-    from gistcache.testing.fake_github.server import FakeGitHub
+    from gistcache.testing.fake_github.server import FakeGitHub, RecordedRequest
 
 # GitHub cuts a blob's ``text`` in GraphQL at 512,000 bytes (``Blob.text``, measured to
 # the byte by users of the API; GistFile's cut is not documented): the fake cuts gist
@@ -96,6 +96,8 @@ EXECUTION_CAP = 10.0  # seconds: GitHub stops a request that takes longer
 DEFAULT_FLOOR = 0.30
 DEFAULT_PER_FILE = 0.02
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".ico", ".svg"})
+# the request's RecordedRequest, put on the aiohttp request by the server's middleware
+RECORD: web.RequestKey[RecordedRequest] = web.RequestKey("fake_github.record")
 AUTH_DOCS = f"{GRAPHQL_DOCS}/guides/forming-calls-with-graphql#authenticating-with-graphql"
 LIMITS_DOCS = f"{GRAPHQL_DOCS}/overview/rate-limits-and-node-limits-for-the-graphql-api"
 
@@ -542,6 +544,9 @@ class GraphQLRoutes:
                 {"message": "Problems parsing JSON", "documentation_url": GRAPHQL_DOCS},
                 status=400,
             )
+        record = request.get(RECORD)
+        if record is not None:
+            record.body = body  # what a test reads of the batches sent
         query = body.get("query") if isinstance(body, dict) else None
         if not isinstance(query, str):
             return _json(

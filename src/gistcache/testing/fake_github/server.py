@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -18,6 +19,7 @@ from gistcache.testing.fake_github.faults import Faults, github_error
 from gistcache.testing.fake_github.graphql import (
     DEFAULT_FLOOR,
     DEFAULT_PER_FILE,
+    RECORD,
     GraphQLRoutes,
     graphql_path,
 )
@@ -35,6 +37,7 @@ class RecordedRequest:
     kind: str  # "api" (REST), "graphql", "raw" or "control"
     status: int | None = None  # what the fake answered
     target: str = ""  # the path and query as they came on the request line, still encoded
+    body: Any = None  # a GraphQL request's JSON (query, variables), once it was read
 
 
 class FakeGitHub(SeededState, Faults):
@@ -153,6 +156,7 @@ class FakeGitHub(SeededState, Faults):
             target=request.raw_path,
         )
         self.requests.append(record)
+        request[RECORD] = record
         if kind == "raw":
             self._raw_in_flight += 1
             self.raw_peak_concurrency = max(self.raw_peak_concurrency, self._raw_in_flight)
