@@ -4,6 +4,7 @@ documented shapes."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,8 @@ from gistcache.domain.results import (
     SkipReason,
 )
 from gistcache.web.api.openapi import OPENAPI
-from gistcache.web.api.render import render_search, search_body, search_json
+from gistcache.web.api.render import render_search, search_body, search_json, search_pieces
+from gistcache.web.api.schemas import SEARCH_RESULT
 
 # JSON Schema (ECMA 262) anchors ^ and $ at the string's ends only: re.fullmatch does
 TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
@@ -124,3 +126,29 @@ def test_the_rendered_answer_matches_the_documented_search_result() -> None:
     assert json.loads(search_body(_result())) == values
     assert values["skipped"] == [{"id": "g2", "filename": None, "reason": "file_list_truncated"}]
     assert render_search(_result())["status"] == "success"
+
+
+def test_the_answer_is_written_as_the_schema_writes_it_whole_or_in_pieces() -> None:
+    # text that JSON escapes (quotes, backslashes, control characters), text beyond
+    # ASCII, a long line's window with its length, context: the bytes sent are the
+    # ones the documented shape's own serializer writes
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    file = GistFile('q"\\.py', None, None, 20, None)
+    gist = Gist(
+        "g1", "https://gist.github.com/g1", "tab\there é\x01", True, when, when, 0, None, (file,)
+    )
+    odd = LineMatch(
+        7,
+        40,
+        'say "hi" \\ </script>\u2028 é \x7f\x00',
+        ranges=((5, 7),),
+        url="u#L7",
+        before=(ContextLine(6, "x" * 10, 900),),
+        line_length=900,
+    )
+    result = dataclasses.replace(
+        _result(), matches=(*_result().matches, GistMatch(gist, (FileMatch(file, 1, (odd,)),)))
+    )
+    expected = SEARCH_RESULT.dump_json(render_search(result))
+    assert search_body(result) == expected
+    assert b"".join(search_pieces(result)) == expected

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+from pydantic import TypeAdapter
+
 from gistcache.domain.gists import format_timestamp
 from gistcache.domain.results import (
     AnswerCut,
@@ -58,18 +61,30 @@ def search_pieces(result: SearchResult) -> Iterator[bytes]:
     when it is wanted, so that a large answer is never held whole."""
     values = render_search(result)
     values["matches"] = []
-    frame = schemas.SEARCH_RESULT.dump_json(values)
+    frame = _dump(values, schemas.SEARCH_RESULT)
     marker = b'"matches":[]'
     at = frame.index(marker) + len(marker) - 1
     yield frame[:at]
     for n, match in enumerate(result.matches):
-        yield (b"," if n else b"") + schemas.MATCHED_GIST.dump_json(render_gist(match))
+        yield (b"," if n else b"") + _dump(render_gist(match), schemas.MATCHED_GIST)
     yield frame[at:]
 
 
 def search_body(result: SearchResult) -> bytes:
     """The answer's JSON, as the synchronous search sends it."""
-    return schemas.SEARCH_RESULT.dump_json(render_search(result))
+    return _dump(render_search(result), schemas.SEARCH_RESULT)
+
+
+def _dump(values: Any, shape: TypeAdapter[Any]) -> bytes:
+    """``values`` (already in the JSON shape ``shape``, a TypeAdapter of the schemas) as
+    compact JSON: the same bytes as ``shape.dump_json`` writes, by orjson, in a third
+    to a half of the time of a large answer; by ``shape`` when orjson refuses a value
+    (text that is not Unicode, an integer past 64 bits)."""
+    try:
+        return orjson.dumps(values)
+    except orjson.JSONEncodeError:
+        dumped: bytes = shape.dump_json(values)
+        return dumped
 
 
 def search_json(result: SearchResult) -> dict[str, Any]:
