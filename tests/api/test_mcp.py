@@ -309,3 +309,16 @@ async def test_over_http_the_services_rules_apply(
         client, _call("list_gists", username="octocat"), **{"X-Forwarded-For": "198.51.100.9"}
     )
     assert bob.status == 200
+
+
+async def test_a_body_over_the_limit_is_the_apis_413_and_a_broken_one_a_parse_error(
+    client: HttpClient, fake: FakeGitHub
+) -> None:
+    huge = _call("search_gists", username="octocat", pattern="x" * 70_000)
+    await problem(await _post(client, huge), 413, "body-too-large")
+    broken = await client.post(
+        "/mcp", data=b"{not json", headers={**JSON_RPC_HEADERS, "Content-Type": "application/json"}
+    )
+    assert broken.status == 400
+    assert (await broken.json())["error"]["code"] == -32700  # JSON-RPC's parse error
+    assert fake.api_requests() == []

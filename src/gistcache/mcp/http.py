@@ -28,7 +28,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from gistcache.mcp.answers import Answers
 from gistcache.mcp.server import build_server
 from gistcache.web.app_keys import CLOCK, GISTS, LISTING, SEARCHES
-from gistcache.web.http import MAX_BODY_BYTES
+from gistcache.web.http import MAX_BODY_BYTES, body_too_large
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,16 @@ class McpOverHttp:
             await self._task
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
         finished = asyncio.Event()
         response: web.StreamResponse | None = None
-        body_done = False
+        body_given = False
 
         async def receive() -> Message:
-            nonlocal body_done
-            if not body_done:
-                chunk = await request.content.readany()
-                body_done = request.content.at_eof() or not chunk
-                return {"type": "http.request", "body": chunk, "more_body": not body_done}
+            nonlocal body_given
+            if not body_given:
+                body_given = True
+                return {"type": "http.request", "body": body, "more_body": False}
             await finished.wait()  # the client is there until its answer is written
             return {"type": "http.disconnect"}
 
@@ -104,6 +104,17 @@ class McpOverHttp:
         if response is None:
             raise RuntimeError("the MCP transport gave no answer")
         return response
+
+
+async def _body(request: web.Request) -> bytes:
+    """The request's body, at most ``MAX_BODY_BYTES`` as the API's (a problem otherwise,
+    as there, not the transport's own plain-text 413)."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise body_too_large()  # refused before a byte of it is read
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise body_too_large() from None
 
 
 def _scope(request: web.Request) -> dict[str, Any]:

@@ -98,16 +98,16 @@ def _tokens(request: web.Request, header: str) -> set[str]:
 async def read_json(request: web.Request) -> Any:
     """The request's JSON body, at most ``MAX_BODY_BYTES``; a problem otherwise."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise _too_large()  # refused before a byte of it is read
+        raise body_too_large()  # refused before a byte of it is read
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise _too_large() from None
+        raise body_too_large() from None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise MalformedJSON("the body is not valid JSON") from None
 
 
-def _too_large() -> BodyTooLarge:
+def body_too_large() -> BodyTooLarge:
     return BodyTooLarge(f"a request body may hold at most {MAX_BODY_BYTES} bytes")
