@@ -5,6 +5,7 @@ writes, a client's credentials never forwarded)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from typing import Any
 
 from limits import RateLimitItemPerMinute, parse
 from mcp import Client
-from mcp_types import CallToolResult, TextResourceContents
+from mcp_types import BlobResourceContents, CallToolResult, TextResourceContents
 
 from gistcache.mcp.answers import ANSWER_BYTES, SLICE_LINES, file_uri
 from gistcache.testing.fake_github import FakeGitHub
@@ -214,6 +215,7 @@ async def test_gist_files_are_resources_with_their_mime_type(
     client: HttpClient, fake: FakeGitHub
 ) -> None:
     gist = fake.add_gist("zoe", {"a b.py": "print('hi')\n", "notes.md": "# Notes\n"})
+    image = fake.add_gist("zoe", {"dot.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"})
     async with mcp(client) as session:
         templates = (await session.list_resource_templates()).resource_templates
         assert {t.uri_template for t in templates} == {
@@ -228,11 +230,17 @@ async def test_gist_files_are_resources_with_their_mime_type(
         [markdown] = (await session.read_resource(f"gist://{gist.id}/notes.md")).contents
         assert markdown.mime_type == "text/markdown"
 
+        [blob] = (await session.read_resource(f"gist://{image.id}/dot.png")).contents
+        assert isinstance(blob, BlobResourceContents)
+        assert base64.b64decode(blob.blob) == b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+        assert blob.mime_type == "application/octet-stream"  # not the fake's text/plain
+
         [listing] = (await session.read_resource("gists://zoe")).contents
         assert isinstance(listing, TextResourceContents)
         assert listing.mime_type == "application/json"
         files = json.loads(listing.text)["files"]
         assert [(f["uri"], f["name"]) for f in files] == [
+            (f"gist://{image.id}/dot.png", "dot.png"),
             (uri, "a b.py"),
             (f"gist://{gist.id}/notes.md", "notes.md"),
         ]

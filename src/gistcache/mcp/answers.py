@@ -440,7 +440,9 @@ class Answers:
         """A file as a resource: its text (a binary one's bytes) and its MIME type."""
         f, content = await self.file(gist_id, filename)
         if content.encoding == "base64":
-            return base64.b64decode(content.content), f.type or "application/octet-stream"
+            # bytes are no text whatever the type says (GitHub's is by the file's name)
+            binary_type = f.type if f.type and not f.type.startswith("text/") else None
+            return base64.b64decode(content.content), binary_type or "application/octet-stream"
         return content.content, f.type or "text/plain"
 
     async def user_files(self, username: str) -> str:
