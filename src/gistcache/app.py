@@ -35,6 +35,7 @@ from gistcache.web.app_keys import (
     SESSIONS,
     SETTINGS,
     WATCHES,
+    WEBHOOKS,
 )
 from gistcache.web.ghcompat.app import create_ghcompat
 from gistcache.web.ghcompat.handlers import GHCOMPAT_PREFIX
@@ -153,9 +154,11 @@ def _parts(
             app[GISTS] = c.gists
             app[PROFILES] = c.profiles
             app[WATCHES] = c.watches
+            app[WEBHOOKS] = c.webhooks
             c.jobs.start(render=search_json)
             if settings.api_tokens:  # without them there are no watches to run
                 c.watches.start()
+                c.webhooks.start()
             yield
 
     return parts
@@ -179,6 +182,7 @@ def _drain(
             async with asyncio.timeout(CANCEL_GRACE):
                 await app[JOBS].stop()
                 await app[WATCHES].stop()
+                await app[WEBHOOKS].close()
                 await asyncio.gather(app[LISTING].close(), app[SEARCHES].close())
         except TimeoutError:
             log.warning("calls to GitHub did not end within %g s of being cancelled", CANCEL_GRACE)

@@ -15,6 +15,7 @@ from gistcache.domain.clock import Clock, utcnow
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
 from gistcache.services.contents import ContentFetcher
+from gistcache.services.delivery import WebhookSender
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import PayerFor, SearchJobs
 from gistcache.services.listing import ListingService
@@ -24,6 +25,7 @@ from gistcache.services.retention import ContentBudget
 from gistcache.services.search import SearchService
 from gistcache.services.shared_block import SharedBlock
 from gistcache.services.watches import WatchService
+from gistcache.services.webhooks import WebhookPolicy
 from gistcache.settings import Settings
 from gistcache.store.bound import SiteStore
 from gistcache.store.engine import Sessions, create_engine, create_sessionmaker
@@ -46,6 +48,7 @@ class Components:
     gists: GistReader
     profiles: UserProfiles  # GitHub's users, for /api/v3
     watches: WatchService
+    webhooks: WebhookSender
 
 
 @contextlib.asynccontextmanager
@@ -117,6 +120,13 @@ async def components(
                 metrics=metrics,
                 event_ttl=settings.watch_event_ttl,
             )
+            webhooks = WebhookSender(
+                store,
+                WebhookPolicy(settings.webhook_allow),
+                retry_for=settings.webhook_retry_for,
+                clock=clock,
+                metrics=metrics,
+            )
             try:
                 yield Components(
                     engine,
@@ -129,8 +139,10 @@ async def components(
                     gists,
                     profiles,
                     watches,
+                    webhooks,
                 )
             finally:
+                await webhooks.close()
                 await watches.stop()
                 await jobs.stop()
                 await searches.close()

@@ -7,8 +7,11 @@ attempt, as connected to after DNS (services.delivery)."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Sequence
 
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from gistcache.domain.errors import InvalidInput
@@ -84,3 +87,36 @@ def _special(address: Address) -> str | None:
     if address.is_unspecified or not address.is_global:
         return "non-public"
     return None
+
+
+class RefusedAddress(OSError):
+    """Every address the webhook's host resolved to is one deliveries may not reach."""
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves as aiohttp does, then keeps only the addresses the policy allows: the
+    connector connects to what this returns and nothing else, so the address checked is
+    the address connected to (a name that resolves to a private address is refused, and
+    DNS cannot answer differently between the check and the connection)."""
+
+    def __init__(self, policy: WebhookPolicy) -> None:
+        self._policy = policy
+        self._resolver = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._resolver.resolve(host, port, family)
+        allowed, refused = [], []
+        for result in found:
+            reason = self._policy.refuses(ipaddress.ip_address(result["host"]), host)
+            if reason is None:
+                allowed.append(result)
+            else:
+                refused.append(reason)
+        if not allowed:
+            raise RefusedAddress(f"{host} resolves to {refused[0] if refused else 'nothing'}")
+        return allowed
+
+    async def close(self) -> None:
+        await self._resolver.close()

@@ -7,6 +7,7 @@ from aiohttp import web
 from gistcache.domain.clock import Clock
 from gistcache.github.client import GitHubClient
 from gistcache.observability.metrics import Metrics
+from gistcache.services.delivery import WebhookSender
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import SearchJobs
 from gistcache.services.listing import ListingService
@@ -30,6 +31,7 @@ JOBS = web.AppKey("jobs", SearchJobs)
 GISTS = web.AppKey("gists", GistReader)
 PROFILES = web.AppKey("profiles", UserProfiles)  # GitHub's users, for /api/v3
 WATCHES = web.AppKey("watches", WatchService)
+WEBHOOKS = web.AppKey("webhooks", WebhookSender)  # watches' webhook deliveries
 METRICS = web.AppKey("metrics", Metrics)
 ASSETS = web.AppKey("assets", Assets)  # the page's static files
 ANSWERS = web.AppKey("answers", AnswersInFlight)  # the bytes large answers hold meanwhile
