@@ -84,7 +84,8 @@ def test_a_gists_node_id_is_read_from_its_list_item() -> None:
 
 
 def test_batches_follow_the_list_within_the_byte_bound() -> None:
-    gists = [gist(n, ("a.py", 200 * 1024), ("b.py", 200 * 1024)) for n in range(5)]
+    size = BATCH_BYTES // 5  # two files a gist: two gists a batch
+    gists = [gist(n, ("a.py", size), ("b.py", size)) for n in range(5)]
     plan = plan_batches(gists)
     assert [[g.gist_id for g in batch.gists] for batch in plan.batches] == [
         [gists[0].gist_id, gists[1].gist_id],
@@ -106,6 +107,8 @@ def test_batches_are_bounded_in_gists_and_files() -> None:
 def test_files_are_spread_over_batches_that_run_side_by_side() -> None:
     many = [gist(n, ("a.txt", 10)) for n in range(40)]
     assert [batch.files for batch in plan_batches(many).batches] == [4] * 10
+    more = [gist(n, ("a.txt", 10)) for n in range(120)]
+    assert [batch.files for batch in plan_batches(more).batches] == [6] * 20
     assert [batch.files for batch in plan_batches(many, at_once=3).batches] == [14, 14, 12]
     # no batch of fewer than MIN_BATCH_FILES files only to run more at once
     assert [batch.files for batch in plan_batches(many[:12]).batches] == [4, 4, 4]
@@ -129,7 +132,7 @@ def test_what_a_batch_cannot_give_whole_is_left_to_raw_downloads() -> None:
 
 
 def test_a_gist_over_the_batch_bound_alone_is_left_out() -> None:
-    big = gist(1, *((f"{n}.txt", 200 * 1024) for n in range(6)))  # 1.2 MiB
+    big = gist(1, *((f"{n}.txt", BATCH_BYTES // 5) for n in range(6)))
     plan = plan_batches([big, gist(2, ("a.txt", 1))])
     assert plan.left == [big]
     assert len(plan.batches) == 1

@@ -34,14 +34,15 @@ from gistcache.github.parse import (
     names_a_wait,
 )
 
-# A batch's bounds. Its answer is the texts of its files: a megabyte of text is an
+# A batch's bounds. Its answer is the texts of its files: half a megabyte of text is an
 # answer GitHub builds well inside its 10-second cap and a client reads in a moment,
-# and 10 MB of a user's files are ten batches. ``nodes`` takes at most 100 ids. A
-# GraphQL request takes longer the more texts it returns (a floor of about 300 ms,
-# then some 20 ms a file): 100 files stay near two seconds. A file larger than
-# FILE_BYTES, or a gist with more files than GIST_FILES, comes from its raw URL (one
-# download is as cheap for it, and GitHub cuts large texts: ``isTruncated``).
-BATCH_BYTES = 1024 * 1024
+# and 10 MB of a user's files are 20 batches, which run side by side. ``nodes`` takes
+# at most 100 ids. A GraphQL request takes longer the more texts it returns (a floor
+# of about 300 ms, then some 20 ms a file): 100 files stay near two seconds. A file
+# larger than FILE_BYTES, or a gist with more files than GIST_FILES, comes from its
+# raw URL (one download is as cheap for it, and GitHub cuts large texts:
+# ``isTruncated``).
+BATCH_BYTES = 512 * 1024
 BATCH_GISTS = 100
 BATCH_FILES = 100
 GIST_FILES = 30
@@ -49,9 +50,10 @@ FILE_BYTES = 256 * 1024
 # batches in flight at once, per process. A GraphQL request is slower than a raw
 # download (about 350 ms against 30 ms for one file), so batches save time only side
 # by side: a search's files are spread over at least this many batches (of at least
-# MIN_BATCH_FILES files each), so that they come in one round. GitHub asks for no
-# more than 100 concurrent requests, and 2,000 points a minute (a batch costs one).
-BATCHES_AT_ONCE = 10
+# MIN_BATCH_FILES files each), so that they come in one round, in about the time of
+# one batch. GitHub asks for no more than 100 concurrent requests (REST and GraphQL
+# together), and 2,000 points a minute (a batch costs one).
+BATCHES_AT_ONCE = 20
 MIN_BATCH_FILES = 4
 
 QUERY = """\

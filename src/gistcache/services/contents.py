@@ -32,9 +32,9 @@ from gistcache.domain.results import SkipReason
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import ForbiddenRawHost, GitHubError
 from gistcache.github.gate import BlockExchange
-from gistcache.github.graphql import Batch, GistAsked, gist_node_id, plan_batches
 from gistcache.services.retention import ContentBudget, SearchDownloads
 from gistcache.services.singleflight import SingleFlight
+from gistcache.services.text_batches import BatchRun, TextBatches
 from gistcache.store import contents as content_store
 from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef
 from gistcache.store.engine import Sessions
@@ -108,8 +108,8 @@ class ContentFetcher:
         self._flights: SingleFlight[SkipReason | None] = SingleFlight(abandon=True)
         self._failed_downloads = FailedDownloads(clock)
         self._installs = Installs(functools.partial(_install_batch, sessions, budget))
-        # where GraphQL's rate-limit block is shared with the other servers
-        self._graphql_block = graphql_block
+        # files' texts in GraphQL batches (with a token), GraphQL's block shared
+        self._batches = TextBatches(github.graphql, graphql_block)
 
     async def close(self) -> None:
         await self._flights.close()
@@ -138,69 +138,20 @@ class ContentFetcher:
     ) -> list[Awaitable[SkipReason | None]]:
         """Each of ``refs``' fetch, in their order, as ``fetch`` gives it; with GitHub's
         GraphQL API (a token), the files of the ``gists`` (the list they are of) that a
-        batch can give are asked for in batches, several gists to a request, and each
-        flight takes its text from its batch, or downloads the file from its raw URL
-        when the batch did not give it whole."""
-        batches = self._batches(refs, gists)
+        batch can give, and that no flight is fetching yet, are asked for in batches,
+        several gists to a request (``services.text_batches``): each flight takes its
+        text from its batch, or downloads the file from its raw URL when the batch did
+        not give it whole."""
+        batches = self._batches.plan(
+            [ref for ref in refs if self._flights.joined(_flight_key(ref)) is None], gists
+        )
         return [
             self._flights.run(
                 _flight_key(ref),
-                functools.partial(self._fetch_one, ref, downloads, batches.get(_flight_key(ref))),
+                functools.partial(self._fetch_one, ref, downloads, batches.get(ref)),
             )
             for ref in refs
         ]
-
-    def _batches(self, refs: Sequence[FileRef], gists: Sequence[Gist]) -> dict[str, _BatchRun]:
-        """The batch each file not yet under way is to come in (by flight key)."""
-        graphql = self._github.graphql
-        if graphql is None:
-            return {}
-        wanted: dict[str, list[FileRef]] = {}
-        for ref in refs:
-            if self._flights.joined(_flight_key(ref)) is None:
-                wanted.setdefault(ref.gist_id, []).append(ref)
-        asked = []
-        for gist in gists:
-            files = wanted.get(gist.id)
-            node = gist_node_id(gist.raw) if files else None
-            if files is None or node is None or gist.truncated:
-                continue
-            revision = files[0].updated_at
-            if any(ref.updated_at != revision for ref in files):
-                continue
-            listed = tuple((f.filename, f.size) for f in gist.files)
-            asked.append(GistAsked(node, gist.id, revision, listed))
-        runs: dict[str, _BatchRun] = {}
-        for batch in plan_batches(asked).batches:
-            run = _BatchRun(functools.partial(self._ask_batch, batch))
-            for one in batch.gists:
-                runs.update((_flight_key(ref), run) for ref in wanted[one.gist_id])
-        return runs
-
-    async def _ask_batch(self, batch: Batch) -> dict[tuple[str, str], str]:
-        """The texts ``batch`` gives, behind GraphQL's gate shared with the other
-        servers; none when it fails (its files then come from their raw URLs)."""
-        graphql = self._github.graphql
-        assert graphql is not None  # noqa: S101 - batches are planned only with it
-        try:
-            if self._graphql_block is None:
-                answer = await graphql.texts(batch)
-            else:
-                async with graphql.gate.shared(self._graphql_block):
-                    answer = await graphql.texts(batch)
-        except GitHubError as exc:
-            log.info("a GraphQL batch of %d files failed (%s): raw downloads", batch.files, exc)
-            return {}
-        except Exception:
-            log.exception("a GraphQL batch of %d files failed: raw downloads", batch.files)
-            return {}
-        if answer.moved or answer.lacking:
-            log.debug(
-                "a GraphQL batch left %d files to raw downloads (%d gists changed meanwhile)",
-                answer.lacking,
-                answer.moved,
-            )
-        return answer.texts
 
     async def ensure(
         self, files: Sequence[FileRef], downloads: SearchDownloads | None = None
@@ -221,7 +172,7 @@ class ContentFetcher:
                 task.cancel()
 
     async def _fetch_one(
-        self, ref: FileRef, downloads: SearchDownloads | None, batch: _BatchRun | None = None
+        self, ref: FileRef, downloads: SearchDownloads | None, batch: BatchRun | None = None
     ) -> SkipReason | None:
         try:
             return await self._fetch_file(ref, downloads, batch)
@@ -232,7 +183,7 @@ class ContentFetcher:
             return SkipReason.UNAVAILABLE
 
     async def _fetch_file(
-        self, ref: FileRef, downloads: SearchDownloads | None, batch: _BatchRun | None = None
+        self, ref: FileRef, downloads: SearchDownloads | None, batch: BatchRun | None = None
     ) -> SkipReason | None:
         """Store one file's contents; return why it could not be fetched, or None. With
         a ``batch``, its text comes from the batch when the batch gives it whole, else
@@ -409,35 +360,6 @@ async def _install_batch(
 async def _whole(text: str) -> AsyncIterator[bytes]:
     """A text a batch gave, as the one piece of its file's bytes."""
     yield text.encode()
-
-
-class _BatchRun:
-    """One GraphQL batch, asked for once the first of its files' flights waits for it,
-    its texts handed to each of them; given up when every flight waiting for it did."""
-
-    def __init__(self, ask: Callable[[], Awaitable[dict[tuple[str, str], str]]]) -> None:
-        self._ask = ask
-        self._task: asyncio.Task[dict[tuple[str, str], str]] | None = None
-        self._waiting = 0
-
-    async def text(self, ref: FileRef) -> str | None:
-        """The file's text, when the batch gave it whole; None: download it."""
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._ask())
-        task = self._task
-        self._waiting += 1
-        try:
-            texts = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                if self._waiting == 1 and not task.done():
-                    task.cancel()  # the last flight waiting for it gave up
-                raise
-            return None  # given up by the others before this flight waited: download
-        finally:
-            self._waiting -= 1
-        return texts.get((ref.gist_id, ref.filename))
 
 
 class _OverShare(Exception):
