@@ -250,6 +250,8 @@ async def test_gist_files_are_resources_with_their_mime_type(
 
         missing = await _read_error(session, f"gist://{gist.id}/nope.txt")
         assert "has no file called “nope.txt”" in missing
+        nobody = await _read_error(session, "gists://nobody-here")
+        assert "No such user: GitHub has no user called “nobody-here”." in nobody
 
 
 async def _read_error(session: Client, uri: str) -> str:

@@ -21,8 +21,15 @@ from mcp_types import InputRequiredResult, ToolAnnotations
 from pydantic import AnyUrl, Field
 
 from gistcache import __version__
-from gistcache.domain.errors import FailureKind, GistNotFound, kind_of
-from gistcache.domain.requests import MAX_CONTEXT, USERNAME_PATTERN
+from gistcache.domain.errors import (
+    FailureKind,
+    GistNotFound,
+    InvalidLogin,
+    UserNotFound,
+    kind_of,
+)
+from gistcache.domain.matching import MAX_LINE_CHARS, MAX_LINES_PER_FILE
+from gistcache.domain.requests import MAX_CONTEXT, MAX_PAGE, USERNAME_PATTERN
 from gistcache.mcp.answers import (
     ANSWER_BYTES,
     DEFAULT_MAX_RESULTS,
@@ -54,9 +61,33 @@ INSTRUCTIONS = (
     "file with get_gist_file (a slice of lines at a time). Answers are bounded: when one "
     "is cut, its 'more' field says how to ask for the rest."
 )
+# what a model reads of each tool before it calls it: what it answers, and its bounds
+_BOUND = f"about {ANSWER_BYTES // 1024} KiB"
+LIST_GISTS = (
+    "A GitHub user's public gists, newest first: each with its id, description, html_url, "
+    "created_at and updated_at, and its files (filename, language, MIME type, size, and a "
+    f"gist:// resource URI). Paged; an answer also stops at {_BOUND}, and then 'more' says "
+    "which page to ask for next."
+)
+SEARCH_GISTS = (
+    "Search the lines of one GitHub user's public gists, as grep does: for each matching "
+    f"gist, its files' matching lines (the first {MAX_LINES_PER_FILE} of a file), each with "
+    f"its line number, the line (a window of {MAX_LINE_CHARS} characters around the match "
+    "when longer) and its link on GitHub. Bounded by max_results gists and "
+    f"{_BOUND}; when cut, 'more' says how to ask for the rest. Only one user per call: "
+    "usernames and org (many users, an organisation's members) are not available yet."
+)
+GET_GIST_FILE = (
+    "The text of a file of a public gist: lines start_line to end_line, at most "
+    f"{SLICE_LINES} lines and {_BOUND} at a time, with the file's total line count; when "
+    "cut, 'more' says where to go on."
+)
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 
 Username = Annotated[
+    str, Field(pattern=USERNAME_PATTERN, description="a GitHub login, such as octocat")
+]
+SearchedUser = Annotated[
     str,
     Field(
         pattern=USERNAME_PATTERN,
@@ -134,23 +165,19 @@ def build_server(answers: Answers) -> GistServer:
     """The MCP server over ``answers``: its tools and resources."""
     server = GistServer(answers)
 
-    @server.tool(annotations=READ_ONLY)
+    @server.tool(annotations=READ_ONLY, description=LIST_GISTS)
     async def list_gists(
         username: Username,
-        page: Annotated[int, Field(ge=1, le=100_000, description="1 for the newest")] = 1,
+        page: Annotated[int, Field(ge=1, le=MAX_PAGE, description="1 for the newest")] = 1,
         per_page: Annotated[
             int, Field(ge=1, le=MAX_PER_PAGE, description="gists in one answer")
         ] = DEFAULT_PER_PAGE,
     ) -> GistPage:
-        """A GitHub user's public gists, newest first: each with its id, description,
-        html_url, created_at and updated_at, and its files (filename, language, MIME type,
-        size, and a gist:// resource URI). Paged; an answer also stops at about 32 KiB,
-        and then 'more' says which page to ask for next."""
         return await _tool(answers, lambda: answers.list_gists(username, page, per_page), username)
 
-    @server.tool(annotations=READ_ONLY)
+    @server.tool(annotations=READ_ONLY, description=SEARCH_GISTS)
     async def search_gists(
-        username: Username,
+        username: SearchedUser,
         pattern: Annotated[
             str,
             Field(
@@ -180,15 +207,10 @@ def build_server(answers: Answers) -> GistServer:
         page: Annotated[
             int,
             Field(
-                ge=1, le=100_000, description="which max_results matching gists: 1 for the first"
+                ge=1, le=MAX_PAGE, description="which max_results matching gists: 1 for the first"
             ),
         ] = 1,
     ) -> SearchOut:
-        """Search the lines of one GitHub user's public gists, as grep does: for each
-        matching gist, its files' matching lines (the first 20 of a file), each with its
-        line number, the line (a window of it when long) and its link on GitHub.
-        Bounded by max_results gists and about 32 KiB; when cut, 'more' says how to ask
-        for the rest. Only one user per call: usernames and org are not available yet."""
 
         def call() -> Awaitable[SearchOut]:
             return answers.search_gists(
@@ -204,7 +226,7 @@ def build_server(answers: Answers) -> GistServer:
 
         return await _tool(answers, call, username)
 
-    @server.tool(annotations=READ_ONLY)
+    @server.tool(annotations=READ_ONLY, description=GET_GIST_FILE)
     async def get_gist_file(
         gist_id: Annotated[
             str, Field(description="the gist's id, as list_gists or search_gists give it")
@@ -215,9 +237,6 @@ def build_server(answers: Answers) -> GistServer:
             int | None, Field(ge=1, description="the last line to give (inclusive)")
         ] = None,
     ) -> FileSlice:
-        """The text of a file of a public gist: lines start_line to end_line, at most
-        500 lines and about 32 KiB at a time, with the file's total line count; when cut,
-        'more' says where to go on."""
         return await _tool(
             answers, lambda: answers.get_gist_file(gist_id, filename, start_line, end_line)
         )
@@ -241,6 +260,9 @@ def build_server(answers: Answers) -> GistServer:
     async def user_gist_files(username: str) -> str:
         try:
             return await answers.user_files(username)
+        except (UserNotFound, InvalidLogin) as exc:
+            words = failure_words(exc, answers, username)
+            raise ResourceNotFoundError(words or "") from None
         except Exception as exc:
             words = failure_words(exc, answers, username)
             if words is None:
@@ -249,6 +271,3 @@ def build_server(answers: Answers) -> GistServer:
             raise ResourceError(words) from None
 
     return server
-
-
-__all__ = ["ANSWER_BYTES", "SLICE_LINES", "GistServer", "build_server", "failure_words"]
