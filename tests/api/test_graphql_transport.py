@@ -23,7 +23,7 @@ TOKEN = "t0ken"
 UPDATED = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 ASKED = GistAsked("G_kwDOAAAB", "aa5a315d61ae9438b18d", UPDATED, (("hello.py", 5),))
 TEXT_NODE = {
-    "id": "G_kwDOAAAB",
+    "name": "aa5a315d61ae9438b18d",
     "updatedAt": "2024-03-01T12:00:00Z",
     "files": [{"name": "hello.py", "isTruncated": False, "text": "print"}],
 }

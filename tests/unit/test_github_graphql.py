@@ -36,7 +36,7 @@ def gist(n: int, *files: tuple[str, int | None], updated: datetime = UPDATED) ->
 
 
 def node(asked: GistAsked, *files: Any, updated: str = "2024-03-01T12:00:00Z") -> Any:
-    return {"id": asked.node_id, "updatedAt": updated, "files": list(files)}
+    return {"name": asked.gist_id, "updatedAt": updated, "files": list(files)}
 
 
 def file(name: str, text: str | None, *, cut: bool = False) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def test_the_request_asks_each_gist_by_node_id_with_as_many_files_as_the_largest
     body = batch.request()
     assert body["query"] == QUERY
     assert body["variables"] == {"ids": ["G_kwDOA0001", "G_kwDOA0002"], "files": 3}
-    for field in ("nodes(ids: $ids)", "updatedAt", "files(limit: $files)", "isTruncated", "text"):
+    for field in ("nodes(ids: $ids)", "name updatedAt", "files(limit: $files)", "isTruncated"):
         assert field in QUERY
     assert "rateLimit { cost" in QUERY
 

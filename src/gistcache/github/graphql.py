@@ -60,7 +60,7 @@ QUERY = """\
 query GistTexts($ids: [ID!]!, $files: Int!) {
   rateLimit { cost remaining resetAt }
   nodes(ids: $ids) {
-    ... on Gist { id updatedAt files(limit: $files) { name isTruncated text } }
+    ... on Gist { name updatedAt files(limit: $files) { name isTruncated text } }
   }
 }"""
 
@@ -264,7 +264,9 @@ def read_batch(
     texts: dict[tuple[str, str], str] = {}
     moved = lacking = 0
     for index, (gist, node) in enumerate(zip(batch.gists, nodes, strict=True)):
-        if index in failed or not isinstance(node, dict) or node.get("id") != gist.node_id:
+        # ``nodes`` answers in the order of the ids; a gist's ``name`` is its REST id
+        # (its node id may come back in GitHub's other format)
+        if index in failed or not isinstance(node, dict) or node.get("name") != gist.gist_id:
             lacking += len(gist.files)
             continue
         if _instant(node.get("updatedAt")) != gist.updated_at:
