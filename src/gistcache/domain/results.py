@@ -128,6 +128,8 @@ class SearchResult:
     matches: tuple[GistMatch, ...]
     skipped: tuple[Skipped, ...]
     cut: AnswerCut | None = None  # the page was cut short at the answer size limit
+    # the sum of ``match_weight`` over ``matches``, when the search counted it already
+    matches_weight: int | None = field(default=None, compare=False)
 
 
 # about what the JSON of a match costs beyond its texts (keys, numbers, punctuation)

@@ -189,7 +189,9 @@ class SearchService:
         assert done is not None  # noqa: S101 - a stream that ends without failing ends with it
         # the sort is stable: a gist's own skips keep their order
         skips = tuple(event.skipped for event in sorted(skipped, key=lambda event: event.index))
-        result = SearchResult(request, page.seen, tuple(page.kept), skips, page.cut(request))
+        result = SearchResult(
+            request, page.seen, tuple(page.kept), skips, page.cut(request), page.kept_weight
+        )
         return SearchAnswer(result, done.listing)
 
     async def stream(
@@ -295,6 +297,7 @@ class _Page:
         self._weight = 0
         self._full = False  # the limit was reached: nothing more is kept
         self._lines_cut = False
+        self.kept_weight: int | None = 0  # match_weight's sum over ``kept`` (None: not known)
 
     def add(self, match: GistMatch) -> GistMatch | None:
         """Count ``match``; the match as kept (perhaps with fewer lines), or None."""
@@ -304,6 +307,7 @@ class _Page:
             return None
         if self._full:
             return None
+        weight: int | None = None
         if self._limit is not None:
             weight = match_weight(match)
             if self._weight + weight > self._limit:
@@ -312,10 +316,17 @@ class _Page:
                     return None
                 match = trimmed(match, self._limit)  # alone over the limit: fewer lines
                 self._lines_cut = True
-            self._weight += weight
+                self._weight += weight
+                weight = match_weight(match)
+            else:
+                self._weight += weight
         self.listed += 1
         if self._keep:
             self.kept.append(match)
+            if weight is None or self.kept_weight is None:
+                self.kept_weight = None
+            else:
+                self.kept_weight += weight
         return match
 
     def limit(self, event: SearchEvent) -> SearchEvent | None:

@@ -53,7 +53,10 @@ def render_cut(cut: AnswerCut | None) -> schemas.AnswerCutJSON | None:
 
 def answer_weight(result: SearchResult) -> int:
     """About how many bytes the answer's JSON takes (``match_weight``, and the skips)."""
-    return sum(match_weight(match) for match in result.matches) + 120 * len(result.skipped)
+    matches = result.matches_weight
+    if matches is None:
+        matches = sum(match_weight(match) for match in result.matches)
+    return matches + 120 * len(result.skipped)
 
 
 def search_pieces(result: SearchResult) -> Iterator[bytes]:
