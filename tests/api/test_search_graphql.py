@@ -6,7 +6,10 @@ lacks, and the cache holds the same as if every file had come raw."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gistcache.github.graphql import Batch, BatchAnswer
 from gistcache.store.models import file_chunks, file_contents
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.app_keys import GITHUB
 from tests.support.http import ClientFactory
 from tests.support.search import search
 
@@ -203,3 +208,48 @@ async def test_a_partial_answer_falls_back_for_the_gists_it_lacks(
     assert len(fake.graphql_requests()) == 1
     assert raw_names(fake) == ["a.txt"]
     assert answer(body) == (2, [("a.txt", [(1, "needle")]), ("b.txt", [(1, "needle")])], [])
+
+
+async def test_a_streamed_search_tells_each_gist_once_its_batch_is_in(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for n in range(8):  # two batches of four files: the newest four, then the others
+        fake.add_gist("alice", {f"f{n}.txt": f"needle {n}\n"})
+    client = await make_client(github_token=TOKEN)
+    graphql = client.app[GITHUB].graphql
+    assert graphql is not None
+    held = asyncio.Event()
+    asked: list[Batch] = []
+    answered: list[Batch] = []
+    real: Callable[[Batch], Awaitable[BatchAnswer]] = graphql.texts
+
+    async def second_held(batch: Batch) -> BatchAnswer:
+        asked.append(batch)
+        if len(asked) == 2:
+            await held.wait()
+        answer = await real(batch)
+        answered.append(batch)
+        return answer
+
+    graphql.texts = second_held
+    resp = await client.post(
+        "/api/v1/search",
+        json={"username": "alice", "pattern": "needle"},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    assert resp.status == 200
+    told: list[str] = []
+    while len(told) < 4:
+        line = await asyncio.wait_for(resp.content.readline(), timeout=20)
+        event = json.loads(line)
+        if event["event"] == "match":
+            told.append(event["gist"]["files"][0]["filename"])
+    first = {f"f{n}.txt" for n in range(4, 8)}  # the newest, listed first
+    assert set(told) == first
+    assert (len(asked), len(answered)) == (2, 1)  # the other batch is still out
+    held.set()
+    rest = [json.loads(line) async for line in resp.content]
+    later = {e["gist"]["files"][0]["filename"] for e in rest if e["event"] == "match"}
+    assert later == {f"f{n}.txt" for n in range(4)}
+    assert rest[-1]["event"] == "done"
+    assert raw_names(fake) == []
