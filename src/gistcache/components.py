@@ -19,6 +19,7 @@ from gistcache.services.delivery import WebhookSender
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import PayerFor, SearchJobs
 from gistcache.services.listing import ListingService
+from gistcache.services.members import OrgMembers
 from gistcache.services.memory import ContentMemory
 from gistcache.services.profiles import UserProfiles
 from gistcache.services.retention import ContentBudget
@@ -113,11 +114,13 @@ async def components(
                 metrics=metrics,
                 payer_for=payer_for,
             )
+            members = OrgMembers(store, github, cache_ttl=settings.cache_ttl, clock=clock)
             watches = WatchService(
                 store,
                 searches,
                 clock=clock,
                 metrics=metrics,
+                members_of=members.members,
                 event_ttl=settings.watch_event_ttl,
             )
             webhooks = WebhookSender(

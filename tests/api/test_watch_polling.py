@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gistcache.services.watches import WatchService
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.testing.fake_github.rest import set_public_members
 from gistcache.web.app_keys import WATCHES
 from tests.support.clock import FakeClock
 from tests.support.http import ClientFactory
@@ -126,3 +127,50 @@ async def test_a_run_that_fails_for_a_user_loses_no_change(
     clock.advance(INTERVAL)
     [second] = await service.run_due()
     assert len(second.told) == 1
+
+
+async def test_an_organisations_public_members_are_watched_and_revalidated(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, hay: str
+) -> None:
+    set_public_members(fake, "Acme", ["alice", "Bob"])
+    client = await started(make_client)
+    service = client.app[WATCHES]
+    resp = await client.post(
+        "/api/v1/watches",
+        json={"org": "acme", "pattern": "needle", "interval": INTERVAL},
+        headers=MINE,
+    )
+    assert resp.status == 201
+    watch_id = (await resp.json())["id"]
+    [first] = await service.run_due()
+    assert (first.told, first.baseline, first.failed) == ((), 1, ())
+
+    new = fake.add_gist("bob", {"b.txt": "needle\n"}).id
+    del fake.requests[:]
+    clock.advance(INTERVAL)
+    [second] = await service.run_due()
+    assert len(second.told) == 1
+    assert [gist for gist, _ in await told(service, watch_id)] == [new]
+    members = [r for r in fake.requests if r.path.endswith("/orgs/acme/public_members")]
+    assert [(r.status, "If-None-Match" in r.headers) for r in members] == [(304, True)]
+
+    # a member who joins later starts with a baseline of their own
+    fake.add_gist("carol", {"c.txt": "an old needle\n"})
+    set_public_members(fake, "acme", ["alice", "Bob", "carol"])
+    clock.advance(INTERVAL)
+    [third] = await service.run_due()
+    assert (third.told, third.baseline) == ((), 1)
+
+
+async def test_an_unknown_organisation_is_the_watchs_last_error(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    client = await started(make_client)
+    resp = await client.post(
+        "/api/v1/watches", json={"org": "no-such-org", "pattern": "x"}, headers=MINE
+    )
+    watch_id = (await resp.json())["id"]
+    [report] = await client.app[WATCHES].run_due()
+    assert report.failed == ("no-such-org",)
+    body = await (await client.get(f"/api/v1/watches/{watch_id}", headers=MINE)).json()
+    assert body["last_error"].startswith("no-such-org: ")

@@ -41,6 +41,7 @@ TABLES = {
     "watch_events",
     "webhook_deliveries",
     "webhook_attempts",
+    "org_members",
 }
 
 

@@ -26,6 +26,7 @@ from gistcache.github.errors import GitHubReserveKept, GitHubUnavailable
 from gistcache.github.gate import RateLimitGate
 from gistcache.github.graphql import graphql_endpoint
 from gistcache.github.graphql_transport import GraphQLTransport
+from gistcache.github.members import MembersPage, walk_members
 from gistcache.github.pages import KnownPage, ListPage, walk_list
 from gistcache.github.parse import RateLimit
 from gistcache.github.raw import Origin, RawFiles
@@ -132,6 +133,19 @@ class GitHubClient:
         if not cached:
             self._keep_reserve()
         return await walk_list(self._api.get, self.user_gists_url(login), known, self._max_pages)
+
+    async def org_public_members(
+        self, org: str, known: Sequence[MembersPage] = ()
+    ) -> list[MembersPage]:
+        """An organisation's public members, in GitHub's order, every page (``known``
+        pages asked for again with their ETags); GitHubNotFound for no such organisation.
+        Not asked for while GitHub's remaining budget is down to the reserve, unless
+        ``known``."""
+        if not known:
+            self._keep_reserve()
+        first = self._api.url("/orgs/" + quote(org, safe="") + "/public_members")
+        first_url = str(first.with_query(per_page=PER_PAGE))
+        return await walk_members(self._api.get, first_url, known, self._max_pages)
 
     async def user(self, login: str, etag: str | None, *, cached: bool) -> UserAnswer:
         """GitHub's ``GET /users/{login}``, conditional on ``etag`` when given. One not

@@ -17,17 +17,27 @@ from gistcache.store.leases import Leases
 from gistcache.store.profiles import Profiles
 from gistcache.store.sites import Site
 from gistcache.store.users import Users
-from gistcache.store.watches import Watches
+from gistcache.store.watches import OrgMembers, Watches
 
 
 class SiteSession:
     """One session on the site's rows: ``users`` (the list cache), ``leases`` (refresh
     leases, GitHub blocks), ``profiles`` (GitHub's users), ``jobs`` (the search job
     queue), ``contents`` (the users' cached contents) and ``watches`` (saved searches,
-    their events and deliveries); ``session`` and ``site`` for
+    their events and deliveries), ``orgs`` (organisations' members); ``session`` and ``site`` for
     the statements that take them."""
 
-    __slots__ = ("contents", "jobs", "leases", "profiles", "session", "site", "users", "watches")
+    __slots__ = (
+        "contents",
+        "jobs",
+        "leases",
+        "orgs",
+        "profiles",
+        "session",
+        "site",
+        "users",
+        "watches",
+    )
 
     def __init__(self, session: AsyncSession, site: int) -> None:
         self.session = session
@@ -38,6 +48,7 @@ class SiteSession:
         self.jobs = Jobs(session, site)
         self.contents = Contents(session, site)
         self.watches = Watches(session, site)
+        self.orgs = OrgMembers(session, site)
 
 
 class SiteStore:

@@ -364,3 +364,14 @@ webhook_attempts = Table(
     Column("error", Text, nullable=True, comment="why no answer, or a refused address"),
     Column("duration_ms", Integer, nullable=False),
 )
+
+# Organisations' public members as GitHub last listed them, page by page with the ETags
+# that revalidate them (for watches of an organisation).
+org_members = Table(
+    "org_members",
+    metadata,
+    _site(),
+    Column("org", String(39), primary_key=True, comment="lower-cased login"),
+    Column("pages", Text, nullable=False, comment="each page's URL, ETag, logins and next"),
+    Column("checked_at", UTCDateTime, nullable=False, comment="last time GitHub confirmed it"),
+)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gistcache.store.models import (
+    org_members,
     watch_events,
     watch_gists,
     watch_users,
@@ -459,6 +460,36 @@ class Watches:
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+class OrgMembers:
+    """Organisations' public members as last listed, in one session."""
+
+    def __init__(self, session: AsyncSession, site: int) -> None:
+        self._session = session
+        self._site = site
+
+    async def get(self, org: str) -> tuple[str, datetime] | None:
+        """The pages as stored (JSON) and when GitHub last confirmed them."""
+        row = (
+            await self._session.execute(
+                select(org_members.c.pages, org_members.c.checked_at).where(
+                    org_members.c.site_id == self._site, org_members.c.org == org
+                )
+            )
+        ).one_or_none()
+        return None if row is None else (row.pages, row.checked_at)
+
+    async def save(self, org: str, pages: str, now: datetime) -> None:
+        stmt = dialect_insert(self._session)(org_members).values(
+            site_id=self._site, org=org, pages=pages, checked_at=now
+        )
+        await self._session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["site_id", "org"],
+                set_={"pages": stmt.excluded.pages, "checked_at": stmt.excluded.checked_at},
+            )
+        )
 
 
 def _held(watch_id: str, token: str) -> Any:

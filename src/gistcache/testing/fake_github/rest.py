@@ -58,6 +58,25 @@ class RestRoutes:
         router.add_get(prefix + "/user/{user_id:[0-9]+}/gists", self.list_by_id)
         router.add_get(prefix + "/gists/{gist_id}", self.get_gist)
         router.add_get(prefix + "/rate_limit", self.rate_limit)
+        router.add_get(prefix + "/orgs/{org}/public_members", self.public_members)
+
+    async def public_members(self, request: web.Request) -> web.Response:
+        """``GET /orgs/{org}/public_members``: the simple users, paged by ``Link``."""
+        logins = public_members(self._fake).get(request.match_info["org"].lower())
+        if logins is None:
+            return github_error(
+                404, "Not Found", doc="/orgs/members#list-public-organization-members"
+            )
+        per_page = min(max(_int_param(request.query.get("per_page"), 30), 1), MAX_PER_PAGE)
+        page = max(_int_param(request.query.get("page"), 1), 1)
+        users = [self._fake.user(login) for login in logins]
+        chunk = users[(page - 1) * per_page : page * per_page]
+        response = _json_conditional(
+            request, [self._fake.payloads(request).user(user) for user in chunk]
+        )
+        base = str(request.url.with_query(None))
+        response.headers["Link"] = self._links(base, request.query, page, per_page, len(users))
+        return response
 
     async def get_user(self, request: web.Request) -> web.Response:
         user = self._fake.users.get(request.match_info["username"].lower())
@@ -210,6 +229,22 @@ class RestRoutes:
         except KeyError:
             return github_error(404, "Not Found", doc="/gists/gists#get-a-gist")
         return _json_conditional(request, self._fake.payloads(request).gist(gist, full=True))
+
+
+def public_members(fake: FakeGitHub) -> dict[str, list[str]]:
+    """Organisations' public members (lower-cased org login: member logins in order),
+    kept beside the fake's state; ``set_public_members`` sets them."""
+    found: dict[str, list[str]] = vars(fake).setdefault("_public_members", {})
+    return found
+
+
+def set_public_members(fake: FakeGitHub, org: str, logins: list[str]) -> None:
+    """Make ``org`` an organisation whose public members are ``logins`` (users created
+    as needed)."""
+    for login in logins:
+        if login.lower() not in fake.users:
+            fake.add_user(login)
+    public_members(fake)[org.lower()] = list(logins)
 
 
 def _token(request: web.Request) -> str | None:
