@@ -175,15 +175,18 @@ class GistReader:
                 downloads.refund(len(head))
 
     async def contents(
-        self, found: GistContents
+        self, found: GistContents, *, only: str | None = None
     ) -> AsyncGenerator[tuple[GistFile, FileContent], None]:
         """Each file of the gist with its contents (at most the limit of it), in the
         gist's order, one at a time: a gist of 300 large files is never held whole.
-        GitHubUnavailable when a file's contents changed while being read."""
+        ``only``: the file of that name alone (none when the gist has no such file), the
+        others not read. GitHubUnavailable when a file's contents changed while being read."""
         async with self._listing.store.read() as db:
             states = await db.contents.user_files(found.listing.login, gist_id=found.gist.id)
         by_name = {state.filename: state for state in states}
         for f in found.gist.files:
+            if only is not None and f.filename != only:
+                continue
             state = by_name.get(f.filename)
             if state is not None and state.status == TEXT:
                 data = await self._cached_head(state)
