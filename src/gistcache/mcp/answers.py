@@ -392,11 +392,10 @@ class Answers:
             if filename not in names:
                 shown = ", ".join(f"“{name}”" for name in names[:20])
                 raise Refusal(f"gist {gist_id} has no file called “{filename}”; its files: {shown}")
-            contents = self._gists.contents(found)
+            contents = self._gists.contents(found, only=filename)
             async with contextlib.aclosing(contents):
                 async for f, content in contents:
-                    if f.filename == filename:
-                        return f, content
+                    return f, content
         raise Refusal(f"gist {gist_id} has no file called “{filename}”")  # pragma: no cover
 
     async def get_gist_file(
