@@ -219,3 +219,24 @@ async def test_chunks_are_stored_compressed_with_lz4_on_postgresql(
     assert method == "lz4"
     files = await contents.Contents(session, site).user_files("u", gist_id="g3")
     assert [c.data async for c in contents.stream_text_chunks(session, files)] == [data]
+
+
+async def test_files_with_odd_names_are_read_back(
+    database_url: str, make_engine: EngineFactory
+) -> None:
+    """Names that mean something inside an array literal or a list of values (braces,
+    quotes, commas, backslashes, NULL, spaces) each get their own chunks."""
+    names = ["{a,b}.txt", 'say "hi".md', "back\\slash", "NULL", " ", "é ✓.py"]
+    engine = make_engine(database_url, create_engine)
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:
+        async with session.begin():
+            site = await site_id(session, "https://api.github.com")
+            await Users(session, site).save_list(
+                "odd", "anonymous", NOW, [PageOfGists("p", None, [gist("o1", *names)])]
+            )
+            for name in names:
+                await store_file(session, site, "o1", name, [f"in {name}\n"])
+        files = await contents.Contents(session, site).user_files("odd")
+        got = [(c.filename, c.data) async for c in contents.stream_text_chunks(session, files)]
+    assert got == [(name, f"in {name}\n".encode()) for name in names]
