@@ -1,17 +1,22 @@
 """Watches' runs, driven by the test (the poller of each app is stopped): the baseline is
 recorded and not told, a gist new or edited to match is told once, the same revision
-never twice, an edit that still matches again, and two servers racing on one database
-report once. A rate-limited run pauses the watch; the change is told once it resumes."""
+never twice, an edit that still matches again; two servers racing on one database
+report once, and a run left by a killed server is run by another once its claim runs
+out. A rate-limited run pauses the watch; a change is told once it resumes. An
+organisation's members are watched and revalidated; events are pruned after their TTL."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gistcache.services.watches import WatchService
+from gistcache.store.models import watches
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.testing.fake_github.rest import set_public_members
 from gistcache.web.app_keys import WATCHES
@@ -24,8 +29,8 @@ MINE = {"Authorization": f"Bearer {TOKEN}"}
 INTERVAL = 300
 
 
-async def started(make_client: ClientFactory) -> Client:
-    client = await make_client(api_tokens=(TOKEN,))
+async def started(make_client: ClientFactory, **settings: Any) -> Client:
+    client = await make_client(api_tokens=(TOKEN,), **settings)
     await client.app[WATCHES].stop()  # the test runs the watches itself
     return client
 
@@ -174,3 +179,87 @@ async def test_an_unknown_organisation_is_the_watchs_last_error(
     assert report.failed == ("no-such-org",)
     body = await (await client.get(f"/api/v1/watches/{watch_id}", headers=MINE)).json()
     assert body["last_error"].startswith("no-such-org: ")
+
+
+async def test_githubs_rate_limit_pauses_a_watch_until_it_resets(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, hay: str
+) -> None:
+    client = await started(make_client)
+    service = client.app[WATCHES]
+    watch_id = await watch(client)
+    fake.exhaust_rate_limit()
+    [paused] = await service.run_due()
+    assert paused.failed == ("alice",)
+    assert paused.paused_until is not None
+    wait = (paused.paused_until - clock()).total_seconds()
+    assert wait > INTERVAL  # GitHub's reset, not the watch's interval
+    body = await (await client.get(f"/api/v1/watches/{watch_id}", headers=MINE)).json()
+    assert body["paused_until"] is not None
+    assert "rate limit" in body["last_error"]
+    clock.advance(INTERVAL)
+    assert await service.run_due() == []  # paused: not run at its interval
+
+    fake.budgets.clear()  # GitHub renews the budget
+    fake.update_gist(hay, {"hay.txt": "a needle\n"})  # changed while paused
+    clock.advance(wait)
+    [resumed] = await service.run_due()
+    # the first run that went through is the baseline: both needles are in it
+    assert (resumed.told, resumed.baseline, resumed.paused_until) == ((), 2, None)
+    fake.add_gist("alice", {"new.txt": "needle\n"})
+    clock.advance(INTERVAL)
+    [after] = await service.run_due()
+    assert len(after.told) == 1
+
+    # a change made while GitHub refuses is told once GitHub answers again
+    later = fake.add_gist("alice", {"later.txt": "needle\n"}).id
+    fake.exhaust_rate_limit()
+    clock.advance(INTERVAL)
+    [blocked] = await service.run_due()
+    assert blocked.told == ()
+    fake.budgets.clear()
+    clock.advance(max(wait, INTERVAL))
+    [told_later] = await service.run_due()
+    assert len(told_later.told) == 1
+    assert (await told(service, watch_id))[-1][0] == later
+
+
+async def test_a_watch_held_by_a_killed_server_is_run_by_another_once_its_claim_runs_out(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, hay: str, engine: AsyncEngine
+) -> None:
+    one = await started(make_client)
+    two = await started(make_client)
+    watch_id = await watch(one)
+    await one.app[WATCHES].run_due()
+    fake.update_gist(hay, {"hay.txt": "a needle\n"})
+    clock.advance(INTERVAL)
+    # the server that claimed the run was killed (kill -9) before it recorded anything
+    async with engine.begin() as conn:
+        await conn.execute(
+            watches.update().values(
+                lease_token="dead", lease_until=clock() + timedelta(seconds=120)
+            )
+        )
+    assert await two.app[WATCHES].run_due() == []  # its claim still holds
+    clock.advance(121)
+    [report] = await two.app[WATCHES].run_due()
+    assert len(report.told) == 1
+    assert len(await told(two.app[WATCHES], watch_id)) == 1
+
+
+async def test_events_are_pruned_after_their_ttl(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, hay: str
+) -> None:
+    client = await started(make_client, watch_event_ttl=3600)
+    service = client.app[WATCHES]
+    watch_id = await watch(client)
+    await service.run_due()
+    fake.update_gist(hay, {"hay.txt": "a needle\n"})
+    clock.advance(INTERVAL)
+    await service.run_due()
+    assert await service.prune() == 0
+    clock.advance(3601)
+    assert await service.prune() == 1  # the event told; the baseline's record stays
+    assert await told(service, watch_id) == []
+    clock.advance(INTERVAL)
+    [report] = await service.run_due()  # pruned is not forgotten: nothing told again
+    assert report.told == ()
