@@ -34,10 +34,14 @@ def raw_names(fake: FakeGitHub) -> list[str]:
 
 
 def alices_gists(fake: FakeGitHub) -> None:
-    """Small text files, one binary, one too large for a batch, one gist of 31 files."""
+    """Small text files, one binary, one not UTF-8, one too large for a batch, one gist
+    of 31 files."""
     fake.add_gist("alice", {"a.py": "import os\nneedle = 1\n", "b.md": "# no match\n"})
     fake.add_gist("alice", {"c.txt": "a needle\nand another needle\n", "empty.txt": ""})
-    fake.add_gist("alice", {"logo.png": BINARY, "d.txt": "needle é ü\n"})
+    # Latin-1, no UTF-8: GitHub's text of it is not its bytes
+    fake.add_gist(
+        "alice", {"logo.png": BINARY, "d.txt": "needle é ü\n", "l1.txt": b"caf\xe9 needle\n"}
+    )
     fake.add_gist("alice", {"large.log": LARGE})
     fake.add_gist("alice", {f"part{n:02d}.txt": f"needle {n}\n" for n in range(31)})
 
@@ -84,7 +88,8 @@ async def test_a_cold_search_with_a_token_takes_small_texts_from_graphql(
     body = await search(client, username="alice", pattern="needle")
     # one batch for every file it can give; the rest from their raw URLs
     assert len(fake.graphql_requests()) == 1
-    assert raw_names(fake) == ["large.log", "logo.png"] + [f"part{n:02d}.txt" for n in range(31)]
+    parts = [f"part{n:02d}.txt" for n in range(31)]
+    assert raw_names(fake) == ["l1.txt", "large.log", "logo.png", *parts]
     total, matches, skipped = answer(body)
     assert total == 5  # gists searched
     assert ("c.txt", [(1, "a needle"), (2, "and another needle")]) in matches
