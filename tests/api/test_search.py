@@ -230,3 +230,28 @@ async def test_unknown_user_is_404(client: Client) -> None:
     resp = await client.post("/api/v1/search", json={"username": "nobody", "pattern": "x"})
     assert resp.status == 404
     assert resp.content_type == "application/problem+json"
+
+
+async def test_every_page_lists_its_gists_as_the_whole_answer_does(
+    client: Client, fake: FakeGitHub
+) -> None:
+    # matching and other gists, matches in a gist's second file only, a binary file:
+    # the gists of a page are listed in full (lines, counts), the others only counted
+    for n in range(9):
+        files: dict[str, str | bytes] = {
+            "a.txt": f"needle {n}\nneedle again\n" if n % 3 else "hay\n"
+        }
+        if n % 4 == 1:
+            files = {"a.txt": "hay\n", "b.txt": f"x\nneedle {n}\n", "c.bin": b"\x00needle"}
+        fake.add_gist("ivy", files)
+    whole = await search(client, username="ivy", pattern="needle")  # cold: downloads
+    assert whole["total"] == len(whole["matches"]) == 6
+    for per_page in (1, 2, 4):
+        for page in range(1, 8 // per_page + 1):
+            part = await search(
+                client, username="ivy", pattern="needle", page=page, per_page=per_page
+            )
+            first = (page - 1) * per_page
+            assert part["total"] == 6
+            assert part["matches"] == whole["matches"][first : first + per_page]
+            assert part["skipped"] == whole["skipped"]

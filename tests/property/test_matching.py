@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gistcache.domain.chunking import chunk_stream
 from gistcache.domain.matching import (
     FileHits,
+    any_match,
     compile_pattern,
     fixed_text,
     line_ranges,
@@ -284,3 +285,41 @@ def test_a_long_line_is_listed_as_a_window_around_its_first_match(
             )
     empty_inside = [(s - begin, s - begin) for s, e in spans if s == e and 0 <= s - begin <= chars]
     assert [r for r in ranges if r[0] == r[1]] == empty_inside
+
+
+@given(
+    pattern=PATTERNS,
+    lines=LINES,
+    ignore_case=st.booleans(),
+    chunk_bytes=st.integers(1, 32),
+    slice_bytes=st.integers(1, 16),
+    final_newline=st.booleans(),
+)
+@example(
+    pattern="^$", lines=["a", ""], ignore_case=False, chunk_bytes=32, slice_bytes=1,
+    final_newline=True,
+)  # fmt: skip
+@example(
+    pattern="$", lines=["a"], ignore_case=False, chunk_bytes=32, slice_bytes=4,
+    final_newline=False,
+)  # fmt: skip
+def test_any_match_says_whether_scan_chunk_finds_a_line(
+    pattern: str,
+    lines: list[str],
+    ignore_case: bool,
+    chunk_bytes: int,
+    slice_bytes: int,
+    final_newline: bool,
+) -> None:
+    # what a search that only counts a gist asks of each chunk of its files
+    compiled = compile_pattern(pattern, ignore_case=ignore_case)
+    find = match_finder(compiled, text=fixed_text(pattern, ignore_case=ignore_case))
+    data = ("\n".join(lines) + ("\n" if final_newline else "")).encode()
+    stream = chunk_stream(
+        pieces([data]), max_bytes=len(data), chunk_bytes=chunk_bytes, max_line_bytes=len(data) + 1
+    )
+    for chunk in run(collect(stream)):
+        hits = FileHits(limit=None, chars=None)
+        scan_chunk(compiled, chunk.data, chunk.first_line, hits, find)
+        found = any_match(find, chunk.data, stop=lambda: False, slice_bytes=slice_bytes)
+        assert found == (hits.match_count > 0), chunk.data

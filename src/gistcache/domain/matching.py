@@ -380,6 +380,31 @@ def scan_chunk(
     hits.end_chunk(data, first_line)
 
 
+def any_match(
+    find: Finder,
+    data: bytes,
+    *,
+    stop: Callable[[], bool] | None = None,
+    slice_bytes: int = SCAN_SLICE,
+) -> bool:
+    """Whether a line of ``data`` matches, as ``scan_chunk`` would find one (no line is
+    cut out or counted): in the same line-aligned slices, asking ``stop()`` before
+    each (``ScanStopped`` when it answers true)."""
+    size = len(data)
+    end = size - 1 if data.endswith(b"\n") else size  # nothing after a final newline
+    pos = 0
+    while pos < size:
+        if stop is not None and stop():
+            raise ScanStopped()
+        cut = data.find(b"\n", pos + slice_bytes - 1)
+        slice_end = size if cut < 0 else cut + 1
+        start, _ = find(data, pos, slice_end)
+        if 0 <= start <= end:
+            return True
+        pos = slice_end
+    return False
+
+
 def line_ranges(
     find: Finder,
     data: bytes,

@@ -42,6 +42,7 @@ from gistcache.domain.matching import (
     MAX_LINES_PER_FILE,
     FileHits,
     Finder,
+    any_match,
     glob_matches,
     line_anchor_prefix,
     scan_chunk,
@@ -174,7 +175,12 @@ class SearchService:
         start = (request.page - 1) * request.per_page
         page = _Page(self.max_answer_bytes, start, start + request.per_page, keep=True)
         events = self.stream(
-            request, queue_if_busy=queue_if_busy, options=options, progress_every=0, in_order=True
+            request,
+            queue_if_busy=queue_if_busy,
+            options=options,
+            progress_every=0,
+            in_order=True,
+            listed=(start, start + request.per_page),
         )
         async with contextlib.aclosing(events):
             async for event in events:
@@ -203,6 +209,7 @@ class SearchService:
         progress_every: float = STREAM_PROGRESS_EVERY,
         in_order: bool = False,
         answer_limit: int | None = None,
+        listed: tuple[int, int] | None = None,
     ) -> AsyncGenerator[SearchEvent, None]:
         """The search as it goes: ``SearchStarted`` (once the list is known), then
         ``SearchProgress`` (at most every ``progress_every`` seconds), ``GistFound`` and
@@ -213,7 +220,10 @@ class SearchService:
         list's order (a gist is scanned once those before it are). With ``answer_limit``
         (bytes, as ``match_weight`` counts them) the ``GistFound`` told stop once their
         weight reaches it (a first one alone over it loses lines), and ``SearchDone``
-        says so in ``cut``; the others are still counted.
+        says so in ``cut``; the others are still counted. With ``listed`` (and
+        ``in_order``), the matching gists told before the first or from the second of
+        these positions (0-based, among the matching gists) are found by their first
+        matching line and told with no files: their lines are never made.
 
         The search goes on only while its reader asks for events, and holds one of the
         ``max_searches`` slots until it ends. Its time budget runs from when it has a
@@ -224,7 +234,7 @@ class SearchService:
         """
         if not queue_if_busy and self._slots.full():
             raise SearchesBusy()
-        search = _Search(self._sources, request, options, progress_every, in_order)
+        search = _Search(self._sources, request, options, progress_every, in_order, listed)
         page = _Page(answer_limit, 0, None, keep=False) if answer_limit is not None else None
         await self._slots.take()
         try:
@@ -480,12 +490,14 @@ class _Search:
         options: ScanOptions,
         progress_every: float,
         in_order: bool,
+        listed: tuple[int, int] | None = None,
     ) -> None:
         self._sources = sources
         self._request = request
         self._progress_every = progress_every
         self._in_order = in_order
-        self._scanner = _Scanner(sources, request, options, self._wanted)
+        listed = listed if in_order else None  # positions among gists told in list order
+        self._scanner = _Scanner(sources, request, options, self._wanted, listed)
 
     @property
     def scanning(self) -> concurrent.futures.Future[None] | None:
@@ -621,8 +633,16 @@ class _Scanner:
         request: SearchRequest,
         options: ScanOptions,
         wanted: Callable[[str], bool],
+        listed: tuple[int, int] | None = None,
     ) -> None:
         self._sources = sources
+        self._listed = listed
+        # what the scanning thread learnt of the gists scanned so far, in the list's order
+        self._found = 0  # matching gists scanned before the one being scanned
+        self._gist: str | None = None  # the gist being scanned
+        self._gist_matches: list[tuple[str, str]] = []  # its files found matching
+        self._unlisted: set[str] = set()  # gists scanned for their first matching line only
+        self._matching: set[tuple[str, str]] = set()  # their files found matching
         self._options = options
         self._context = request.context
         self._wanted = wanted
@@ -684,12 +704,43 @@ class _Scanner:
             return
         stopped = threading.Event()
         try:
-            self.scanning = self._sources.scanners.submit(
-                _scan_batch, self._regexp, self._find, chunks, stopped
-            )
+            self.scanning = self._sources.scanners.submit(_scan_batch, self, chunks, stopped)
             await asyncio.wrap_future(self.scanning)
         finally:
             stopped.set()
+
+    def scan_chunks(
+        self, batch: list[tuple[StoredChunk, FileHits]], stopped: threading.Event
+    ) -> None:
+        """The scanning thread's work (``_scan_batch``): each chunk of ``batch`` into its
+        file's hits, in slices, until ``stopped`` is set (then ``ScanStopped`` ends it).
+        A gist that would not be listed if it matched (``listed``) is scanned only until
+        each of its files has shown a matching line, or has none."""
+        regexp, find, stop = self._regexp, self._find, stopped.is_set
+        for chunk, hits in batch:
+            assert chunk.data is not None  # noqa: S101 - _Batch leaves replaced chunks out
+            if chunk.gist_id != self._gist:
+                self._next_gist(chunk.gist_id)
+            key = (chunk.gist_id, chunk.filename)
+            if chunk.gist_id not in self._unlisted:
+                scan_chunk(regexp, chunk.data, chunk.first_line, hits, find, stop=stop)
+                if hits.match_count and key not in self._gist_matches:
+                    self._gist_matches.append(key)
+            elif key not in self._matching and any_match(find, chunk.data, stop=stop):
+                self._matching.add(key)
+                self._gist_matches.append(key)
+
+    def _next_gist(self, gist_id: str) -> None:
+        """The scan goes on to ``gist_id`` (gists come in the list's order): count the
+        one before if it matched (a file that failed meanwhile does not count, as its
+        telling leaves it out), and whether this one would be listed."""
+        if any(key not in self.failed for key in self._gist_matches):
+            self._found += 1
+        self._gist, self._gist_matches = gist_id, []
+        if self._listed is not None:
+            start, end = self._listed
+            if not start <= self._found < end:
+                self._unlisted.add(gist_id)
 
     def _tell(
         self, gists: list[Gist], index: dict[str, int], hits: dict[tuple[str, str], FileHits]
@@ -700,6 +751,7 @@ class _Scanner:
             if gist.truncated:
                 yield FileSkipped(at, Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED))
             matched: list[FileMatch] = []
+            unlisted = False
             for f in gist.files:
                 if not self._wanted(f.filename):
                     continue
@@ -709,12 +761,16 @@ class _Scanner:
                     yield FileSkipped(at, Skipped(gist.id, f.filename, reason))
                     continue
                 file_hits = hits.pop(key, None)
+                if gist.id in self._unlisted:
+                    if key in self._matching:  # counted, never listed: no lines made
+                        unlisted = True
+                    continue
                 if file_hits is not None and file_hits.match_count:
                     url = gist.html_url + line_anchor_prefix(f.filename)
                     matched.append(
                         FileMatch(f, file_hits.match_count, _lines(url, file_hits.lines))
                     )
-            if matched:
+            if matched or unlisted:
                 self.total += 1
                 yield GistFound(at, GistMatch(gist, tuple(matched)))
             yield GistSearched(at)
@@ -760,23 +816,10 @@ def _groups(events: Iterator[SearchEvent]) -> Iterator[list[SearchEvent]]:
 
 
 def _scan_batch(
-    regexp: Any,
-    find: Finder,
-    batch: list[tuple[StoredChunk, FileHits]],
-    stopped: threading.Event,
+    scanner: _Scanner, batch: list[tuple[StoredChunk, FileHits]], stopped: threading.Event
 ) -> None:
-    """The scanning thread's work: each chunk of ``batch`` into its file's hits, in
-    slices, until ``stopped`` is set (then ``ScanStopped`` ends it)."""
-    for chunk, hits in batch:
-        assert chunk.data is not None  # noqa: S101 - _Batch leaves replaced chunks out
-        scan_chunk(
-            regexp,
-            chunk.data,
-            chunk.first_line,
-            hits,
-            find,
-            stop=stopped.is_set,
-        )
+    """What a scanning thread runs: ``scanner.scan_chunks``."""
+    scanner.scan_chunks(batch, stopped)
 
 
 def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:
