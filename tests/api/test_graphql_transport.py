@@ -16,6 +16,7 @@ from prometheus_client import generate_latest
 
 from gistcache.github.client import GitHubClient
 from gistcache.github.errors import GitHubRateLimited, GitHubUnavailable
+from gistcache.github.gate import Block
 from gistcache.github.graphql import Batch, GistAsked
 from gistcache.observability.metrics import Metrics
 
@@ -53,11 +54,17 @@ def points(remaining: int, reset: float | None = None) -> dict[str, str]:
 
 
 async def client_for(
-    aiohttp_server: Any, upstream: Upstream, token: str | None = TOKEN, path: str = ""
+    aiohttp_server: Any,
+    upstream: Upstream,
+    token: str | None = TOKEN,
+    path: str = "",
+    rate_limit: Any = None,
 ) -> tuple[GitHubClient, Metrics, aiohttp.ClientSession]:
     app = web.Application()
     app.router.add_post(path + "/graphql", upstream.handle)
     app.router.add_post("/api/graphql", upstream.handle)
+    if rate_limit is not None:
+        app.router.add_get("/rate_limit", rate_limit)
     server = await aiohttp_server(app)
     session = aiohttp.ClientSession()
     metrics = Metrics()
@@ -173,3 +180,58 @@ async def test_without_a_token_or_turned_off_there_is_no_graphql(aiohttp_server:
             session, "https://api.github.com", "t0ken", user_agent="test", graphql=False
         )
         assert off.graphql is None
+
+
+class Exchange:
+    """A block exchange of one server alone, whose probe is always this server's."""
+
+    def __init__(self) -> None:
+        self.lifted: list[Block] = []
+
+    async def load(self) -> Block | None:
+        return None
+
+    async def save(self, block: Block) -> None:
+        pass
+
+    async def claim_probe(self, every: float) -> bool:
+        return True
+
+    async def lift(self, block: Block) -> None:
+        self.lifted.append(block)
+
+
+@pytest.mark.parametrize(("left", "lifted"), [(4000, True), (0, False)])
+async def test_spent_points_are_asked_of_get_rate_limit_and_lifted_once_renewed(
+    aiohttp_server: Any, left: int, lifted: bool
+) -> None:
+    spent = (200, points(0), {"errors": [{"type": "RATE_LIMITED", "message": "API rate limit"}]})
+    whole = (200, points(4999), {"data": {"rateLimit": {"cost": 1}, "nodes": [TEXT_NODE]}})
+    upstream = Upstream(spent, whole)
+    asked_budget: list[str] = []
+
+    async def rate_limit(request: web.Request) -> web.Response:
+        asked_budget.append(request.path)
+        reset = int(time.time()) + 3600
+        resources = {
+            "core": {"limit": 5000, "remaining": 5000, "used": 0, "reset": reset},
+            "graphql": {"limit": 5000, "remaining": left, "used": 5000 - left, "reset": reset},
+        }
+        return web.json_response({"resources": resources})
+
+    github, _, session = await client_for(aiohttp_server, upstream, rate_limit=rate_limit)
+    exchange = Exchange()
+    async with session:
+        assert github.graphql is not None
+        with pytest.raises(GitHubRateLimited):
+            await github.graphql.texts(Batch((ASKED,)))
+        async with github.graphql.gate.shared(exchange):
+            if lifted:
+                got = await github.graphql.texts(Batch((ASKED,)))
+                assert got.texts == {(ASKED.gist_id, "hello.py"): "print"}
+            else:
+                with pytest.raises(GitHubRateLimited):
+                    await github.graphql.texts(Batch((ASKED,)))
+    assert asked_budget == ["/rate_limit"]
+    assert len(upstream.seen) == (2 if lifted else 1)
+    assert len(exchange.lifted) == (1 if lifted else 0)

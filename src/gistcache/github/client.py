@@ -10,6 +10,7 @@ and what the answers mean is read by :mod:`gistcache.github.parse`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -98,7 +99,12 @@ class GitHubClient:
         self.graphql: GraphQLTransport | None = None
         if graphql and token:
             self.graphql = GraphQLTransport(
-                session, graphql_endpoint(api), token, user_agent=user_agent, metrics=metrics
+                session,
+                graphql_endpoint(api),
+                token,
+                user_agent=user_agent,
+                renewed=functools.partial(self._api.renewed, "graphql"),
+                metrics=metrics,
             )
         self._max_pages = max_pages
         # the share of GitHub's rate limit kept for revalidating what is cached

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 from yarl import URL
@@ -42,6 +42,7 @@ class GraphQLTransport:
         *,
         user_agent: str,
         at_once: int = BATCHES_AT_ONCE,
+        renewed: Callable[[], Awaitable[bool]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._session = session
@@ -50,7 +51,9 @@ class GraphQLTransport:
         self._user_agent = user_agent
         self._metrics = metrics
         self._slots = asyncio.Semaphore(at_once)
-        self.gate = RateLimitGate()
+        # ``renewed``: whether GraphQL's points are renewed (GET /rate_limit), for the gate
+        # to lift a spent budget's block early, as REST's
+        self.gate = RateLimitGate(renewed=renewed)
         self.rate_limit: RateLimit | None = None
 
     async def texts(self, batch: Batch) -> BatchAnswer:

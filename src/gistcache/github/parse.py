@@ -127,11 +127,12 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     )
 
 
-def core_rate_limit(body: Any) -> RateLimit | None:
+def core_rate_limit(body: Any, resource: str = "core") -> RateLimit | None:
     """The core budget in a ``GET /rate_limit`` answer (``resources.core``, in every API
-    version), or None when the body has none that reads as one."""
+    version), or another ``resource``'s (``graphql``); None when the body has none that
+    reads as one."""
     resources = body.get("resources") if isinstance(body, dict) else None
-    core = resources.get("core") if isinstance(resources, dict) else None
+    core = resources.get(resource) if isinstance(resources, dict) else None
     if not isinstance(core, dict):
         return None
     limit, remaining = core.get("limit"), core.get("remaining")
@@ -145,7 +146,7 @@ def core_rate_limit(body: Any) -> RateLimit | None:
         remaining=remaining,
         used=used if _whole(used) else None,
         reset=_instant(reset) if _whole(reset) else None,
-        resource="core",
+        resource=resource,
     )
 
 

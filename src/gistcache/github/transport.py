@@ -161,6 +161,12 @@ class ApiTransport:
         """Whether GitHub's primary budget has requests again, asked of ``GET
         /rate_limit`` (which GitHub does not count, so it goes out while blocked and is
         charged to no one). What it says of the budget is recorded; a failure says no."""
+        return await self.renewed("core")
+
+    async def renewed(self, resource: str) -> bool:
+        """Whether GitHub's budget of ``resource`` (``core``: REST's; ``graphql``) has
+        requests again, asked of ``GET /rate_limit``; a failure says no. What it says of
+        REST's budget is recorded."""
         try:
             async with self._session.get(
                 URL(str(self.url("/rate_limit")), encoded=True),
@@ -174,17 +180,19 @@ class ApiTransport:
             log.info("could not ask GitHub whether its rate limit is renewed: %s", exc)
             return False
         count_request(self._metrics, "rate_limit", str(status))
-        core = core_rate_limit(json_body(raw)) if status == 200 else None
-        if core is None:
-            log.info("GitHub's GET /rate_limit answered %s without a core budget", status)
+        budget = core_rate_limit(json_body(raw), resource) if status == 200 else None
+        if budget is None:
+            log.info("GitHub's GET /rate_limit answered %s without a %s budget", status, resource)
             return False
-        self._remember_rate_limit(core)
-        if core.remaining <= 0:
+        if resource == "core":
+            self._remember_rate_limit(budget)
+        if budget.remaining <= 0:
             return False
         log.warning(
-            "GitHub's rate limit is renewed (%d of %d requests remain): asking again",
-            core.remaining,
-            core.limit,
+            "GitHub's %s rate limit is renewed (%d of %d remain): asking again",
+            resource,
+            budget.remaining,
+            budget.limit,
         )
         return True
 
