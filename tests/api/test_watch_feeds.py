@@ -132,3 +132,23 @@ async def test_server_sent_events_have_ids_and_resume_after_last_event_id(
     resp.close()
     assert json.loads(event["data"])["gist"]["id"] == third
     assert int(event["id"]) > int(second["id"])
+
+
+async def test_the_watchs_page_lists_its_events_with_links_to_the_lines(
+    api: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    watch, told = await watch_with_two_events(api, fake, clock)
+    resp = await api.get(watch["page_url"])
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    assert resp.headers["Content-Security-Policy"] == "default-src 'self'"
+    html = await resp.text()
+    # newest first, each line linked to GitHub; the baseline's old needle is not there
+    assert html.index(f"{told[1]}#file-second-py-L2") < html.index(f"{told[0]}#file-first-py-L2")
+    assert "old.txt" not in html
+    assert watch["feed_url"].replace("&", "&amp;") in html or watch["feed_url"] in html
+
+    wrong = await api.get(watch["page_url"].split("?")[0] + "?token=guess")
+    assert wrong.status == 404
+    assert wrong.content_type == "text/html"
+    assert "No such watch" in await wrong.text()

@@ -263,3 +263,26 @@ async def test_events_are_pruned_after_their_ttl(
     clock.advance(INTERVAL)
     [report] = await service.run_due()  # pruned is not forgotten: nothing told again
     assert report.told == ()
+
+
+async def test_a_run_a_bug_broke_is_logged_and_the_watch_goes_on_at_its_interval(
+    make_client: ClientFactory, hay: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await started(make_client)
+    service = client.app[WATCHES]
+    watch_id = await watch(client)
+
+    async def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "_search_user", broken)
+    [report] = await service.run_due()
+    assert report.recorded
+    body = await (await client.get(f"/api/v1/watches/{watch_id}", headers=MINE)).json()
+    assert body["last_error"] == "the run failed unexpectedly (logged)"
+    assert "a bug" not in str(body)
+    assert await service.run_due() == []  # not again before its interval
+    monkeypatch.undo()
+    clock.advance(INTERVAL)
+    [again] = await service.run_due()
+    assert again.baseline == 1

@@ -83,7 +83,7 @@ class Metrics:
         )
         self.watch_runs = Counter(
             "gistcache_watch_runs",
-            "Watch runs this process recorded, by outcome (ok, partial, paused, lost)",
+            "Watch runs this process recorded, by outcome (ok, partial, paused, lost, failed)",
             ["outcome"],
             registry=self.registry,
         )

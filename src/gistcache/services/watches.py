@@ -271,7 +271,25 @@ class WatchService:
             self._count_run("lost")
             return RunReport(watch.id, (), 0, (), None, recorded=False)
         await _cancel(renewal)
-        return run.result()
+        exc = run.exception()
+        if exc is None:
+            return run.result()
+        # a bug: logged, and the watch goes on at its interval rather than every time
+        # its claim runs out
+        log.error("watch %s: the run failed unexpectedly", watch.id, exc_info=exc)
+        now = self._clock()
+        async with self._store.sessions.transaction() as session:
+            recorded = await watch_rows.finish_run(
+                session,
+                watch.id,
+                token,
+                now=now,
+                next_run_at=now + timedelta(seconds=watch.interval),
+                paused_until=None,
+                last_error="the run failed unexpectedly (logged)",
+            )
+        self._count_run("failed")
+        return RunReport(watch.id, (), 0, (), None, recorded=recorded)
 
     async def _run(self, watch: WatchRow, token: str) -> RunReport:
         logins: Sequence[str] = watch.users

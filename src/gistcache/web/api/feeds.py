@@ -29,17 +29,18 @@ RETRY_MS = 5000  # what the stream asks a client to wait before reconnecting
 ET.register_namespace("", ATOM)
 
 
-async def _watch(request: web.Request) -> WatchRow:
+async def feed_watch(request: web.Request) -> WatchRow:
+    """The watch the request names, read with its feed token (``?token=``)."""
     watches_on(request)
     token = request.query.get("token", "")
-    row = await request.app[WATCHES].by_feed_token(request.match_info["watch_id"], token)
+    row = await request.config_dict[WATCHES].by_feed_token(request.match_info["watch_id"], token)
     if row is None:
         raise WatchNotFound("no watch has this id and feed token")
     return row
 
 
 async def feed(request: web.Request) -> web.Response:
-    watch = await _watch(request)
+    watch = await feed_watch(request)
     events = await request.app[WATCHES].events(watch.id, limit=FEED_ENTRIES, newest_first=True)
     body = atom_feed(watch, events, str(request.url))
     return web.Response(
@@ -106,7 +107,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     """The watch's events as they are recorded: those after ``Last-Event-ID`` (or the
     ``last_event_id`` query parameter) first, then each new one within a second or so,
     and a comment line every 15 s while nothing happens."""
-    watch = await _watch(request)
+    watch = await feed_watch(request)
     after = _last_event_id(request)
     response = web.StreamResponse(
         headers={

@@ -25,7 +25,7 @@ PREFIX = "/api/v1/watches"
 
 def watches_on(request: web.Request) -> None:
     """A 404 when no API token is configured: the watches are not there at all."""
-    if not request.app[SETTINGS].api_tokens:
+    if not request.config_dict[SETTINGS].api_tokens:
         raise WatchesOff("no such resource")
 
 
@@ -101,6 +101,7 @@ def watch_json(row: WatchRow) -> dict[str, Any]:
         "webhook": None if row.webhook_url is None else {"url": row.webhook_url},
         "feed_url": f"{PREFIX}/{row.id}/feed.atom?token={row.feed_token}",
         "events_url": f"{PREFIX}/{row.id}/events?token={row.feed_token}",
+        "page_url": f"/-/watches/{row.id}?token={row.feed_token}",
         "created_at": format_timestamp(row.created_at),
         "next_run_at": format_timestamp(row.next_run_at),
         "last_run_at": _timestamp(row.last_run_at),

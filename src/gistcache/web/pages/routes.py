@@ -10,7 +10,7 @@ from aiohttp.web import UrlMappingMatchInfo
 
 from gistcache.web.app_keys import ASSETS, CLOCK, ERROR_RENDERER
 from gistcache.web.failures import Problem
-from gistcache.web.pages import views
+from gistcache.web.pages import views, watch
 from gistcache.web.pages.assets import load_assets
 from gistcache.web.pages.failures import problem_message
 from gistcache.web.pages.form import Form
@@ -48,6 +48,7 @@ def setup_pages(app: web.Application) -> None:
     pages.router.add_get("/search", views.search, name="page-search")
     pages.router.add_get("/users/{username}", views.user_gists, name="page-user")
     pages.router.add_get("/freshness", views.freshness_words, name="page-freshness")
+    pages.router.add_get("/watches/{watch_id}", watch.watch, name="page-watch")
     pages.router.add_get("/static/{name}", views.static, name="page-static")
     app.add_subapp(PAGES_PREFIX.rstrip("/"), pages)
     root = PageRoot(pages)
