@@ -21,7 +21,7 @@ class Sized:
 
 
 def test_the_least_recently_used_go_first_when_the_budget_is_spent() -> None:
-    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
+    hot: ByteLRU[str, Sized] = ByteLRU(max_bytes=100)
     for name in "abc":
         hot.put(name, Sized(name, 40))
     assert [hot.get(n) is not None for n in "abc"] == [False, True, True]
@@ -33,7 +33,7 @@ def test_the_least_recently_used_go_first_when_the_budget_is_spent() -> None:
 
 
 def test_replacing_an_entry_counts_only_the_new_one() -> None:
-    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
+    hot: ByteLRU[str, Sized] = ByteLRU(max_bytes=100)
     hot.put("a", Sized("a1", 60))
     hot.put("a", Sized("a2", 30))
     entry = hot.get("a")
@@ -43,7 +43,7 @@ def test_replacing_an_entry_counts_only_the_new_one() -> None:
 
 
 def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_nothing() -> None:
-    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
+    hot: ByteLRU[str, Sized] = ByteLRU(max_bytes=100)
     hot.put("small", Sized("small", 10))
     hot.put("huge", Sized("huge", 101))
     assert hot.get("huge") is None
@@ -52,7 +52,7 @@ def test_an_entry_larger_than_the_budget_is_not_kept_and_evicts_nothing() -> Non
 
 
 def test_discard_forgets_an_entry() -> None:
-    hot: ByteLRU[Sized] = ByteLRU(max_bytes=100)
+    hot: ByteLRU[str, Sized] = ByteLRU(max_bytes=100)
     hot.put("a", Sized("a", 10))
     hot.discard("a")
     hot.discard("never-there")

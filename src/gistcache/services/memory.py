@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -33,16 +33,17 @@ class Weighed(Protocol):
 
 
 T = TypeVar("T", bound=Weighed)
+K = TypeVar("K", bound=Hashable)
 Wanted = Callable[[str], bool]  # whether a search wants a file, by its name
 
 
-class ByteLRU(Generic[T]):
+class ByteLRU(Generic[K, T]):
     """A least-recently-used map from key to value, holding at most ``max_bytes`` by
     the values' own weight."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, tuple[T, int]] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[T, int]] = OrderedDict()
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -52,14 +53,14 @@ class ByteLRU(Generic[T]):
     def size(self) -> int:
         return self._bytes
 
-    def get(self, key: str) -> T | None:
+    def get(self, key: K) -> T | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         self._entries.move_to_end(key)
         return entry[0]
 
-    def put(self, key: str, value: T) -> None:
+    def put(self, key: K, value: T) -> None:
         self.discard(key)
         weight = value.weight()
         if weight > self.max_bytes:
@@ -70,7 +71,7 @@ class ByteLRU(Generic[T]):
             _, (_, evicted) = self._entries.popitem(last=False)
             self._bytes -= evicted
 
-    def discard(self, key: str) -> None:
+    def discard(self, key: K) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._bytes -= entry[1]
@@ -102,7 +103,7 @@ class ListMemory:
     recently used first out), by lower-cased login."""
 
     def __init__(self, max_bytes: int) -> None:
-        self._lists: ByteLRU[RenderedList] = ByteLRU(max_bytes)
+        self._lists: ByteLRU[str, RenderedList] = ByteLRU(max_bytes)
 
     def get(self, key: str) -> RenderedList | None:
         return self._lists.get(key)
@@ -205,7 +206,7 @@ class ContentMemory:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.largest = max_bytes // 8
-        self._files: ByteLRU[_Contents] = ByteLRU(max_bytes)
+        self._files: ByteLRU[tuple[int, str, str], _Contents] = ByteLRU(max_bytes)
 
     def __len__(self) -> int:
         return len(self._files)
@@ -213,10 +214,6 @@ class ContentMemory:
     @property
     def size(self) -> int:
         return self._files.size
-
-    @staticmethod
-    def _key(site: int, gist_id: str, filename: str) -> str:
-        return f"{site}\0{gist_id}\0{filename}"
 
     def keeps(self, stored_bytes: int) -> bool:
         """Whether a file of this size would be kept."""
@@ -233,7 +230,7 @@ class ContentMemory:
 
     def get(self, state: FileState) -> list[tuple[int, bytes]] | None:
         """The chunks of the file's fetch ``state.generation``, if held."""
-        found = self._files.get(self._key(state.site, state.gist_id, state.filename))
+        found = self._files.get((state.site, state.gist_id, state.filename))
         if found is None or found.state.generation != state.generation:
             return None
         return found.chunks
@@ -244,11 +241,11 @@ class ContentMemory:
         files = self._files
         states = []
         for gist in gists:
-            prefix = f"{site}\0{gist.id}\0"
+            gist_id = gist.id
             for f in gist.files:
                 if not wanted(f.filename):
                     continue
-                found = files.get(prefix + f.filename)
+                found = files.get((site, gist_id, f.filename))
                 if found is None or not found.state.current_for(gist.updated_at, f.raw_url):
                     return None
                 states.append(found.state)
@@ -258,14 +255,14 @@ class ContentMemory:
         """Hold ``chunks``, all of the file's fetch ``state.generation`` (none for a file
         with no text to scan)."""
         if self.max_bytes and state.generation is not None and state.updated_at is not None:
-            key = self._key(state.site, state.gist_id, state.filename)
+            key = (state.site, state.gist_id, state.filename)
             self._files.put(key, _Contents(state, chunks))
 
     def forget(self, site: int, gist_id: str, filename: str, generation: str) -> None:
         """Drop a revision the database no longer holds (evicted): a search that reads
         the states would not use it (none names it current any more), and one that
         does not must not serve what the database has let go."""
-        key = self._key(site, gist_id, filename)
+        key = (site, gist_id, filename)
         found = self._files.get(key)
         if found is not None and found.state.generation == generation:
             self._files.discard(key)
