@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.web.api import feeds
 from gistcache.web.app_keys import WATCHES
 from tests.support.clock import FakeClock
 from tests.support.http import ClientFactory, problem
@@ -152,3 +153,16 @@ async def test_the_watchs_page_lists_its_events_with_links_to_the_lines(
     assert wrong.status == 404
     assert wrong.content_type == "text/html"
     assert "No such watch" in await wrong.text()
+
+
+async def test_a_quiet_stream_sends_heartbeat_comments(
+    api: Client, fake: FakeGitHub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feeds, "HEARTBEAT", 0.02)  # instead of 15 s
+    monkeypatch.setattr(feeds, "SSE_POLL", 0.01)
+    watch, _ = await watch_with_two_events(api, fake, clock)
+    resp = await api.get(watch["events_url"], headers={"Last-Event-ID": "999999"})
+    opening = (await resp.content.readuntil(b"\n\n")).decode()
+    assert opening.startswith("retry: ")
+    assert await resp.content.readuntil(b"\n\n") == b": heartbeat\n\n"  # nothing after 999999
+    resp.close()
