@@ -664,3 +664,24 @@ async def test_a_dropped_download_is_one_line_in_the_fakes_log(
     assert record.levelno == logging.INFO
     assert record.getMessage().startswith(f"GET /gist-raw/dropper/{gist.id}/raw/")
     assert "the client went away after" in record.getMessage()
+
+
+async def test_an_organisations_public_members_are_paged_with_etags(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    assert (await http.get("/orgs/acme/public_members")).status == 404
+    logins = [f"member{n}" for n in range(3)]
+    assert (await http.put("/_fake/orgs/Acme/public_members", json=logins)).status == 204
+    first = await http.get("/orgs/acme/public_members?per_page=2")
+    assert first.status == 200
+    assert [u["login"] for u in await first.json()] == logins[:2]
+    assert 'rel="next"' in first.headers["Link"]
+    following = first.links["next"]["url"]
+    second = await http.get(following)
+    assert [u["login"] for u in await second.json()] == logins[2:]
+    assert 'rel="next"' not in second.headers["Link"]
+    etag = first.headers["ETag"]
+    again = await http.get("/orgs/acme/public_members?per_page=2", headers={"If-None-Match": etag})
+    assert again.status == 304
+    bad = await http.put("/_fake/orgs/acme/public_members", json={"not": "a list"})
+    assert bad.status == 400

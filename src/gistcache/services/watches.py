@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120.0  # a poller that stops renewing loses its run after this
 POLL_SECONDS = 5.0  # how often each server looks for a due watch
+PRUNE_SECONDS = 60.0  # how often each server deletes the events past their TTL
 USERS_AT_ONCE = 4  # users of one run searched at the same time
 # the failures that pause a watch until GitHub's limit lets it ask again
 PAUSING = frozenset(
@@ -132,6 +133,7 @@ class WatchService:
         self._tasks: list[asyncio.Task[None]] = []
         self.wake = asyncio.Event()  # a new watch is due at once
         self._database_away = False
+        self._pruned_at: float | None = None  # loop time of the last prune
 
     # --- the API's side
 
@@ -209,7 +211,10 @@ class WatchService:
         while True:
             try:
                 await self.run_due()
-                await self.prune()
+                now = asyncio.get_running_loop().time()
+                if self._pruned_at is None or now - self._pruned_at >= PRUNE_SECONDS:
+                    await self.prune()
+                    self._pruned_at = now
                 self._database_answers()
             except StoreUnavailable as exc:
                 if not self._database_away:

@@ -1,6 +1,7 @@
 """The fake GitHub's ``/_fake/`` endpoints, for a fake run as its own process: add, edit
 and delete gists, read what a cache of a user should hold, count the requests, and tell
-the GraphQL API to fail (``POST /_fake/graphql/faults``)."""
+the GraphQL API to fail (``POST /_fake/graphql/faults``), and set an organisation's
+public members (``PUT /_fake/orgs/{org}/public_members``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from gistcache.testing.fake_github.faults import GRAPHQL_FAULTS
 from gistcache.testing.fake_github.payloads import timestamp
+from gistcache.testing.fake_github.rest import set_public_members
 
 if TYPE_CHECKING:
     from gistcache.testing.fake_github.server import FakeGitHub
@@ -27,6 +29,15 @@ class Controls:
         router.add_get("/_fake/users/{login}/truth", self.truth)
         router.add_get("/_fake/stats", self.stats)
         router.add_post("/_fake/graphql/faults", self.graphql_fault)
+        router.add_put("/_fake/orgs/{org}/public_members", self.set_public_members)
+
+    async def set_public_members(self, request: web.Request) -> web.Response:
+        """The organisation's public members: a JSON list of logins, in order."""
+        logins = await request.json()
+        if not isinstance(logins, list) or not all(isinstance(x, str) for x in logins):
+            return web.json_response({"message": "a list of logins"}, status=400)
+        set_public_members(self._fake, request.match_info["org"], logins)
+        return web.Response(status=204)
 
     async def add_gist(self, request: web.Request) -> web.Response:
         data = await request.json()
