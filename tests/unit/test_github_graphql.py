@@ -246,8 +246,19 @@ def test_a_body_that_is_no_json_is_unavailable() -> None:
         read_batch(Batch((gist(1, ("a", 1)),)), 200, headers(), b"<html>Unicorn!</html>", NOW)
 
 
-def test_rate_limited_with_no_points_left_blocks_until_the_reset() -> None:
-    body = {"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]}
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"type": "RATE_LIMITED", "message": "API rate limit exceeded"},  # GitHub's docs
+        {  # what GitHub answers since 2026
+            "type": "RATE_LIMIT",
+            "code": "graphql_rate_limit",
+            "message": "API rate limit already exceeded for user ID 1.",
+        },
+    ],
+)
+def test_rate_limited_with_no_points_left_blocks_until_the_reset(error: dict[str, str]) -> None:
+    body = {"errors": [error]}
     spent = headers(
         *GRAPHQL_HEADERS, ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", str(int(NOW) + 900))
     )
@@ -260,8 +271,9 @@ def test_rate_limited_with_no_points_left_blocks_until_the_reset() -> None:
     )
 
 
-def test_rate_limited_with_points_left_is_a_secondary_limit() -> None:
-    body = {"data": None, "errors": [{"type": "RATE_LIMITED", "message": "secondary"}]}
+@pytest.mark.parametrize("kind", ["RATE_LIMITED", "RATE_LIMIT"])
+def test_rate_limited_with_points_left_is_a_secondary_limit(kind: str) -> None:
+    body = {"data": None, "errors": [{"type": kind, "message": "secondary"}]}
     raw = json.dumps(body).encode()
     with pytest.raises(RateLimitedAnswer) as refused:
         read_batch(Batch((gist(1, ("a", 1)),)), 200, headers(*GRAPHQL_HEADERS), raw, NOW)

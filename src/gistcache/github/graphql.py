@@ -278,6 +278,11 @@ def read_batch(
     return BatchAnswer(texts, _cost(data), moved, lacking, messages)
 
 
+# the ``type`` of GraphQL's error for a rate limit: RATE_LIMITED as GitHub's docs say,
+# RATE_LIMIT (with ``code: graphql_rate_limit``) as GitHub answers since 2026
+RATE_LIMIT_TYPES = ("RATE_LIMITED", "RATE_LIMIT")
+
+
 def _failed_gists(
     errors: list[Any], headers: Mapping[str, str], now: float
 ) -> tuple[set[int] | None, list[str]]:
@@ -292,7 +297,7 @@ def _failed_gists(
             continue
         message = error.get("message")
         messages.append(message if isinstance(message, str) else "an unnamed error")
-        if error.get("type") == "RATE_LIMITED":
+        if error.get("type") in RATE_LIMIT_TYPES or error.get("code") == "graphql_rate_limit":
             raise _rate_limited(headers, now)
         path = error.get("path")
         if (
