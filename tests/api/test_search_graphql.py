@@ -259,3 +259,21 @@ async def test_a_streamed_search_tells_each_gist_once_its_batch_is_in(
     assert later == {f"f{n}.txt" for n in range(4)}
     assert rest[-1]["event"] == "done"
     assert raw_names(fake) == []
+
+
+async def test_a_file_whose_text_an_error_nulled_comes_raw_with_its_gist(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    fake.add_gist("alice", {"a.txt": "needle\n", "b.txt": "needle b\n"})
+    fake.add_gist("alice", {"c.txt": "needle c\n"})
+    fake.graphql_fault("partial", file_names={"a.txt"})
+    client = await make_client(github_token=TOKEN)
+    body = await search(client, username="alice", pattern="needle")
+    assert len(fake.graphql_requests()) == 1
+    # an error names a file of the gist: none of the gist's texts is taken
+    assert raw_names(fake) == ["a.txt", "b.txt"]
+    assert answer(body)[1] == [
+        ("a.txt", [(1, "needle")]),
+        ("b.txt", [(1, "needle b")]),
+        ("c.txt", [(1, "needle c")]),
+    ]
