@@ -45,6 +45,34 @@ async def test_a_fresh_list_is_answered_from_memory_without_the_database(
     assert len(fake.api_requests()) == 1
 
 
+async def test_answers_from_memory_count_down_and_say_how_they_were_obtained(
+    client: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    # the headers of a version of the list are made once: what changes per answer
+    # (X-Cache, the freshness left, a 304's missing body) must still change
+    first = await client.get("/octocat")
+    assert first.headers["X-Cache"] == "MISS"
+    assert first.headers["Cache-Control"] == "public, max-age=60"
+    etag = first.headers["ETag"]
+    clock.advance(10)
+    hit = await client.get("/octocat")
+    assert (hit.headers["X-Cache"], hit.headers["Cache-Control"]) == ("HIT", "public, max-age=50")
+    assert hit.headers["ETag"] == etag
+    assert hit.headers["X-Total-Count"] == "1"
+    assert hit.headers["Content-Type"] == "application/json"
+    clock.advance(25)
+    unchanged = await client.get("/octocat", headers={"If-None-Match": etag})
+    assert unchanged.status == 304
+    assert unchanged.headers["X-Cache"] == "HIT"
+    assert unchanged.headers["Cache-Control"] == "public, max-age=25"
+    assert unchanged.headers["ETag"] == etag
+    assert "Content-Type" not in unchanged.headers
+    again = await client.get("/octocat")
+    assert again.headers["Content-Type"] == "application/json"  # the 304 took it from no one
+    assert await again.json() == await first.json()
+    assert len(fake.api_requests()) == 1
+
+
 async def test_a_user_gone_from_github_leaves_no_copy_in_memory(
     client: Client, fake: FakeGitHub
 ) -> None:

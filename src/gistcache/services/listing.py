@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from gistcache.domain.clock import Clock, utcnow
 from gistcache.domain.errors import UserNotFound
@@ -48,6 +49,15 @@ class Checked:
     login: str
     checked_at: datetime  # when GitHub last sent or confirmed it
     backing_off: bool  # GitHub failed for the user lately: its list is served STALE
+
+
+class ListAnswer(NamedTuple):
+    """A whole list as it is answered: the version of the list with its JSON, how it was
+    obtained (``X-Cache``), and the seconds it stays fresh (0 when STALE)."""
+
+    rendered: RenderedList
+    cache: CacheStatus
+    fresh_for: float
 
 
 class ListingService:
@@ -100,13 +110,16 @@ class ListingService:
             listing, _ = await self._listing(login, True)
         return listing
 
-    async def list_rendered(self, login: str, *, revalidate: bool = False) -> RenderedList:
+    async def list_rendered(self, login: str, *, revalidate: bool = False) -> ListAnswer:
         """The user's public gists as :meth:`list_gists` gives them, with their JSON:
-        made once per version of the list while the memory tier holds it."""
+        made once per version of the list while the memory tier holds it. A fresh list
+        held there is answered as it is held, with nothing made for the request."""
+        if not revalidate:
+            found = self._fresh_in_memory(login.lower())
+            if found is not None:
+                return ListAnswer(found[0], CacheStatus.HIT, found[1])
         listing, rendered = await self._listing(login, revalidate)
-        if rendered is None:
-            return RenderedList.of(listing)
-        return RenderedList(listing, rendered.body, rendered.etag)
+        return ListAnswer(rendered or RenderedList.of(listing), listing.cache, listing.fresh_for)
 
     async def last_checked(self, login: str) -> Checked | None:
         """When GitHub last sent or confirmed the cached list of ``login``, from the
@@ -142,14 +155,11 @@ class ListingService:
         """The list, and its rendering when the memory tier holds one."""
         key = login.lower()
         if not revalidate:
-            held = self._memory.get(key)
-            if held is not None:
-                now = self.clock()
-                kept = Cached(not_found=False, checked_at=held.listing.checked_at)
-                if decide(kept, self._ttls, now) is Decision.SERVE:
-                    left = self._ttls.cache - held.listing.age(now)
-                    hit = dataclasses.replace(held.listing, cache=CacheStatus.HIT, fresh_for=left)
-                    return hit, held
+            found = self._fresh_in_memory(key)
+            if found is not None:
+                held, left = found
+                hit = dataclasses.replace(held.listing, cache=CacheStatus.HIT, fresh_for=left)
+                return hit, held
         # a refresh of this user under way answers for everyone, without a database read
         running = self._refreshes.joined(_flight(key, revalidate))
         try:
@@ -160,6 +170,19 @@ class ListingService:
         if listing.cache is CacheStatus.STALE:
             return listing, None
         return listing, self._memory.keep(key, listing)
+
+    def _fresh_in_memory(self, key: str) -> tuple[RenderedList, float] | None:
+        """The list held in memory while it is fresh, and the seconds it stays so. This
+        is the freshness policy's SERVE (``domain.freshness.decide``) for a list GitHub
+        sent, without a revalidation asked: younger than the TTL. It runs for every
+        cached list, so it compares the age alone, making nothing."""
+        held = self._memory.get(key)
+        if held is None:
+            return None
+        age = (self.clock() - held.listing.checked_at).total_seconds()
+        if age >= self._ttls.cache:
+            return None
+        return held, self._ttls.cache - max(0.0, age)
 
     async def _list_gists(
         self, login: str, key: str, revalidate: bool, answer_first: bool

@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,11 +80,14 @@ class ByteLRU(Generic[K, T]):
 @dataclass(frozen=True, slots=True)
 class RenderedList:
     """A list with its JSON, made once per version of the list: the API's array and its
-    digest (the entity tag of the whole list's answer)."""
+    digest (the entity tag of the whole list's answer). ``derived`` holds what the web
+    layer makes of this version once (its answer's headers, by ``X-Cache`` value), so
+    that a cached list's answer builds none of them per request."""
 
     listing: GistList
     body: bytes
     etag: str  # unquoted
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, listing: GistList) -> RenderedList:

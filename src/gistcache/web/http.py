@@ -43,12 +43,12 @@ def cache_headers(result: GistList, now: datetime) -> dict[str, str]:
     return {"X-Cache": result.cache.value, "Cache-Control": fresh_cache_control(result.fresh_for)}
 
 
-def whole_list_headers(result: GistList, etag: str) -> dict[str, str]:
-    """The headers every whole-list answer of this version of the list carries, with its
-    entity tag (``etag``, unquoted). ``Cache-Control`` (and ``Age``) count down with time:
-    :func:`cache_headers`."""
+def whole_list_headers(result: GistList, cache: CacheStatus, etag: str) -> dict[str, str]:
+    """The headers every whole-list answer of this version of the list carries when it
+    was obtained as ``cache`` says, with its entity tag (``etag``, unquoted).
+    ``Cache-Control`` (and ``Age``) count down with time: :func:`cache_headers`."""
     return {
-        "X-Cache": result.cache.value,
+        "X-Cache": cache.value,
         "X-Total-Count": str(len(result.gists)),
         "Content-Type": "application/json",
         "ETag": f'"{etag}"',

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gistcache.domain.gists import digest, render_gists
 from gistcache.domain.requests import parse_paging, validate_username
 from gistcache.domain.results import CacheStatus
-from gistcache.services.memory import RenderedList
+from gistcache.services.listing import ListAnswer
 from gistcache.web.app_keys import CLOCK, LISTING
 from gistcache.web.http import (
     cache_headers,
@@ -28,8 +27,8 @@ async def list_gists(request: web.Request) -> web.StreamResponse:
     listing = request.app[LISTING]
     revalidate = wants_revalidation(request)
     if paging is None:
-        rendered = await listing.list_rendered(username, revalidate=revalidate)
-        return _whole_list(request, rendered, request.app[CLOCK]())
+        answer = await listing.list_rendered(username, revalidate=revalidate)
+        return _whole_list(request, answer)
 
     result = await listing.list_gists(username, revalidate=revalidate)
     headers = cache_headers(result, request.app[CLOCK]())
@@ -50,16 +49,22 @@ async def list_gists(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _whole_list(request: web.Request, rendered: RenderedList, now: datetime) -> web.Response:
-    """The whole list: its body and entity tag were made once for this version (while
-    the memory tier holds it); only the countdown of its freshness is new."""
-    result, fingerprint = rendered.listing, rendered.etag
-    headers = whole_list_headers(result, fingerprint)
-    if result.cache is CacheStatus.STALE:
-        headers.update(cache_headers(result, now))
+def _whole_list(request: web.Request, answer: ListAnswer) -> web.Response:
+    """The whole list: its body, entity tag and headers were made once for this version
+    (while the memory tier holds it); only the countdown of its freshness is new."""
+    rendered, cache = answer.rendered, answer.cache
+    headers = rendered.derived.get(cache)
+    if headers is None:
+        headers = rendered.derived[cache] = CIMultiDict(
+            whole_list_headers(rendered.listing, cache, rendered.etag)
+        )
+    if request.if_none_match is not None and etag_matches(request, rendered.etag):
+        response = web.Response(status=304, headers=headers)
+        del response.headers["Content-Type"]
     else:
-        headers["Cache-Control"] = fresh_cache_control(result.fresh_for)
-    if request.if_none_match is not None and etag_matches(request, fingerprint):
-        del headers["Content-Type"]
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=rendered.body, headers=headers)
+        response = web.Response(body=rendered.body, headers=headers)
+    if cache is CacheStatus.STALE:
+        response.headers.update(cache_headers(rendered.listing, request.app[CLOCK]()))
+    else:
+        response.headers["Cache-Control"] = fresh_cache_control(answer.fresh_for)
+    return response
