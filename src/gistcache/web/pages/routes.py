@@ -8,7 +8,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.web import UrlMappingMatchInfo
 
-from gistcache.web.app_keys import ASSETS, CLOCK, ERROR_RENDERER
+from gistcache.web.app_keys import ASSETS, CLOCK, ERROR_RENDERER, SETTINGS
 from gistcache.web.failures import Problem
 from gistcache.web.pages import views, watch
 from gistcache.web.pages.assets import load_assets
@@ -41,6 +41,8 @@ def setup_pages(app: web.Application) -> None:
         when=when,
         marked=marked,
         cut_words=cut_words,
+        # the "Watch this search" form, when the server has API tokens
+        watches_on=bool(app[SETTINGS].api_tokens),
     )
     env.filters["http_url"] = http_url
     pages = web.Application()

@@ -530,3 +530,44 @@ function addSkipped(entry) {
     ),
   );
 }
+
+// "Watch this search": the search in the form now, saved as a watch with the API token
+// the person types (sent in a header, never kept); then the watch's page
+const watchForm = document.getElementById("watch");
+if (watchForm && form) {
+  watchForm.hidden = false;
+  watchForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = watchForm.querySelector(".watch-status");
+    const fields = new FormData(form);
+    const text = (name) => String(fields.get(name) || "").trim();
+    const body = {
+      usernames: [text("user")],
+      pattern: String(fields.get("q") || ""),
+      ignore_case: fields.get("i") === "1",
+      literal: fields.get("literal") === "1",
+      interval: Number(watchForm.elements.interval.value),
+    };
+    if (text("context")) body.context = Number(text("context"));
+    if (text("glob")) body.filename = text("glob");
+    status.textContent = "Saving the watch…";
+    try {
+      const response = await fetch("/api/v1/watches", {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Authorization: `Bearer ${watchForm.elements.token.value}`,
+        },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json();
+      if (response.status === 201) {
+        window.location.assign(answer.page_url);
+        return;
+      }
+      status.textContent = answer.detail || `The server answered ${response.status}.`;
+    } catch {
+      status.textContent = "The server could not be reached; try again.";
+    }
+  });
+}
