@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,14 @@ async def test_a_streamed_answer_carries_the_request_id_and_is_counted(
         (("method", "GET"), ("route", "/-/test-stream"), ("status", "200")),
     )
     assert got[key] == 2
+
+
+async def test_every_request_without_an_id_is_given_a_new_random_one(
+    client: TestClient[Any, Any],
+) -> None:
+    # ids are drawn from the OS in batches: past the end of one, they are still new
+    ids = [(await client.get("/ping")).headers["X-Request-ID"] for _ in range(600)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch("[0-9a-f]{32}", rid) for rid in ids)
+    offered = await client.get("/ping", headers={"X-Request-ID": "bad id with spaces"})
+    assert re.fullmatch("[0-9a-f]{32}", offered.headers["X-Request-ID"])
