@@ -359,10 +359,15 @@ async def fake_stats(http: aiohttp.ClientSession, fake: Service) -> dict[str, in
 
 @dataclass
 class Upstream:
-    """Requests that reached the fake GitHub between ``start()`` and ``stop()``."""
+    """Requests that reached the fake GitHub between ``start()`` and ``stop()``: REST
+    API requests, raw downloads, GraphQL requests and the points they were charged, and
+    raw downloads the raw host refused (429, its hourly limit)."""
 
     api: int = 0
     raw: int = 0
+    graphql: int = 0
+    points: int = 0
+    raw_refused: int = 0
 
 
 @contextlib.asynccontextmanager
@@ -375,6 +380,9 @@ async def counting(http: aiohttp.ClientSession, fake: Service) -> AsyncIterator[
         after = await fake_stats(http, fake)
         counted.api = after["api_requests"] - before["api_requests"]
         counted.raw = after["raw_requests"] - before["raw_requests"]
+        counted.graphql = after["graphql_requests"] - before["graphql_requests"]
+        counted.points = after["graphql_points"] - before["graphql_points"]
+        counted.raw_refused = after["raw_refused"] - before["raw_refused"]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,9 @@ fresh, as the fresh server's is before it is timed, then the median of three, ea
 after sleeping past the TTL and followed at once by a fresh search on the same
 server, its baseline); scenario 5 runs on a fresh server process,
 so that its peak memory is the huge file's. The servers run with the default
-settings (the access log at INFO, text lines) unless a row says otherwise; the
+settings (the access log at INFO, text lines) unless a row says otherwise, except
+`GISTCACHE_GRAPHQL=off` (all but scenario 3's GraphQL path, so that the other
+scenarios' figures are the raw path's, as before GraphQL); the
 footnotes list the settings that move the figures. The list scenarios' load
 generator is wrk (`-t2 -cCONCURRENCY -dSECONDS`, percentiles from its latency
 histogram through `benchmarks/wrk_report.lua`; the herd through `wrk_burst.lua`,
@@ -54,10 +56,21 @@ What the baselines are:
    ceiling), loaded the same way right before the service at each concurrency; at
    the top one, also a server with the access log off (`GISTCACHE_LOG_LEVEL=WARNING`).
 2. thundering herd: one stale request on its own, just before the herd.
-3. cold search: the same list pages and raw files fetched by the harness itself,
-   as many at a time as the server does (`GISTCACHE_FETCH_CONCURRENCY`), storing and
-   searching nothing; then cold users of their own searched by servers fetching 8,
-   16 and 32 at once, each beside the same fetches at that concurrency.
+3. cold search, both paths. The raw path (every server but one runs with
+   `GISTCACHE_GRAPHQL=off`: each file from its raw URL): the same list pages and raw
+   files fetched by the harness itself, as many at a time as the server does
+   (`GISTCACHE_FETCH_CONCURRENCY`), storing and searching nothing; the streamed
+   search's first match; then cold users of their own searched by servers fetching 8,
+   16 and 32 at once, each beside the same fetches at that concurrency. The GraphQL
+   path: a cold user of its own, the same size, searched by a server with GraphQL on
+   (the fake's schema built by one untimed request first; its time model: a floor of
+   300 ms plus 20 ms a file of text, on top of the latency), beside the same list
+   pages and GraphQL batches asked for by the harness (the server's planner's
+   batches, 20 at once), and beside the raw path's wall time and request count. Its
+   GraphQL requests and points, raw downloads and the raw host's refusals are the
+   fake's own counts; its requests are at most the batches the bounds need (512 KiB,
+   100 files, 100 gists a batch) or the 20 run side by side, whichever is more, and
+   none of these small text files is downloaded raw.
 4. warm search: `grep -E` and ripgrep (`rg`) over the same bytes on disk, and the
    cached list alone; for the stale one, a fresh search on the same server right
    after each stale one.

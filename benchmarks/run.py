@@ -13,7 +13,9 @@ created on it (through the ``postgres`` maintenance database) and dropped at the
 Servers: scenarios 1, 3, 4 (fresh), 6 and 7 run on a server whose cache TTL is an
 hour, so the lists stay fresh; scenarios 2 and 4 (stale) on a second server, started
 on the same database with a TTL of a few seconds, after sleeping past it; scenario
-5 on a third, fresh process, so that its peak memory is the huge file's alone.
+5 on a third, fresh process, so that its peak memory is the huge file's alone. Every
+server runs with ``GISTCACHE_GRAPHQL=off`` (each file from its raw URL) except the one
+of scenario 3's GraphQL phase, which searches a cold user of its own with GraphQL on.
 """
 
 from __future__ import annotations
@@ -75,11 +77,12 @@ async def run_database(
                 f"{sc.login_for(n)}:{n}:{sizes.files_per_gist}:{sizes.file_bytes}"
                 for n in sizes.bulk_users()
             ]
-            if "cold_search" in wants:  # one cold user per fetch concurrency measured
-                bulk.append(
-                    f"{sc.stream_login(sizes.search_gists)}:{sizes.search_gists}:"
+            if "cold_search" in wants:  # cold users: streamed, GraphQL, by fetch concurrency
+                bulk += [
+                    f"{login(sizes.search_gists)}:{sizes.search_gists}:"
                     f"{sizes.files_per_gist}:{sizes.file_bytes}"
-                )
+                    for login in (sc.stream_login, sc.graphql_login)
+                ]
                 bulk += [
                     f"{sc.concurrency_login(c)}:{sizes.fetch_gists}:{sizes.files_per_gist}:"
                     f"{sizes.file_bytes}"
@@ -96,7 +99,13 @@ async def run_database(
                     bench = sc.Bench(sizes, latency, workdir, fake, database_url, http, ceiling)
                     await _scenarios(bench, wants, results)
             except BaseException:
-                for name in ("fake-github", "server-fresh", "server-stale", "server-huge"):
+                for name in (
+                    "fake-github",
+                    "server-fresh",
+                    "server-graphql",
+                    "server-stale",
+                    "server-huge",
+                ):
                     log = workdir / f"{name}.log"
                     if log.exists():
                         print(f"--- {name}.log ---", file=sys.stderr)
@@ -149,6 +158,7 @@ def server_settings() -> dict[str, Any]:
     }
     shown["GISTCACHE_FETCH_CONCURRENCY"] = sc.FETCH_CONCURRENCY  # set by the harness
     shown["GISTCACHE_CACHE_TTL"] = f"{LONG_TTL} (stale phases: the smoke or full stale TTL)"
+    shown["GISTCACHE_GRAPHQL"] = "off (scenario 3's GraphQL path: on)"
     shown["GISTCACHE_RATE_LIMIT"] = "none"
     shown["GISTCACHE_CLIENT_GITHUB_BUDGET"] = "off"
     return shown

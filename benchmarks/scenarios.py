@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,15 @@ from benchmarks.harness import (
     timed_request,
 )
 from gistcache.domain.matching import FileHits, compile_pattern, scan_chunk
+from gistcache.github.graphql import (
+    BATCH_BYTES,
+    BATCH_FILES,
+    BATCH_GISTS,
+    BATCHES_AT_ONCE,
+    Batch,
+    GistAsked,
+    plan_batches,
+)
 from gistcache.settings import Settings
 from gistcache.testing.fake_github import bulk_gist_files, huge_text
 
@@ -120,6 +130,11 @@ def stream_login(gists: int) -> str:
     return f"stream{gists}"
 
 
+def graphql_login(gists: int) -> str:
+    """A user like the cold search's, searched cold by a server with GraphQL on."""
+    return f"graphql{gists}"
+
+
 def pages_for(gists: int) -> int:
     return max(1, math.ceil(gists / PER_PAGE))
 
@@ -146,9 +161,12 @@ class Bench:
         return self.server.url
 
     def server_settings(self, cache_ttl: float, **extra: str | float | int) -> dict[str, Any]:
-        """What a benchmarked server runs with beyond the defaults (recorded in results)."""
+        """What a benchmarked server runs with beyond the defaults (recorded in results).
+        GraphQL is off (every file from its raw URL, the path measured since the first
+        runs) unless ``graphql="on"`` is given: scenario 3's GraphQL phase."""
         return {
             "cache_ttl": cache_ttl,
+            "graphql": "off",
             "fetch_concurrency": FETCH_CONCURRENCY,
             "max_file_bytes": (self.sizes.huge_file_mb + 1) * MIB,
             # the huge file in one search; every user's contents kept (no eviction timed)
@@ -191,6 +209,8 @@ class Bench:
                 "seconds": answer.seconds,
                 "api_requests": upstream.api,
                 "raw_fetches": upstream.raw,
+                "graphql_requests": upstream.graphql,
+                "raw_refused": upstream.raw_refused,
                 "x_cache": answer.headers.get("X-Cache"),
             }
         return self.cold[login]
@@ -438,14 +458,16 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
     ]  # fmt: skip
     rows = [
         row(
-            f"wall time ({mb:.1f} MB in {want_raw} files)",
+            f"raw path (GraphQL off): wall time ({mb:.1f} MB in {want_raw} files)",
             secs(cold["seconds"]),
             f"{secs(download['seconds'])} (same fetches, no storing)",
         ),
-        row("wall time vs the fetches alone", f"{ratio:.2f}x", "", f"≤ {bound:.2f}x", near),
-        row("API requests", str(cold["api_requests"]), "", str(want_api),
+        row("raw path: wall time vs the fetches alone", f"{ratio:.2f}x", "", f"≤ {bound:.2f}x",
+            near),
+        row("raw path: API requests", str(cold["api_requests"]), "", str(want_api),
             targets[1]["met"]),
-        row("raw fetches", str(cold["raw_fetches"]), "", str(want_raw), targets[2]["met"]),
+        row("raw path: raw fetches", str(cold["raw_fetches"]), "", str(want_raw),
+            targets[2]["met"]),
     ]  # fmt: skip
     first = await _first_streamed_match(bench, stream_login(gists))
     # the list's round trips, one file's download, and 100 ms
@@ -455,7 +477,8 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
     )
     targets.append(
         target(
-            "time to the first streamed match, cold (list round trips + one file + 100 ms)",
+            "time to the first streamed match, cold, raw path "
+            "(list round trips + one file + 100 ms)",
             f"<= {first_bound:.3f} s",
             first["first_match_seconds"],
             first_met,
@@ -463,7 +486,7 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
     )
     rows.append(
         row(
-            "streamed cold search: first match / done",
+            "raw path: streamed cold search: first match / done",
             f"{secs(first['first_match_seconds'] or 0)} / {secs(first['done_seconds'])}",
             f"{want_api} list round trips + one file at {ms(bench.latency)} each",
             f"≤ {secs(first_bound)}",
@@ -474,13 +497,16 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
     for point in by_concurrency:
         rows.append(
             row(
-                f"fetch concurrency {point['concurrency']}: cold search of "
+                f"raw path, fetch concurrency {point['concurrency']}: cold search of "
                 f"{bench.sizes.fetch_gists} gists",
                 f"{secs(point['seconds'])} ({point['ratio']:.2f}x)",
                 f"{secs(point['baseline_seconds'])} (same fetches, {point['concurrency']} "
                 "at once, no storing)",
             )
         )
+    via_graphql = await _graphql_path(bench, cold, want_api)
+    targets += via_graphql["targets"]
+    rows += via_graphql["rows"]
     return {
         "title": f"3. cold search, {gists} gists x {sizes.files_per_gist} files",
         "figures": {
@@ -500,6 +526,191 @@ async def cold_search(bench: Bench) -> dict[str, Any]:
             "fetch_concurrency": FETCH_CONCURRENCY,
             "by_fetch_concurrency": by_concurrency,
             "streamed": first,
+            "graphql_requests": cold["graphql_requests"],
+            "raw_refused": cold["raw_refused"],
+            "path": "raw: every server here but the GraphQL phase's runs with "
+            "GISTCACHE_GRAPHQL=off",
+            "graphql": via_graphql["figures"],
+        },
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+async def _list_items(bench: Bench, login: str) -> list[dict[str, Any]]:
+    """The user's list items, every page, as the fake gives them to a token."""
+    headers = {**USER_AGENT, "Authorization": f"Bearer {TOKEN}"}
+    items: list[dict[str, Any]] = []
+    next_url: str | None = f"{bench.fake.url}/users/{login}/gists?per_page={PER_PAGE}"
+    while next_url is not None:
+        async with bench.http.get(next_url, headers=headers) as resp:
+            resp.raise_for_status()
+            items += await resp.json()
+            next_url = str(resp.links["next"]["url"]) if "next" in resp.links else None
+    return items
+
+
+def planned_batches(items: Sequence[dict[str, Any]]) -> list[Batch]:
+    """The GraphQL requests the server's planner makes of these list items' files
+    (github.graphql.plan_batches: at most BATCH_BYTES, BATCH_FILES and BATCH_GISTS a
+    batch, spread over up to BATCHES_AT_ONCE that run side by side)."""
+    asked = [
+        GistAsked(
+            item["node_id"],
+            item["id"],
+            datetime.fromisoformat(item["updated_at"]),
+            tuple((name, f["size"]) for name, f in item["files"].items()),
+        )
+        for item in items
+    ]
+    plan = plan_batches(asked)
+    if plan.left:
+        raise RuntimeError(f"{len(plan.left)} gists cannot come through GraphQL")
+    return plan.batches
+
+
+def batch_bound(gists: int, files: int, nbytes: int) -> int:
+    """At most this many GraphQL requests for a cold search: the batches the bounds on
+    bytes, files and gists need, or the batches run side by side, whichever is more."""
+    return max(
+        math.ceil(nbytes / BATCH_BYTES),
+        math.ceil(files / BATCH_FILES),
+        math.ceil(gists / BATCH_GISTS),
+        BATCHES_AT_ONCE,
+    )
+
+
+async def graphql_download(bench: Bench, login: str) -> dict[str, Any]:
+    """The baseline of the GraphQL path: this process fetches the same list pages, then
+    asks the fake for the batches the server's planner makes of them, as many at once
+    as the server would, and keeps nothing."""
+    headers = {**USER_AGENT, "Authorization": f"Bearer {TOKEN}"}
+    slots = asyncio.Semaphore(BATCHES_AT_ONCE)
+    total = 0
+
+    async def ask(batch: Batch) -> None:
+        nonlocal total
+        async with (
+            slots,
+            bench.http.post(
+                f"{bench.fake.url}/graphql", json=batch.request(), headers=headers
+            ) as resp,
+        ):
+            resp.raise_for_status()
+            answer = await resp.json()
+            if answer.get("errors"):
+                raise RuntimeError(f"a batch failed: {answer['errors'][:3]}")
+            total += sum(
+                len(f["text"].encode())
+                for node in answer["data"]["nodes"]
+                for f in node["files"]
+                if f["text"] is not None
+            )
+
+    started = time.perf_counter()
+    batches = planned_batches(await _list_items(bench, login))
+    await asyncio.gather(*(ask(batch) for batch in batches))
+    return {"seconds": time.perf_counter() - started, "bytes": total, "batches": len(batches)}
+
+
+async def _warm_fake_graphql(bench: Bench) -> None:
+    """One GraphQL request to the fake, untimed: it builds GitHub's schema on its first."""
+    async with bench.http.post(
+        f"{bench.fake.url}/graphql",
+        json={"query": "query { rateLimit { remaining } }"},
+        headers={**USER_AGENT, "Authorization": f"Bearer {TOKEN}"},
+    ) as resp:
+        answer = await resp.json()
+        if resp.status != 200 or answer.get("errors"):
+            raise RuntimeError(f"the fake's /graphql answered {resp.status}: {answer}")
+
+
+async def _graphql_path(bench: Bench, raw: dict[str, Any], want_api: int) -> dict[str, Any]:
+    """A cold user like scenario 3's, searched by a server with GraphQL on (its files'
+    texts in batches), beside the raw path's cold search of the same size."""
+    sizes = bench.sizes
+    gists = sizes.search_gists
+    login = graphql_login(gists)
+    items = await _list_items(bench, login)
+    files = sum(len(item["files"]) for item in items)
+    nbytes = sum(f["size"] for item in items for f in item["files"].values())
+    planned = len(planned_batches(items))
+    bound = batch_bound(gists, files, nbytes)
+    await _warm_fake_graphql(bench)
+    server = await start_server(
+        bench.workdir,
+        "server-graphql",
+        bench.database_url,
+        bench.fake.url,
+        **bench.server_settings(3600, graphql="on"),
+    )
+    try:
+        async with counting(bench.http, bench.fake) as upstream:
+            answer = await timed_request(
+                bench.http,
+                "POST",
+                f"{server.url}/api/v1/search",
+                {"username": login, "pattern": SEARCH_PATTERN},
+            )
+    finally:
+        server.stop()
+    if answer.body["skipped"]:
+        raise RuntimeError(f"the cold search of {login} skipped {answer.body['skipped'][:5]}")
+    download = await graphql_download(bench, login)
+    if download["bytes"] != nbytes:
+        raise RuntimeError(f"the batches gave {download['bytes']} bytes of {nbytes}")
+    seconds = answer.seconds
+    raw_requests = raw["api_requests"] + raw["raw_fetches"]
+    requests = upstream.api + upstream.graphql + upstream.raw
+    faster = seconds <= raw["seconds"]
+    batched = upstream.graphql == planned <= bound
+    none_raw = upstream.raw == 0
+    targets = [
+        target("GraphQL path: cold search no slower than the raw path's (same run)",
+               f"<= {raw['seconds']:.3f} s", round(seconds, 4), faster),
+        target(f"GraphQL path: GraphQL requests (the planner's batches, at most {bound})",
+               f"{planned} (<= {bound})", upstream.graphql, batched),
+        target("GraphQL path: raw fetches", "0", upstream.raw, none_raw),
+        target("GraphQL path: API requests (list pages of 100)", str(want_api), upstream.api,
+               upstream.api == want_api),
+    ]  # fmt: skip
+    bound_text = (
+        f"≤ {bound}: max(⌈bytes / {BATCH_BYTES // 1024} KiB⌉, ⌈files / {BATCH_FILES}⌉, "
+        f"{BATCHES_AT_ONCE} side by side)"
+    )
+    rows = [
+        row(f"GraphQL path (GraphQL on): wall time ({nbytes / MIB:.1f} MB in {files} files)",
+            f"{secs(seconds)} ({seconds / download['seconds']:.2f}x)",
+            f"{secs(download['seconds'])} (same pages and batches, no storing)"),
+        row("GraphQL path vs raw path: wall time",
+            f"{secs(seconds)} ({seconds / raw['seconds']:.2f}x)",
+            f"raw path {secs(raw['seconds'])}", "≤ raw path", faster),
+        row("GraphQL path: GraphQL requests / points", f"{upstream.graphql} / {upstream.points}",
+            f"planner: {planned} batches", bound_text, batched),
+        row("GraphQL path: raw fetches / API requests", f"{upstream.raw} / {upstream.api}", "",
+            f"0 / {want_api}", none_raw and targets[3]["met"]),
+        row("GraphQL path vs raw path: upstream requests",
+            f"{requests} ({upstream.api} API + {upstream.graphql} GraphQL + {upstream.raw} raw)",
+            f"raw path {raw_requests} ({raw['api_requests']} API + {raw['raw_fetches']} raw)"),
+    ]  # fmt: skip
+    return {
+        "figures": {
+            "user": login,
+            "files": files,
+            "bytes": nbytes,
+            "seconds": round(seconds, 4),
+            "raw_path_seconds": round(raw["seconds"], 4),
+            "ratio_to_raw_path": round(seconds / raw["seconds"], 3),
+            "baseline_batches_seconds": round(download["seconds"], 4),
+            "ratio_to_batches": round(seconds / download["seconds"], 3),
+            "api_requests": upstream.api,
+            "graphql_requests": upstream.graphql,
+            "graphql_points": upstream.points,
+            "raw_fetches": upstream.raw,
+            "raw_refused": upstream.raw_refused,
+            "planned_batches": planned,
+            "batch_bound": bound,
+            "x_cache": answer.headers.get("X-Cache"),
         },
         "targets": targets,
         "rows": rows,
@@ -576,6 +787,7 @@ async def _fetch_concurrencies(bench: Bench) -> list[dict[str, Any]]:
                 "ratio": round(answer.seconds / baseline["seconds"], 3),
                 "api_requests": upstream.api,
                 "raw_fetches": upstream.raw,
+                "graphql_requests": upstream.graphql,
             }
         )
     return points

@@ -7,6 +7,7 @@ process tree, to keep the test short.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -16,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.scenarios import PATTERNS, SCENARIOS, SMOKE, pages_for
+from benchmarks.scenarios import PATTERNS, SCENARIOS, SMOKE, graphql_login, pages_for
+from gistcache.github.graphql import BATCHES_AT_ONCE, GistAsked, plan_batches
+from gistcache.testing.fake_github import bulk_gist_files
 
 pytestmark = pytest.mark.slow
 
@@ -123,8 +126,33 @@ def test_search_economy(result: dict[str, Any]) -> None:
     pages = pages_for(SMOKE.search_gists)
     files = SMOKE.search_gists * SMOKE.files_per_gist
     cold = scenarios["cold_search"]["figures"]
-    assert (cold["api_requests"], cold["raw_fetches"]) == (pages, files)
+    # the raw path (GISTCACHE_GRAPHQL=off): each file from its raw URL
+    assert (cold["api_requests"], cold["raw_fetches"], cold["graphql_requests"]) == (
+        pages,
+        files,
+        0,
+    )
     assert cold["x_cache"] == "MISS"
+    for point in cold["by_fetch_concurrency"]:
+        assert (point["raw_fetches"], point["graphql_requests"]) == (
+            SMOKE.fetch_gists * SMOKE.files_per_gist,
+            0,
+        )
+    # the GraphQL path: the list pages, then the planner's batches (one point each), and
+    # not one raw download for these small text files
+    via = cold["graphql"]
+    batches = _planned_batches(graphql_login(SMOKE.search_gists))
+    assert 1 < batches <= BATCHES_AT_ONCE
+    assert (via["api_requests"], via["graphql_requests"], via["raw_fetches"]) == (
+        pages,
+        batches,
+        0,
+    )
+    assert via["graphql_points"] == batches
+    assert via["planned_batches"] == batches
+    assert via["raw_refused"] == cold["raw_refused"] == 0
+    assert via["files"] == files
+    assert via["x_cache"] == "MISS"
     # the streamed cold search told a first match before it was done
     streamed = cold["streamed"]
     assert streamed["first_match_seconds"] is not None
@@ -144,6 +172,20 @@ def test_search_economy(result: dict[str, Any]) -> None:
     huge = scenarios["huge_file"]["figures"]
     assert huge["upstream"] == {"api": 1, "raw": 1}
     assert isinstance(huge["peak_growth_mb"], int | float)
+
+
+def _planned_batches(login: str) -> int:
+    """The GraphQL batches of a bulk user's files, planned from what the fake serves."""
+    asked = []
+    for g in range(SMOKE.search_gists):
+        texts = bulk_gist_files(login, g, SMOKE.files_per_gist, SMOKE.file_bytes)
+        sizes = tuple((name, len(data)) for name, data in texts.items())
+        asked.append(
+            GistAsked(f"node{g}", f"gist{g}", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), sizes)
+        )
+    plan = plan_batches(asked)
+    assert plan.left == []
+    return len(plan.batches)
 
 
 def test_search_answers_agree_with_grep(result: dict[str, Any]) -> None:
