@@ -190,3 +190,71 @@ async def test_every_request_without_an_id_is_given_a_new_random_one(
     assert all(re.fullmatch("[0-9a-f]{32}", rid) for rid in ids)
     offered = await client.get("/ping", headers={"X-Request-ID": "bad id with spaces"})
     assert re.fullmatch("[0-9a-f]{32}", offered.headers["X-Request-ID"])
+
+
+async def test_the_http_metrics_are_exact_after_a_known_set_of_requests(
+    settings: Settings, clock: FakeClock, fake: FakeGitHub
+) -> None:
+    app = create_app(settings, clock=clock)
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"streamed")
+        return response
+
+    app.router.add_get("/-/test-stream", stream)  # a test-only route
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        for path in ("/octocat", "/octocat", "/octocat", "/no/such/path", "/-/test-stream"):
+            await (await client.get(path)).read()
+        assert (await client.head("/octocat")).status == 200
+        await (await client.get("/-/test-stream")).read()
+        text = await (await client.get("/metrics")).text()
+        # the scrape is counted once answered: the next one sees it
+        again = samples(await (await client.get("/metrics")).text())
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["gistcache_http_requests"].type == "counter"
+    assert families["gistcache_http_request_duration_seconds"].type == "histogram"
+    assert families["gistcache_http_request_duration_seconds"].documentation == (
+        "Time to answer an HTTP request"
+    )
+    got = samples(text)
+
+    def series(name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        return {labels: value for (n, labels), value in got.items() if n == name}
+
+    def labels(**these: str) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(these.items()))
+
+    assert series("gistcache_http_requests_total") == {
+        labels(method="GET", route="/{username}", status="200"): 3,
+        labels(method="HEAD", route="/{username}", status="200"): 1,
+        labels(method="GET", route="unmatched", status="404"): 1,
+        labels(method="GET", route="/-/test-stream", status="200"): 2,
+    }
+    counts = {
+        labels(method="GET", route="/{username}"): 3,
+        labels(method="HEAD", route="/{username}"): 1,
+        labels(method="GET", route="unmatched"): 1,
+        labels(method="GET", route="/-/test-stream"): 2,
+    }
+    assert series("gistcache_http_request_duration_seconds_count") == counts
+    assert set(series("gistcache_http_request_duration_seconds_sum")) == set(counts)
+    buckets = series("gistcache_http_request_duration_seconds_bucket")
+    bounds = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5"]
+    bounds += ["1.0", "2.5", "5.0", "10.0", "30.0", "+Inf"]
+    for key, count in counts.items():
+        cumulative = [buckets[tuple(sorted((*key, ("le", le))))] for le in bounds]
+        assert cumulative == sorted(cumulative)  # each bucket holds the ones below it
+        assert cumulative[-1] == count
+    assert len(buckets) == len(bounds) * len(counts)
+    assert series("gistcache_cache_results_total") == {
+        labels(result="MISS"): 1,
+        labels(result="HIT"): 3,
+    }
+    assert (
+        again[
+            ("gistcache_http_requests_total", labels(method="GET", route="/metrics", status="200"))
+        ]
+        == 1
+    )

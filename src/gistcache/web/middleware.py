@@ -190,11 +190,7 @@ def _observe(request: web.Request, status: int, cache: str | None, duration: flo
     # any token is a method to aiohttp: unknown ones share a label, as paths do
     method = request.method if request.method in KNOWN_METHODS else "other"
     if metrics is not None:
-        requests, latency = metrics.http_children(method, route, status)
-        requests.inc()
-        latency.observe(duration)
-        if cache is not None:
-            metrics.cache_result(cache).inc()
+        metrics.http.answered(method, route, status, cache, duration)
     if access_log.isEnabledFor(logging.INFO):
         rid = request.get(REQUEST_ID)
         path = request.rel_url.raw_path[:200]  # still percent-encoded: no control characters
