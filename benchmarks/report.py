@@ -59,16 +59,19 @@ What the baselines are:
 3. cold search, both paths. The raw path (every server but one runs with
    `GISTCACHE_GRAPHQL=off`: each file from its raw URL): the same list pages and raw
    files fetched by the harness itself, as many at a time as the server does
-   (`GISTCACHE_FETCH_CONCURRENCY`), storing and searching nothing; the streamed
-   search's first match; then cold users of their own searched by servers fetching 8,
+   (`GISTCACHE_FETCH_CONCURRENCY`), storing and searching nothing; a streamed cold
+   search's first match against the list's round trips plus one file plus 100 ms;
+   then cold users of their own searched by servers fetching 8,
    16 and 32 at once, each beside the same fetches at that concurrency. The GraphQL
    path: a cold user of its own, the same size, searched by a server with GraphQL on
    (the fake's schema built by one untimed request first; its time model: a floor of
    300 ms plus 20 ms a file of text, on top of the latency), beside the same list
    pages and GraphQL batches asked for by the harness (the server's planner's
-   batches, 20 at once), and beside the raw path's wall time and request count. Its
-   GraphQL requests and points, raw downloads and the raw host's refusals are the
-   fake's own counts; its requests are at most the batches the bounds need (512 KiB,
+   batches, 20 at once), and beside the raw path's wall time and request count; and
+   a streamed cold search of another such user, its first match against the list's
+   round trips plus one batch in the fake's model plus 100 ms. The path's GraphQL
+   requests and points, raw downloads and the raw host's refusals are the fake's own
+   counts; its GraphQL requests are at most the batches the bounds need (512 KiB,
    100 files, 100 gists a batch) or the 20 run side by side, whichever is more, and
    none of these small text files is downloaded raw.
 4. warm search: `grep -E` and ripgrep (`rg`) over the same bytes on disk, and the

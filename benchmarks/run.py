@@ -81,7 +81,7 @@ async def run_database(
                 bulk += [
                     f"{login(sizes.search_gists)}:{sizes.search_gists}:"
                     f"{sizes.files_per_gist}:{sizes.file_bytes}"
-                    for login in (sc.stream_login, sc.graphql_login)
+                    for login in (sc.stream_login, sc.graphql_login, sc.graphql_stream_login)
                 ]
                 bulk += [
                     f"{sc.concurrency_login(c)}:{sizes.fetch_gists}:{sizes.files_per_gist}:"

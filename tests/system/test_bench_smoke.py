@@ -153,6 +153,9 @@ def test_search_economy(result: dict[str, Any]) -> None:
     assert via["raw_refused"] == cold["raw_refused"] == 0
     assert via["files"] == files
     assert via["x_cache"] == "MISS"
+    streamed = via["streamed"]
+    assert streamed["first_match_seconds"] is not None
+    assert 0 < streamed["first_match_seconds"] <= streamed["done_seconds"]
     # the streamed cold search told a first match before it was done
     streamed = cold["streamed"]
     assert streamed["first_match_seconds"] is not None
