@@ -337,13 +337,17 @@ def scan_chunk(
     regexp: Any,
     data: bytes,
     first_line: int,
-    hits: FileHits,
+    hits: FileHits | None,
     find: Finder | None = None,
     *,
     stop: Callable[[], bool] | None = None,
     slice_bytes: int = SCAN_SLICE,
-) -> None:
-    """Record each line of ``data`` that matches, once, with its line number.
+    new_hits: Callable[[], FileHits] | None = None,
+) -> FileHits | None:
+    """Record each line of ``data`` that matches, once, with its line number, in
+    ``hits``; the hits recorded in. With ``hits`` None they are made by ``new_hits`` at
+    the first matching line (a file that does not match costs no object): None when
+    no line matches.
 
     With ``stop``, ``data`` is scanned in slices of about ``slice_bytes`` that end at a
     line's end (a longer line is one slice), and ``stop()`` is asked before each: when
@@ -375,9 +379,14 @@ def scan_chunk(
         line_end = data.find(b"\n", start)
         if line_end == -1:
             line_end = len(data)
+        if hits is None:
+            assert new_hits is not None  # noqa: S101 - hits or a way to make them
+            hits = new_hits()
         hits.add(line_number, data, start, stop_at, line_end)
         pos = line_end + 1  # the rest of this line cannot add another matching line
-    hits.end_chunk(data, first_line)
+    if hits is not None:
+        hits.end_chunk(data, first_line)
+    return hits
 
 
 def any_match(

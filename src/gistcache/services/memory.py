@@ -35,6 +35,8 @@ class Weighed(Protocol):
 T = TypeVar("T", bound=Weighed)
 K = TypeVar("K", bound=Hashable)
 Wanted = Callable[[str], bool]  # whether a search wants a file, by its name
+# files' states each with its ``(first_line, data)`` chunks, as the content memory holds them
+Held = list[tuple[FileState, list[tuple[int, bytes]]]]
 
 
 class ByteLRU(Generic[K, T]):
@@ -241,8 +243,14 @@ class ContentMemory:
     def current(self, site: int, gists: Sequence[Gist], wanted: Wanted) -> list[FileState] | None:
         """The states of the files of ``gists`` that are ``wanted``, in list order, when
         every one is held current for its listed revision; None when one is not."""
+        held = self.held(site, gists, wanted)
+        return None if held is None else [state for state, _ in held]
+
+    def held(self, site: int, gists: Sequence[Gist], wanted: Wanted) -> Held | None:
+        """``current``'s states each with its chunks as held (``get``'s): a search that
+        has them looks nothing up again."""
         files = self._files
-        states = []
+        held = []
         for gist in gists:
             gist_id = gist.id
             for f in gist.files:
@@ -251,8 +259,8 @@ class ContentMemory:
                 found = files.get((site, gist_id, f.filename))
                 if found is None or not found.state.current_for(gist.updated_at, f.raw_url):
                     return None
-                states.append(found.state)
-        return states
+                held.append((found.state, found.chunks))
+        return held
 
     def put(self, state: FileState, chunks: list[tuple[int, bytes]]) -> None:
         """Hold ``chunks``, all of the file's fetch ``state.generation`` (none for a file

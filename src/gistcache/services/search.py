@@ -70,9 +70,9 @@ from gistcache.domain.results import (
 )
 from gistcache.services.contents import ContentFetcher
 from gistcache.services.listing import ListingService
-from gistcache.services.memory import ContentMemory, text_chunks
+from gistcache.services.memory import ContentMemory, Held, text_chunks
 from gistcache.services.retention import SearchDownloads
-from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState, StoredChunk
+from gistcache.store.contents import BINARY, TEXT, TOO_LARGE, FileRef, FileState
 from gistcache.store.engine import Sessions
 from gistcache.store.sites import Site
 
@@ -375,6 +375,9 @@ class _Plan:
     missing: list[FileRef]
     keep: bool  # the contents read from the database are kept in memory
     index: dict[str, int]  # each gist's place in the list
+    # every file's chunks as the content memory holds them, current for the list's
+    # revision (``states`` are theirs; nothing is missing): None when one is not held
+    held: Held | None = None
 
 
 async def _plan(sources: _Sources, username: str, wanted: Callable[[str], bool]) -> _Plan:
@@ -385,10 +388,10 @@ async def _plan(sources: _Sources, username: str, wanted: Callable[[str], bool])
     # so none of the files read next can go before they are scanned
     downloads = await sources.contents.searching(site, listing.login)
     # every file held in memory, current for the list's revision: nothing to read
-    held = sources.memory.current(site, listing.gists, wanted)
+    held = sources.memory.held(site, listing.gists, wanted)
     if held is not None:
         index = {gist.id: n for n, gist in enumerate(listing.gists)}
-        return _Plan(listing, downloads, held, [], True, index)
+        return _Plan(listing, downloads, [state for state, _ in held], [], True, index, held)
     try:
         async with sources.listing.store.read() as db:
             states = [s for s in await db.contents.user_files(listing.login) if wanted(s.filename)]
@@ -555,9 +558,13 @@ class _Search:
         ]
         try:
             ready = waiting.ready()
-            ids = {gist.id for gist in ready}
-            states = [state for state in plan.states if state.gist_id in ids]
-            async with contextlib.aclosing(self._scanner.scan(ready, states, plan)) as steps:
+            if plan.held is not None:  # nothing missing: every gist is ready
+                first = self._scanner.scan(ready, plan.states, plan, held=plan.held)
+            else:
+                ids = {gist.id for gist in ready}
+                states = [state for state in plan.states if state.gist_id in ids]
+                first = self._scanner.scan(ready, states, plan)
+            async with contextlib.aclosing(first) as steps:
                 async for told in steps:
                     yield told
             left = len(plan.missing)
@@ -646,6 +653,7 @@ class _Scanner:
         self._options = options
         self._context = request.context
         self._wanted = wanted
+        self._every_file = request.filename is None  # no glob: ``wanted`` wants every file
         pattern = request.matcher()
         self._regexp = pattern.regexp
         self._find: Finder = pattern.find
@@ -655,17 +663,36 @@ class _Scanner:
         self.total = 0  # matching gists told
 
     async def scan(
-        self, gists: Sequence[Gist], states: Sequence[FileState], plan: _Plan
+        self,
+        gists: Sequence[Gist],
+        states: Sequence[FileState],
+        plan: _Plan,
+        *,
+        held: Held | None = None,
     ) -> AsyncGenerator[list[SearchEvent], None]:
         """Scan the cached chunks of ``gists`` (whose files are all in) and tell each gist
-        as soon as its last chunk is scanned (in groups of EVENTS_AT_ONCE)."""
+        as soon as its last chunk is scanned (in groups of EVENTS_AT_ONCE). With ``held``
+        (every file of ``gists`` with its chunks, from the content memory) nothing is
+        looked up or read."""
         if not gists:
+            return
+        hits: dict[tuple[str, str], FileHits] = {}
+        batch = _Batch(gists)
+        if held is not None:
+            for state, chunks in held:
+                key = state.key
+                self._states[key] = state.status
+                if chunks and state.status == TEXT:
+                    batch.add_file(key, chunks, state.stored_bytes)
+                    if batch.bytes >= SCAN_BATCH_BYTES:
+                        async for told in self._scan_batch(batch, plan, hits):
+                            yield told
+            async for told in self._scan_batch(batch, plan, hits, last=True):
+                yield told
             return
         for state in states:
             self._states[state.key] = state.status
-        hits: dict[tuple[str, str], FileHits] = {}
         ids = {gist.id for gist in gists}
-        batch = _Batch(gists)
         # closed even when the loop stops early: its read-ahead must not outlive
         # its session; memory first, then the database, in the files' order
         memory, sessions = self._sources.memory, self._sources.sessions
@@ -674,22 +701,28 @@ class _Scanner:
             async for chunk in reading:
                 if chunk.gist_id not in ids:
                     continue
-                batch.reach(chunk.gist_id)
-                key = (chunk.gist_id, chunk.filename)
                 if chunk.data is None:  # replaced by a newer fetch while we read
-                    self.failed.setdefault(key, SkipReason.UNAVAILABLE)
+                    batch.reach(chunk.gist_id)
+                    self.failed.setdefault((chunk.gist_id, chunk.filename), SkipReason.UNAVAILABLE)
                     continue
-                file_hits = hits.get(key)
-                if file_hits is None:
-                    file_hits = hits[key] = self._hits()
-                batch.add(chunk, file_hits)
+                batch.add(chunk.gist_id, chunk.filename, chunk.first_line, chunk.data)
                 if batch.bytes >= SCAN_BATCH_BYTES:
-                    chunks, done = batch.take()
-                    await self._scan_in_thread(chunks)
-                    for told in _groups(self._tell(done, plan.index, hits)):
+                    async for told in self._scan_batch(batch, plan, hits):
                         yield told
-        chunks, done = batch.take(last=True)
-        await self._scan_in_thread(chunks)
+        async for told in self._scan_batch(batch, plan, hits, last=True):
+            yield told
+
+    async def _scan_batch(
+        self,
+        batch: _Batch,
+        plan: _Plan,
+        hits: dict[tuple[str, str], FileHits],
+        *,
+        last: bool = False,
+    ) -> AsyncGenerator[list[SearchEvent], None]:
+        """Scan what ``batch`` holds, then tell the gists it completes."""
+        files, done = batch.take(last=last)
+        await self._scan_in_thread(files, hits)
         for told in _groups(self._tell(done, plan.index, hits)):
             yield told
 
@@ -697,38 +730,56 @@ class _Scanner:
         line_limit, line_chars = self._options.line_limit, self._options.line_chars
         return FileHits(line_limit, line_chars, find=self._find, context=self._context)
 
-    async def _scan_in_thread(self, chunks: list[tuple[StoredChunk, FileHits]]) -> None:
-        """Scan ``chunks`` in a scanning thread. When this search stops waiting for it
+    async def _scan_in_thread(
+        self, files: list[_File], hits: dict[tuple[str, str], FileHits]
+    ) -> None:
+        """Scan ``files`` in a scanning thread. When this search stops waiting for it
         (its time is up, or it was closed), the thread stops at its next slice."""
-        if not chunks:
+        if not files:
             return
         stopped = threading.Event()
         try:
-            self.scanning = self._sources.scanners.submit(_scan_batch, self, chunks, stopped)
+            self.scanning = self._sources.scanners.submit(_scan_batch, self, files, hits, stopped)
             await asyncio.wrap_future(self.scanning)
         finally:
             stopped.set()
 
     def scan_chunks(
-        self, batch: list[tuple[StoredChunk, FileHits]], stopped: threading.Event
+        self,
+        files: list[_File],
+        hits: dict[tuple[str, str], FileHits],
+        stopped: threading.Event,
     ) -> None:
-        """The scanning thread's work (``_scan_batch``): each chunk of ``batch`` into its
-        file's hits, in slices, until ``stopped`` is set (then ``ScanStopped`` ends it).
-        A gist that would not be listed if it matched (``listed``) is scanned only until
-        each of its files has shown a matching line, or has none."""
+        """The scanning thread's work (``_scan_batch``): each file's chunks into its hits
+        in ``hits`` (made at its first matching line: none for a file with no match), in
+        slices, until ``stopped`` is set (then ``ScanStopped`` ends it). A gist that would
+        not be listed if it matched (``listed``) is scanned only until each of its files
+        has shown a matching line, or has none."""
         regexp, find, stop = self._regexp, self._find, stopped.is_set
-        for chunk, hits in batch:
-            assert chunk.data is not None  # noqa: S101 - _Batch leaves replaced chunks out
-            if chunk.gist_id != self._gist:
-                self._next_gist(chunk.gist_id)
-            key = (chunk.gist_id, chunk.filename)
-            if chunk.gist_id not in self._unlisted:
-                scan_chunk(regexp, chunk.data, chunk.first_line, hits, find, stop=stop)
-                if hits.match_count and key not in self._gist_matches:
-                    self._gist_matches.append(key)
-            elif key not in self._matching and any_match(find, chunk.data, stop=stop):
-                self._matching.add(key)
-                self._gist_matches.append(key)
+        # with context, a file's hits hold its last lines from chunk to chunk: made at once
+        new_hits = self._hits
+        for key, chunks in files:
+            gist_id = key[0]
+            if gist_id != self._gist:
+                self._next_gist(gist_id)
+            if gist_id not in self._unlisted:
+                file_hits = hits.get(key)
+                if file_hits is None and self._context:
+                    file_hits = hits[key] = new_hits()
+                for first_line, data in chunks:
+                    file_hits = scan_chunk(
+                        regexp, data, first_line, file_hits, find, stop=stop, new_hits=new_hits
+                    )
+                if file_hits is not None:
+                    hits[key] = file_hits
+                    if file_hits.match_count and key not in self._gist_matches:
+                        self._gist_matches.append(key)
+            elif key not in self._matching:
+                for _, data in chunks:
+                    if any_match(find, data, stop=stop):
+                        self._matching.add(key)
+                        self._gist_matches.append(key)
+                        break
 
     def _next_gist(self, gist_id: str) -> None:
         """The scan goes on to ``gist_id`` (gists come in the list's order): count the
@@ -746,27 +797,34 @@ class _Scanner:
         self, gists: list[Gist], index: dict[str, int], hits: dict[tuple[str, str], FileHits]
     ) -> Iterator[SearchEvent]:
         """Each of ``gists`` (scanned) as events, made as they are asked for."""
+        wanted = None if self._every_file else self._wanted
+        failed, states, unlisted_gists = self.failed, self._states, self._unlisted
         for gist in gists:
-            at = index[gist.id]
+            gist_id = gist.id
+            at = index[gist_id]
             if gist.truncated:
-                yield FileSkipped(at, Skipped(gist.id, None, SkipReason.FILE_LIST_TRUNCATED))
+                yield FileSkipped(at, Skipped(gist_id, None, SkipReason.FILE_LIST_TRUNCATED))
             matched: list[FileMatch] = []
             unlisted = False
+            unlisted_gist = gist_id in unlisted_gists
             for f in gist.files:
-                if not self._wanted(f.filename):
+                filename = f.filename
+                if wanted is not None and not wanted(filename):
                     continue
-                key = (gist.id, f.filename)
-                reason = self.failed.get(key) or _skip_reason(self._states.get(key))
-                if reason is not None:
-                    yield FileSkipped(at, Skipped(gist.id, f.filename, reason))
-                    continue
+                key = (gist_id, filename)
+                state = states.get(key)
+                if state != TEXT or (failed and key in failed):
+                    reason = failed.get(key) or _skip_reason(state)
+                    if reason is not None:
+                        yield FileSkipped(at, Skipped(gist_id, filename, reason))
+                        continue
                 file_hits = hits.pop(key, None)
-                if gist.id in self._unlisted:
+                if unlisted_gist:
                     if key in self._matching:  # counted, never listed: no lines made
                         unlisted = True
                     continue
                 if file_hits is not None and file_hits.match_count:
-                    url = gist.html_url + line_anchor_prefix(f.filename)
+                    url = gist.html_url + line_anchor_prefix(filename)
                     matched.append(
                         FileMatch(f, file_hits.match_count, _lines(url, file_hits.lines))
                     )
@@ -776,36 +834,62 @@ class _Scanner:
             yield GistSearched(at)
 
 
+# a file's chunks to scan together, ``(first_line, data)``, by (gist id, filename)
+_File = tuple[tuple[str, str], list[tuple[int, bytes]]]
+
+
 class _Batch:
-    """The chunks read for one hand-over to the scanning thread, and the gists whose
-    chunks are all among them or scanned before (to be told once they are scanned)."""
+    """The files' chunks read for one hand-over to the scanning thread, and the gists
+    whose chunks are all among them or scanned before (to be told once they are
+    scanned)."""
 
     def __init__(self, gists: Sequence[Gist]) -> None:
         self._order = iter(gists)
         self._next: Gist | None = next(self._order, None)
-        self._chunks: list[tuple[StoredChunk, FileHits]] = []
+        self._reached: str | None = None
+        self._files: list[_File] = []
+        self._key: tuple[str, str] | None = None  # the file whose chunks come now
+        self._chunks: list[tuple[int, bytes]] = []
         self._read: list[Gist] = []
         self.bytes = 0
 
     def reach(self, gist_id: str) -> None:
         """Chunks come in list order: the gists before ``gist_id`` are read."""
+        if gist_id == self._reached:
+            return
+        self._reached = gist_id
         while self._next is not None and self._next.id != gist_id:
             self._read.append(self._next)
             self._next = next(self._order, None)
 
-    def add(self, chunk: StoredChunk, hits: FileHits) -> None:
-        assert chunk.data is not None  # noqa: S101 - the reader leaves replaced chunks out
-        self._chunks.append((chunk, hits))
-        self.bytes += len(chunk.data)
+    def add(self, gist_id: str, filename: str, first_line: int, data: bytes) -> None:
+        """One chunk read, the next of its file's."""
+        if gist_id != self._reached:
+            self.reach(gist_id)
+        key = self._key
+        if key is None or key[0] != gist_id or key[1] != filename:
+            key = self._key = (gist_id, filename)
+            self._chunks = []
+            self._files.append((key, self._chunks))
+        self._chunks.append((first_line, data))
+        self.bytes += len(data)
 
-    def take(self, *, last: bool = False) -> tuple[list[tuple[StoredChunk, FileHits]], list[Gist]]:
-        """The chunks to scan, and the gists complete once they are (``last``: all)."""
+    def add_file(self, key: tuple[str, str], chunks: list[tuple[int, bytes]], size: int) -> None:
+        """A whole file's chunks, of about ``size`` bytes."""
+        if key[0] != self._reached:
+            self.reach(key[0])
+        self._files.append((key, chunks))
+        self._key = None
+        self.bytes += size
+
+    def take(self, *, last: bool = False) -> tuple[list[_File], list[Gist]]:
+        """The files to scan, and the gists complete once they are (``last``: all)."""
         if last:
             while self._next is not None:
                 self._read.append(self._next)
                 self._next = next(self._order, None)
-        taken = (self._chunks, self._read)
-        self._chunks, self._read, self.bytes = [], [], 0
+        taken = (self._files, self._read)
+        self._files, self._read, self.bytes, self._key = [], [], 0, None
         return taken
 
 
@@ -816,10 +900,13 @@ def _groups(events: Iterator[SearchEvent]) -> Iterator[list[SearchEvent]]:
 
 
 def _scan_batch(
-    scanner: _Scanner, batch: list[tuple[StoredChunk, FileHits]], stopped: threading.Event
+    scanner: _Scanner,
+    files: list[_File],
+    hits: dict[tuple[str, str], FileHits],
+    stopped: threading.Event,
 ) -> None:
     """What a scanning thread runs: ``scanner.scan_chunks``."""
-    scanner.scan_chunks(batch, stopped)
+    scanner.scan_chunks(files, hits, stopped)
 
 
 def _lines(url: str, lines: list[dict[str, Any]]) -> tuple[LineMatch, ...]:
