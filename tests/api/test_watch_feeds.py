@@ -94,6 +94,12 @@ async def test_the_feed_needs_the_watchs_own_token(
     await problem(await api.get(path + "?token=guess"), 404, "watch-not-found")
     # the API token is not the feed's
     await problem(await api.get(path, headers=MINE), 404, "watch-not-found")
+    # a token that is not ASCII is a wrong token too, not a failure of the server
+    for url in (path, watch["events_url"].split("?")[0]):
+        await problem(await api.get(url + "?token=%C3%A9"), 404, "watch-not-found")
+    page = await api.get(watch["page_url"].split("?")[0] + "?token=%C3%A9")
+    assert page.status == 404
+    assert "No such watch" in await page.text()
 
 
 async def read_event(resp: Any) -> dict[str, str]:

@@ -177,10 +177,13 @@ class WatchService:
             return await db.watches.delete(watch_id, owner)
 
     async def by_feed_token(self, watch_id: str, token: str) -> WatchRow | None:
-        """The watch whose feed token this is (compared in constant time)."""
+        """The watch whose feed token this is (compared in constant time, as bytes: a
+        token that is not ASCII is a wrong token, not an error)."""
         async with self._store.read() as db:
             row = await db.watches.get(watch_id)
-        if row is None or not secrets.compare_digest(row.feed_token, token):
+        if row is None or not secrets.compare_digest(
+            row.feed_token.encode(), token.encode("utf-8", "surrogateescape")
+        ):
             return None
         return row
 
