@@ -332,3 +332,31 @@ async def test_a_body_over_the_limit_is_the_apis_413_and_a_broken_one_a_parse_er
     assert broken.status == 400
     assert (await broken.json())["error"]["code"] == -32700  # JSON-RPC's parse error
     assert fake.api_requests() == []
+
+
+async def test_any_host_name_is_served_and_other_sites_pages_are_still_refused(
+    client: HttpClient, fake: FakeGitHub
+) -> None:
+    # behind a proxy or in compose, the Host is the service's public or service name, not
+    # the loopback address the tests connect to
+    for host in ("gistcache.example.com", "gistcache:8080", "localhost"):
+        ok = await _post(client, _call("list_gists", username="octocat"), Host=host)
+        assert ok.status == 200, (host, await ok.text())
+        assert (await ok.json())["result"]["structuredContent"]["total_gists"] == 1
+    # the service's own page on that host may post; another site's page may not
+    own = await _post(
+        client,
+        _call("list_gists", username="octocat"),
+        Host="gistcache.example.com",
+        Origin="http://gistcache.example.com",
+    )
+    assert own.status == 200
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+    ):
+        cross = await _post(
+            client, _call("list_gists", username="octocat"), Host="gistcache.example.com", **headers
+        )
+        await problem(cross, 403, "cross-site-request")
+    assert len(fake.api_requests()) == 1

@@ -12,7 +12,8 @@ keep on one replica, so a load balancer may send each to any), and its answer is
 JSON body, not an event stream (a GET, which would open one, is a 405). The client's
 ``Authorization`` and ``Cookie`` headers are left out of the scope: nothing of a client's
 credentials reaches the tools, let alone GitHub, which is always asked with the service's
-own token."""
+own token. The transport's own Host check, made for a server on the loopback, is off: the
+service answers to whatever name it is reached by, on /mcp as on every route."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
 
 from gistcache.mcp.answers import Answers
 from gistcache.mcp.server import build_server
@@ -37,6 +39,7 @@ MCP_PATH = "/mcp"
 WITHHELD_HEADERS = frozenset({b"authorization", b"cookie", b"proxy-authorization"})
 
 Message = MutableMapping[str, Any]
+NO_HOST_CHECK = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 class McpOverHttp:
@@ -158,6 +161,12 @@ async def _transport(app: web.Application) -> AsyncIterator[None]:
         stateless_http=True,
         json_response=True,
         max_request_body_size=MAX_BODY_BYTES,
+        # the SDK's own Host and Origin check would take the service for a local one (it
+        # answers a plain-text 421 to any Host but 127.0.0.1, localhost or [::1] with a
+        # port): a service behind a proxy or in compose is asked as its public or service
+        # name. The application's cross-site check has already refused other sites' pages
+        # (as on every route), and no route checks the Host (SECURITY.md).
+        transport_security=NO_HOST_CHECK,
     )
     mcp = McpOverHttp(server.session_manager)
     await mcp.start()
