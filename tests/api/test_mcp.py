@@ -334,6 +334,39 @@ async def test_a_body_over_the_limit_is_the_apis_413_and_a_broken_one_a_parse_er
     assert fake.api_requests() == []
 
 
+async def test_a_chunked_body_over_the_limit_is_the_apis_413_too(
+    client: HttpClient, fake: FakeGitHub
+) -> None:
+    huge = json.dumps(_call("search_gists", username="octocat", pattern="x" * 70_000)).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(huge), 8192):
+            yield huge[start : start + 8192]
+
+    response = await client.post(
+        "/mcp", data=chunks(), headers={**JSON_RPC_HEADERS, "Content-Type": "application/json"}
+    )
+    assert "Content-Length" not in response.request_info.headers
+    assert response.request_info.headers["Transfer-Encoding"] == "chunked"
+    await problem(response, 413, "body-too-large")
+    assert fake.api_requests() == []
+
+    # a chunked body within the limit is read whole and answered
+    small = json.dumps(_call("list_gists", username="octocat")).encode()
+
+    async def small_chunks() -> AsyncIterator[bytes]:
+        yield small[:10]
+        yield small[10:]
+
+    ok = await client.post(
+        "/mcp",
+        data=small_chunks(),
+        headers={**JSON_RPC_HEADERS, "Content-Type": "application/json"},
+    )
+    assert ok.status == 200
+    assert (await ok.json())["result"]["structuredContent"]["total_gists"] == 1
+
+
 async def test_any_host_name_is_served_and_other_sites_pages_are_still_refused(
     client: HttpClient, fake: FakeGitHub
 ) -> None:

@@ -111,7 +111,10 @@ class McpOverHttp:
 
 async def _body(request: web.Request) -> bytes:
     """The request's body, at most ``MAX_BODY_BYTES`` as the API's (a problem otherwise,
-    as there, not the transport's own plain-text 413)."""
+    as there, not the transport's own plain-text 413). A sized body is refused before it
+    is read; a chunked one (no Content-Length) is read only up to the application's
+    ``client_max_size``, which is ``MAX_BODY_BYTES``: aiohttp stops past it, whatever the
+    framing, and that is the same problem."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise body_too_large()  # refused before a byte of it is read
     try:
