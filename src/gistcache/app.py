@@ -29,6 +29,7 @@ from gistcache.web.app_keys import (
     GITHUB,
     JOBS,
     LISTING,
+    MANY,
     METRICS,
     PROFILES,
     SEARCHES,
@@ -151,6 +152,7 @@ def _parts(
             app[LISTING] = c.listing
             app[SEARCHES] = c.searches
             app[JOBS] = c.jobs
+            app[MANY] = c.many
             app[GISTS] = c.gists
             app[PROFILES] = c.profiles
             app[WATCHES] = c.watches

@@ -19,6 +19,7 @@ from gistcache.services.delivery import WebhookSender
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import PayerFor, SearchJobs
 from gistcache.services.listing import ListingService
+from gistcache.services.many import ManySearch
 from gistcache.services.members import OrgMembers
 from gistcache.services.memory import ContentMemory
 from gistcache.services.profiles import UserProfiles
@@ -50,6 +51,7 @@ class Components:
     profiles: UserProfiles  # GitHub's users, for /api/v3
     watches: WatchService
     webhooks: WebhookSender
+    many: ManySearch  # one pattern over several users' gists, or an organisation's
 
 
 @contextlib.asynccontextmanager
@@ -102,9 +104,12 @@ async def components(
                 content_memory=content_memory,
                 max_answer_bytes=settings.max_answer_bytes,
             )
+            members = OrgMembers(store, github, cache_ttl=settings.cache_ttl, clock=clock)
+            many = ManySearch(searches, members.members)
             jobs = SearchJobs(
                 store,
                 searches,
+                many=many,
                 workers=settings.search_workers,
                 result_ttl=settings.search_result_ttl,
                 lease_seconds=settings.search_job_lease,
@@ -114,7 +119,6 @@ async def components(
                 metrics=metrics,
                 payer_for=payer_for,
             )
-            members = OrgMembers(store, github, cache_ttl=settings.cache_ttl, clock=clock)
             watches = WatchService(
                 store,
                 searches,
@@ -143,6 +147,7 @@ async def components(
                     profiles,
                     watches,
                     webhooks,
+                    many,
                 )
             finally:
                 await webhooks.close()

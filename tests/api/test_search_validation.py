@@ -56,6 +56,16 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({"username": "alice", "pattern": "x", "filename": "*" * 256}, "invalid-body"),
     ({"username": "alice", "pattern": "x", "filename": 3}, "invalid-body"),
     ({"username": "alice", "pattern": "x", "filename": "\udc80.py"}, "invalid-body"),
+    ({"username": "alice", "usernames": ["bob"], "pattern": "x"}, "invalid-body"),
+    ({"usernames": ["bob"], "org": "acme", "pattern": "x"}, "invalid-body"),
+    ({"usernames": [], "pattern": "x"}, "invalid-body"),
+    ({"usernames": ["a"] * 101, "pattern": "x"}, "invalid-body"),
+    ({"usernames": "bob", "pattern": "x"}, "invalid-body"),
+    ({"usernames": None, "pattern": "x"}, "invalid-body"),
+    ({"usernames": ["bob", "a..b"], "pattern": "x"}, "invalid-username"),
+    ({"usernames": ["bob", 5], "pattern": "x"}, "invalid-username"),
+    ({"org": "a b", "pattern": "x"}, "invalid-username"),
+    ({"org": "acme"}, "invalid-body"),
 ]
 
 
@@ -150,6 +160,8 @@ VALID_BODIES: list[dict[str, Any]] = [
         "filename": "*.py",
         "async": True,
     },
+    {"usernames": ["alice", "Bob", "alice"], "pattern": "x", "context": 2},
+    {"org": "acme", "pattern": "x", "literal": True},
 ]
 
 
@@ -162,9 +174,11 @@ def test_the_documented_search_request_agrees_with_the_validation() -> None:
     documented = document["SearchRequest"]
     accepted = {field.alias or name for name, field in schemas.SearchBody.model_fields.items()}
     assert set(documented["properties"]) == accepted
-    assert set(VALID_BODIES[1]) == accepted
+    assert set(VALID_BODIES[1]) | {"usernames", "org"} == accepted
     assert documented["additionalProperties"] is False
-    assert set(documented["required"]) == {"username", "pattern"}
+    assert set(documented["required"]) == {"pattern"}
+    # whose gists: exactly one of username, usernames and org
+    assert documented["oneOf"] == [{"required": [n]} for n in ("username", "usernames", "org")]
     validator = jsonschema.Draft202012Validator(documented)
     for body in VALID_BODIES:
         assert list(validator.iter_errors(body)) == []

@@ -18,6 +18,7 @@ from gistcache.domain.requests import (
     MAX_GLOB_LENGTH,
     MAX_PAGE,
     MAX_PER_PAGE,
+    ManySearchRequest,
     SearchRequest,
     parse_paging,
     validate_glob,
@@ -138,6 +139,8 @@ def test_a_glob_is_accepted_only_by_the_rule(raw: str | None) -> None:
 
 _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "username": st.one_of(LOGINS, JSON),
+    "usernames": st.one_of(st.lists(st.one_of(LOGINS, JSON), max_size=3), JSON),
+    "org": st.one_of(LOGINS, JSON),
     "pattern": st.one_of(
         st.sampled_from(["def", "a|b", "(", "a{2000}", "(?=x)", "\\1", " ", "", "x" * 1001]),
         st.text(max_size=8),
@@ -181,7 +184,9 @@ BODIES = st.one_of(
 )
 
 
-def outcome(body: Any) -> tuple[SearchRequest, bool] | InvalidInput | PatternError:
+def outcome(
+    body: Any,
+) -> tuple[SearchRequest | ManySearchRequest, bool] | InvalidInput | PatternError:
     """What the API's ``parse_search`` returns, or the documented failure it raised: a
     400 problem naming the field (here as the domain's InvalidInput) or a PatternError
     (any other exception fails the test)."""

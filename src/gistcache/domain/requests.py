@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gistcache.domain.errors import InvalidInput, InvalidLogin, InvalidParameter
@@ -18,6 +18,7 @@ MAX_GLOB_LENGTH = 255
 # GitHub logins: letters, digits and hyphens; older and managed accounts may hold "_".
 USERNAME_PATTERN = "^[A-Za-z0-9_-]{1,39}$"  # as JSON Schema and OpenAPI write it
 _USERNAME_RE = re.compile(USERNAME_PATTERN.strip("^$"), re.ASCII)
+MAX_USERS = 100  # logins one search (usernames) may name
 MAX_PAGE = 100_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
@@ -55,6 +56,87 @@ class SearchRequest:
             "literal": self.literal,
             "filename": self.filename,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ManySearchRequest:
+    """A search of several users' gists: ``usernames`` (as given, in order, no login
+    twice whatever its case) or the public members of ``org``; ``search`` holds the
+    pattern and its options (its ``username`` is empty), each user's search is
+    ``for_user(login)``. Page and per_page apply to each user's matches."""
+
+    usernames: tuple[str, ...]
+    org: str | None
+    search: SearchRequest
+
+    @property
+    def pattern(self) -> str:
+        return self.search.pattern
+
+    def for_user(self, login: str) -> SearchRequest:
+        return replace(self.search, username=login)
+
+    def to_json(self) -> dict[str, Any]:
+        # a job stores this; from_json reads it back (a stored single search has neither
+        # usernames nor org)
+        values = self.search.to_json()
+        del values["username"]
+        if self.org is not None:
+            return {**values, "org": self.org}
+        return {**values, "usernames": list(self.usernames)}
+
+    @staticmethod
+    def from_json(stored: dict[str, Any]) -> ManySearchRequest:
+        values = dict(stored)
+        usernames = tuple(values.pop("usernames", ()))
+        org = values.pop("org", None)
+        return ManySearchRequest(usernames, org, SearchRequest("", **values))
+
+
+def stored_request(stored: dict[str, Any]) -> SearchRequest | ManySearchRequest:
+    """A request as a job stored it (``to_json``): one user's search, or several users'."""
+    if "usernames" in stored or "org" in stored:
+        return ManySearchRequest.from_json(stored)
+    return SearchRequest(**stored)
+
+
+def many_search_request(
+    usernames: object,
+    org: object,
+    pattern: str | None,
+    **options: Any,
+) -> ManySearchRequest:
+    """A many-user search whose values broke no rule: exactly one of ``usernames`` (a
+    list of 1 to ``MAX_USERS`` logins; duplicates, in any case, are ignored) and ``org``
+    (None: not given), then the single search's rules on the pattern and options."""
+    if (usernames is None) == (org is None):
+        raise InvalidInput("usernames", "give exactly one of username, usernames or org")
+    logins: tuple[str, ...] = ()
+    if org is not None:
+        try:
+            org = validate_username(org)
+        except InvalidLogin:
+            raise InvalidLogin(
+                "org",
+                "org is an organisation's login: 1 to 39 characters of ASCII letters, "
+                "digits, '-' and '_'",
+            ) from None
+    else:
+        if not isinstance(usernames, list | tuple) or not 1 <= len(usernames) <= MAX_USERS:
+            raise InvalidInput("usernames", f"usernames must be a list of 1 to {MAX_USERS} logins")
+        seen: dict[str, str] = {}
+        for raw in usernames:
+            if not isinstance(raw, str) or not _USERNAME_RE.fullmatch(raw):
+                raise InvalidLogin(
+                    "usernames",
+                    f"{raw!r} is not a username: 1 to 39 characters of ASCII letters, "
+                    "digits, '-' and '_'",
+                )
+            seen.setdefault(raw.lower(), raw)
+        logins = tuple(seen.values())
+    # the single search's rules, on a stand-in login
+    search = replace(search_request("-", pattern, **options), username="")
+    return ManySearchRequest(logins, org if isinstance(org, str) else None, search)
 
 
 def validate_username(raw: object) -> str:

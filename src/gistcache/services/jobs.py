@@ -20,12 +20,13 @@ from typing import Any
 
 from gistcache.domain.clock import Clock
 from gistcache.domain.errors import FailureKind, JobGivenUp, JobQueueFull, TooManyJobs
-from gistcache.domain.requests import SearchRequest
+from gistcache.domain.requests import ManySearchRequest, SearchRequest, stored_request
 from gistcache.domain.results import JobStatus, SearchResult
 from gistcache.github.gate import PAYER, Payer
 from gistcache.observability.metrics import Metrics
 from gistcache.services.failures import Failure, describe
 from gistcache.services.lease import Lease
+from gistcache.services.many import ManyAnswer, ManyResult, ManySearch
 from gistcache.services.search import SearchAnswer, SearchService
 from gistcache.store import jobs
 from gistcache.store.bound import SiteStore
@@ -41,9 +42,10 @@ PURGE_SECONDS = 60.0
 MAX_ATTEMPTS = 3  # a job that keeps killing its runner is given up
 JOB_PROGRESS_EVERY = 0.5  # seconds: a running job's progress is stored at most this often
 
-# the stored answer of a finished job: the API's JSON for the result, which the web
-# layer makes and hands to ``SearchJobs.start`` (a service does not know HTTP)
-RenderSearch = Callable[[SearchResult], dict[str, Any]]
+# the stored answer of a finished job: the API's JSON for the result (one user's, or
+# several users'), which the web layer makes and hands to ``SearchJobs.start`` (a
+# service does not know HTTP)
+RenderSearch = Callable[[SearchResult | ManyResult], dict[str, Any]]
 
 # the account a client's GitHub requests are charged to (the same ledger the web layer
 # charges its requests to), handed in by the application so that a job's search spends
@@ -106,7 +108,9 @@ class SearchJobs:
         max_per_client: int = 20,
         max_queued: int = 1000,
         payer_for: PayerFor | None = None,
+        many: ManySearch | None = None,
     ) -> None:
+        self._many = many
         self._payer_for = payer_for
         self._max_per_client = max_per_client
         self._max_queued = max_queued
@@ -131,7 +135,9 @@ class SearchJobs:
         async with self._sessions() as session:
             return await jobs.count_by_status(session)
 
-    async def submit(self, request: SearchRequest, client: str | None = None) -> str:
+    async def submit(
+        self, request: SearchRequest | ManySearchRequest, client: str | None = None
+    ) -> str:
         """Queue the search and return its job's id; raises TooManyJobs when ``client``
         has as many jobs waiting or running as one client may, JobQueueFull when everyone
         together has. (Two submissions at the same moment may both pass the count: the
@@ -164,6 +170,7 @@ class SearchJobs:
         runner = _JobRunner(
             self._searches,
             render,
+            many=self._many,
             progress_every=self._progress_every,
             metrics=self._metrics,
             payer_for=self._payer_for,
@@ -242,7 +249,9 @@ class _JobRunner:
         progress_every: float,
         metrics: Metrics | None,
         payer_for: PayerFor | None,
+        many: ManySearch | None = None,
     ) -> None:
+        self._many = many
         self._searches = searches
         self._render = render
         self._progress_every = progress_every
@@ -265,12 +274,12 @@ class _JobRunner:
 
     async def _search(
         self, claim: _Claim, progress: _ProgressWriter
-    ) -> asyncio.Task[SearchAnswer] | None:
+    ) -> asyncio.Task[SearchAnswer | ManyAnswer] | None:
         """Run the job's search while its lease is renewed: the finished search, or None
         when the lease was lost (another runner has the job now)."""
-        request = SearchRequest(**json.loads(claim.job.request))
+        request = stored_request(json.loads(claim.job.request))
         search = asyncio.create_task(
-            self._searches.search(request, progress=progress), context=self._charged_to(claim.job)
+            self._run(request, progress), context=self._charged_to(claim.job)
         )
         lease = asyncio.create_task(claim.keep())
         try:
@@ -289,7 +298,16 @@ class _JobRunner:
         await _cancel(lease)
         return search
 
-    async def _record(self, claim: _Claim, search: asyncio.Task[SearchAnswer]) -> None:
+    async def _run(
+        self, request: SearchRequest | ManySearchRequest, progress: _ProgressWriter
+    ) -> SearchAnswer | ManyAnswer:
+        if isinstance(request, SearchRequest):
+            return await self._searches.search(request, progress=progress)
+        if self._many is None:  # pragma: no cover - the components always hand one
+            raise RuntimeError("no many-user search to run this job")
+        return await self._many.search(request, progress=progress)
+
+    async def _record(self, claim: _Claim, search: asyncio.Task[SearchAnswer | ManyAnswer]) -> None:
         job_id = claim.job.job_id
         exc = search.exception()
         if exc is None:

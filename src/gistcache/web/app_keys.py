@@ -11,6 +11,7 @@ from gistcache.services.delivery import WebhookSender
 from gistcache.services.gists import GistReader
 from gistcache.services.jobs import SearchJobs
 from gistcache.services.listing import ListingService
+from gistcache.services.many import ManySearch
 from gistcache.services.profiles import UserProfiles
 from gistcache.services.search import SearchService
 from gistcache.services.watches import WatchService
@@ -28,6 +29,7 @@ LISTING = web.AppKey("listing", ListingService)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")  # what every handler reads the time from
 SEARCHES = web.AppKey("searches", SearchService)
 JOBS = web.AppKey("jobs", SearchJobs)
+MANY = web.AppKey("many", ManySearch)  # searches of several users' gists
 GISTS = web.AppKey("gists", GistReader)
 PROFILES = web.AppKey("profiles", UserProfiles)  # GitHub's users, for /api/v3
 WATCHES = web.AppKey("watches", WatchService)

@@ -172,7 +172,11 @@ STREAM_DESCRIPTION = (
     "each matching gist once all its files are in (index: its position in the list); "
     "skipped; last done (with cut: null, or where the matches told stopped at the answer "
     "size limit), or error (a problem) when the search failed after the stream began. "
-    "page and per_page do not apply. X-Accel-Buffering: no."
+    "page and per_page do not apply. X-Accel-Buffering: no. A many-user search (usernames "
+    "or org) begins with users (the users in order), adds username to match and skipped, "
+    "users_done and users_total to progress (files counted over every user), tells a user "
+    "line when each user's part is complete (its status: success, or the kind of problem "
+    "it met, with the problem), and ends with done (users: how many were searched)."
 )
 
 
@@ -187,10 +191,30 @@ def _event(name: str, optional: tuple[str, ...] = (), **fields: Any) -> dict[str
 
 STREAM_EVENT = {
     "oneOf": [
-        _event("progress", files_done=COUNT, files_total=COUNT, bytes=COUNT),
-        _event("match", index=COUNT, gist=_ref("MatchedGist")),
+        _event(
+            "progress",
+            ("users_done", "users_total"),
+            files_done=COUNT,
+            files_total=COUNT,
+            bytes=COUNT,
+            users_done=COUNT,
+            users_total=COUNT,
+        ),
+        _event("match", ("username",), index=COUNT, gist=_ref("MatchedGist"), username=STRING),
+        _event("users", usernames={"type": "array", "items": STRING}),
+        _event(
+            "user",
+            ("problem",),
+            username=STRING,
+            status=STRING,
+            total=COUNT,
+            cut={"anyOf": [_ref("AnswerCut"), {"type": "null"}]},
+            problem=_ref("UserProblem"),
+        ),
         _event(
             "skipped",
+            ("username",),
+            username=STRING,
             index=COUNT,
             id=STRING,
             filename={"type": ["string", "null"]},
@@ -198,19 +222,23 @@ STREAM_EVENT = {
         ),
         _event(
             "done",
-            ("cut",),
+            ("cut", "users"),
             total=COUNT,
             status={"const": "success"},
             cut={"anyOf": [_ref("AnswerCut"), {"type": "null"}]},
+            users=COUNT,
         ),
         _event("error", problem=_ref("Problem")),
     ]
 }
 
+# one user's answer (username), or several users' (usernames or org)
+SEARCH_ANSWER = {"oneOf": [_ref("SearchResult"), _ref("ManySearchResult")]}
+
 SEARCH_RESPONSES = {
     "200": _answer(
         f"The search's answer; with Accept: {NDJSON}, a stream of events. " + STREAM_DESCRIPTION,
-        {**_json(_ref("SearchResult")), **_content(NDJSON, STREAM_EVENT)},
+        {**_json(SEARCH_ANSWER), **_content(NDJSON, STREAM_EVENT)},
         {
             "X-Cache": {"description": "How the searched list was obtained", "schema": STRING},
             "Age": {"description": "Age of a STALE list, in seconds", "schema": DIGITS},
@@ -421,7 +449,8 @@ OPERATIONS = [
               "A user's public gists",
               LIST_RESPONSES, [USERNAME, *PAGING]),
     Operation("post", "/api/v1/search", "search",
-              "Which of a user's gists contain a pattern (RE2 syntax)",
+              "Which of a user's (or several users', or an organisation's members') gists "
+              "contain a pattern (RE2 syntax)",
               SEARCH_RESPONSES, [PREFER],
               request_body={"required": True, "content": _json(_ref("SearchRequest"))}),
     Operation("get", "/api/v1/search/{job_id}", "searchStatus", "A search job's state",
@@ -431,7 +460,7 @@ OPERATIONS = [
     Operation("get", "/api/v1/search_result/{job_id}", "searchResult",
               "A finished search job's answer",
               {"200": _answer("The same body as a synchronous search",
-                              _json(_ref("SearchResult"))),
+                              _json(SEARCH_ANSWER)),
                "409": _problem("The job has not finished", retry_after=True),
                **_problems("400", "404", "429", "500", "502", "503", "504")},
               [JOB_ID]),
@@ -501,6 +530,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 COMPONENTS: dict[str, tuple[Any, JsonSchemaMode]] = {
     "SearchRequest": (schemas.SearchBody, "validation"),
     "SearchResult": (schemas.SearchResultJSON, "serialization"),
+    "ManySearchResult": (schemas.ManySearchResultJSON, "serialization"),
     "AnswerCut": (schemas.AnswerCutJSON, "serialization"),
     "JobAccepted": (schemas.JobAcceptedJSON, "serialization"),
     "Job": (schemas.JobJSON, "serialization"),

@@ -19,7 +19,10 @@ from gistcache.domain.results import (
     Skipped,
     match_weight,
 )
+from gistcache.services.failures import Failure
+from gistcache.services.many import ManyResult, UserAnswer
 from gistcache.web.api import schemas
+from gistcache.web.problems import failure_problem
 
 
 def render_search(result: SearchResult) -> schemas.SearchResultJSON:
@@ -90,11 +93,67 @@ def _dump(values: Any, shape: TypeAdapter[Any]) -> bytes:
         return dumped
 
 
-def search_json(result: SearchResult) -> dict[str, Any]:
+def search_json(result: SearchResult | ManyResult) -> dict[str, Any]:
     """The answer as JSON values: what a job stores (as ``json.dumps`` writes it, the
     same text as jobs stored before the answers were typed)."""
+    if isinstance(result, ManyResult):
+        many: dict[str, Any] = schemas.MANY_SEARCH_RESULT.dump_python(
+            render_many(result), mode="json"
+        )
+        return many
     values: dict[str, Any] = schemas.SEARCH_RESULT.dump_python(render_search(result), mode="json")
     return values
+
+
+def render_many(result: ManyResult) -> schemas.ManySearchResultJSON:
+    """A many-user search's answer: each user's part in the users' order."""
+    return {
+        "status": "success",
+        "usernames": [user.login for user in result.users],
+        "org": result.request.org,
+        "pattern": result.request.pattern,
+        "total": result.total,
+        "users": [_user(user) for user in result.users],
+    }
+
+
+def _user(user: UserAnswer) -> schemas.UserResultJSON:
+    if user.result is None:
+        return failed_user(user.login, user.failure)
+    return {
+        "username": user.login,
+        "status": "success",
+        "total": user.result.total,
+        "matches": [render_gist(match) for match in user.result.matches],
+        "skipped": [render_skipped(entry) for entry in user.result.skipped],
+        "cut": render_cut(user.result.cut),
+    }
+
+
+def failed_user(login: str, failure: Failure | None) -> schemas.UserResultJSON:
+    """A user's part that failed: its status the failure's kind, and its problem."""
+    if failure is None:  # pragma: no cover - a part has a result or a failure
+        raise ValueError("a user's part with neither result nor failure")
+    problem = failure_problem(failure)
+    return {
+        "username": login,
+        "status": failure.kind.value,
+        "total": 0,
+        "matches": [],
+        "skipped": [],
+        "cut": None,
+        "problem": {
+            "type": f"urn:gistcache:problem:{failure.kind}",
+            "title": problem.title,
+            "status": problem.status,
+            "detail": problem.detail,
+        },
+    }
+
+
+def many_body(result: ManyResult) -> bytes:
+    """A many-user search's answer as JSON."""
+    return _dump(render_many(result), schemas.MANY_SEARCH_RESULT)
 
 
 def render_gist(match: GistMatch) -> schemas.MatchedGistJSON:

@@ -63,12 +63,17 @@ class SearchBody(BaseModel):
         extra="forbid",
         frozen=True,
         title="SearchRequest",
-        json_schema_extra={"required": ["username", "pattern"]},
+        json_schema_extra={
+            "required": ["pattern"],
+            # exactly one of the three says whose gists are searched
+            "oneOf": [{"required": [name]} for name in ("username", "usernames", "org")],
+        },
     )
 
     username: str | MISSING = Field(
         MISSING,
-        description="A GitHub login (case-insensitive)",
+        description="A GitHub login (case-insensitive). Exactly one of username, usernames "
+        "and org is given",
         json_schema_extra={"pattern": USERNAME_PATTERN},
     )
     # the document's order, which is older than the rules' order (SEARCH_FIELDS)
@@ -104,6 +109,23 @@ class SearchBody(BaseModel):
         description="A glob on file names (*.py, test_*, [ab]?.md), case-insensitive; "
         "other files are not searched. Left out: every file",
         json_schema_extra={"maxLength": MAX_GLOB_LENGTH, "pattern": GLOB_PATTERN},
+    )
+    usernames: list[Any] | MISSING = Field(
+        MISSING,
+        description=f"Several GitHub logins, searched in this order (1 to {requests.MAX_USERS}; "
+        "a login given twice, in any case, is searched once): the answer groups the matches "
+        "by user, each with its own status",
+        json_schema_extra={
+            "items": {"type": "string", "pattern": USERNAME_PATTERN},
+            "minItems": 1,
+            "maxItems": requests.MAX_USERS,
+        },
+    )
+    org: str | MISSING = Field(
+        MISSING,
+        description="A GitHub organisation's login: its public members are searched, in "
+        "GitHub's order, as with usernames",
+        json_schema_extra={"pattern": USERNAME_PATTERN},
     )
     run_async: bool = Field(
         False,
@@ -305,6 +327,50 @@ class SearchResultJSON(TypedDict):
     ]
 
 
+@_wire("UserProblem")
+class UserProblemJSON(TypedDict):
+    """Why one user's part of a many-user search failed (the problem a search of that
+    user alone would have answered with)."""
+
+    type: str
+    title: str
+    status: Annotated[int, Field(ge=400, le=599)]
+    detail: str
+
+
+@_wire("UserResult")
+class UserResultJSON(TypedDict):
+    """One user's part of a many-user search: its matches (as a single search's
+    answer has them), or, with another status than success, the problem it met."""
+
+    username: str
+    status: Annotated[
+        str,
+        Field(
+            description="success, or the kind of problem this user met (user-not-found, "
+            "github-rate-limited, github-unavailable, github-timeout ...)"
+        ),
+    ]
+    total: Annotated[int, Field(ge=0, description="Matching gists on every page (0 on failure)")]
+    matches: list[MatchedGistJSON]
+    skipped: list[SkippedFileJSON]
+    cut: AnswerCutJSON | None
+    problem: NotRequired[UserProblemJSON]
+
+
+@_wire("ManySearchResult")
+class ManySearchResultJSON(TypedDict):
+    """A many-user search's answer (usernames or org): each user's part, in the order the
+    users were given (an organisation's members in GitHub's order)."""
+
+    status: Literal["success"]
+    usernames: Annotated[list[str], Field(description="The users searched, in order")]
+    org: str | None
+    pattern: str
+    total: Annotated[int, Field(ge=0, description="Matching gists of every user")]
+    users: list[UserResultJSON]
+
+
 # a job's id; named request_id in the answers since jobs began (the HTTP request's own
 # id is X-Request-ID, and a problem's request_id)
 JobId = Annotated[
@@ -387,6 +453,7 @@ class GistJSON(TypedDict):
 
 
 SEARCH_RESULT: TypeAdapter[SearchResultJSON] = TypeAdapter(SearchResultJSON)
+MANY_SEARCH_RESULT: TypeAdapter[ManySearchResultJSON] = TypeAdapter(ManySearchResultJSON)
 MATCHED_GIST: TypeAdapter[MatchedGistJSON] = TypeAdapter(MatchedGistJSON)
 ANSWER_CUT: TypeAdapter[AnswerCutJSON] = TypeAdapter(AnswerCutJSON)
 JOB: TypeAdapter[JobJSON] = TypeAdapter(JobJSON)
@@ -399,6 +466,8 @@ GIST_LIST: TypeAdapter[list[GistJSON]] = TypeAdapter(list[GistJSON])
 # the body's fields, in the order their faults are told
 SEARCH_FIELDS = (
     "username",
+    "usernames",
+    "org",
     "pattern",
     "ignore_case",
     "page",
@@ -408,23 +477,46 @@ SEARCH_FIELDS = (
     "filename",
     "async",
 )
-_TYPE_NAMES = {"string_type": "a string", "bool_type": "true or false", "int_type": "an integer"}
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "int_type": "an integer",
+    "list_type": "a list of logins",
+}
+WHO = ("username", "usernames", "org")  # whose gists: exactly one of these
 
 
-def parse_search(body: Any) -> tuple[requests.SearchRequest, bool]:
-    """A validated search request (a decoded JSON body) and whether it asked to run as a
-    job. Of several faults the client is told one: an unknown field, else a value of the
-    wrong type (in the order of ``SEARCH_FIELDS``), else the first rule broken, in the
-    order the rules are checked."""
+def parse_search(
+    body: Any,
+) -> tuple[requests.SearchRequest | requests.ManySearchRequest, bool]:
+    """A validated search request (a decoded JSON body): one user's (username), or
+    several users' (usernames or org); and whether it asked to run as a job. Of several
+    faults the client is told one: an unknown field, else a value of the wrong type (in
+    the order of ``SEARCH_FIELDS``), else more than one of username, usernames and org
+    (the second named), else the first rule broken, in the order the rules are checked."""
     try:
         shape = SearchBody.model_validate(body)
     except ValidationError as exc:
         raise _shape_fault(exc) from None
     fields = shape.model_dump(exclude={"run_async"})  # without the fields left out
-    try:
-        request = requests.search_request(
-            fields.pop("username", None), fields.pop("pattern", None), **fields
+    given = [name for name in WHO if name in fields]
+    if len(given) > 1:
+        raise InvalidInput(
+            given[1], f"give exactly one of username, usernames and org, not {' and '.join(given)}"
         )
+    try:
+        request: requests.SearchRequest | requests.ManySearchRequest
+        if given and given[0] != "username":
+            request = requests.many_search_request(
+                fields.pop("usernames", None),
+                fields.pop("org", None),
+                fields.pop("pattern", None),
+                **fields,
+            )
+        else:
+            request = requests.search_request(
+                fields.pop("username", None), fields.pop("pattern", None), **fields
+            )
     except InvalidLogin as fault:
         # a body's field, named as every other refused field is
         raise InvalidLogin(fault.field, fault.detail, given_as="field") from None

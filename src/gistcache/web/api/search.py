@@ -11,15 +11,16 @@ from typing import cast
 from aiohttp import web
 
 from gistcache.domain.gists import format_timestamp
+from gistcache.domain.requests import ManySearchRequest
 from gistcache.domain.results import JobStatus
 from gistcache.services.failures import Failure
 from gistcache.services.jobs import JobView
 from gistcache.web.answers import LARGE_ANSWER_BYTES, ClientGone, send_bytes, write_pieces
 from gistcache.web.api import schemas
-from gistcache.web.api.render import answer_weight, search_body, search_pieces
+from gistcache.web.api.render import answer_weight, many_body, search_body, search_pieces
 from gistcache.web.api.schemas import parse_search
-from gistcache.web.api.stream import search_stream, wants_stream
-from gistcache.web.app_keys import ANSWERS, CLOCK, JOBS, REQUEST_ID, SEARCHES, SETTINGS
+from gistcache.web.api.stream import many_stream, search_stream, wants_stream
+from gistcache.web.app_keys import ANSWERS, CLOCK, JOBS, MANY, REQUEST_ID, SEARCHES, SETTINGS
 from gistcache.web.failures import SearchNotFinished, SearchNotFound
 from gistcache.web.http import cache_headers, prefers_async, read_json
 from gistcache.web.problems import failure_problem, problem_response
@@ -35,6 +36,8 @@ async def search(request: web.Request) -> web.StreamResponse:
     # stream when the client accepts one, else the answer at once
     run_async = run_async or prefers_async(request)
     if not run_async and wants_stream(request):
+        if isinstance(search_request, ManySearchRequest):
+            return await many_stream(request, search_request)
         return await search_stream(request, search_request)
     if run_async:
         client = client_of(request, request.app[SETTINGS].trusted_proxies)
@@ -48,6 +51,9 @@ async def search(request: web.Request) -> web.StreamResponse:
                 "Preference-Applied": "respond-async",
             },
         )
+    if isinstance(search_request, ManySearchRequest):
+        many = await request.app[MANY].search(search_request)
+        return _json(many_body(many.result))
     answer = await request.app[SEARCHES].search(search_request, queue_if_busy=False)
     # the searched list's freshness, as for the list itself (STALE when GitHub failed)
     headers = cache_headers(answer.listing, request.app[CLOCK]())

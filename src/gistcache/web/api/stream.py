@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from gistcache.domain.requests import SearchRequest
+from gistcache.domain.requests import ManySearchRequest, SearchRequest
 from gistcache.domain.results import (
     FileSkipped,
     GistFound,
@@ -28,9 +29,17 @@ from gistcache.domain.results import (
     SearchProgress,
     SearchStarted,
 )
+from gistcache.services.many import (
+    ManyEvent,
+    UserDone,
+    UserFileSkipped,
+    UserGistFound,
+    UsersKnown,
+    UsersProgress,
+)
 from gistcache.web.answers import ClientGone, write_sliced
-from gistcache.web.api.render import render_cut, render_gist, render_skipped
-from gistcache.web.app_keys import CLOCK, REQUEST_ID, SEARCHES, SETTINGS
+from gistcache.web.api.render import failed_user, render_cut, render_gist, render_skipped
+from gistcache.web.app_keys import CLOCK, MANY, REQUEST_ID, SEARCHES, SETTINGS
 from gistcache.web.http import NDJSON, cache_headers
 from gistcache.web.problems import internal_error, problem_body, problem_for
 
@@ -63,6 +72,92 @@ def event_json(event: SearchEvent) -> dict[str, Any] | None:
         cut = render_cut(event.cut)
         return {"event": "done", "total": event.total, "status": "success", "cut": cut}
     return None
+
+
+def many_event_json(event: ManyEvent) -> dict[str, Any]:
+    """The stream's line for an event of a many-user search."""
+    if isinstance(event, UsersKnown):
+        return {"event": "users", "usernames": list(event.logins)}
+    if isinstance(event, UsersProgress):
+        return {
+            "event": "progress",
+            "users_done": event.users_done,
+            "users_total": event.users_total,
+            "files_done": event.files_done,
+            "files_total": event.files_total,
+            "bytes": event.bytes,
+        }
+    if isinstance(event, UserGistFound):
+        found = event.found
+        return {
+            "event": "match",
+            "username": event.login,
+            "index": found.index,
+            "gist": render_gist(found.match),
+        }
+    if isinstance(event, UserFileSkipped):
+        skipped = event.skipped
+        return {
+            "event": "skipped",
+            "username": event.login,
+            "index": skipped.index,
+            **render_skipped(skipped.skipped),
+        }
+    if isinstance(event, UserDone):
+        if event.failure is not None:
+            failed = failed_user(event.login, event.failure)
+            return {
+                "event": "user",
+                "username": event.login,
+                "status": failed["status"],
+                "total": 0,
+                "cut": None,
+                "problem": failed.get("problem"),
+            }
+        return {
+            "event": "user",
+            "username": event.login,
+            "status": "success",
+            "total": event.total,
+            "cut": render_cut(event.cut),
+        }
+    return {"event": "done", "total": event.total, "status": "success", "users": event.users}
+
+
+async def many_stream(request: web.Request, search: ManySearchRequest) -> web.StreamResponse:
+    """A many-user search as it goes: ``users`` first (the users in order, once an
+    organisation's members are known: their failures are ordinary problem answers),
+    then each user's matches and skips (with ``username``), ``progress`` over users
+    and files, a ``user`` line when a user's part is complete, last ``done``."""
+    many = request.app[MANY]
+    limit = request.app[SEARCHES].max_answer_bytes
+    events = many.stream(search, answer_limit=limit)
+    async with contextlib.aclosing(events):
+        first = await anext(events)
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": f"{NDJSON}; charset=utf-8",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+            },
+        )
+        await response.prepare(request)
+        try:
+            stall = request.app[SETTINGS].search_timeout
+            await write_sliced(response, _line(many_event_json(first)), stall)
+            await _write_events(request, response, events, stall, many_event_json)
+        except ClientGone as exc:
+            log.info("search stream [%s]: %s", request.get(REQUEST_ID), exc)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        except ConnectionError:
+            log.info("search stream [%s]: the client went away", request.get(REQUEST_ID))
+            return response
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
 
 
 def _line(body: dict[str, Any]) -> bytes:
@@ -112,13 +207,17 @@ async def search_stream(request: web.Request, search: SearchRequest) -> web.Stre
 
 
 async def _write_events(
-    request: web.Request, response: web.StreamResponse, events: Any, stall: float
+    request: web.Request,
+    response: web.StreamResponse,
+    events: Any,
+    stall: float,
+    to_json: Callable[[Any], dict[str, Any] | None] = event_json,
 ) -> None:
     """Write each event as it comes: the search waits while its reader does (up to
     ``stall`` seconds without taking anything: then TimeoutError)."""
     try:
         async for event in events:
-            body = event_json(event)
+            body = to_json(event)
             if body is not None:
                 await write_sliced(response, _line(body), stall)
     except (asyncio.CancelledError, ConnectionError, ClientGone):

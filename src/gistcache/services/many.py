@@ -1,0 +1,281 @@
+"""Use case: one pattern over several users' gists (a list of logins, or an
+organisation's public members), as a layer above the single-user search: each user's
+part is an ordinary ``SearchService`` search, ``USERS_AT_ONCE`` of them at a time, and
+the answers are merged in the order the users were given.
+
+Each user's part ends on its own: a user GitHub does not know, or one whose list GitHub
+could not give (rate limited, down), is that user's failure, told beside the others'
+matches; the search as a whole fails only on a bug, on the organisation's members (an
+unknown organisation), or when the reader goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gistcache.domain.requests import ManySearchRequest
+from gistcache.domain.results import (
+    AnswerCut,
+    FileSkipped,
+    GistFound,
+    SearchDone,
+    SearchProgress,
+    SearchResult,
+)
+from gistcache.services.failures import Failure, describe
+from gistcache.services.search import STREAM_PROGRESS_EVERY, Progress, SearchService
+
+# users whose part runs at once: their lists are revalidated (and their files fetched)
+# at most this many at a time, each within the search slots every search shares
+USERS_AT_ONCE = 4
+# events of the users' parts waiting for the reader: a reader that does not read holds
+# the parts back once this many wait
+QUEUED_EVENTS = 64
+
+MembersOf = Callable[[str], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class UserAnswer:
+    """One user's part: its result, or the failure it met."""
+
+    login: str
+    result: SearchResult | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManyResult:
+    request: ManySearchRequest
+    users: tuple[UserAnswer, ...]  # in the order the users were given
+
+    @property
+    def total(self) -> int:
+        return sum(user.result.total for user in self.users if user.result is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class ManyAnswer:
+    result: ManyResult
+
+
+# --- a many-user search as it goes ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UsersKnown:
+    """The users searched, in order (an organisation's members once they are known)."""
+
+    logins: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UsersProgress:
+    users_done: int
+    users_total: int
+    files_done: int  # over every user's part begun so far
+    files_total: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserGistFound:
+    login: str
+    found: GistFound
+
+
+@dataclass(frozen=True, slots=True)
+class UserFileSkipped:
+    login: str
+    skipped: FileSkipped
+
+
+@dataclass(frozen=True, slots=True)
+class UserDone:
+    """A user's part is complete: ``total`` matching gists, or ``failure``."""
+
+    login: str
+    total: int = 0
+    cut: AnswerCut | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManyDone:
+    total: int
+    users: int
+    failed: int
+
+
+ManyEvent = UsersKnown | UsersProgress | UserGistFound | UserFileSkipped | UserDone | ManyDone
+
+
+@dataclass(frozen=True, slots=True)
+class _OneProgress:
+    """One user's progress, on its way to the reader, who sums every user's."""
+
+    login: str
+    event: SearchProgress
+
+
+@dataclass(frozen=True, slots=True)
+class _Crash:
+    exc: BaseException
+
+
+class ManySearch:
+    def __init__(
+        self,
+        searches: SearchService,
+        members_of: MembersOf,
+        *,
+        users_at_once: int = USERS_AT_ONCE,
+    ) -> None:
+        self._searches = searches
+        self._members_of = members_of
+        self._at_once = users_at_once
+
+    async def logins(self, request: ManySearchRequest) -> list[str]:
+        """The users to search, in order: the logins given, or the organisation's public
+        members in GitHub's order (its failures raised: GitHubNotFound for none such)."""
+        if request.org is None:
+            return list(request.usernames)
+        return await self._members_of(request.org)
+
+    async def search(
+        self, request: ManySearchRequest, *, progress: Progress | None = None
+    ) -> ManyAnswer:
+        """Every user's page of matches (``page`` and ``per_page`` apply to each user),
+        each user's failure beside the others' results."""
+        logins = await self.logins(request)
+        gate = asyncio.Semaphore(self._at_once)
+        counts: dict[str, tuple[int, int]] = {}
+
+        def told(login: str) -> Progress:
+            def tell(done: int, total: int) -> None:
+                counts[login] = (done, total)
+                if progress is not None:
+                    progress(sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values()))
+
+            return tell
+
+        async def one(login: str) -> UserAnswer:
+            async with gate:
+                try:
+                    answer = await self._searches.search(
+                        request.for_user(login), progress=told(login)
+                    )
+                except Exception as exc:
+                    failure = describe(exc)
+                    if failure is None:
+                        raise
+                    return UserAnswer(login, failure=failure)
+                return UserAnswer(login, result=answer.result)
+
+        users = await _gather(one(login) for login in logins)
+        return ManyAnswer(ManyResult(request, tuple(users)))
+
+    async def stream(
+        self,
+        request: ManySearchRequest,
+        *,
+        answer_limit: int | None = None,
+        progress_every: float = STREAM_PROGRESS_EVERY,
+    ) -> AsyncGenerator[ManyEvent, None]:
+        """``UsersKnown`` (once the users are known; the members' failures are raised
+        before it), then each user's ``UserGistFound`` and ``UserFileSkipped`` as they are
+        ready, ``UsersProgress`` as files and users are done, a ``UserDone`` when a user's
+        part is complete, last ``ManyDone``. ``answer_limit`` applies to each user's part.
+        Closing the iterator stops every part."""
+        logins = await self.logins(request)
+        yield UsersKnown(tuple(logins))
+        queue: asyncio.Queue[ManyEvent | _OneProgress | _Crash] = asyncio.Queue(QUEUED_EVENTS)
+        gate = asyncio.Semaphore(self._at_once)
+
+        async def one(login: str) -> None:
+            try:
+                async with gate:
+                    await queue.put(await self._part(request, login, queue, answer_limit))
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # a bug: the reader raises it
+                await queue.put(_Crash(exc))
+
+        tasks = [asyncio.create_task(one(login)) for login in logins]
+        files: dict[str, tuple[int, int, int]] = {}
+        users_done = failed = total = 0
+        try:
+            while users_done < len(logins):
+                event = await queue.get()
+                if isinstance(event, _Crash):
+                    raise event.exc
+                if isinstance(event, _OneProgress):
+                    one_user = event.event
+                    files[event.login] = (one_user.files_done, one_user.files_total, one_user.bytes)
+                    yield _sum(users_done, len(logins), files)
+                    continue
+                if isinstance(event, UserDone):
+                    users_done += 1
+                    failed += event.failure is not None
+                    total += event.total
+                    yield event
+                    yield _sum(users_done, len(logins), files)
+                    continue
+                yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        yield ManyDone(total, len(logins), failed)
+
+    async def _part(
+        self,
+        request: ManySearchRequest,
+        login: str,
+        queue: asyncio.Queue[ManyEvent | _OneProgress | _Crash],
+        answer_limit: int | None,
+    ) -> UserDone:
+        events = self._searches.stream(request.for_user(login), answer_limit=answer_limit)
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, GistFound):
+                        await queue.put(UserGistFound(login, event))
+                    elif isinstance(event, FileSkipped):
+                        await queue.put(UserFileSkipped(login, event))
+                    elif isinstance(event, SearchProgress):
+                        await queue.put(_OneProgress(login, event))
+                    elif isinstance(event, SearchDone):
+                        return UserDone(login, event.total, event.cut)
+        except Exception as exc:
+            failure = describe(exc)
+            if failure is None:
+                raise
+            return UserDone(login, failure=failure)
+        raise AssertionError("a search stream ended without SearchDone")  # pragma: no cover
+
+
+def _sum(
+    users_done: int, users_total: int, files: dict[str, tuple[int, int, int]]
+) -> UsersProgress:
+    return UsersProgress(
+        users_done,
+        users_total,
+        sum(f[0] for f in files.values()),
+        sum(f[1] for f in files.values()),
+        sum(f[2] for f in files.values()),
+    )
+
+
+async def _gather(awaitables: Iterable[Coroutine[Any, Any, UserAnswer]]) -> list[UserAnswer]:
+    """Every part's answer in order; the first bug raised, the other parts stopped."""
+    tasks = [asyncio.create_task(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
