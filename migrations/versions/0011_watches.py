@@ -108,6 +108,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_watch_events")),
         sa.UniqueConstraint("watch_id", "gist_id", "revision", name="uq_watch_events_key"),
+        sqlite_autoincrement=True,  # ids never given again once pruned
     )
     op.create_index("ix_watch_events_watch_id_id", "watch_events", ["watch_id", "id"])
     op.create_table(

@@ -97,6 +97,35 @@ async def test_an_event_is_recorded_once_under_its_key(site_store: SiteStore) ->
         assert [e.id for e in await db.watches.events("w1", after=first)] == [edited]
 
 
+async def test_an_event_id_is_never_given_again_after_the_newest_are_pruned(
+    site_store: SiteStore,
+) -> None:
+    """Readers drop an entry whose id they saw and a stream resumes after the last id
+    sent: ids only grow, even when the events holding the highest were pruned."""
+    async with site_store.write() as db:
+        await db.watches.create(watch("w1"))
+        baseline = await db.watches.add_event(
+            "w1", "g0", "2026-01-01T11:00:00Z", "alice", NOW, baseline=True, body="{}"
+        )
+        sent = [
+            await db.watches.add_event(
+                "w1", gist, "2026-01-01T12:00:00Z", "alice", NOW, baseline=False, body="{}"
+            )
+            for gist in ("g1", "g2")
+        ]
+        assert await db.watches.prune(NOW + timedelta(days=1)) == 2
+    async with site_store.write() as db:
+        new = await db.watches.add_event(
+            "w1", "g3", "2026-01-02T12:00:00Z", "alice", NOW, baseline=False, body="{}"
+        )
+    assert baseline is not None
+    assert None not in sent
+    assert new is not None
+    assert new > max(i for i in sent if i is not None)
+    async with site_store.read() as db:
+        assert [e.id for e in await db.watches.events("w1")] == [new]
+
+
 async def test_a_due_watch_is_claimed_once_and_a_lost_claim_records_nothing(
     site_store: SiteStore,
 ) -> None:

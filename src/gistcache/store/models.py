@@ -330,6 +330,9 @@ watch_events = Table(
     Column("body", Text, nullable=False, comment="the match as JSON"),
     UniqueConstraint("watch_id", "gist_id", "revision", name="uq_watch_events_key"),
     Index("ix_watch_events_watch_id_id", "watch_id", "id"),
+    # ids only grow, on SQLite too (AUTOINCREMENT): feed readers and resumed streams
+    # would drop an event given the id of one pruned
+    sqlite_autoincrement=True,
 )
 
 # One webhook delivery per event told, tried until it succeeds or its time runs out.
