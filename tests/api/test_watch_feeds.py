@@ -85,6 +85,25 @@ async def test_the_feed_is_atom_newest_first_with_stable_ids_and_line_links(
     assert len(set(ids)) == 2
 
 
+async def test_the_feed_stays_xml_when_a_line_holds_control_characters(
+    api: Client, fake: FakeGitHub, clock: FakeClock
+) -> None:
+    watch, _ = await watch_with_two_events(api, fake, clock)
+    fake.add_gist(
+        "alice", {"color.sh": "echo '\x1b[31mneedle\x1b[0m'\n"}, description="red\x07 bell"
+    )
+    clock.advance(INTERVAL)
+    [report] = await api.app[WATCHES].run_due()
+    assert len(report.told) == 1
+    resp = await api.get(watch["feed_url"])
+    assert resp.status == 200
+    feed = ET.fromstring(await resp.read())  # noqa: S314 - the service's own answer
+    newest = feed.findall(f"{A}entry")[0]
+    # each character XML cannot hold is U+FFFD; the rest of the line is there
+    assert newest.findtext(f"{A}summary") == "color.sh:1: echo '\ufffd[31mneedle\ufffd[0m'"
+    assert (newest.findtext(f"{A}title") or "").startswith("alice: red\ufffd bell (")
+
+
 async def test_the_feed_needs_the_watchs_own_token(
     api: Client, fake: FakeGitHub, clock: FakeClock
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -94,9 +95,14 @@ def _entry(root: ET.Element, event: EventRow) -> None:
     _text(entry, "summary", summary or gist["html_url"], type="text")
 
 
+# what XML 1.0 cannot hold (ElementTree would write it as it is, and no reader would
+# parse the feed): C0 controls but tab and line ends, and lone surrogates
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(parent: ET.Element, name: str, text: str, **attributes: str) -> None:
     element = ET.SubElement(parent, f"{{{ATOM}}}{name}", attributes)
-    element.text = text
+    element.text = _NOT_XML.sub("\ufffd", text)
 
 
 def _time(value: datetime) -> str:
