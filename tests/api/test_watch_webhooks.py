@@ -178,6 +178,9 @@ async def test_a_redirect_is_not_followed(
         "https://169.254.169.254/latest/meta-data",
         "https://[::1]/hook",
         "https://[fe80::1]/hook",
+        "https://[fec0::1]/hook",  # site-local (deprecated, yet routed inside some networks)
+        "https://[2002:a00:1::1]/hook",  # 6to4 of 10.0.0.1
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook",  # Teredo, client 10.0.0.1
         "http://hooks.example.com/hook",  # http to a host not allowed
     ],
 )
@@ -192,6 +195,27 @@ async def test_a_private_address_is_refused_by_default(
     )
     body = await problem(resp, 400, "invalid-body")
     assert body["field"] == "webhook"
+
+
+async def test_a_tunnel_address_is_judged_by_the_ipv4_address_it_reaches(
+    make_client: ClientFactory,
+) -> None:
+    client = await started(make_client)
+
+    async def made(url: str) -> Any:
+        return await client.post(
+            "/api/v1/watches",
+            json={"usernames": ["alice"], "pattern": "x", "webhook": {"url": url, "secret": "s"}},
+            headers=MINE,
+        )
+
+    body = await problem(await made("https://[2002:a00:1::1]/hook"), 400, "invalid-body")
+    assert "(10.0.0.1)" in body["detail"]
+    # the 6to4 address of a public IPv4 address is public
+    assert (await made("https://[2002:808:808::1]/hook")).status == 201
+    # named in GISTCACHE_WEBHOOK_ALLOW, the IPv4 network allows its tunnels' addresses
+    client = await started(make_client, webhook_allow=("10.0.0.0/8",))
+    assert (await made("https://[2002:a00:1::1]/hook")).status == 201
 
 
 async def test_a_name_that_resolves_to_a_private_address_is_refused_when_connecting(

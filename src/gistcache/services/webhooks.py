@@ -59,12 +59,31 @@ class WebhookPolicy:
     def refuses(self, address: Address, host: str) -> str | None:
         """Why a delivery may not connect to ``address`` (reached by the name ``host``),
         or None when it may."""
+        if host.lower() in self._hosts:
+            return None
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
-        if host.lower() in self._hosts or any(address in net for net in self._networks):
+        if any(address in net for net in self._networks):
             return None
-        kind = _special(address)
-        return None if kind is None else f"a {kind} address ({address})"
+        for reached in (address, *_embedded(address)):
+            if any(reached in net for net in self._networks):
+                continue
+            kind = _special(reached)
+            if kind is not None:
+                return f"a {kind} address ({reached})"
+        return None
+
+
+def _embedded(address: Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address carries to: 6to4's (2002::/16) and Teredo's
+    server and client (2001::/32); a tunnel reaches them, so they are checked too."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return ()
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if address.teredo is not None:
+        return address.teredo
+    return ()
 
 
 # cloud providers' instance metadata services
@@ -82,7 +101,8 @@ def _special(address: Address) -> str | None:
         return "loopback"
     if address.is_link_local:
         return "link-local"
-    if address.is_private or address.is_reserved or address.is_multicast:
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    if address.is_private or address.is_reserved or address.is_multicast or site_local:
         return "private"
     if address.is_unspecified or not address.is_global:
         return "non-public"
