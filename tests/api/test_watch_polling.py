@@ -15,22 +15,24 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gistcache.services import watches as service_module
 from gistcache.services.watches import WatchService
 from gistcache.store.models import watches
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.testing.fake_github.rest import set_public_members
 from gistcache.web.app_keys import WATCHES
 from tests.support.clock import FakeClock
-from tests.support.http import ClientFactory
+from tests.support.http import ClientFactory, problem
 
 Client = TestClient[Any, Any]
 TOKEN = "alpha-token-0123456789"
 MINE = {"Authorization": f"Bearer {TOKEN}"}
+OTHER = "beta-token-0123456789"
 INTERVAL = 300
 
 
 async def started(make_client: ClientFactory, **settings: Any) -> Client:
-    client = await make_client(api_tokens=(TOKEN,), **settings)
+    client = await make_client(api_tokens=(TOKEN, OTHER), **settings)
     await client.app[WATCHES].stop()  # the test runs the watches itself
     return client
 
@@ -165,6 +167,52 @@ async def test_an_organisations_public_members_are_watched_and_revalidated(
     clock.advance(INTERVAL)
     [third] = await service.run_due()
     assert (third.told, third.baseline) == ((), 1)
+
+
+async def test_an_organisations_members_past_the_users_cap_are_not_searched(
+    make_client: ClientFactory, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "MAX_USERS", 3)  # instead of 100
+    logins = [f"m{n:03}" for n in range(5)]
+    for login in logins:
+        fake.add_gist(login, {"a.txt": "hay\n"})
+    set_public_members(fake, "big", logins)
+    client = await started(make_client)
+    resp = await client.post(
+        "/api/v1/watches", json={"org": "big", "pattern": "needle"}, headers=MINE
+    )
+    watch_id = (await resp.json())["id"]
+    del fake.requests[:]
+    [report] = await client.app[WATCHES].run_due()
+    assert report.failed == ()
+    listed = {r.path.split("/")[2] for r in fake.requests if r.path.endswith("/gists")}
+    assert listed == set(logins[:3])  # the first ones in GitHub's order
+    body = await (await client.get(f"/api/v1/watches/{watch_id}", headers=MINE)).json()
+    assert body["last_error"] == "big: 5 public members, only the first 3 are watched"
+
+
+async def test_one_token_has_at_most_max_watches(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "MAX_WATCHES", 2)
+    client = await started(make_client)
+    for _ in range(2):
+        await watch(client)
+    resp = await client.post(
+        "/api/v1/watches", json={"usernames": ["alice"], "pattern": "x"}, headers=MINE
+    )
+    body = await problem(resp, 429, "too-many-requests")
+    assert body["limit"] == 2
+    assert "2 watches" in body["detail"]
+    listed = await (await client.get("/api/v1/watches", headers=MINE)).json()
+    assert len(listed["watches"]) == 2  # the one refused was not made
+    # another token has watches of its own
+    other = await client.post(
+        "/api/v1/watches",
+        json={"usernames": ["alice"], "pattern": "x"},
+        headers={"Authorization": f"Bearer {OTHER}"},
+    )
+    assert other.status == 201
 
 
 async def test_an_unknown_organisation_is_the_watchs_last_error(

@@ -215,6 +215,20 @@ class TooManyJobs(Exception):
         self.limit = limit
 
 
+class TooManyWatches(Exception):
+    """The API token has as many watches as one token may."""
+
+    kind: ClassVar[FailureKind] = FailureKind.TOO_MANY_REQUESTS
+    title: ClassVar[str] = "Too many watches"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this token has {limit} watches, as many as one token may: delete one to make another"
+        )
+        self.limit = limit
+        self.members = {"limit": limit}
+
+
 class JobQueueFull(Exception):
     """As many jobs as the service queues are waiting or running."""
 

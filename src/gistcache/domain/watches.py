@@ -18,7 +18,8 @@ from gistcache.domain.requests import (
     validate_username,
 )
 
-MAX_USERS = 100
+MAX_USERS = 100  # users one watch searches (an organisation's first members beyond)
+MAX_WATCHES = 100  # watches one API token may have
 MIN_INTERVAL = 60  # seconds
 MAX_INTERVAL = 86_400
 DEFAULT_INTERVAL = 300

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gistcache.domain.clock import Clock
-from gistcache.domain.errors import FailureKind
+from gistcache.domain.errors import FailureKind, TooManyWatches
 from gistcache.domain.gists import Gist, format_timestamp
 from gistcache.domain.requests import SearchRequest
 from gistcache.domain.results import (
@@ -42,7 +42,7 @@ from gistcache.domain.results import (
     SearchStarted,
     SkipReason,
 )
-from gistcache.domain.watches import WatchSpec
+from gistcache.domain.watches import MAX_USERS, MAX_WATCHES, WatchSpec
 from gistcache.observability.metrics import Metrics
 from gistcache.services.failures import Failure, describe
 from gistcache.services.lease import Lease
@@ -158,6 +158,8 @@ class WatchService:
             users=spec.usernames,
         )
         async with self._store.write() as db:
+            if await db.watches.count_owned(owner) >= MAX_WATCHES:
+                raise TooManyWatches(MAX_WATCHES)
             await db.watches.create(row)
         self.wake.set()
         return row
@@ -302,6 +304,7 @@ class WatchService:
     async def _run(self, watch: WatchRow, token: str) -> RunReport:
         logins: Sequence[str] = watch.users
         members_failure = None
+        cut = None
         if watch.org is not None and self._members_of is not None:
             try:
                 logins = await self._members_of(watch.org)
@@ -309,6 +312,12 @@ class WatchService:
                 members_failure = describe(exc)
                 if members_failure is None:
                     raise
+            if len(logins) > MAX_USERS:  # a watch searches as many users as any may name
+                cut = (
+                    f"{watch.org}: {len(logins)} public members, only the first {MAX_USERS} "
+                    "are watched"
+                )
+                logins = logins[:MAX_USERS]
         search = json.loads(watch.search)
         runs: list[UserRun] = []
         if members_failure is None:
@@ -319,7 +328,7 @@ class WatchService:
                     return await self._search_user(login, search)
 
             runs = list(await asyncio.gather(*(one(login) for login in logins)))
-        return await self._record(watch, token, logins, runs, members_failure)
+        return await self._record(watch, token, logins, runs, members_failure, cut)
 
     async def _search_user(self, login: str, search: dict[str, Any]) -> UserRun:
         request = SearchRequest(login, **search)
@@ -352,6 +361,7 @@ class WatchService:
         logins: Sequence[str],
         runs: list[UserRun],
         members_failure: Failure | None,
+        cut: str | None = None,
     ) -> RunReport:
         now = self._clock()
         failures = [(run.login, run.failure) for run in runs if run.failure is not None]
@@ -363,7 +373,8 @@ class WatchService:
             wait = max((f.retry_after or PAUSE_SECONDS) for f in pausing)
             paused_until = now + timedelta(seconds=wait)
         next_run = paused_until or now + timedelta(seconds=watch.interval)
-        last_error = "; ".join(f"{who}: {f.detail}" for who, f in failures) or None
+        told_of = [f"{who}: {f.detail}" for who, f in failures]
+        last_error = "; ".join([*told_of, *([cut] if cut else [])]) or None
         told: list[int] = []
         baseline = 0
         async with self._store.write() as db:

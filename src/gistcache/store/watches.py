@@ -184,6 +184,14 @@ class Watches:
         ).one_or_none()
         return None if row is None else await self._with_users(row)
 
+    async def count_owned(self, owner: str) -> int:
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(watches)
+            .where(watches.c.owner == owner, watches.c.site_id == self._site)
+        )
+        return int(count or 0)
+
     async def owned_by(self, owner: str) -> list[WatchRow]:
         rows = await self._session.execute(
             select(*_WATCH)
