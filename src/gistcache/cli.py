@@ -45,11 +45,28 @@ def _parser() -> argparse.ArgumentParser:
         help="print the lines of a user's gists that match a pattern (RE2 syntax)",
         description="Prints gist_id/filename:line: text for each matching line (and "
         "gist_id/filename-line- text for context lines, groups apart marked --), gist by "
-        "gist in the list's order as the search goes. "
-        "Exit status: 0 when something matched, 1 when nothing did, 2 on errors.",
+        "gist in the list's order as the search goes. With --users or --org (and no "
+        "USER), several users' gists: each line starts with login/, user by user in the "
+        "order given. Exit status: 0 when something matched, 1 when nothing did, 2 on "
+        "errors (a user that could not be searched too).",
     )
-    search.add_argument("user")
-    search.add_argument("pattern")
+    # with --users or --org the one positional argument is the pattern (in ``user``: a
+    # second, optional positional keeps ``search USER --glob G PATTERN`` as it was)
+    search.add_argument(
+        "user", metavar="USER", help="a GitHub login (left out with --users or --org)"
+    )
+    search.add_argument("pattern", metavar="PATTERN", nargs="?")
+    search.add_argument(
+        "--users",
+        metavar="LOGINS",
+        help="search these users' gists instead of USER: logins separated by commas "
+        "(1 to 100; a login given twice is searched once)",
+    )
+    search.add_argument(
+        "--org",
+        metavar="NAME",
+        help="search the gists of an organisation's public members instead of USER",
+    )
     search.add_argument("-i", "--ignore-case", action="store_true")
     search.add_argument(
         "-C",
@@ -147,6 +164,8 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
     )
     from gistcache.services.search import EVERY_LINE
 
+    if args.users is not None or args.org is not None:
+        return await _print_many(parts, args)
     # the API's own rules, so that the CLI refuses what the API refuses
     request = search_request(
         args.user,
@@ -187,9 +206,99 @@ async def _print_search(parts: Any, args: argparse.Namespace) -> int:
     return 0 if total else 1
 
 
+async def _print_many(parts: Any, args: argparse.Namespace) -> int:
+    """Several users' matches (``--users`` or ``--org``), each line prefixed with the
+    user's login, user by user in the order given (a user is printed once its part and
+    every part before it are complete); a user that failed is told on stderr."""
+    from gistcache.cli_output import Printer, ProgressBar, use_colour
+    from gistcache.domain.errors import InvalidInput
+    from gistcache.domain.requests import many_search_request
+    from gistcache.services.many import (
+        UserDone,
+        UserFileSkipped,
+        UserGistFound,
+        UsersKnown,
+        UsersProgress,
+    )
+
+    if args.pattern is not None:
+        raise InvalidInput("user", "give USER, or --users, or --org: not more than one")
+    if args.users is not None and args.org is not None:
+        raise InvalidInput("org", "give USER, or --users, or --org: not more than one")
+    usernames = None
+    if args.users is not None:
+        usernames = [login.strip() for login in args.users.split(",") if login.strip()]
+    request = many_search_request(
+        usernames,
+        args.org,
+        args.user,  # the one positional argument: the pattern
+        ignore_case=args.ignore_case,
+        context=args.context,
+        literal=args.literal,
+        filename=args.glob,
+    )
+    bar = ProgressBar() if sys.stderr.isatty() else None
+    printer = Printer(use_colour(args.color), request.search.context > 0)
+    logins: list[str] = []
+    parts_of: dict[str, list[Any]] = {}
+    complete: dict[str, UserDone] = {}
+    printed = total = failed = 0
+    events = parts.many.stream(request)
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, UserGistFound | UserFileSkipped):
+                parts_of.setdefault(event.login, []).append(event)
+            elif isinstance(event, UserDone):
+                complete[event.login] = event
+                total += event.total
+            elif isinstance(event, UsersKnown):
+                logins = list(event.logins)
+            elif isinstance(event, UsersProgress) and bar is not None:
+                bar(event.files_done, event.files_total)
+            while printed < len(logins) and logins[printed] in complete:
+                if bar is not None:
+                    bar.clear()
+                login = logins[printed]
+                done = complete.pop(login)
+                if done.failure is not None:
+                    failed += 1
+                    title = done.failure.title.lower()
+                    print(f"gistcache: {login}: {title}: {done.failure.detail}", file=sys.stderr)
+                items = parts_of.pop(login, [])
+                for item in sorted(items, key=_index_of):
+                    inner = item.found if isinstance(item, UserGistFound) else item.skipped
+                    printer(inner, prefix=f"{login}/")
+                printed += 1
+                sys.stdout.flush()
+    if bar is not None:
+        bar.clear()
+    if failed:
+        return 2
+    return 0 if total else 1
+
+
+def _index_of(item: Any) -> int:
+    inner = getattr(item, "found", None) or item.skipped
+    index: int = inner.index
+    return index
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; exit status 2 for every error (1 is ``search``'s "nothing matched")."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # search's PATTERN is optional (with --users or --org the one positional is the
+    # pattern), so argparse takes it empty when an option parts it from USER
+    # (``search USER --glob G PATTERN``): the argument left over is the pattern
+    if (
+        args.command == "search"
+        and args.pattern is None
+        and len(extra) == 1
+        and not extra[0].startswith("-")
+    ):
+        args.pattern, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

@@ -41,15 +41,17 @@ class Printer:
         self._context = context
         self._last: tuple[str, int] | None = None  # the last line printed: file, number
 
-    def __call__(self, event: GistFound | FileSkipped) -> None:
+    def __call__(self, event: GistFound | FileSkipped, *, prefix: str = "") -> None:
+        """Print ``event``'s lines, each starting with ``prefix`` (a many-user search's
+        ``login/``)."""
         if isinstance(event, FileSkipped):
             skipped = event.skipped
-            where = skipped.gist_id + (f"/{skipped.filename}" if skipped.filename else "")
+            where = prefix + skipped.gist_id + (f"/{skipped.filename}" if skipped.filename else "")
             print(f"gistcache: skipped {where}: {skipped.reason.value}", file=sys.stderr)
             return
         match = event.match
         for f in match.files:
-            name = f"{match.gist.id}/{f.file.filename}"
+            name = f"{prefix}{match.gist.id}/{f.file.filename}"
             for line in f.lines:
                 first = line.before[0].line_number if line.before else line.line_number
                 if self._context and self._last is not None and self._last != (name, first - 1):

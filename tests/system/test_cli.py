@@ -305,3 +305,34 @@ def test_colour_auto_follows_the_terminal_and_no_color(monkeypatch: Any) -> None
     assert cli_output.use_colour("auto") is False
     assert cli_output.use_colour("always") is True
     assert cli_output.use_colour("never") is False
+
+
+async def test_search_of_several_users_or_an_organisation(
+    tmp_path: Path, database_url: str, fake: FakeGitHub, fake_server: TestServer
+) -> None:
+    from gistcache.testing.fake_github.rest import set_public_members
+
+    a = fake.add_gist("amy", {"a.py": "needle\n"})
+    b = fake.add_gist("ben", {"b.py": "hay\nneedle two\n"})
+    args = ("search", "--users", "ben,nobody,amy,BEN", "needle")
+    code, out, err = await run(tmp_path, database_url, fake_server, *args)
+    # user by user in the order given, each line with its login; the unknown user told
+    # on stderr, which makes the status 2 although the others matched (as grep's)
+    assert out.splitlines() == [f"ben/{b.id}/b.py:2: needle two", f"amy/{a.id}/a.py:1: needle"]
+    assert "gistcache: nobody: user not found" in err
+    assert code == 2
+
+    set_public_members(fake, "crew", ["amy", "ben"])
+    code, out, err = await run(
+        tmp_path, database_url, fake_server, "search", "--org", "crew", "hay"
+    )
+    assert (code, out.splitlines()) == (0, [f"ben/{b.id}/b.py:1: hay"]), err
+
+    code, out, _ = await run(tmp_path, database_url, fake_server, "search", "--users", "amy", "x")
+    assert (code, out) == (1, "")
+
+    code, _, err = await run(
+        tmp_path, database_url, fake_server, "search", "amy", "--org", "crew", "x"
+    )
+    assert code == 2
+    assert "not more than one" in err
