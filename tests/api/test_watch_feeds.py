@@ -4,6 +4,7 @@ lines) and the Server-Sent Events stream (ids, resumed after Last-Event-ID)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -192,3 +193,57 @@ async def test_a_quiet_stream_sends_heartbeat_comments(
     assert opening.startswith("retry: ")
     assert await resp.content.readuntil(b"\n\n") == b": heartbeat\n\n"  # nothing after 999999
     resp.close()
+
+
+async def test_a_stream_ends_when_its_watch_is_deleted(
+    api: Client, fake: FakeGitHub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feeds, "HEARTBEAT", 0.02)  # instead of 15 s
+    monkeypatch.setattr(feeds, "SSE_POLL", 0.01)
+    watch, _ = await watch_with_two_events(api, fake, clock)
+    resp = await api.get(watch["events_url"])
+    await read_event(resp)
+    await read_event(resp)
+    deleted = await api.delete(f"/api/v1/watches/{watch['id']}", headers=MINE)
+    assert deleted.status == 204
+    # to the end: the server closed the stream (the bound only keeps a failure from hanging)
+    rest = await asyncio.wait_for(resp.content.read(), 30)
+    assert rest.endswith(b": the watch was deleted\n\n")
+    assert b"data:" not in rest
+
+
+async def test_event_streams_are_bounded_per_watch_and_per_server(
+    api: Client, fake: FakeGitHub, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feeds, "STREAMS_PER_WATCH", 2)
+    monkeypatch.setattr(feeds, "STREAMS", 3)
+    monkeypatch.setattr(feeds, "HEARTBEAT", 0.02)  # a closed stream is noticed when written
+    monkeypatch.setattr(feeds, "SSE_POLL", 0.01)
+    watch, _ = await watch_with_two_events(api, fake, clock)
+    opened = [await api.get(watch["events_url"]) for _ in range(2)]
+    assert [r.status for r in opened] == [200, 200]
+    refused = await api.get(watch["events_url"])
+    body = await problem(refused, 429, "too-many-requests")
+    assert refused.headers["Retry-After"] == "30"
+    assert "(2)" in body["detail"]
+
+    resp = await api.post(
+        "/api/v1/watches", json={"usernames": ["alice"], "pattern": "other"}, headers=MINE
+    )
+    other = await resp.json()
+    opened.append(await api.get(other["events_url"]))
+    assert opened[-1].status == 200  # another watch's, the server's third
+    await problem(await api.get(other["events_url"]), 429, "too-many-requests")
+
+    # a reader that leaves makes room (once the server notices, at its next write)
+    opened.pop(0).close()
+    for _ in range(500):
+        again = await api.get(watch["events_url"])
+        if again.status == 200:
+            break
+        await problem(again, 429, "too-many-requests")
+        await asyncio.sleep(0.01)
+    assert again.status == 200
+    again.close()
+    for r in opened:
+        r.close()

@@ -26,6 +26,7 @@ import json
 import logging
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -134,6 +135,7 @@ class WatchService:
         self.wake = asyncio.Event()  # a new watch is due at once
         self._database_away = False
         self._pruned_at: float | None = None  # loop time of the last prune
+        self._streams: Counter[str] = Counter()  # readers streaming each watch's events
 
     # --- the API's side
 
@@ -188,6 +190,19 @@ class WatchService:
         ):
             return None
         return row
+
+    def open_stream(self, watch_id: str, *, per_watch: int, overall: int) -> bool:
+        """Count one more reader streaming the watch's events on this server; False (and
+        nothing counted) when the watch, or the server, has as many as it may."""
+        if sum(self._streams.values()) >= overall or self._streams[watch_id] >= per_watch:
+            return False
+        self._streams[watch_id] += 1
+        return True
+
+    def close_stream(self, watch_id: str) -> None:
+        self._streams[watch_id] -= 1
+        if self._streams[watch_id] <= 0:
+            del self._streams[watch_id]
 
     async def events(
         self, watch_id: str, *, after: int = 0, limit: int = 100, newest_first: bool = False

@@ -15,10 +15,10 @@ from datetime import datetime
 from aiohttp import web
 
 from gistcache.domain.gists import format_timestamp
-from gistcache.services.watches import EventRow, WatchRow, event_json
+from gistcache.services.watches import EventRow, WatchRow, WatchService, event_json
 from gistcache.web.api.watches import watches_on
 from gistcache.web.app_keys import WATCHES
-from gistcache.web.failures import WatchNotFound
+from gistcache.web.failures import TooManyRequests, WatchNotFound
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES = 50  # the feed's latest events
@@ -26,6 +26,9 @@ SSE_POLL = 1.0  # seconds between two looks for new events
 HEARTBEAT = 15.0  # seconds between two comment lines when nothing happens
 SSE_BATCH = 100
 RETRY_MS = 5000  # what the stream asks a client to wait before reconnecting
+STREAMS_PER_WATCH = 5  # event streams one watch may have open on a server
+STREAMS = 500  # event streams a server keeps open, every watch's together
+STREAMS_RETRY_AFTER = 30  # seconds a reader refused a stream is told to wait
 
 ET.register_namespace("", ATOM)
 
@@ -112,9 +115,27 @@ def _time(value: datetime) -> str:
 async def events(request: web.Request) -> web.StreamResponse:
     """The watch's events as they are recorded: those after ``Last-Event-ID`` (or the
     ``last_event_id`` query parameter) first, then each new one within a second or so,
-    and a comment line every 15 s while nothing happens."""
+    and a comment line every 15 s while nothing happens; the stream ends at the first
+    heartbeat after the watch was deleted. A watch has at most ``STREAMS_PER_WATCH``
+    streams open on a server, a server ``STREAMS``: one more is a 429."""
     watch = await feed_watch(request)
     after = _last_event_id(request)
+    service = request.app[WATCHES]
+    if not service.open_stream(watch.id, per_watch=STREAMS_PER_WATCH, overall=STREAMS):
+        raise TooManyRequests(
+            f"as many event streams as a watch ({STREAMS_PER_WATCH}) or this server "
+            f"({STREAMS}) may have are open; retry later, or read the Atom feed",
+            retry_after=STREAMS_RETRY_AFTER,
+        )
+    try:
+        return await _stream(request, service, watch, after)
+    finally:
+        service.close_stream(watch.id)
+
+
+async def _stream(
+    request: web.Request, service: WatchService, watch: WatchRow, after: int
+) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -124,7 +145,6 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(f"retry: {RETRY_MS}\n: watch {watch.id}\n\n".encode())
-    service = request.app[WATCHES]
     quiet = 0.0
     while True:
         batch = await service.events(watch.id, after=after, limit=SSE_BATCH)
@@ -135,6 +155,10 @@ async def events(request: web.Request) -> web.StreamResponse:
             quiet = 0.0
             continue
         if quiet >= HEARTBEAT:
+            if await service.by_feed_token(watch.id, watch.feed_token) is None:
+                await response.write(b": the watch was deleted\n\n")
+                await response.write_eof()  # the stream ends with its watch
+                return response
             await response.write(b": heartbeat\n\n")
             quiet = 0.0
         await asyncio.sleep(SSE_POLL)
