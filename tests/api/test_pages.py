@@ -177,7 +177,9 @@ async def test_hostile_gists_show_as_text(client: Client, fake: FakeGitHub) -> N
         ("user=alice&q=needle&context=lots", 400, "context lines must be a whole number", None),
         ("user=alice&q=(needle", 400, "missing )", "q"),
         ("user=alice&q=%20", 400, "pattern is required", "q"),
-        ("user=al%20ice&q=needle", 400, "a GitHub user name is 1 to 39", "user"),
+        # (a space parts several users: "al ice" is al and ice)
+        ("user=al%2Fice&q=needle", 400, "a GitHub user name is 1 to 39", "user"),
+        ("user=al%20i%2Fce&q=needle", 400, "or org:NAME for an organisation", "user"),
         ("q=needle", 400, "a GitHub user is required", "user"),
         ("user=alice&q=x&glob=a/b", 400, "the file-name glob is a glob on file names", "glob"),
         ("user=alice&q=x&i=maybe", 400, "ignore case is either on (1) or off (0)", None),
@@ -377,3 +379,35 @@ async def test_the_client_rate_limit_on_the_page_is_a_page_with_its_csp(
     api = await client.get("/octocat")
     assert api.status == 429
     assert api.content_type == "application/problem+json"
+
+
+async def test_several_users_or_an_organisation_are_rendered_user_by_user(
+    client: Client, fake: FakeGitHub
+) -> None:
+    from gistcache.testing.fake_github.rest import set_public_members
+
+    a = fake.add_gist("amy", {"a.py": "needle\n"}, description="amy's")
+    b = fake.add_gist("ben", {"b.py": "needle\n"}, description="ben's")
+    body, tags = await html(client, "/-/search?user=ben,+nobody+amy&q=needle")
+    users = [
+        attrs["data-user"] for t, attrs in tags.tags if t == "section" and "data-user" in attrs
+    ]
+    assert users == ["ben", "nobody", "amy"]  # in the order given
+    assert body.index("ben&#39;s") < body.index("amy&#39;s")
+    assert tags.find("a", href=gist_url(a.id))
+    assert tags.find("a", href=gist_url(b.id))
+    assert "2 gists match among 3 users" in tags.words
+    assert "GitHub has no user called “nobody”." in tags.words  # one failing user alone
+    # the link that searched is the page's own: shareable, as any search's
+    [user] = tags.find("input", name="user")
+    assert user["value"] == "ben, nobody amy"
+
+    set_public_members(fake, "crew", ["amy", "ben"])
+    _, tags = await html(client, "/-/search?user=org:crew&q=needle")
+    users = [
+        attrs["data-user"] for t, attrs in tags.tags if t == "section" and "data-user" in attrs
+    ]
+    assert users == ["amy", "ben"]
+
+    _, tags = await html(client, "/-/search?user=amy,a..b&q=needle", status=400)
+    assert "org:NAME" in tags.words

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from gistcache.domain import requests
 from gistcache.domain.errors import InvalidInput
-from gistcache.domain.requests import SearchRequest
+from gistcache.domain.requests import ManySearchRequest, SearchRequest
 
 # the form's fields, by the request's field names
 FORM_NAMES = {
     "username": "user",
+    "usernames": "user",
+    "org": "user",
     "pattern": "q",
     "ignore_case": "i",
     "literal": "literal",
@@ -84,9 +86,20 @@ class Form:
         return fields
 
 
-def parse_form(query: Mapping[str, str]) -> tuple[Form, SearchRequest]:
-    """The form, and the search it asks for by the domain's input rules; a FormError
-    (naming the form's field, in words) when a rule is broken."""
+def several(user: str) -> tuple[list[str] | None, str | None] | None:
+    """What a user field naming more than one user asks for: ``(logins, None)`` for
+    several logins (separated by commas or spaces), ``(None, org)`` for ``org:NAME``;
+    None for one user."""
+    if user.lower().startswith("org:"):
+        return None, user[4:].strip()
+    logins = [login for login in user.replace(",", " ").split() if login]
+    return (logins, None) if len(logins) > 1 else None
+
+
+def parse_form(query: Mapping[str, str]) -> tuple[Form, SearchRequest | ManySearchRequest]:
+    """The form, and the search it asks for by the domain's input rules (several users'
+    when the user field names several, or ``org:NAME``); a FormError (naming the form's
+    field, in words) when a rule is broken."""
     form = Form.from_query(query)
     for name in ("i", "literal"):
         if query.get(name, "").lower() not in _TRUE + _FALSE:
@@ -99,7 +112,18 @@ def parse_form(query: Mapping[str, str]) -> tuple[Form, SearchRequest]:
         numbers[name] = int(raw)
     if not form.user:
         raise FormError("user", "say whose gists to search: a GitHub user is required")
+    who = several(form.user)
     try:
+        if who is not None:
+            return form, requests.many_search_request(
+                who[0],
+                who[1],
+                form.q,
+                ignore_case=form.i,
+                literal=form.literal,
+                context=numbers["context"],
+                filename=form.glob or None,
+            )
         request = requests.search_request(
             form.user,
             form.q,
@@ -121,4 +145,9 @@ def _in_form_words(detail: str, field: str | None) -> str:
         return detail.replace("filename", "the file-name glob", 1)
     if field == "username":
         return LOGIN_RULE
+    if field in ("usernames", "org"):
+        return (
+            f"name 1 to {requests.MAX_USERS} GitHub users separated by commas or spaces, "
+            f"or org:NAME for an organisation's public members ({LOGIN_RULE})"
+        )
     return detail

@@ -11,15 +11,26 @@ from aiohttp import web
 
 from gistcache.domain.errors import InvalidLogin
 from gistcache.domain.gists import Gist, format_timestamp
-from gistcache.domain.requests import SearchRequest, validate_username
+from gistcache.domain.requests import ManySearchRequest, SearchRequest, validate_username
+from gistcache.services.many import ManyResult
 from gistcache.services.search import SearchAnswer
 from gistcache.web.answers import LARGE_ANSWER_BYTES, send_bytes
-from gistcache.web.app_keys import ANSWERS, ASSETS, CLOCK, LISTING, REQUEST_ID, SEARCHES, SETTINGS
+from gistcache.web.app_keys import (
+    ANSWERS,
+    ASSETS,
+    CLOCK,
+    LISTING,
+    MANY,
+    REQUEST_ID,
+    SEARCHES,
+    SETTINGS,
+)
 from gistcache.web.failures import NotCached
 from gistcache.web.pages.assets import IMMUTABLE
-from gistcache.web.pages.failures import failure_message
+from gistcache.web.pages.failures import failure_message, problem_message
 from gistcache.web.pages.form import LOGIN_RULE, Form, FormError, parse_form
 from gistcache.web.pages.text import checked_words, freshness
+from gistcache.web.problems import failure_problem
 
 log = logging.getLogger(__name__)
 CSP = "default-src 'self'"
@@ -41,9 +52,16 @@ async def search(request: web.Request) -> web.StreamResponse:
     with contextlib.ExitStack() as holding:
         try:
             form, search_request = parse_form(request.query)
-            answer = await request.config_dict[SEARCHES].search(search_request, queue_if_busy=False)
-            body = _results_page(request, form, search_request, answer)
-            del answer  # the page alone is held while it is written
+            if isinstance(search_request, ManySearchRequest):
+                many = await request.config_dict[MANY].search(search_request)
+                body = _many_page(request, form, many.result)
+                del many
+            else:
+                answer = await request.config_dict[SEARCHES].search(
+                    search_request, queue_if_busy=False
+                )
+                body = _results_page(request, form, search_request, answer)
+                del answer  # the page alone is held while it is written
             holding.enter_context(request.config_dict[ANSWERS].hold(len(body)))
         except Exception as exc:
             return _failure_page(request, "search.html", {"form": form, "answer": None}, exc)
@@ -75,6 +93,25 @@ def _results_page(
         "first_index": (search_request.page - 1) * per_page,
         "context_lines": search_request.context,
         "link": lambda **changes: _search_link(request, form, **changes),
+    }
+    return aiohttp_jinja2.render_string("search.html", request, context).encode()
+
+
+def _many_page(request: web.Request, form: Form, result: ManyResult) -> bytes:
+    """The search page with several users' results, user by user in the order given."""
+    now = request.config_dict[CLOCK]()
+    failures = {
+        user.login: problem_message(failure_problem(user.failure), now, user=user.login)
+        for user in result.users
+        if user.failure is not None
+    }
+    context = {
+        "form": form,
+        "answer": None,
+        "many": result,
+        "failures": failures,
+        "failure": None,
+        "context_lines": result.request.search.context,
     }
     return aiohttp_jinja2.render_string("search.html", request, context).encode()
 

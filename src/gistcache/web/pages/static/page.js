@@ -42,9 +42,18 @@ document.addEventListener("keydown", (event) => {
   pattern.select();
 });
 
+// whether the user field names several users or an organisation (as the server's
+// web/pages/form.py several() reads it)
+function namesSeveral(value) {
+  const user = value.trim();
+  return /^org:/i.test(user) || user.split(/[\s,]+/).filter(Boolean).length > 1;
+}
+
 if (form && results) {
   updateLive();
   form.addEventListener("submit", (event) => {
+    // several users ("a, b" or "a b") or org:NAME: the server renders those results
+    if (namesSeveral(userField.value)) return;
     event.preventDefault();
     cancelPending();
     const params = formParams();
