@@ -253,6 +253,12 @@ async def _print_many(parts: Any, args: argparse.Namespace) -> int:
                 total += event.total
             elif isinstance(event, UsersKnown):
                 logins = list(event.logins)
+                if event.left_out:
+                    print(
+                        f"gistcache: {args.org}: only the first {len(logins)} public members "
+                        f"are searched ({event.left_out} left out)",
+                        file=sys.stderr,
+                    )
             elif isinstance(event, UsersProgress) and bar is not None:
                 bar(event.files_done, event.files_total)
             while printed < len(logins) and logins[printed] in complete:

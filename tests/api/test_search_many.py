@@ -93,6 +93,22 @@ async def test_an_organisations_public_members_are_searched_in_githubs_order(
         ("alice", 2),
     ]
     assert body["total"] == 3
+    assert body["left_out"] == 0
+
+
+async def test_an_organisations_first_100_members_are_searched(
+    client: Client, fake: FakeGitHub
+) -> None:
+    members = [f"m{n}" for n in range(102)]
+    set_public_members(fake, "big", members)
+    fake.add_gist("m0", {"x.txt": "needle\n"})
+    fake.add_gist("m100", {"x.txt": "needle\n"})
+    body = await search(client, org="big", pattern="needle")
+    assert body["usernames"] == members[:100]
+    assert body["left_out"] == 2
+    assert body["users"][0]["total"] == 1  # m0's
+    assert body["total"] == 1  # m100 was not searched
+    assert list_requests(fake, "m100") == 0
 
 
 async def test_an_unknown_organisation_is_404(client: Client, fake: FakeGitHub) -> None:
@@ -140,7 +156,7 @@ async def test_the_stream_tells_each_users_part_and_counts_users_and_files(
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("application/x-ndjson")
     events = await read_all(resp)
-    assert events[0] == {"event": "users", "usernames": ["alice", "ghost", "bob"]}
+    assert events[0] == {"event": "users", "usernames": ["alice", "ghost", "bob"], "left_out": 0}
     done = events[-1]
     assert done == {"event": "done", "total": 3, "status": "success", "users": 3}
     told = {(e["username"], e["status"], e["total"]) for e in events if e["event"] == "user"}

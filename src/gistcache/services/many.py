@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iter
 from dataclasses import dataclass
 from typing import Any
 
-from gistcache.domain.requests import ManySearchRequest
+from gistcache.domain.requests import MAX_USERS, ManySearchRequest
 from gistcache.domain.results import (
     AnswerCut,
     FileSkipped,
@@ -52,6 +52,7 @@ class UserAnswer:
 class ManyResult:
     request: ManySearchRequest
     users: tuple[UserAnswer, ...]  # in the order the users were given
+    left_out: int = 0  # an organisation's members past the first MAX_USERS, not searched
 
     @property
     def total(self) -> int:
@@ -71,6 +72,7 @@ class UsersKnown:
     """The users searched, in order (an organisation's members once they are known)."""
 
     logins: tuple[str, ...]
+    left_out: int = 0  # an organisation's members past the first MAX_USERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,19 +141,21 @@ class ManySearch:
         self._members_of = members_of
         self._at_once = users_at_once
 
-    async def logins(self, request: ManySearchRequest) -> list[str]:
-        """The users to search, in order: the logins given, or the organisation's public
-        members in GitHub's order (its failures raised: GitHubNotFound for none such)."""
+    async def logins(self, request: ManySearchRequest) -> tuple[list[str], int]:
+        """The users to search, in order: the logins given, or the organisation's first
+        ``MAX_USERS`` public members in GitHub's order (its failures raised:
+        GitHubNotFound for none such); and how many members were left out."""
         if request.org is None:
-            return list(request.usernames)
-        return await self._members_of(request.org)
+            return list(request.usernames), 0
+        members = await self._members_of(request.org)
+        return members[:MAX_USERS], max(0, len(members) - MAX_USERS)
 
     async def search(
         self, request: ManySearchRequest, *, progress: Progress | None = None
     ) -> ManyAnswer:
         """Every user's page of matches (``page`` and ``per_page`` apply to each user),
         each user's failure beside the others' results."""
-        logins = await self.logins(request)
+        logins, left_out = await self.logins(request)
         gate = asyncio.Semaphore(self._at_once)
         counts: dict[str, tuple[int, int]] = {}
 
@@ -177,7 +181,7 @@ class ManySearch:
                 return UserAnswer(login, result=answer.result)
 
         users = await _gather(one(login) for login in logins)
-        return ManyAnswer(ManyResult(request, tuple(users)))
+        return ManyAnswer(ManyResult(request, tuple(users), left_out))
 
     async def stream(
         self,
@@ -191,8 +195,8 @@ class ManySearch:
         ready, ``UsersProgress`` as files and users are done, a ``UserDone`` when a user's
         part is complete, last ``ManyDone``. ``answer_limit`` applies to each user's part.
         Closing the iterator stops every part."""
-        logins = await self.logins(request)
-        yield UsersKnown(tuple(logins))
+        logins, left_out = await self.logins(request)
+        yield UsersKnown(tuple(logins), left_out)
         queue: asyncio.Queue[ManyEvent | _OneProgress | _Crash] = asyncio.Queue(QUEUED_EVENTS)
         gate = asyncio.Semaphore(self._at_once)
 

@@ -201,7 +201,7 @@ STREAM_EVENT = {
             users_total=COUNT,
         ),
         _event("match", ("username",), index=COUNT, gist=_ref("MatchedGist"), username=STRING),
-        _event("users", usernames={"type": "array", "items": STRING}),
+        _event("users", usernames={"type": "array", "items": STRING}, left_out=COUNT),
         _event(
             "user",
             ("problem",),

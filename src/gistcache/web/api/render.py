@@ -113,6 +113,7 @@ def render_many(result: ManyResult) -> schemas.ManySearchResultJSON:
         "org": result.request.org,
         "pattern": result.request.pattern,
         "total": result.total,
+        "left_out": result.left_out,
         "users": [_user(user) for user in result.users],
     }
 

@@ -368,6 +368,14 @@ class ManySearchResultJSON(TypedDict):
     org: str | None
     pattern: str
     total: Annotated[int, Field(ge=0, description="Matching gists of every user")]
+    left_out: Annotated[
+        int,
+        Field(
+            ge=0,
+            description=f"An organisation's public members past its first "
+            f"{requests.MAX_USERS}, not searched (0 for usernames)",
+        ),
+    ]
     users: list[UserResultJSON]
 
 

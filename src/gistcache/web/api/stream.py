@@ -77,7 +77,7 @@ def event_json(event: SearchEvent) -> dict[str, Any] | None:
 def many_event_json(event: ManyEvent) -> dict[str, Any]:
     """The stream's line for an event of a many-user search."""
     if isinstance(event, UsersKnown):
-        return {"event": "users", "usernames": list(event.logins)}
+        return {"event": "users", "usernames": list(event.logins), "left_out": event.left_out}
     if isinstance(event, UsersProgress):
         return {
             "event": "progress",
