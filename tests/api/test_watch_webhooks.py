@@ -5,6 +5,7 @@ address connected to, and redirects are not followed."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -35,9 +36,11 @@ class Receiver:
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = asyncio.Event()  # set by the first POST
 
     async def hook(self, request: web.Request) -> web.Response:
         self.received.append((dict(request.headers), await request.read()))
+        self.arrived.set()
         status = self.statuses.pop(0) if self.statuses else 200
         if 300 <= status < 400:
             raise web.HTTPFound("/elsewhere")
@@ -234,3 +237,61 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_when_connect
     assert attempt["status_code"] is None
     assert "loopback" in attempt["error"]
     assert attempt["error"].startswith("refused")
+
+
+async def test_a_receiver_that_does_not_answer_holds_only_its_own_watchs_deliveries(
+    make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, url = receiver
+    release = asyncio.Event()
+    held: list[bytes] = []
+
+    async def silent(request: web.Request) -> web.Response:
+        held.append(await request.read())
+        await release.wait()  # as a blackholed URL does, until the test lets it answer
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", silent)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    client = await started(make_client, webhook_allow=("127.0.0.1",))
+
+    async def watch(pattern: str, hook: str) -> str:
+        body = {"usernames": ["alice"], "pattern": pattern, "interval": INTERVAL}
+        body["webhook"] = {"url": hook, "secret": SECRET}
+        resp = await client.post("/api/v1/watches", json=body, headers=MINE)
+        assert resp.status == 201
+        watch_id: str = (await resp.json())["id"]
+        return watch_id
+
+    fake.add_gist("alice", {"hay.txt": "hay\n"})
+    slow = await watch("needle", f"http://127.0.0.1:{server.port}/hook")
+    fast = await watch("pin", url)
+    await client.app[WATCHES].run_due()  # the baselines
+    # two events of the slow watch's, then one of the fast one's
+    for texts in (("needle", "needle"), ("pin",)):
+        for text in texts:
+            fake.add_gist("alice", {"a.txt": f"{text}\n"})
+        clock.advance(INTERVAL)
+        await client.app[WATCHES].run_due()
+    assert [len(await deliveries(client, watch_id)) for watch_id in (slow, fast)] == [2, 1]
+    try:
+        sending = asyncio.create_task(client.app[WEBHOOKS].deliver_due())
+        # the bound only keeps a failure from hanging the test
+        async with asyncio.timeout(30):
+            await hooks.arrived.wait()
+        assert len(held) == 1  # the slow watch's second waits for its first
+        assert [d["status"] for d in await deliveries(client, fast)] == ["delivered"]
+        release.set()
+        async with asyncio.timeout(30):
+            assert await sending == 3
+    finally:
+        release.set()
+        await server.close()
+    # the slow watch's in the order of its events
+    assert [json.loads(body)["id"] for body in held] == sorted(
+        json.loads(body)["id"] for body in held
+    )
+    assert len(held) == 2
+    assert [d["status"] for d in await deliveries(client, slow)] == ["delivered"] * 2

@@ -43,6 +43,7 @@ LONGEST_WAIT = 600.0
 TIMEOUT = 10.0  # seconds for one attempt, connection and answer
 LEASE = timedelta(seconds=60)  # a sender that died mid-attempt loses the delivery after this
 POLL_SECONDS = 2.0
+DELIVERIES_AT_ONCE = 8  # deliveries a sender attempts at the same time, one per watch
 SIGNATURE_HEADER = "X-Gistcache-Signature-256"
 DELIVERY_HEADER = "X-Gistcache-Delivery"
 EVENT_HEADER = "X-Gistcache-Event"
@@ -113,16 +114,41 @@ class WebhookSender:
             await asyncio.sleep(self._poll)
 
     async def deliver_due(self) -> int:
-        """Attempt every delivery that is due and that no other sender holds; how many."""
+        """Attempt every delivery that is due and that no other sender holds; how many.
+
+        Up to ``DELIVERIES_AT_ONCE`` are attempted at the same time, one of a watch at a
+        time (a watch's deliveries go one after another, in order): a receiver that
+        never answers holds its own watch's deliveries, not the others'."""
         count = 0
-        while True:
-            now = self._clock()
-            async with self._store.write() as db:
-                delivery = await db.watches.claim_delivery(now, now + LEASE)
-            if delivery is None:
-                return count
-            await self._attempt(delivery)
-            count += 1
+        busy: set[str] = set()  # watches one of whose deliveries is being attempted
+        running: dict[asyncio.Task[None], str] = {}
+        try:
+            while True:
+                delivery = None
+                if len(running) < DELIVERIES_AT_ONCE:
+                    now = self._clock()
+                    async with self._store.write() as db:
+                        delivery = await db.watches.claim_delivery(now, now + LEASE, busy=busy)
+                if delivery is not None:
+                    busy.add(delivery.watch_id)
+                    running[asyncio.create_task(self._attempt(delivery))] = delivery.watch_id
+                    count += 1
+                    continue
+                if not running:
+                    return count
+                # one finished (its watch may have more due), or a while to look again
+                done, _ = await asyncio.wait(
+                    running, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    busy.discard(running.pop(task))
+                    task.result()  # a failure (the database, a bug) is the loop's
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()  # the claim runs out, and the delivery is attempted again
+            raise
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _attempt(self, delivery: DeliveryRow) -> None:
         body = json.dumps(event_json(delivery.event), ensure_ascii=False).encode()

@@ -5,12 +5,12 @@ writer. In the caller's session and transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, true, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -371,12 +371,16 @@ class Watches:
             for row in rows
         ]
 
-    async def claim_delivery(self, now: datetime, lease_until: datetime) -> DeliveryRow | None:
-        """Take the pending delivery due longest ago that no sender holds."""
+    async def claim_delivery(
+        self, now: datetime, lease_until: datetime, *, busy: Collection[str] = ()
+    ) -> DeliveryRow | None:
+        """Take the pending delivery due longest ago that no sender holds, of a watch
+        not in ``busy`` (those whose deliveries the caller is sending)."""
         candidate = (
             select(webhook_deliveries.c.id)
             .where(
                 webhook_deliveries.c.status == PENDING,
+                webhook_deliveries.c.watch_id.not_in(busy) if busy else true(),
                 webhook_deliveries.c.next_attempt_at <= now,
                 or_(
                     webhook_deliveries.c.lease_until.is_(None),
@@ -386,7 +390,7 @@ class Watches:
                     select(watches.c.id).where(watches.c.site_id == self._site)
                 ),
             )
-            .order_by(webhook_deliveries.c.next_attempt_at)
+            .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.event_id)
             .limit(1)
         )
         if is_postgres(self._session):
