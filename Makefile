@@ -44,7 +44,7 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	@touch $@
 
 $(SCHEMA): $(STAMP) $(SCHEMA_PIN)
-	$(BIN)/python -m gistcache.testing.fake_github.schema
+	$(BIN)/python -c "from gistcache.testing.fake_github.schema import main; main()"
 	@touch $@
 
 install: $(STAMP) $(SCHEMA)
