@@ -52,10 +52,13 @@ async def test_the_tools_are_listed_with_schemas_from_their_arguments(
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
     assert set(tools) == {"list_gists", "search_gists", "get_gist_file"}
     search = tools["search_gists"]
-    assert search.input_schema["required"] == ["username", "pattern"]
+    # whose gists: exactly one of username, usernames and org (said when called)
+    assert search.input_schema["required"] == ["pattern"]
     properties = search.input_schema["properties"]
     assert set(properties) == {
         "username",
+        "usernames",
+        "org",
         "pattern",
         "literal",
         "ignore_case",
@@ -66,8 +69,9 @@ async def test_the_tools_are_listed_with_schemas_from_their_arguments(
     }
     assert properties["context"]["maximum"] == 10
     assert properties["max_results"]["maximum"] == 100
-    assert properties["username"]["pattern"] == "^[A-Za-z0-9_-]{1,39}$"
-    assert "not available yet" in (search.description or "")
+    assert properties["username"]["anyOf"][0]["pattern"] == "^[A-Za-z0-9_-]{1,39}$"
+    assert properties["usernames"]["anyOf"][0]["maxItems"] == 100
+    assert "exactly one of username, usernames" in (search.description or "")
     assert tools["get_gist_file"].input_schema["required"] == ["gist_id", "filename"]
     for tool in tools.values():
         assert tool.description
@@ -118,6 +122,39 @@ async def test_each_tool_answers_and_asking_again_costs_github_nothing(
     assert sliced["total_lines"] == 2
     assert (sliced["start_line"], sliced["end_line"], sliced["text"]) == (2, 2, "print(1)\n")
     assert sliced["next_start_line"] is None
+
+
+async def test_search_gists_takes_several_users_or_an_organisation(
+    client: HttpClient, fake: FakeGitHub
+) -> None:
+    from gistcache.testing.fake_github.rest import set_public_members
+
+    a = fake.add_gist("amy", {"a.py": "needle\n"})
+    b = fake.add_gist("ben", {"b.py": "needle\nneedle\n"})
+    set_public_members(fake, "crew", ["ben", "amy"])
+    async with mcp(client) as session:
+        found = answer(
+            await session.call_tool(
+                "search_gists", {"usernames": ["amy", "nobody", "AMY", "ben"], "pattern": "needle"}
+            )
+        )
+        crew = answer(await session.call_tool("search_gists", {"org": "crew", "pattern": "needle"}))
+        both = await session.call_tool(
+            "search_gists", {"username": "amy", "org": "crew", "pattern": "needle"}
+        )
+    assert found["username"] is None
+    assert found["total_gists"] == 2
+    users = found["users"]
+    assert [(u["username"], u["status"], u["total_gists"]) for u in users] == [
+        ("amy", "success", 1),
+        ("nobody", "user-not-found", 0),
+        ("ben", "success", 1),
+    ]
+    assert users[1]["problem"] == "GitHub has no user by this login"
+    assert [m["gist_id"] for m in users[0]["matches"]] == [a.id]
+    assert [m["gist_id"] for m in users[2]["matches"]] == [b.id]
+    assert [u["username"] for u in crew["users"]] == ["ben", "amy"]
+    assert "exactly one of username, usernames or org" in error_text(both)
 
 
 async def test_failures_are_tool_errors_in_the_pages_words(

@@ -22,10 +22,11 @@ from pydantic import BaseModel, Field
 
 from gistcache.domain.clock import Clock
 from gistcache.domain.gists import Gist, GistFile, format_timestamp
-from gistcache.domain.requests import search_request, validate_username
+from gistcache.domain.requests import many_search_request, search_request, validate_username
 from gistcache.domain.results import GistMatch, LineMatch, Skipped
 from gistcache.services.gists import FileContent, GistReader
 from gistcache.services.listing import ListingService
+from gistcache.services.many import ManySearch
 from gistcache.services.search import SearchService
 
 # about what one answer may take, in bytes of its JSON: a model reads every byte of it
@@ -183,8 +184,18 @@ class SkippedOut(BaseModel):
     )
 
 
-class SearchOut(BaseModel):
+class UserSearchOut(BaseModel):
+    """One user's part of a search of several users (usernames or org)."""
+
     username: str
+    status: str = Field(description="success, or the kind of problem this user met")
+    problem: str | None = Field(description="what went wrong for this user, in words")
+    total_gists: int = Field(description="this user's matching gists in all, listed or not")
+    matches: list[GistHitOut]
+
+
+class SearchOut(BaseModel):
+    username: str | None = Field(description="the user searched; null for usernames or org")
     pattern: str
     total_gists: int = Field(description="matching gists in all, listed or not")
     page: int
@@ -197,6 +208,11 @@ class SearchOut(BaseModel):
     next_page: int | None
     next_per_page: int | None
     more: str | None = Field(description="how to ask for the rest, when there is more")
+    users: list[UserSearchOut] | None = Field(
+        default=None,
+        description="with usernames or org: each user's part in the order given (matches "
+        "and skipped above are then empty)",
+    )
 
 
 def _line(line: LineMatch) -> LineOut:
@@ -296,8 +312,14 @@ class Answers:
     """What each tool and resource answers, from the services."""
 
     def __init__(
-        self, listing: ListingService, searches: SearchService, gists: GistReader, clock: Clock
+        self,
+        listing: ListingService,
+        searches: SearchService,
+        gists: GistReader,
+        clock: Clock,
+        many: ManySearch | None = None,
     ) -> None:
+        self._many = many
         self._listing = listing
         self._searches = searches
         self._gists = gists
@@ -383,6 +405,98 @@ class Answers:
             next_page=go_on.page,
             next_per_page=go_on.per_page,
             more=go_on.words,
+        )
+
+    async def search_many(
+        self,
+        usernames: list[str] | None,
+        org: str | None,
+        pattern: str,
+        *,
+        literal: bool,
+        ignore_case: bool,
+        filename: str | None,
+        context: int,
+        page: int,
+        max_results: int,
+    ) -> SearchOut:
+        """Several users' matches (``page`` and ``max_results`` apply to each user), in
+        the order given, within one answer's size: the users past it are listed with
+        their counts and no lines."""
+        if self._many is None:  # pragma: no cover - both transports hand one
+            raise Refusal("searching several users is not available on this server")
+        request = many_search_request(
+            usernames,
+            org,
+            pattern,
+            ignore_case=ignore_case,
+            page=page,
+            per_page=max_results,
+            context=context,
+            literal=literal,
+            filename=filename,
+        )
+        result = (await self._many.search(request)).result
+        users: list[UserSearchOut] = []
+        used = 0
+        unlisted: list[str] = []
+        for user in result.users:
+            if user.result is None:
+                failure = user.failure
+                users.append(
+                    UserSearchOut(
+                        username=user.login,
+                        status=failure.kind.value if failure is not None else "failed",
+                        problem=failure.detail if failure is not None else None,
+                        total_gists=0,
+                        matches=[],
+                    )
+                )
+                continue
+            hits: list[GistHitOut] = []
+            for match in user.result.matches:
+                hit = _hit(match)
+                size = _size(hit)
+                if used + size > ANSWER_BYTES:
+                    break
+                hits.append(hit)
+                used += size
+            if len(hits) < len(user.result.matches) and user.login not in unlisted:
+                unlisted.append(user.login)
+            users.append(
+                UserSearchOut(
+                    username=user.login,
+                    status="success",
+                    problem=None,
+                    total_gists=user.result.total,
+                    matches=hits,
+                )
+            )
+        more = None
+        if unlisted:
+            more = (
+                f"the answer stopped at about {ANSWER_BYTES // 1024} KiB: search "
+                f"{', '.join(unlisted[:10])}{' ...' if len(unlisted) > 10 else ''} on its own "
+                "(username) for the matches not listed"
+            )
+        if result.left_out:
+            more = (more + "; " if more else "") + (
+                f"only the organisation's first {len(result.users)} public members were "
+                f"searched ({result.left_out} left out)"
+            )
+        return SearchOut(
+            username=None,
+            pattern=pattern,
+            total_gists=result.total,
+            page=page,
+            per_page=max_results,
+            matches=[],
+            skipped=[],
+            skipped_count=0,
+            next_page=None,
+            next_per_page=None,
+            more=more,
+            users=users,
         )
 
     async def file(self, gist_id: str, filename: str) -> tuple[GistFile, FileContent]:

@@ -29,7 +29,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from gistcache.mcp.answers import Answers
 from gistcache.mcp.server import build_server
-from gistcache.web.app_keys import CLOCK, GISTS, LISTING, SEARCHES
+from gistcache.web.app_keys import CLOCK, GISTS, LISTING, MANY, SEARCHES
 from gistcache.web.http import MAX_BODY_BYTES, body_too_large
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ MCP_OVER_HTTP = web.AppKey("mcp_over_http", McpOverHttp)
 
 
 async def _transport(app: web.Application) -> AsyncIterator[None]:
-    answers = Answers(app[LISTING], app[SEARCHES], app[GISTS], app[CLOCK])
+    answers = Answers(app[LISTING], app[SEARCHES], app[GISTS], app[CLOCK], app[MANY])
     server = build_server(answers)
     server.streamable_http_app(
         streamable_http_path=MCP_PATH,

@@ -29,7 +29,7 @@ from gistcache.domain.errors import (
     kind_of,
 )
 from gistcache.domain.matching import MAX_LINE_CHARS, MAX_LINES_PER_FILE
-from gistcache.domain.requests import MAX_CONTEXT, MAX_PAGE, USERNAME_PATTERN
+from gistcache.domain.requests import MAX_CONTEXT, MAX_PAGE, MAX_USERS, USERNAME_PATTERN
 from gistcache.mcp.answers import (
     ANSWER_BYTES,
     DEFAULT_MAX_RESULTS,
@@ -74,8 +74,10 @@ SEARCH_GISTS = (
     f"gist, its files' matching lines (the first {MAX_LINES_PER_FILE} of a file), each with "
     f"its line number, the line (a window of {MAX_LINE_CHARS} characters around the match "
     "when longer) and its link on GitHub. Bounded by max_results gists and "
-    f"{_BOUND}; when cut, 'more' says how to ask for the rest. Only one user per call: "
-    "usernames and org (many users, an organisation's members) are not available yet."
+    f"{_BOUND}; when cut, 'more' says how to ask for the rest. Give exactly one of "
+    "username, usernames (up to 100 users) or org (an organisation's public members): "
+    "with usernames or org, 'users' holds each user's matches in order, and a user that "
+    "could not be searched says why there without failing the others."
 )
 GET_GIST_FILE = (
     "The text of a file of a public gist: lines start_line to end_line, at most "
@@ -88,11 +90,25 @@ Username = Annotated[
     str, Field(pattern=USERNAME_PATTERN, description="a GitHub login, such as octocat")
 ]
 SearchedUser = Annotated[
-    str,
+    str | None,
     Field(
         pattern=USERNAME_PATTERN,
-        description="a GitHub login, such as octocat (one user per call: searching many "
-        "users or an organisation's members at once is not available yet)",
+        description="a GitHub login, such as octocat (or give usernames or org instead)",
+    ),
+]
+SearchedUsers = Annotated[
+    list[Annotated[str, Field(pattern=USERNAME_PATTERN)]] | None,
+    Field(
+        min_length=1,
+        max_length=MAX_USERS,
+        description="several GitHub logins, searched in this order (instead of username)",
+    ),
+]
+SearchedOrg = Annotated[
+    str | None,
+    Field(
+        pattern=USERNAME_PATTERN,
+        description="a GitHub organisation: its public members are searched (instead of username)",
     ),
 ]
 
@@ -177,7 +193,6 @@ def build_server(answers: Answers) -> GistServer:
 
     @server.tool(annotations=READ_ONLY, description=SEARCH_GISTS)
     async def search_gists(
-        username: SearchedUser,
         pattern: Annotated[
             str,
             Field(
@@ -210,7 +225,33 @@ def build_server(answers: Answers) -> GistServer:
                 ge=1, le=MAX_PAGE, description="which max_results matching gists: 1 for the first"
             ),
         ] = 1,
+        username: SearchedUser = None,
+        usernames: SearchedUsers = None,
+        org: SearchedOrg = None,
     ) -> SearchOut:
+        given = [
+            n
+            for n, v in (("username", username), ("usernames", usernames), ("org", org))
+            if v is not None
+        ]
+        if len(given) != 1:
+            raise ToolError("give exactly one of username, usernames or org")
+        if username is None:
+
+            def many() -> Awaitable[SearchOut]:
+                return answers.search_many(
+                    usernames,
+                    org,
+                    pattern,
+                    literal=literal,
+                    ignore_case=ignore_case,
+                    filename=filename,
+                    context=context,
+                    page=page,
+                    max_results=max_results,
+                )
+
+            return await _tool(answers, many, org or "")
 
         def call() -> Awaitable[SearchOut]:
             return answers.search_gists(

@@ -13,5 +13,7 @@ from gistcache.settings import Settings
 async def serve_stdio(settings: Settings) -> None:
     """Serve one client on stdin and stdout until it closes them."""
     async with components(settings) as parts:
-        answers = Answers(parts.listing, parts.searches, parts.gists, parts.listing.clock)
+        answers = Answers(
+            parts.listing, parts.searches, parts.gists, parts.listing.clock, parts.many
+        )
         await build_server(answers).run_stdio_async()
