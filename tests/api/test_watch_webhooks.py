@@ -243,11 +243,12 @@ async def test_a_receiver_that_does_not_answer_holds_only_its_own_watchs_deliver
     make_client: ClientFactory, fake: FakeGitHub, clock: FakeClock, receiver: tuple[Receiver, str]
 ) -> None:
     hooks, url = receiver
-    release = asyncio.Event()
+    release, holding = asyncio.Event(), asyncio.Event()
     held: list[bytes] = []
 
     async def silent(request: web.Request) -> web.Response:
         held.append(await request.read())
+        holding.set()
         await release.wait()  # as a blackholed URL does, until the test lets it answer
         return web.Response()
 
@@ -279,10 +280,11 @@ async def test_a_receiver_that_does_not_answer_holds_only_its_own_watchs_deliver
     try:
         sending = asyncio.create_task(client.app[WEBHOOKS].deliver_due())
         # the bound only keeps a failure from hanging the test
+        # the fast watch's receiver gets its event while the slow one's holds the first
         async with asyncio.timeout(30):
-            await hooks.arrived.wait()
+            await asyncio.gather(hooks.arrived.wait(), holding.wait())
+        assert len(hooks.received) == 1
         assert len(held) == 1  # the slow watch's second waits for its first
-        assert [d["status"] for d in await deliveries(client, fast)] == ["delivered"]
         release.set()
         async with asyncio.timeout(30):
             assert await sending == 3
@@ -295,3 +297,4 @@ async def test_a_receiver_that_does_not_answer_holds_only_its_own_watchs_deliver
     )
     assert len(held) == 2
     assert [d["status"] for d in await deliveries(client, slow)] == ["delivered"] * 2
+    assert [d["status"] for d in await deliveries(client, fast)] == ["delivered"]
