@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -105,7 +107,12 @@ async def components(
                 max_answer_bytes=settings.max_answer_bytes,
             )
             members = OrgMembers(store, github, cache_ttl=settings.cache_ttl, clock=clock)
-            many = ManySearch(searches, members.members)
+            many = ManySearch(
+                searches,
+                members.members,
+                cost_of=listing.requests_needed,
+                available=lambda: _available(github),
+            )
             jobs = SearchJobs(
                 store,
                 searches,
@@ -158,6 +165,18 @@ async def components(
                 await listing.close()
     finally:
         await engine.dispose()
+
+
+def _available(github: GitHubClient) -> tuple[int, int] | None:
+    """What GitHub's rate limit has left for users not cached (its remaining requests less
+    the reserve kept for cached users) and the seconds until it resets; None while it is
+    not known in the current window."""
+    known = github.rate_limit
+    reserve = github.reserve()
+    if known is None or reserve is None or known.reset is None:
+        return None
+    wait = max(1, math.ceil(known.reset.timestamp() - time.time()))
+    return max(0, known.remaining - reserve), wait
 
 
 def _github(http: aiohttp.ClientSession, settings: Settings, metrics: Metrics) -> GitHubClient:

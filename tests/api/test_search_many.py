@@ -103,7 +103,8 @@ async def test_an_organisations_first_100_members_are_searched(
     set_public_members(fake, "big", members)
     fake.add_gist("m0", {"x.txt": "needle\n"})
     fake.add_gist("m100", {"x.txt": "needle\n"})
-    body = await search(client, org="big", pattern="needle")
+    # 100 lists not cached cost more than the fake's 60 requests an hour: proceed anyway
+    body = await search(client, org="big", pattern="needle", proceed_cached=True)
     assert body["usernames"] == members[:100]
     assert body["left_out"] == 2
     assert body["users"][0]["total"] == 1  # m0's
@@ -214,3 +215,44 @@ async def test_the_single_user_answer_is_unchanged(client: Client, gists: dict[s
     assert set(body) == {"status", "username", "pattern", "total", "matches", "skipped", "cut"}
     assert body["username"] == "alice"
     assert body["total"] == 2
+
+
+async def test_a_search_that_would_cost_more_than_githubs_rate_limit_has_left_says_so(
+    client: Client, fake: FakeGitHub
+) -> None:
+    logins = [f"u{n}" for n in range(10)]
+    for login in ["amy", *logins]:
+        fake.add_gist(login, {"x.txt": "needle\n"})
+    budget = fake.budget_for(None)
+    budget.remaining = 14
+    await search(client, username="amy", pattern="needle")  # GitHub's budget is known now
+    left = budget.remaining
+    reserve = budget.limit * 10 // 100  # GISTCACHE_GITHUB_RESERVE_PERCENT's default
+    sent = len(fake.requests)
+
+    resp = await client.post(
+        "/api/v1/search", json={"usernames": ["amy", *logins], "pattern": "needle"}
+    )
+    assert resp.status == 429
+    problem = await resp.json()
+    assert problem["type"] == "urn:gistcache:problem:github-cost"
+    # amy's list is cached and fresh: the ten others cost a request each
+    assert (problem["cost"], problem["available"]) == (10, left - reserve)
+    assert "proceed_cached" in problem["detail"]
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert len(fake.requests) == sent  # said before GitHub was asked anything
+
+    body = await search(client, usernames=["amy", *logins], pattern="needle", proceed_cached=True)
+    statuses = [u["status"] for u in body["users"]]
+    assert statuses[0] == "success"  # the cached user is answered
+    assert "github-reserve" in statuses  # those past the budget fail on their own
+    assert len(fake.requests) > sent
+
+
+async def test_proceed_cached_is_for_several_users_only(client: Client, fake: FakeGitHub) -> None:
+    resp = await client.post(
+        "/api/v1/search", json={"username": "amy", "pattern": "x", "proceed_cached": True}
+    )
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "proceed_cached"
+    assert fake.requests == []

@@ -161,7 +161,7 @@ VALID_BODIES: list[dict[str, Any]] = [
         "async": True,
     },
     {"usernames": ["alice", "Bob", "alice"], "pattern": "x", "context": 2},
-    {"org": "acme", "pattern": "x", "literal": True},
+    {"org": "acme", "pattern": "x", "literal": True, "proceed_cached": True},
 ]
 
 
@@ -174,7 +174,7 @@ def test_the_documented_search_request_agrees_with_the_validation() -> None:
     documented = document["SearchRequest"]
     accepted = {field.alias or name for name, field in schemas.SearchBody.model_fields.items()}
     assert set(documented["properties"]) == accepted
-    assert set(VALID_BODIES[1]) | {"usernames", "org"} == accepted
+    assert set(VALID_BODIES[1]) | {"usernames", "org", "proceed_cached"} == accepted
     assert documented["additionalProperties"] is False
     assert set(documented["required"]) == {"pattern"}
     # whose gists: exactly one of username, usernames and org

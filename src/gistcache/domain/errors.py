@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 __all__ = [
     "AnswersBusy",
+    "CostsTooMuch",
     "FailureKind",
     "GistNotFound",
     "InvalidInput",
@@ -61,6 +62,7 @@ class FailureKind(StrEnum):
     # the limits one client, or all of them, meet
     TOO_MANY_REQUESTS = "too-many-requests"
     GITHUB_BUDGET_SPENT = "github-budget-spent"
+    GITHUB_COST = "github-cost"  # a many-user search would need more than GitHub has left
     SHARED_REFRESH_STOPPED = "shared-refresh-stopped"
     TOO_MANY_JOBS = "too-many-jobs"
     JOB_QUEUE_FULL = "job-queue-full"
@@ -136,6 +138,27 @@ class InvalidLogin(InvalidInput):
     kind = FailureKind.INVALID_USERNAME
     title = "Invalid username"
     given_as = None
+
+
+class CostsTooMuch(Exception):
+    """A search of several users would need more GitHub API requests than GitHub's rate
+    limit has left (less the reserve kept for cached users); said before any is made.
+    ``proceed_cached`` asks for the search anyway."""
+
+    kind: ClassVar[FailureKind] = FailureKind.GITHUB_COST
+    title: ClassVar[str] = "The search would cost too many GitHub requests"
+
+    def __init__(self, cost: int, available: int, retry_after: int) -> None:
+        self.detail = (
+            f"searching these users needs at least {cost} GitHub API requests (one for each "
+            f"user whose list is not cached or is due for revalidation), and GitHub's rate "
+            f"limit has {available} left for them until it resets; set proceed_cached to "
+            "true to search anyway (the users GitHub cannot be asked for then fail on their "
+            "own, the cached ones are answered)"
+        )
+        super().__init__(self.detail)
+        self.retry_after = retry_after
+        self.members = {"cost": cost, "available": available}
 
 
 class PatternError(ValueError):

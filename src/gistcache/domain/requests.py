@@ -68,6 +68,8 @@ class ManySearchRequest:
     usernames: tuple[str, ...]
     org: str | None
     search: SearchRequest
+    # search even when the users would need more GitHub requests than it has left
+    proceed_cached: bool = False
 
     @property
     def pattern(self) -> str:
@@ -81,6 +83,7 @@ class ManySearchRequest:
         # usernames nor org)
         values = self.search.to_json()
         del values["username"]
+        values["proceed_cached"] = self.proceed_cached
         if self.org is not None:
             return {**values, "org": self.org}
         return {**values, "usernames": list(self.usernames)}
@@ -90,7 +93,8 @@ class ManySearchRequest:
         values = dict(stored)
         usernames = tuple(values.pop("usernames", ()))
         org = values.pop("org", None)
-        return ManySearchRequest(usernames, org, SearchRequest("", **values))
+        proceed = bool(values.pop("proceed_cached", False))
+        return ManySearchRequest(usernames, org, SearchRequest("", **values), proceed)
 
 
 def stored_request(stored: dict[str, Any]) -> SearchRequest | ManySearchRequest:
@@ -104,6 +108,8 @@ def many_search_request(
     usernames: object,
     org: object,
     pattern: str | None,
+    *,
+    proceed_cached: bool = False,
     **options: Any,
 ) -> ManySearchRequest:
     """A many-user search whose values broke no rule: exactly one of ``usernames`` (a
@@ -136,7 +142,7 @@ def many_search_request(
         logins = tuple(seen.values())
     # the single search's rules, on a stand-in login
     search = replace(search_request("-", pattern, **options), username="")
-    return ManySearchRequest(logins, org if isinstance(org, str) else None, search)
+    return ManySearchRequest(logins, org if isinstance(org, str) else None, search, proceed_cached)
 
 
 def validate_username(raw: object) -> str:

@@ -138,6 +138,18 @@ class ListingService:
             return None
         return Checked(user.login, user.checked_at, decision is Decision.BACK_OFF)
 
+    async def requests_needed(self, logins: list[str]) -> int:
+        """At least how many GitHub API requests listing ``logins`` would make, from the
+        database alone: one for each user whose list is not cached, or is due for
+        revalidation (a 304 is free with a token, but not without); none for a fresh
+        list, an unknown user GitHub's 404 is remembered for, or one backed off."""
+        needed = 0
+        async with self.store.read() as db:
+            for login in logins:
+                user = await db.users.get(login.lower())
+                needed += self._decide(user) is Decision.REFRESH
+        return needed
+
     async def login_of(self, github_id: int) -> str | None:
         """The login of the user GitHub numbers ``github_id``, if the cache learnt it from
         one of their lists (GitHub's ``Link`` headers name users by id)."""

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iter
 from dataclasses import dataclass
 from typing import Any
 
+from gistcache.domain.errors import CostsTooMuch
 from gistcache.domain.requests import MAX_USERS, ManySearchRequest
 from gistcache.domain.results import (
     AnswerCut,
@@ -37,6 +38,12 @@ USERS_AT_ONCE = 4
 QUEUED_EVENTS = 64
 
 MembersOf = Callable[[str], Awaitable[list[str]]]
+# what the users' lists would cost GitHub: at least one API request for each user whose
+# list is not cached or due for revalidation; and what GitHub has left for them (its
+# remaining rate limit less the reserve kept for cached users, and the seconds until it
+# resets), None while GitHub's budget is not known
+CostOf = Callable[[list[str]], Awaitable[int]]
+Available = Callable[[], tuple[int, int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +143,11 @@ class ManySearch:
         members_of: MembersOf,
         *,
         users_at_once: int = USERS_AT_ONCE,
+        cost_of: CostOf | None = None,
+        available: Available | None = None,
     ) -> None:
+        self._cost_of = cost_of
+        self._available = available
         self._searches = searches
         self._members_of = members_of
         self._at_once = users_at_once
@@ -146,9 +157,25 @@ class ManySearch:
         ``MAX_USERS`` public members in GitHub's order (its failures raised:
         GitHubNotFound for none such); and how many members were left out."""
         if request.org is None:
-            return list(request.usernames), 0
-        members = await self._members_of(request.org)
-        return members[:MAX_USERS], max(0, len(members) - MAX_USERS)
+            logins, left_out = list(request.usernames), 0
+        else:
+            members = await self._members_of(request.org)
+            logins, left_out = members[:MAX_USERS], max(0, len(members) - MAX_USERS)
+        if not request.proceed_cached:
+            await self._check_cost(logins)
+        return logins, left_out
+
+    async def _check_cost(self, logins: list[str]) -> None:
+        """CostsTooMuch when the users' lists would need more GitHub requests than it has
+        left (known only once GitHub has answered in its current window)."""
+        if self._cost_of is None or self._available is None:
+            return
+        left = self._available()
+        if left is None:
+            return
+        cost = await self._cost_of(logins)
+        if cost > left[0]:
+            raise CostsTooMuch(cost, left[0], left[1])
 
     async def search(
         self, request: ManySearchRequest, *, progress: Progress | None = None

@@ -37,6 +37,7 @@ STATUS: dict[FailureKind, int] = {
     FailureKind.WATCH_NOT_FOUND: 404,
     FailureKind.TOO_MANY_REQUESTS: 429,
     FailureKind.GITHUB_BUDGET_SPENT: 429,
+    FailureKind.GITHUB_COST: 429,
     FailureKind.SHARED_REFRESH_STOPPED: 503,
     FailureKind.TOO_MANY_JOBS: 429,
     FailureKind.JOB_QUEUE_FULL: 503,

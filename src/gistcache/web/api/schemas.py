@@ -127,6 +127,13 @@ class SearchBody(BaseModel):
         "GitHub's order, as with usernames",
         json_schema_extra={"pattern": USERNAME_PATTERN},
     )
+    proceed_cached: bool = Field(
+        False,
+        description="With usernames or org: search even when the users not cached (or "
+        "due for revalidation) would need more GitHub requests than its rate limit has "
+        "left (else a 429 github-cost problem saying what it would cost); only for "
+        "usernames and org",
+    )
     run_async: bool = Field(
         False,
         alias="async",
@@ -483,6 +490,7 @@ SEARCH_FIELDS = (
     "context",
     "literal",
     "filename",
+    "proceed_cached",
     "async",
 )
 _TYPE_NAMES = {
@@ -522,6 +530,10 @@ def parse_search(
                 **fields,
             )
         else:
+            if fields.pop("proceed_cached", False):
+                raise InvalidInput(
+                    "proceed_cached", "proceed_cached applies to usernames and org only"
+                )
             request = requests.search_request(
                 fields.pop("username", None), fields.pop("pattern", None), **fields
             )
