@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from gistcache.settings import Settings
 from gistcache.store.models import file_contents, gist_files, gists
 from gistcache.testing.fake_github import FakeGitHub
+from gistcache.testing.fake_github.payloads import GIST_NODE_PREFIX
 from tests.support.clock import FakeClock
 from tests.support.http import ClientFactory
 
@@ -92,11 +94,13 @@ async def test_secret_gists_are_never_listed_counted_or_stored(
     assert listed == set(public)
 
 
+@pytest.mark.parametrize("graphql", [False, True], ids=["raw", "graphql"])
 async def test_secret_gists_are_never_searched_nor_downloaded(
-    make_client: ClientFactory, fake: FakeGitHub, settings: Settings
+    make_client: ClientFactory, fake: FakeGitHub, settings: Settings, graphql: bool
 ) -> None:
     public, _ = mixed_gists(fake)
-    client = await make_client(github_token=TOKEN)
+    # the owner's token could read the secret gists' texts through GraphQL too
+    client = await make_client(github_token=TOKEN, graphql=graphql)
 
     resp = await client.post(
         "/api/v1/search", json={"username": "owner", "pattern": "needle", "per_page": 100}
@@ -112,9 +116,16 @@ async def test_secret_gists_are_never_searched_nor_downloaded(
     )
     assert (await only_secret.json())["total"] == 0
 
-    downloaded = {r.path.split("/")[3] for r in fake.raw_requests()}
-    assert downloaded == set(public)
-    assert len(fake.raw_requests()) == 150
+    # each public gist's file asked for once, by its raw URL or its gist's node id
+    downloaded = [r.path.split("/")[3] for r in fake.raw_requests()]
+    asked = [
+        node.removeprefix(GIST_NODE_PREFIX)
+        for r in fake.graphql_requests()
+        for node in r.body["variables"]["ids"]
+    ]
+    assert len(downloaded) + len(asked) == 150
+    assert set(downloaded) | set(asked) == set(public)
+    assert (len(asked) == 150) is graphql
     _, _, contents = await db_ids(settings)
     assert contents == set(public)
 
