@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gistcache.testing.fake_github import FakeGitHub
 from gistcache.web.app_keys import ANSWERS
+from tests.api.test_jobs import wait_for
 from tests.support.http import ClientFactory, problem
 from tests.support.waiting import eventually
 
@@ -216,3 +217,84 @@ async def test_an_answer_over_control_characters_stays_within_the_limit(
     assert answer["total"] == 7
     assert answer["cut"]["limit_bytes"] == LIMIT
     assert answer["matches"][0]["files"][0]["lines"][0]["text"].startswith("needle \x01")
+
+
+USERS = ["wide-a", "wide-b", "wide-c"]
+
+
+async def test_a_many_user_answer_stays_within_the_limit_in_all_and_says_where_it_was_cut(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for login in USERS:
+        wide_user(fake, login, 2)  # about 80 KB of answer each: over the limit alone
+    client = await make_client(max_answer_bytes=LIMIT)
+    whole = await search(await make_client(), usernames=USERS)
+    assert [len(u["matches"]) for u in whole["users"]] == [2, 2, 2]
+
+    cut = await search(client, usernames=USERS)
+    assert len(json.dumps(cut)) <= LIMIT * 1.2
+    assert cut["total"] == 6  # the users past the limit are still searched and counted
+    assert [u["total"] for u in cut["users"]] == [2, 2, 2]
+    a, b, c = cut["users"]
+    assert a["matches"] == whole["users"][0]["matches"][:1]
+    assert a["cut"] == {
+        "limit_bytes": LIMIT,
+        "listed": 1,
+        "lines_cut": False,
+        "next": {"page": 2, "per_page": 1},
+    }
+    # the users after the limit was reached list nothing, and name the page to ask for
+    assert b["matches"] == c["matches"] == []
+    assert (
+        b["cut"]
+        == c["cut"]
+        == {
+            "limit_bytes": LIMIT,
+            "listed": 0,
+            "lines_cut": False,
+            "next": {"page": 1, "per_page": 100},
+        }
+    )
+    rest = await search(client, username="wide-b", **b["cut"]["next"])
+    assert rest["matches"][0] == whole["users"][1]["matches"][0]
+
+    # a job's result is the same answer
+    resp = await client.post(
+        "/api/v1/search",
+        json={"usernames": USERS, "pattern": "needle", "context": 3, "async": True},
+    )
+    assert resp.status == 202
+    job_id = (await resp.json())["request_id"]
+    state = await wait_for(client, job_id, "SUCCESS", "FAILURE")
+    assert state["status"] == "SUCCESS"
+    resp = await client.get(f"/api/v1/search_result/{job_id}")
+    assert await resp.json() == cut
+
+
+async def test_a_many_user_stream_stays_within_the_limit_in_all(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for login in USERS:
+        wide_user(fake, login, 2)
+    client = await make_client(max_answer_bytes=LIMIT)
+    resp = await client.post(
+        "/api/v1/search",
+        json={"usernames": USERS, "pattern": "needle", "context": 3},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    events = [json.loads(line) for line in (await resp.read()).splitlines()]
+    matches = [e for e in events if e["event"] == "match"]
+    assert sum(len(json.dumps(e)) for e in matches) <= LIMIT * 1.2
+    assert len(matches) == 1  # one gist fits; every other is left out
+    assert events[-1] == {"event": "done", "total": 6, "status": "success", "users": 3}
+    users = {e["username"]: e for e in events if e["event"] == "user"}
+    assert [users[login]["total"] for login in USERS] == [2, 2, 2]
+    # every user says how many of its matches were listed before the cut
+    for login in USERS:
+        listed = sum(1 for e in matches if e["username"] == login)
+        assert users[login]["cut"] == {
+            "limit_bytes": LIMIT,
+            "listed": listed,
+            "lines_cut": False,
+            "next": None,
+        }

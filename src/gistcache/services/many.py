@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from gistcache.domain.errors import CostsTooMuch
-from gistcache.domain.requests import MAX_USERS, ManySearchRequest
+from gistcache.domain.requests import MAX_USERS, ManySearchRequest, SearchRequest
 from gistcache.domain.results import (
     AnswerCut,
     FileSkipped,
@@ -26,6 +27,8 @@ from gistcache.domain.results import (
     SearchDone,
     SearchProgress,
     SearchResult,
+    match_weight,
+    trimmed,
 )
 from gistcache.services.failures import Failure, describe
 from gistcache.services.search import STREAM_PROGRESS_EVERY, Progress, SearchService
@@ -181,10 +184,13 @@ class ManySearch:
         self, request: ManySearchRequest, *, progress: Progress | None = None
     ) -> ManyAnswer:
         """Every user's page of matches (``page`` and ``per_page`` apply to each user),
-        each user's failure beside the others' results."""
+        each user's failure beside the others' results; the pages listed, in the users'
+        order, within the searches' ``max_answer_bytes`` in all (each user whose matches
+        were left out says where in its ``cut``)."""
         logins, left_out = await self.logins(request)
         gate = asyncio.Semaphore(self._at_once)
         counts: dict[str, tuple[int, int]] = {}
+        budget = _Budget(self._searches.max_answer_bytes)
 
         def told(login: str) -> Progress:
             def tell(done: int, total: int) -> None:
@@ -194,7 +200,7 @@ class ManySearch:
 
             return tell
 
-        async def one(login: str) -> UserAnswer:
+        async def one(index: int, login: str) -> UserAnswer:
             async with gate:
                 try:
                     answer = await self._searches.search(
@@ -205,9 +211,15 @@ class ManySearch:
                     if failure is None:
                         raise
                     return UserAnswer(login, failure=failure)
-                return UserAnswer(login, result=answer.result)
+                budget.add(index, answer.result)
+                return UserAnswer(login)
 
-        users = await _gather(one(login) for login in logins)
+        users = await _gather(one(index, login) for index, login in enumerate(logins))
+        results = budget.final()
+        users = [
+            user if user.failure is not None else dataclasses.replace(user, result=results[index])
+            for index, user in enumerate(users)
+        ]
         return ManyAnswer(ManyResult(request, tuple(users), left_out))
 
     async def stream(
@@ -220,8 +232,11 @@ class ManySearch:
         """``UsersKnown`` (once the users are known; the members' failures are raised
         before it), then each user's ``UserGistFound`` and ``UserFileSkipped`` as they are
         ready, ``UsersProgress`` as files and users are done, a ``UserDone`` when a user's
-        part is complete, last ``ManyDone``. ``answer_limit`` applies to each user's part.
-        Closing the iterator stops every part."""
+        part is complete, last ``ManyDone``. With ``answer_limit`` the ``UserGistFound``
+        told, over every user, stop once their weight reaches it (the first alone over
+        it with fewer lines): the users' matches past it are still counted, and each
+        user whose matches were left out says so in its ``UserDone``'s ``cut``. Closing
+        the iterator stops every part."""
         logins, left_out = await self.logins(request)
         yield UsersKnown(tuple(logins), left_out)
         queue: asyncio.Queue[ManyEvent | _OneProgress | _Crash] = asyncio.Queue(QUEUED_EVENTS)
@@ -239,6 +254,7 @@ class ManySearch:
         tasks = [asyncio.create_task(one(login)) for login in logins]
         files: dict[str, tuple[int, int, int]] = {}
         users_done = failed = total = 0
+        shared = _Told(answer_limit) if answer_limit is not None else None
         try:
             while users_done < len(logins):
                 event = await queue.get()
@@ -249,7 +265,14 @@ class ManySearch:
                     files[event.login] = (one_user.files_done, one_user.files_total, one_user.bytes)
                     yield _sum(users_done, len(logins), files)
                     continue
+                if isinstance(event, UserGistFound) and shared is not None:
+                    told = shared.add(event)
+                    if told is None:
+                        continue
+                    event = told
                 if isinstance(event, UserDone):
+                    if shared is not None:
+                        event = shared.done(event)
                     users_done += 1
                     failed += event.failure is not None
                     total += event.total
@@ -310,3 +333,120 @@ async def _gather(awaitables: Iterable[Coroutine[Any, Any, UserAnswer]]) -> list
     finally:
         for task in tasks:
             task.cancel()
+
+
+@dataclass(slots=True)
+class _Part:
+    """A user's page as the answer may still list it: its first ``weights`` matches."""
+
+    result: SearchResult
+    weights: list[int]  # each listed match's weight, as it came
+    cut: bool = False  # matches of the page were left out for the other users' ones
+
+
+class _Budget:
+    """The users' pages within one answer size limit (``limit`` bytes, as
+    ``match_weight`` counts them) in all: listed in the users' order while they fit, the
+    first gist of the answer alone over it with fewer lines, the matches after it left
+    out (each user's ``cut`` says where its page stopped). The parts come as they are
+    done, in any order: each is shrunk at once to what the users before it that are done
+    leave of the limit (never more than the answer can list), so that what is held stays
+    within about the limit however many users there are."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._parts: dict[int, _Part] = {}
+
+    def add(self, index: int, result: SearchResult) -> None:
+        self._parts[index] = _Part(result, [match_weight(m) for m in result.matches])
+        self._shrink(final=False)
+
+    def final(self) -> dict[int, SearchResult]:
+        """Each user's page as the answer lists it, by the user's place."""
+        self._shrink(final=True)
+        return {index: part.result for index, part in self._parts.items()}
+
+    def _shrink(self, *, final: bool) -> None:
+        used = 0
+        for index in sorted(self._parts):
+            part = self._parts[index]
+            n = 0
+            while n < len(part.weights) and used + part.weights[n] <= self._limit:
+                used += part.weights[n]
+                n += 1
+            lines_cut = False
+            matches = list(part.result.matches[:n])
+            if n < len(part.weights):
+                part.cut = True
+                if used == 0:  # the answer's first gist, alone over the limit
+                    first = part.result.matches[0]
+                    if final:
+                        first = trimmed(first, self._limit)
+                        lines_cut = True
+                    matches, n = [first], 1
+                    used += part.weights[0]
+            if not part.cut:
+                continue
+            own = part.result.cut
+            lines_cut = lines_cut or (own is not None and own.lines_cut and n > 0)
+            weights = part.weights[:n]
+            if final and lines_cut:
+                weights = [match_weight(m) for m in matches]
+            part.weights = weights
+            part.result = dataclasses.replace(
+                part.result,
+                matches=tuple(matches),
+                cut=_cut(part.result, self._limit, n, lines_cut),
+                matches_weight=sum(weights),
+            )
+
+
+def _cut(result: SearchResult, limit: int, listed: int, lines_cut: bool) -> AnswerCut:
+    """Where ``result``'s page stopped with ``listed`` of its matches, and the page of
+    the same search that starts with the first not listed (as a single search's does)."""
+    request: SearchRequest = result.request
+    following = (request.page - 1) * request.per_page + listed
+    if following >= result.total:
+        return AnswerCut(limit, listed, lines_cut)
+    per_page = max(n for n in range(1, request.per_page + 1) if following % n == 0)
+    return AnswerCut(limit, listed, lines_cut, following // per_page + 1, per_page)
+
+
+class _Told:
+    """A stream's matches within ``limit`` bytes over every user, in the order told."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._weight = 0
+        self._full = False
+        self._listed: dict[str, int] = {}
+        self._cut: set[str] = set()
+        self._lines_cut: set[str] = set()
+
+    def add(self, event: UserGistFound) -> UserGistFound | None:
+        """The match as told (perhaps with fewer lines), or None: left out."""
+        login, match = event.login, event.found.match
+        if not self._full:
+            weight = match_weight(match)
+            if self._weight + weight <= self._limit:
+                self._weight += weight
+                self._listed[login] = self._listed.get(login, 0) + 1
+                return event
+            self._full = True
+            if not self._listed:  # the first gist told, alone over the limit
+                self._listed[login] = 1
+                self._cut.add(login)
+                self._lines_cut.add(login)
+                found = GistFound(event.found.index, trimmed(match, self._limit))
+                return UserGistFound(login, found)
+        self._cut.add(login)
+        return None
+
+    def done(self, event: UserDone) -> UserDone:
+        """The user's end, with where its matches stopped if some were left out."""
+        if event.login not in self._cut or event.failure is not None:
+            return event
+        cut = AnswerCut(
+            self._limit, self._listed.get(event.login, 0), event.login in self._lines_cut
+        )
+        return dataclasses.replace(event, cut=cut)
