@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -624,13 +625,15 @@ def _whole_files(files: list[FileState], postgres: bool) -> Batch:
     """Every chunk of ``files`` (of one site each: a batch never mixes sites).
 
     PostgreSQL is handed each file's whole key as three arrays (one parameter each, so
-    the statement is compiled once, not once per list of values), which it plans as one
-    primary-key lookup per file. Given lists of gist ids and generations instead, with
-    no statistics yet (a fresh table, autovacuum off) it looked up the site's prefix of
-    the key alone and filtered every chunk of the site, in every batch: the cost of a
-    batch grew with everything cached for the site. SQLite walks the key by the site
-    and each gist id; generations are unique to one fetch of one file, so they pick
-    exactly these files' chunks among their gists'.
+    the statement is compiled once, not once per list of values) and looks each file's
+    chunks up by its key, in a lateral subquery: a plan of one primary-key lookup per
+    file whatever the statistics say. As ``key IN (unnest ...)``, without statistics (a
+    fresh table, autovacuum off) a custom plan, knowing the arrays' length, hashed the
+    keys and scanned every chunk of the site in every batch (the cost of a batch grew
+    with all that the site had cached), and a generic plan, assuming ten keys, looked
+    them up: a warm search's speed depended on which plan the connection had cached.
+    SQLite walks the key by the site and each gist id; generations are unique to one
+    fetch of one file, so they pick exactly these files' chunks among their gists'.
     """
     site = files[0].site
     if postgres:
@@ -643,15 +646,26 @@ def _whole_files(files: list[FileState], postgres: bool) -> Batch:
             .table_valued("gist_id", "filename", "generation")
             .render_derived()
         )
-        wanted: Any = tuple_(
-            file_chunks.c.gist_id, file_chunks.c.filename, file_chunks.c.generation
-        ).in_(select(keys.c.gist_id, keys.c.filename, keys.c.generation))
+        # ordered by chunk, the subquery is kept apart (not merged into a join the
+        # planner could hash), so it runs once per key, by the primary key
+        chunks = (
+            select(*_DATA_COLUMNS)
+            .where(
+                file_chunks.c.site_id == site,
+                file_chunks.c.gist_id == keys.c.gist_id,
+                file_chunks.c.filename == keys.c.filename,
+                file_chunks.c.generation == keys.c.generation,
+            )
+            .order_by(file_chunks.c.chunk_no)
+            .lateral("chunks")
+        )
+        stmt: Any = select(*chunks.c).select_from(keys).join(chunks, true())
     else:
-        wanted = and_(
+        stmt = select(*_DATA_COLUMNS).where(
+            file_chunks.c.site_id == site,
             file_chunks.c.gist_id.in_(sorted({f.gist_id for f in files})),
             file_chunks.c.generation.in_(sorted({f.generation for f in files if f.generation})),
         )
-    stmt = select(*_DATA_COLUMNS).where(file_chunks.c.site_id == site, wanted)
     return stmt, [(f, n) for f in files for n in range(f.chunks)]
 
 
