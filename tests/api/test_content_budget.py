@@ -454,3 +454,52 @@ async def test_a_gist_answer_being_written_keeps_its_contents_from_eviction(
     files = (await answer)["files"]
     assert [f["content"] for f in files.values()] == [text(200 * KIB)] * 2
     assert [f["truncated"] for f in files.values()] == [False, False]
+
+
+def matching_files(answer: dict[str, Any]) -> int:
+    return sum(len(gist["files"]) for user in answer["users"] for gist in user["matches"])
+
+
+async def test_a_many_user_search_downloads_within_one_share_for_all_its_users(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    # three users of two 200 KiB files: 1200 KiB in all, one share of 1 MiB holds five
+    for login in ("ann", "ben", "cy"):
+        add_user(fake, login)
+    client = await make_client(content_cache_mb=16, search_download_mb=1, cache_ttl=86400)
+    resp = await client.post(
+        "/api/v1/search", json={"usernames": ["ann", "ben", "cy"], "pattern": "TODO"}
+    )
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert len(fake.raw_requests()) == 5
+    skipped = [entry for user in answer["users"] for entry in skipped_files(user)]
+    assert [reason for _, reason in skipped] == ["download_budget"]
+    assert matching_files(answer) == 5
+
+    # the next search fetches the file left
+    resp = await client.post(
+        "/api/v1/search", json={"usernames": ["ann", "ben", "cy"], "pattern": "TODO"}
+    )
+    answer = await resp.json()
+    assert len(fake.raw_requests()) == 6
+    assert matching_files(answer) == 6
+    assert all(user["skipped"] == [] for user in answer["users"])
+
+
+async def test_a_many_user_stream_downloads_within_one_share_for_all_its_users(
+    make_client: ClientFactory, fake: FakeGitHub
+) -> None:
+    for login in ("ann", "ben", "cy"):
+        add_user(fake, login)
+    client = await make_client(content_cache_mb=16, search_download_mb=1, cache_ttl=86400)
+    resp = await client.post(
+        "/api/v1/search",
+        json={"usernames": ["ann", "ben", "cy"], "pattern": "TODO"},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    assert resp.status == 200
+    events = [json.loads(line) for line in (await resp.read()).splitlines()]
+    assert len(fake.raw_requests()) == 5
+    skipped = [e["reason"] for e in events if e["event"] == "skipped"]
+    assert skipped == ["download_budget"]

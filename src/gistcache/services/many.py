@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from gistcache.domain.results import (
     trimmed,
 )
 from gistcache.services.failures import Failure, describe
+from gistcache.services.retention import SHARED_DOWNLOADS, SharedDownloads
 from gistcache.services.search import STREAM_PROGRESS_EVERY, Progress, SearchService
 
 # users whose part runs at once: their lists are revalidated (and their files fetched)
@@ -214,7 +216,9 @@ class ManySearch:
                 budget.add(index, answer.result)
                 return UserAnswer(login)
 
-        users = await _gather(one(index, login) for index, login in enumerate(logins))
+        users = await _gather(
+            (one(index, login) for index, login in enumerate(logins)), _one_share()
+        )
         results = budget.final()
         users = [
             user if user.failure is not None else dataclasses.replace(user, result=results[index])
@@ -251,7 +255,8 @@ class ManySearch:
             except BaseException as exc:  # a bug: the reader raises it
                 await queue.put(_Crash(exc))
 
-        tasks = [asyncio.create_task(one(login)) for login in logins]
+        share = _one_share()
+        tasks = [asyncio.create_task(one(login), context=share.copy()) for login in logins]
         files: dict[str, tuple[int, int, int]] = {}
         users_done = failed = total = 0
         shared = _Told(answer_limit) if answer_limit is not None else None
@@ -325,9 +330,20 @@ def _sum(
     )
 
 
-async def _gather(awaitables: Iterable[Coroutine[Any, Any, UserAnswer]]) -> list[UserAnswer]:
-    """Every part's answer in order; the first bug raised, the other parts stopped."""
-    tasks = [asyncio.create_task(a) for a in awaitables]
+def _one_share() -> contextvars.Context:
+    """A context for the users' parts' tasks in which they download from one share of
+    new contents (``GISTCACHE_SEARCH_DOWNLOAD_MB``) for the whole search."""
+    context = contextvars.copy_context()
+    context.run(SHARED_DOWNLOADS.set, SharedDownloads())
+    return context
+
+
+async def _gather(
+    awaitables: Iterable[Coroutine[Any, Any, UserAnswer]], context: contextvars.Context
+) -> list[UserAnswer]:
+    """Every part's answer in order (each part's task in a copy of ``context``); the
+    first bug raised, the other parts stopped."""
+    tasks = [asyncio.create_task(a, context=context.copy()) for a in awaitables]
     try:
         return list(await asyncio.gather(*tasks))
     finally:

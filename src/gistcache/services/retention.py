@@ -21,6 +21,7 @@ therefore known to within that step.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import Counter, OrderedDict
 from datetime import datetime, timedelta
@@ -189,6 +190,34 @@ class ContentBudget:
         task.add_done_callback(self._background.discard)
 
 
+class SharedDownloads:
+    """One share of new contents for several searches (a many-user search's users'
+    parts): ``search_bytes`` of them in all, on top of each part's own share. Set in
+    ``SHARED_DOWNLOADS`` for the parts' tasks, it is taken by every ``SearchDownloads``
+    made in them."""
+
+    def __init__(self) -> None:
+        self._left: int | None = None  # sized at the first download
+
+    def take(self, nbytes: int, size: int) -> bool:
+        if self._left is None:
+            self._left = size
+        if nbytes > self._left:
+            return False
+        self._left -= nbytes
+        return True
+
+    def give_back(self, nbytes: int) -> None:
+        if self._left is not None:
+            self._left += nbytes
+
+
+# the share the searches begun in this context draw from besides their own (None: theirs)
+SHARED_DOWNLOADS: contextvars.ContextVar[SharedDownloads | None] = contextvars.ContextVar(
+    "gistcache_shared_downloads", default=None
+)
+
+
 class SearchDownloads:
     """One search's share of new contents: at most ``search_bytes`` of them, and no more
     than its user's contents leave of ``total_bytes`` (learnt at the first download)."""
@@ -200,6 +229,7 @@ class SearchDownloads:
         self._left: int | None = None
         self._sizing = asyncio.Lock()
         self._open = True
+        self._shared = SHARED_DOWNLOADS.get()
 
     async def reserve(self, nbytes: int) -> bool:
         """Take ``nbytes`` of the share for a download, or say there is not as much left."""
@@ -214,6 +244,8 @@ class SearchDownloads:
                     self._left = max(0, min(budget.search_bytes, budget.total_bytes - held))
         if nbytes > self._left:
             return False
+        if self._shared is not None and not self._shared.take(nbytes, self._budget.search_bytes):
+            return False
         self._left -= nbytes
         return True
 
@@ -221,6 +253,8 @@ class SearchDownloads:
         """Give back what a download reserved and did not store."""
         if self._left is not None and nbytes > 0:
             self._left += nbytes
+            if self._shared is not None:
+                self._shared.give_back(nbytes)
 
     async def finish(self) -> None:
         """The search's downloads are in: evict other users' contents if the cached
