@@ -32,6 +32,7 @@ from gistcache.github.parse import (
     failure,
     json_body,
     names_a_wait,
+    raise_failure,
 )
 
 # A batch's bounds. Its answer is the texts of its files: half a megabyte of text is an
@@ -238,15 +239,7 @@ def read_batch(
     (``path``) leave those gists out; the others' texts are taken."""
     body = json_body(raw)
     if status != 200:
-        error = failure(status, headers, body, now)
-        if isinstance(error, GitHubRateLimited):
-            raise RateLimitedAnswer(
-                str(error),
-                error.retry_after,
-                named=names_a_wait(headers),
-                spent=headers.get("x-ratelimit-remaining") == "0",
-            )
-        raise error
+        raise_failure(status, headers, body, now)
     if not isinstance(body, dict):
         raise GitHubUnavailable("GitHub sent a GraphQL answer that is not a JSON object")
     errors = body.get("errors") or []

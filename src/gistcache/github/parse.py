@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from multidict import MultiMapping
@@ -81,15 +81,7 @@ def read_answer(
         return Answer(status, etag, None, None)
     body = json_body(raw)
     if status != 200:
-        error = failure(status, headers, body, now)
-        if isinstance(error, GitHubRateLimited):
-            raise RateLimitedAnswer(
-                str(error),
-                error.retry_after,
-                named=names_a_wait(headers),
-                spent=headers.get("x-ratelimit-remaining") == "0",
-            )
-        raise error
+        raise_failure(status, headers, body, now)
     if body is None:
         raise GitHubUnavailable("GitHub sent an empty or malformed JSON body")
     links = headers.getall("link", [])
@@ -232,6 +224,21 @@ def failure(status: int, headers: Mapping[str, str], body: Any, now: float) -> G
     if status in (401, 403):
         return GitHubUnavailable(f"GitHub refused the request ({status})")
     return GitHubUnavailable(f"GitHub answered {status}", retryable=status in (502, 503, 504))
+
+
+def raise_failure(status: int, headers: Mapping[str, str], body: Any, now: float) -> NoReturn:
+    """Raise the error an answer other than 200 and 304 means (``failure``): a rate
+    limit as RateLimitedAnswer, with whether the answer named its wait and whether it
+    says the budget is spent."""
+    error = failure(status, headers, body, now)
+    if isinstance(error, GitHubRateLimited):
+        raise RateLimitedAnswer(
+            str(error),
+            error.retry_after,
+            named=names_a_wait(headers),
+            spent=headers.get("x-ratelimit-remaining") == "0",
+        )
+    raise error
 
 
 def public_gists(body: Any) -> list[Gist]:
