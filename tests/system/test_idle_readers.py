@@ -118,8 +118,13 @@ async def test_clients_that_never_read_do_not_multiply_answers_in_memory(
     # buffer) took the server 86 MB (search) and 213 MB (gist) above its rest, and kept
     # it after they left; written in pieces within the bound in flight, about 35 MB
     # (the searches' own work, 8 at once, and the two answers admitted)
+    # since a fresh warm search reads nothing from the database (its contents in the
+    # content memory), the eight searches no longer queue on the database's connections
+    # and build their answers all at once: their own work took 30-39 MB above rest
+    # before, 50-66 MB after (measured side by side), freed once they are done (the
+    # figure after), while answers held per client would add 86 MB and more on top
     figures = f"rest {rest // MB} MB, waiting {waiting // MB} MB, after {after // MB} MB"
-    assert waiting - rest < 56 * MB, figures
+    assert waiting - rest < 72 * MB, figures
     # once they have left, the memory their answers freed is handed back (malloc_trim
     # after the last large answer in flight): measured 2-20 MB (search) and 10-13 MB
     # (gist) above rest, whose own figure varies by some 20 MB between runs; without the
